@@ -1,0 +1,10 @@
+//! Caches for campushub: per-shard (L1) maps with no locks, and the per-shard Redis
+//! connection used for what must be shared across instances. Never imports the HTTP server.
+#![deny(missing_docs)]
+
+pub mod local;
+mod redis_conn;
+mod send;
+
+pub use local::LocalCache;
+pub use redis_conn::{RedisError, RedisStats, RedisTarget, ShardRedis};

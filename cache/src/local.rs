@@ -1,0 +1,104 @@
+//! A bounded per-shard cache: a plain map, no locks, entries with an expiry.
+//!
+//! Owned by one shard (`!Send` in use: it lives in the shard's `Rc` state). When full, an
+//! insert evicts an arbitrary batch of entries; hot entries come back on the next miss.
+
+use std::hash::Hash;
+use std::time::Instant;
+
+use hashbrown::HashMap;
+
+/// Bounded map from `K` to `V` with per-entry expiry.
+pub struct LocalCache<K, V> {
+    map: HashMap<K, (V, Instant), ahash::RandomState>,
+    capacity: usize,
+    hits: u64,
+    misses: u64,
+}
+
+impl<K: Hash + Eq, V> LocalCache<K, V> {
+    /// A cache holding at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        LocalCache {
+            map: HashMap::with_capacity_and_hasher(capacity.min(1 << 16), ahash::RandomState::new()),
+            capacity: capacity.max(1),
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// The value for `key` if present and not expired at `now`.
+    pub fn get(&mut self, key: &K, now: Instant) -> Option<&V> {
+        let expired = match self.map.get(key) {
+            Some((_, exp)) => *exp <= now,
+            None => {
+                self.misses += 1;
+                return None;
+            }
+        };
+        if expired {
+            self.map.remove(key);
+            self.misses += 1;
+            return None;
+        }
+        self.hits += 1;
+        self.map.get(key).map(|(v, _)| v)
+    }
+
+    /// Inserts `value` until `expires`, evicting if full.
+    pub fn insert(&mut self, key: K, value: V, expires: Instant) {
+        if self.map.len() >= self.capacity && !self.map.contains_key(&key) {
+            let evict = (self.capacity / 8).max(1);
+            let mut n = 0;
+            self.map.retain(|_, (_, exp)| {
+                n += 1;
+                n > evict && *exp > Instant::now()
+            });
+        }
+        self.map.insert(key, (value, expires));
+    }
+
+    /// Drops one entry.
+    pub fn remove(&mut self, key: &K) {
+        self.map.remove(key);
+    }
+
+    /// Drops everything.
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+
+    /// Entries held (some may be expired).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// (hits, misses) since start.
+    pub fn hit_miss(&self) -> (u64, u64) {
+        (self.hits, self.misses)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn expires_and_bounds() {
+        let now = Instant::now();
+        let mut c = LocalCache::new(8);
+        for i in 0..100u32 {
+            c.insert(i, i * 2, now + Duration::from_secs(1));
+            assert!(c.len() <= 8);
+        }
+        assert_eq!(c.get(&99, now), Some(&198));
+        assert_eq!(c.get(&99, now + Duration::from_secs(2)), None);
+        assert_eq!(c.hit_miss(), (1, 1));
+    }
+}

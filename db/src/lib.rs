@@ -1,0 +1,20 @@
+//! PostgreSQL for campushub: per-shard clients over the shard's own runtime, the statement
+//! table, migrations and seeding. This crate never imports the HTTP server.
+#![deny(missing_docs)]
+
+mod connect;
+mod error;
+pub mod migrate;
+mod pool;
+pub mod queries;
+pub mod seed;
+pub mod statements;
+mod url;
+
+pub use connect::connect;
+pub use error::DbError;
+pub use pool::{Pool, PoolStats, ShardDb, ShardDbConfig};
+pub use url::{DbUrl, StatementMode};
+
+/// Re-exported so callers can name row and type items without their own dependency.
+pub use tokio_postgres;

@@ -1,0 +1,365 @@
+//! Per-shard PostgreSQL clients: a few connections driven by the shard's runtime, shared by
+//! all of its requests so that queries pipeline; reconnect with backoff; statement timeouts.
+//!
+//! Everything here is `!Send` on purpose (`Rc`, `Cell`): a pool is built inside its shard's
+//! thread and never leaves it.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement};
+
+use crate::statements::{self, Stmt};
+use crate::{DbError, DbUrl, StatementMode};
+
+/// Settings for one shard's database access.
+#[derive(Debug, Clone)]
+pub struct ShardDbConfig {
+    /// Primary (all writes, and reads unless marked analytics).
+    pub primary: DbUrl,
+    /// Optional replica for analytics reads.
+    pub replica: Option<DbUrl>,
+    /// Statement mode.
+    pub mode: StatementMode,
+    /// Connections per pool.
+    pub connections: u32,
+    /// Longest a statement may take, measured from the request's side.
+    pub statement_timeout: Duration,
+    /// Shows in `pg_stat_activity`, e.g. `campushub shard-0`.
+    pub application_name: String,
+}
+
+/// The database as one shard sees it.
+pub struct ShardDb {
+    primary: Rc<Pool>,
+    replica: Option<Rc<Pool>>,
+    replica_fallbacks: Cell<u64>,
+}
+
+impl ShardDb {
+    /// Builds the pools and starts their connection tasks on the current monoio runtime.
+    pub fn start(config: &ShardDbConfig) -> ShardDb {
+        let primary = Pool::start(config, config.primary.clone(), "primary");
+        let replica = config
+            .replica
+            .as_ref()
+            .map(|url| Pool::start(config, url.clone(), "replica"));
+        ShardDb {
+            primary,
+            replica,
+            replica_fallbacks: Cell::new(0),
+        }
+    }
+
+    /// The pool for ordinary reads and all writes.
+    pub fn primary(&self) -> &Pool {
+        &self.primary
+    }
+
+    /// The replica pool, if one is configured.
+    pub fn replica(&self) -> Option<&Pool> {
+        self.replica.as_deref()
+    }
+
+    /// The pool for analytics queries: the replica when it is up, else the primary (counted).
+    pub fn analytics(&self) -> &Pool {
+        match &self.replica {
+            Some(r) if r.connected() > 0 => r,
+            Some(_) => {
+                self.replica_fallbacks.set(self.replica_fallbacks.get() + 1);
+                &self.primary
+            }
+            None => &self.primary,
+        }
+    }
+
+    /// Analytics queries sent to the primary because the replica was down.
+    pub fn replica_fallbacks(&self) -> u64 {
+        self.replica_fallbacks.get()
+    }
+}
+
+/// A snapshot of one pool's state for `/readyz` and `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolStats {
+    /// Configured connections.
+    pub total: u32,
+    /// Connections currently up.
+    pub connected: u32,
+    /// Connections with at least one query in flight.
+    pub active: u32,
+    /// Connections up with nothing in flight.
+    pub idle: u32,
+    /// Queries queued behind another one on the same connection (pipelined).
+    pub waiting: u32,
+    /// Connections (re)established since start.
+    pub connects_total: u64,
+    /// Statements that hit the statement timeout.
+    pub timeouts_total: u64,
+    /// Requests refused because no connection was up.
+    pub unavailable_total: u64,
+}
+
+struct Conn {
+    client: Client,
+    prepared: Vec<Statement>,
+}
+
+#[derive(Default)]
+struct Slot {
+    conn: RefCell<Option<Rc<Conn>>>,
+    in_flight: Cell<u32>,
+}
+
+/// A few connections to one PostgreSQL endpoint, owned by one shard.
+pub struct Pool {
+    url: DbUrl,
+    role: &'static str,
+    mode: StatementMode,
+    timeout: Duration,
+    application_name: String,
+    slots: Vec<Slot>,
+    next: Cell<usize>,
+    connects_total: Cell<u64>,
+    timeouts_total: Cell<u64>,
+    unavailable_total: Cell<u64>,
+    last_error: RefCell<Option<String>>,
+}
+
+struct InFlight<'a>(&'a Slot);
+
+impl<'a> InFlight<'a> {
+    fn new(slot: &'a Slot) -> Self {
+        slot.in_flight.set(slot.in_flight.get() + 1);
+        InFlight(slot)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.set(self.0.in_flight.get().saturating_sub(1));
+    }
+}
+
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+impl Pool {
+    fn start(config: &ShardDbConfig, url: DbUrl, role: &'static str) -> Rc<Pool> {
+        let pool = Rc::new(Pool {
+            url,
+            role,
+            mode: config.mode,
+            timeout: config.statement_timeout,
+            application_name: config.application_name.clone(),
+            slots: (0..config.connections.max(1))
+                .map(|_| Slot::default())
+                .collect(),
+            next: Cell::new(0),
+            connects_total: Cell::new(0),
+            timeouts_total: Cell::new(0),
+            unavailable_total: Cell::new(0),
+            last_error: RefCell::new(None),
+        });
+        for idx in 0..pool.slots.len() {
+            monoio::spawn(run_slot(Rc::clone(&pool), idx));
+        }
+        pool
+    }
+
+    /// Connections currently up.
+    pub fn connected(&self) -> u32 {
+        self.slots
+            .iter()
+            .filter(|s| s.conn.borrow().is_some())
+            .count() as u32
+    }
+
+    /// The last connection error, if the pool is or was down.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.borrow().clone()
+    }
+
+    /// A snapshot of this pool's state.
+    pub fn stats(&self) -> PoolStats {
+        let mut s = PoolStats {
+            total: self.slots.len() as u32,
+            connects_total: self.connects_total.get(),
+            timeouts_total: self.timeouts_total.get(),
+            unavailable_total: self.unavailable_total.get(),
+            ..PoolStats::default()
+        };
+        for slot in &self.slots {
+            if slot.conn.borrow().is_none() {
+                continue;
+            }
+            s.connected += 1;
+            let n = slot.in_flight.get();
+            if n == 0 {
+                s.idle += 1;
+            } else {
+                s.active += 1;
+                s.waiting += n - 1;
+            }
+        }
+        s
+    }
+
+    fn pick(&self) -> Result<(&Slot, Rc<Conn>), DbError> {
+        let n = self.slots.len();
+        let start = self.next.get();
+        for i in 0..n {
+            let idx = (start + i) % n;
+            let slot = &self.slots[idx];
+            if let Some(conn) = slot.conn.borrow().as_ref() {
+                if !conn.client.is_closed() {
+                    self.next.set((idx + 1) % n);
+                    return Ok((slot, Rc::clone(conn)));
+                }
+            }
+        }
+        self.unavailable_total.set(self.unavailable_total.get() + 1);
+        Err(DbError::Unavailable)
+    }
+
+    /// Runs `stmt` and returns all rows.
+    pub async fn query(
+        &self,
+        stmt: &Stmt,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, DbError> {
+        let (slot, conn) = self.pick()?;
+        let _in_flight = InFlight::new(slot);
+        let fut = async {
+            match self.mode {
+                StatementMode::Prepared => match conn.prepared.get(stmt.id) {
+                    Some(prepared) => conn.client.query(prepared, params).await,
+                    None => conn.client.query_typed(stmt.sql, &typed(stmt, params)).await,
+                },
+                StatementMode::Unnamed => {
+                    conn.client.query_typed(stmt.sql, &typed(stmt, params)).await
+                }
+            }
+        };
+        match monoio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(e)) => {
+                if conn.client.is_closed() {
+                    Err(DbError::Unavailable)
+                } else {
+                    *self.last_error.borrow_mut() = Some(e.to_string());
+                    Err(DbError::Query)
+                }
+            }
+            Err(_) => {
+                self.timeouts_total.set(self.timeouts_total.get() + 1);
+                Err(DbError::Timeout)
+            }
+        }
+    }
+
+    /// Runs `stmt` and returns its only row, or none.
+    pub async fn query_opt(
+        &self,
+        stmt: &Stmt,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, DbError> {
+        let mut rows = self.query(stmt, params).await?;
+        if rows.len() > 1 {
+            return Err(DbError::Decode);
+        }
+        Ok(rows.pop())
+    }
+
+    /// Round-trips a trivial statement; returns its latency.
+    pub async fn ping(&self) -> Result<Duration, DbError> {
+        let started = Instant::now();
+        self.query(&statements::PING, &[]).await?;
+        Ok(started.elapsed())
+    }
+}
+
+fn typed<'a>(
+    stmt: &Stmt,
+    params: &[&'a (dyn ToSql + Sync)],
+) -> Vec<(&'a (dyn ToSql + Sync), tokio_postgres::types::Type)> {
+    params
+        .iter()
+        .zip(stmt.params.iter())
+        .map(|(p, t)| (*p, t.clone()))
+        .collect()
+}
+
+fn log_event(pool: &Pool, event: &str, detail: &str) {
+    eprintln!(
+        "{{\"level\":\"{}\",\"msg\":\"database {event}\",\"pool\":\"{}\",\"endpoint\":\"{}\",\"application\":\"{}\",\"detail\":{:?}}}",
+        if event == "connected" { "info" } else { "warn" },
+        pool.role,
+        pool.url.endpoint(),
+        pool.application_name,
+        detail
+    );
+}
+
+/// Keeps one slot connected for as long as the shard runs.
+async fn run_slot(pool: Rc<Pool>, idx: usize) {
+    let mut backoff = BACKOFF_MIN;
+    let mut failing = false;
+    let connect_timeout = pool.timeout.clamp(Duration::from_millis(500), Duration::from_secs(5));
+    loop {
+        match crate::connect(&pool.url, &pool.application_name, connect_timeout).await {
+            Ok((client, task)) => {
+                let driver = monoio::spawn(task);
+                let mut prepared = Vec::new();
+                let mut prepare_error = None;
+                if pool.mode == StatementMode::Prepared {
+                    for stmt in statements::ALL {
+                        match client.prepare_typed(stmt.sql, stmt.params).await {
+                            Ok(s) => prepared.push(s),
+                            Err(e) => {
+                                prepare_error = Some(e.to_string());
+                                break;
+                            }
+                        }
+                    }
+                }
+                if let Some(e) = prepare_error {
+                    if !failing {
+                        log_event(&pool, "prepare failed", &e);
+                    }
+                    *pool.last_error.borrow_mut() = Some(e);
+                    failing = true;
+                    drop(client);
+                    let _ = driver.await;
+                } else {
+                    pool.connects_total.set(pool.connects_total.get() + 1);
+                    if failing || idx == 0 {
+                        log_event(&pool, "connected", &format!("slot {idx}"));
+                    }
+                    failing = false;
+                    backoff = BACKOFF_MIN;
+                    *pool.slots[idx].conn.borrow_mut() = Some(Rc::new(Conn { client, prepared }));
+                    let result = driver.await;
+                    pool.slots[idx].conn.borrow_mut().take();
+                    let detail = match result {
+                        Ok(()) => "closed by server".to_string(),
+                        Err(e) => e.to_string(),
+                    };
+                    log_event(&pool, "connection lost", &detail);
+                    *pool.last_error.borrow_mut() = Some(detail);
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    log_event(&pool, "connect failed", &e.to_string());
+                }
+                *pool.last_error.borrow_mut() = Some(e.to_string());
+                failing = true;
+            }
+        }
+        monoio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}

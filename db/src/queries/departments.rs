@@ -1,0 +1,52 @@
+//! Departments: the public directory of the institution's academic units.
+
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::statements::{DEPARTMENTS_PAGE, DEPARTMENT_BY_ID};
+use crate::{DbError, Pool};
+
+/// A department as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Department {
+    /// Public id.
+    pub sourced_id: Uuid,
+    /// Full name, e.g. "Computer Science and Engineering".
+    pub name: String,
+    /// Short code, e.g. "CSE".
+    pub identifier: String,
+    /// `active` or `tobedeleted`.
+    pub status: String,
+    /// RFC 3339 UTC time of the last change.
+    pub date_last_modified: String,
+    /// Public id of the institution.
+    pub parent_sourced_id: Uuid,
+}
+
+fn decode(row: &Row) -> Result<Department, DbError> {
+    let d = || -> Result<Department, tokio_postgres::Error> {
+        Ok(Department {
+            sourced_id: row.try_get(0)?,
+            name: row.try_get(1)?,
+            identifier: row.try_get(2)?,
+            status: row.try_get(3)?,
+            date_last_modified: row.try_get(4)?,
+            parent_sourced_id: row.try_get(5)?,
+        })
+    };
+    d().map_err(|_| DbError::Decode)
+}
+
+/// One department by public id.
+pub async fn by_id(pool: &Pool, id: Uuid) -> Result<Option<Department>, DbError> {
+    match pool.query_opt(&DEPARTMENT_BY_ID, &[&id]).await? {
+        Some(row) => decode(&row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Up to `limit` active departments whose identifier sorts after `after`.
+pub async fn page(pool: &Pool, after: &str, limit: i64) -> Result<Vec<Department>, DbError> {
+    let rows = pool.query(&DEPARTMENTS_PAGE, &[&after, &limit]).await?;
+    rows.iter().map(decode).collect()
+}

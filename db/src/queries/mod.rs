@@ -1,0 +1,4 @@
+//! Typed queries, one module per resource. Each decodes rows into plain structs; the server
+//! turns those into JSON.
+
+pub mod departments;

@@ -1,0 +1,69 @@
+//! Every SQL statement the request path runs, in one table.
+//!
+//! In `prepared` mode each connection prepares all of them once, right after it connects; in
+//! `unnamed` mode they go out with `query_typed` and the parameter types listed here. Never
+//! `Client::query(&str, ..)` on the request path: it prepares a named statement per call
+//! (two round trips, and it breaks behind PgBouncer in transaction mode).
+
+use tokio_postgres::types::Type;
+
+/// One statement: its index in [`ALL`], SQL text and parameter types.
+#[derive(Debug)]
+pub struct Stmt {
+    /// Position in [`ALL`] (and in each connection's prepared list).
+    pub id: usize,
+    /// SQL text with `$n` parameters.
+    pub sql: &'static str,
+    /// Parameter types, in order.
+    pub params: &'static [Type],
+}
+
+/// Health probe.
+pub const PING: Stmt = Stmt {
+    id: 0,
+    sql: "SELECT 1::int4",
+    params: &[],
+};
+
+/// One department by public id.
+pub const DEPARTMENT_BY_ID: Stmt = Stmt {
+    id: 1,
+    sql: "SELECT d.sourced_id, d.name, d.identifier, d.status, \
+          to_char(d.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+          p.sourced_id \
+          FROM orgs d JOIN orgs p ON p.id = d.parent_id \
+          WHERE d.sourced_id = $1 AND d.type = 'department'",
+    params: &[Type::UUID],
+};
+
+/// A page of active departments ordered by identifier, after a cursor (keyset pagination).
+pub const DEPARTMENTS_PAGE: Stmt = Stmt {
+    id: 2,
+    sql: "SELECT d.sourced_id, d.name, d.identifier, d.status, \
+          to_char(d.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+          p.sourced_id \
+          FROM orgs d JOIN orgs p ON p.id = d.parent_id \
+          WHERE d.type = 'department' AND d.status = 'active' AND d.identifier > $1 \
+          ORDER BY d.identifier LIMIT $2",
+    params: &[Type::TEXT, Type::INT8],
+};
+
+/// Every statement, indexed by [`Stmt::id`].
+pub const ALL: &[&Stmt] = &[&PING, &DEPARTMENT_BY_ID, &DEPARTMENTS_PAGE];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_match_positions() {
+        for (i, s) in ALL.iter().enumerate() {
+            assert_eq!(s.id, i, "{}", s.sql);
+            let max_param = (1..=9)
+                .rev()
+                .find(|n| s.sql.contains(&format!("${n}")))
+                .unwrap_or(0);
+            assert_eq!(max_param, s.params.len(), "{}", s.sql);
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Every API error, mapped to status and RFC 9457 problem+json in exactly one place.
+
+use campushub_db::DbError;
+use serde::Serialize;
+
+use crate::http::response::{Body, Response, PROBLEM_JSON};
+use crate::http::ProtoError;
+
+/// Something the client gets instead of what it asked for.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A protocol error (the connection closes after it).
+    Proto(ProtoError),
+    /// No such resource.
+    NotFound,
+    /// The route exists but not with this method.
+    MethodNotAllowed(&'static str),
+    /// A parameter is malformed; the text says which and why.
+    BadParameter(String),
+    /// CORS preflight from an origin not on the allowlist.
+    CorsOriginDenied,
+    /// The database is unreachable or reconnecting.
+    DatabaseUnavailable,
+    /// The database did not answer within the statement timeout.
+    DatabaseTimeout,
+    /// The server is shutting down.
+    Draining,
+    /// A bug or an unexpected database answer; details go to the log, not the client.
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    type_: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    request_id: &'a str,
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable => ApiError::DatabaseUnavailable,
+            DbError::Timeout => ApiError::DatabaseTimeout,
+            DbError::Query | DbError::Decode => ApiError::Internal,
+        }
+    }
+}
+
+impl ApiError {
+    /// HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Proto(p) => p.status(),
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed(_) => 405,
+            ApiError::BadParameter(_) => 400,
+            ApiError::CorsOriginDenied => 403,
+            ApiError::DatabaseUnavailable | ApiError::DatabaseTimeout | ApiError::Draining => 503,
+            ApiError::Internal => 500,
+        }
+    }
+
+    fn slug_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::Proto(p) => match p.status() {
+                408 => ("request-timeout", "Request timeout"),
+                413 => ("content-too-large", "Content too large"),
+                414 => ("uri-too-long", "URI too long"),
+                417 => ("expectation-failed", "Expectation failed"),
+                431 => ("headers-too-large", "Request header fields too large"),
+                501 => ("not-implemented", "Not implemented"),
+                505 => ("version-not-supported", "HTTP version not supported"),
+                _ => ("malformed-request", "Malformed request"),
+            },
+            ApiError::NotFound => ("not-found", "Not found"),
+            ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
+            ApiError::BadParameter(_) => ("bad-parameter", "Bad parameter"),
+            ApiError::CorsOriginDenied => ("cors-origin-denied", "Origin not allowed"),
+            ApiError::DatabaseUnavailable => ("database-unavailable", "Database unavailable"),
+            ApiError::DatabaseTimeout => ("database-timeout", "Database timeout"),
+            ApiError::Draining => ("shutting-down", "Shutting down"),
+            ApiError::Internal => ("internal", "Internal server error"),
+        }
+    }
+
+    fn detail(&self) -> &str {
+        match self {
+            ApiError::Proto(p) => p.detail(),
+            ApiError::NotFound => "No resource matches this path.",
+            ApiError::MethodNotAllowed(_) => "The resource does not support this method; see the Allow header.",
+            ApiError::BadParameter(s) => s,
+            ApiError::CorsOriginDenied => "This origin is not on the server's CORS allowlist.",
+            ApiError::DatabaseUnavailable => "The database cannot be reached right now; retry shortly.",
+            ApiError::DatabaseTimeout => "The database did not answer in time; retry shortly.",
+            ApiError::Draining => "The server is shutting down; retry on another instance.",
+            ApiError::Internal => "The server hit an unexpected condition; the request id identifies it in the logs.",
+        }
+    }
+
+    /// The problem+json response.
+    pub fn to_response(&self, request_id: &str) -> Response {
+        let status = self.status();
+        let (slug, title) = self.slug_title();
+        let type_ = format!("/problems/{slug}");
+        let problem = Problem {
+            type_: &type_,
+            title,
+            status,
+            detail: self.detail(),
+            request_id,
+        };
+        let body = sonic_rs::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
+        let mut resp = Response {
+            status,
+            content_type: PROBLEM_JSON,
+            body: Body::Bytes(body),
+            headers: Vec::new(),
+            close: matches!(self, ApiError::Proto(_)),
+        };
+        match self {
+            ApiError::MethodNotAllowed(allow) => resp.headers.push(("Allow", (*allow).into())),
+            ApiError::DatabaseUnavailable | ApiError::DatabaseTimeout => {
+                resp.headers.push(("Retry-After", "1".into()))
+            }
+            ApiError::Draining => {
+                resp.headers.push(("Retry-After", "1".into()));
+                resp.close = true;
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_has_required_members() {
+        let r = ApiError::MethodNotAllowed("GET, HEAD").to_response("rid-1");
+        assert_eq!(r.status, 405);
+        assert_eq!(r.content_type, PROBLEM_JSON);
+        let Body::Bytes(b) = &r.body else { panic!() };
+        let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+        assert_eq!(v["status"], 405);
+        assert_eq!(v["request_id"], "rid-1");
+        assert!(v["type"].as_str().unwrap().starts_with("/problems/"));
+        assert!(v["title"].is_string() && v["detail"].is_string());
+        assert!(r.headers.iter().any(|(k, v)| *k == "Allow" && v == "GET, HEAD"));
+    }
+
+    #[test]
+    fn database_errors_are_503_with_retry_after() {
+        for e in [DbError::Unavailable, DbError::Timeout] {
+            let r = ApiError::from(e).to_response("x");
+            assert_eq!(r.status, 503);
+            assert!(r.headers.iter().any(|(k, _)| *k == "Retry-After"));
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Subcommands: `serve`, `migrate`, `seed`, `config check`. Errors are one line on stderr and
+//! a non-zero exit status (1 for failures, 2 for usage errors).
+
+use std::time::Duration;
+
+use campushub_db::{migrate, seed};
+
+use crate::config::Config;
+
+const USAGE: &str = "usage: campushub <command>
+
+commands:
+  serve                 run the API server (config from CAMPUSHUB_* variables, optional CAMPUSHUB_CONFIG file)
+  migrate [--status]    apply pending schema migrations, or list applied and pending ones
+  seed [--seed N] [--reset] [--if-empty]
+                        fill the database with a deterministic demo campus
+  config check          validate the configuration and print it, secrets redacted
+  version               print the version";
+
+/// Runs the command line; returns the process exit status.
+pub fn run(args: &[String]) -> i32 {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["serve"] => serve(),
+        ["migrate", rest @ ..] => match rest {
+            [] => migrate_cmd(false),
+            ["--status"] => migrate_cmd(true),
+            _ => usage_error(&format!("migrate: unexpected argument {:?}", rest[0])),
+        },
+        ["seed", rest @ ..] => seed_cmd(rest),
+        ["config", "check"] => config_check(),
+        ["version"] | ["--version"] | ["-V"] => {
+            println!("campushub {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        ["help"] | ["--help"] | ["-h"] | [] => {
+            println!("{USAGE}");
+            i32::from(args.is_empty()) * 2
+        }
+        [other, ..] => usage_error(&format!("unknown command {other:?}")),
+    }
+}
+
+fn usage_error(msg: &str) -> i32 {
+    eprintln!("error: {msg} (see campushub help)");
+    2
+}
+
+fn fail(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {msg}");
+    1
+}
+
+fn load_config() -> Result<Config, i32> {
+    Config::load().map_err(fail)
+}
+
+fn serve() -> i32 {
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let shutdown = match crate::shutdown::install() {
+        Ok(s) => s,
+        Err(e) => return fail(format!("could not install signal handlers: {e}")),
+    };
+    match crate::shard::run(config, shutdown) {
+        Ok(()) => 0,
+        Err(e) => fail(e),
+    }
+}
+
+fn config_check() -> i32 {
+    match load_config() {
+        Ok(c) => {
+            print!("{}", c.describe());
+            0
+        }
+        Err(code) => code,
+    }
+}
+
+/// Runs `f` with a client connected to the primary, on a one-off monoio runtime.
+fn with_client<F, Fut>(f: F) -> i32
+where
+    F: FnOnce(campushub_db::tokio_postgres::Client) -> Fut,
+    Fut: std::future::Future<Output = i32>,
+{
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .build();
+    let mut runtime = match runtime {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("could not start a runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let url = &config.database;
+        let (client, task) =
+            match campushub_db::connect(url, "campushub cli", Duration::from_secs(10)).await {
+                Ok(c) => c,
+                Err(e) => {
+                    return fail(format!(
+                        "CAMPUSHUB_DATABASE_URL: cannot connect to {}: {e}",
+                        url.endpoint()
+                    ))
+                }
+            };
+        monoio::spawn(task);
+        f(client).await
+    })
+}
+
+fn migrate_cmd(status_only: bool) -> i32 {
+    with_client(|client| async move {
+        if status_only {
+            return match migrate::status(&client).await {
+                Ok(list) => {
+                    for m in list {
+                        let state = match (&m.applied_at, m.checksum_ok) {
+                            (Some(at), true) => format!("applied {at}"),
+                            (Some(at), false) => format!("applied {at}, EDITED since"),
+                            (None, _) => "pending".to_string(),
+                        };
+                        println!("{:04}_{:<24} {state}", m.version, m.name);
+                    }
+                    0
+                }
+                Err(e) => fail(e),
+            };
+        }
+        match migrate::run(&client).await {
+            Ok(applied) if applied.is_empty() => {
+                println!("migrate: database is up to date");
+                0
+            }
+            Ok(applied) => {
+                for m in applied {
+                    println!("migrate: applied {:04}_{}", m.version, m.name);
+                }
+                0
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+fn seed_cmd(args: &[&str]) -> i32 {
+    let mut opts = seed::SeedOptions {
+        seed: 1,
+        reset: false,
+    };
+    let mut if_empty = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match *a {
+            "--reset" => opts.reset = true,
+            "--if-empty" => if_empty = true,
+            "--seed" => match it.next().map(|v| v.parse::<u64>()) {
+                Some(Ok(n)) => opts.seed = n,
+                _ => return usage_error("seed: --seed takes a whole number"),
+            },
+            other => return usage_error(&format!("seed: unexpected argument {other:?}")),
+        }
+    }
+    if if_empty && opts.reset {
+        return usage_error("seed: --if-empty and --reset contradict each other");
+    }
+    with_client(|client| async move {
+        if if_empty {
+            match seed::is_empty(&client).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    println!("seed: database already holds data; left as it is");
+                    return 0;
+                }
+                Err(e) => return fail(e),
+            }
+        }
+        match seed::run(&client, &opts).await {
+            Ok(summary) => {
+                for (table, rows) in &summary.tables {
+                    println!("seed: {table:<20} {rows:>10} rows");
+                }
+                println!("seed: done in {:.2} s (seed {})", summary.seconds, opts.seed);
+                0
+            }
+            Err(e) => fail(e),
+        }
+    })
+}

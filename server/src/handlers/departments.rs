@@ -1,0 +1,114 @@
+//! The public department directory: `GET /api/v1/departments` (keyset-paginated) and
+//! `GET /api/v1/departments/{id}` (one row from PostgreSQL).
+
+use campushub_db::queries::departments::{self, Department};
+use serde::Serialize;
+
+use super::{query_pairs, Request};
+use crate::api_error::ApiError;
+use crate::http::Response;
+use crate::shard::Shard;
+
+/// Largest page.
+pub const MAX_LIMIT: i64 = 200;
+const DEFAULT_LIMIT: i64 = 50;
+
+#[derive(Serialize)]
+struct OrgRef {
+    sourced_id: String,
+    #[serde(rename = "type")]
+    type_: &'static str,
+}
+
+#[derive(Serialize)]
+struct DepartmentDto<'a> {
+    sourced_id: String,
+    name: &'a str,
+    identifier: &'a str,
+    status: &'a str,
+    date_last_modified: &'a str,
+    parent: OrgRef,
+}
+
+impl<'a> From<&'a Department> for DepartmentDto<'a> {
+    fn from(d: &'a Department) -> Self {
+        DepartmentDto {
+            sourced_id: d.sourced_id.hyphenated().to_string(),
+            name: &d.name,
+            identifier: &d.identifier,
+            status: &d.status,
+            date_last_modified: &d.date_last_modified,
+            parent: OrgRef {
+                sourced_id: d.parent_sourced_id.hyphenated().to_string(),
+                type_: "org",
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Page<'a> {
+    departments: Vec<DepartmentDto<'a>>,
+    next_cursor: Option<&'a str>,
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
+    sonic_rs::to_vec(v).map_err(|_| ApiError::Internal)
+}
+
+/// One department by public id.
+pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let id = uuid::Uuid::try_parse(req.param).map_err(|_| {
+        ApiError::BadParameter("The department id must be a UUID.".into())
+    })?;
+    let dept = departments::by_id(shard.db.primary(), id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Response::json(200, to_json(&DepartmentDto::from(&dept))?))
+}
+
+/// A page of active departments ordered by identifier; `?limit=` (1 to 200) and `?after=`
+/// (the `next_cursor` of the previous page).
+pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let mut limit = DEFAULT_LIMIT;
+    let mut after = String::new();
+    for pair in query_pairs(req.query) {
+        let (k, v) = pair?;
+        match k.as_str() {
+            "limit" => {
+                limit = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::BadParameter(format!("`limit` must be a whole number from 1 to {MAX_LIMIT}."))
+                    })?;
+            }
+            "after" => {
+                if v.len() > 32 {
+                    return Err(ApiError::BadParameter("`after` is not a cursor from this API.".into()));
+                }
+                after = v;
+            }
+            _ => {
+                return Err(ApiError::BadParameter(format!(
+                    "Unknown query parameter `{}`; this route takes `limit` and `after`.",
+                    k.chars().take(40).collect::<String>()
+                )))
+            }
+        }
+    }
+    // One extra row tells whether there is a next page.
+    let mut rows = departments::page(shard.db.primary(), &after, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let page = Page {
+        departments: rows.iter().map(DepartmentDto::from).collect(),
+        next_cursor: if more {
+            rows.last().map(|d| d.identifier.as_str())
+        } else {
+            None
+        },
+    };
+    Ok(Response::json(200, to_json(&page)?))
+}

@@ -1,0 +1,182 @@
+//! `/healthz` (liveness, no I/O), `/readyz` (dependencies, with details) and `/metrics`.
+
+use serde::Serialize;
+
+use crate::http::response::PROMETHEUS;
+use crate::http::{Body, Response};
+use crate::metrics::{self, ProcessInfo};
+use crate::shard::Shard;
+
+/// Liveness: the shard's event loop answers. No I/O.
+pub fn healthz(_shard: &Shard) -> Response {
+    Response::static_json(200, b"{\"status\":\"ok\"}")
+}
+
+#[derive(Serialize)]
+struct PoolView {
+    total: u32,
+    connected: u32,
+    active: u32,
+    idle: u32,
+    waiting: u32,
+}
+
+#[derive(Serialize)]
+struct Check {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pool: Option<PoolView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connected: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Checks {
+    database: Check,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica: Option<Check>,
+    redis: Check,
+}
+
+#[derive(Serialize)]
+struct Readiness {
+    status: &'static str,
+    draining: bool,
+    shard: usize,
+    driver: &'static str,
+    uptime_s: f64,
+    checks: Checks,
+    cache: CacheView,
+    memory: MemoryView,
+}
+
+#[derive(Serialize)]
+struct CacheView {
+    entries: u64,
+}
+
+#[derive(Serialize)]
+struct MemoryView {
+    rss_bytes: u64,
+}
+
+async fn pool_check(pool: &campushub_db::Pool) -> Check {
+    let result = pool.ping().await;
+    let s = pool.stats();
+    let view = PoolView {
+        total: s.total,
+        connected: s.connected,
+        active: s.active,
+        idle: s.idle,
+        waiting: s.waiting,
+    };
+    match result {
+        Ok(d) => Check {
+            status: "up",
+            latency_ms: Some(d.as_secs_f64() * 1e3),
+            pool: Some(view),
+            connected: None,
+            error: None,
+        },
+        Err(e) => Check {
+            status: "down",
+            latency_ms: None,
+            pool: Some(view),
+            connected: None,
+            error: Some(pool.last_error().unwrap_or_else(|| e.to_string())),
+        },
+    }
+}
+
+/// Readiness: 200 when the database answers and the server is not draining; 503 otherwise.
+/// Redis or replica trouble is reported as `degraded` (the server still serves).
+pub async fn readyz(shard: &Shard) -> Response {
+    let draining = shard.shutdown.is_draining();
+    let database = pool_check(shard.db.primary()).await;
+    let replica = match shard.db.replica() {
+        Some(r) => Some(pool_check(r).await),
+        None => None,
+    };
+    let redis = match &shard.redis {
+        None => Check {
+            status: "disabled",
+            latency_ms: None,
+            pool: None,
+            connected: Some(false),
+            error: None,
+        },
+        Some(r) => match r.ping().await {
+            Ok(d) => Check {
+                status: "up",
+                latency_ms: Some(d.as_secs_f64() * 1e3),
+                pool: None,
+                connected: Some(true),
+                error: None,
+            },
+            Err(e) => Check {
+                status: "down",
+                latency_ms: None,
+                pool: None,
+                connected: Some(r.connected()),
+                error: Some(e.to_string()),
+            },
+        },
+    };
+    let db_up = database.status == "up";
+    let degraded = redis.status == "down" || replica.as_ref().is_some_and(|r| r.status == "down");
+    let status = if draining || !db_up {
+        "not_ready"
+    } else if degraded {
+        "degraded"
+    } else {
+        "ready"
+    };
+    let body = Readiness {
+        status,
+        draining,
+        shard: shard.id,
+        driver: shard.driver,
+        uptime_s: shard.started.elapsed().as_secs_f64(),
+        checks: Checks {
+            database,
+            replica,
+            redis,
+        },
+        cache: CacheView { entries: 0 },
+        memory: MemoryView {
+            rss_bytes: metrics::rss_bytes(),
+        },
+    };
+    let code = if status == "not_ready" { 503 } else { 200 };
+    let bytes = sonic_rs::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut resp = Response::json(code, bytes).with_header("Cache-Control", "no-store");
+    if code == 503 {
+        resp.headers.push(("Retry-After", "1".into()));
+    }
+    resp
+}
+
+/// Prometheus exposition of every shard's latest snapshot (this shard's is fresh).
+pub fn metrics(shard: &Shard) -> Response {
+    shard.publish();
+    let text = metrics::render(
+        &shard.board.snapshots(),
+        ProcessInfo {
+            uptime_s: shard.started.elapsed().as_secs_f64(),
+            rss_bytes: metrics::rss_bytes(),
+            shards: shard.config.shards,
+            draining: shard.shutdown.is_draining(),
+        },
+    );
+    Response {
+        status: 200,
+        content_type: PROMETHEUS,
+        body: Body::Bytes(text.into_bytes()),
+        headers: vec![("Cache-Control", "no-store".into())],
+        close: false,
+    }
+}

@@ -1,0 +1,110 @@
+//! Handlers: they see a parsed [`Request`] and the shard, never bytes or sockets, and return a
+//! [`Response`] or an [`ApiError`]. The (method, route) match below is the API's dispatch table.
+
+pub mod departments;
+pub mod health;
+
+use crate::api_error::ApiError;
+use crate::http::{Method, Response};
+use crate::router::Route;
+use crate::shard::Shard;
+
+/// A request as handlers see it.
+#[derive(Debug)]
+pub struct Request<'a> {
+    /// Method.
+    pub method: Method,
+    /// Matched route.
+    pub route: Route,
+    /// The route's `{id}` segment, if it has one.
+    pub param: &'a str,
+    /// Path without the query.
+    pub path: &'a str,
+    /// Query string without `?` (empty if none).
+    pub query: &'a str,
+    /// Decoded body.
+    pub body: &'a [u8],
+    /// `Origin`, if sent.
+    pub origin: Option<&'a [u8]>,
+    /// `Access-Control-Request-Method`, if sent.
+    pub acr_method: Option<&'a [u8]>,
+    /// The request id echoed in the response.
+    pub request_id: &'a str,
+}
+
+/// Every method that some route of this server answers (for `OPTIONS *`).
+const SERVER_METHODS: &str = "GET, HEAD, OPTIONS";
+
+/// Routes a request to its handler.
+pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    match (req.method, req.route) {
+        (Method::Options, _) if req.path == "*" => {
+            Ok(Response::empty(204).with_header("Allow", SERVER_METHODS))
+        }
+        (_, Route::NotFound) => Err(ApiError::NotFound),
+        (Method::Options, route) => crate::cors::options(
+            &shard.config.cors_origins,
+            route.allow(),
+            req.origin,
+            req.acr_method,
+        ),
+        (Method::Get | Method::Head, Route::Healthz) => Ok(health::healthz(shard)),
+        (Method::Get | Method::Head, Route::Readyz) => Ok(health::readyz(shard).await),
+        (Method::Get | Method::Head, Route::Metrics) => Ok(health::metrics(shard)),
+        (Method::Get | Method::Head, Route::Departments) => departments::list(shard, req).await,
+        (Method::Get | Method::Head, Route::Department) => departments::get(shard, req).await,
+        (_, route) => Err(ApiError::MethodNotAllowed(route.allow())),
+    }
+}
+
+/// Iterates `key=value` pairs of a query string, percent-decoded (`+` is a space).
+/// Malformed escapes are an error so that ids never decode to something else by accident.
+pub fn query_pairs(query: &str) -> impl Iterator<Item = Result<(String, String), ApiError>> + '_ {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        Ok((percent_decode(k)?, percent_decode(v)?))
+    })
+}
+
+fn percent_decode(s: &str) -> Result<String, ApiError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let v = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| {
+                    ApiError::BadParameter("The query string has a malformed percent-escape.".into())
+                })?;
+                out.push(v);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out)
+        .map_err(|_| ApiError::BadParameter("The query string is not valid UTF-8.".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_query() {
+        let pairs: Vec<_> = query_pairs("a=1&b=x%20y+z&&c").map(|r| r.unwrap()).collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y z".into()),
+                ("c".into(), "".into())
+            ]
+        );
+        assert!(query_pairs("a=%zz").next().unwrap().is_err());
+        assert!(query_pairs("a=%ff").next().unwrap().is_err());
+    }
+}

@@ -1,0 +1,547 @@
+//! Request-head parsing: httparse for the grammar, then the framing rules that keep requests
+//! from being smuggled (RFC 9112 sections 6 and 11).
+//!
+//! The parsed head refers to the connection's read buffer by byte ranges, so nothing is copied
+//! and the buffer may grow (while a body arrives) without invalidating it.
+
+use std::ops::Range;
+
+use super::error::ProtoError;
+
+/// Most header fields accepted in one request.
+pub const MAX_HEADERS: usize = 64;
+
+/// Request methods the server knows; anything else is answered 501.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// GET
+    Get,
+    /// HEAD (GET without the body)
+    Head,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// PATCH
+    Patch,
+    /// DELETE
+    Delete,
+    /// OPTIONS
+    Options,
+}
+
+impl Method {
+    fn from_bytes(b: &[u8]) -> Option<Method> {
+        Some(match b {
+            b"GET" => Method::Get,
+            b"HEAD" => Method::Head,
+            b"POST" => Method::Post,
+            b"PUT" => Method::Put,
+            b"PATCH" => Method::Patch,
+            b"DELETE" => Method::Delete,
+            b"OPTIONS" => Method::Options,
+            _ => return None,
+        })
+    }
+
+    /// The method's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+        }
+    }
+
+    /// Dense index for metrics tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Every method, in index order.
+    pub const ALL: [Method; 7] = [
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Options,
+    ];
+}
+
+/// HTTP version of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// HTTP/1.0: keep-alive only when asked for.
+    Http10,
+    /// HTTP/1.1: keep-alive unless `Connection: close`.
+    Http11,
+}
+
+/// How the request body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body.
+    None,
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// Limits applied while parsing a head.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    /// Request line plus headers.
+    pub max_head_bytes: usize,
+    /// Request target.
+    pub max_uri_bytes: usize,
+}
+
+/// A parsed request head. Ranges index the buffer passed to [`parse_head`].
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    /// Method.
+    pub method: Method,
+    /// Version.
+    pub version: Version,
+    /// Path without the query, starting with `/` (or `*` for `OPTIONS *`).
+    pub path: Range<usize>,
+    /// Query string without the `?`.
+    pub query: Option<Range<usize>>,
+    /// Bytes of the head, including the blank line.
+    pub head_len: usize,
+    /// Body framing.
+    pub body: BodyFraming,
+    /// Whether the connection may stay open after this request.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` was sent.
+    pub expect_continue: bool,
+    /// `X-Request-Id` value.
+    pub request_id: Option<Range<usize>>,
+    /// W3C `traceparent` value.
+    pub traceparent: Option<Range<usize>>,
+    /// `Origin` value.
+    pub origin: Option<Range<usize>>,
+    /// `Access-Control-Request-Method` value (CORS preflight).
+    pub acr_method: Option<Range<usize>>,
+    /// `Access-Control-Request-Headers` value (CORS preflight).
+    pub acr_headers: Option<Range<usize>>,
+    /// `Authorization` value.
+    pub authorization: Option<Range<usize>>,
+    /// `Content-Type` value.
+    pub content_type: Option<Range<usize>>,
+}
+
+fn range_of(buf: &[u8], part: &[u8]) -> Range<usize> {
+    let start = part.as_ptr() as usize - buf.as_ptr() as usize;
+    start..start + part.len()
+}
+
+/// Finds a bare LF (an LF not preceded by CR) in `head`.
+fn has_bare_lf(head: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', head).any(|i| i == 0 || head[i - 1] != b'\r')
+}
+
+/// Whether `list` (a comma-separated header value) contains `token`, case-insensitively.
+fn has_token(list: &[u8], token: &[u8]) -> bool {
+    list.split(|b| *b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// Parses a Content-Length value: one or more comma-separated copies of the same decimal
+/// number. Signs, spaces inside digits, empty elements and overflow are refused.
+fn parse_content_length(v: &[u8]) -> Result<u64, ProtoError> {
+    let mut value: Option<u64> = None;
+    for part in v.split(|b| *b == b',') {
+        let part = part.trim_ascii();
+        if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+            return Err(ProtoError::BadContentLength);
+        }
+        let mut n: u64 = 0;
+        for d in part {
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d - b'0')))
+                .ok_or(ProtoError::BadContentLength)?;
+        }
+        match value {
+            Some(prev) if prev != n => return Err(ProtoError::BadContentLength),
+            _ => value = Some(n),
+        }
+    }
+    value.ok_or(ProtoError::BadContentLength)
+}
+
+/// Parses a request head from the start of `buf`.
+///
+/// `Ok(None)`: incomplete, read more. `Err`: answer with the error's status and close.
+pub fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>, ProtoError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            return match check_partial(buf, limits) {
+                Some(e) => Err(e),
+                None => Ok(None),
+            }
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(ProtoError::TooManyHeaders),
+        Err(httparse::Error::Version) => return Err(ProtoError::VersionNotSupported),
+        Err(httparse::Error::HeaderName) => return Err(ProtoError::BadHeader),
+        Err(httparse::Error::HeaderValue) => return Err(ProtoError::BadHeader),
+        Err(httparse::Error::NewLine) => return Err(ProtoError::BareLf),
+        Err(_) => {
+            // A long garbage request line is still "URI too long" to the client.
+            return Err(check_partial(buf, limits).unwrap_or(ProtoError::BadRequestLine));
+        }
+    };
+    if head_len > limits.max_head_bytes {
+        return Err(ProtoError::HeadersTooLarge);
+    }
+    if has_bare_lf(&buf[..head_len]) {
+        return Err(ProtoError::BareLf);
+    }
+    let (Some(method_s), Some(target), Some(version)) = (req.method, req.path, req.version) else {
+        return Err(ProtoError::BadRequestLine);
+    };
+    if target.len() > limits.max_uri_bytes {
+        return Err(ProtoError::UriTooLong);
+    }
+    let method = Method::from_bytes(method_s.as_bytes()).ok_or(ProtoError::UnknownMethod)?;
+    let version = if version == 1 {
+        Version::Http11
+    } else {
+        Version::Http10
+    };
+
+    let target_range = range_of(buf, target.as_bytes());
+    let (path, query) = if target == "*" {
+        if method != Method::Options {
+            return Err(ProtoError::BadRequestLine);
+        }
+        (target_range, None)
+    } else if target.starts_with('/') {
+        match target.find('?') {
+            Some(q) => (
+                target_range.start..target_range.start + q,
+                Some(target_range.start + q + 1..target_range.end),
+            ),
+            None => (target_range, None),
+        }
+    } else {
+        // Absolute-form is for proxies; this server is an origin.
+        return Err(ProtoError::BadRequestLine);
+    };
+
+    let mut head = RequestHead {
+        method,
+        version,
+        path,
+        query,
+        head_len,
+        body: BodyFraming::None,
+        keep_alive: version == Version::Http11,
+        expect_continue: false,
+        request_id: None,
+        traceparent: None,
+        origin: None,
+        acr_method: None,
+        acr_headers: None,
+        authorization: None,
+        content_type: None,
+    };
+
+    let mut content_length: Option<u64> = None;
+    let mut chunked = false;
+    let mut transfer_encoding = false;
+    let mut hosts = 0u32;
+    let mut conn_close = false;
+    let mut conn_keep_alive = false;
+    for h in req.headers.iter() {
+        let name = h.name.as_bytes();
+        let value = h.value;
+        // httparse accepts obs-text and HTAB in values; NUL, CR and LF never get through.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => hosts += 1,
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                if value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+                    head.expect_continue = true;
+                } else {
+                    return Err(ProtoError::ExpectationFailed);
+                }
+            }
+            6 if name.eq_ignore_ascii_case(b"origin") => {
+                head.origin = Some(range_of(buf, value));
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                conn_close |= has_token(value, b"close");
+                conn_keep_alive |= has_token(value, b"keep-alive");
+            }
+            11 if name.eq_ignore_ascii_case(b"traceparent") => {
+                head.traceparent = Some(range_of(buf, value));
+            }
+            12 if name.eq_ignore_ascii_case(b"x-request-id") => {
+                head.request_id = Some(range_of(buf, value));
+            }
+            12 if name.eq_ignore_ascii_case(b"content-type") => {
+                head.content_type = Some(range_of(buf, value));
+            }
+            13 if name.eq_ignore_ascii_case(b"authorization") => {
+                head.authorization = Some(range_of(buf, value));
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let n = parse_content_length(value)?;
+                if content_length.is_some_and(|prev| prev != n) {
+                    return Err(ProtoError::BadContentLength);
+                }
+                content_length = Some(n);
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                transfer_encoding = true;
+                for coding in value.split(|b| *b == b',') {
+                    let coding = coding.trim_ascii();
+                    if coding.is_empty() {
+                        continue;
+                    }
+                    if chunked {
+                        // Anything after chunked (including a second chunked) is invalid.
+                        return Err(ProtoError::BadTransferEncoding);
+                    }
+                    if coding.eq_ignore_ascii_case(b"chunked") {
+                        chunked = true;
+                    } else {
+                        return Err(ProtoError::UnsupportedTransferEncoding);
+                    }
+                }
+            }
+            29 if name.eq_ignore_ascii_case(b"access-control-request-method") => {
+                head.acr_method = Some(range_of(buf, value));
+            }
+            30 if name.eq_ignore_ascii_case(b"access-control-request-headers") => {
+                head.acr_headers = Some(range_of(buf, value));
+            }
+            _ => {}
+        }
+    }
+
+    if version == Version::Http11 && hosts != 1 {
+        return Err(ProtoError::BadHost);
+    }
+    if transfer_encoding {
+        if content_length.is_some() || version == Version::Http10 {
+            return Err(ProtoError::BadTransferEncoding);
+        }
+        if !chunked {
+            return Err(ProtoError::BadTransferEncoding);
+        }
+        head.body = BodyFraming::Chunked;
+    } else if let Some(n) = content_length {
+        head.body = if n == 0 {
+            BodyFraming::None
+        } else {
+            BodyFraming::Length(n)
+        };
+    }
+    head.keep_alive = match version {
+        Version::Http11 => !conn_close,
+        Version::Http10 => conn_keep_alive && !conn_close,
+    };
+    if head.body == BodyFraming::None {
+        head.expect_continue = false;
+    }
+    Ok(Some(head))
+}
+
+/// For an incomplete head: is it already over a limit?
+fn check_partial(buf: &[u8], limits: &HeadLimits) -> Option<ProtoError> {
+    // Skip the empty lines a client may send before the request line (RFC 9112 2.2).
+    let start = buf
+        .iter()
+        .position(|b| *b != b'\r' && *b != b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[start..];
+    // Request line = method SP target SP version; allow room for method and version.
+    let line_limit = limits.max_uri_bytes + 32;
+    match memchr::memchr(b'\n', line) {
+        None if line.len() > line_limit => Some(ProtoError::UriTooLong),
+        Some(n) if n > line_limit => Some(ProtoError::UriTooLong),
+        _ if buf.len() > limits.max_head_bytes => Some(ProtoError::HeadersTooLarge),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: HeadLimits = HeadLimits {
+        max_head_bytes: 16 * 1024,
+        max_uri_bytes: 8 * 1024,
+    };
+
+    fn parse(s: &[u8]) -> Result<Option<RequestHead>, ProtoError> {
+        parse_head(s, &LIMITS)
+    }
+
+    #[test]
+    fn simple_get() {
+        let buf = b"GET /healthz?x=1 HTTP/1.1\r\nHost: a\r\n\r\n";
+        let h = parse(buf).unwrap().unwrap();
+        assert_eq!(h.method, Method::Get);
+        assert_eq!(&buf[h.path.clone()], b"/healthz");
+        assert_eq!(&buf[h.query.clone().unwrap()], b"x=1");
+        assert!(h.keep_alive);
+        assert_eq!(h.head_len, buf.len());
+    }
+
+    #[test]
+    fn partial_is_none() {
+        assert!(parse(b"GET /healthz HTTP/1.1\r\nHost: a\r\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn http10_keep_alive_rules() {
+        let h = parse(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!h.keep_alive);
+        let h = parse(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(h.keep_alive);
+        let h = parse(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!h.keep_alive);
+    }
+
+    #[test]
+    fn smuggling_cases_are_refused() {
+        let cases: &[(&[u8], ProtoError)] = &[
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                ProtoError::BadTransferEncoding,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                ProtoError::BadContentLength,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n",
+                ProtoError::BadContentLength,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n",
+                ProtoError::BadContentLength,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
+                ProtoError::BadContentLength,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n",
+                ProtoError::BadContentLength,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n",
+                ProtoError::BadHeader,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nX-A : b\r\n\r\n",
+                ProtoError::BadHeader,
+            ),
+            (b"GET / HTTP/1.1\nHost: a\n\n", ProtoError::BareLf),
+            (b"GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", ProtoError::BareLf),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\0c\r\n\r\n",
+                ProtoError::BadHeader,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\rc\r\n\r\n",
+                ProtoError::BadHeader,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                ProtoError::UnsupportedTransferEncoding,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+                ProtoError::BadTransferEncoding,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                ProtoError::BadTransferEncoding,
+            ),
+            (
+                b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+                ProtoError::BadTransferEncoding,
+            ),
+            (b"GET / HTTP/1.1\r\n\r\n", ProtoError::BadHost),
+            (
+                b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                ProtoError::BadHost,
+            ),
+            (b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n", ProtoError::UnknownMethod),
+            (
+                b"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+                ProtoError::BadRequestLine,
+            ),
+        ];
+        for (input, want) in cases {
+            let got = parse(input).err();
+            assert_eq!(
+                got,
+                Some(*want),
+                "input {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn identical_content_lengths_are_one() {
+        let h = parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.body, BodyFraming::Length(5));
+    }
+
+    #[test]
+    fn limits() {
+        let long_uri = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9000));
+        assert_eq!(parse(long_uri.as_bytes()).err(), Some(ProtoError::UriTooLong));
+        let partial_long = format!("GET /{}", "a".repeat(9000));
+        assert_eq!(
+            parse(partial_long.as_bytes()).err(),
+            Some(ProtoError::UriTooLong)
+        );
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+            "b".repeat(17000)
+        );
+        assert_eq!(parse(big.as_bytes()).err(), Some(ProtoError::HeadersTooLarge));
+        let mut many = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        for i in 0..70 {
+            many.push_str(&format!("X-{i}: v\r\n"));
+        }
+        many.push_str("\r\n");
+        assert_eq!(parse(many.as_bytes()).err(), Some(ProtoError::TooManyHeaders));
+    }
+
+    #[test]
+    fn expect_continue_only_with_body() {
+        let h = parse(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(h.expect_continue);
+        assert_eq!(
+            parse(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: tea\r\nContent-Length: 3\r\n\r\n").err(),
+            Some(ProtoError::ExpectationFailed)
+        );
+    }
+}

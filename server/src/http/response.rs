@@ -1,0 +1,222 @@
+//! Responses and their encoding into the connection's reused write buffer.
+
+use super::date::DATE_LEN;
+
+/// A response body.
+#[derive(Debug)]
+pub enum Body {
+    /// No body (and no Content-Length for 204/304).
+    Empty,
+    /// A constant body.
+    Static(&'static [u8]),
+    /// An owned body.
+    Bytes(Vec<u8>),
+}
+
+impl Body {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Body::Empty => b"",
+            Body::Static(b) => b,
+            Body::Bytes(b) => b,
+        }
+    }
+}
+
+/// What a handler returns; the connection loop adds Date, length, request id and connection
+/// management.
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Content-Type.
+    pub content_type: &'static str,
+    /// Body.
+    pub body: Body,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Close the connection after this response.
+    pub close: bool,
+}
+
+/// `application/json`.
+pub const JSON: &str = "application/json";
+/// RFC 9457 problem details.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+/// Prometheus text exposition format.
+pub const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+impl Response {
+    /// A JSON response.
+    pub fn json(status: u16, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            content_type: JSON,
+            body: Body::Bytes(body),
+            headers: Vec::new(),
+            close: false,
+        }
+    }
+
+    /// A JSON response with a constant body.
+    pub fn static_json(status: u16, body: &'static [u8]) -> Response {
+        Response {
+            status,
+            content_type: JSON,
+            body: Body::Static(body),
+            headers: Vec::new(),
+            close: false,
+        }
+    }
+
+    /// An empty response (e.g. 204).
+    pub fn empty(status: u16) -> Response {
+        Response {
+            status,
+            content_type: "",
+            body: Body::Empty,
+            headers: Vec::new(),
+            close: false,
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// Reason phrase for a status.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        417 => "Expectation Failed",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// Per-request values the encoder needs besides the response.
+#[derive(Debug)]
+pub struct EncodeContext<'a> {
+    /// Current `Date` value.
+    pub date: &'a [u8; DATE_LEN],
+    /// Request id to echo.
+    pub request_id: &'a [u8],
+    /// Keep the connection open after this response.
+    pub keep_alive: bool,
+    /// The request was HTTP/1.0 (keep-alive must then be announced).
+    pub http10: bool,
+    /// HEAD request: headers only.
+    pub head_only: bool,
+    /// Allowed CORS origin to echo, if any.
+    pub cors_origin: Option<&'a [u8]>,
+}
+
+/// Appends the encoded response to `out`.
+pub fn encode(resp: &Response, ctx: &EncodeContext<'_>, out: &mut Vec<u8>) {
+    let body = resp.body.as_bytes();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    let mut status = itoa::Buffer::new();
+    out.extend_from_slice(status.format(resp.status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason(resp.status).as_bytes());
+    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(ctx.date);
+    if !resp.content_type.is_empty() {
+        out.extend_from_slice(b"\r\nContent-Type: ");
+        out.extend_from_slice(resp.content_type.as_bytes());
+    }
+    if resp.status != 204 && resp.status != 304 && resp.status >= 200 {
+        out.extend_from_slice(b"\r\nContent-Length: ");
+        let mut len = itoa::Buffer::new();
+        out.extend_from_slice(len.format(body.len()).as_bytes());
+    }
+    out.extend_from_slice(b"\r\nX-Request-Id: ");
+    out.extend_from_slice(ctx.request_id);
+    if let Some(origin) = ctx.cors_origin {
+        out.extend_from_slice(b"\r\nAccess-Control-Allow-Origin: ");
+        out.extend_from_slice(origin);
+        out.extend_from_slice(b"\r\nVary: Origin\r\nAccess-Control-Expose-Headers: X-Request-Id, Retry-After");
+    }
+    for (name, value) in &resp.headers {
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+    }
+    if !ctx.keep_alive || resp.close {
+        out.extend_from_slice(b"\r\nConnection: close");
+    } else if ctx.http10 {
+        out.extend_from_slice(b"\r\nConnection: keep-alive");
+    }
+    out.extend_from_slice(b"\r\n\r\n");
+    if !ctx.head_only {
+        out.extend_from_slice(body);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_exact_bytes() {
+        let date = *b"Sun, 06 Nov 1994 08:49:37 GMT";
+        let ctx = EncodeContext {
+            date: &date,
+            request_id: b"abc",
+            keep_alive: true,
+            http10: false,
+            head_only: false,
+            cors_origin: None,
+        };
+        let mut out = Vec::new();
+        encode(&Response::static_json(200, b"{}"), &ctx, &mut out);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: application/json\r\nContent-Length: 2\r\nX-Request-Id: abc\r\n\r\n{}"
+        );
+    }
+
+    #[test]
+    fn head_keeps_length_and_drops_body() {
+        let date = [b'x'; DATE_LEN];
+        let ctx = EncodeContext {
+            date: &date,
+            request_id: b"r",
+            keep_alive: false,
+            http10: false,
+            head_only: true,
+            cors_origin: None,
+        };
+        let mut out = Vec::new();
+        encode(&Response::static_json(200, b"{\"a\":1}"), &ctx, &mut out);
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.contains("Content-Length: 7\r\n"));
+        assert!(s.ends_with("Connection: close\r\n\r\n"));
+    }
+}

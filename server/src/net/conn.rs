@@ -1,0 +1,488 @@
+//! The connection loop, top to bottom: read, parse heads, read bodies, dispatch, encode into
+//! one reused write buffer, write once per batch, repeat.
+//!
+//! Pipelined requests are answered in order; at most [`MAX_PIPELINE`] are served per wake-up
+//! so one connection cannot starve the others on its shard. Every protocol error is answered
+//! (problem+json) and then the connection is closed after a short lingering read, so the
+//! client gets the answer instead of a reset.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use crate::access_log::Entry;
+use crate::api_error::ApiError;
+use crate::handlers::{self, Request};
+use crate::http::body::ChunkedDecoder;
+use crate::http::response::{encode, EncodeContext};
+use crate::http::{parse_head, BodyFraming, Method, ProtoError, RequestHead, Response, Version};
+use crate::request_id;
+use crate::router::{self, Route};
+use crate::shard::drain::yield_now;
+use crate::shard::Shard;
+
+/// Requests served from one read before yielding (hyper caps its loop at 16 too).
+pub const MAX_PIPELINE: usize = 16;
+/// Bytes asked for per read.
+const READ_CHUNK: usize = 8 * 1024;
+/// After an error response, how long to keep reading (and discarding) before closing.
+const LINGER: Duration = Duration::from_millis(500);
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Counts the connection as open while it lives.
+struct OpenConnection<'a>(&'a Shard);
+
+impl<'a> OpenConnection<'a> {
+    fn new(shard: &'a Shard) -> Self {
+        shard.open_connections.set(shard.open_connections.get() + 1);
+        OpenConnection(shard)
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        let c = &self.0.open_connections;
+        c.set(c.get().saturating_sub(1));
+    }
+}
+
+/// Why a read stopped.
+enum ReadEnd {
+    /// Bytes arrived.
+    Data,
+    /// Peer closed or the socket failed.
+    Closed,
+    /// The deadline passed.
+    Timeout,
+    /// The shard started draining.
+    Draining,
+}
+
+/// Reads more bytes onto the end of `buf`. On anything but `Data`, the buffer may be gone
+/// (an io_uring read owns it until it completes), so callers only close after that.
+async fn read_more(
+    stream: &mut TcpStream,
+    mut buf: Vec<u8>,
+    deadline: Instant,
+    shard: &Shard,
+    stop_on_drain: bool,
+) -> (ReadEnd, Vec<u8>) {
+    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+        buf.reserve(READ_CHUNK);
+    }
+    let len = buf.len();
+    let cap = buf.capacity();
+    let drain = shard.drain.wait();
+    monoio::select! {
+        (res, slice) = stream.read(buf.slice_mut(len..cap)) => {
+            let buf = slice.into_inner();
+            match res {
+                Ok(0) | Err(_) => (ReadEnd::Closed, buf),
+                Ok(_) => (ReadEnd::Data, buf),
+            }
+        },
+        _ = monoio::time::sleep_until(deadline.into()) => (ReadEnd::Timeout, Vec::new()),
+        _ = drain, if stop_on_drain => (ReadEnd::Draining, Vec::new()),
+    }
+}
+
+/// Writes `buf` fully; returns it cleared for reuse, or `None` if the peer is gone.
+async fn flush(stream: &mut TcpStream, buf: Vec<u8>) -> Option<Vec<u8>> {
+    if buf.is_empty() {
+        return Some(buf);
+    }
+    let (res, mut buf) = stream.write_all(buf).await;
+    res.ok()?;
+    buf.clear();
+    Some(buf)
+}
+
+/// After an error: stop writing, read and discard briefly so our answer is not lost to a
+/// reset caused by unread input, then close.
+async fn linger_close(stream: &mut TcpStream) {
+    let _ = stream.shutdown().await;
+    let deadline = Instant::now() + LINGER;
+    let mut buf = Vec::with_capacity(READ_CHUNK);
+    let mut discarded = 0usize;
+    while discarded < 1 << 20 {
+        buf.clear();
+        let len = buf.capacity();
+        let r = monoio::time::timeout_at(deadline.into(), stream.read(buf.slice_mut(0..len))).await;
+        match r {
+            Ok((Ok(n), slice)) if n > 0 => {
+                discarded += n;
+                buf = slice.into_inner();
+            }
+            _ => return,
+        }
+    }
+}
+
+/// A request id: the client's (validated) or a generated one.
+enum RequestIdBuf {
+    Client([u8; request_id::MAX_LEN], usize),
+    Generated([u8; 32]),
+}
+
+impl RequestIdBuf {
+    fn from_head(shard: &Shard, buf: &[u8], head: Option<&RequestHead>) -> Self {
+        if let Some(r) = head.and_then(|h| h.request_id.clone()) {
+            let v = &buf[r];
+            if request_id::is_well_formed(v) {
+                let mut out = [0u8; request_id::MAX_LEN];
+                out[..v.len()].copy_from_slice(v);
+                return RequestIdBuf::Client(out, v.len());
+            }
+        }
+        RequestIdBuf::Generated(shard.ids.borrow_mut().next_id())
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            RequestIdBuf::Client(b, n) => &b[..*n],
+            RequestIdBuf::Generated(b) => b,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Both kinds are ASCII by construction.
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+}
+
+/// Serves one connection until it closes.
+pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
+    let _open = OpenConnection::new(&shard);
+    let _ = stream.set_nodelay(true);
+    let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut scratch: Vec<u8> = Vec::new();
+    // Time by which the head now arriving must be complete (slowloris bound).
+    let mut head_deadline: Option<Instant> = None;
+
+    loop {
+        // 1. Answer every complete request already buffered, up to the per-wake-up cap.
+        let mut start = 0usize;
+        let mut served = 0usize;
+        while served < MAX_PIPELINE && start < rbuf.len() {
+            let head = match parse_head(&rbuf[start..], &shard.limits) {
+                Ok(Some(head)) => head,
+                Ok(None) => break,
+                Err(e) => {
+                    let rid = RequestIdBuf::from_head(&shard, &rbuf, None);
+                    queue_proto_error(&shard, e, None, &rid, Instant::now(), &mut wbuf);
+                    if let Some(w) = flush(&mut stream, wbuf).await {
+                        drop(w);
+                        linger_close(&mut stream).await;
+                    }
+                    return;
+                }
+            };
+            head_deadline = None;
+            let outcome = serve_one(&shard, &mut stream, rbuf, start, head, wbuf, &mut scratch).await;
+            match outcome {
+                Served::KeepGoing { rbuf: r, wbuf: w, consumed } => {
+                    rbuf = r;
+                    wbuf = w;
+                    start += consumed;
+                    served += 1;
+                }
+                Served::Close { stream_ok, wbuf: w, linger } => {
+                    if stream_ok {
+                        if let Some(w) = flush(&mut stream, w).await {
+                            drop(w);
+                            if linger {
+                                linger_close(&mut stream).await;
+                            }
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+
+        // 2. One write for the whole batch.
+        wbuf = match flush(&mut stream, wbuf).await {
+            Some(w) => w,
+            None => return,
+        };
+        if start > 0 {
+            rbuf.drain(..start);
+        }
+        if served == MAX_PIPELINE && !rbuf.is_empty() {
+            yield_now().await;
+            continue;
+        }
+        if shard.drain.is_fired() && rbuf.is_empty() {
+            return;
+        }
+
+        // 3. Read more: idle timeout between requests, header timeout inside one.
+        let now = Instant::now();
+        let deadline = if rbuf.is_empty() {
+            now + shard.config.idle_timeout
+        } else {
+            *head_deadline.get_or_insert(now + shard.config.header_timeout)
+        };
+        let was_empty = rbuf.is_empty();
+        let (end, buf) = read_more(&mut stream, rbuf, deadline, &shard, was_empty).await;
+        rbuf = buf;
+        match end {
+            ReadEnd::Data => {
+                if was_empty {
+                    head_deadline = Some(Instant::now() + shard.config.header_timeout);
+                }
+            }
+            ReadEnd::Closed | ReadEnd::Draining => return,
+            ReadEnd::Timeout => {
+                if !was_empty {
+                    let rid = RequestIdBuf::Generated(shard.ids.borrow_mut().next_id());
+                    queue_proto_error(&shard, ProtoError::HeaderTimeout, None, &rid, now, &mut wbuf);
+                    if flush(&mut stream, wbuf).await.is_some() {
+                        linger_close(&mut stream).await;
+                    }
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// What happened to one request.
+enum Served {
+    /// Answer queued; `consumed` bytes of the read buffer belonged to it.
+    KeepGoing {
+        rbuf: Vec<u8>,
+        wbuf: Vec<u8>,
+        consumed: usize,
+    },
+    /// Close after writing `wbuf` (when the stream is still usable).
+    Close {
+        stream_ok: bool,
+        wbuf: Vec<u8>,
+        linger: bool,
+    },
+}
+
+/// Reads the body (if any), dispatches, and queues the response for one request whose head
+/// starts at `start` in `rbuf`.
+async fn serve_one(
+    shard: &Shard,
+    stream: &mut TcpStream,
+    mut rbuf: Vec<u8>,
+    start: usize,
+    head: RequestHead,
+    mut wbuf: Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Served {
+    let t0 = Instant::now();
+    let rid = RequestIdBuf::from_head(shard, &rbuf[start..], Some(&head));
+    let abs = |r: &std::ops::Range<usize>| start + r.start..start + r.end;
+
+    // Route first: the body limit is the route's.
+    let path_range = abs(&head.path);
+    let (route, param_range) = match std::str::from_utf8(&rbuf[path_range.clone()]) {
+        Ok(path) => {
+            let m = router::route(path);
+            // The parameter is a sub-slice of `path` (or empty); keep it as a range.
+            let offset = (m.param.as_ptr() as usize)
+                .checked_sub(path.as_ptr() as usize)
+                .filter(|o| !m.param.is_empty() && o + m.param.len() <= path.len());
+            match offset {
+                Some(o) => (m.route, path_range.start + o..path_range.start + o + m.param.len()),
+                None => (m.route, 0..0),
+            }
+        }
+        Err(_) => (Route::NotFound, 0..0),
+    };
+
+    // Body.
+    let body_start = start + head.head_len;
+    let limit = route.max_body(shard.config.max_body_bytes);
+    let mut body_range = body_start..body_start;
+    let mut chunked = false;
+    match head.body {
+        BodyFraming::None => {}
+        BodyFraming::Length(n) => {
+            if n > limit {
+                queue_proto_error(shard, ProtoError::BodyTooLarge, Some((&head, route)), &rid, t0, &mut wbuf);
+                return Served::Close { stream_ok: true, wbuf, linger: true };
+            }
+            let need = body_start + n as usize;
+            if rbuf.len() < need && head.expect_continue {
+                wbuf.extend_from_slice(CONTINUE);
+                wbuf = match flush(stream, wbuf).await {
+                    Some(w) => w,
+                    None => return Served::Close { stream_ok: false, wbuf: Vec::new(), linger: false },
+                };
+            }
+            while rbuf.len() < need {
+                // Let the read buffer grow to hold the whole body (bounded by the limit).
+                if rbuf.capacity() < need {
+                    rbuf.reserve(need - rbuf.len());
+                }
+                let deadline = Instant::now() + shard.config.body_timeout;
+                let (end, buf) = read_more(stream, rbuf, deadline, shard, false).await;
+                rbuf = buf;
+                match end {
+                    ReadEnd::Data => {}
+                    ReadEnd::Timeout => {
+                        queue_proto_error(shard, ProtoError::BodyTimeout, Some((&head, route)), &rid, t0, &mut wbuf);
+                        return Served::Close { stream_ok: true, wbuf, linger: true };
+                    }
+                    ReadEnd::Closed | ReadEnd::Draining => {
+                        return Served::Close { stream_ok: false, wbuf, linger: false }
+                    }
+                }
+            }
+            body_range = body_start..need;
+        }
+        BodyFraming::Chunked => {
+            chunked = true;
+            scratch.clear();
+            let mut decoder = ChunkedDecoder::new(limit);
+            let mut pos = body_start;
+            let mut sent_continue = false;
+            loop {
+                match decoder.decode(&rbuf[pos..], scratch) {
+                    Ok(n) => pos += n,
+                    Err(e) => {
+                        queue_proto_error(shard, e, Some((&head, route)), &rid, t0, &mut wbuf);
+                        return Served::Close { stream_ok: true, wbuf, linger: true };
+                    }
+                }
+                if decoder.is_done() {
+                    break;
+                }
+                if head.expect_continue && !sent_continue {
+                    sent_continue = true;
+                    wbuf.extend_from_slice(CONTINUE);
+                    wbuf = match flush(stream, wbuf).await {
+                        Some(w) => w,
+                        None => return Served::Close { stream_ok: false, wbuf: Vec::new(), linger: false },
+                    };
+                }
+                let deadline = Instant::now() + shard.config.body_timeout;
+                let (end, buf) = read_more(stream, rbuf, deadline, shard, false).await;
+                rbuf = buf;
+                match end {
+                    ReadEnd::Data => {}
+                    ReadEnd::Timeout => {
+                        queue_proto_error(shard, ProtoError::BodyTimeout, Some((&head, route)), &rid, t0, &mut wbuf);
+                        return Served::Close { stream_ok: true, wbuf, linger: true };
+                    }
+                    ReadEnd::Closed | ReadEnd::Draining => {
+                        return Served::Close { stream_ok: false, wbuf, linger: false }
+                    }
+                }
+            }
+            body_range = pos..pos;
+        }
+    }
+    let consumed = body_range.end - start;
+
+    // Dispatch.
+    let buf = &rbuf;
+    let header = |r: &Option<std::ops::Range<usize>>| r.as_ref().map(|r| &buf[abs(r)]);
+    let origin = header(&head.origin);
+    let req = Request {
+        method: head.method,
+        route,
+        param: std::str::from_utf8(&buf[param_range]).unwrap_or(""),
+        path: std::str::from_utf8(&buf[path_range]).unwrap_or(""),
+        query: head
+            .query
+            .as_ref()
+            .and_then(|q| std::str::from_utf8(&buf[abs(q)]).ok())
+            .unwrap_or(""),
+        body: if chunked { scratch.as_slice() } else { &buf[body_range] },
+        origin,
+        acr_method: header(&head.acr_method),
+        request_id: rid.as_str(),
+    };
+    shard.active_requests.set(shard.active_requests.get() + 1);
+    let result = handlers::dispatch(shard, &req).await;
+    shard.active_requests.set(shard.active_requests.get().saturating_sub(1));
+    let resp = match result {
+        Ok(r) => r,
+        Err(e) => e.to_response(rid.as_str()),
+    };
+
+    let keep_alive = head.keep_alive && !resp.close && !shard.drain.is_fired();
+    let cors_origin = origin.and_then(|o| crate::cors::allowed(&shard.config.cors_origins, o));
+    let date = shard.date.get();
+    encode(
+        &resp,
+        &EncodeContext {
+            date: &date,
+            request_id: rid.as_bytes(),
+            keep_alive,
+            http10: head.version == Version::Http10,
+            head_only: head.method == Method::Head,
+            cors_origin,
+        },
+        &mut wbuf,
+    );
+    let traceparent = header(&head.traceparent).filter(|t| request_id::is_traceparent(t));
+    record(shard, head.method, route, resp.status, t0, rid.as_bytes(), traceparent);
+    drop(req);
+
+    if keep_alive {
+        Served::KeepGoing { rbuf, wbuf, consumed }
+    } else {
+        Served::Close { stream_ok: true, wbuf, linger: false }
+    }
+}
+
+/// Queues the problem response for a protocol error (the caller closes afterwards).
+fn queue_proto_error(
+    shard: &Shard,
+    e: ProtoError,
+    req: Option<(&RequestHead, Route)>,
+    rid: &RequestIdBuf,
+    t0: Instant,
+    wbuf: &mut Vec<u8>,
+) {
+    let resp: Response = ApiError::Proto(e).to_response(rid.as_str());
+    let date = shard.date.get();
+    encode(
+        &resp,
+        &EncodeContext {
+            date: &date,
+            request_id: rid.as_bytes(),
+            keep_alive: false,
+            http10: false,
+            head_only: req.is_some_and(|(h, _)| h.method == Method::Head),
+            cors_origin: None,
+        },
+        wbuf,
+    );
+    let (method, route) = req.map(|(h, r)| (h.method, r)).unwrap_or((Method::Get, Route::NotFound));
+    record(shard, method, route, resp.status, t0, rid.as_bytes(), None);
+}
+
+fn record(
+    shard: &Shard,
+    method: Method,
+    route: Route,
+    status: u16,
+    t0: Instant,
+    request_id: &[u8],
+    traceparent: Option<&[u8]>,
+) {
+    let duration = t0.elapsed();
+    shard.metrics.borrow_mut().observe(method, route, status, duration);
+    shard.log.record(&Entry {
+        method: method.as_str(),
+        route: route.template(),
+        status,
+        duration,
+        request_id,
+        shard: shard.id,
+        traceparent,
+    });
+}

@@ -1,0 +1,4 @@
+//! Sockets: the listeners and the per-connection loop.
+
+pub mod conn;
+pub mod listener;

@@ -1,0 +1,139 @@
+//! The whole API on one screen: one `match` on the path segments gives a [`Route`]; the
+//! handler `match` on (method, route) lives in `handlers::dispatch`.
+
+/// Every route template the server knows. Also the `route` label in metrics and logs, so it
+/// never carries ids or other per-request values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// `/healthz`: liveness, no I/O.
+    Healthz,
+    /// `/readyz`: readiness with details.
+    Readyz,
+    /// `/metrics`: Prometheus text.
+    Metrics,
+    /// `/api/v1/departments`: the public department directory.
+    Departments,
+    /// `/api/v1/departments/{id}`.
+    Department,
+    /// Anything else.
+    NotFound,
+}
+
+impl Route {
+    /// Every route, in index order.
+    pub const ALL: [Route; 6] = [
+        Route::Healthz,
+        Route::Readyz,
+        Route::Metrics,
+        Route::Departments,
+        Route::Department,
+        Route::NotFound,
+    ];
+
+    /// Dense index for metrics tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The template, as logs and metrics show it.
+    pub fn template(self) -> &'static str {
+        match self {
+            Route::Healthz => "/healthz",
+            Route::Readyz => "/readyz",
+            Route::Metrics => "/metrics",
+            Route::Departments => "/api/v1/departments",
+            Route::Department => "/api/v1/departments/{id}",
+            Route::NotFound => "unmatched",
+        }
+    }
+
+    /// Methods the route answers (for `Allow` and CORS).
+    pub fn allow(self) -> &'static str {
+        match self {
+            Route::Healthz
+            | Route::Readyz
+            | Route::Metrics
+            | Route::Departments
+            | Route::Department => "GET, HEAD, OPTIONS",
+            Route::NotFound => "",
+        }
+    }
+
+    /// Largest request body the route accepts (bytes), given the configured default.
+    pub fn max_body(self, default: u64) -> u64 {
+        match self {
+            // Read-only routes: a body is pointless, but a small one is tolerated and ignored.
+            Route::Healthz
+            | Route::Readyz
+            | Route::Metrics
+            | Route::Departments
+            | Route::Department
+            | Route::NotFound => default.min(64 * 1024),
+        }
+    }
+}
+
+/// A matched route and its path parameter, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Matched<'a> {
+    /// The route.
+    pub route: Route,
+    /// The `{id}` segment for routes that have one.
+    pub param: &'a str,
+}
+
+/// Matches a path (without the query) to a route.
+pub fn route(path: &str) -> Matched<'_> {
+    let mut segs = [""; 5];
+    let mut n = 0;
+    if let Some(rest) = path.strip_prefix('/') {
+        for seg in rest.split('/') {
+            if n == segs.len() {
+                return not_found();
+            }
+            segs[n] = seg;
+            n += 1;
+        }
+    }
+    let (route, param) = match &segs[..n] {
+        ["healthz"] => (Route::Healthz, ""),
+        ["readyz"] => (Route::Readyz, ""),
+        ["metrics"] => (Route::Metrics, ""),
+        ["api", "v1", "departments"] => (Route::Departments, ""),
+        ["api", "v1", "departments", id] if !id.is_empty() => (Route::Department, *id),
+        _ => return not_found(),
+    };
+    Matched { route, param }
+}
+
+fn not_found() -> Matched<'static> {
+    Matched {
+        route: Route::NotFound,
+        param: "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches() {
+        assert_eq!(route("/healthz").route, Route::Healthz);
+        assert_eq!(route("/healthz/").route, Route::NotFound);
+        assert_eq!(route("/api/v1/departments").route, Route::Departments);
+        let m = route("/api/v1/departments/abc");
+        assert_eq!((m.route, m.param), (Route::Department, "abc"));
+        assert_eq!(route("/api/v1/departments/").route, Route::NotFound);
+        assert_eq!(route("/a/b/c/d/e/f").route, Route::NotFound);
+        assert_eq!(route("*").route, Route::NotFound);
+        assert_eq!(route("").route, Route::NotFound);
+    }
+
+    #[test]
+    fn indexes_are_dense() {
+        for (i, r) in Route::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+    }
+}
