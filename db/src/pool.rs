@@ -246,7 +246,9 @@ impl Pool {
         match monoio::time::timeout(self.timeout, fut).await {
             Ok(Ok(rows)) => Ok(rows),
             Ok(Err(e)) => {
-                if conn.client.is_closed() {
+                if conn.client.is_closed() || is_unavailable(&e) {
+                    self.unavailable_total.set(self.unavailable_total.get() + 1);
+                    *self.last_error.borrow_mut() = Some(e.to_string());
                     Err(DbError::Unavailable)
                 } else {
                     *self.last_error.borrow_mut() = Some(e.to_string());
@@ -278,6 +280,19 @@ impl Pool {
         let started = Instant::now();
         self.query(&statements::PING, &[]).await?;
         Ok(started.elapsed())
+    }
+}
+
+/// Errors that mean "the database is not there right now" rather than "this query is wrong":
+/// connection exceptions (class 08), shutdown and start-up states (57P01-57P03), too many
+/// connections (53300), and PgBouncer's own errors when its server is gone.
+fn is_unavailable(e: &tokio_postgres::Error) -> bool {
+    match e.code().map(|c| c.code()) {
+        Some(code) => {
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        }
+        // No SQLSTATE: an I/O or protocol failure on the connection.
+        None => e.as_db_error().is_none(),
     }
 }
 

@@ -33,17 +33,19 @@ const LINGER: Duration = Duration::from_millis(500);
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// Counts the connection as open while it lives.
-struct OpenConnection<'a>(&'a Shard);
+/// Counts a connection as open from accept until it is dropped. Created by the accept loop
+/// (so the connection cap sees it at once) and moved into the connection's task.
+pub struct OpenConnection(Rc<Shard>);
 
-impl<'a> OpenConnection<'a> {
-    fn new(shard: &'a Shard) -> Self {
+impl OpenConnection {
+    /// Counts one more open connection on `shard`.
+    pub fn new(shard: &Rc<Shard>) -> Self {
         shard.open_connections.set(shard.open_connections.get() + 1);
-        OpenConnection(shard)
+        OpenConnection(Rc::clone(shard))
     }
 }
 
-impl Drop for OpenConnection<'_> {
+impl Drop for OpenConnection {
     fn drop(&mut self) {
         let c = &self.0.open_connections;
         c.set(c.get().saturating_sub(1));
@@ -155,8 +157,8 @@ impl RequestIdBuf {
 }
 
 /// Serves one connection until it closes.
-pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream) {
-    let _open = OpenConnection::new(&shard);
+pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, open: OpenConnection) {
+    let _open = open;
     let _ = stream.set_nodelay(true);
     let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);

@@ -7,6 +7,9 @@ pub mod drain;
 
 use std::cell::{Cell, RefCell};
 use std::net::TcpListener;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -299,7 +302,16 @@ async fn serve(shard: Rc<Shard>, listener: monoio::net::TcpListener) {
         match accepted {
             Some(Ok((stream, _peer))) => {
                 shard.metrics.borrow_mut().connections_total += 1;
-                monoio::spawn(crate::net::conn::serve(Rc::clone(&shard), stream));
+                let open = crate::net::conn::OpenConnection::new(&shard);
+                let conn = crate::net::conn::serve(Rc::clone(&shard), stream, open);
+                let id = shard.id;
+                monoio::spawn(async move {
+                    // A bug in one connection must not take the shard (and every other
+                    // connection on it) down with it.
+                    if AssertUnwindSafe(conn).catch_unwind().await.is_err() {
+                        access_log::event("error", "connection task panicked", &[("shard", id.to_string())]);
+                    }
+                });
             }
             Some(Err(e)) => {
                 // EMFILE and friends: back off briefly instead of spinning.

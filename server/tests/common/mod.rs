@@ -1,0 +1,255 @@
+//! The one spawn helper: starts the real `campushub serve` binary on a free port against the
+//! throwaway stack that `scripts/test` started (its URLs come in through the environment).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Environment of the throwaway stack, or a clear failure telling how to get one.
+pub fn stack_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the suite with scripts/test, which starts PostgreSQL, PgBouncer and Redis")
+    })
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    child: Option<Child>,
+    pub output: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestServer {
+    /// Starts a server with one shard and the stack's settings, overridden by `env`.
+    pub fn spawn(env: &[(&str, &str)]) -> TestServer {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_campushub"));
+        cmd.arg("serve")
+            .env("CAMPUSHUB_LISTEN", "127.0.0.1:0")
+            .env("CAMPUSHUB_SHARDS", "1")
+            .env("CAMPUSHUB_PIN_CORES", "false")
+            .env("CAMPUSHUB_DATABASE_URL", stack_env("CAMPUSHUB_DATABASE_URL"))
+            .env("CAMPUSHUB_STATEMENTS", stack_env("CAMPUSHUB_STATEMENTS"))
+            .env("CAMPUSHUB_REDIS_URL", stack_env("CAMPUSHUB_REDIS_URL"))
+            .env_remove("CAMPUSHUB_REPLICA_URL")
+            .env_remove("CAMPUSHUB_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start campushub");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        {
+            let output = Arc::clone(&output);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if line.contains("\"msg\":\"listening\"") {
+                        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                        let _ = tx.send(v["addr"].as_str().unwrap().parse().unwrap());
+                    }
+                    output.lock().unwrap().push(line);
+                }
+            });
+        }
+        {
+            let output = Arc::clone(&output);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    output.lock().unwrap().push(line);
+                }
+            });
+        }
+        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start: {:?}", output.lock().unwrap());
+            }
+        };
+        let server = TestServer {
+            addr,
+            child: Some(child),
+            output,
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// Waits until the database pool is connected (readyz 200).
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let resp = self.raw(b"GET /readyz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+            if resp.starts_with(b"HTTP/1.1 200") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never ready: {}", String::from_utf8_lossy(&resp));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    }
+
+    /// Sends `bytes` on a new connection and reads until the server closes it.
+    pub fn raw(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut s = self.connect();
+        s.write_all(bytes).unwrap();
+        read_to_close(&mut s)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.pid().to_string();
+        let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(ok.success());
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.output.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Reads until EOF (or the read timeout, which fails the test).
+pub fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
+            Err(e) => panic!("read failed after {:?}: {e}", String::from_utf8_lossy(&out)),
+        }
+    }
+}
+
+/// One parsed response from a byte stream.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+}
+
+/// Splits a byte stream into responses (Content-Length framed; `head_only` for HEAD).
+pub fn parse_responses(mut bytes: &[u8], head_only: &[bool]) -> Vec<Resp> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while !bytes.is_empty() {
+        let end = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no head end in {:?}", String::from_utf8_lossy(bytes)));
+        let head = std::str::from_utf8(&bytes[..end]).unwrap();
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+        let headers: Vec<(String, String)> = lines
+            .map(|l| {
+                let (k, v) = l.split_once(": ").unwrap();
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        let len = if status == 100 || head_only.get(i).copied().unwrap_or(false) {
+            0
+        } else {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .map(|(_, v)| v.parse::<usize>().unwrap())
+                .unwrap_or(0)
+        };
+        let body = bytes[end + 4..end + 4 + len].to_vec();
+        bytes = &bytes[end + 4 + len..];
+        if status != 100 {
+            i += 1;
+        }
+        out.push(Resp { status, headers, body });
+    }
+    out
+}
+
+/// Runs a script action (`stop postgres`, `start redis`, ...) on the throwaway stack.
+pub fn stack(action: &str, service: &str) {
+    let cmd = stack_env("CAMPUSHUB_TEST_STACK_CMD");
+    let dir = stack_env("CAMPUSHUB_TEST_STACK_DIR");
+    let status = Command::new(cmd)
+        .args([dir.as_str(), action, service])
+        .status()
+        .expect("run scripts/stack");
+    assert!(status.success(), "scripts/stack {action} {service} failed");
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A department id from the seeded database.
+pub fn some_department_id(server: &TestServer) -> String {
+    let resp = server.raw(b"GET /api/v1/departments?limit=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let r = parse_responses(&resp, &[]);
+    assert_eq!(r[0].status, 200, "{:?}", String::from_utf8_lossy(&r[0].body));
+    r[0].json()["departments"][0]["sourced_id"]
+        .as_str()
+        .expect("seeded departments (scripts/test seeds them)")
+        .to_string()
+}
