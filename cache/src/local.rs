@@ -20,7 +20,10 @@ impl<K: Hash + Eq, V> LocalCache<K, V> {
     /// A cache holding at most `capacity` entries.
     pub fn new(capacity: usize) -> Self {
         LocalCache {
-            map: HashMap::with_capacity_and_hasher(capacity.min(1 << 16), ahash::RandomState::new()),
+            map: HashMap::with_capacity_and_hasher(
+                capacity.min(1 << 16),
+                ahash::RandomState::new(),
+            ),
             capacity: capacity.max(1),
             hits: 0,
             misses: 0,

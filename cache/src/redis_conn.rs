@@ -170,9 +170,7 @@ fn log_event(redis: &ShardRedis, event: &str, detail: &str) {
 /// The future that owns the socket and drives the connection.
 type Driver = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
-async fn connect(
-    target: &RedisTarget,
-) -> Result<(MultiplexedConnection, Driver), String> {
+async fn connect(target: &RedisTarget) -> Result<(MultiplexedConnection, Driver), String> {
     let stream = monoio::net::TcpStream::connect((target.host.as_str(), target.port))
         .await
         .map_err(|e| e.to_string())?;

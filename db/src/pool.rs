@@ -139,7 +139,9 @@ impl<'a> InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.set(self.0.in_flight.get().saturating_sub(1));
+        self.0
+            .in_flight
+            .set(self.0.in_flight.get().saturating_sub(1));
     }
 }
 
@@ -236,10 +238,16 @@ impl Pool {
             match self.mode {
                 StatementMode::Prepared => match conn.prepared.get(stmt.id) {
                     Some(prepared) => conn.client.query(prepared, params).await,
-                    None => conn.client.query_typed(stmt.sql, &typed(stmt, params)).await,
+                    None => {
+                        conn.client
+                            .query_typed(stmt.sql, &typed(stmt, params))
+                            .await
+                    }
                 },
                 StatementMode::Unnamed => {
-                    conn.client.query_typed(stmt.sql, &typed(stmt, params)).await
+                    conn.client
+                        .query_typed(stmt.sql, &typed(stmt, params))
+                        .await
                 }
             }
         };
@@ -322,7 +330,9 @@ fn log_event(pool: &Pool, event: &str, detail: &str) {
 async fn run_slot(pool: Rc<Pool>, idx: usize) {
     let mut backoff = BACKOFF_MIN;
     let mut failing = false;
-    let connect_timeout = pool.timeout.clamp(Duration::from_millis(500), Duration::from_secs(5));
+    let connect_timeout = pool
+        .timeout
+        .clamp(Duration::from_millis(500), Duration::from_secs(5));
     loop {
         match crate::connect(&pool.url, &pool.application_name, connect_timeout).await {
             Ok((client, task)) => {

@@ -108,7 +108,10 @@ mod tests {
     #[test]
     fn redacts_password() {
         let u = DbUrl::parse("postgres://app:s3cret@127.0.0.1:5432/campus").unwrap();
-        assert_eq!(u.redacted(), "postgres://app:[redacted]@127.0.0.1:5432/campus");
+        assert_eq!(
+            u.redacted(),
+            "postgres://app:[redacted]@127.0.0.1:5432/campus"
+        );
         assert_eq!(u.endpoint(), "127.0.0.1:5432");
         assert!(!format!("{u:?}").contains("s3cret"));
     }

@@ -90,13 +90,19 @@ impl ApiError {
         match self {
             ApiError::Proto(p) => p.detail(),
             ApiError::NotFound => "No resource matches this path.",
-            ApiError::MethodNotAllowed(_) => "The resource does not support this method; see the Allow header.",
+            ApiError::MethodNotAllowed(_) => {
+                "The resource does not support this method; see the Allow header."
+            }
             ApiError::BadParameter(s) => s,
             ApiError::CorsOriginDenied => "This origin is not on the server's CORS allowlist.",
-            ApiError::DatabaseUnavailable => "The database cannot be reached right now; retry shortly.",
+            ApiError::DatabaseUnavailable => {
+                "The database cannot be reached right now; retry shortly."
+            }
             ApiError::DatabaseTimeout => "The database did not answer in time; retry shortly.",
             ApiError::Draining => "The server is shutting down; retry on another instance.",
-            ApiError::Internal => "The server hit an unexpected condition; the request id identifies it in the logs.",
+            ApiError::Internal => {
+                "The server hit an unexpected condition; the request id identifies it in the logs."
+            }
         }
     }
 
@@ -150,7 +156,10 @@ mod tests {
         assert_eq!(v["request_id"], "rid-1");
         assert!(v["type"].as_str().unwrap().starts_with("/problems/"));
         assert!(v["title"].is_string() && v["detail"].is_string());
-        assert!(r.headers.iter().any(|(k, v)| *k == "Allow" && v == "GET, HEAD"));
+        assert!(r
+            .headers
+            .iter()
+            .any(|(k, v)| *k == "Allow" && v == "GET, HEAD"));
     }
 
     #[test]

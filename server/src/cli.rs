@@ -185,7 +185,10 @@ fn seed_cmd(args: &[&str]) -> i32 {
                 for (table, rows) in &summary.tables {
                     println!("seed: {table:<20} {rows:>10} rows");
                 }
-                println!("seed: done in {:.2} s (seed {})", summary.seconds, opts.seed);
+                println!(
+                    "seed: done in {:.2} s (seed {})",
+                    summary.seconds, opts.seed
+                );
                 0
             }
             Err(e) => fail(e),

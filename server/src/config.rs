@@ -151,7 +151,9 @@ impl Config {
         };
         let env = |key: &str| -> Option<String> {
             let name = env_name(key);
-            vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
         };
 
         let listen_s = env("listen")
@@ -188,12 +190,12 @@ impl Config {
                 "not set (for the local stack: set -a; . .stack/env; set +a)",
             )
         })?;
-        let database = DbUrl::parse(&database_s)
-            .map_err(|e| err("CAMPUSHUB_DATABASE_URL", e.to_string()))?;
+        let database =
+            DbUrl::parse(&database_s).map_err(|e| err("CAMPUSHUB_DATABASE_URL", e.to_string()))?;
         let replica = match env("replica_url").or(raw.replica_url) {
-            Some(s) if !s.is_empty() => Some(
-                DbUrl::parse(&s).map_err(|e| err("CAMPUSHUB_REPLICA_URL", e.to_string()))?,
-            ),
+            Some(s) if !s.is_empty() => {
+                Some(DbUrl::parse(&s).map_err(|e| err("CAMPUSHUB_REPLICA_URL", e.to_string()))?)
+            }
             _ => None,
         };
         let redis_url = match env("redis_url").or(raw.redis_url) {
@@ -406,8 +408,14 @@ impl Config {
             "header_timeout_s",
             self.header_timeout.as_secs_f64().to_string(),
         );
-        line("idle_timeout_s", self.idle_timeout.as_secs_f64().to_string());
-        line("body_timeout_s", self.body_timeout.as_secs_f64().to_string());
+        line(
+            "idle_timeout_s",
+            self.idle_timeout.as_secs_f64().to_string(),
+        );
+        line(
+            "body_timeout_s",
+            self.body_timeout.as_secs_f64().to_string(),
+        );
         line(
             "max_connections_per_shard",
             self.max_connections_per_shard.to_string(),
@@ -455,10 +463,7 @@ fn parse_bool(
         Some(s) => match s.as_str() {
             "1" | "true" | "yes" | "on" => Ok(true),
             "0" | "false" | "no" | "off" => Ok(false),
-            _ => Err(err(
-                &env_name(key),
-                format!("{s:?} is not true or false"),
-            )),
+            _ => Err(err(&env_name(key), format!("{s:?} is not true or false"))),
         },
         None => Ok(file.unwrap_or(default)),
     }
@@ -484,11 +489,7 @@ where
     if !range.contains(&v) {
         return Err(err(
             &env_name(key),
-            format!(
-                "{v} is out of range ({} to {})",
-                range.start(),
-                range.end()
-            ),
+            format!("{v} is out of range ({} to {})", range.start(), range.end()),
         ));
     }
     Ok(v)
@@ -567,7 +568,10 @@ mod tests {
     fn describe_redacts_passwords() {
         let c = Config::from_sources(
             None,
-            &vars(&[DB, ("CAMPUSHUB_REDIS_URL", "redis://:hunter2@127.0.0.1:6379/")]),
+            &vars(&[
+                DB,
+                ("CAMPUSHUB_REDIS_URL", "redis://:hunter2@127.0.0.1:6379/"),
+            ]),
         )
         .unwrap();
         let d = c.describe();

@@ -49,14 +49,36 @@ mod tests {
     #[test]
     fn preflight_rules() {
         let list = vec!["https://app.example.edu".to_string()];
-        let ok = options(&list, "GET, HEAD, OPTIONS", Some(b"https://app.example.edu"), Some(b"GET")).unwrap();
+        let ok = options(
+            &list,
+            "GET, HEAD, OPTIONS",
+            Some(b"https://app.example.edu"),
+            Some(b"GET"),
+        )
+        .unwrap();
         assert_eq!(ok.status, 204);
-        assert!(ok.headers.iter().any(|(k, _)| *k == "Access-Control-Allow-Methods"));
-        let denied = options(&list, "GET, HEAD, OPTIONS", Some(b"https://evil.example"), Some(b"GET"));
+        assert!(ok
+            .headers
+            .iter()
+            .any(|(k, _)| *k == "Access-Control-Allow-Methods"));
+        let denied = options(
+            &list,
+            "GET, HEAD, OPTIONS",
+            Some(b"https://evil.example"),
+            Some(b"GET"),
+        );
         assert!(matches!(denied, Err(ApiError::CorsOriginDenied)));
-        let bad_method = options(&list, "GET, HEAD, OPTIONS", Some(b"https://app.example.edu"), Some(b"DELETE"));
+        let bad_method = options(
+            &list,
+            "GET, HEAD, OPTIONS",
+            Some(b"https://app.example.edu"),
+            Some(b"DELETE"),
+        );
         assert!(matches!(bad_method, Err(ApiError::MethodNotAllowed(_))));
         let plain = options(&list, "GET, HEAD, OPTIONS", None, None).unwrap();
-        assert!(plain.headers.iter().any(|(k, v)| *k == "Allow" && v.contains("GET")));
+        assert!(plain
+            .headers
+            .iter()
+            .any(|(k, v)| *k == "Allow" && v.contains("GET")));
     }
 }

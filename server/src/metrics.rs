@@ -197,19 +197,65 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
         );
     }
 
-    let per_shard = |out: &mut String, name: &str, help: &str, kind: &str, f: &dyn Fn(&ShardSnapshot) -> u64| {
+    let per_shard = |out: &mut String,
+                     name: &str,
+                     help: &str,
+                     kind: &str,
+                     f: &dyn Fn(&ShardSnapshot) -> u64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (id, s) in snaps {
             let _ = writeln!(out, "{name}{{shard=\"{id}\"}} {}", f(s));
         }
     };
-    per_shard(&mut out, "campushub_active_requests", "Requests being handled.", "gauge", &|s| s.active_requests);
-    per_shard(&mut out, "campushub_open_connections", "Open client connections.", "gauge", &|s| s.open_connections);
-    per_shard(&mut out, "campushub_shard_requests_total", "Requests answered, per shard.", "counter", &|s| s.metrics.requests_total);
-    per_shard(&mut out, "campushub_connections_total", "Connections accepted, per shard.", "counter", &|s| s.metrics.connections_total);
-    per_shard(&mut out, "campushub_accept_backpressure_total", "Times a shard paused accepting at its connection cap.", "counter", &|s| s.metrics.backpressure_total);
-    per_shard(&mut out, "campushub_access_log_dropped_total", "Access-log lines dropped under pressure.", "counter", &|s| s.metrics.log_dropped_total);
-    per_shard(&mut out, "campushub_cache_entries", "Entries in the shard's hot caches.", "gauge", &|s| s.cache_entries);
+    per_shard(
+        &mut out,
+        "campushub_active_requests",
+        "Requests being handled.",
+        "gauge",
+        &|s| s.active_requests,
+    );
+    per_shard(
+        &mut out,
+        "campushub_open_connections",
+        "Open client connections.",
+        "gauge",
+        &|s| s.open_connections,
+    );
+    per_shard(
+        &mut out,
+        "campushub_shard_requests_total",
+        "Requests answered, per shard.",
+        "counter",
+        &|s| s.metrics.requests_total,
+    );
+    per_shard(
+        &mut out,
+        "campushub_connections_total",
+        "Connections accepted, per shard.",
+        "counter",
+        &|s| s.metrics.connections_total,
+    );
+    per_shard(
+        &mut out,
+        "campushub_accept_backpressure_total",
+        "Times a shard paused accepting at its connection cap.",
+        "counter",
+        &|s| s.metrics.backpressure_total,
+    );
+    per_shard(
+        &mut out,
+        "campushub_access_log_dropped_total",
+        "Access-log lines dropped under pressure.",
+        "counter",
+        &|s| s.metrics.log_dropped_total,
+    );
+    per_shard(
+        &mut out,
+        "campushub_cache_entries",
+        "Entries in the shard's hot caches.",
+        "gauge",
+        &|s| s.cache_entries,
+    );
 
     let _ = writeln!(out, "# HELP campushub_db_pool_connections Database connections by pool and state.\n# TYPE campushub_db_pool_connections gauge");
     for (id, s) in snaps {
@@ -218,30 +264,76 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
             pools.push(("replica", r));
         }
         for (pool, p) in pools {
-            for (state, v) in [("total", p.total), ("connected", p.connected), ("active", p.active), ("idle", p.idle), ("waiting", p.waiting)] {
+            for (state, v) in [
+                ("total", p.total),
+                ("connected", p.connected),
+                ("active", p.active),
+                ("idle", p.idle),
+                ("waiting", p.waiting),
+            ] {
                 let _ = writeln!(out, "campushub_db_pool_connections{{shard=\"{id}\",pool=\"{pool}\",state=\"{state}\"}} {v}");
             }
         }
     }
     for (name, help, f) in [
-        ("campushub_db_connects_total", "Database connections established.", (|p: &PoolStats| p.connects_total) as fn(&PoolStats) -> u64),
-        ("campushub_db_timeouts_total", "Statements that hit the statement timeout.", |p: &PoolStats| p.timeouts_total),
-        ("campushub_db_unavailable_total", "Requests refused because no database connection was up.", |p: &PoolStats| p.unavailable_total),
+        (
+            "campushub_db_connects_total",
+            "Database connections established.",
+            (|p: &PoolStats| p.connects_total) as fn(&PoolStats) -> u64,
+        ),
+        (
+            "campushub_db_timeouts_total",
+            "Statements that hit the statement timeout.",
+            |p: &PoolStats| p.timeouts_total,
+        ),
+        (
+            "campushub_db_unavailable_total",
+            "Requests refused because no database connection was up.",
+            |p: &PoolStats| p.unavailable_total,
+        ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
         for (id, s) in snaps {
-            let _ = writeln!(out, "{name}{{shard=\"{id}\",pool=\"primary\"}} {}", f(&s.primary));
+            let _ = writeln!(
+                out,
+                "{name}{{shard=\"{id}\",pool=\"primary\"}} {}",
+                f(&s.primary)
+            );
             if let Some(r) = &s.replica {
                 let _ = writeln!(out, "{name}{{shard=\"{id}\",pool=\"replica\"}} {}", f(r));
             }
         }
     }
-    per_shard(&mut out, "campushub_db_replica_fallbacks_total", "Analytics queries sent to the primary because the replica was down.", "counter", &|s| s.replica_fallbacks);
+    per_shard(
+        &mut out,
+        "campushub_db_replica_fallbacks_total",
+        "Analytics queries sent to the primary because the replica was down.",
+        "counter",
+        &|s| s.replica_fallbacks,
+    );
 
     if snaps.iter().any(|(_, s)| s.redis.is_some()) {
-        per_shard(&mut out, "campushub_redis_connected", "1 when the shard's Redis connection is up.", "gauge", &|s| s.redis.map(|r| u64::from(r.connected)).unwrap_or(0));
-        per_shard(&mut out, "campushub_redis_connects_total", "Redis connections established.", "counter", &|s| s.redis.map(|r| r.connects_total).unwrap_or(0));
-        per_shard(&mut out, "campushub_redis_errors_total", "Redis commands that failed or timed out.", "counter", &|s| s.redis.map(|r| r.errors_total).unwrap_or(0));
+        per_shard(
+            &mut out,
+            "campushub_redis_connected",
+            "1 when the shard's Redis connection is up.",
+            "gauge",
+            &|s| s.redis.map(|r| u64::from(r.connected)).unwrap_or(0),
+        );
+        per_shard(
+            &mut out,
+            "campushub_redis_connects_total",
+            "Redis connections established.",
+            "counter",
+            &|s| s.redis.map(|r| r.connects_total).unwrap_or(0),
+        );
+        per_shard(
+            &mut out,
+            "campushub_redis_errors_total",
+            "Redis commands that failed or timed out.",
+            "counter",
+            &|s| s.redis.map(|r| r.errors_total).unwrap_or(0),
+        );
     }
 
     let driver = snaps.first().map(|(_, s)| s.driver).unwrap_or("unknown");
@@ -261,7 +353,11 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map(|pages| pages * 4096)
         .unwrap_or(0)
 }

@@ -85,8 +85,14 @@ mod tests {
         assert!(!is_well_formed(b"a b"));
         assert!(!is_well_formed(b"a\"b"));
         assert!(!is_well_formed(&[b'a'; 129]));
-        assert!(is_traceparent(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
-        assert!(!is_traceparent(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0"));
-        assert!(!is_traceparent(b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"));
+        assert!(is_traceparent(
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        ));
+        assert!(!is_traceparent(
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0"
+        ));
+        assert!(!is_traceparent(
+            b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"
+        ));
     }
 }

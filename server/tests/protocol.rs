@@ -12,7 +12,12 @@ use common::{parse_responses, read_to_close, TestServer};
 fn one(server: &TestServer, req: &[u8]) -> common::Resp {
     let bytes = server.raw(req);
     let mut r = parse_responses(&bytes, &[]);
-    assert_eq!(r.len(), 1, "expected one response, got {:?}", String::from_utf8_lossy(&bytes));
+    assert_eq!(
+        r.len(),
+        1,
+        "expected one response, got {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
     r.remove(0)
 }
 
@@ -28,10 +33,24 @@ fn pipelined_requests_are_answered_in_order_in_one_batch() {
     );
     let bytes = server.raw(req.as_bytes());
     let r = parse_responses(&bytes, &[false, false, false, true]);
-    let got: Vec<(u16, &str)> = r.iter().map(|r| (r.status, r.header("X-Request-Id").unwrap())).collect();
-    assert_eq!(got, vec![(200, "first"), (200, "second"), (404, "third"), (200, "fourth")]);
+    let got: Vec<(u16, &str)> = r
+        .iter()
+        .map(|r| (r.status, r.header("X-Request-Id").unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (200, "first"),
+            (200, "second"),
+            (404, "third"),
+            (200, "fourth")
+        ]
+    );
     assert_eq!(r[1].json()["sourced_id"], id.as_str());
-    assert_eq!(r[2].header("Content-Type"), Some("application/problem+json"));
+    assert_eq!(
+        r[2].header("Content-Type"),
+        Some("application/problem+json")
+    );
     assert_eq!(r[3].header("Connection"), Some("close"));
 }
 
@@ -40,7 +59,9 @@ fn long_pipelines_are_served_completely_across_yields() {
     let server = TestServer::spawn(&[]);
     let mut req = Vec::new();
     for i in 0..100 {
-        req.extend_from_slice(format!("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: r{i}\r\n\r\n").as_bytes());
+        req.extend_from_slice(
+            format!("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: r{i}\r\n\r\n").as_bytes(),
+        );
     }
     req.extend_from_slice(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     let r = parse_responses(&server.raw(&req), &[]);
@@ -80,8 +101,18 @@ fn smuggling_attempts_get_400_and_close() {
         let bytes = server.raw(case);
         let text = String::from_utf8_lossy(&bytes);
         let r = parse_responses(&bytes, &[]);
-        assert_eq!(r.len(), 1, "one answer then close for {:?}: {text}", String::from_utf8_lossy(case));
-        assert_eq!(r[0].status, 400, "for {:?}: {text}", String::from_utf8_lossy(case));
+        assert_eq!(
+            r.len(),
+            1,
+            "one answer then close for {:?}: {text}",
+            String::from_utf8_lossy(case)
+        );
+        assert_eq!(
+            r[0].status,
+            400,
+            "for {:?}: {text}",
+            String::from_utf8_lossy(case)
+        );
         assert_eq!(r[0].header("Connection"), Some("close"));
         let p = r[0].json();
         assert_eq!(p["status"], 400);
@@ -94,7 +125,10 @@ fn smuggling_attempts_get_400_and_close() {
 fn limits_answer_with_the_right_status_and_close() {
     let server = TestServer::spawn(&[("CAMPUSHUB_MAX_BODY_BYTES", "1024")]);
     let long_uri = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(9000));
-    let big_header = format!("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "b".repeat(17 * 1024));
+    let big_header = format!(
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(17 * 1024)
+    );
     let mut many = String::from("GET /healthz HTTP/1.1\r\nHost: t\r\n");
     for i in 0..100 {
         many.push_str(&format!("X-H{i}: v\r\n"));
@@ -119,7 +153,10 @@ fn limits_answer_with_the_right_status_and_close() {
         assert_eq!(r.len(), 1, "{}", String::from_utf8_lossy(&bytes));
         assert_eq!(r[0].status, status, "{}", String::from_utf8_lossy(&bytes));
         assert_eq!(r[0].header("Connection"), Some("close"));
-        assert_eq!(r[0].header("Content-Type"), Some("application/problem+json"));
+        assert_eq!(
+            r[0].header("Content-Type"),
+            Some("application/problem+json")
+        );
     }
 }
 
@@ -132,7 +169,8 @@ fn slow_headers_get_408_and_idle_connections_are_closed() {
     // Slowloris: a head that never completes.
     let mut s = server.connect();
     let started = Instant::now();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n").unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     s.write_all(b"X-Slow: 1\r\n").unwrap();
     let bytes = read_to_close(&mut s);
@@ -143,12 +181,17 @@ fn slow_headers_get_408_and_idle_connections_are_closed() {
 
     // Idle keep-alive: closed without a response.
     let mut s = server.connect();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     let mut buf = [0u8; 4096];
     let n = s.read(&mut buf).unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
     let rest = read_to_close(&mut s);
-    assert!(rest.is_empty(), "idle close sends nothing: {:?}", String::from_utf8_lossy(&rest));
+    assert!(
+        rest.is_empty(),
+        "idle close sends nothing: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
 
     // A connection that never sends anything is closed too.
     let mut s = server.connect();
@@ -162,21 +205,31 @@ fn head_has_length_but_no_body() {
     let text = String::from_utf8(bytes).unwrap();
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(text.contains("\r\nContent-Length: 15\r\n"));
-    assert!(text.ends_with("\r\n\r\n"), "no body after the head: {text:?}");
+    assert!(
+        text.ends_with("\r\n\r\n"),
+        "no body after the head: {text:?}"
+    );
 }
 
 #[test]
 fn expect_100_continue_then_body() {
     let server = TestServer::spawn(&[]);
     let mut s = server.connect();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n").unwrap();
+    s.write_all(
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    )
+    .unwrap();
     let mut buf = [0u8; 64];
     let n = s.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"HTTP/1.1 100 Continue\r\n\r\n");
     s.write_all(b"hello").unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let r = parse_responses(&read_to_close(&mut s), &[]);
-    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), vec![200, 200]);
+    assert_eq!(
+        r.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![200, 200]
+    );
 
     // Over the limit: 413 straight away instead of 100.
     let server = TestServer::spawn(&[("CAMPUSHUB_MAX_BODY_BYTES", "16")]);
@@ -192,18 +245,27 @@ fn chunked_bodies_are_consumed_exactly() {
     let server = TestServer::spawn(&[]);
     // Body split across writes, with an extension and a trailer; a pipelined request follows.
     let mut s = server.connect();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhel").unwrap();
+    s.write_all(
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhel",
+    )
+    .unwrap();
     std::thread::sleep(Duration::from_millis(50));
     s.write_all(b"lo\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\nGET /nope HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
     let r = parse_responses(&read_to_close(&mut s), &[]);
-    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), vec![200, 404]);
+    assert_eq!(
+        r.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![200, 404]
+    );
 
     // POST with a body to a read-only route: the body is read, then 405 with Allow.
     let r = parse_responses(
         &server.raw(b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabcGET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
         &[],
     );
-    assert_eq!(r.iter().map(|r| r.status).collect::<Vec<_>>(), vec![405, 200]);
+    assert_eq!(
+        r.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![405, 200]
+    );
     assert_eq!(r[0].header("Allow"), Some("GET, HEAD, OPTIONS"));
 }
 
@@ -217,7 +279,8 @@ fn http10_with_and_without_keep_alive() {
     assert_eq!(r[0].header("Connection"), Some("close"));
 
     let mut s = server.connect();
-    s.write_all(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
+    s.write_all(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap();
     let mut buf = [0u8; 4096];
     let n = s.read(&mut buf).unwrap();
     let r = parse_responses(&buf[..n], &[]);
@@ -243,8 +306,14 @@ fn options_and_cors_follow_the_allowlist() {
     let server = TestServer::spawn(&[("CAMPUSHUB_CORS_ORIGINS", "https://app.example.edu")]);
     let r = one(&server, b"OPTIONS /api/v1/departments HTTP/1.1\r\nHost: t\r\nOrigin: https://app.example.edu\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n");
     assert_eq!(r.status, 204);
-    assert_eq!(r.header("Access-Control-Allow-Origin"), Some("https://app.example.edu"));
-    assert_eq!(r.header("Access-Control-Allow-Methods"), Some("GET, HEAD, OPTIONS"));
+    assert_eq!(
+        r.header("Access-Control-Allow-Origin"),
+        Some("https://app.example.edu")
+    );
+    assert_eq!(
+        r.header("Access-Control-Allow-Methods"),
+        Some("GET, HEAD, OPTIONS")
+    );
     assert_eq!(r.header("Vary"), Some("Origin"));
 
     let r = one(&server, b"OPTIONS /api/v1/departments HTTP/1.1\r\nHost: t\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: GET\r\nConnection: close\r\n\r\n");
@@ -252,25 +321,40 @@ fn options_and_cors_follow_the_allowlist() {
     assert_eq!(r.header("Access-Control-Allow-Origin"), None);
 
     let r = one(&server, b"GET /healthz HTTP/1.1\r\nHost: t\r\nOrigin: https://app.example.edu\r\nConnection: close\r\n\r\n");
-    assert_eq!(r.header("Access-Control-Allow-Origin"), Some("https://app.example.edu"));
+    assert_eq!(
+        r.header("Access-Control-Allow-Origin"),
+        Some("https://app.example.edu")
+    );
     let r = one(&server, b"GET /healthz HTTP/1.1\r\nHost: t\r\nOrigin: https://evil.example\r\nConnection: close\r\n\r\n");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Access-Control-Allow-Origin"), None);
 
-    let r = one(&server, b"OPTIONS /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let r = one(
+        &server,
+        b"OPTIONS /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(r.status, 204);
     assert_eq!(r.header("Allow"), Some("GET, HEAD, OPTIONS"));
-    let r = one(&server, b"OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let r = one(
+        &server,
+        b"OPTIONS * HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(r.status, 204);
 }
 
 #[test]
 fn unknown_paths_and_methods_are_problems() {
     let server = TestServer::spawn(&[]);
-    let r = one(&server, b"GET /api/v1/nothing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let r = one(
+        &server,
+        b"GET /api/v1/nothing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["status"], 404);
-    let r = one(&server, b"DELETE /api/v1/departments HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let r = one(
+        &server,
+        b"DELETE /api/v1/departments HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(r.status, 405);
     assert_eq!(r.header("Allow"), Some("GET, HEAD, OPTIONS"));
     assert_eq!(r.json()["request_id"].as_str(), r.header("X-Request-Id"));
@@ -290,7 +374,9 @@ fn request_ids_are_echoed_when_well_formed_and_generated_otherwise() {
         server.logs().iter().any(|l| {
             l.contains("\"request_id\":\"abc-123\"")
                 && l.contains("\"route\":\"/healthz\"")
-                && l.contains("\"traceparent\":\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"")
+                && l.contains(
+                    "\"traceparent\":\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"",
+                )
                 && l.contains("\"duration_s\":")
                 && l.contains("\"shard\":0")
         })
@@ -302,13 +388,16 @@ fn connection_cap_applies_backpressure() {
     let server = TestServer::spawn(&[("CAMPUSHUB_MAX_CONNECTIONS_PER_SHARD", "2")]);
     let c1 = server.connect();
     let mut c2 = server.connect();
-    c2.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    c2.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     let mut buf = [0u8; 1024];
     assert!(c2.read(&mut buf).unwrap() > 0);
     // The third connection is queued by the kernel, not served, while two are open.
     let mut c3 = server.connect();
-    c3.set_read_timeout(Some(Duration::from_millis(400))).unwrap();
-    c3.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    c3.set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    c3.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
     assert!(c3.read(&mut buf).is_err(), "served beyond the cap");
     drop(c1);
     c3.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

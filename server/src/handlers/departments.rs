@@ -58,9 +58,8 @@ fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
 
 /// One department by public id.
 pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let id = uuid::Uuid::try_parse(req.param).map_err(|_| {
-        ApiError::BadParameter("The department id must be a UUID.".into())
-    })?;
+    let id = uuid::Uuid::try_parse(req.param)
+        .map_err(|_| ApiError::BadParameter("The department id must be a UUID.".into()))?;
     let dept = departments::by_id(shard.db.primary(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -81,12 +80,16 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
                     .ok()
                     .filter(|n| (1..=MAX_LIMIT).contains(n))
                     .ok_or_else(|| {
-                        ApiError::BadParameter(format!("`limit` must be a whole number from 1 to {MAX_LIMIT}."))
+                        ApiError::BadParameter(format!(
+                            "`limit` must be a whole number from 1 to {MAX_LIMIT}."
+                        ))
                     })?;
             }
             "after" => {
                 if v.len() > 32 {
-                    return Err(ApiError::BadParameter("`after` is not a cursor from this API.".into()));
+                    return Err(ApiError::BadParameter(
+                        "`after` is not a cursor from this API.".into(),
+                    ));
                 }
                 after = v;
             }

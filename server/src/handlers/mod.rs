@@ -74,10 +74,16 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-                let v = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| {
-                    ApiError::BadParameter("The query string has a malformed percent-escape.".into())
-                })?;
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                let v = hex
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| {
+                        ApiError::BadParameter(
+                            "The query string has a malformed percent-escape.".into(),
+                        )
+                    })?;
                 out.push(v);
                 i += 2;
             }
@@ -95,7 +101,9 @@ mod tests {
 
     #[test]
     fn decodes_query() {
-        let pairs: Vec<_> = query_pairs("a=1&b=x%20y+z&&c").map(|r| r.unwrap()).collect();
+        let pairs: Vec<_> = query_pairs("a=1&b=x%20y+z&&c")
+            .map(|r| r.unwrap())
+            .collect();
         assert_eq!(
             pairs,
             vec![

@@ -179,9 +179,13 @@ mod tests {
 
     #[test]
     fn decodes_chunks_and_trailers() {
-        let (out, n) = decode_all(b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nX-T: 1\r\n\r\nNEXT").unwrap();
+        let (out, n) =
+            decode_all(b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nX-T: 1\r\n\r\nNEXT").unwrap();
         assert_eq!(out, b"Wikipedia");
-        assert_eq!(n, b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nX-T: 1\r\n\r\n".len());
+        assert_eq!(
+            n,
+            b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nX-T: 1\r\n\r\n".len()
+        );
     }
 
     #[test]

@@ -403,7 +403,9 @@ mod tests {
 
     #[test]
     fn partial_is_none() {
-        assert!(parse(b"GET /healthz HTTP/1.1\r\nHost: a\r\n").unwrap().is_none());
+        assert!(parse(b"GET /healthz HTTP/1.1\r\nHost: a\r\n")
+            .unwrap()
+            .is_none());
     }
 
     #[test]
@@ -505,16 +507,20 @@ mod tests {
 
     #[test]
     fn identical_content_lengths_are_one() {
-        let h = parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let h =
+            parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n")
+                .unwrap()
+                .unwrap();
         assert_eq!(h.body, BodyFraming::Length(5));
     }
 
     #[test]
     fn limits() {
         let long_uri = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9000));
-        assert_eq!(parse(long_uri.as_bytes()).err(), Some(ProtoError::UriTooLong));
+        assert_eq!(
+            parse(long_uri.as_bytes()).err(),
+            Some(ProtoError::UriTooLong)
+        );
         let partial_long = format!("GET /{}", "a".repeat(9000));
         assert_eq!(
             parse(partial_long.as_bytes()).err(),
@@ -524,20 +530,28 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
             "b".repeat(17000)
         );
-        assert_eq!(parse(big.as_bytes()).err(), Some(ProtoError::HeadersTooLarge));
+        assert_eq!(
+            parse(big.as_bytes()).err(),
+            Some(ProtoError::HeadersTooLarge)
+        );
         let mut many = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
         for i in 0..70 {
             many.push_str(&format!("X-{i}: v\r\n"));
         }
         many.push_str("\r\n");
-        assert_eq!(parse(many.as_bytes()).err(), Some(ProtoError::TooManyHeaders));
+        assert_eq!(
+            parse(many.as_bytes()).err(),
+            Some(ProtoError::TooManyHeaders)
+        );
     }
 
     #[test]
     fn expect_continue_only_with_body() {
-        let h = parse(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let h = parse(
+            b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
         assert!(h.expect_continue);
         assert_eq!(
             parse(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: tea\r\nContent-Length: 3\r\n\r\n").err(),

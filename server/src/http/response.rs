@@ -160,7 +160,9 @@ pub fn encode(resp: &Response, ctx: &EncodeContext<'_>, out: &mut Vec<u8>) {
     if let Some(origin) = ctx.cors_origin {
         out.extend_from_slice(b"\r\nAccess-Control-Allow-Origin: ");
         out.extend_from_slice(origin);
-        out.extend_from_slice(b"\r\nVary: Origin\r\nAccess-Control-Expose-Headers: X-Request-Id, Retry-After");
+        out.extend_from_slice(
+            b"\r\nVary: Origin\r\nAccess-Control-Expose-Headers: X-Request-Id, Retry-After",
+        );
     }
     for (name, value) in &resp.headers {
         out.extend_from_slice(b"\r\n");

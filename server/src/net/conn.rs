@@ -185,15 +185,24 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, open: OpenConnection
                 }
             };
             head_deadline = None;
-            let outcome = serve_one(&shard, &mut stream, rbuf, start, head, wbuf, &mut scratch).await;
+            let outcome =
+                serve_one(&shard, &mut stream, rbuf, start, head, wbuf, &mut scratch).await;
             match outcome {
-                Served::KeepGoing { rbuf: r, wbuf: w, consumed } => {
+                Served::KeepGoing {
+                    rbuf: r,
+                    wbuf: w,
+                    consumed,
+                } => {
                     rbuf = r;
                     wbuf = w;
                     start += consumed;
                     served += 1;
                 }
-                Served::Close { stream_ok, wbuf: w, linger } => {
+                Served::Close {
+                    stream_ok,
+                    wbuf: w,
+                    linger,
+                } => {
                     if stream_ok {
                         if let Some(w) = flush(&mut stream, w).await {
                             drop(w);
@@ -243,7 +252,14 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, open: OpenConnection
             ReadEnd::Timeout => {
                 if !was_empty {
                     let rid = RequestIdBuf::Generated(shard.ids.borrow_mut().next_id());
-                    queue_proto_error(&shard, ProtoError::HeaderTimeout, None, &rid, now, &mut wbuf);
+                    queue_proto_error(
+                        &shard,
+                        ProtoError::HeaderTimeout,
+                        None,
+                        &rid,
+                        now,
+                        &mut wbuf,
+                    );
                     if flush(&mut stream, wbuf).await.is_some() {
                         linger_close(&mut stream).await;
                     }
@@ -295,7 +311,10 @@ async fn serve_one(
                 .checked_sub(path.as_ptr() as usize)
                 .filter(|o| !m.param.is_empty() && o + m.param.len() <= path.len());
             match offset {
-                Some(o) => (m.route, path_range.start + o..path_range.start + o + m.param.len()),
+                Some(o) => (
+                    m.route,
+                    path_range.start + o..path_range.start + o + m.param.len(),
+                ),
                 None => (m.route, 0..0),
             }
         }
@@ -311,15 +330,32 @@ async fn serve_one(
         BodyFraming::None => {}
         BodyFraming::Length(n) => {
             if n > limit {
-                queue_proto_error(shard, ProtoError::BodyTooLarge, Some((&head, route)), &rid, t0, &mut wbuf);
-                return Served::Close { stream_ok: true, wbuf, linger: true };
+                queue_proto_error(
+                    shard,
+                    ProtoError::BodyTooLarge,
+                    Some((&head, route)),
+                    &rid,
+                    t0,
+                    &mut wbuf,
+                );
+                return Served::Close {
+                    stream_ok: true,
+                    wbuf,
+                    linger: true,
+                };
             }
             let need = body_start + n as usize;
             if rbuf.len() < need && head.expect_continue {
                 wbuf.extend_from_slice(CONTINUE);
                 wbuf = match flush(stream, wbuf).await {
                     Some(w) => w,
-                    None => return Served::Close { stream_ok: false, wbuf: Vec::new(), linger: false },
+                    None => {
+                        return Served::Close {
+                            stream_ok: false,
+                            wbuf: Vec::new(),
+                            linger: false,
+                        }
+                    }
                 };
             }
             while rbuf.len() < need {
@@ -333,11 +369,26 @@ async fn serve_one(
                 match end {
                     ReadEnd::Data => {}
                     ReadEnd::Timeout => {
-                        queue_proto_error(shard, ProtoError::BodyTimeout, Some((&head, route)), &rid, t0, &mut wbuf);
-                        return Served::Close { stream_ok: true, wbuf, linger: true };
+                        queue_proto_error(
+                            shard,
+                            ProtoError::BodyTimeout,
+                            Some((&head, route)),
+                            &rid,
+                            t0,
+                            &mut wbuf,
+                        );
+                        return Served::Close {
+                            stream_ok: true,
+                            wbuf,
+                            linger: true,
+                        };
                     }
                     ReadEnd::Closed | ReadEnd::Draining => {
-                        return Served::Close { stream_ok: false, wbuf, linger: false }
+                        return Served::Close {
+                            stream_ok: false,
+                            wbuf,
+                            linger: false,
+                        }
                     }
                 }
             }
@@ -354,7 +405,11 @@ async fn serve_one(
                     Ok(n) => pos += n,
                     Err(e) => {
                         queue_proto_error(shard, e, Some((&head, route)), &rid, t0, &mut wbuf);
-                        return Served::Close { stream_ok: true, wbuf, linger: true };
+                        return Served::Close {
+                            stream_ok: true,
+                            wbuf,
+                            linger: true,
+                        };
                     }
                 }
                 if decoder.is_done() {
@@ -365,7 +420,13 @@ async fn serve_one(
                     wbuf.extend_from_slice(CONTINUE);
                     wbuf = match flush(stream, wbuf).await {
                         Some(w) => w,
-                        None => return Served::Close { stream_ok: false, wbuf: Vec::new(), linger: false },
+                        None => {
+                            return Served::Close {
+                                stream_ok: false,
+                                wbuf: Vec::new(),
+                                linger: false,
+                            }
+                        }
                     };
                 }
                 let deadline = Instant::now() + shard.config.body_timeout;
@@ -374,11 +435,26 @@ async fn serve_one(
                 match end {
                     ReadEnd::Data => {}
                     ReadEnd::Timeout => {
-                        queue_proto_error(shard, ProtoError::BodyTimeout, Some((&head, route)), &rid, t0, &mut wbuf);
-                        return Served::Close { stream_ok: true, wbuf, linger: true };
+                        queue_proto_error(
+                            shard,
+                            ProtoError::BodyTimeout,
+                            Some((&head, route)),
+                            &rid,
+                            t0,
+                            &mut wbuf,
+                        );
+                        return Served::Close {
+                            stream_ok: true,
+                            wbuf,
+                            linger: true,
+                        };
                     }
                     ReadEnd::Closed | ReadEnd::Draining => {
-                        return Served::Close { stream_ok: false, wbuf, linger: false }
+                        return Served::Close {
+                            stream_ok: false,
+                            wbuf,
+                            linger: false,
+                        }
                     }
                 }
             }
@@ -401,14 +477,20 @@ async fn serve_one(
             .as_ref()
             .and_then(|q| std::str::from_utf8(&buf[abs(q)]).ok())
             .unwrap_or(""),
-        body: if chunked { scratch.as_slice() } else { &buf[body_range] },
+        body: if chunked {
+            scratch.as_slice()
+        } else {
+            &buf[body_range]
+        },
         origin,
         acr_method: header(&head.acr_method),
         request_id: rid.as_str(),
     };
     shard.active_requests.set(shard.active_requests.get() + 1);
     let result = handlers::dispatch(shard, &req).await;
-    shard.active_requests.set(shard.active_requests.get().saturating_sub(1));
+    shard
+        .active_requests
+        .set(shard.active_requests.get().saturating_sub(1));
     let resp = match result {
         Ok(r) => r,
         Err(e) => e.to_response(rid.as_str()),
@@ -430,13 +512,28 @@ async fn serve_one(
         &mut wbuf,
     );
     let traceparent = header(&head.traceparent).filter(|t| request_id::is_traceparent(t));
-    record(shard, head.method, route, resp.status, t0, rid.as_bytes(), traceparent);
-    drop(req);
+    record(
+        shard,
+        head.method,
+        route,
+        resp.status,
+        t0,
+        rid.as_bytes(),
+        traceparent,
+    );
 
     if keep_alive {
-        Served::KeepGoing { rbuf, wbuf, consumed }
+        Served::KeepGoing {
+            rbuf,
+            wbuf,
+            consumed,
+        }
     } else {
-        Served::Close { stream_ok: true, wbuf, linger: false }
+        Served::Close {
+            stream_ok: true,
+            wbuf,
+            linger: false,
+        }
     }
 }
 
@@ -463,7 +560,9 @@ fn queue_proto_error(
         },
         wbuf,
     );
-    let (method, route) = req.map(|(h, r)| (h.method, r)).unwrap_or((Method::Get, Route::NotFound));
+    let (method, route) = req
+        .map(|(h, r)| (h.method, r))
+        .unwrap_or((Method::Get, Route::NotFound));
     record(shard, method, route, resp.status, t0, rid.as_bytes(), None);
 }
 
@@ -477,7 +576,10 @@ fn record(
     traceparent: Option<&[u8]>,
 ) {
     let duration = t0.elapsed();
-    shard.metrics.borrow_mut().observe(method, route, status, duration);
+    shard
+        .metrics
+        .borrow_mut()
+        .observe(method, route, status, duration);
     shard.log.record(&Entry {
         method: method.as_str(),
         route: route.template(),

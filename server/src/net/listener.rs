@@ -25,8 +25,12 @@ pub fn bind_all(addr: SocketAddr, count: usize) -> Result<(Vec<TcpListener>, Soc
     let describe = |e: std::io::Error| {
         let why = match e.kind() {
             std::io::ErrorKind::AddrInUse => "address already in use".to_string(),
-            std::io::ErrorKind::AddrNotAvailable => "address not available on this machine".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied (ports below 1024 need privileges)".to_string(),
+            std::io::ErrorKind::AddrNotAvailable => {
+                "address not available on this machine".to_string()
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "permission denied (ports below 1024 need privileges)".to_string()
+            }
             _ => e.to_string(),
         };
         format!("CAMPUSHUB_LISTEN={addr}: {why}")

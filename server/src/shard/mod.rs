@@ -152,7 +152,10 @@ pub fn run(config: Config, shutdown: Arc<Shutdown>) -> Result<(), String> {
             ("addr", bound.to_string()),
             ("url", format!("http://{bound}")),
             ("shards", shards.to_string()),
-            ("driver", drivers.first().copied().unwrap_or("unknown").to_string()),
+            (
+                "driver",
+                drivers.first().copied().unwrap_or("unknown").to_string(),
+            ),
             ("statements", shared.config.statements.as_str().to_string()),
         ],
     );
@@ -201,7 +204,11 @@ fn shard_thread(
         &[
             ("shard", id.to_string()),
             ("driver", driver.to_string()),
-            ("core", core.map(|c| c.id.to_string()).unwrap_or_else(|| "none".into())),
+            (
+                "core",
+                core.map(|c| c.id.to_string())
+                    .unwrap_or_else(|| "none".into()),
+            ),
             ("pinned", pinned.to_string()),
         ],
     );
@@ -240,7 +247,8 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Shard {
             }
         }
     });
-    let seed = (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ shared.started.elapsed().as_nanos() as u64;
+    let seed = (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ shared.started.elapsed().as_nanos() as u64;
     Shard {
         id,
         config: Arc::clone(config),
@@ -309,13 +317,21 @@ async fn serve(shard: Rc<Shard>, listener: monoio::net::TcpListener) {
                     // A bug in one connection must not take the shard (and every other
                     // connection on it) down with it.
                     if AssertUnwindSafe(conn).catch_unwind().await.is_err() {
-                        access_log::event("error", "connection task panicked", &[("shard", id.to_string())]);
+                        access_log::event(
+                            "error",
+                            "connection task panicked",
+                            &[("shard", id.to_string())],
+                        );
                     }
                 });
             }
             Some(Err(e)) => {
                 // EMFILE and friends: back off briefly instead of spinning.
-                access_log::event("warn", "accept failed", &[("shard", shard.id.to_string()), ("detail", e.to_string())]);
+                access_log::event(
+                    "warn",
+                    "accept failed",
+                    &[("shard", shard.id.to_string()), ("detail", e.to_string())],
+                );
                 monoio::time::sleep(Duration::from_millis(10)).await;
             }
             None => break,
@@ -332,7 +348,10 @@ async fn serve(shard: Rc<Shard>, listener: monoio::net::TcpListener) {
     access_log::event(
         "info",
         "shard drained",
-        &[("shard", shard.id.to_string()), ("connections_left", left.to_string())],
+        &[
+            ("shard", shard.id.to_string()),
+            ("connections_left", left.to_string()),
+        ],
     );
     shard.publish();
     shard.log.flush();

@@ -29,7 +29,10 @@ impl TestServer {
             .env("CAMPUSHUB_LISTEN", "127.0.0.1:0")
             .env("CAMPUSHUB_SHARDS", "1")
             .env("CAMPUSHUB_PIN_CORES", "false")
-            .env("CAMPUSHUB_DATABASE_URL", stack_env("CAMPUSHUB_DATABASE_URL"))
+            .env(
+                "CAMPUSHUB_DATABASE_URL",
+                stack_env("CAMPUSHUB_DATABASE_URL"),
+            )
             .env("CAMPUSHUB_STATEMENTS", stack_env("CAMPUSHUB_STATEMENTS"))
             .env("CAMPUSHUB_REDIS_URL", stack_env("CAMPUSHUB_REDIS_URL"))
             .env_remove("CAMPUSHUB_REPLICA_URL")
@@ -88,7 +91,11 @@ impl TestServer {
             if resp.starts_with(b"HTTP/1.1 200") {
                 return;
             }
-            assert!(Instant::now() < deadline, "never ready: {}", String::from_utf8_lossy(&resp));
+            assert!(
+                Instant::now() < deadline,
+                "never ready: {}",
+                String::from_utf8_lossy(&resp)
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -120,13 +127,21 @@ impl TestServer {
         let pid = self.pid().to_string();
         let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(ok.success());
+        self.terminate_wait()
+    }
+
+    /// Waits for the exit status after a signal was sent.
+    pub fn terminate_wait(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "server did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -176,9 +191,8 @@ impl Resp {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
@@ -215,7 +229,11 @@ pub fn parse_responses(mut bytes: &[u8], head_only: &[bool]) -> Vec<Resp> {
         if status != 100 {
             i += 1;
         }
-        out.push(Resp { status, headers, body });
+        out.push(Resp {
+            status,
+            headers,
+            body,
+        });
     }
     out
 }
@@ -245,9 +263,15 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// A department id from the seeded database.
 pub fn some_department_id(server: &TestServer) -> String {
-    let resp = server.raw(b"GET /api/v1/departments?limit=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let resp = server
+        .raw(b"GET /api/v1/departments?limit=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     let r = parse_responses(&resp, &[]);
-    assert_eq!(r[0].status, 200, "{:?}", String::from_utf8_lossy(&r[0].body));
+    assert_eq!(
+        r[0].status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&r[0].body)
+    );
     r[0].json()["departments"][0]["sourced_id"]
         .as_str()
         .expect("seeded departments (scripts/test seeds them)")

@@ -1,0 +1,198 @@
+//! Dependencies going away and coming back, and graceful shutdown. These tests stop and start
+//! the throwaway stack's services, so they run one at a time (a lock below).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{eventually, parse_responses, read_to_close, stack, TestServer};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn status_of(server: &TestServer, path: &str) -> (u16, common::Resp) {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let mut r = parse_responses(&server.raw(req.as_bytes()), &[]);
+    let r = r.remove(0);
+    (r.status, r)
+}
+
+/// Restarts `service` even if the test body panics.
+struct Restart(&'static str);
+
+impl Drop for Restart {
+    fn drop(&mut self) {
+        stack("start", self.0);
+    }
+}
+
+#[test]
+fn database_down_gives_503_fast_and_recovers_by_itself() {
+    let _g = serial();
+    let server = TestServer::spawn(&[("CAMPUSHUB_STATEMENT_TIMEOUT_MS", "1500")]);
+    let id = common::some_department_id(&server);
+    let path = format!("/api/v1/departments/{id}");
+    assert_eq!(status_of(&server, &path).0, 200);
+
+    let restart = Restart("postgres");
+    stack("stop", "postgres");
+    let started = Instant::now();
+    let (status, resp) = status_of(&server, &path);
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&resp.body));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered within the statement timeout"
+    );
+    assert_eq!(resp.header("Retry-After"), Some("1"));
+    assert_eq!(
+        resp.header("Content-Type"),
+        Some("application/problem+json")
+    );
+    assert_eq!(resp.json()["status"], 503);
+    let (ready, body) = status_of(&server, "/readyz");
+    assert_eq!(ready, 503);
+    assert_eq!(body.json()["checks"]["database"]["status"], "down");
+    // Liveness does no I/O and stays up.
+    assert_eq!(status_of(&server, "/healthz").0, 200);
+
+    drop(restart);
+    assert!(
+        eventually(Duration::from_secs(30), || status_of(&server, &path).0
+            == 200),
+        "service did not recover after the database came back: {:?}",
+        server.logs()
+    );
+    assert_eq!(status_of(&server, "/readyz").0, 200);
+}
+
+#[test]
+fn redis_down_degrades_and_recovers() {
+    let _g = serial();
+    let server = TestServer::spawn(&[]);
+    let restart = Restart("redis");
+    stack("stop", "redis");
+    assert!(eventually(Duration::from_secs(10), || {
+        let (code, r) = status_of(&server, "/readyz");
+        code == 200 && r.json()["checks"]["redis"]["status"] == "down"
+    }));
+    let (_, r) = status_of(&server, "/readyz");
+    assert_eq!(r.json()["status"], "degraded");
+    // Requests that do not need Redis keep working.
+    assert_eq!(status_of(&server, "/api/v1/departments?limit=1").0, 200);
+
+    drop(restart);
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let (_, r) = status_of(&server, "/readyz");
+            r.json()["checks"]["redis"]["status"] == "up"
+        }),
+        "redis did not reconnect: {:?}",
+        server.logs()
+    );
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests_and_exits_zero() {
+    let _g = serial();
+    let mut server = TestServer::spawn(&[
+        ("CAMPUSHUB_STATEMENT_TIMEOUT_MS", "20000"),
+        ("CAMPUSHUB_SHUTDOWN_GRACE_S", "15"),
+    ]);
+    let id = common::some_department_id(&server);
+
+    // Hold a lock on orgs so the department read below waits in PostgreSQL.
+    let direct = common::stack_env("CAMPUSHUB_DIRECT_DATABASE_URL");
+    let mut locker = Command::new("psql")
+        .args([
+            direct.as_str(),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            "BEGIN; LOCK TABLE orgs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT;",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql");
+    let lock_held = || {
+        let out = Command::new("psql")
+            .args([direct.as_str(), "-Atc", "SELECT count(*) FROM pg_locks WHERE relation = 'orgs'::regclass AND mode = 'AccessExclusiveLock' AND granted"])
+            .output()
+            .expect("psql");
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    };
+    assert!(
+        eventually(Duration::from_secs(10), lock_held),
+        "the test lock was never taken"
+    );
+
+    // In flight: a database read (blocked on the lock) and a body still being uploaded.
+    let mut db_req = server.connect();
+    db_req
+        .write_all(format!("GET /api/v1/departments/{id} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut upload = server.connect();
+    upload
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello")
+        .unwrap();
+    // An idle keep-alive connection: it must be closed, not kept.
+    let mut idle = server.connect();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // The database read really is in flight: no answer yet.
+    db_req
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut probe = [0u8; 1];
+    assert!(
+        std::io::Read::read(&mut db_req, &mut probe).is_err(),
+        "the read was not blocked"
+    );
+    db_req
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+
+    let pid = server.pid().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_millis(300));
+    // New connections are refused once the listener is closed.
+    assert!(
+        std::net::TcpStream::connect(server.addr).is_err(),
+        "listener still open while draining"
+    );
+    upload.write_all(b" world").unwrap();
+
+    let r = parse_responses(&read_to_close(&mut db_req), &[]);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].status, 200, "{}", String::from_utf8_lossy(&r[0].body));
+    assert_eq!(r[0].header("Connection"), Some("close"));
+    assert_eq!(r[0].json()["sourced_id"], id.as_str());
+    let r = parse_responses(&read_to_close(&mut upload), &[]);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].status, 200);
+    let r = parse_responses(&read_to_close(&mut idle), &[]);
+    assert_eq!(
+        r.len(),
+        1,
+        "the idle connection got its one answer and was closed"
+    );
+
+    let status = server.terminate_wait();
+    assert_eq!(status.code(), Some(0), "{:?}", server.logs());
+    let _ = locker.wait();
+    assert!(server
+        .logs()
+        .iter()
+        .any(|l| l.contains("shutdown requested")));
+}
