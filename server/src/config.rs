@@ -57,6 +57,9 @@ struct RawConfig {
     access_log_sample: Option<f64>,
     shutdown_grace_s: Option<f64>,
     ring_entries: Option<u32>,
+    ring_mode: Option<String>,
+    driver: Option<String>,
+    drain_delay_s: Option<f64>,
 }
 
 /// The validated configuration shared (read-only) by every shard.
@@ -102,6 +105,41 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// io_uring submission queue entries per shard.
     pub ring_entries: u32,
+    /// io_uring task-running mode.
+    pub ring_mode: RingMode,
+    /// Which I/O driver shards use.
+    pub driver: DriverChoice,
+    /// After SIGTERM, keep serving (with `/readyz` at 503) this long before closing the
+    /// listeners, so load balancers stop sending new connections first.
+    pub drain_delay: Duration,
+}
+
+/// How each shard's io_uring runs completion work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingMode {
+    /// IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG.
+    Coop,
+    /// IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN (Linux 6.1+).
+    Defer,
+}
+
+impl RingMode {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RingMode::Coop => "coop",
+            RingMode::Defer => "defer",
+        }
+    }
+}
+
+/// Which I/O driver to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverChoice {
+    /// io_uring when the kernel allows it, else epoll.
+    Auto,
+    /// epoll only (containers whose seccomp profile forbids io_uring, or for comparison).
+    Epoll,
 }
 
 /// A configuration error: one line naming the setting.
@@ -335,6 +373,47 @@ impl Config {
             8..=32768,
         )?;
 
+        let ring_mode = match env("ring_mode")
+            .or(raw.ring_mode)
+            .as_deref()
+            .unwrap_or("coop")
+        {
+            "coop" => RingMode::Coop,
+            "defer" => RingMode::Defer,
+            other => {
+                return Err(err(
+                    "CAMPUSHUB_RING_MODE",
+                    format!("{other:?} is not `coop` or `defer`"),
+                ))
+            }
+        };
+        let driver = match env("driver").or(raw.driver).as_deref().unwrap_or("auto") {
+            "auto" => DriverChoice::Auto,
+            "epoll" => DriverChoice::Epoll,
+            other => {
+                return Err(err(
+                    "CAMPUSHUB_DRIVER",
+                    format!("{other:?} is not `auto` or `epoll`"),
+                ))
+            }
+        };
+        let drain_delay = match env("drain_delay_s") {
+            Some(v) => v.trim().parse::<f64>().map_err(|_| {
+                err(
+                    "CAMPUSHUB_DRAIN_DELAY_S",
+                    format!("{v:?} is not a number of seconds"),
+                )
+            })?,
+            None => raw.drain_delay_s.unwrap_or(0.0),
+        };
+        if !(0.0..=3600.0).contains(&drain_delay) {
+            return Err(err(
+                "CAMPUSHUB_DRAIN_DELAY_S",
+                format!("{drain_delay} is out of range (0 to 3600 seconds)"),
+            ));
+        }
+        let drain_delay = Duration::from_secs_f64(drain_delay);
+
         Ok(Config {
             listen,
             shards,
@@ -356,6 +435,9 @@ impl Config {
             access_log_sample,
             shutdown_grace,
             ring_entries,
+            ring_mode,
+            driver,
+            drain_delay,
         })
     }
 
@@ -430,6 +512,18 @@ impl Config {
             self.shutdown_grace.as_secs_f64().to_string(),
         );
         line("ring_entries", self.ring_entries.to_string());
+        line("ring_mode", format!("{:?}", self.ring_mode.as_str()));
+        line(
+            "driver",
+            format!(
+                "{:?}",
+                match self.driver {
+                    DriverChoice::Auto => "auto",
+                    DriverChoice::Epoll => "epoll",
+                }
+            ),
+        );
+        line("drain_delay_s", self.drain_delay.as_secs_f64().to_string());
         out
     }
 }

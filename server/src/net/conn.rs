@@ -21,7 +21,7 @@ use crate::http::response::{encode, EncodeContext};
 use crate::http::{parse_head, BodyFraming, Method, ProtoError, RequestHead, Response, Version};
 use crate::request_id;
 use crate::router::{self, Route};
-use crate::shard::drain::yield_now;
+use crate::shard::timers::{yield_now, Deadline, Wake};
 use crate::shard::Shard;
 
 /// Requests served from one read before yielding (hyper caps its loop at 16 too).
@@ -64,13 +64,14 @@ enum ReadEnd {
     Draining,
 }
 
-/// Reads more bytes onto the end of `buf`. On anything but `Data`, the buffer may be gone
-/// (an io_uring read owns it until it completes), so callers only close after that.
+/// Reads more bytes onto the end of `buf`, until `deadline` (coarse, see `shard::timers`) or,
+/// with `stop_on_drain`, until the shard starts draining. On anything but `Data` the buffer
+/// may be gone (an io_uring read owns it until it completes), so callers then only close.
 async fn read_more(
     stream: &mut TcpStream,
     mut buf: Vec<u8>,
+    timer: &Deadline,
     deadline: Instant,
-    shard: &Shard,
     stop_on_drain: bool,
 ) -> (ReadEnd, Vec<u8>) {
     if buf.capacity() - buf.len() < READ_CHUNK / 2 {
@@ -78,7 +79,7 @@ async fn read_more(
     }
     let len = buf.len();
     let cap = buf.capacity();
-    let drain = shard.drain.wait();
+    timer.arm(Some(deadline), stop_on_drain);
     monoio::select! {
         (res, slice) = stream.read(buf.slice_mut(len..cap)) => {
             let buf = slice.into_inner();
@@ -87,8 +88,10 @@ async fn read_more(
                 Ok(_) => (ReadEnd::Data, buf),
             }
         },
-        _ = monoio::time::sleep_until(deadline.into()) => (ReadEnd::Timeout, Vec::new()),
-        _ = drain, if stop_on_drain => (ReadEnd::Draining, Vec::new()),
+        wake = timer.wait() => match wake {
+            Wake::Deadline => (ReadEnd::Timeout, Vec::new()),
+            Wake::Drain => (ReadEnd::Draining, Vec::new()),
+        },
     }
 }
 
@@ -159,6 +162,7 @@ impl RequestIdBuf {
 /// Serves one connection until it closes.
 pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, open: OpenConnection) {
     let _open = open;
+    let timer = shard.timers.slot();
     let _ = stream.set_nodelay(true);
     let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
@@ -185,8 +189,17 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, open: OpenConnection
                 }
             };
             head_deadline = None;
-            let outcome =
-                serve_one(&shard, &mut stream, rbuf, start, head, wbuf, &mut scratch).await;
+            let outcome = serve_one(
+                &shard,
+                &mut stream,
+                &timer,
+                rbuf,
+                start,
+                head,
+                wbuf,
+                &mut scratch,
+            )
+            .await;
             match outcome {
                 Served::KeepGoing {
                     rbuf: r,
@@ -228,24 +241,24 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, open: OpenConnection
             yield_now().await;
             continue;
         }
-        if shard.drain.is_fired() && rbuf.is_empty() {
+        if shard.timers.is_draining() && rbuf.is_empty() {
             return;
         }
 
         // 3. Read more: idle timeout between requests, header timeout inside one.
-        let now = Instant::now();
+        let now = shard.timers.now();
         let deadline = if rbuf.is_empty() {
             now + shard.config.idle_timeout
         } else {
             *head_deadline.get_or_insert(now + shard.config.header_timeout)
         };
         let was_empty = rbuf.is_empty();
-        let (end, buf) = read_more(&mut stream, rbuf, deadline, &shard, was_empty).await;
+        let (end, buf) = read_more(&mut stream, rbuf, &timer, deadline, was_empty).await;
         rbuf = buf;
         match end {
             ReadEnd::Data => {
                 if was_empty {
-                    head_deadline = Some(Instant::now() + shard.config.header_timeout);
+                    head_deadline = Some(shard.timers.now() + shard.config.header_timeout);
                 }
             }
             ReadEnd::Closed | ReadEnd::Draining => return,
@@ -288,9 +301,11 @@ enum Served {
 
 /// Reads the body (if any), dispatches, and queues the response for one request whose head
 /// starts at `start` in `rbuf`.
+#[allow(clippy::too_many_arguments)]
 async fn serve_one(
     shard: &Shard,
     stream: &mut TcpStream,
+    timer: &Deadline,
     mut rbuf: Vec<u8>,
     start: usize,
     head: RequestHead,
@@ -363,8 +378,8 @@ async fn serve_one(
                 if rbuf.capacity() < need {
                     rbuf.reserve(need - rbuf.len());
                 }
-                let deadline = Instant::now() + shard.config.body_timeout;
-                let (end, buf) = read_more(stream, rbuf, deadline, shard, false).await;
+                let deadline = shard.timers.now() + shard.config.body_timeout;
+                let (end, buf) = read_more(stream, rbuf, timer, deadline, false).await;
                 rbuf = buf;
                 match end {
                     ReadEnd::Data => {}
@@ -429,8 +444,8 @@ async fn serve_one(
                         }
                     };
                 }
-                let deadline = Instant::now() + shard.config.body_timeout;
-                let (end, buf) = read_more(stream, rbuf, deadline, shard, false).await;
+                let deadline = shard.timers.now() + shard.config.body_timeout;
+                let (end, buf) = read_more(stream, rbuf, timer, deadline, false).await;
                 rbuf = buf;
                 match end {
                     ReadEnd::Data => {}
@@ -496,7 +511,7 @@ async fn serve_one(
         Err(e) => e.to_response(rid.as_str()),
     };
 
-    let keep_alive = head.keep_alive && !resp.close && !shard.drain.is_fired();
+    let keep_alive = head.keep_alive && !resp.close && !shard.timers.is_draining();
     let cors_origin = origin.and_then(|o| crate::cors::allowed(&shard.config.cors_origins, o));
     let date = shard.date.get();
     encode(

@@ -3,7 +3,7 @@
 //! `!Send` (`Rc`, `Cell`, `RefCell`); only the validated config, the shutdown flag and the
 //! once-a-second metrics board cross threads.
 
-pub mod drain;
+pub mod timers;
 
 use std::cell::{Cell, RefCell};
 use std::net::TcpListener;
@@ -19,13 +19,13 @@ use campushub_cache::{RedisTarget, ShardRedis};
 use campushub_db::{ShardDb, ShardDbConfig};
 
 use crate::access_log::{self, AccessLog};
-use crate::config::Config;
+use crate::config::{Config, DriverChoice, RingMode};
 use crate::http::date::DateCache;
 use crate::http::HeadLimits;
 use crate::metrics::{MetricsBoard, ShardMetrics, ShardSnapshot};
 use crate::request_id::RequestIds;
 use crate::shutdown::Shutdown;
-use drain::Drain;
+use timers::Timers;
 
 /// Everything one shard owns.
 pub struct Shard {
@@ -43,8 +43,8 @@ pub struct Shard {
     pub metrics: RefCell<ShardMetrics>,
     /// Access log buffer.
     pub log: Rc<AccessLog>,
-    /// Shard-local drain signal.
-    pub drain: Rc<Drain>,
+    /// Connection deadlines and the shard-local drain signal.
+    pub timers: Rc<Timers>,
     /// Process-wide shutdown flag.
     pub shutdown: Arc<Shutdown>,
     /// Open connections.
@@ -178,15 +178,7 @@ fn shard_thread(
     ready: mpsc::Sender<Result<&'static str, String>>,
 ) {
     let pinned = core.map(core_affinity::set_for_current).unwrap_or(false);
-    let mut uring = io_uring::IoUring::builder();
-    // Measured on the 2-core dev box: 8.4 us/request without these flags, 5.5 us with them
-    // (see RUNTIME-NOTES). They stop the kernel from interrupting the shard to run task work.
-    uring.setup_coop_taskrun().setup_taskrun_flag();
-    let runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .with_entries(shared.config.ring_entries)
-        .uring_builder(uring)
-        .enable_timer()
-        .build();
+    let runtime = build_runtime(&shared.config);
     let mut runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
@@ -227,6 +219,38 @@ fn shard_thread(
     });
 }
 
+type ShardRuntime = monoio::FusionRuntime<
+    monoio::time::TimeDriver<monoio::IoUringDriver>,
+    monoio::time::TimeDriver<monoio::LegacyDriver>,
+>;
+
+/// Builds the shard's runtime: io_uring with the configured task-running flags, or epoll when
+/// io_uring is not allowed here (FusionDriver decides) or not wanted (`driver = epoll`).
+fn build_runtime(config: &Config) -> std::io::Result<ShardRuntime> {
+    if config.driver == DriverChoice::Epoll {
+        return monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .map(Into::into);
+    }
+    let mut uring = io_uring::IoUring::builder();
+    match config.ring_mode {
+        // Measured on the 2-core dev box: 8.4 us/request without these flags, 5.5 us with
+        // them (RUNTIME-NOTES). They stop the kernel from interrupting the shard for task work.
+        RingMode::Coop => {
+            uring.setup_coop_taskrun().setup_taskrun_flag();
+        }
+        RingMode::Defer => {
+            uring.setup_single_issuer().setup_defer_taskrun();
+        }
+    }
+    monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .with_entries(config.ring_entries)
+        .uring_builder(uring)
+        .enable_timer()
+        .build()
+}
+
 fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Shard {
     let config = &shared.config;
     let db = ShardDb::start(&ShardDbConfig {
@@ -257,7 +281,7 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Shard {
         redis,
         metrics: RefCell::new(ShardMetrics::default()),
         log: AccessLog::new(config.access_log_sample, seed),
-        drain: Drain::new(),
+        timers: Timers::new(),
         shutdown: Arc::clone(&shared.shutdown),
         open_connections: Cell::new(0),
         active_requests: Cell::new(0),
@@ -286,26 +310,37 @@ async fn serve(shard: Rc<Shard>, listener: monoio::net::TcpListener) {
         });
     }
     {
-        let shard = Rc::clone(&shard);
-        monoio::spawn(async move {
-            while !shard.shutdown.is_draining() {
-                monoio::time::sleep(Duration::from_millis(50)).await;
+        // Drain once SIGTERM has been seen and the configured delay has passed; until then
+        // the shard keeps serving while /readyz answers 503.
+        let shutdown = Arc::clone(&shard.shutdown);
+        let delay = shard.config.drain_delay;
+        let seen: Cell<Option<Instant>> = Cell::new(None);
+        monoio::spawn(Rc::clone(&shard.timers).run(move || {
+            if !shutdown.is_draining() {
+                return false;
             }
-            shard.drain.fire();
-        });
+            let since = seen.get().unwrap_or_else(|| {
+                let now = Instant::now();
+                seen.set(Some(now));
+                now
+            });
+            since.elapsed() >= delay
+        }));
     }
 
     let cap = u64::from(shard.config.max_connections_per_shard);
+    let drain = shard.timers.slot();
+    drain.arm(None, true);
     loop {
         if shard.open_connections.get() >= cap {
             shard.metrics.borrow_mut().backpressure_total += 1;
-            while shard.open_connections.get() >= cap && !shard.drain.is_fired() {
+            while shard.open_connections.get() >= cap && !shard.timers.is_draining() {
                 monoio::time::sleep(Duration::from_millis(1)).await;
             }
         }
         let accepted = monoio::select! {
             r = listener.accept() => Some(r),
-            _ = shard.drain.wait() => None,
+            _ = drain.wait() => None,
         };
         match accepted {
             Some(Ok((stream, _peer))) => {
