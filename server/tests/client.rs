@@ -197,3 +197,32 @@ fn several_shards_share_the_port() {
         .iter()
         .any(|l| l.contains("\"msg\":\"listening\"") && l.contains("\"shards\":\"2\"")));
 }
+
+#[test]
+fn without_redis_the_server_runs_single_instance() {
+    let server = TestServer::spawn(&[("CAMPUSHUB_REDIS_URL", "")]);
+    let (status, body, _) = get(&ureq::agent(), &server.url("/readyz"));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "ready");
+    assert_eq!(v["checks"]["redis"]["status"], "disabled");
+}
+
+#[test]
+fn the_epoll_driver_serves_the_same_api() {
+    let server = TestServer::spawn(&[("CAMPUSHUB_DRIVER", "epoll")]);
+    let agent = ureq::agent();
+    let (status, body, _) = get(&agent, &server.url("/readyz"));
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["driver"], "epoll");
+    let id = common::some_department_id(&server);
+    assert_eq!(
+        get(&agent, &server.url(&format!("/api/v1/departments/{id}"))).0,
+        200
+    );
+    assert!(server
+        .logs()
+        .iter()
+        .any(|l| l.contains("\"driver\":\"epoll\"")));
+}

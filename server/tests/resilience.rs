@@ -196,3 +196,26 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         .iter()
         .any(|l| l.contains("shutdown requested")));
 }
+
+#[test]
+fn drain_delay_keeps_serving_with_readyz_503() {
+    let _g = serial();
+    let mut server = TestServer::spawn(&[("CAMPUSHUB_DRAIN_DELAY_S", "2")]);
+    let pid = server.pid().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(
+        eventually(Duration::from_secs(2), || status_of(&server, "/readyz").0
+            == 503),
+        "readyz did not turn 503 after SIGTERM"
+    );
+    let (_, r) = status_of(&server, "/readyz");
+    assert_eq!(r.json()["draining"], true);
+    // Still serving new connections during the delay.
+    assert_eq!(status_of(&server, "/healthz").0, 200);
+    let status = server.terminate_wait();
+    assert_eq!(status.code(), Some(0));
+}
