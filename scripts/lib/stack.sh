@@ -1,60 +1,132 @@
 # shellcheck shell=bash
-# scripts/lib/stack.sh: the local PostgreSQL (primary + optional streaming replica), PgBouncer
-# and Redis that scripts/up, scripts/test and scripts/stack run, each under one directory with
-# its own ports, so they never touch services already on the machine.
+# scripts/lib/stack.sh: owns the local service stack of campushub. One directory (DIR) holds a
+# PostgreSQL primary, an optional streaming replica, PgBouncer (transaction pooling) and Redis,
+# each on its own 127.0.0.1 port, started directly (no systemd). Services already on the machine
+# (a system PostgreSQL on 5432, Redis on 6379) are never used or touched.
+# Sourced by scripts/stack, scripts/up, scripts/down, scripts/test (and scripts/bench-engine).
 #
-# Sourced, not executed. Every function prints one-line errors to stderr and returns non-zero.
+#   ensure_packages                      install postgresql, pgbouncer, redis-server if missing
+#   stack_init [--fast] DIR PG_PORT PGB_PORT REDIS_PORT [REPLICA_PORT]
+#                                        create the stack in DIR and start it; --fast (or
+#                                        STACK_FAST=1): fsync=off, synchronous_commit=off (tests)
+#   stack_exists DIR                     true when DIR holds a complete stack
+#   svc_start DIR SERVICE                start and wait (up to STACK_WAIT_S=30 s) until it accepts
+#   svc_stop DIR SERVICE                 stop and wait until the process is gone
+#                                        SERVICE: postgres|replica|pgbouncer|redis|all
+#   svc_status DIR [SERVICE]             one line per service: "NAME up|down 127.0.0.1:PORT"
+#   write_env DIR LISTEN                 write DIR/env (CAMPUSHUB_* variables, shell-sourceable)
+#   free_port [N]                        print N (default 1) distinct free TCP ports on 127.0.0.1
+#   port_in_use PORT                     true when something accepts on 127.0.0.1:PORT
+#   wait_for SECONDS WHAT COMMAND...     retry COMMAND every 0.1 s; false + one-line error on timeout
+#   svc_running DIR SERVICE              true when SERVICE's process is alive
+#   stack_load_ports DIR (alias load_ports)  set PG_PORT PGB_PORT REDIS_PORT REPLICA_PORT
+#
+# DIR layout: ports (PG_PORT, PGB_PORT, REDIS_PORT, REPLICA_PORT; sourceable), env, pg/, replica/,
+# pgbouncer/{pgbouncer.ini,userlist.txt}, redis/ (working dir), run/ (sockets, pid files),
+# log/ (postgres.log, replica.log, pgbouncer.log, redis.log, initdb.log, basebackup.log).
+# Errors: one line on stderr, then exit 1.
 
-die() { echo "error: $*" >&2; exit 1; }
+STACK_WAIT_S=${STACK_WAIT_S:-30}
 
-pg_bindir() {
-    local d
-    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-    [ -n "$d" ] && [ -x "$d/postgres" ] || return 1
-    echo "$d"
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
 }
 
+# Highest-versioned PostgreSQL server bin dir, e.g. /usr/lib/postgresql/15/bin.
+pg_bindir() {
+    local d best=""
+    while IFS= read -r d; do
+        if [ -x "$d/postgres" ] && [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then best=$d; fi
+    done < <(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V)
+    [ -n "$best" ] || return 1
+    printf '%s\n' "$best"
+}
+
+# first_exe NAME PATH...: NAME on PATH, else the first executable PATH (sbin is not on every PATH).
+first_exe() {
+    local name=$1 p
+    shift
+    p=$(command -v "$name" 2>/dev/null) && [ -x "$p" ] && { printf '%s\n' "$p"; return 0; }
+    for p in "$@"; do
+        if [ -x "$p" ]; then printf '%s\n' "$p"; return 0; fi
+    done
+    return 1
+}
+pgbouncer_bin() { first_exe pgbouncer /usr/sbin/pgbouncer /usr/bin/pgbouncer; }
+redis_bin() { first_exe redis-server /usr/bin/redis-server /usr/sbin/redis-server; }
+
+# Raises the soft open-files limit toward the hard one (at most 65536), then execs "$@":
+# PgBouncer's max_client_conn = 2000 needs more than the usual 1024 descriptors. Run with
+# sh -c so it also works under runuser, whose PAM session resets the limit.
+# shellcheck disable=SC2016 # expanded by that sh
+NOFILE_SH='h=$(ulimit -Hn); [ "$h" = unlimited ] && h=65536; [ "$h" -gt 65536 ] && h=65536
+ulimit -Sn "$h" 2>/dev/null; exec "$@"'
+
+# Runs a command as the postgres user when root (initdb, postgres and pgbouncer refuse root),
+# from / so that an unreadable working directory does not matter.
 as_postgres() {
-    if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
-    else
+    if [ "$EUID" -ne 0 ]; then
         "$@"
+    elif command -v runuser >/dev/null 2>&1; then
+        (cd / && exec runuser -u postgres -- "$@")
+    elif command -v setpriv >/dev/null 2>&1; then
+        (cd / && exec setpriv --reuid=postgres --regid=postgres --init-groups -- "$@")
+    else
+        (cd / && exec su -s /bin/sh postgres -c "$(printf '%q ' "$@")")
     fi
 }
 
 ensure_packages() {
-    local missing=()
+    local missing=() sudo=()
     pg_bindir >/dev/null || missing+=(postgresql)
-    command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
-    command -v redis-server >/dev/null || missing+=(redis-server)
-    command -v psql >/dev/null || missing+=(postgresql-client)
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if ! command -v apt-get >/dev/null; then
-        die "missing ${missing[*]}: install PostgreSQL 15+, PgBouncer and Redis with your package manager"
-    fi
-    local sudo=()
-    if [ "$(id -u)" != 0 ]; then
-        command -v sudo >/dev/null || die "missing ${missing[*]} and not root: install them or run as root"
+    pgbouncer_bin >/dev/null || missing+=(pgbouncer)
+    redis_bin >/dev/null || missing+=(redis-server)
+    [ ${#missing[@]} -gt 0 ] || return 0
+    command -v apt-get >/dev/null 2>&1 \
+        || die "missing ${missing[*]}: install PostgreSQL (server and client), PgBouncer and Redis with your package manager, then retry"
+    if [ "$EUID" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "missing ${missing[*]}: run as root or install sudo so apt-get can install them"
         sudo=(sudo)
     fi
-    echo "installing ${missing[*]} (apt-get)" >&2
-    "${sudo[@]}" apt-get update -qq >&2 || die "apt-get update failed"
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2 \
+    echo "installing ${missing[*]} with apt-get" >&2
+    { "${sudo[@]}" apt-get update && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; } >&2 \
         || die "apt-get install ${missing[*]} failed"
-    # Debian starts a system cluster and Redis on install; ours are separate and unaffected.
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+    { pg_bindir >/dev/null && pgbouncer_bin >/dev/null && redis_bin >/dev/null; } \
+        || die "${missing[*]} still missing after apt-get install"
 }
 
 port_in_use() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-    local secs=$1 what=$2; shift 2
-    local i
+free_port() {
+    local n=${1:-1} p picked=" " tries=0
+    if command -v python3 >/dev/null 2>&1; then
+        # All sockets stay bound until every port is chosen, so the N ports are distinct.
+        python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in socks))
+' "$n" && return 0
+    fi
+    while [ "$n" -gt 0 ]; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 1000 ] || die "no free TCP port found on 127.0.0.1"
+        p=$((20000 + RANDOM % 40000))
+        if [[ $picked != *" $p "* ]] && ! port_in_use "$p"; then
+            printf '%s\n' "$p"
+            picked+="$p "
+            n=$((n - 1))
+        fi
+    done
+}
+
+wait_for() {
+    local secs=$1 what=$2 i
+    shift 2
     for ((i = 0; i < secs * 10; i++)); do
         if "$@" >/dev/null 2>&1; then return 0; fi
         sleep 0.1
@@ -63,28 +135,270 @@ wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
     return 1
 }
 
-load_ports() { # load_ports DIR
-    [ -f "$1/ports" ] || die "$1 is not a campushub stack (no ports file)"
-    # shellcheck disable=SC1091
-    . "$1/ports"
+# pid_is PID NAME: the process exists, is not a zombie, and is NAME (by comm or executable).
+pid_is() {
+    local pid=$1 name=$2 stat exe
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    if [ ! -d /proc/self ]; then
+        kill -0 "$pid" 2>/dev/null
+        return
+    fi
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != Z ] || return 1
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] && return 0
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+    [ "${exe##*/}" = "$name" ]
 }
 
-stack_init() { # stack_init DIR PG_PORT PGB_PORT REDIS_PORT [REPLICA_PORT]
-    local dir=$1 pg=$2 pgb=$3 redis=$4 replica=${5:-}
-    local bin
-    bin=$(pg_bindir) || die "PostgreSQL server binaries not found under /usr/lib/postgresql"
-    mkdir -p "$dir"/{run,log,pgbouncer,redis}
-    cat >"$dir/ports" <<PORTS
-PG_PORT=$pg
-PGB_PORT=$pgb
-REDIS_PORT=$redis
-REPLICA_PORT=$replica
-PORTS
-    if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$dir"; chmod 755 "$dir"; fi
+# wait_gone PID NAME SECONDS: true once the process is gone.
+wait_gone() {
+    local i
+    for ((i = 0; i < $3 * 10; i++)); do
+        pid_is "$1" "$2" || return 0
+        sleep 0.1
+    done
+    ! pid_is "$1" "$2"
+}
 
-    as_postgres "$bin/initdb" -D "$dir/pg" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
-        >"$dir/log/initdb.log" 2>&1 || die "initdb failed (see $dir/log/initdb.log)"
+stack_load_ports() {
+    [ -n "${1:-}" ] || die "no stack directory given"
+    [ -f "$1/ports" ] || die "$1 is not a campushub stack (no $1/ports); create one with scripts/up or scripts/test"
+    PG_PORT="" PGB_PORT="" REDIS_PORT="" REPLICA_PORT=""
+    # shellcheck source=/dev/null
+    . "$1/ports"
+    { [ -n "$PG_PORT" ] && [ -n "$PGB_PORT" ] && [ -n "$REDIS_PORT" ]; } || die "$1/ports is incomplete"
+}
+
+load_ports() { stack_load_ports "$@"; }
+
+stack_exists() {
+    (
+        [ -f "$1/ports" ] || exit 1
+        stack_load_ports "$1" 2>/dev/null
+        [ -f "$1/pg/PG_VERSION" ] && [ -f "$1/pgbouncer/pgbouncer.ini" ] \
+            && { [ -z "$REPLICA_PORT" ] || [ -f "$1/replica/PG_VERSION" ]; }
+    )
+}
+
+stack_services() { # needs stack_load_ports first
+    echo postgres
+    if [ -n "$REPLICA_PORT" ]; then echo replica; fi
+    echo pgbouncer
+    echo redis
+}
+
+check_service() {
+    case $1 in
+    postgres | replica | pgbouncer | redis | all) ;;
+    *) die "unknown service '$1' (postgres, replica, pgbouncer, redis, all)" ;;
+    esac
+}
+
+svc_port() {
+    case $1 in
+    postgres) echo "$PG_PORT" ;;
+    replica) echo "$REPLICA_PORT" ;;
+    pgbouncer) echo "$PGB_PORT" ;;
+    redis) echo "$REDIS_PORT" ;;
+    esac
+}
+
+svc_log() {
+    case $2 in
+    postgres) echo "$1/log/postgres.log" ;;
+    *) echo "$1/log/$2.log" ;;
+    esac
+}
+
+# svc_pid DIR SERVICE: prints the pid of the running service; false when it is not running.
+svc_pid() {
+    local pidfile name=postgres pid
+    case $2 in
+    postgres) pidfile=$1/pg/postmaster.pid ;;
+    replica) pidfile=$1/replica/postmaster.pid ;;
+    pgbouncer) pidfile=$1/run/pgbouncer.pid name=pgbouncer ;;
+    redis) pidfile=$1/run/redis.pid name="redis-server" ;;
+    *) return 1 ;;
+    esac
+    [ -f "$pidfile" ] || return 1
+    pid=$(head -n 1 "$pidfile" 2>/dev/null) || return 1
+    pid_is "$pid" "$name" || return 1
+    printf '%s\n' "$pid"
+}
+
+svc_running() { svc_pid "$@" >/dev/null; }
+
+redis_ping() {
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf 'PING\r\n' >&3
+        IFS= read -r -t 2 reply <&3 || exit 1
+        [[ $reply == "+PONG"* ]]
+    ) 2>/dev/null
+}
+
+# svc_ready DIR SERVICE: the service accepts connections (pg_isready / PING / TCP connect).
+svc_ready() {
+    local port bin
+    port=$(svc_port "$2")
+    case $2 in
+    postgres | replica)
+        if bin=$(pg_bindir) && [ -x "$bin/pg_isready" ]; then
+            "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -t 2
+        else
+            port_in_use "$port"
+        fi
+        ;;
+    pgbouncer) port_in_use "$port" ;;
+    redis) redis_ping "$port" ;;
+    esac
+}
+
+wait_ready() {
+    local i
+    for ((i = 0; i < STACK_WAIT_S * 10; i++)); do
+        svc_ready "$1" "$2" && return 0
+        # A daemon writes its pid file just after forking: give up early only once that is late.
+        if [ "$i" -ge 20 ] && ! svc_pid "$1" "$2" >/dev/null; then break; fi
+        sleep 0.1
+    done
+    die "$2 did not accept connections on 127.0.0.1:$(svc_port "$2") within ${STACK_WAIT_S}s (see $(svc_log "$1" "$2"))"
+}
+
+svc_start() {
+    [ $# -eq 2 ] || die "usage: svc_start DIR postgres|replica|pgbouncer|redis|all"
+    local dir=$1 svc=$2 s port bin data out
+    check_service "$svc"
+    stack_load_ports "$dir"
+    if [ "$svc" = all ]; then
+        for s in $(stack_services); do svc_start "$dir" "$s"; done
+        return 0
+    fi
+    port=$(svc_port "$svc")
+    [ -n "$port" ] || die "the stack in $dir has no $svc"
+    if svc_pid "$dir" "$svc" >/dev/null; then
+        wait_ready "$dir" "$svc"
+        return 0
+    fi
+    port_in_use "$port" && die "cannot start $svc: 127.0.0.1:$port is taken by another program"
+    case $svc in
+    postgres | replica)
+        bin=$(pg_bindir) || die "PostgreSQL not found under /usr/lib/postgresql/*/bin (scripts/up installs it)"
+        data=$dir/pg
+        if [ "$svc" = replica ]; then data=$dir/replica; fi
+        [ -f "$data/PG_VERSION" ] || die "$data is not a PostgreSQL cluster"
+        out=$(as_postgres "$bin/pg_ctl" -D "$data" -l "$(svc_log "$dir" "$svc")" -w -t "$STACK_WAIT_S" start 2>&1) \
+            || die "$svc did not start: ${out##*$'\n'} (see $(svc_log "$dir" "$svc"))"
+        ;;
+    pgbouncer)
+        bin=$(pgbouncer_bin) || die "pgbouncer not found (scripts/up installs it)"
+        rm -f "$dir/run/pgbouncer.pid"
+        out=$(as_postgres sh -c "$NOFILE_SH" sh "$bin" -d -q "$dir/pgbouncer/pgbouncer.ini" 2>&1) \
+            || die "pgbouncer did not start: ${out##*$'\n'} (see $dir/log/pgbouncer.log)"
+        ;;
+    redis)
+        bin=$(redis_bin) || die "redis-server not found (scripts/up installs it)"
+        rm -f "$dir/run/redis.pid"
+        out=$(sh -c "$NOFILE_SH" sh "$bin" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+            --pidfile "$dir/run/redis.pid" --logfile "$dir/log/redis.log" --dir "$dir/redis" 2>&1) \
+            || die "redis did not start: ${out##*$'\n'} (see $dir/log/redis.log)"
+        ;;
+    esac
+    wait_ready "$dir" "$svc"
+}
+
+svc_stop() {
+    [ $# -eq 2 ] || die "usage: svc_stop DIR postgres|replica|pgbouncer|redis|all"
+    local dir=$1 svc=$2 s rc=0 pid bin data name=postgres
+    check_service "$svc"
+    stack_load_ports "$dir"
+    if [ "$svc" = all ]; then
+        # Clients first, the primary after its replica; one failure does not stop the rest.
+        for s in pgbouncer replica postgres redis; do
+            if [ "$s" = replica ] && [ -z "$REPLICA_PORT" ]; then continue; fi
+            (svc_stop "$dir" "$s") || rc=1
+        done
+        return "$rc"
+    fi
+    pid=$(svc_pid "$dir" "$svc") || return 0
+    case $svc in
+    postgres | replica)
+        data=$dir/pg
+        if [ "$svc" = replica ]; then data=$dir/replica; fi
+        if bin=$(pg_bindir); then
+            as_postgres "$bin/pg_ctl" -D "$data" -m fast -w -t "$STACK_WAIT_S" stop >/dev/null 2>&1 || true
+        else
+            kill -INT "$pid" 2>/dev/null || true # SIGINT = fast shutdown
+        fi
+        wait_gone "$pid" postgres "$STACK_WAIT_S" || kill -QUIT "$pid" 2>/dev/null || true # immediate
+        ;;
+    pgbouncer | redis)
+        if [ "$svc" = pgbouncer ]; then name=pgbouncer; else name="redis-server"; fi
+        kill -TERM "$pid" 2>/dev/null || true
+        wait_gone "$pid" "$name" 10 || kill -KILL "$pid" 2>/dev/null || true
+        ;;
+    esac
+    wait_gone "$pid" "$name" 5 || die "$svc (pid $pid) did not stop"
+    case $svc in
+    pgbouncer | redis) rm -f "$dir/run/$svc.pid" ;;
+    esac
+}
+
+svc_status() {
+    local dir=${1:-} svc=${2:-all} s
+    check_service "$svc"
+    stack_load_ports "$dir"
+    for s in $(stack_services); do
+        if [ "$svc" != all ] && [ "$svc" != "$s" ]; then continue; fi
+        if svc_pid "$dir" "$s" >/dev/null && svc_ready "$dir" "$s"; then
+            echo "$s up 127.0.0.1:$(svc_port "$s")"
+        else
+            echo "$s down 127.0.0.1:$(svc_port "$s")"
+        fi
+    done
+}
+
+stack_init() {
+    local fast=${STACK_FAST:-0}
+    if [ "${1:-}" = --fast ]; then
+        fast=1
+        shift
+    fi
+    { [ $# -ge 4 ] && [ $# -le 5 ]; } || die "usage: stack_init [--fast] DIR PG_PORT PGB_PORT REDIS_PORT [REPLICA_PORT]"
+    local dir=$1 pg=$2 pgb=$3 redis=$4 replica=${5:-} p bin out
+    [[ $dir == /* ]] || dir=$PWD/$dir
+    dir=${dir%/}
+    [[ $dir =~ [[:space:]\'\"\\] ]] && die "stack directory '$dir' must not contain spaces, quotes or backslashes"
+    [ $((${#dir} + 24)) -le 107 ] || die "stack directory $dir is too long for a Unix socket path"
+    for p in "$pg" "$pgb" "$redis" ${replica:+"$replica"}; do
+        { [[ $p =~ ^[1-9][0-9]{0,4}$ ]] && [ "$p" -le 65535 ]; } || die "bad port '$p'"
+        port_in_use "$p" && die "port $p on 127.0.0.1 is already taken by another program"
+    done
+    [ -z "$(printf '%s\n' "$pg" "$pgb" "$redis" ${replica:+"$replica"} | sort | uniq -d)" ] \
+        || die "the ports must be distinct"
+    { [ ! -e "$dir/ports" ] && [ ! -e "$dir/pg" ]; } || die "$dir already holds a stack (start it with scripts/stack $dir start all)"
+    bin=$(pg_bindir) || die "PostgreSQL not found under /usr/lib/postgresql/*/bin (run ensure_packages)"
+    pgbouncer_bin >/dev/null || die "pgbouncer not found (run ensure_packages)"
+    redis_bin >/dev/null || die "redis-server not found (run ensure_packages)"
+    if [ "$EUID" -eq 0 ]; then
+        id -u postgres >/dev/null 2>&1 || die "no 'postgres' system user (install the postgresql package)"
+    fi
+
+    mkdir -p "$dir/run" "$dir/log" "$dir/pgbouncer" "$dir/redis" || die "cannot create $dir"
+    printf 'PG_PORT=%s\nPGB_PORT=%s\nREDIS_PORT=%s\nREPLICA_PORT=%s\n' "$pg" "$pgb" "$redis" "$replica" \
+        >"$dir/ports" || die "cannot write $dir/ports"
+    if [ "$EUID" -eq 0 ]; then
+        { chown -R postgres:postgres "$dir" && chmod 755 "$dir"; } || die "cannot hand $dir to the postgres user"
+    fi
+    as_postgres test -w "$dir/run" \
+        || die "the postgres user cannot write $dir/run (a parent directory is not accessible to it; use a directory it can reach)"
+
+    as_postgres "$bin/initdb" -D "$dir/pg" -U postgres -A trust -E UTF8 --no-locale >"$dir/log/initdb.log" 2>&1 \
+        || die "initdb failed (see $dir/log/initdb.log)"
     {
+        echo
+        echo "# campushub local stack (scripts/lib/stack.sh)"
         echo "listen_addresses = '127.0.0.1'"
         echo "port = $pg"
         echo "unix_socket_directories = '$dir/run'"
@@ -92,31 +406,40 @@ PORTS
         echo "shared_buffers = 256MB"
         echo "wal_level = replica"
         echo "max_wal_senders = 5"
+        echo "wal_keep_size = 256MB"
         echo "hot_standby = on"
-        echo "logging_collector = off"
-        if [ "${STACK_FAST:-0}" = 1 ]; then
+        if [ "$fast" = 1 ]; then
+            echo "# STACK_FAST: throwaway test data, durability off"
             echo "fsync = off"
             echo "synchronous_commit = off"
             echo "full_page_writes = off"
         fi
-    } >>"$dir/pg/postgresql.conf"
-    {
-        echo "host replication all 127.0.0.1/32 trust"
-    } >>"$dir/pg/pg_hba.conf"
-    svc_start "$dir" postgres || return 1
-    as_postgres "$bin/psql" -h "$dir/run" -p "$pg" -U postgres -d postgres -v ON_ERROR_STOP=1 -q \
+    } >>"$dir/pg/postgresql.conf" || die "cannot write $dir/pg/postgresql.conf"
+    cat >"$dir/pg/pg_hba.conf" <<'HBA' || die "cannot write $dir/pg/pg_hba.conf"
+# campushub local stack: no passwords, loopback only (listen_addresses = '127.0.0.1').
+# TYPE  DATABASE     USER  ADDRESS       METHOD
+local   all          all                 trust
+host    all          all   127.0.0.1/32  trust
+local   replication  all                 trust
+host    replication  all   127.0.0.1/32  trust
+HBA
+    svc_start "$dir" postgres
+    out=$(as_postgres "$bin/psql" -X -q -h "$dir/run" -p "$pg" -U postgres -d postgres -v ON_ERROR_STOP=1 \
         -c "CREATE ROLE campushub LOGIN SUPERUSER REPLICATION" \
-        -c "CREATE DATABASE campushub OWNER campushub" >/dev/null \
-        || die "could not create the campushub role and database"
+        -c "CREATE DATABASE campushub OWNER campushub" 2>&1) \
+        || die "cannot create the campushub role and database: ${out##*$'\n'}"
 
     if [ -n "$replica" ]; then
-        as_postgres "$bin/pg_basebackup" -h 127.0.0.1 -p "$pg" -U campushub -D "$dir/replica" -R -X stream \
-            >"$dir/log/basebackup.log" 2>&1 || die "pg_basebackup failed (see $dir/log/basebackup.log)"
-        as_postgres sed -i "s/^port = .*/port = $replica/" "$dir/replica/postgresql.conf"
-        svc_start "$dir" replica || return 1
+        as_postgres "$bin/pg_basebackup" -h 127.0.0.1 -p "$pg" -U campushub -D "$dir/replica" \
+            -R -X stream -c fast >"$dir/log/basebackup.log" 2>&1 \
+            || die "pg_basebackup failed (see $dir/log/basebackup.log)"
+        printf '\n# streaming replica of 127.0.0.1:%s\nport = %s\n' "$pg" "$replica" \
+            >>"$dir/replica/postgresql.conf" || die "cannot write $dir/replica/postgresql.conf"
+        svc_start "$dir" replica
     fi
 
-    cat >"$dir/pgbouncer/pgbouncer.ini" <<INI
+    cat >"$dir/pgbouncer/pgbouncer.ini" <<INI || die "cannot write $dir/pgbouncer/pgbouncer.ini"
+;; campushub local stack (scripts/lib/stack.sh): PgBouncer in front of the primary.
 [databases]
 campushub = host=127.0.0.1 port=$pg dbname=campushub
 
@@ -126,125 +449,39 @@ listen_port = $pgb
 unix_socket_dir = $dir/run
 auth_type = trust
 auth_file = $dir/pgbouncer/userlist.txt
+admin_users = campushub
 pool_mode = transaction
 default_pool_size = 20
 max_client_conn = 2000
 ignore_startup_parameters = extra_float_digits,options
-server_reset_query =
 logfile = $dir/log/pgbouncer.log
 pidfile = $dir/run/pgbouncer.pid
 INI
-    echo '"campushub" ""' >"$dir/pgbouncer/userlist.txt"
-    if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$dir/pgbouncer"; fi
-    svc_start "$dir" pgbouncer || return 1
-    svc_start "$dir" redis || return 1
-}
-
-pgbouncer_bin() {
-    command -v pgbouncer 2>/dev/null || echo /usr/sbin/pgbouncer
-}
-
-svc_running() { # svc_running DIR SERVICE
-    local dir=$1 svc=$2 pidfile
-    case $svc in
-        postgres) pidfile=$dir/pg/postmaster.pid ;;
-        replica) pidfile=$dir/replica/postmaster.pid ;;
-        pgbouncer) pidfile=$dir/run/pgbouncer.pid ;;
-        redis) pidfile=$dir/run/redis.pid ;;
-        *) return 1 ;;
-    esac
-    [ -f "$pidfile" ] || return 1
-    local pid
-    pid=$(head -1 "$pidfile")
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
-}
-
-svc_start() { # svc_start DIR SERVICE
-    local dir=$1 svc=$2 bin
-    load_ports "$dir"
-    if [ "$svc" = all ]; then
-        svc_start "$dir" postgres && { [ -z "$REPLICA_PORT" ] || svc_start "$dir" replica; } \
-            && svc_start "$dir" pgbouncer && svc_start "$dir" redis
-        return
+    echo '"campushub" ""' >"$dir/pgbouncer/userlist.txt" || die "cannot write $dir/pgbouncer/userlist.txt"
+    if [ "$EUID" -eq 0 ]; then
+        chown -R postgres:postgres "$dir/pgbouncer" || die "cannot hand $dir/pgbouncer to the postgres user"
     fi
-    if svc_running "$dir" "$svc"; then return 0; fi
-    bin=$(pg_bindir) || die "PostgreSQL server binaries not found"
-    case $svc in
-        postgres)
-            as_postgres "$bin/pg_ctl" -D "$dir/pg" -l "$dir/log/postgres.log" -w -t 30 start >/dev/null \
-                || die "postgres did not start (see $dir/log/postgres.log)"
-            wait_for 30 postgres "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"
-            ;;
-        replica)
-            [ -n "$REPLICA_PORT" ] || die "this stack has no replica"
-            as_postgres "$bin/pg_ctl" -D "$dir/replica" -l "$dir/log/replica.log" -w -t 30 start >/dev/null \
-                || die "replica did not start (see $dir/log/replica.log)"
-            wait_for 30 replica "$bin/pg_isready" -q -h 127.0.0.1 -p "$REPLICA_PORT"
-            ;;
-        pgbouncer)
-            as_postgres "$(pgbouncer_bin)" -d -q "$dir/pgbouncer/pgbouncer.ini" \
-                || die "pgbouncer did not start (see $dir/log/pgbouncer.log)"
-            wait_for 30 pgbouncer port_in_use "$PGB_PORT"
-            ;;
-        redis)
-            redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-                --daemonize yes --pidfile "$dir/run/redis.pid" --logfile "$dir/log/redis.log" \
-                --dir "$dir/redis" >/dev/null || die "redis did not start (see $dir/log/redis.log)"
-            wait_for 30 redis port_in_use "$REDIS_PORT"
-            ;;
-        *) die "unknown service $svc (postgres, replica, pgbouncer, redis, all)" ;;
-    esac
+    svc_start "$dir" pgbouncer
+    svc_start "$dir" redis
 }
 
-svc_stop() { # svc_stop DIR SERVICE
-    local dir=$1 svc=$2 bin pidfile pid i
-    load_ports "$dir"
-    if [ "$svc" = all ]; then
-        svc_stop "$dir" pgbouncer; svc_stop "$dir" replica; svc_stop "$dir" postgres; svc_stop "$dir" redis
-        return 0
-    fi
-    svc_running "$dir" "$svc" || return 0
-    bin=$(pg_bindir) || true
-    case $svc in
-        postgres) as_postgres "$bin/pg_ctl" -D "$dir/pg" -m fast -w -t 30 stop >/dev/null ;;
-        replica) as_postgres "$bin/pg_ctl" -D "$dir/replica" -m fast -w -t 30 stop >/dev/null ;;
-        pgbouncer | redis)
-            if [ "$svc" = pgbouncer ]; then pidfile=$dir/run/pgbouncer.pid; else pidfile=$dir/run/redis.pid; fi
-            pid=$(head -1 "$pidfile")
-            kill "$pid" 2>/dev/null || true
-            for ((i = 0; i < 100; i++)); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-            kill -9 "$pid" 2>/dev/null || true
-            rm -f "$pidfile"
-            ;;
-        *) die "unknown service $svc" ;;
-    esac
-}
-
-svc_status() { # svc_status DIR
-    local dir=$1 svc
-    load_ports "$dir"
-    for svc in postgres replica pgbouncer redis; do
-        if [ "$svc" = replica ] && [ -z "$REPLICA_PORT" ]; then continue; fi
-        if svc_running "$dir" "$svc"; then echo "$svc up"; else echo "$svc down"; fi
-    done
-}
-
-write_env() { # write_env DIR LISTEN
+write_env() {
+    [ $# -eq 2 ] || die "usage: write_env DIR LISTEN"
     local dir=$1 listen=$2
-    load_ports "$dir"
+    stack_load_ports "$dir"
     {
-        echo "CAMPUSHUB_LISTEN=$listen"
+        echo "# campushub local stack in $dir; load with: set -a; . $dir/env; set +a"
+        printf 'CAMPUSHUB_LISTEN=%q\n' "$listen"
+        echo "# through PgBouncer (transaction pooling)"
         echo "CAMPUSHUB_DATABASE_URL=postgres://campushub@127.0.0.1:$PGB_PORT/campushub"
-        echo "# PgBouncer $("$(pgbouncer_bin)" --version 2>/dev/null | head -1 | awk '{print $2}') in transaction mode: named prepared statements need 1.21+"
+        echo "# PgBouncer before 1.21 cannot keep named prepared statements in transaction mode"
         echo "CAMPUSHUB_STATEMENTS=unnamed"
         echo "CAMPUSHUB_DIRECT_DATABASE_URL=postgres://campushub@127.0.0.1:$PG_PORT/campushub"
         if [ -n "$REPLICA_PORT" ]; then
             echo "CAMPUSHUB_REPLICA_URL=postgres://campushub@127.0.0.1:$REPLICA_PORT/campushub"
         fi
         echo "CAMPUSHUB_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/"
-        echo "CAMPUSHUB_STACK_DIR=$dir"
-    } >"$dir/env"
+        printf 'CAMPUSHUB_STACK_DIR=%q\n' "$dir"
+    } >"$dir/.env.tmp" || die "cannot write $dir/env"
+    mv -f "$dir/.env.tmp" "$dir/env" || die "cannot write $dir/env"
 }
