@@ -25,18 +25,21 @@ pub fn is_traceparent(v: &[u8]) -> bool {
 }
 
 /// Per-shard id generator: a random 64-bit prefix chosen at start plus a counter, as 32 hex
-/// digits (the shape of a W3C trace id). No syscalls per request.
+/// digits (the shape of a W3C trace id). No syscalls per request; the prefix is formatted
+/// once and only the counter per request.
 #[derive(Debug)]
 pub struct RequestIds {
-    prefix: u64,
+    current: [u8; 32],
     counter: u64,
 }
 
 impl RequestIds {
     /// A generator with a random prefix.
     pub fn new() -> Self {
+        let mut current = [b'0'; 32];
+        hex_u64(uuid::Uuid::new_v4().as_u64_pair().0, &mut current[..16]);
         RequestIds {
-            prefix: uuid::Uuid::new_v4().as_u64_pair().0,
+            current,
             counter: 0,
         }
     }
@@ -44,10 +47,8 @@ impl RequestIds {
     /// The next id.
     pub fn next_id(&mut self) -> [u8; 32] {
         self.counter = self.counter.wrapping_add(1);
-        let mut out = [0u8; 32];
-        hex16(self.prefix, &mut out[..16]);
-        hex16(self.counter, &mut out[16..]);
-        out
+        hex_u64(self.counter, &mut self.current[16..]);
+        self.current
     }
 }
 
@@ -57,10 +58,12 @@ impl Default for RequestIds {
     }
 }
 
-fn hex16(v: u64, out: &mut [u8]) {
+/// Two hex digits per byte, from a table.
+fn hex_u64(v: u64, out: &mut [u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for (i, slot) in out.iter_mut().enumerate().take(16) {
-        *slot = HEX[((v >> (60 - 4 * i)) & 0xf) as usize];
+    for (i, b) in v.to_be_bytes().iter().enumerate() {
+        out[2 * i] = HEX[usize::from(b >> 4)];
+        out[2 * i + 1] = HEX[usize::from(b & 0xf)];
     }
 }
 
@@ -76,6 +79,8 @@ mod tests {
         assert_ne!(a, b);
         assert!(is_well_formed(&a));
         assert!(a.iter().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(&a[..16], &b[..16], "same shard prefix");
+        assert_eq!(&b[16..], b"0000000000000002");
     }
 
     #[test]

@@ -28,8 +28,8 @@ pub struct Request<'a> {
     pub origin: Option<&'a [u8]>,
     /// `Access-Control-Request-Method`, if sent.
     pub acr_method: Option<&'a [u8]>,
-    /// The request id echoed in the response.
-    pub request_id: &'a str,
+    /// The request id echoed in the response (ASCII).
+    pub request_id: &'a [u8],
 }
 
 /// Every method that some route of this server answers (for `OPTIONS *`).

@@ -228,7 +228,7 @@ pub fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>
         }
         (target_range, None)
     } else if target.starts_with('/') {
-        match target.find('?') {
+        match memchr::memchr(b'?', target.as_bytes()) {
             Some(q) => (
                 target_range.start..target_range.start + q,
                 Some(target_range.start + q + 1..target_range.end),

@@ -316,29 +316,17 @@ async fn serve_one(
     let rid = RequestIdBuf::from_head(shard, &rbuf[start..], Some(&head));
     let abs = |r: &std::ops::Range<usize>| start + r.start..start + r.end;
 
-    // Route first: the body limit is the route's.
-    let path_range = abs(&head.path);
-    let (route, param_range) = match std::str::from_utf8(&rbuf[path_range.clone()]) {
-        Ok(path) => {
-            let m = router::route(path);
-            // The parameter is a sub-slice of `path` (or empty); keep it as a range.
-            let offset = (m.param.as_ptr() as usize)
-                .checked_sub(path.as_ptr() as usize)
-                .filter(|o| !m.param.is_empty() && o + m.param.len() <= path.len());
-            match offset {
-                Some(o) => (
-                    m.route,
-                    path_range.start + o..path_range.start + o + m.param.len(),
-                ),
-                None => (m.route, 0..0),
-            }
-        }
-        Err(_) => (Route::NotFound, 0..0),
+    // The body limit is the route's; route early only when there is a body to limit.
+    let early_route = match head.body {
+        BodyFraming::None => Route::NotFound,
+        _ => std::str::from_utf8(&rbuf[abs(&head.path)])
+            .map(|p| router::route(p).route)
+            .unwrap_or(Route::NotFound),
     };
 
     // Body.
     let body_start = start + head.head_len;
-    let limit = route.max_body(shard.config.max_body_bytes);
+    let limit = early_route.max_body(shard.config.max_body_bytes);
     let mut body_range = body_start..body_start;
     let mut chunked = false;
     match head.body {
@@ -348,7 +336,7 @@ async fn serve_one(
                 queue_proto_error(
                     shard,
                     ProtoError::BodyTooLarge,
-                    Some((&head, route)),
+                    Some((&head, early_route)),
                     &rid,
                     t0,
                     &mut wbuf,
@@ -387,7 +375,7 @@ async fn serve_one(
                         queue_proto_error(
                             shard,
                             ProtoError::BodyTimeout,
-                            Some((&head, route)),
+                            Some((&head, early_route)),
                             &rid,
                             t0,
                             &mut wbuf,
@@ -419,7 +407,14 @@ async fn serve_one(
                 match decoder.decode(&rbuf[pos..], scratch) {
                     Ok(n) => pos += n,
                     Err(e) => {
-                        queue_proto_error(shard, e, Some((&head, route)), &rid, t0, &mut wbuf);
+                        queue_proto_error(
+                            shard,
+                            e,
+                            Some((&head, early_route)),
+                            &rid,
+                            t0,
+                            &mut wbuf,
+                        );
                         return Served::Close {
                             stream_ok: true,
                             wbuf,
@@ -453,7 +448,7 @@ async fn serve_one(
                         queue_proto_error(
                             shard,
                             ProtoError::BodyTimeout,
-                            Some((&head, route)),
+                            Some((&head, early_route)),
                             &rid,
                             t0,
                             &mut wbuf,
@@ -478,20 +473,27 @@ async fn serve_one(
     }
     let consumed = body_range.end - start;
 
-    // Dispatch.
+    // Dispatch. One UTF-8 check covers path and query (httparse already limited the target
+    // to visible ASCII); the route's parameter is a sub-slice of the path.
     let buf = &rbuf;
     let header = |r: &Option<std::ops::Range<usize>>| r.as_ref().map(|r| &buf[abs(r)]);
+    let target_end = head.query.as_ref().map_or(head.path.end, |q| q.end);
+    let target = std::str::from_utf8(&buf[abs(&(head.path.start..target_end))]).unwrap_or("");
+    let path_len = head.path.len();
+    let path = target.get(..path_len).unwrap_or("");
+    let query = match &head.query {
+        Some(q) => target.get(q.start - head.path.start..).unwrap_or(""),
+        None => "",
+    };
+    let matched = router::route(path);
+    let route = matched.route;
     let origin = header(&head.origin);
     let req = Request {
         method: head.method,
         route,
-        param: std::str::from_utf8(&buf[param_range]).unwrap_or(""),
-        path: std::str::from_utf8(&buf[path_range]).unwrap_or(""),
-        query: head
-            .query
-            .as_ref()
-            .and_then(|q| std::str::from_utf8(&buf[abs(q)]).ok())
-            .unwrap_or(""),
+        param: matched.param,
+        path,
+        query,
         body: if chunked {
             scratch.as_slice()
         } else {
@@ -499,7 +501,7 @@ async fn serve_one(
         },
         origin,
         acr_method: header(&head.acr_method),
-        request_id: rid.as_str(),
+        request_id: rid.as_bytes(),
     };
     shard.active_requests.set(shard.active_requests.get() + 1);
     let result = handlers::dispatch(shard, &req).await;
