@@ -3,7 +3,7 @@
 //! campushub. `scripts/bench-engine` measures it beside the real server so the engine's
 //! overhead over the floor is visible. Not a server: no parsing, no limits, no errors.
 //!
-//!     cargo run --release -p campushub-bench --example floor -- 127.0.0.1:18099 [coop|defer]
+//!     cargo run --release -p campushub-bench --example floor -- 127.0.0.1:18099 [defer|coop]
 
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 
@@ -15,7 +15,7 @@ fn main() {
         .get(1)
         .cloned()
         .unwrap_or_else(|| "127.0.0.1:18099".into());
-    let defer = args.get(2).is_some_and(|m| m == "defer");
+    let defer = args.get(2).is_none_or(|m| m != "coop");
     let mut uring = io_uring::IoUring::builder();
     if defer {
         uring.setup_single_issuer().setup_defer_taskrun();

@@ -376,7 +376,7 @@ impl Config {
         let ring_mode = match env("ring_mode")
             .or(raw.ring_mode)
             .as_deref()
-            .unwrap_or("coop")
+            .unwrap_or("defer")
         {
             "coop" => RingMode::Coop,
             "defer" => RingMode::Defer,
