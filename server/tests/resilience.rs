@@ -219,3 +219,31 @@ fn drain_delay_keeps_serving_with_readyz_503() {
     let status = server.terminate_wait();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn replica_down_degrades_and_recovers() {
+    let _g = serial();
+    let replica = common::stack_env("CAMPUSHUB_REPLICA_URL");
+    let server = TestServer::spawn(&[("CAMPUSHUB_REPLICA_URL", replica.as_str())]);
+    assert!(eventually(Duration::from_secs(10), || {
+        let (_, r) = status_of(&server, "/readyz");
+        r.json()["checks"]["replica"]["status"] == "up"
+    }));
+    let restart = Restart("replica");
+    stack("stop", "replica");
+    assert!(eventually(Duration::from_secs(10), || {
+        let (code, r) = status_of(&server, "/readyz");
+        code == 200 && r.json()["checks"]["replica"]["status"] == "down"
+    }));
+    let (_, r) = status_of(&server, "/readyz");
+    assert_eq!(r.json()["status"], "degraded");
+    drop(restart);
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let (_, r) = status_of(&server, "/readyz");
+            r.json()["checks"]["replica"]["status"] == "up"
+        }),
+        "replica did not reconnect: {:?}",
+        server.logs()
+    );
+}
