@@ -306,7 +306,7 @@ async fn serve_one(
     shard: &Shard,
     stream: &mut TcpStream,
     timer: &Deadline,
-    mut rbuf: Vec<u8>,
+    rbuf: Vec<u8>,
     start: usize,
     head: RequestHead,
     mut wbuf: Vec<u8>,
@@ -327,150 +327,32 @@ async fn serve_one(
     // Body.
     let body_start = start + head.head_len;
     let limit = early_route.max_body(shard.config.max_body_bytes);
-    let mut body_range = body_start..body_start;
-    let mut chunked = false;
-    match head.body {
-        BodyFraming::None => {}
-        BodyFraming::Length(n) => {
-            if n > limit {
-                queue_proto_error(
-                    shard,
-                    ProtoError::BodyTooLarge,
-                    Some((&head, early_route)),
-                    &rid,
-                    t0,
-                    &mut wbuf,
-                );
-                return Served::Close {
-                    stream_ok: true,
-                    wbuf,
-                    linger: true,
-                };
-            }
-            let need = body_start + n as usize;
-            if rbuf.len() < need && head.expect_continue {
-                wbuf.extend_from_slice(CONTINUE);
-                wbuf = match flush(stream, wbuf).await {
-                    Some(w) => w,
-                    None => {
-                        return Served::Close {
-                            stream_ok: false,
-                            wbuf: Vec::new(),
-                            linger: false,
-                        }
-                    }
-                };
-            }
-            while rbuf.len() < need {
-                // Let the read buffer grow to hold the whole body (bounded by the limit).
-                if rbuf.capacity() < need {
-                    rbuf.reserve(need - rbuf.len());
-                }
-                let deadline = shard.timers.now() + shard.config.body_timeout;
-                let (end, buf) = read_more(stream, rbuf, timer, deadline, false).await;
-                rbuf = buf;
-                match end {
-                    ReadEnd::Data => {}
-                    ReadEnd::Timeout => {
-                        queue_proto_error(
-                            shard,
-                            ProtoError::BodyTimeout,
-                            Some((&head, early_route)),
-                            &rid,
-                            t0,
-                            &mut wbuf,
-                        );
-                        return Served::Close {
-                            stream_ok: true,
-                            wbuf,
-                            linger: true,
-                        };
-                    }
-                    ReadEnd::Closed | ReadEnd::Draining => {
-                        return Served::Close {
-                            stream_ok: false,
-                            wbuf,
-                            linger: false,
-                        }
-                    }
-                }
-            }
-            body_range = body_start..need;
+    let (rbuf, body_at) = match read_body(
+        shard, stream, timer, rbuf, &head, body_start, limit, &mut wbuf, scratch,
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(BodyFail::Answer(e)) => {
+            queue_proto_error(shard, e, Some((&head, early_route)), &rid, t0, &mut wbuf);
+            return Served::Close {
+                stream_ok: true,
+                wbuf,
+                linger: true,
+            };
         }
-        BodyFraming::Chunked => {
-            chunked = true;
-            scratch.clear();
-            let mut decoder = ChunkedDecoder::new(limit);
-            let mut pos = body_start;
-            let mut sent_continue = false;
-            loop {
-                match decoder.decode(&rbuf[pos..], scratch) {
-                    Ok(n) => pos += n,
-                    Err(e) => {
-                        queue_proto_error(
-                            shard,
-                            e,
-                            Some((&head, early_route)),
-                            &rid,
-                            t0,
-                            &mut wbuf,
-                        );
-                        return Served::Close {
-                            stream_ok: true,
-                            wbuf,
-                            linger: true,
-                        };
-                    }
-                }
-                if decoder.is_done() {
-                    break;
-                }
-                if head.expect_continue && !sent_continue {
-                    sent_continue = true;
-                    wbuf.extend_from_slice(CONTINUE);
-                    wbuf = match flush(stream, wbuf).await {
-                        Some(w) => w,
-                        None => {
-                            return Served::Close {
-                                stream_ok: false,
-                                wbuf: Vec::new(),
-                                linger: false,
-                            }
-                        }
-                    };
-                }
-                let deadline = shard.timers.now() + shard.config.body_timeout;
-                let (end, buf) = read_more(stream, rbuf, timer, deadline, false).await;
-                rbuf = buf;
-                match end {
-                    ReadEnd::Data => {}
-                    ReadEnd::Timeout => {
-                        queue_proto_error(
-                            shard,
-                            ProtoError::BodyTimeout,
-                            Some((&head, early_route)),
-                            &rid,
-                            t0,
-                            &mut wbuf,
-                        );
-                        return Served::Close {
-                            stream_ok: true,
-                            wbuf,
-                            linger: true,
-                        };
-                    }
-                    ReadEnd::Closed | ReadEnd::Draining => {
-                        return Served::Close {
-                            stream_ok: false,
-                            wbuf,
-                            linger: false,
-                        }
-                    }
-                }
+        Err(BodyFail::Gone) => {
+            return Served::Close {
+                stream_ok: false,
+                wbuf,
+                linger: false,
             }
-            body_range = pos..pos;
         }
-    }
+    };
+    let (body_range, chunked) = match body_at {
+        BodyAt::Buffer(r) => (r, false),
+        BodyAt::Scratch(end) => (end..end, true),
+    };
     let consumed = body_range.end - start;
 
     // Dispatch. One UTF-8 check covers path and query (httparse already limited the target
@@ -550,6 +432,99 @@ async fn serve_one(
             stream_ok: true,
             wbuf,
             linger: false,
+        }
+    }
+}
+
+/// Where a request's body is once read.
+enum BodyAt {
+    /// In the read buffer, at this range (Content-Length, or no body).
+    Buffer(std::ops::Range<usize>),
+    /// Decoded into the scratch buffer (chunked); the request ends at this offset.
+    Scratch(usize),
+}
+
+/// Why a body could not be read.
+enum BodyFail {
+    /// Answer with this error, then close.
+    Answer(ProtoError),
+    /// The peer went away (or the shard is draining): just close.
+    Gone,
+}
+
+/// Reads one more piece of a body, within the body timeout.
+async fn read_body_more(
+    shard: &Shard,
+    stream: &mut TcpStream,
+    timer: &Deadline,
+    rbuf: Vec<u8>,
+) -> Result<Vec<u8>, BodyFail> {
+    let deadline = shard.timers.now() + shard.config.body_timeout;
+    match read_more(stream, rbuf, timer, deadline, false).await {
+        (ReadEnd::Data, buf) => Ok(buf),
+        (ReadEnd::Timeout, _) => Err(BodyFail::Answer(ProtoError::BodyTimeout)),
+        (ReadEnd::Closed | ReadEnd::Draining, _) => Err(BodyFail::Gone),
+    }
+}
+
+/// Sends `100 Continue` after whatever responses are already queued.
+async fn send_continue(stream: &mut TcpStream, wbuf: &mut Vec<u8>) -> Result<(), BodyFail> {
+    let mut out = std::mem::take(wbuf);
+    out.extend_from_slice(CONTINUE);
+    *wbuf = flush(stream, out).await.ok_or(BodyFail::Gone)?;
+    Ok(())
+}
+
+/// Reads the body that starts at `body_start`, under `limit` bytes.
+#[allow(clippy::too_many_arguments)]
+async fn read_body(
+    shard: &Shard,
+    stream: &mut TcpStream,
+    timer: &Deadline,
+    mut rbuf: Vec<u8>,
+    head: &RequestHead,
+    body_start: usize,
+    limit: u64,
+    wbuf: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Result<(Vec<u8>, BodyAt), BodyFail> {
+    match head.body {
+        BodyFraming::None => Ok((rbuf, BodyAt::Buffer(body_start..body_start))),
+        BodyFraming::Length(n) => {
+            if n > limit {
+                return Err(BodyFail::Answer(ProtoError::BodyTooLarge));
+            }
+            let need = body_start + n as usize;
+            if rbuf.len() < need && head.expect_continue {
+                send_continue(stream, wbuf).await?;
+            }
+            while rbuf.len() < need {
+                // Let the read buffer grow to hold the whole body (bounded by the limit).
+                if rbuf.capacity() < need {
+                    rbuf.reserve(need - rbuf.len());
+                }
+                rbuf = read_body_more(shard, stream, timer, rbuf).await?;
+            }
+            Ok((rbuf, BodyAt::Buffer(body_start..need)))
+        }
+        BodyFraming::Chunked => {
+            scratch.clear();
+            let mut decoder = ChunkedDecoder::new(limit);
+            let mut pos = body_start;
+            let mut sent_continue = false;
+            loop {
+                pos += decoder
+                    .decode(&rbuf[pos..], scratch)
+                    .map_err(BodyFail::Answer)?;
+                if decoder.is_done() {
+                    return Ok((rbuf, BodyAt::Scratch(pos)));
+                }
+                if head.expect_continue && !sent_continue {
+                    sent_continue = true;
+                    send_continue(stream, wbuf).await?;
+                }
+                rbuf = read_body_more(shard, stream, timer, rbuf).await?;
+            }
         }
     }
 }
