@@ -25,26 +25,34 @@ pub const PING: Stmt = Stmt {
     params: &[],
 };
 
+/// The columns `queries::departments::decode` reads, in order.
+macro_rules! department_select {
+    () => {
+        "SELECT d.sourced_id, d.name, d.identifier, d.status, \
+         to_char(d.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+         p.sourced_id \
+         FROM orgs d JOIN orgs p ON p.id = d.parent_id "
+    };
+}
+
 /// One department by public id.
 pub const DEPARTMENT_BY_ID: Stmt = Stmt {
     id: 1,
-    sql: "SELECT d.sourced_id, d.name, d.identifier, d.status, \
-          to_char(d.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
-          p.sourced_id \
-          FROM orgs d JOIN orgs p ON p.id = d.parent_id \
-          WHERE d.sourced_id = $1 AND d.type = 'department'",
+    sql: concat!(
+        department_select!(),
+        "WHERE d.sourced_id = $1 AND d.type = 'department'"
+    ),
     params: &[Type::UUID],
 };
 
 /// A page of active departments ordered by identifier, after a cursor (keyset pagination).
 pub const DEPARTMENTS_PAGE: Stmt = Stmt {
     id: 2,
-    sql: "SELECT d.sourced_id, d.name, d.identifier, d.status, \
-          to_char(d.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
-          p.sourced_id \
-          FROM orgs d JOIN orgs p ON p.id = d.parent_id \
-          WHERE d.type = 'department' AND d.status = 'active' AND d.identifier > $1 \
-          ORDER BY d.identifier LIMIT $2",
+    sql: concat!(
+        department_select!(),
+        "WHERE d.type = 'department' AND d.status = 'active' AND d.identifier > $1 \
+         ORDER BY d.identifier LIMIT $2"
+    ),
     params: &[Type::TEXT, Type::INT8],
 };
 

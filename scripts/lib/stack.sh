@@ -472,6 +472,8 @@ write_env() {
     {
         echo "# campushub local stack in $dir; load with: set -a; . $dir/env; set +a"
         printf 'CAMPUSHUB_LISTEN=%q\n' "$listen"
+        echo "# shards: auto = one per core"
+        printf 'CAMPUSHUB_SHARDS=%q\n' "${CAMPUSHUB_SHARDS:-auto}"
         echo "# through PgBouncer (transaction pooling)"
         echo "CAMPUSHUB_DATABASE_URL=postgres://campushub@127.0.0.1:$PGB_PORT/campushub"
         echo "# PgBouncer before 1.21 cannot keep named prepared statements in transaction mode"
