@@ -5,6 +5,7 @@
 mod connect;
 mod error;
 pub mod migrate;
+pub mod partitions;
 mod pool;
 pub mod queries;
 pub mod seed;

@@ -20,11 +20,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order. Add new files at the end; never edit an applied one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "orgs",
-    sql: include_str!("../migrations/0001_orgs.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "orgs",
+        sql: include_str!("../migrations/0001_orgs.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "campus",
+        sql: include_str!("../migrations/0002_campus.sql"),
+    },
+];
 
 /// Arbitrary constant identifying campushub's migration lock.
 const LOCK_KEY: i64 = 0x6361_6d70_7573;

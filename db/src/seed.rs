@@ -151,7 +151,9 @@ pub async fn run(client: &Client, opts: &SeedOptions) -> Result<SeedSummary, See
 async fn fill(client: &Client, opts: &SeedOptions) -> Result<Vec<(&'static str, u64)>, SeedError> {
     if opts.reset {
         client
-            .batch_execute("TRUNCATE orgs RESTART IDENTITY CASCADE")
+            .batch_execute(
+                "TRUNCATE orgs, users, roles, permissions, api_keys, audit_events RESTART IDENTITY CASCADE",
+            )
             .await?;
     }
     let inst = stable_id(opts.seed, "org", INSTITUTION.0);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use campushub_db::{migrate, seed};
+use campushub_db::{migrate, partitions, seed};
 
 use crate::config::Config;
 
@@ -14,6 +14,9 @@ commands:
   migrate [--status]    apply pending schema migrations, or list applied and pending ones
   seed [--seed N] [--reset] [--if-empty]
                         fill the database with a deterministic demo campus
+  db maintain [--from YYYY-MM] [--ahead N]
+                        create attendance partitions for this month and the next N (default 3),
+                        moving rows that waited in the default partition
   config check          validate the configuration and print it, secrets redacted
   version               print the version";
 
@@ -29,6 +32,7 @@ pub fn run(args: &[String]) -> i32 {
         },
         ["seed", rest @ ..] => seed_cmd(rest),
         ["config", "check"] => config_check(),
+        ["db", "maintain", rest @ ..] => maintain_cmd(rest),
         ["version"] | ["--version"] | ["-V"] => {
             println!("campushub {}", env!("CARGO_PKG_VERSION"));
             0
@@ -188,6 +192,53 @@ fn seed_cmd(args: &[&str]) -> i32 {
                 println!(
                     "seed: done in {:.2} s (seed {})",
                     summary.seconds, opts.seed
+                );
+                0
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+fn maintain_cmd(args: &[&str]) -> i32 {
+    let mut from: Option<partitions::Month> = None;
+    let mut ahead = 3u32;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match *a {
+            "--from" => match it.next().and_then(|v| partitions::Month::parse(v)) {
+                Some(m) => from = Some(m),
+                None => return usage_error("db maintain: --from takes a month like 2026-11"),
+            },
+            "--ahead" => match it.next().map(|v| v.parse::<u32>()) {
+                Some(Ok(n)) if n <= 36 => ahead = n,
+                _ => return usage_error("db maintain: --ahead takes a number from 0 to 36"),
+            },
+            other => return usage_error(&format!("db maintain: unexpected argument {other:?}")),
+        }
+    }
+    with_client(|client| async move {
+        let from = match from {
+            Some(m) => m,
+            None => match partitions::current_month(&client).await {
+                Ok(m) => m,
+                Err(e) => return fail(e),
+            },
+        };
+        match partitions::maintain(&client, from, ahead).await {
+            Ok(report) => {
+                for (month, moved) in &report.created {
+                    println!(
+                        "maintain: created {} ({month}); moved {moved} rows from the default partition",
+                        month.table()
+                    );
+                }
+                println!(
+                    "maintain: {} partitions created, {} already present ({} to {})",
+                    report.created.len(),
+                    report.existing.len(),
+                    from,
+                    (0..ahead).fold(from, |m, _| m.next())
                 );
                 0
             }

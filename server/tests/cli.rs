@@ -6,7 +6,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::stack_env;
+use common::{psql, stack_env, ScratchDb};
 
 fn campushub(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_campushub"));
@@ -85,45 +85,6 @@ fn unknown_commands_are_usage_errors() {
     assert_eq!(text(&out.stderr).lines().count(), 1);
     let out = campushub(&["seed", "--seed", "x"], &[]);
     assert_eq!(out.status.code(), Some(2));
-}
-
-/// A fresh database on the stack's PostgreSQL, dropped afterwards.
-struct ScratchDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl ScratchDb {
-    fn new(tag: &str) -> ScratchDb {
-        let admin = stack_env("CAMPUSHUB_DIRECT_DATABASE_URL");
-        let name = format!("campushub_{tag}_{}", std::process::id());
-        psql(&admin, &format!("DROP DATABASE IF EXISTS {name}"));
-        psql(&admin, &format!("CREATE DATABASE {name}"));
-        let url = match admin.rfind('/') {
-            Some(i) => format!("{}/{name}", &admin[..i]),
-            None => panic!("unexpected URL {admin}"),
-        };
-        ScratchDb { admin, name, url }
-    }
-}
-
-impl Drop for ScratchDb {
-    fn drop(&mut self) {
-        psql(
-            &self.admin,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-Atc", sql])
-        .output()
-        .expect("psql");
-    assert!(out.status.success(), "psql {sql}: {}", text(&out.stderr));
-    text(&out.stdout)
 }
 
 #[test]

@@ -312,6 +312,59 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Shard {
     }
 }
 
+/// Once a day (first a minute after start), shard 0 makes sure attendance partitions exist
+/// for this month and the next three, on its own short-lived connection.
+async fn maintain_partitions(shard: Rc<Shard>) {
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    monoio::time::sleep(Duration::from_secs(60)).await;
+    loop {
+        let result = async {
+            let (client, task) = campushub_db::connect(
+                &shard.config.database,
+                "campushub maintenance",
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let driver = monoio::spawn(task);
+            let month = campushub_db::partitions::current_month(&client)
+                .await
+                .map_err(|e| e.to_string())?;
+            let report = campushub_db::partitions::maintain(&client, month, 3)
+                .await
+                .map_err(|e| e.to_string());
+            drop(client);
+            let _ = driver.await;
+            report
+        }
+        .await;
+        match result {
+            Ok(report) => access_log::event(
+                "info",
+                "attendance partitions maintained",
+                &[
+                    (
+                        "created",
+                        report
+                            .created
+                            .iter()
+                            .map(|(m, moved)| format!("{m} (moved {moved})"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    ("existing", report.existing.len().to_string()),
+                ],
+            ),
+            Err(e) => access_log::event(
+                "warn",
+                "attendance partition maintenance failed",
+                &[("detail", e)],
+            ),
+        }
+        monoio::time::sleep(DAY).await;
+    }
+}
+
 /// The shard's main task: background tasks, the accept loop, then draining.
 async fn serve(shard: Rc<Shard>, listener: monoio::net::TcpListener) {
     monoio::spawn(Rc::clone(&shard.date).run());
@@ -342,6 +395,10 @@ async fn serve(shard: Rc<Shard>, listener: monoio::net::TcpListener) {
             });
             since.elapsed() >= delay
         }));
+    }
+
+    if shard.id == 0 {
+        monoio::spawn(maintain_partitions(Rc::clone(&shard)));
     }
 
     let cap = u64::from(shard.config.max_connections_per_shard);

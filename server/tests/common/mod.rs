@@ -277,3 +277,46 @@ pub fn some_department_id(server: &TestServer) -> String {
         .expect("seeded departments (scripts/test seeds them)")
         .to_string()
 }
+
+/// A fresh database on the stack's PostgreSQL, dropped afterwards.
+pub struct ScratchDb {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl ScratchDb {
+    pub fn new(tag: &str) -> ScratchDb {
+        let admin = stack_env("CAMPUSHUB_DIRECT_DATABASE_URL");
+        let name = format!("campushub_{tag}_{}", std::process::id());
+        psql(&admin, &format!("DROP DATABASE IF EXISTS {name}"));
+        psql(&admin, &format!("CREATE DATABASE {name}"));
+        let url = match admin.rfind('/') {
+            Some(i) => format!("{}/{name}", &admin[..i]),
+            None => panic!("unexpected URL {admin}"),
+        };
+        ScratchDb { admin, name, url }
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-Atc", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,0 +1,169 @@
+//! Monthly attendance partitions: rows for a month without a partition are kept in the default
+//! partition and moved when `campushub db maintain` creates the month, across month and year
+//! boundaries, without losing or duplicating a row.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::{psql, ScratchDb};
+
+fn campushub(url: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_campushub"))
+        .args(args)
+        .env_remove("CAMPUSHUB_CONFIG")
+        .env("CAMPUSHUB_DATABASE_URL", url)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One class with one student and sessions on the given dates, each with one record.
+fn insert_records(url: &str, dates: &[&str]) {
+    let values: Vec<String> = dates.iter().map(|d| format!("(DATE '{d}')")).collect();
+    psql(
+        url,
+        &format!(
+            "WITH s AS (
+                 INSERT INTO attendance_sessions (class_id, session_date, period)
+                 SELECT (SELECT id FROM classes LIMIT 1), d, 1 FROM (VALUES {}) AS v(d)
+                 ON CONFLICT (class_id, session_date, period) DO UPDATE SET period = 1
+                 RETURNING id, session_date
+             )
+             INSERT INTO attendance_records (session_id, session_date, student_id, code_id, source)
+             SELECT s.id, s.session_date, (SELECT id FROM users WHERE username = 'p-student'),
+                    (SELECT id FROM attendance_codes LIMIT 1), 'teacher'
+             FROM s",
+            values.join(", ")
+        ),
+    );
+}
+
+fn partition_of(url: &str) -> Vec<String> {
+    psql(
+        url,
+        "SELECT session_date || ' ' || tableoid::regclass FROM attendance_records ORDER BY session_date",
+    )
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn maintain_moves_waiting_rows_across_month_and_year_boundaries() {
+    let db = ScratchDb::new("partitions");
+    let (code, _, err) = campushub(&db.url, &["migrate"]);
+    assert_eq!(code, 0, "{err}");
+    psql(
+        &db.url,
+        "INSERT INTO orgs (name, type, identifier) VALUES ('U', 'institution', 'U');
+         INSERT INTO academic_sessions (title, type, start_date, end_date, school_year, org_id)
+             SELECT 'Y', 'schoolYear', DATE '2026-08-01', DATE '2027-08-01', 2027, id FROM orgs;
+         INSERT INTO courses (title, course_code, org_id) SELECT 'C', 'C1', id FROM orgs;
+         INSERT INTO classes (title, class_code, course_id, term_id, org_id)
+             SELECT 'C', 'C1-A', c.id, a.id, o.id FROM courses c, academic_sessions a, orgs o;
+         INSERT INTO users (username, given_name, family_name, role) VALUES ('p-student', 'P', 'S', 'student');
+         INSERT INTO attendance_codes (org_id, code, description, category, presence_fraction)
+             SELECT id, 'P', 'Present', 'present', 1 FROM orgs;",
+    );
+
+    // No monthly partitions yet: everything waits in the default partition.
+    insert_records(
+        &db.url,
+        &[
+            "2026-11-30",
+            "2026-12-01",
+            "2026-12-31",
+            "2027-01-01",
+            "2027-01-15",
+        ],
+    );
+    assert!(partition_of(&db.url)
+        .iter()
+        .all(|l| l.ends_with("attendance_records_default")));
+
+    // November plus one month ahead; January 2027 is created because rows wait for it.
+    let (code, out, err) = campushub(
+        &db.url,
+        &["db", "maintain", "--from", "2026-11", "--ahead", "1"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("created attendance_records_y2026m11 (2026-11); moved 1 rows"),
+        "{out}"
+    );
+    assert!(
+        out.contains("created attendance_records_y2026m12 (2026-12); moved 2 rows"),
+        "{out}"
+    );
+    assert!(
+        out.contains("created attendance_records_y2027m01 (2027-01); moved 2 rows"),
+        "{out}"
+    );
+    assert_eq!(
+        partition_of(&db.url),
+        vec![
+            "2026-11-30 attendance_records_y2026m11",
+            "2026-12-01 attendance_records_y2026m12",
+            "2026-12-31 attendance_records_y2026m12",
+            "2027-01-01 attendance_records_y2027m01",
+            "2027-01-15 attendance_records_y2027m01",
+        ]
+    );
+    assert_eq!(
+        psql(&db.url, "SELECT count(*) FROM attendance_records_default").trim(),
+        "0"
+    );
+
+    // Running it again changes nothing.
+    let (code, out, _) = campushub(
+        &db.url,
+        &["db", "maintain", "--from", "2026-11", "--ahead", "1"],
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("0 partitions created"), "{out}");
+
+    // New rows route straight to their partition; a month still missing waits, then moves.
+    insert_records(&db.url, &["2026-12-15", "2027-03-03"]);
+    let rows = partition_of(&db.url);
+    assert!(rows.contains(&"2026-12-15 attendance_records_y2026m12".to_string()));
+    assert!(rows.contains(&"2027-03-03 attendance_records_default".to_string()));
+    let (code, out, _) = campushub(
+        &db.url,
+        &["db", "maintain", "--from", "2026-11", "--ahead", "1"],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("created attendance_records_y2027m03 (2027-03); moved 1 rows"),
+        "{out}"
+    );
+    assert_eq!(
+        psql(&db.url, "SELECT count(*) FROM attendance_records").trim(),
+        "7"
+    );
+
+    // The partitions carry the parent's indexes (a student's attendance by date).
+    let idx = psql(
+        &db.url,
+        "SELECT count(*) FROM pg_indexes WHERE tablename = 'attendance_records_y2027m03' AND indexdef LIKE '%(student_id, session_date)%'",
+    );
+    assert_eq!(idx.trim(), "1");
+}
+
+#[test]
+fn maintain_refuses_bad_arguments_in_one_line() {
+    let db = ScratchDb::new("partitions_args");
+    for args in [
+        &["db", "maintain", "--from", "2026-13"][..],
+        &["db", "maintain", "--ahead", "x"][..],
+    ] {
+        let (code, _, err) = campushub(&db.url, args);
+        assert_eq!(code, 2, "{args:?}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
