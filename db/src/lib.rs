@@ -6,6 +6,7 @@ mod connect;
 mod error;
 pub mod migrate;
 pub mod partitions;
+pub mod pgtypes;
 mod pool;
 pub mod queries;
 pub mod seed;

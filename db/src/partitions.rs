@@ -141,11 +141,29 @@ pub async fn existing(client: &Client) -> Result<Vec<Month>, MaintainError> {
 }
 
 /// Ensures partitions for `from` and the `ahead` months after it, and for every month with
-/// rows in the default partition.
+/// rows in the default partition; each month in its own transaction.
 pub async fn maintain(
     client: &Client,
     from: Month,
     ahead: u32,
+) -> Result<MaintainReport, MaintainError> {
+    maintain_inner(client, from, ahead, true).await
+}
+
+/// The same, inside a transaction the caller already opened (the seeder's).
+pub async fn maintain_in_transaction(
+    client: &Client,
+    from: Month,
+    ahead: u32,
+) -> Result<MaintainReport, MaintainError> {
+    maintain_inner(client, from, ahead, false).await
+}
+
+async fn maintain_inner(
+    client: &Client,
+    from: Month,
+    ahead: u32,
+    own_transaction: bool,
 ) -> Result<MaintainReport, MaintainError> {
     let mut wanted = vec![from];
     let mut m = from;
@@ -178,7 +196,7 @@ pub async fn maintain(
             report.existing.push(month);
             continue;
         }
-        match create(client, month).await? {
+        match create(client, month, own_transaction).await? {
             Some(moved) => report.created.push((month, moved)),
             None => report.existing.push(month),
         }
@@ -188,18 +206,29 @@ pub async fn maintain(
 
 /// Creates one month's partition, moving its rows out of the default partition. Returns
 /// `None` when another process created it first.
-async fn create(client: &Client, month: Month) -> Result<Option<u64>, MaintainError> {
+async fn create(
+    client: &Client,
+    month: Month,
+    own_transaction: bool,
+) -> Result<Option<u64>, MaintainError> {
     let table = month.table();
     let (lo, hi) = (month.first_day(), month.next().first_day());
+    let (begin, commit) = if own_transaction {
+        ("BEGIN;", "COMMIT;")
+    } else {
+        ("", "")
+    };
     let result = async {
         // One maintainer at a time across every instance (transaction-scoped, so it also works
         // through PgBouncer in transaction mode).
         client
-            .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({LOCK_KEY})"))
+            .batch_execute(&format!("{begin} SELECT pg_advisory_xact_lock({LOCK_KEY})"))
             .await?;
         let exists = rows(client, &format!("SELECT to_regclass('{table}') IS NOT NULL")).await?;
         if exists.first().and_then(|r| r.first().cloned().flatten()).as_deref() == Some("t") {
-            client.batch_execute("COMMIT").await?;
+            if own_transaction {
+                client.batch_execute("COMMIT").await?;
+            }
             return Ok(None);
         }
         // Names and dates are built from validated integers, never from input text.
@@ -224,13 +253,13 @@ async fn create(client: &Client, month: Month) -> Result<Option<u64>, MaintainEr
         client
             .batch_execute(&format!(
                 "ALTER TABLE attendance_records ATTACH PARTITION {table} \
-                 FOR VALUES FROM ('{lo}') TO ('{hi}'); COMMIT;"
+                 FOR VALUES FROM ('{lo}') TO ('{hi}'); {commit}"
             ))
             .await?;
         Ok::<Option<u64>, MaintainError>(Some(moved))
     }
     .await;
-    if result.is_err() {
+    if result.is_err() && own_transaction {
         let _ = client.batch_execute("ROLLBACK").await;
     }
     result

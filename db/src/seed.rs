@@ -1,14 +1,24 @@
-//! Demo and load-test data: a deterministic campus (`--seed N` gives the same ids every time).
+//! A realistic, deterministic campus for demos and load tests: departments, a term, courses,
+//! classes with timetables, faculty, students and guardians, enrollments, an attendance history,
+//! exams with results, roles and role bindings, and the demo log-ins.
 //!
-//! Today it builds the institution and its departments; each data issue extends it with the
-//! tables it adds.
+//! The same `--seed` gives the same ids, names and marks (dates follow the day it runs: the
+//! attendance history ends yesterday). Bulk tables go in with binary COPY inside one
+//! transaction, so a failed seed leaves nothing behind. Ids are assigned here (COPY may write
+//! identity columns) and the identity sequences are moved past them at the end.
 
 use std::fmt;
 use std::time::Instant;
 
-use tokio_postgres::types::Type;
+use bytes::Bytes;
+use futures_util::SinkExt;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, SimpleQueryMessage};
 use uuid::Uuid;
+
+use crate::partitions::{self, Month};
+use crate::pgtypes::{civil_from_days, days_from_civil, weekday, Date, Timestamp};
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -17,6 +27,27 @@ pub struct SeedOptions {
     pub seed: u64,
     /// Wipe the campus tables first.
     pub reset: bool,
+    /// Students (at least 2: student1 and student2 are demo log-ins).
+    pub students: u32,
+    /// Faculty (at least 1: faculty1 is a demo log-in).
+    pub faculty: u32,
+    /// Teaching days (Monday to Friday) of attendance history, ending yesterday.
+    pub attendance_days: u32,
+    /// Password of the demo log-ins (and, for load tests, of every seeded user).
+    pub demo_password: String,
+}
+
+impl Default for SeedOptions {
+    fn default() -> Self {
+        SeedOptions {
+            seed: 1,
+            reset: false,
+            students: 10_000,
+            faculty: 3_000,
+            attendance_days: 120,
+            demo_password: "campushub-demo".into(),
+        }
+    }
 }
 
 /// Why seeding stopped.
@@ -24,6 +55,8 @@ pub struct SeedOptions {
 pub enum SeedError {
     /// The database already holds campus data and `--reset` was not given.
     NotEmpty(i64),
+    /// The options cannot build a campus.
+    Options(String),
     /// PostgreSQL refused something.
     Db(String),
 }
@@ -35,7 +68,7 @@ impl fmt::Display for SeedError {
                 f,
                 "the database already holds {n} orgs; pass --reset to replace them"
             ),
-            SeedError::Db(e) => write!(f, "{e}"),
+            SeedError::Options(e) | SeedError::Db(e) => write!(f, "{e}"),
         }
     }
 }
@@ -51,14 +84,23 @@ impl From<tokio_postgres::Error> for SeedError {
     }
 }
 
+impl From<partitions::MaintainError> for SeedError {
+    fn from(e: partitions::MaintainError) -> Self {
+        SeedError::Db(e.0)
+    }
+}
+
 /// Rows written per table, and the time taken.
 #[derive(Debug, Default)]
 pub struct SeedSummary {
-    /// (table, rows).
+    /// (table, rows), in the order written.
     pub tables: Vec<(&'static str, u64)>,
     /// Wall time.
     pub seconds: f64,
 }
+
+/// Progress of one table: (table, rows written so far, rows expected).
+pub type Progress<'a> = &'a mut dyn FnMut(&'static str, u64, u64);
 
 /// The departments of the demo university: (identifier, name).
 pub const DEPARTMENTS: &[(&str, &str)] = &[
@@ -95,6 +137,193 @@ pub const DEPARTMENTS: &[(&str, &str)] = &[
 /// Identifier of the demo institution.
 pub const INSTITUTION: (&str, &str) = ("CDU", "Campushub Demo University");
 
+/// The demo log-ins and what they are.
+pub const DEMO_LOGINS: &[(&str, &str)] = &[
+    ("admin", "administrator of the whole institution"),
+    (
+        "registrar",
+        "registrar: student records for the institution",
+    ),
+    (
+        "faculty1",
+        "faculty, teaches classes in Accounting and Finance",
+    ),
+    ("student1", "student"),
+    ("student2", "student"),
+    ("guardian1", "guardian of student1 and student2"),
+];
+
+/// Built-in roles: (name, description, permissions).
+pub const ROLES: &[(&str, &str, &[&str])] = &[
+    (
+        "admin",
+        "Everything, everywhere",
+        &[
+            "students.read",
+            "students.write",
+            "attendance.read",
+            "attendance.mark",
+            "attendance.override",
+            "exams.read",
+            "exams.grade",
+            "exams.publish",
+            "roles.manage",
+            "audit.read",
+            "users.manage",
+            "classes.read",
+            "classes.write",
+            "enrollments.read",
+            "enrollments.write",
+            "api_keys.manage",
+        ],
+    ),
+    (
+        "registrar",
+        "Student records, classes and enrollments",
+        &[
+            "students.read",
+            "students.write",
+            "attendance.read",
+            "attendance.override",
+            "exams.read",
+            "exams.publish",
+            "classes.read",
+            "classes.write",
+            "enrollments.read",
+            "enrollments.write",
+        ],
+    ),
+    (
+        "head_of_department",
+        "Oversight of one department",
+        &[
+            "students.read",
+            "attendance.read",
+            "attendance.override",
+            "exams.read",
+            "exams.publish",
+            "classes.read",
+            "enrollments.read",
+        ],
+    ),
+    (
+        "faculty",
+        "Teaching: attendance and grading in own classes",
+        &[
+            "students.read",
+            "attendance.read",
+            "attendance.mark",
+            "exams.read",
+            "exams.grade",
+            "classes.read",
+            "enrollments.read",
+        ],
+    ),
+    (
+        "staff",
+        "Office work: attendance corrections",
+        &[
+            "students.read",
+            "attendance.read",
+            "attendance.override",
+            "classes.read",
+            "enrollments.read",
+        ],
+    ),
+    (
+        "student",
+        "Own records",
+        &[
+            "students.read",
+            "attendance.read",
+            "exams.read",
+            "classes.read",
+        ],
+    ),
+    (
+        "guardian",
+        "Records of linked students",
+        &["students.read", "attendance.read", "exams.read"],
+    ),
+];
+
+const GIVEN: &[&str] = &[
+    "Aarav", "Aditi", "Amara", "Ana", "Arjun", "Ayesha", "Bilal", "Camila", "Chen", "Chloe",
+    "Dara", "David", "Diego", "Elena", "Emeka", "Fatima", "Hana", "Ibrahim", "Isabel", "Jae",
+    "James", "Kavya", "Kofi", "Lina", "Liam", "Maya", "Mei", "Nadia", "Noah", "Omar", "Priya",
+    "Rahul", "Sara", "Sofia", "Tariq", "Thandiwe", "Wei", "Yara", "Yusuf", "Zoe",
+];
+const FAMILY: &[&str] = &[
+    "Adeyemi",
+    "Ahmed",
+    "Banerjee",
+    "Chen",
+    "Costa",
+    "Das",
+    "Fernandes",
+    "Garcia",
+    "Gupta",
+    "Haddad",
+    "Hernandez",
+    "Iyer",
+    "Johnson",
+    "Kim",
+    "Kowalski",
+    "Kumar",
+    "Lee",
+    "Mensah",
+    "Müller",
+    "Nakamura",
+    "Nguyen",
+    "Novak",
+    "Okafor",
+    "Patel",
+    "Reddy",
+    "Rossi",
+    "Santos",
+    "Schmidt",
+    "Silva",
+    "Singh",
+    "Smith",
+    "Tanaka",
+    "Wang",
+    "Williams",
+    "Yilmaz",
+    "Zhang",
+];
+const DESIGNATIONS: &[&str] = &[
+    "Professor",
+    "Associate Professor",
+    "Assistant Professor",
+    "Lecturer",
+];
+const TOPICS: &[&str] = &["Foundations", "Methods", "Systems", "Theory"];
+
+/// Courses per department: four per year of study.
+const COURSES_PER_YEAR: u32 = 4;
+const YEARS: u32 = 4;
+/// Largest class section.
+const SECTION_SIZE: u32 = 45;
+
+/// SplitMix64: small, fast, and the same everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
+        list[self.below(list.len() as u64) as usize]
+    }
+}
+
 /// A stable public id for `(seed, kind, key)`: the same inputs always give the same UUID (v4
 /// layout), so demo ids in docs and benchmarks survive a re-seed.
 pub fn stable_id(seed: u64, kind: &str, key: &str) -> Uuid {
@@ -110,13 +339,34 @@ pub fn stable_id(seed: u64, kind: &str, key: &str) -> Uuid {
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
-async fn count_orgs(client: &Client) -> Result<i64, SeedError> {
-    for m in client.simple_query("SELECT count(*) FROM orgs").await? {
+/// An argon2id (19 MiB, t=2, p=1) PHC string for `password`, with a random salt.
+pub fn hash_password(password: &str) -> Result<String, SeedError> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let params = argon2::Params::new(19 * 1024, 2, 1, None)
+        .map_err(|e| SeedError::Options(format!("argon2 parameters: {e}")))?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt = SaltString::encode_b64(Uuid::new_v4().as_bytes())
+        .map_err(|e| SeedError::Options(format!("salt: {e}")))?;
+    argon
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| SeedError::Options(format!("hashing the demo password: {e}")))
+}
+
+async fn scalar(client: &Client, sql: &str) -> Result<Option<String>, SeedError> {
+    for m in client.simple_query(sql).await? {
         if let SimpleQueryMessage::Row(r) = m {
-            return Ok(r.get(0).and_then(|v| v.parse().ok()).unwrap_or(0));
+            return Ok(r.get(0).map(str::to_string));
         }
     }
-    Ok(0)
+    Ok(None)
+}
+
+async fn count_orgs(client: &Client) -> Result<i64, SeedError> {
+    Ok(scalar(client, "SELECT count(*) FROM orgs")
+        .await?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
 }
 
 /// Whether the campus tables are empty.
@@ -124,22 +374,119 @@ pub async fn is_empty(client: &Client) -> Result<bool, SeedError> {
     Ok(count_orgs(client).await? == 0)
 }
 
+/// Streams rows into `table` with binary COPY.
+struct CopyIn<'a> {
+    writer: std::pin::Pin<Box<BinaryCopyInWriter>>,
+    table: &'static str,
+    rows: u64,
+    expected: u64,
+    progress: Progress<'a>,
+}
+
+impl<'a> CopyIn<'a> {
+    async fn start(
+        client: &Client,
+        table: &'static str,
+        columns: &str,
+        types: &[Type],
+        expected: u64,
+        progress: Progress<'a>,
+    ) -> Result<CopyIn<'a>, SeedError> {
+        let sink = client
+            .copy_in(&format!("COPY {table} ({columns}) FROM STDIN BINARY"))
+            .await?;
+        progress(table, 0, expected);
+        Ok(CopyIn {
+            writer: Box::pin(BinaryCopyInWriter::new(sink, types)),
+            table,
+            rows: 0,
+            expected,
+            progress,
+        })
+    }
+
+    async fn row(&mut self, values: &[&(dyn ToSql + Sync)]) -> Result<(), SeedError> {
+        self.writer.as_mut().write(values).await?;
+        self.rows += 1;
+        if self.rows % 20_000 == 0 {
+            (self.progress)(self.table, self.rows, self.expected);
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self, summary: &mut SeedSummary) -> Result<(), SeedError> {
+        let n = self.writer.as_mut().finish().await?;
+        (self.progress)(self.table, n, n);
+        summary.tables.push((self.table, n));
+        Ok(())
+    }
+}
+
+/// Text COPY for small tables with numeric or array columns (tab-separated, `\N` for NULL).
+async fn copy_text(
+    client: &Client,
+    table: &'static str,
+    columns: &str,
+    data: String,
+    rows: u64,
+    summary: &mut SeedSummary,
+) -> Result<(), SeedError> {
+    let sink = client
+        .copy_in::<_, Bytes>(&format!("COPY {table} ({columns}) FROM STDIN"))
+        .await?;
+    let mut sink = Box::pin(sink);
+    sink.send(Bytes::from(data)).await?;
+    sink.as_mut().finish().await?;
+    summary.tables.push((table, rows));
+    Ok(())
+}
+
+/// One class section, as the seeder plans it.
+struct Class {
+    id: i64,
+    dept: usize,
+    year: u32,
+    course: u32,
+    students: Vec<i64>,
+    teacher: i64,
+    /// Monday = 0.
+    days: [u32; 3],
+    period: i16,
+}
+
 /// Builds the campus. Refuses a non-empty database unless `reset` is set.
-pub async fn run(client: &Client, opts: &SeedOptions) -> Result<SeedSummary, SeedError> {
+pub async fn run(
+    client: &Client,
+    opts: &SeedOptions,
+    progress: Progress<'_>,
+) -> Result<SeedSummary, SeedError> {
+    if opts.students < 2 || opts.faculty < 1 {
+        return Err(SeedError::Options(
+            "--students must be at least 2 and --faculty at least 1 (the demo log-ins need them)"
+                .into(),
+        ));
+    }
+    if opts.students > 2_000_000 || opts.faculty > 500_000 || opts.attendance_days > 1_000 {
+        return Err(SeedError::Options(
+            "at most 2,000,000 students, 500,000 faculty and 1,000 attendance days".into(),
+        ));
+    }
     let started = Instant::now();
     let existing = count_orgs(client).await?;
     if existing > 0 && !opts.reset {
         return Err(SeedError::NotEmpty(existing));
     }
+    // Hash before the transaction: argon2 takes a while and holds no locks.
+    let demo_hash = hash_password(&opts.demo_password)?;
+    let bulk_hash = hash_password(&opts.demo_password)?;
     client.batch_execute("BEGIN").await?;
-    let result = fill(client, opts).await;
+    let result = fill(client, opts, &demo_hash, &bulk_hash, progress).await;
     match result {
-        Ok(tables) => {
+        Ok(mut summary) => {
             client.batch_execute("COMMIT").await?;
-            Ok(SeedSummary {
-                tables,
-                seconds: started.elapsed().as_secs_f64(),
-            })
+            client.batch_execute("ANALYZE").await?;
+            summary.seconds = started.elapsed().as_secs_f64();
+            Ok(summary)
         }
         Err(e) => {
             let _ = client.batch_execute("ROLLBACK").await;
@@ -148,7 +495,16 @@ pub async fn run(client: &Client, opts: &SeedOptions) -> Result<SeedSummary, See
     }
 }
 
-async fn fill(client: &Client, opts: &SeedOptions) -> Result<Vec<(&'static str, u64)>, SeedError> {
+async fn fill(
+    client: &Client,
+    opts: &SeedOptions,
+    demo_hash: &str,
+    bulk_hash: &str,
+    progress: Progress<'_>,
+) -> Result<SeedSummary, SeedError> {
+    let mut summary = SeedSummary::default();
+    let mut rng = Rng(opts.seed ^ 0x5eed);
+    let seed = opts.seed;
     if opts.reset {
         client
             .batch_execute(
@@ -156,37 +512,781 @@ async fn fill(client: &Client, opts: &SeedOptions) -> Result<Vec<(&'static str, 
             )
             .await?;
     }
-    let inst = stable_id(opts.seed, "org", INSTITUTION.0);
-    client
-        .query_typed(
-            "INSERT INTO orgs (sourced_id, name, type, identifier) VALUES ($1, $2, 'institution', $3)",
-            &[
-                (&inst, Type::UUID),
-                (&INSTITUTION.1, Type::TEXT),
-                (&INSTITUTION.0, Type::TEXT),
-            ],
+    // Foreign keys are checked per row by triggers; the seeder writes consistent data, so
+    // it skips them where the role may (superuser), and keeps them otherwise.
+    if client
+        .batch_execute("SAVEPOINT seed_fk; SET LOCAL session_replication_role = replica; RELEASE SAVEPOINT seed_fk")
+        .await
+        .is_err()
+    {
+        client
+            .batch_execute("ROLLBACK TO SAVEPOINT seed_fk; RELEASE SAVEPOINT seed_fk")
+            .await?;
+    }
+
+    let today = Date(
+        scalar(client, "SELECT current_date - DATE '1970-01-01'")
+            .await?
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| SeedError::Db("could not read current_date".into()))?,
+    );
+
+    // The history: the last N teaching days before today.
+    let mut teaching_days = Vec::with_capacity(opts.attendance_days as usize);
+    let mut d = today.0 - 1;
+    while teaching_days.len() < opts.attendance_days as usize {
+        if weekday(d) < 5 {
+            teaching_days.push(Date(d));
+        }
+        d -= 1;
+    }
+    teaching_days.reverse();
+    // The term: from a week before the history to eight weeks after today.
+    let term_start = Date(teaching_days.first().map_or(today.0, |d| d.0) - 7);
+    let term_end = Date(today.0 + 56);
+    let (ys, _, _) = civil_from_days(term_start.0);
+    let (ye, _, _) = civil_from_days(term_end.0);
+    let year_start = Date(days_from_civil(ys, 1, 1).min(term_start.0));
+    let year_end = Date(days_from_civil(ye + 1, 1, 1).max(term_end.0 + 1));
+
+    // Orgs: institution 1, departments 2...
+    let mut orgs = String::new();
+    let inst_id = 1i64;
+    orgs.push_str(&format!(
+        "{inst_id}\t{}\t{}\tinstitution\t{}\t\\N\n",
+        stable_id(seed, "org", INSTITUTION.0),
+        INSTITUTION.1,
+        INSTITUTION.0
+    ));
+    for (i, (code, name)) in DEPARTMENTS.iter().enumerate() {
+        orgs.push_str(&format!(
+            "{}\t{}\t{name}\tdepartment\t{code}\t{inst_id}\n",
+            i as i64 + 2,
+            stable_id(seed, "org", code)
+        ));
+    }
+    copy_text(
+        client,
+        "orgs",
+        "id, sourced_id, name, type, identifier, parent_id",
+        orgs,
+        1 + DEPARTMENTS.len() as u64,
+        &mut summary,
+    )
+    .await?;
+    let dept_org = |dept: usize| dept as i64 + 2;
+
+    // Academic sessions: the school year and the current term.
+    let sessions = format!(
+        "1\t{}\tSchool year {ys}-{ye}\tschoolYear\t{}\t{}\t{ye}\t\\N\t{inst_id}\n\
+         2\t{}\tTerm {}\tterm\t{}\t{}\t{ye}\t1\t{inst_id}\n",
+        stable_id(seed, "session", "year"),
+        year_start.iso(),
+        year_end.iso(),
+        stable_id(seed, "session", "term"),
+        term_start.iso(),
+        term_start.iso(),
+        term_end.iso(),
+    );
+    copy_text(
+        client,
+        "academic_sessions",
+        "id, sourced_id, title, type, start_date, end_date, school_year, parent_id, org_id",
+        sessions,
+        2,
+        &mut summary,
+    )
+    .await?;
+
+    // Courses: four per year of study per department.
+    let mut courses = String::new();
+    let mut n_courses = 0u64;
+    for (di, (code, name)) in DEPARTMENTS.iter().enumerate() {
+        for year in 1..=YEARS {
+            for c in 1..=COURSES_PER_YEAR {
+                let id = course_id(di, year, c);
+                let course_code = format!("{code}{year}0{c}");
+                courses.push_str(&format!(
+                    "{id}\t{}\t{} {} {}\t{course_code}\t{}\t{}\n",
+                    stable_id(seed, "course", &course_code),
+                    TOPICS[(c - 1) as usize % TOPICS.len()],
+                    name,
+                    ["I", "II", "III", "IV"][(year - 1) as usize],
+                    if c == COURSES_PER_YEAR { "2.0" } else { "4.0" },
+                    dept_org(di)
+                ));
+                n_courses += 1;
+            }
+        }
+    }
+    copy_text(
+        client,
+        "courses",
+        "id, sourced_id, title, course_code, credits, org_id",
+        courses,
+        n_courses,
+        &mut summary,
+    )
+    .await?;
+
+    // Users: admin 1, registrar 2, faculty, students, guardians (one per student).
+    let faculty_base = 3i64;
+    let student_base = faculty_base + i64::from(opts.faculty);
+    let guardian_base = student_base + i64::from(opts.students);
+    let total_users = u64::from(opts.faculty) + 2 * u64::from(opts.students) + 2;
+    let created = Timestamp::at(term_start, 9 * 3600);
+    let mut users = CopyIn::start(
+        client,
+        "users",
+        "id, sourced_id, username, email, given_name, family_name, role, password_hash, created_at, date_last_modified",
+        &[Type::INT8, Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ],
+        total_users,
+        &mut *progress,
+    )
+    .await?;
+    let mut student_dept = Vec::with_capacity(opts.students as usize);
+    let mut student_year = Vec::with_capacity(opts.students as usize);
+    let mut faculty_dept = Vec::with_capacity(opts.faculty as usize);
+    {
+        let add = |id: i64, username: String, role: &str, rng: &mut Rng, hash: &str| {
+            let given = rng.pick(GIVEN).to_string();
+            let family = rng.pick(FAMILY).to_string();
+            (
+                id,
+                username,
+                role.to_string(),
+                given,
+                family,
+                hash.to_string(),
+            )
+        };
+        let mut people = vec![
+            add(1, "admin".into(), "administrator", &mut rng, demo_hash),
+            add(2, "registrar".into(), "administrator", &mut rng, demo_hash),
+        ];
+        for f in 0..opts.faculty {
+            let hash = if f == 0 { demo_hash } else { bulk_hash };
+            people.push(add(
+                faculty_base + i64::from(f),
+                format!("faculty{}", f + 1),
+                "teacher",
+                &mut rng,
+                hash,
+            ));
+            faculty_dept.push(f as usize % DEPARTMENTS.len());
+        }
+        for s in 0..opts.students {
+            let hash = if s < 2 { demo_hash } else { bulk_hash };
+            people.push(add(
+                student_base + i64::from(s),
+                format!("student{}", s + 1),
+                "student",
+                &mut rng,
+                hash,
+            ));
+            student_dept.push(rng.below(DEPARTMENTS.len() as u64) as usize);
+            student_year.push(1 + rng.below(u64::from(YEARS)) as u32);
+        }
+        for g in 0..opts.students {
+            let hash = if g == 0 { demo_hash } else { bulk_hash };
+            people.push(add(
+                guardian_base + i64::from(g),
+                format!("guardian{}", g + 1),
+                "guardian",
+                &mut rng,
+                hash,
+            ));
+        }
+        for (id, username, role, given, family, hash) in &people {
+            let sourced = stable_id(seed, "user", username);
+            let email = format!("{username}@campushub.example");
+            users
+                .row(&[
+                    id, &sourced, username, &email, given, family, role, hash, &created, &created,
+                ])
+                .await?;
+        }
+    }
+    users.finish(&mut summary).await?;
+
+    // Profiles and guardianships.
+    let programs = |dept: usize| format!("B.Sc. {}", DEPARTMENTS[dept].1);
+    let mut profiles = CopyIn::start(
+        client,
+        "student_profiles",
+        "user_id, roll_number, program, year_of_study, department_id, admitted_on",
+        &[
+            Type::INT8,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT2,
+            Type::INT8,
+            Type::DATE,
+        ],
+        u64::from(opts.students),
+        &mut *progress,
+    )
+    .await?;
+    for s in 0..opts.students as usize {
+        let year = student_year[s];
+        let admitted_year = ys - year as i32 + 1;
+        let roll = format!(
+            "{admitted_year}{}{:05}",
+            DEPARTMENTS[student_dept[s]].0,
+            s + 1
+        );
+        let admitted = Date(days_from_civil(admitted_year, 8, 1));
+        profiles
+            .row(&[
+                &(student_base + s as i64),
+                &roll,
+                &programs(student_dept[s]),
+                &(year as i16),
+                &dept_org(student_dept[s]),
+                &admitted,
+            ])
+            .await?;
+    }
+    profiles.finish(&mut summary).await?;
+
+    let mut staff = CopyIn::start(
+        client,
+        "staff_profiles",
+        "user_id, employee_number, designation, department_id",
+        &[Type::INT8, Type::TEXT, Type::TEXT, Type::INT8],
+        u64::from(opts.faculty) + 2,
+        &mut *progress,
+    )
+    .await?;
+    staff
+        .row(&[&1i64, &"E00001", &"Systems Administrator", &inst_id])
+        .await?;
+    staff
+        .row(&[&2i64, &"E00002", &"Registrar", &inst_id])
+        .await?;
+    for (f, dept) in faculty_dept.iter().enumerate() {
+        let emp = format!("E{:05}", f + 3);
+        let designation = rng.pick(DESIGNATIONS);
+        staff
+            .row(&[
+                &(faculty_base + f as i64),
+                &emp,
+                &designation,
+                &dept_org(*dept),
+            ])
+            .await?;
+    }
+    staff.finish(&mut summary).await?;
+
+    let mut guardianships = CopyIn::start(
+        client,
+        "guardianships",
+        "guardian_id, student_id, relationship",
+        &[Type::INT8, Type::INT8, Type::TEXT],
+        u64::from(opts.students) + 1,
+        &mut *progress,
+    )
+    .await?;
+    for g in 0..opts.students as i64 {
+        let relationship = if g % 5 == 4 { "guardian" } else { "parent" };
+        guardianships
+            .row(&[&(guardian_base + g), &(student_base + g), &relationship])
+            .await?;
+    }
+    // guardian1 also looks after student2.
+    guardianships
+        .row(&[&guardian_base, &(student_base + 1), &"parent"])
+        .await?;
+    guardianships.finish(&mut summary).await?;
+
+    // Classes: every (department, year) cohort takes its four courses, in sections.
+    let mut cohorts: Vec<Vec<i64>> = vec![Vec::new(); DEPARTMENTS.len() * YEARS as usize];
+    for s in 0..opts.students as usize {
+        cohorts[student_dept[s] * YEARS as usize + (student_year[s] - 1) as usize]
+            .push(student_base + s as i64);
+    }
+    let mut dept_faculty: Vec<Vec<i64>> = vec![Vec::new(); DEPARTMENTS.len()];
+    for f in 0..opts.faculty as usize {
+        dept_faculty[faculty_dept[f]].push(faculty_base + f as i64);
+    }
+    let mut classes: Vec<Class> = Vec::new();
+    let mut teacher_cursor = vec![0usize; DEPARTMENTS.len()];
+    for dept in 0..DEPARTMENTS.len() {
+        for year in 1..=YEARS {
+            let cohort = &cohorts[dept * YEARS as usize + (year - 1) as usize];
+            if cohort.is_empty() {
+                continue;
+            }
+            let sections = (cohort.len() as u32).div_ceil(SECTION_SIZE).max(1);
+            for course in 1..=COURSES_PER_YEAR {
+                for section in 0..sections {
+                    let students: Vec<i64> = cohort
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| *i as u32 % sections == section)
+                        .map(|(_, id)| *id)
+                        .collect();
+                    let pool = if dept_faculty[dept].is_empty() {
+                        &dept_faculty[0]
+                    } else {
+                        &dept_faculty[dept]
+                    };
+                    let pool = if pool.is_empty() {
+                        &dept_faculty[0]
+                    } else {
+                        pool
+                    };
+                    let teacher = match pool.get(teacher_cursor[dept] % pool.len().max(1)) {
+                        Some(t) => *t,
+                        None => faculty_base,
+                    };
+                    teacher_cursor[dept] += 1;
+                    let days = if (course + section) % 2 == 0 {
+                        [0, 2, 4]
+                    } else {
+                        [1, 3, 4]
+                    };
+                    classes.push(Class {
+                        id: classes.len() as i64 + 1,
+                        dept,
+                        year,
+                        course,
+                        students,
+                        teacher,
+                        days,
+                        // Each course of a cohort has its own period, so a student's classes never clash.
+                        period: (course + 2 * (year - 1)) as i16,
+                    });
+                }
+            }
+        }
+    }
+    let day_names = ["MON", "TUE", "WED", "THU", "FRI"];
+    let mut text = String::new();
+    for c in &classes {
+        let code = format!("{}{}0{}", DEPARTMENTS[c.dept].0, c.year, c.course);
+        let section = (b'A' + (c.id as u8 % 26)) as char;
+        let periods: Vec<String> = c
+            .days
+            .iter()
+            .map(|d| format!("{}-{}", day_names[*d as usize], c.period))
+            .collect();
+        text.push_str(&format!(
+            "{}\t{}\t{code} section {}\t{code}-{}-{}\tscheduled\tBlock {}-{:03}\t{{{}}}\t{SECTION_SIZE}\t{}\t2\t{}\n",
+            c.id,
+            stable_id(seed, "class", &c.id.to_string()),
+            c.id,
+            c.id,
+            section,
+            DEPARTMENTS[c.dept].0,
+            100 + c.id % 300,
+            periods.join(","),
+            course_id(c.dept, c.year, c.course),
+            dept_org(c.dept),
+        ));
+    }
+    copy_text(client, "classes", "id, sourced_id, title, class_code, class_type, location, periods, capacity, course_id, term_id, org_id", text, classes.len() as u64, &mut summary).await?;
+
+    // Enrollments: the teacher (primary) and the students of every class.
+    let n_enroll: u64 = classes.iter().map(|c| c.students.len() as u64 + 1).sum();
+    let mut enroll = CopyIn::start(
+        client,
+        "enrollments",
+        "id, sourced_id, user_id, class_id, role, is_primary, begin_date",
+        &[
+            Type::INT8,
+            Type::UUID,
+            Type::INT8,
+            Type::INT8,
+            Type::TEXT,
+            Type::BOOL,
+            Type::DATE,
+        ],
+        n_enroll,
+        &mut *progress,
+    )
+    .await?;
+    let mut eid = 0i64;
+    for c in &classes {
+        eid += 1;
+        enroll
+            .row(&[
+                &eid,
+                &stable_id(seed, "enrollment", &eid.to_string()),
+                &c.teacher,
+                &c.id,
+                &"teacher",
+                &true,
+                &term_start,
+            ])
+            .await?;
+        for s in &c.students {
+            eid += 1;
+            enroll
+                .row(&[
+                    &eid,
+                    &stable_id(seed, "enrollment", &eid.to_string()),
+                    s,
+                    &c.id,
+                    &"student",
+                    &false,
+                    &term_start,
+                ])
+                .await?;
+        }
+    }
+    enroll.finish(&mut summary).await?;
+
+    // Attendance codes.
+    let codes = "1\t1\tP\tPresent\tpresent\t1.00\tany\n\
+                 2\t1\tL\tLate\tlate\t0.75\tany\n\
+                 3\t1\tA\tAbsent\tabsent\t0.00\tany\n\
+                 4\t1\tE\tExcused (authorised by the office)\texcused\t0.00\toffice\n\
+                 5\t1\tM\tMedical leave\texcused\t0.00\toffice\n";
+    copy_text(
+        client,
+        "attendance_codes",
+        "id, org_id, code, description, category, presence_fraction, entered_by",
+        codes.to_string(),
+        5,
+        &mut summary,
+    )
+    .await?;
+
+    // Partitions for every month of the history, and the next three.
+    if let (Some(first), Some(_)) = (teaching_days.first(), teaching_days.last()) {
+        let (fy, fm, _) = civil_from_days(first.0);
+        let (ty, tm, _) = civil_from_days(today.0);
+        let months = ((ty - fy) * 12 + tm as i32 - fm as i32).max(0) as u32;
+        partitions::maintain_in_transaction(
+            client,
+            Month {
+                year: fy,
+                month: fm,
+            },
+            months + 3,
         )
         .await?;
-    let ids: Vec<Uuid> = DEPARTMENTS
+    }
+
+    // Attendance sessions, then records. A student's habits are stable: a few are often late
+    // or absent, most rarely.
+    let n_sessions: u64 = teaching_days
         .iter()
-        .map(|(code, _)| stable_id(opts.seed, "org", code))
+        .map(|d| {
+            classes
+                .iter()
+                .filter(|c| c.days.contains(&weekday(d.0)))
+                .count() as u64
+        })
+        .sum();
+    let mut sessions_copy = CopyIn::start(
+        client,
+        "attendance_sessions",
+        "id, sourced_id, class_id, session_date, period, taken_by, submitted_at",
+        &[
+            Type::INT8,
+            Type::UUID,
+            Type::INT8,
+            Type::DATE,
+            Type::INT2,
+            Type::INT8,
+            Type::TIMESTAMPTZ,
+        ],
+        n_sessions,
+        &mut *progress,
+    )
+    .await?;
+    let mut planned: Vec<(i64, usize, Date, i16)> = Vec::with_capacity(n_sessions as usize);
+    let mut sid = 0i64;
+    for day in &teaching_days {
+        let wd = weekday(day.0);
+        for (ci, c) in classes.iter().enumerate() {
+            if !c.days.contains(&wd) {
+                continue;
+            }
+            sid += 1;
+            let submitted = Timestamp::at(*day, 8 * 3600 + i64::from(c.period) * 3600 + 600);
+            let uuid = Uuid::from_u64_pair(seed ^ 0x5e55_1017, sid as u64);
+            sessions_copy
+                .row(&[&sid, &uuid, &c.id, day, &c.period, &c.teacher, &submitted])
+                .await?;
+            planned.push((sid, ci, *day, c.period));
+        }
+    }
+    sessions_copy.finish(&mut summary).await?;
+
+    let n_records: u64 = planned
+        .iter()
+        .map(|(_, ci, _, _)| classes[*ci].students.len() as u64)
+        .sum();
+    let mut records = CopyIn::start(
+        client,
+        "attendance_records",
+        "id, session_id, session_date, student_id, code_id, minutes_present, source, recorded_by, recorded_at",
+        &[Type::INT8, Type::INT8, Type::DATE, Type::INT8, Type::INT8, Type::INT2, Type::TEXT, Type::INT8, Type::TIMESTAMPTZ],
+        n_records,
+        &mut *progress,
+    )
+    .await?;
+    let mut rid = 0i64;
+    let propensity = |student: i64| -> u64 {
+        // 0..=9: how often this student misses or is late (deterministic per student).
+        let mut r = Rng(seed ^ (student as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+        match r.below(100) {
+            0..=69 => 1,
+            70..=89 => 4,
+            _ => 9,
+        }
+    };
+    let habits: Vec<u64> = (0..opts.students as i64)
+        .map(|s| propensity(student_base + s))
         .collect();
-    let codes: Vec<&str> = DEPARTMENTS.iter().map(|(c, _)| *c).collect();
-    let names: Vec<&str> = DEPARTMENTS.iter().map(|(_, n)| *n).collect();
-    client
-        .query_typed(
-            "INSERT INTO orgs (sourced_id, name, type, identifier, parent_id) \
-             SELECT u.id, u.name, 'department', u.code, (SELECT id FROM orgs WHERE sourced_id = $4) \
-             FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, name, code)",
-            &[
-                (&ids, Type::UUID_ARRAY),
-                (&names, Type::TEXT_ARRAY),
-                (&codes, Type::TEXT_ARRAY),
-                (&inst, Type::UUID),
-            ],
+    for (session, ci, day, period) in &planned {
+        let c = &classes[*ci];
+        let at = Timestamp::at(*day, 8 * 3600 + i64::from(*period) * 3600 + 300);
+        for s in &c.students {
+            rid += 1;
+            let habit = habits[(*s - student_base) as usize];
+            let roll = rng.below(100);
+            let (code, minutes, source, by): (i64, i16, &str, i64) = if roll < habit * 2 {
+                (3, 0, "teacher", c.teacher)
+            } else if roll < habit * 3 {
+                (2, 40, "teacher", c.teacher)
+            } else if roll < habit * 3 + 1 {
+                (4, 0, "office", 2)
+            } else {
+                (1, 50, "teacher", c.teacher)
+            };
+            records
+                .row(&[&rid, session, day, s, &code, &minutes, &source, &by, &at])
+                .await?;
+        }
+    }
+    records.finish(&mut summary).await?;
+
+    // Exams: a quiz, a midterm and an assignment per class; results for every student.
+    let mut items = String::new();
+    let mut results = String::new();
+    let mut item_id = 0i64;
+    let mut result_id = 0i64;
+    let mid = Date((term_start.0 + today.0) / 2);
+    for c in &classes {
+        for (title, category, max, due, status) in [
+            (
+                "Quiz 1",
+                "quiz",
+                20u32,
+                Date(term_start.0 + 21),
+                "published",
+            ),
+            ("Midterm examination", "midterm", 50, mid, "published"),
+            (
+                "Assignment 1",
+                "assignment",
+                30,
+                Date(today.0 + 14),
+                "draft",
+            ),
+        ] {
+            item_id += 1;
+            items.push_str(&format!(
+                "{item_id}\t{}\t{}\t{title}\t{category}\t{max}\t{} 17:00:00+00\t{status}\n",
+                stable_id(seed, "line_item", &item_id.to_string()),
+                c.id,
+                due.iso()
+            ));
+            if status != "published" {
+                continue;
+            }
+            for s in &c.students {
+                result_id += 1;
+                let habit = habits[(*s - student_base) as usize];
+                let base = 95 - habit * 4;
+                let pct = base.saturating_sub(rng.below(30)).min(100);
+                let score = (u64::from(max) * pct) as f64 / 100.0;
+                results.push_str(&format!(
+                    "{result_id}\t{}\t{item_id}\t{s}\t{score:.2}\tfully graded\t{}\n",
+                    stable_id(seed, "result", &result_id.to_string()),
+                    c.teacher
+                ));
+            }
+        }
+    }
+    copy_text(
+        client,
+        "line_items",
+        "id, sourced_id, class_id, title, category, max_score, due_date, status",
+        items,
+        item_id as u64,
+        &mut summary,
+    )
+    .await?;
+    progress("results", 0, result_id as u64);
+    copy_text(
+        client,
+        "results",
+        "id, sourced_id, line_item_id, student_id, score, score_status, graded_by",
+        results,
+        result_id as u64,
+        &mut summary,
+    )
+    .await?;
+    progress("results", result_id as u64, result_id as u64);
+
+    // Roles, permissions and bindings.
+    let mut perms: Vec<&str> = ROLES
+        .iter()
+        .flat_map(|(_, _, p)| p.iter().copied())
+        .collect();
+    perms.sort_unstable();
+    perms.dedup();
+    let perm_text: String = perms
+        .iter()
+        .map(|p| format!("{p}\t{}\n", p.replace('.', ": ")))
+        .collect();
+    copy_text(
+        client,
+        "permissions",
+        "name, description",
+        perm_text,
+        perms.len() as u64,
+        &mut summary,
+    )
+    .await?;
+    let mut role_text = String::new();
+    let mut rp_text = String::new();
+    let mut rp = 0u64;
+    for (i, (name, description, permissions)) in ROLES.iter().enumerate() {
+        role_text.push_str(&format!("{}\t{name}\t{description}\ttrue\n", i + 1));
+        for p in *permissions {
+            rp_text.push_str(&format!("{}\t{p}\n", i + 1));
+            rp += 1;
+        }
+    }
+    copy_text(
+        client,
+        "roles",
+        "id, name, description, builtin",
+        role_text,
+        ROLES.len() as u64,
+        &mut summary,
+    )
+    .await?;
+    copy_text(
+        client,
+        "role_permissions",
+        "role_id, permission",
+        rp_text,
+        rp,
+        &mut summary,
+    )
+    .await?;
+    let role = |name: &str| {
+        ROLES
+            .iter()
+            .position(|(n, _, _)| *n == name)
+            .map_or(0, |i| i as i64 + 1)
+    };
+    let mut bindings = CopyIn::start(
+        client,
+        "role_bindings",
+        "id, sourced_id, user_id, role_id, scope_type, scope_id",
+        &[
+            Type::INT8,
+            Type::UUID,
+            Type::INT8,
+            Type::INT8,
+            Type::TEXT,
+            Type::INT8,
+        ],
+        total_users + DEPARTMENTS.len() as u64,
+        &mut *progress,
+    )
+    .await?;
+    let mut bid = 0i64;
+    let mut bind = |user: i64, role_id: i64, scope: &'static str, scope_id: i64| {
+        bid += 1;
+        (
+            bid,
+            stable_id(seed, "binding", &bid.to_string()),
+            user,
+            role_id,
+            scope,
+            scope_id,
         )
-        .await?;
-    Ok(vec![("orgs", 1 + DEPARTMENTS.len() as u64)])
+    };
+    let mut all = vec![
+        bind(1, role("admin"), "institution", inst_id),
+        bind(2, role("registrar"), "institution", inst_id),
+    ];
+    for (dept, members) in dept_faculty.iter().enumerate() {
+        if let Some(head) = members.first() {
+            all.push(bind(
+                *head,
+                role("head_of_department"),
+                "department",
+                dept_org(dept),
+            ));
+        }
+    }
+    for (f, dept) in faculty_dept.iter().enumerate() {
+        all.push(bind(
+            faculty_base + f as i64,
+            role("faculty"),
+            "department",
+            dept_org(*dept),
+        ));
+    }
+    for s in 0..i64::from(opts.students) {
+        all.push(bind(
+            student_base + s,
+            role("student"),
+            "institution",
+            inst_id,
+        ));
+        all.push(bind(
+            guardian_base + s,
+            role("guardian"),
+            "institution",
+            inst_id,
+        ));
+    }
+    for (id, sourced, user, role_id, scope, scope_id) in &all {
+        bindings
+            .row(&[id, sourced, user, role_id, scope, scope_id])
+            .await?;
+    }
+    bindings.finish(&mut summary).await?;
+
+    // Identity sequences past the ids written here.
+    for table in [
+        "orgs",
+        "academic_sessions",
+        "courses",
+        "classes",
+        "users",
+        "enrollments",
+        "attendance_codes",
+        "attendance_sessions",
+        "attendance_records",
+        "line_items",
+        "results",
+        "roles",
+        "role_bindings",
+    ] {
+        client
+            .batch_execute(&format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), greatest((SELECT max(id) FROM {table}), 1))"
+            ))
+            .await?;
+    }
+    Ok(summary)
+}
+
+fn course_id(dept: usize, year: u32, course: u32) -> i64 {
+    (dept as i64) * i64::from(YEARS * COURSES_PER_YEAR)
+        + i64::from((year - 1) * COURSES_PER_YEAR + course)
 }
 
 #[cfg(test)]
@@ -199,5 +1299,27 @@ mod tests {
         assert_ne!(stable_id(1, "org", "CSE"), stable_id(2, "org", "CSE"));
         assert_ne!(stable_id(1, "org", "CSE"), stable_id(1, "org", "EEE"));
         assert_eq!(stable_id(1, "org", "CSE").get_version_num(), 4);
+    }
+
+    #[test]
+    fn course_ids_are_dense_and_unique() {
+        let mut ids: Vec<i64> = (0..DEPARTMENTS.len())
+            .flat_map(|d| {
+                (1..=YEARS)
+                    .flat_map(move |y| (1..=COURSES_PER_YEAR).map(move |c| course_id(d, y, c)))
+            })
+            .collect();
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+        assert_eq!(ids[0], 1);
+        assert_eq!(*ids.last().unwrap_or(&0), n as i64);
+    }
+
+    #[test]
+    fn demo_password_hash_is_argon2id() {
+        let h = hash_password("campushub-demo").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
     }
 }

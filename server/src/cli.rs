@@ -12,8 +12,10 @@ const USAGE: &str = "usage: campushub <command>
 commands:
   serve                 run the API server (config from CAMPUSHUB_* variables, optional CAMPUSHUB_CONFIG file)
   migrate [--status]    apply pending schema migrations, or list applied and pending ones
-  seed [--seed N] [--reset] [--if-empty]
-                        fill the database with a deterministic demo campus
+  seed [--students N] [--faculty N] [--attendance-days N] [--seed N]
+       [--demo-password P] [--reset | --if-empty] [--quiet]
+                        build a deterministic demo campus (defaults: 10000 students, 3000
+                        faculty, 120 teaching days of attendance, password campushub-demo)
   db maintain [--from YYYY-MM] [--ahead N]
                         create attendance partitions for this month and the next N (default 3),
                         moving rows that waited in the default partition
@@ -153,19 +155,44 @@ fn migrate_cmd(status_only: bool) -> i32 {
 }
 
 fn seed_cmd(args: &[&str]) -> i32 {
-    let mut opts = seed::SeedOptions {
-        seed: 1,
-        reset: false,
-    };
+    let mut opts = seed::SeedOptions::default();
     let mut if_empty = false;
+    let mut quiet = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        let mut number = |name: &str| -> Result<u64, i32> {
+            match it.next().map(|v| v.replace('_', "").parse::<u64>()) {
+                Some(Ok(n)) => Ok(n),
+                _ => Err(usage_error(&format!("seed: {name} takes a whole number"))),
+            }
+        };
         match *a {
             "--reset" => opts.reset = true,
             "--if-empty" => if_empty = true,
-            "--seed" => match it.next().map(|v| v.parse::<u64>()) {
-                Some(Ok(n)) => opts.seed = n,
-                _ => return usage_error("seed: --seed takes a whole number"),
+            "--quiet" => quiet = true,
+            "--seed" => match number("--seed") {
+                Ok(n) => opts.seed = n,
+                Err(code) => return code,
+            },
+            "--students" => match number("--students") {
+                Ok(n) => opts.students = u32::try_from(n).unwrap_or(u32::MAX),
+                Err(code) => return code,
+            },
+            "--faculty" => match number("--faculty") {
+                Ok(n) => opts.faculty = u32::try_from(n).unwrap_or(u32::MAX),
+                Err(code) => return code,
+            },
+            "--attendance-days" => match number("--attendance-days") {
+                Ok(n) => opts.attendance_days = u32::try_from(n).unwrap_or(u32::MAX),
+                Err(code) => return code,
+            },
+            "--demo-password" => match it.next() {
+                Some(p) if p.len() >= 8 => opts.demo_password = (*p).to_string(),
+                _ => {
+                    return usage_error(
+                        "seed: --demo-password takes a password of at least 8 characters",
+                    )
+                }
             },
             other => return usage_error(&format!("seed: unexpected argument {other:?}")),
         }
@@ -184,14 +211,52 @@ fn seed_cmd(args: &[&str]) -> i32 {
                 Err(e) => return fail(e),
             }
         }
-        match seed::run(&client, &opts).await {
+        let bars = indicatif::MultiProgress::with_draw_target(if quiet {
+            indicatif::ProgressDrawTarget::hidden()
+        } else {
+            indicatif::ProgressDrawTarget::stderr()
+        });
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix:>20} [{bar:30}] {pos:>9}/{len:<9} rows  {per_sec:>14}  {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        let mut current: Option<(&'static str, indicatif::ProgressBar)> = None;
+        let mut progress = |table: &'static str, done: u64, expected: u64| {
+            if current.as_ref().is_none_or(|(t, _)| *t != table) {
+                if let Some((_, bar)) = current.take() {
+                    bar.finish();
+                }
+                let bar = bars.add(indicatif::ProgressBar::new(expected));
+                bar.set_style(style.clone());
+                bar.set_prefix(table);
+                current = Some((table, bar));
+            }
+            if let Some((_, bar)) = &current {
+                bar.set_length(expected.max(done));
+                bar.set_position(done);
+            }
+        };
+        let result = seed::run(&client, &opts, &mut progress).await;
+        if let Some((_, bar)) = current.take() {
+            bar.finish();
+        }
+        match result {
             Ok(summary) => {
                 for (table, rows) in &summary.tables {
                     println!("seed: {table:<20} {rows:>10} rows");
                 }
+                let total: u64 = summary.tables.iter().map(|(_, n)| n).sum();
                 println!(
-                    "seed: done in {:.2} s (seed {})",
-                    summary.seconds, opts.seed
+                    "seed: {total} rows in {:.1} s (seed {}); demo log-ins {} with password {:?}",
+                    summary.seconds,
+                    opts.seed,
+                    seed::DEMO_LOGINS
+                        .iter()
+                        .map(|(u, _)| *u)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    opts.demo_password
                 );
                 0
             }
