@@ -15,7 +15,7 @@ mod url;
 
 pub use connect::connect;
 pub use error::DbError;
-pub use pool::{Pool, PoolStats, ShardDb, ShardDbConfig};
+pub use pool::{Pool, PoolStats, ShardDb, ShardDbConfig, Source};
 pub use url::{DbUrl, StatementMode};
 
 /// Re-exported so callers can name row and type items without their own dependency.

@@ -29,6 +29,8 @@ pub struct ShardDbConfig {
     pub statement_timeout: Duration,
     /// Shows in `pg_stat_activity`, e.g. `campushub shard-0`.
     pub application_name: String,
+    /// Analytics go to the primary while the replica lags more than this.
+    pub replica_max_lag: Duration,
 }
 
 /// The database as one shard sees it.
@@ -36,6 +38,9 @@ pub struct ShardDb {
     primary: Rc<Pool>,
     replica: Option<Rc<Pool>>,
     replica_fallbacks: Cell<u64>,
+    /// Last measured replica lag; `None` until measured or while the replica is unreachable.
+    replica_lag: Rc<Cell<Option<Duration>>>,
+    replica_max_lag: Duration,
 }
 
 impl ShardDb {
@@ -46,11 +51,22 @@ impl ShardDb {
             .replica
             .as_ref()
             .map(|url| Pool::start(config, url.clone(), "replica"));
+        let replica_lag = Rc::new(Cell::new(None));
+        if let Some(r) = &replica {
+            monoio::spawn(measure_lag(Rc::clone(r), Rc::clone(&replica_lag)));
+        }
         ShardDb {
             primary,
             replica,
             replica_fallbacks: Cell::new(0),
+            replica_lag,
+            replica_max_lag: config.replica_max_lag,
         }
+    }
+
+    /// The replica's lag as last measured (once a second), if it is reachable.
+    pub fn replica_lag(&self) -> Option<Duration> {
+        self.replica_lag.get()
     }
 
     /// The pool for ordinary reads and all writes.
@@ -63,21 +79,67 @@ impl ShardDb {
         self.replica.as_deref()
     }
 
-    /// The pool for analytics queries: the replica when it is up, else the primary (counted).
-    pub fn analytics(&self) -> &Pool {
+    /// The pool for analytics queries: the replica when it is up and no further behind than
+    /// the configured bound, else the primary (counted in `replica_fallbacks`).
+    pub fn analytics(&self) -> (&Pool, Source) {
         match &self.replica {
-            Some(r) if r.connected() > 0 => r,
+            Some(r)
+                if r.connected() > 0
+                    && self
+                        .replica_lag
+                        .get()
+                        .is_some_and(|l| l <= self.replica_max_lag) =>
+            {
+                (r, Source::Replica)
+            }
             Some(_) => {
                 self.replica_fallbacks.set(self.replica_fallbacks.get() + 1);
-                &self.primary
+                (&self.primary, Source::Primary)
             }
-            None => &self.primary,
+            None => (&self.primary, Source::Primary),
         }
     }
 
     /// Analytics queries sent to the primary because the replica was down.
     pub fn replica_fallbacks(&self) -> u64 {
         self.replica_fallbacks.get()
+    }
+}
+
+/// Which server answered an analytics query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The primary.
+    Primary,
+    /// The streaming replica.
+    Replica,
+}
+
+impl Source {
+    /// `primary` or `replica`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Primary => "primary",
+            Source::Replica => "replica",
+        }
+    }
+}
+
+/// Measures the replica's replay lag once a second. A replica that has replayed everything it
+/// received counts as 0 (an idle primary sends nothing, so the replay timestamp alone would
+/// look stale); otherwise the lag is the age of the last replayed transaction.
+async fn measure_lag(replica: Rc<Pool>, lag: Rc<Cell<Option<Duration>>>) {
+    loop {
+        let measured = match replica.query(&statements::REPLICA_LAG, &[]).await {
+            Ok(rows) => rows
+                .first()
+                .and_then(|r| r.try_get::<_, f64>(0).ok())
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(Duration::from_secs_f64),
+            Err(_) => None,
+        };
+        lag.set(measured);
+        monoio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -56,8 +56,46 @@ pub const DEPARTMENTS_PAGE: Stmt = Stmt {
     params: &[Type::TEXT, Type::INT8],
 };
 
+/// How far a replica is behind, in seconds (0 when it has replayed all it received).
+pub const REPLICA_LAG: Stmt = Stmt {
+    id: 3,
+    sql:
+        "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0::float8 \
+          WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8 \
+          ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0) END",
+    params: &[],
+};
+
+/// A department's figures: people, catalogue, and the presence rate of the last 30 days.
+/// Marked analytics: it goes to the replica when one is fresh enough.
+pub const DEPARTMENT_SUMMARY: Stmt = Stmt {
+    id: 4,
+    sql: "SELECT d.sourced_id, d.name, d.identifier, \
+          (SELECT count(*) FROM student_profiles sp WHERE sp.department_id = d.id), \
+          (SELECT count(*) FROM staff_profiles st WHERE st.department_id = d.id), \
+          (SELECT count(*) FROM courses co WHERE co.org_id = d.id), \
+          (SELECT count(*) FROM classes cl WHERE cl.org_id = d.id), \
+          (SELECT count(*) FROM attendance_records r \
+             JOIN attendance_sessions s ON s.id = r.session_id \
+             JOIN classes cl ON cl.id = s.class_id \
+           WHERE cl.org_id = d.id AND r.session_date >= current_date - 30), \
+          (SELECT avg(ac.presence_fraction)::float8 FROM attendance_records r \
+             JOIN attendance_codes ac ON ac.id = r.code_id \
+             JOIN attendance_sessions s ON s.id = r.session_id \
+             JOIN classes cl ON cl.id = s.class_id \
+           WHERE cl.org_id = d.id AND r.session_date >= current_date - 30) \
+          FROM orgs d WHERE d.sourced_id = $1 AND d.type = 'department'",
+    params: &[Type::UUID],
+};
+
 /// Every statement, indexed by [`Stmt::id`].
-pub const ALL: &[&Stmt] = &[&PING, &DEPARTMENT_BY_ID, &DEPARTMENTS_PAGE];
+pub const ALL: &[&Stmt] = &[
+    &PING,
+    &DEPARTMENT_BY_ID,
+    &DEPARTMENTS_PAGE,
+    &REPLICA_LAG,
+    &DEPARTMENT_SUMMARY,
+];
 
 #[cfg(test)]
 mod tests {

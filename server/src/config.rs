@@ -46,6 +46,7 @@ struct RawConfig {
     statements: Option<String>,
     db_connections_per_shard: Option<u32>,
     statement_timeout_ms: Option<u64>,
+    replica_max_lag_ms: Option<u64>,
     header_timeout_s: Option<f64>,
     idle_timeout_s: Option<f64>,
     body_timeout_s: Option<f64>,
@@ -83,6 +84,8 @@ pub struct Config {
     pub db_connections_per_shard: u32,
     /// Longest a request waits for the database before it gets 503.
     pub statement_timeout: Duration,
+    /// Analytics queries go to the primary while the replica lags more than this.
+    pub replica_max_lag: Duration,
     /// Time allowed for a request head to arrive completely (slowloris bound).
     pub header_timeout: Duration,
     /// Idle keep-alive connections are closed after this.
@@ -273,6 +276,13 @@ impl Config {
             2000u64,
             10..=600_000,
         )?;
+        let replica_max_lag_ms = parse_num(
+            "replica_max_lag_ms",
+            env("replica_max_lag_ms"),
+            raw.replica_max_lag_ms,
+            5000u64,
+            0..=3_600_000,
+        )?;
         let header_timeout = parse_secs(
             "header_timeout_s",
             env("header_timeout_s"),
@@ -424,6 +434,7 @@ impl Config {
             statements,
             db_connections_per_shard,
             statement_timeout: Duration::from_millis(statement_timeout_ms),
+            replica_max_lag: Duration::from_millis(replica_max_lag_ms),
             header_timeout,
             idle_timeout,
             body_timeout,
@@ -485,6 +496,10 @@ impl Config {
         line(
             "statement_timeout_ms",
             self.statement_timeout.as_millis().to_string(),
+        );
+        line(
+            "replica_max_lag_ms",
+            self.replica_max_lag.as_millis().to_string(),
         );
         line(
             "header_timeout_s",

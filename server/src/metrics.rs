@@ -89,6 +89,8 @@ pub struct ShardSnapshot {
     pub replica: Option<PoolStats>,
     /// Analytics queries that fell back to the primary.
     pub replica_fallbacks: u64,
+    /// Replica replay lag, when measured.
+    pub replica_lag_s: Option<f64>,
     /// Redis, if configured.
     pub redis: Option<RedisStats>,
     /// Entries in the shard's hot caches.
@@ -311,6 +313,21 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
         "counter",
         &|s| s.replica_fallbacks,
     );
+
+    if snaps.iter().any(|(_, s)| s.replica.is_some()) {
+        let _ = writeln!(out, "# HELP campushub_db_replica_lag_seconds Replica replay lag as last measured (NaN when unreachable).\n# TYPE campushub_db_replica_lag_seconds gauge");
+        for (id, s) in snaps {
+            if s.replica.is_some() {
+                let lag = s
+                    .replica_lag_s
+                    .map_or_else(|| "NaN".to_string(), |l| l.to_string());
+                let _ = writeln!(
+                    out,
+                    "campushub_db_replica_lag_seconds{{shard=\"{id}\"}} {lag}"
+                );
+            }
+        }
+    }
 
     if snaps.iter().any(|(_, s)| s.redis.is_some()) {
         per_shard(

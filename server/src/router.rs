@@ -15,18 +15,21 @@ pub enum Route {
     Departments,
     /// `/api/v1/departments/{id}`.
     Department,
+    /// `/api/v1/departments/{id}/summary` (analytics).
+    DepartmentSummary,
     /// Anything else.
     NotFound,
 }
 
 impl Route {
     /// Every route, in index order.
-    pub const ALL: [Route; 6] = [
+    pub const ALL: [Route; 7] = [
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
         Route::Departments,
         Route::Department,
+        Route::DepartmentSummary,
         Route::NotFound,
     ];
 
@@ -43,6 +46,7 @@ impl Route {
             Route::Metrics => "/metrics",
             Route::Departments => "/api/v1/departments",
             Route::Department => "/api/v1/departments/{id}",
+            Route::DepartmentSummary => "/api/v1/departments/{id}/summary",
             Route::NotFound => "unmatched",
         }
     }
@@ -54,7 +58,8 @@ impl Route {
             | Route::Readyz
             | Route::Metrics
             | Route::Departments
-            | Route::Department => "GET, HEAD, OPTIONS",
+            | Route::Department
+            | Route::DepartmentSummary => "GET, HEAD, OPTIONS",
             Route::NotFound => "",
         }
     }
@@ -68,6 +73,7 @@ impl Route {
             | Route::Metrics
             | Route::Departments
             | Route::Department
+            | Route::DepartmentSummary
             | Route::NotFound => default.min(64 * 1024),
         }
     }
@@ -106,6 +112,9 @@ pub fn route(path: &str) -> Matched<'_> {
         ["metrics"] => (Route::Metrics, ""),
         ["api", "v1", "departments"] => (Route::Departments, ""),
         ["api", "v1", "departments", id] if !id.is_empty() => (Route::Department, *id),
+        ["api", "v1", "departments", id, "summary"] if !id.is_empty() => {
+            (Route::DepartmentSummary, *id)
+        }
         _ => return not_found(),
     };
     Matched { route, param }
@@ -130,6 +139,8 @@ mod tests {
         let m = route("/api/v1/departments/abc");
         assert_eq!((m.route, m.param), (Route::Department, "abc"));
         assert_eq!(route("/api/v1/departments/").route, Route::NotFound);
+        let m = route("/api/v1/departments/abc/summary");
+        assert_eq!((m.route, m.param), (Route::DepartmentSummary, "abc"));
         assert_eq!(route("/a/b/c/d/e/f").route, Route::NotFound);
         assert_eq!(route("*").route, Route::NotFound);
         assert_eq!(route("").route, Route::NotFound);

@@ -104,7 +104,27 @@ fn departments_read_list_and_paginate() {
     assert_eq!(v["parent"]["type"], "org");
     assert_eq!(v["status"], "active");
 
+    let (status, body, _) = get(
+        &agent,
+        &server.url(&format!("/api/v1/departments/{id}/summary")),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["department"]["sourced_id"], id.as_str());
+    assert_eq!(v["source"], "primary", "no replica configured");
+    for k in ["students", "staff", "courses", "classes"] {
+        assert!(v[k].as_i64().unwrap() > 0, "{k}: {body}");
+    }
+    assert!(v["attendance_30d"]["marks"].as_i64().unwrap() > 0, "{body}");
+    let rate = v["attendance_30d"]["presence_rate"].as_f64().unwrap();
+    assert!((0.5..=1.0).contains(&rate), "{body}");
+
     for (path, status) in [
+        ("/api/v1/departments/not-a-uuid/summary", 400),
+        (
+            "/api/v1/departments/00000000-0000-4000-8000-000000000000/summary",
+            404,
+        ),
         ("/api/v1/departments/not-a-uuid", 400),
         (
             "/api/v1/departments/00000000-0000-4000-8000-000000000000",

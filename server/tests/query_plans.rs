@@ -19,10 +19,13 @@ fn seq_scans_of_big_tables(url: &str, sql: &str) -> Vec<String> {
     while let Some(node) = stack.pop() {
         if node["Node Type"] == "Seq Scan" {
             let rel = node["Relation Name"].as_str().unwrap_or("?").to_string();
-            let rows: f64 = psql(url, &format!("SELECT reltuples FROM pg_class WHERE relname = '{rel}'"))
-                .trim()
-                .parse()
-                .unwrap_or(0.0);
+            let rows: f64 = psql(
+                url,
+                &format!("SELECT reltuples FROM pg_class WHERE relname = '{rel}'"),
+            )
+            .trim()
+            .parse()
+            .unwrap_or(0.0);
             if rows > BIG {
                 found.push(format!("{rel} ({rows} rows)"));
             }
@@ -44,16 +47,33 @@ fn hot_queries_use_indexes_on_a_seeded_campus() {
             .env("CAMPUSHUB_DATABASE_URL", &db.url)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     run(&["migrate"]);
-    run(&["seed", "--students", "2500", "--faculty", "200", "--attendance-days", "25", "--quiet"]);
+    run(&[
+        "seed",
+        "--students",
+        "2500",
+        "--faculty",
+        "200",
+        "--attendance-days",
+        "25",
+        "--quiet",
+    ]);
 
     let one = |sql: &str| psql(&db.url, sql).trim().to_string();
     let student = one("SELECT u.id FROM users u WHERE u.username = 'student1'");
     let student_uuid = one("SELECT sourced_id FROM users WHERE username = 'student1'");
-    let class = one(&format!("SELECT class_id FROM enrollments WHERE user_id = {student} LIMIT 1"));
-    let roll = one(&format!("SELECT roll_number FROM student_profiles WHERE user_id = {student}"));
+    let class = one(&format!(
+        "SELECT class_id FROM enrollments WHERE user_id = {student} LIMIT 1"
+    ));
+    let roll = one(&format!(
+        "SELECT roll_number FROM student_profiles WHERE user_id = {student}"
+    ));
     let roll_prefix = &roll[..roll.len() - 2];
     let last = one("SELECT max(session_date) FROM attendance_sessions");
 
@@ -69,7 +89,7 @@ fn hot_queries_use_indexes_on_a_seeded_campus() {
         ("a class's sessions by date", format!("SELECT * FROM attendance_sessions WHERE class_id = {class} AND session_date BETWEEN DATE '{last}' - 14 AND DATE '{last}' ORDER BY session_date, period")),
         ("records of one session", format!("SELECT * FROM attendance_records WHERE session_id = (SELECT max(id) FROM attendance_sessions WHERE class_id = {class}) AND session_date = DATE '{last}'")),
         ("results of a student", format!("SELECT l.title, r.score FROM results r JOIN line_items l ON l.id = r.line_item_id WHERE r.student_id = {student}")),
-        ("guardian's students", format!("SELECT student_id FROM guardianships WHERE guardian_id = (SELECT id FROM users WHERE lower(username) = 'guardian1')")),
+        ("guardian's students", "SELECT student_id FROM guardianships WHERE guardian_id = (SELECT id FROM users WHERE lower(username) = 'guardian1')".to_string()),
         ("a user's role bindings", format!("SELECT * FROM role_bindings WHERE user_id = {student}")),
     ];
     let mut failures = Vec::new();
@@ -79,5 +99,9 @@ fn hot_queries_use_indexes_on_a_seeded_campus() {
             failures.push(format!("{name}: sequential scan of {}", scans.join(", ")));
         }
     }
-    assert!(failures.is_empty(), "hot queries off their indexes:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "hot queries off their indexes:\n{}",
+        failures.join("\n")
+    );
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{eventually, parse_responses, read_to_close, stack, TestServer};
+use common::{eventually, parse_responses, psql, read_to_close, stack, TestServer};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -220,15 +220,58 @@ fn drain_delay_keeps_serving_with_readyz_503() {
     assert_eq!(status.code(), Some(0));
 }
 
+fn summary_source(server: &TestServer, id: &str) -> String {
+    let (code, r) = status_of(server, &format!("/api/v1/departments/{id}/summary"));
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["source"].as_str().unwrap().to_string()
+}
+
 #[test]
-fn replica_down_degrades_and_recovers() {
+fn analytics_use_the_replica_and_fall_back_when_it_lags_or_is_down() {
     let _g = serial();
     let replica = common::stack_env("CAMPUSHUB_REPLICA_URL");
-    let server = TestServer::spawn(&[("CAMPUSHUB_REPLICA_URL", replica.as_str())]);
-    assert!(eventually(Duration::from_secs(10), || {
-        let (_, r) = status_of(&server, "/readyz");
-        r.json()["checks"]["replica"]["status"] == "up"
-    }));
+    let direct = common::stack_env("CAMPUSHUB_DIRECT_DATABASE_URL");
+    let server = TestServer::spawn(&[
+        ("CAMPUSHUB_REPLICA_URL", replica.as_str()),
+        ("CAMPUSHUB_REPLICA_MAX_LAG_MS", "500"),
+    ]);
+    let id = common::some_department_id(&server);
+    assert!(
+        eventually(Duration::from_secs(10), || summary_source(&server, &id)
+            == "replica"),
+        "a fresh replica answers analytics"
+    );
+    let (_, r) = status_of(&server, "/readyz");
+    assert_eq!(r.json()["checks"]["replica"]["status"], "up");
+    assert!(r.json()["checks"]["replica"]["lag_s"].as_f64().unwrap() < 0.5);
+
+    // Lagging: replay paused on the replica while the primary keeps writing.
+    psql(&replica, "SELECT pg_wal_replay_pause()");
+    struct Resume(String);
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            let _ = Command::new("psql")
+                .args([self.0.as_str(), "-c", "SELECT pg_wal_replay_resume()"])
+                .output();
+        }
+    }
+    let resume = Resume(replica.clone());
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            psql(
+                &direct,
+                "UPDATE orgs SET date_last_modified = now() WHERE type = 'institution'",
+            );
+            summary_source(&server, &id) == "primary"
+        }),
+        "a lagging replica is bypassed"
+    );
+    drop(resume);
+    assert!(eventually(Duration::from_secs(15), || summary_source(
+        &server, &id
+    ) == "replica"));
+
+    // Down: reports still answer, from the primary, and the fallback is counted.
     let restart = Restart("replica");
     stack("stop", "replica");
     assert!(eventually(Duration::from_secs(10), || {
@@ -237,13 +280,21 @@ fn replica_down_degrades_and_recovers() {
     }));
     let (_, r) = status_of(&server, "/readyz");
     assert_eq!(r.json()["status"], "degraded");
+    assert_eq!(summary_source(&server, &id), "primary");
+    let (_, m) = status_of(&server, "/metrics");
+    let text = String::from_utf8_lossy(&m.body).into_owned();
+    let fallbacks: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("campushub_db_replica_fallbacks_total"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!(fallbacks >= 1.0, "{text}");
+
     drop(restart);
     assert!(
-        eventually(Duration::from_secs(20), || {
-            let (_, r) = status_of(&server, "/readyz");
-            r.json()["checks"]["replica"]["status"] == "up"
-        }),
-        "replica did not reconnect: {:?}",
+        eventually(Duration::from_secs(20), || summary_source(&server, &id)
+            == "replica"),
+        "replica did not come back: {:?}",
         server.logs()
     );
 }

@@ -3,8 +3,8 @@
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::statements::{DEPARTMENTS_PAGE, DEPARTMENT_BY_ID};
-use crate::{DbError, Pool};
+use crate::statements::{DEPARTMENTS_PAGE, DEPARTMENT_BY_ID, DEPARTMENT_SUMMARY};
+use crate::{DbError, Pool, ShardDb, Source};
 
 /// A department as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,4 +49,52 @@ pub async fn by_id(pool: &Pool, id: Uuid) -> Result<Option<Department>, DbError>
 pub async fn page(pool: &Pool, after: &str, limit: i64) -> Result<Vec<Department>, DbError> {
     let rows = pool.query(&DEPARTMENTS_PAGE, &[&after, &limit]).await?;
     rows.iter().map(decode).collect()
+}
+
+/// A department's figures (an analytics query: replica when fresh, else primary).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepartmentSummary {
+    /// Public id.
+    pub sourced_id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Short code.
+    pub identifier: String,
+    /// Students whose home department this is.
+    pub students: i64,
+    /// Faculty and staff of the department.
+    pub staff: i64,
+    /// Courses in the catalogue.
+    pub courses: i64,
+    /// Class sections.
+    pub classes: i64,
+    /// Attendance marks in the last 30 days.
+    pub attendance_marks_30d: i64,
+    /// Mean presence fraction of those marks (none when there were none).
+    pub presence_rate_30d: Option<f64>,
+    /// Which server answered.
+    pub source: Source,
+}
+
+/// The summary of one department.
+pub async fn summary(db: &ShardDb, id: Uuid) -> Result<Option<DepartmentSummary>, DbError> {
+    let (pool, source) = db.analytics();
+    let Some(row) = pool.query_opt(&DEPARTMENT_SUMMARY, &[&id]).await? else {
+        return Ok(None);
+    };
+    let s = || -> Result<DepartmentSummary, tokio_postgres::Error> {
+        Ok(DepartmentSummary {
+            sourced_id: row.try_get(0)?,
+            name: row.try_get(1)?,
+            identifier: row.try_get(2)?,
+            students: row.try_get(3)?,
+            staff: row.try_get(4)?,
+            courses: row.try_get(5)?,
+            classes: row.try_get(6)?,
+            attendance_marks_30d: row.try_get(7)?,
+            presence_rate_30d: row.try_get(8)?,
+            source,
+        })
+    };
+    s().map(Some).map_err(|_| DbError::Decode)
 }

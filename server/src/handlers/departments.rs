@@ -115,3 +115,52 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
     };
     Ok(Response::json(200, to_json(&page)?))
 }
+
+#[derive(Serialize)]
+struct SummaryDto<'a> {
+    department: OrgRef,
+    name: &'a str,
+    identifier: &'a str,
+    students: i64,
+    staff: i64,
+    courses: i64,
+    classes: i64,
+    attendance_30d: AttendanceDto,
+    /// Which database answered (`replica` when fresh enough, else `primary`).
+    source: &'static str,
+}
+
+#[derive(Serialize)]
+struct AttendanceDto {
+    marks: i64,
+    presence_rate: Option<f64>,
+}
+
+/// A department's figures: an analytics query, served by the replica when it is fresh.
+pub async fn summary(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let id = uuid::Uuid::try_parse(req.param)
+        .map_err(|_| ApiError::BadParameter("The department id must be a UUID.".into()))?;
+    let s = departments::summary(&shard.db, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let dto = SummaryDto {
+        department: OrgRef {
+            sourced_id: s.sourced_id.hyphenated().to_string(),
+            type_: "org",
+        },
+        name: &s.name,
+        identifier: &s.identifier,
+        students: s.students,
+        staff: s.staff,
+        courses: s.courses,
+        classes: s.classes,
+        attendance_30d: AttendanceDto {
+            marks: s.attendance_marks_30d,
+            presence_rate: s
+                .presence_rate_30d
+                .map(|r| (r * 10_000.0).round() / 10_000.0),
+        },
+        source: s.source.as_str(),
+    };
+    Ok(Response::json(200, to_json(&dto)?).with_header("Cache-Control", "max-age=60"))
+}

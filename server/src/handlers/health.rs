@@ -32,6 +32,8 @@ struct Check {
     connected: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lag_s: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -81,6 +83,7 @@ async fn pool_check(pool: &campushub_db::Pool) -> Check {
             pool: Some(view),
             connected: None,
             error: None,
+            lag_s: None,
         },
         Err(e) => Check {
             status: "down",
@@ -88,6 +91,7 @@ async fn pool_check(pool: &campushub_db::Pool) -> Check {
             pool: Some(view),
             connected: None,
             error: Some(pool.last_error().unwrap_or_else(|| e.to_string())),
+            lag_s: None,
         },
     }
 }
@@ -98,7 +102,11 @@ pub async fn readyz(shard: &Shard) -> Response {
     let draining = shard.shutdown.is_draining();
     let database = pool_check(shard.db.primary()).await;
     let replica = match shard.db.replica() {
-        Some(r) => Some(pool_check(r).await),
+        Some(r) => {
+            let mut check = pool_check(r).await;
+            check.lag_s = shard.db.replica_lag().map(|d| d.as_secs_f64());
+            Some(check)
+        }
         None => None,
     };
     let redis = match &shard.redis {
@@ -108,6 +116,7 @@ pub async fn readyz(shard: &Shard) -> Response {
             pool: None,
             connected: Some(false),
             error: None,
+            lag_s: None,
         },
         Some(r) => match r.ping().await {
             Ok(d) => Check {
@@ -116,6 +125,7 @@ pub async fn readyz(shard: &Shard) -> Response {
                 pool: None,
                 connected: Some(true),
                 error: None,
+                lag_s: None,
             },
             Err(e) => Check {
                 status: "down",
@@ -123,6 +133,7 @@ pub async fn readyz(shard: &Shard) -> Response {
                 pool: None,
                 connected: Some(r.connected()),
                 error: Some(e.to_string()),
+                lag_s: None,
             },
         },
     };

@@ -53,6 +53,9 @@ pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiE
         (Method::Get | Method::Head, Route::Metrics) => Ok(health::metrics(shard)),
         (Method::Get | Method::Head, Route::Departments) => departments::list(shard, req).await,
         (Method::Get | Method::Head, Route::Department) => departments::get(shard, req).await,
+        (Method::Get | Method::Head, Route::DepartmentSummary) => {
+            departments::summary(shard, req).await
+        }
         (_, route) => Err(ApiError::MethodNotAllowed(route.allow())),
     }
 }

@@ -75,6 +75,7 @@ impl Shard {
             primary: self.db.primary().stats(),
             replica: self.db.replica().map(|r| r.stats()),
             replica_fallbacks: self.db.replica_fallbacks(),
+            replica_lag_s: self.db.replica_lag().map(|d| d.as_secs_f64()),
             redis: self.redis.as_ref().map(|r| r.stats()),
             cache_entries: 0,
             driver: self.driver,
@@ -276,6 +277,7 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Shard {
         connections: config.db_connections_per_shard,
         statement_timeout: config.statement_timeout,
         application_name: format!("campushub shard-{id}"),
+        replica_max_lag: config.replica_max_lag,
     });
     let redis = config.redis_url.as_ref().and_then(|u| {
         // Validated in Config; a failure here would be a bug, reported and survived.
