@@ -153,6 +153,7 @@ CREATE TABLE attendance_codes (
 CREATE TABLE attendance_sessions (
     id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     sourced_id         uuid NOT NULL UNIQUE DEFAULT gen_random_uuid(),
+    status             text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'tobedeleted')),
     class_id           bigint NOT NULL REFERENCES classes (id),
     session_date       date NOT NULL,
     period             smallint NOT NULL CHECK (period BETWEEN 0 AND 24),
@@ -166,7 +167,9 @@ CREATE TABLE attendance_sessions (
 -- The highest-frequency write on a campus. Partitioned by month on the session date; rows for
 -- a month without a partition land in the default partition and `campushub db maintain` moves
 -- them once it creates that month. session_date repeats the session's date (the partition
--- key); an office record overriding a teacher's mark points at it with overrides_id.
+-- key); an office record overriding a teacher's mark points at it with overrides_id. Records
+-- are never edited in place (a correction is a new record), so recorded_at is also their
+-- last-modified time for delta sync, and they are addressed by session and student.
 CREATE TABLE attendance_records (
     id              bigint GENERATED ALWAYS AS IDENTITY,
     session_id      bigint NOT NULL REFERENCES attendance_sessions (id),
