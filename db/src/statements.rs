@@ -88,6 +88,65 @@ pub const DEPARTMENT_SUMMARY: Stmt = Stmt {
     params: &[Type::UUID],
 };
 
+/// The account behind a log-in name (username or email, case-insensitive).
+pub const USER_FOR_LOGIN: Stmt = Stmt {
+    id: 5,
+    sql:
+        "SELECT id, sourced_id, password_hash, (enabled_user AND status = 'active'), mfa_enabled, \
+          coalesce(locked_until > now(), false), \
+          to_char(locked_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+          greatest(extract(epoch FROM locked_until - now()), 0)::float8 \
+          FROM users \
+          WHERE lower(username) = lower($1) OR (email IS NOT NULL AND lower(email) = lower($1)) \
+          ORDER BY id LIMIT 1",
+    params: &[Type::TEXT],
+};
+
+/// Counts a failed log-in: a new window after `$2` seconds, a lock-out for `$2` seconds at
+/// `$3` failures. Returns whether the account is now locked, until when, and for how long.
+pub const LOGIN_FAILED: Stmt = Stmt {
+    id: 6,
+    sql: "UPDATE users SET \
+          failed_login_count = CASE WHEN first_failed_login_at IS NULL \
+              OR first_failed_login_at < now() - make_interval(secs => $2) THEN 1 ELSE failed_login_count + 1 END, \
+          first_failed_login_at = CASE WHEN first_failed_login_at IS NULL \
+              OR first_failed_login_at < now() - make_interval(secs => $2) THEN now() ELSE first_failed_login_at END, \
+          locked_until = CASE WHEN (CASE WHEN first_failed_login_at IS NULL \
+              OR first_failed_login_at < now() - make_interval(secs => $2) THEN 1 ELSE failed_login_count + 1 END) >= $3 \
+              THEN now() + make_interval(secs => $2) ELSE locked_until END \
+          WHERE id = $1 \
+          RETURNING coalesce(locked_until > now(), false), \
+          to_char(locked_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+          greatest(extract(epoch FROM locked_until - now()), 0)::float8",
+    params: &[Type::INT8, Type::FLOAT8, Type::INT4],
+};
+
+/// Clears the failure count after a good log-in, and stores a new hash when one is given.
+pub const LOGIN_SUCCEEDED: Stmt = Stmt {
+    id: 7,
+    sql: "UPDATE users SET failed_login_count = 0, first_failed_login_at = NULL, locked_until = NULL, \
+          password_hash = coalesce($2, password_hash) WHERE id = $1",
+    params: &[Type::INT8, Type::TEXT],
+};
+
+/// Stores a new refresh token (hashed) in a family, valid for `$4` seconds.
+pub const INSERT_REFRESH_TOKEN: Stmt = Stmt {
+    id: 8,
+    sql: "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) \
+          VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+    params: &[Type::INT8, Type::UUID, Type::BYTEA, Type::FLOAT8],
+};
+
+/// The signed-in user, as `/me` shows them.
+pub const USER_PROFILE: Stmt = Stmt {
+    id: 9,
+    sql: "SELECT sourced_id, username, email, given_name, family_name, role, \
+          (enabled_user AND status = 'active'), \
+          coalesce(extract(epoch FROM tokens_revoked_before)::float8, 0) \
+          FROM users WHERE id = $1",
+    params: &[Type::INT8],
+};
+
 /// Every statement, indexed by [`Stmt::id`].
 pub const ALL: &[&Stmt] = &[
     &PING,
@@ -95,6 +154,11 @@ pub const ALL: &[&Stmt] = &[
     &DEPARTMENTS_PAGE,
     &REPLICA_LAG,
     &DEPARTMENT_SUMMARY,
+    &USER_FOR_LOGIN,
+    &LOGIN_FAILED,
+    &LOGIN_SUCCEEDED,
+    &INSERT_REFRESH_TOKEN,
+    &USER_PROFILE,
 ];
 
 #[cfg(test)]

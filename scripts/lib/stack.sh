@@ -469,6 +469,10 @@ write_env() {
     [ $# -eq 2 ] || die "usage: write_env DIR LISTEN"
     local dir=$1 listen=$2
     stack_load_ports "$dir"
+    if [ ! -s "$dir/jwt_key" ]; then
+        (umask 077 && python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())' >"$dir/jwt_key") \
+            || die "cannot write $dir/jwt_key"
+    fi
     {
         echo "# campushub local stack in $dir; load with: set -a; . $dir/env; set +a"
         printf 'CAMPUSHUB_LISTEN=%q\n' "$listen"
@@ -483,6 +487,8 @@ write_env() {
             echo "CAMPUSHUB_REPLICA_URL=postgres://campushub@127.0.0.1:$REPLICA_PORT/campushub"
         fi
         echo "CAMPUSHUB_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/"
+        echo "# HS256 signing key of this stack (made once, kept in $dir/jwt_key)"
+        echo "CAMPUSHUB_JWT_KEYS=k1=$(cat "$dir/jwt_key")"
         printf 'CAMPUSHUB_STACK_DIR=%q\n' "$dir"
     } >"$dir/.env.tmp" || die "cannot write $dir/env"
     mv -f "$dir/.env.tmp" "$dir/env" || die "cannot write $dir/env"

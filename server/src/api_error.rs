@@ -25,6 +25,21 @@ pub enum ApiError {
     DatabaseTimeout,
     /// The server is shutting down.
     Draining,
+    /// No usable credentials: missing, malformed, expired, forged or revoked token.
+    Unauthenticated(&'static str),
+    /// Wrong log-in name or password (the same answer for both).
+    InvalidCredentials,
+    /// Too many failed log-ins: locked until the RFC 3339 time, for this many seconds.
+    AccountLocked(String, u64),
+    /// The account has multi-factor authentication, which this server cannot complete yet;
+    /// refused rather than let in on the password alone.
+    MfaRequired,
+    /// The body is not JSON.
+    UnsupportedMediaType,
+    /// The body is JSON but not a valid request; the text says what is wrong.
+    Unprocessable(String),
+    /// Password hashing is saturated; retry shortly.
+    Busy,
     /// A bug or an unexpected database answer; details go to the log, not the client.
     Internal,
 }
@@ -58,7 +73,16 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::BadParameter(_) => 400,
             ApiError::CorsOriginDenied => 403,
-            ApiError::DatabaseUnavailable | ApiError::DatabaseTimeout | ApiError::Draining => 503,
+            ApiError::DatabaseUnavailable
+            | ApiError::DatabaseTimeout
+            | ApiError::Draining
+            | ApiError::Busy => 503,
+            ApiError::Unauthenticated(_) | ApiError::InvalidCredentials | ApiError::MfaRequired => {
+                401
+            }
+            ApiError::AccountLocked(..) => 423,
+            ApiError::UnsupportedMediaType => 415,
+            ApiError::Unprocessable(_) => 422,
             ApiError::Internal => 500,
         }
     }
@@ -82,12 +106,30 @@ impl ApiError {
             ApiError::DatabaseUnavailable => ("database-unavailable", "Database unavailable"),
             ApiError::DatabaseTimeout => ("database-timeout", "Database timeout"),
             ApiError::Draining => ("shutting-down", "Shutting down"),
+            ApiError::Unauthenticated(_) => ("unauthenticated", "Authentication required"),
+            ApiError::InvalidCredentials => ("invalid-credentials", "Invalid credentials"),
+            ApiError::AccountLocked(..) => ("account-locked", "Account locked"),
+            ApiError::MfaRequired => ("mfa-required", "Multi-factor authentication required"),
+            ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
+            ApiError::Unprocessable(_) => ("invalid-request", "Invalid request"),
+            ApiError::Busy => ("busy", "Busy"),
             ApiError::Internal => ("internal", "Internal server error"),
         }
     }
 
-    fn detail(&self) -> &str {
-        match self {
+    fn detail(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(match self {
+            ApiError::AccountLocked(until, _) => {
+                return std::borrow::Cow::Owned(format!(
+                    "Too many failed log-ins; the account is locked until {until}."
+                ))
+            }
+            ApiError::Unauthenticated(why) => why,
+            ApiError::InvalidCredentials => "The log-in name or the password is wrong.",
+            ApiError::MfaRequired => "This account has multi-factor authentication, which this server version cannot complete; it is refused rather than let in on the password alone.",
+            ApiError::UnsupportedMediaType => "The body must be application/json.",
+            ApiError::Unprocessable(s) => s,
+            ApiError::Busy => "Too many log-ins are being checked right now; retry shortly.",
             ApiError::Proto(p) => p.detail(),
             ApiError::NotFound => "No resource matches this path.",
             ApiError::MethodNotAllowed(_) => {
@@ -103,7 +145,7 @@ impl ApiError {
             ApiError::Internal => {
                 "The server hit an unexpected condition; the request id identifies it in the logs."
             }
-        }
+        })
     }
 
     /// The problem+json response.
@@ -115,7 +157,7 @@ impl ApiError {
             type_: &type_,
             title,
             status,
-            detail: self.detail(),
+            detail: &self.detail(),
             request_id,
         };
         let body = sonic_rs::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
@@ -135,6 +177,13 @@ impl ApiError {
                 resp.headers.push(("Retry-After", "1".into()));
                 resp.close = true;
             }
+            ApiError::Busy => resp.headers.push(("Retry-After", "1".into())),
+            ApiError::AccountLocked(_, seconds) => resp
+                .headers
+                .push(("Retry-After", seconds.max(&1).to_string())),
+            ApiError::Unauthenticated(_) => resp
+                .headers
+                .push(("WWW-Authenticate", "Bearer realm=\"campushub\"".into())),
             _ => {}
         }
         resp

@@ -61,6 +61,14 @@ struct RawConfig {
     ring_mode: Option<String>,
     driver: Option<String>,
     drain_delay_s: Option<f64>,
+    jwt_keys: Option<String>,
+    jwt_signing_kid: Option<String>,
+    access_token_ttl_s: Option<u64>,
+    refresh_token_ttl_s: Option<u64>,
+    login_max_failures: Option<u32>,
+    login_window_s: Option<u64>,
+    password_threads: Option<u32>,
+    password_queue: Option<u32>,
 }
 
 /// The validated configuration shared (read-only) by every shard.
@@ -115,6 +123,20 @@ pub struct Config {
     /// After SIGTERM, keep serving (with `/readyz` at 503) this long before closing the
     /// listeners, so load balancers stop sending new connections first.
     pub drain_delay: Duration,
+    /// JWT keys; `None` means a random key made at start (single instance, not persistent).
+    pub jwt_keys: Option<crate::auth::tokens::KeySet>,
+    /// Access-token lifetime.
+    pub access_token_ttl: Duration,
+    /// Refresh-token lifetime.
+    pub refresh_token_ttl: Duration,
+    /// Failed log-ins within `login_window` that lock an account.
+    pub login_max_failures: u32,
+    /// Window for counting failures, and the length of a lock-out.
+    pub login_window: Duration,
+    /// Threads hashing passwords.
+    pub password_threads: u32,
+    /// Log-ins that may wait for a hashing thread before 503.
+    pub password_queue: u32,
 }
 
 /// How each shard's io_uring runs completion work.
@@ -424,6 +446,59 @@ impl Config {
         }
         let drain_delay = Duration::from_secs_f64(drain_delay);
 
+        let jwt_keys = match env("jwt_keys").or(raw.jwt_keys) {
+            Some(spec) if !spec.trim().is_empty() => {
+                let signing = env("jwt_signing_kid").or(raw.jwt_signing_kid);
+                Some(
+                    crate::auth::tokens::KeySet::parse(&spec, signing.as_deref())
+                        .map_err(|e| err("CAMPUSHUB_JWT_KEYS", e))?,
+                )
+            }
+            _ => None,
+        };
+        let access_token_ttl_s = parse_num(
+            "access_token_ttl_s",
+            env("access_token_ttl_s"),
+            raw.access_token_ttl_s,
+            900u64,
+            60..=86_400,
+        )?;
+        let refresh_token_ttl_s = parse_num(
+            "refresh_token_ttl_s",
+            env("refresh_token_ttl_s"),
+            raw.refresh_token_ttl_s,
+            30 * 86_400u64,
+            3_600..=365 * 86_400,
+        )?;
+        let login_max_failures = parse_num(
+            "login_max_failures",
+            env("login_max_failures"),
+            raw.login_max_failures,
+            5u32,
+            1..=1_000,
+        )?;
+        let login_window_s = parse_num(
+            "login_window_s",
+            env("login_window_s"),
+            raw.login_window_s,
+            900u64,
+            1..=86_400,
+        )?;
+        let password_threads = parse_num(
+            "password_threads",
+            env("password_threads"),
+            raw.password_threads,
+            2u32,
+            1..=256,
+        )?;
+        let password_queue = parse_num(
+            "password_queue",
+            env("password_queue"),
+            raw.password_queue,
+            64u32,
+            1..=100_000,
+        )?;
+
         Ok(Config {
             listen,
             shards,
@@ -449,6 +524,13 @@ impl Config {
             ring_mode,
             driver,
             drain_delay,
+            jwt_keys,
+            access_token_ttl: Duration::from_secs(access_token_ttl_s),
+            refresh_token_ttl: Duration::from_secs(refresh_token_ttl_s),
+            login_max_failures,
+            login_window: Duration::from_secs(login_window_s),
+            password_threads,
+            password_queue,
         })
     }
 
@@ -539,6 +621,25 @@ impl Config {
             ),
         );
         line("drain_delay_s", self.drain_delay.as_secs_f64().to_string());
+        line(
+            "jwt_keys",
+            match &self.jwt_keys {
+                Some(k) => format!("{:?} (signing first; secrets redacted)", k.kids()),
+                None => "\"\" (a random key per process: set CAMPUSHUB_JWT_KEYS for more than one instance)".into(),
+            },
+        );
+        line(
+            "access_token_ttl_s",
+            self.access_token_ttl.as_secs().to_string(),
+        );
+        line(
+            "refresh_token_ttl_s",
+            self.refresh_token_ttl.as_secs().to_string(),
+        );
+        line("login_max_failures", self.login_max_failures.to_string());
+        line("login_window_s", self.login_window.as_secs().to_string());
+        line("password_threads", self.password_threads.to_string());
+        line("password_queue", self.password_queue.to_string());
         out
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod access_log;
 pub mod api_error;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod cors;

@@ -17,19 +17,25 @@ pub enum Route {
     Department,
     /// `/api/v1/departments/{id}/summary` (analytics).
     DepartmentSummary,
+    /// `/api/v1/auth/login`.
+    Login,
+    /// `/api/v1/me`.
+    Me,
     /// Anything else.
     NotFound,
 }
 
 impl Route {
     /// Every route, in index order.
-    pub const ALL: [Route; 7] = [
+    pub const ALL: [Route; 9] = [
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
         Route::Departments,
         Route::Department,
         Route::DepartmentSummary,
+        Route::Login,
+        Route::Me,
         Route::NotFound,
     ];
 
@@ -47,6 +53,8 @@ impl Route {
             Route::Departments => "/api/v1/departments",
             Route::Department => "/api/v1/departments/{id}",
             Route::DepartmentSummary => "/api/v1/departments/{id}/summary",
+            Route::Login => "/api/v1/auth/login",
+            Route::Me => "/api/v1/me",
             Route::NotFound => "unmatched",
         }
     }
@@ -59,7 +67,9 @@ impl Route {
             | Route::Metrics
             | Route::Departments
             | Route::Department
-            | Route::DepartmentSummary => "GET, HEAD, OPTIONS",
+            | Route::DepartmentSummary
+            | Route::Me => "GET, HEAD, OPTIONS",
+            Route::Login => "POST, OPTIONS",
             Route::NotFound => "",
         }
     }
@@ -74,7 +84,10 @@ impl Route {
             | Route::Departments
             | Route::Department
             | Route::DepartmentSummary
+            | Route::Me
             | Route::NotFound => default.min(64 * 1024),
+            // Credentials are small; anything bigger is not a log-in.
+            Route::Login => default.min(4 * 1024),
         }
     }
 }
@@ -111,6 +124,8 @@ pub fn route(path: &str) -> Matched<'_> {
         ["readyz"] => (Route::Readyz, ""),
         ["metrics"] => (Route::Metrics, ""),
         ["api", "v1", "departments"] => (Route::Departments, ""),
+        ["api", "v1", "auth", "login"] => (Route::Login, ""),
+        ["api", "v1", "me"] => (Route::Me, ""),
         ["api", "v1", "departments", id] if !id.is_empty() => (Route::Department, *id),
         ["api", "v1", "departments", id, "summary"] if !id.is_empty() => {
             (Route::DepartmentSummary, *id)

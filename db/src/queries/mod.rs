@@ -2,3 +2,4 @@
 //! turns those into JSON.
 
 pub mod departments;
+pub mod users;

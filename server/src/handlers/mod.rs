@@ -1,6 +1,7 @@
 //! Handlers: they see a parsed [`Request`] and the shard, never bytes or sockets, and return a
 //! [`Response`] or an [`ApiError`]. The (method, route) match below is the API's dispatch table.
 
+pub mod auth;
 pub mod departments;
 pub mod health;
 
@@ -28,12 +29,16 @@ pub struct Request<'a> {
     pub origin: Option<&'a [u8]>,
     /// `Access-Control-Request-Method`, if sent.
     pub acr_method: Option<&'a [u8]>,
+    /// `Content-Type`, if sent.
+    pub content_type: Option<&'a [u8]>,
+    /// `Authorization`, if sent.
+    pub authorization: Option<&'a [u8]>,
     /// The request id echoed in the response (ASCII).
     pub request_id: &'a [u8],
 }
 
 /// Every method that some route of this server answers (for `OPTIONS *`).
-const SERVER_METHODS: &str = "GET, HEAD, OPTIONS";
+const SERVER_METHODS: &str = "GET, HEAD, POST, OPTIONS";
 
 /// Routes a request to its handler.
 pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
@@ -56,6 +61,8 @@ pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiE
         (Method::Get | Method::Head, Route::DepartmentSummary) => {
             departments::summary(shard, req).await
         }
+        (Method::Post, Route::Login) => auth::login(shard, req).await,
+        (Method::Get | Method::Head, Route::Me) => auth::me(shard, req).await,
         (_, route) => Err(ApiError::MethodNotAllowed(route.allow())),
     }
 }

@@ -383,6 +383,8 @@ async fn serve_one(
         },
         origin,
         acr_method: header(&head.acr_method),
+        content_type: header(&head.content_type),
+        authorization: header(&head.authorization),
         request_id: rid.as_bytes(),
     };
     shard.active_requests.set(shard.active_requests.get() + 1);

@@ -61,6 +61,12 @@ pub struct Shard {
     pub driver: &'static str,
     /// Head parsing limits.
     pub limits: HeadLimits,
+    /// This shard's side of the password-hashing pool.
+    pub passwords: crate::auth::passwords::ShardPasswords,
+    /// JWT keys (the configured ones, or this process's random key).
+    pub keys: Arc<crate::auth::tokens::KeySet>,
+    /// Verified access tokens.
+    pub tokens: RefCell<crate::auth::tokens::TokenCache>,
 }
 
 impl Shard {
@@ -77,7 +83,7 @@ impl Shard {
             replica_fallbacks: self.db.replica_fallbacks(),
             replica_lag_s: self.db.replica_lag().map(|d| d.as_secs_f64()),
             redis: self.redis.as_ref().map(|r| r.stats()),
-            cache_entries: 0,
+            cache_entries: self.tokens.borrow().len() as u64,
             driver: self.driver,
         }
     }
@@ -91,6 +97,8 @@ impl Shard {
 /// Process-wide handles given to every shard thread.
 #[derive(Clone)]
 struct Shared {
+    passwords: Arc<crate::auth::passwords::PasswordPool>,
+    keys: Arc<crate::auth::tokens::KeySet>,
     config: Arc<Config>,
     shutdown: Arc<Shutdown>,
     board: Arc<MetricsBoard>,
@@ -101,7 +109,25 @@ struct Shared {
 pub fn run(config: Config, shutdown: Arc<Shutdown>) -> Result<(), String> {
     let (listeners, bound) = crate::net::listener::bind_all(config.listen, config.shards)?;
     let shards = listeners.len();
+    let passwords = crate::auth::passwords::PasswordPool::start(
+        config.password_threads as usize,
+        config.password_queue as usize,
+    )
+    .map_err(|e| format!("could not start the password threads: {e}"))?;
+    let keys = Arc::new(match &config.jwt_keys {
+        Some(k) => k.clone(),
+        None => {
+            access_log::event(
+                "warn",
+                "CAMPUSHUB_JWT_KEYS is not set: tokens are signed with a random key of this process, lost on restart and unknown to other instances",
+                &[],
+            );
+            crate::auth::tokens::KeySet::ephemeral()
+        }
+    });
     let shared = Shared {
+        passwords,
+        keys,
         config: Arc::new(config),
         shutdown,
         board: Arc::new(MetricsBoard::new(shards)),
@@ -213,7 +239,13 @@ fn shard_thread(
                 return;
             }
         };
-        let shard = Rc::new(build_shard(id, &shared, driver));
+        let shard = match build_shard(id, &shared, driver) {
+            Ok(s) => Rc::new(s),
+            Err(e) => {
+                let _ = ready.send(Err(format!("shard-{id}: {e}")));
+                return;
+            }
+        };
         let _ = ready.send(Ok(driver));
         drop(ready);
         serve(shard, listener).await;
@@ -268,7 +300,9 @@ fn build_runtime(config: &Config) -> std::io::Result<ShardRuntime> {
     }
 }
 
-fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Shard {
+fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard, String> {
+    let passwords = crate::auth::passwords::ShardPasswords::start(Arc::clone(&shared.passwords))
+        .map_err(|e| format!("password inbox: {e}"))?;
     let config = &shared.config;
     let db = ShardDb::start(&ShardDbConfig {
         primary: config.database.clone(),
@@ -291,7 +325,10 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Shard {
     });
     let seed = (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
         ^ shared.started.elapsed().as_nanos() as u64;
-    Shard {
+    Ok(Shard {
+        passwords,
+        keys: Arc::clone(&shared.keys),
+        tokens: RefCell::new(crate::auth::tokens::TokenCache::new(100_000)),
         id,
         config: Arc::clone(config),
         date: DateCache::new(),
@@ -311,7 +348,7 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Shard {
             max_head_bytes: config.max_header_bytes,
             max_uri_bytes: config.max_uri_bytes,
         },
-    }
+    })
 }
 
 /// Once a day (first a minute after start), shard 0 makes sure attendance partitions exist

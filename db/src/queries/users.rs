@@ -1,0 +1,144 @@
+//! Accounts: the log-in lookup, failure counting and lock-out, refresh tokens, the profile.
+
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::statements::{
+    INSERT_REFRESH_TOKEN, LOGIN_FAILED, LOGIN_SUCCEEDED, USER_FOR_LOGIN, USER_PROFILE,
+};
+use crate::{DbError, Pool};
+
+/// What a log-in needs to know about an account.
+#[derive(Debug, Clone)]
+pub struct LoginAccount {
+    /// Row id.
+    pub id: i64,
+    /// Public id.
+    pub sourced_id: Uuid,
+    /// Stored hash (argon2id PHC or Django pbkdf2), if any.
+    pub password_hash: Option<String>,
+    /// Enabled and active.
+    pub usable: bool,
+    /// MFA is on.
+    pub mfa_enabled: bool,
+    /// The lock-out, if one is in force now.
+    pub lock: Option<Lock>,
+}
+
+/// A lock-out in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lock {
+    /// RFC 3339 UTC end.
+    pub until: String,
+    /// Seconds left.
+    pub seconds_left: f64,
+}
+
+fn lock_from(row: &Row, at: usize) -> Result<Option<Lock>, tokio_postgres::Error> {
+    let locked: bool = row.try_get(at)?;
+    if !locked {
+        return Ok(None);
+    }
+    let until: Option<String> = row.try_get(at + 1)?;
+    let left: f64 = row.try_get(at + 2)?;
+    Ok(until.map(|until| Lock {
+        until,
+        seconds_left: left,
+    }))
+}
+
+/// The account for a username or email (case-insensitive).
+pub async fn for_login(pool: &Pool, login: &str) -> Result<Option<LoginAccount>, DbError> {
+    let Some(row) = pool.query_opt(&USER_FOR_LOGIN, &[&login]).await? else {
+        return Ok(None);
+    };
+    let decode = || -> Result<LoginAccount, tokio_postgres::Error> {
+        Ok(LoginAccount {
+            id: row.try_get(0)?,
+            sourced_id: row.try_get(1)?,
+            password_hash: row.try_get(2)?,
+            usable: row.try_get(3)?,
+            mfa_enabled: row.try_get(4)?,
+            lock: lock_from(&row, 5)?,
+        })
+    };
+    decode().map(Some).map_err(|_| DbError::Decode)
+}
+
+/// Counts a failure; returns the lock-out if this failure (or an earlier one) caused one.
+pub async fn login_failed(
+    pool: &Pool,
+    id: i64,
+    window_s: f64,
+    max_failures: i32,
+) -> Result<Option<Lock>, DbError> {
+    let row = pool
+        .query_opt(&LOGIN_FAILED, &[&id, &window_s, &max_failures])
+        .await?
+        .ok_or(DbError::Decode)?;
+    lock_from(&row, 0).map_err(|_| DbError::Decode)
+}
+
+/// Clears failures after a good log-in; stores `rehash` when given.
+pub async fn login_succeeded(pool: &Pool, id: i64, rehash: Option<&str>) -> Result<(), DbError> {
+    pool.query(&LOGIN_SUCCEEDED, &[&id, &rehash])
+        .await
+        .map(|_| ())
+}
+
+/// Stores a refresh token by its hash.
+pub async fn insert_refresh_token(
+    pool: &Pool,
+    user_id: i64,
+    family: Uuid,
+    token_hash: &[u8],
+    ttl_s: f64,
+) -> Result<(), DbError> {
+    pool.query(
+        &INSERT_REFRESH_TOKEN,
+        &[&user_id, &family, &token_hash, &ttl_s],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The signed-in user.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Public id.
+    pub sourced_id: Uuid,
+    /// Username.
+    pub username: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// OneRoster primary role.
+    pub role: String,
+    /// Enabled and active.
+    pub usable: bool,
+    /// Tokens issued before this (seconds since the epoch) are refused; 0 when never.
+    pub tokens_revoked_before_s: f64,
+}
+
+/// The profile of user `id`.
+pub async fn profile(pool: &Pool, id: i64) -> Result<Option<Profile>, DbError> {
+    let Some(row) = pool.query_opt(&USER_PROFILE, &[&id]).await? else {
+        return Ok(None);
+    };
+    let decode = || -> Result<Profile, tokio_postgres::Error> {
+        Ok(Profile {
+            sourced_id: row.try_get(0)?,
+            username: row.try_get(1)?,
+            email: row.try_get(2)?,
+            given_name: row.try_get(3)?,
+            family_name: row.try_get(4)?,
+            role: row.try_get(5)?,
+            usable: row.try_get(6)?,
+            tokens_revoked_before_s: row.try_get(7)?,
+        })
+    };
+    decode().map(Some).map_err(|_| DbError::Decode)
+}

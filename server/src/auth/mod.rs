@@ -1,0 +1,51 @@
+//! Identity: passwords (hashed off the shard threads), access tokens (JWT, cached per shard)
+//! and refresh tokens (opaque, stored hashed), and the caller behind a request.
+
+pub mod passwords;
+pub mod tokens;
+
+use base64::Engine as _;
+use sha2::Digest as _;
+
+/// A new opaque refresh token (32 random bytes, base64url) and the SHA-256 hash that is stored.
+pub fn new_refresh_token() -> (String, Vec<u8>) {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = sha2::Sha256::digest(token.as_bytes()).to_vec();
+    (token, hash)
+}
+
+/// The bearer token of an `Authorization` header, if it has one.
+pub fn bearer(authorization: Option<&[u8]>) -> Option<&str> {
+    let v = std::str::from_utf8(authorization?).ok()?.trim();
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_tokens_are_random_and_hashed() {
+        let (a, ha) = new_refresh_token();
+        let (b, _) = new_refresh_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert_eq!(ha.len(), 32);
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer(Some(b"Bearer abc")), Some("abc"));
+        assert_eq!(bearer(Some(b"bearer  abc ")), Some("abc"));
+        assert_eq!(bearer(Some(b"Basic abc")), None);
+        assert_eq!(bearer(Some(b"Bearer ")), None);
+        assert_eq!(bearer(None), None);
+    }
+}

@@ -1,0 +1,174 @@
+//! `POST /api/v1/auth/login` and `GET /api/v1/me`.
+//!
+//! Log-in: unknown names and wrong passwords get the same answer after the same work (a hash
+//! is checked either way); failures are counted per account and lock it for the configured
+//! window; Django hashes are upgraded to argon2id on a good log-in.
+
+use campushub_db::queries::users;
+use serde::{Deserialize, Serialize};
+
+use super::Request;
+use crate::api_error::ApiError;
+use crate::auth::passwords::Verdict;
+use crate::auth::tokens::{self, TokenError};
+use crate::auth::{bearer, new_refresh_token};
+use crate::http::Response;
+use crate::shard::Shard;
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: &'a str,
+    refresh_expires_in: u64,
+}
+
+/// The JSON body of a request, or 415/422.
+fn json_body<'a, T: Deserialize<'a>>(req: &Request<'a>) -> Result<T, ApiError> {
+    let json = req.content_type.is_some_and(|ct| {
+        let ct = ct.split(|b| *b == b';').next().unwrap_or(b"").trim_ascii();
+        ct.eq_ignore_ascii_case(b"application/json")
+    });
+    if !json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    sonic_rs::from_slice(req.body).map_err(|_| {
+        ApiError::Unprocessable("The body is not a JSON object of the expected shape.".into())
+    })
+}
+
+/// Checks credentials and returns an access token and a refresh token.
+pub async fn login(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let body: LoginBody = json_body(req)?;
+    let username = body.username.unwrap_or_default();
+    let password = body.password.unwrap_or_default();
+    if username.trim().is_empty() || username.len() > 254 {
+        return Err(ApiError::Unprocessable(
+            "`username` (a username or an email) is required, at most 254 characters.".into(),
+        ));
+    }
+    if password.is_empty() || password.len() > 1024 {
+        return Err(ApiError::Unprocessable(
+            "`password` is required, at most 1024 bytes.".into(),
+        ));
+    }
+    let config = &shard.config;
+    let db = shard.db.primary();
+    let account = users::for_login(db, username.trim()).await?;
+    if let Some(lock) = account.as_ref().and_then(|a| a.lock.clone()) {
+        return Err(ApiError::AccountLocked(
+            lock.until,
+            lock.seconds_left.ceil() as u64,
+        ));
+    }
+    let stored = account.as_ref().and_then(|a| a.password_hash.clone());
+    let verdict = shard
+        .passwords
+        .verify(stored, password)
+        .await
+        .map_err(|_| ApiError::Busy)?;
+    let Some(account) = account else {
+        return Err(ApiError::InvalidCredentials);
+    };
+    let rehash = match verdict {
+        Verdict::Valid { rehash } if account.usable => rehash,
+        Verdict::Valid { .. } => return Err(ApiError::InvalidCredentials),
+        Verdict::Invalid => {
+            let lock = users::login_failed(
+                db,
+                account.id,
+                config.login_window.as_secs_f64(),
+                i32::try_from(config.login_max_failures).unwrap_or(i32::MAX),
+            )
+            .await?;
+            return Err(match lock {
+                Some(l) => ApiError::AccountLocked(l.until, l.seconds_left.ceil() as u64),
+                None => ApiError::InvalidCredentials,
+            });
+        }
+    };
+    if account.mfa_enabled {
+        return Err(ApiError::MfaRequired);
+    }
+    users::login_succeeded(db, account.id, rehash.as_deref()).await?;
+    let (refresh, refresh_hash) = new_refresh_token();
+    users::insert_refresh_token(
+        db,
+        account.id,
+        uuid::Uuid::new_v4(),
+        &refresh_hash,
+        config.refresh_token_ttl.as_secs_f64(),
+    )
+    .await?;
+    let sourced = account.sourced_id.hyphenated().to_string();
+    let (access, _) = tokens::issue(&shard.keys, account.id, &sourced, config.access_token_ttl)
+        .map_err(|_| ApiError::Internal)?;
+    let body = sonic_rs::to_vec(&TokenResponse {
+        access_token: &access,
+        token_type: "Bearer",
+        expires_in: config.access_token_ttl.as_secs(),
+        refresh_token: &refresh,
+        refresh_expires_in: config.refresh_token_ttl.as_secs(),
+    })
+    .map_err(|_| ApiError::Internal)?;
+    Ok(Response::json(200, body)
+        .with_header("Cache-Control", "no-store")
+        .with_header("Pragma", "no-cache"))
+}
+
+/// The caller, from a verified access token.
+pub fn authenticate(shard: &Shard, req: &Request<'_>) -> Result<tokens::Claims, ApiError> {
+    let token = bearer(req.authorization).ok_or(ApiError::Unauthenticated(
+        "Send an access token: Authorization: Bearer <token>.",
+    ))?;
+    shard
+        .tokens
+        .borrow_mut()
+        .verify(&shard.keys, token)
+        .map_err(|e| match e {
+            TokenError::Expired => {
+                ApiError::Unauthenticated("The access token has expired; refresh it.")
+            }
+            TokenError::Invalid => ApiError::Unauthenticated("The access token is not valid."),
+        })
+}
+
+#[derive(Serialize)]
+struct MeDto<'a> {
+    sourced_id: String,
+    username: &'a str,
+    email: Option<&'a str>,
+    given_name: &'a str,
+    family_name: &'a str,
+    role: &'a str,
+}
+
+/// Who the caller is.
+pub async fn me(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let claims = authenticate(shard, req)?;
+    let profile = users::profile(shard.db.primary(), claims.uid)
+        .await?
+        .ok_or(ApiError::Unauthenticated(
+            "The account behind this token no longer exists.",
+        ))?;
+    if !profile.usable || (claims.iat as f64) < profile.tokens_revoked_before_s.floor() {
+        return Err(ApiError::Unauthenticated("This token has been revoked."));
+    }
+    let body = sonic_rs::to_vec(&MeDto {
+        sourced_id: profile.sourced_id.hyphenated().to_string(),
+        username: &profile.username,
+        email: profile.email.as_deref(),
+        given_name: &profile.given_name,
+        family_name: &profile.family_name,
+        role: &profile.role,
+    })
+    .map_err(|_| ApiError::Internal)?;
+    Ok(Response::json(200, body).with_header("Cache-Control", "no-store"))
+}
