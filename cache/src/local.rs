@@ -3,6 +3,7 @@
 //! Owned by one shard (`!Send` in use: it lives in the shard's `Rc` state). When full, an
 //! insert evicts an arbitrary batch of entries; hot entries come back on the next miss.
 
+use std::borrow::Borrow;
 use std::hash::Hash;
 use std::time::Instant;
 
@@ -30,22 +31,25 @@ impl<K: Hash + Eq, V> LocalCache<K, V> {
         }
     }
 
-    /// The value for `key` if present and not expired at `now`.
-    pub fn get(&mut self, key: &K, now: Instant) -> Option<&V> {
-        let expired = match self.map.get(key) {
-            Some((_, exp)) => *exp <= now,
-            None => {
-                self.misses += 1;
-                return None;
+    /// The value for `key` if present and not expired at `now` (borrowed keys work, e.g.
+    /// `&str` for `Box<str>`, so a lookup allocates nothing).
+    pub fn get<Q>(&mut self, key: &Q, now: Instant) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        // One lookup. An expired entry is left in place: the next insert overwrites it, and
+        // eviction prefers expired entries.
+        match self.map.get(key) {
+            Some((v, exp)) if *exp > now => {
+                self.hits += 1;
+                Some(v)
             }
-        };
-        if expired {
-            self.map.remove(key);
-            self.misses += 1;
-            return None;
+            _ => {
+                self.misses += 1;
+                None
+            }
         }
-        self.hits += 1;
-        self.map.get(key).map(|(v, _)| v)
     }
 
     /// Inserts `value` until `expires`, evicting if full.
@@ -62,7 +66,11 @@ impl<K: Hash + Eq, V> LocalCache<K, V> {
     }
 
     /// Drops one entry.
-    pub fn remove(&mut self, key: &K) {
+    pub fn remove<Q>(&mut self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.map.remove(key);
     }
 

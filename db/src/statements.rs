@@ -147,6 +147,47 @@ pub const USER_PROFILE: Stmt = Stmt {
     params: &[Type::INT8],
 };
 
+/// Rotates a refresh token: marks the presented one (`$1`, its hash) rotated if it is live
+/// and stores its successor (`$2`, valid `$3` seconds) in the same family, atomically, so two
+/// concurrent uses of one token cannot both succeed. Returns the user's id and public id,
+/// and whether the account is usable.
+pub const ROTATE_REFRESH_TOKEN: Stmt = Stmt {
+    id: 10,
+    sql: "WITH old AS ( \
+              UPDATE refresh_tokens SET rotated_at = now() \
+              WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > now() \
+              RETURNING id, user_id, family_id), \
+          new AS ( \
+              INSERT INTO refresh_tokens (user_id, family_id, token_hash, rotated_from, expires_at) \
+              SELECT user_id, family_id, $2, id, now() + make_interval(secs => $3) FROM old \
+              RETURNING user_id) \
+          SELECT u.id, u.sourced_id, (u.enabled_user AND u.status = 'active') FROM new JOIN users u ON u.id = new.user_id",
+    params: &[Type::BYTEA, Type::BYTEA, Type::FLOAT8],
+};
+
+/// A refresh token that was not live: was it one of ours that had already been used or
+/// revoked (theft signal)? Returns its family and user.
+pub const REFRESH_TOKEN_STATE: Stmt = Stmt {
+    id: 11,
+    sql: "SELECT family_id, user_id, (rotated_at IS NOT NULL OR revoked_at IS NOT NULL) \
+          FROM refresh_tokens WHERE token_hash = $1",
+    params: &[Type::BYTEA],
+};
+
+/// Revokes every live token of a family.
+pub const REVOKE_REFRESH_FAMILY: Stmt = Stmt {
+    id: 12,
+    sql: "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
+    params: &[Type::UUID],
+};
+
+/// Access tokens of user `$1` issued before now stop working.
+pub const REVOKE_ACCESS_TOKENS: Stmt = Stmt {
+    id: 13,
+    sql: "UPDATE users SET tokens_revoked_before = now() WHERE id = $1",
+    params: &[Type::INT8],
+};
+
 /// Every statement, indexed by [`Stmt::id`].
 pub const ALL: &[&Stmt] = &[
     &PING,
@@ -159,6 +200,10 @@ pub const ALL: &[&Stmt] = &[
     &LOGIN_SUCCEEDED,
     &INSERT_REFRESH_TOKEN,
     &USER_PROFILE,
+    &ROTATE_REFRESH_TOKEN,
+    &REFRESH_TOKEN_STATE,
+    &REVOKE_REFRESH_FAMILY,
+    &REVOKE_ACCESS_TOKENS,
 ];
 
 #[cfg(test)]

@@ -19,6 +19,10 @@ pub enum Route {
     DepartmentSummary,
     /// `/api/v1/auth/login`.
     Login,
+    /// `/api/v1/auth/refresh`.
+    Refresh,
+    /// `/api/v1/auth/logout`.
+    Logout,
     /// `/api/v1/me`.
     Me,
     /// Anything else.
@@ -27,7 +31,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, in index order.
-    pub const ALL: [Route; 9] = [
+    pub const ALL: [Route; 11] = [
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
@@ -35,6 +39,8 @@ impl Route {
         Route::Department,
         Route::DepartmentSummary,
         Route::Login,
+        Route::Refresh,
+        Route::Logout,
         Route::Me,
         Route::NotFound,
     ];
@@ -54,6 +60,8 @@ impl Route {
             Route::Department => "/api/v1/departments/{id}",
             Route::DepartmentSummary => "/api/v1/departments/{id}/summary",
             Route::Login => "/api/v1/auth/login",
+            Route::Refresh => "/api/v1/auth/refresh",
+            Route::Logout => "/api/v1/auth/logout",
             Route::Me => "/api/v1/me",
             Route::NotFound => "unmatched",
         }
@@ -69,7 +77,7 @@ impl Route {
             | Route::Department
             | Route::DepartmentSummary
             | Route::Me => "GET, HEAD, OPTIONS",
-            Route::Login => "POST, OPTIONS",
+            Route::Login | Route::Refresh | Route::Logout => "POST, OPTIONS",
             Route::NotFound => "",
         }
     }
@@ -87,7 +95,7 @@ impl Route {
             | Route::Me
             | Route::NotFound => default.min(64 * 1024),
             // Credentials are small; anything bigger is not a log-in.
-            Route::Login => default.min(4 * 1024),
+            Route::Login | Route::Refresh | Route::Logout => default.min(4 * 1024),
         }
     }
 }
@@ -125,6 +133,8 @@ pub fn route(path: &str) -> Matched<'_> {
         ["metrics"] => (Route::Metrics, ""),
         ["api", "v1", "departments"] => (Route::Departments, ""),
         ["api", "v1", "auth", "login"] => (Route::Login, ""),
+        ["api", "v1", "auth", "refresh"] => (Route::Refresh, ""),
+        ["api", "v1", "auth", "logout"] => (Route::Logout, ""),
         ["api", "v1", "me"] => (Route::Me, ""),
         ["api", "v1", "departments", id] if !id.is_empty() => (Route::Department, *id),
         ["api", "v1", "departments", id, "summary"] if !id.is_empty() => {

@@ -304,3 +304,93 @@ fn malformed_log_ins_are_415_or_422() {
     assert_eq!(r.status, 405);
     assert_eq!(r.header("Allow"), Some("POST, OPTIONS"));
 }
+
+fn refresh(server: &TestServer, path: &str, token: &str) -> Resp {
+    post_json(
+        server,
+        path,
+        &serde_json::json!({"refresh_token": token}).to_string(),
+    )
+}
+
+#[test]
+fn refresh_rotates_and_a_reused_token_revokes_the_family() {
+    let server = server();
+    let first = login(&server, "student7", "campushub-demo").json();
+    let r1 = first["refresh_token"].as_str().unwrap().to_string();
+
+    let second = refresh(&server, "/api/v1/auth/refresh", &r1);
+    assert_eq!(
+        second.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&second.body)
+    );
+    let second = second.json();
+    let r2 = second["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(r1, r2);
+    let a2 = second["access_token"].as_str().unwrap();
+    assert_eq!(
+        get_with(&server, "/api/v1/me", &format!("Bearer {a2}")).json()["username"],
+        "student7"
+    );
+
+    // r1 again: someone kept a copy. Refused, and the whole family with it.
+    let reuse = refresh(&server, "/api/v1/auth/refresh", &r1);
+    assert_eq!(reuse.status, 401);
+    assert!(reuse.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("already used"));
+    assert_eq!(
+        refresh(&server, "/api/v1/auth/refresh", &r2).status,
+        401,
+        "the successor is revoked too"
+    );
+    assert!(server
+        .logs()
+        .iter()
+        .any(|l| l.contains("refresh token reused")));
+
+    // Unknown tokens are plainly invalid.
+    assert_eq!(
+        refresh(&server, "/api/v1/auth/refresh", "made-up").status,
+        401
+    );
+    assert_eq!(post_json(&server, "/api/v1/auth/refresh", "{}").status, 422);
+}
+
+#[test]
+fn logout_ends_the_session_and_its_access_tokens() {
+    let server = server();
+    let pair = login(&server, "student8", "campushub-demo").json();
+    let access = pair["access_token"].as_str().unwrap();
+    let refresh_token = pair["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        get_with(&server, "/api/v1/me", &format!("Bearer {access}")).status,
+        200
+    );
+
+    let out = refresh(&server, "/api/v1/auth/logout", refresh_token);
+    assert_eq!(out.status, 204);
+    let me = get_with(&server, "/api/v1/me", &format!("Bearer {access}"));
+    assert_eq!(me.status, 401, "the access token stops working at once");
+    assert!(me.json()["detail"].as_str().unwrap().contains("revoked"));
+    assert_eq!(
+        refresh(&server, "/api/v1/auth/refresh", refresh_token).status,
+        401
+    );
+
+    // A new log-in right after works.
+    let again = login(&server, "student8", "campushub-demo").json();
+    let fresh = again["access_token"].as_str().unwrap();
+    assert_eq!(
+        get_with(&server, "/api/v1/me", &format!("Bearer {fresh}")).status,
+        200
+    );
+    // Logging out with an unknown token says nothing either way.
+    assert_eq!(
+        refresh(&server, "/api/v1/auth/logout", "made-up").status,
+        204
+    );
+}

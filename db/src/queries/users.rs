@@ -4,7 +4,8 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::statements::{
-    INSERT_REFRESH_TOKEN, LOGIN_FAILED, LOGIN_SUCCEEDED, USER_FOR_LOGIN, USER_PROFILE,
+    INSERT_REFRESH_TOKEN, LOGIN_FAILED, LOGIN_SUCCEEDED, REFRESH_TOKEN_STATE, REVOKE_ACCESS_TOKENS,
+    REVOKE_REFRESH_FAMILY, ROTATE_REFRESH_TOKEN, USER_FOR_LOGIN, USER_PROFILE,
 };
 use crate::{DbError, Pool};
 
@@ -141,4 +142,72 @@ pub async fn profile(pool: &Pool, id: i64) -> Result<Option<Profile>, DbError> {
         })
     };
     decode().map(Some).map_err(|_| DbError::Decode)
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refresh {
+    /// Rotated: the successor is stored; here is whose it is.
+    Rotated {
+        /// Row id.
+        user_id: i64,
+        /// Public id.
+        sourced_id: Uuid,
+        /// Enabled and active.
+        usable: bool,
+    },
+    /// Already rotated or revoked: the whole family is now revoked (theft detection).
+    Reused {
+        /// Whose family it was.
+        user_id: i64,
+    },
+    /// Unknown or expired.
+    Invalid,
+}
+
+/// Rotates `token_hash` to `new_hash`, or revokes its family when it was already used.
+pub async fn refresh(
+    pool: &Pool,
+    token_hash: &[u8],
+    new_hash: &[u8],
+    ttl_s: f64,
+) -> Result<Refresh, DbError> {
+    if let Some(row) = pool
+        .query_opt(&ROTATE_REFRESH_TOKEN, &[&token_hash, &new_hash, &ttl_s])
+        .await?
+    {
+        let decode = || -> Result<Refresh, tokio_postgres::Error> {
+            Ok(Refresh::Rotated {
+                user_id: row.try_get(0)?,
+                sourced_id: row.try_get(1)?,
+                usable: row.try_get(2)?,
+            })
+        };
+        return decode().map_err(|_| DbError::Decode);
+    }
+    let Some(row) = pool.query_opt(&REFRESH_TOKEN_STATE, &[&token_hash]).await? else {
+        return Ok(Refresh::Invalid);
+    };
+    let family: Uuid = row.try_get(0).map_err(|_| DbError::Decode)?;
+    let user_id: i64 = row.try_get(1).map_err(|_| DbError::Decode)?;
+    let used: bool = row.try_get(2).map_err(|_| DbError::Decode)?;
+    if !used {
+        // Live but expired.
+        return Ok(Refresh::Invalid);
+    }
+    pool.query(&REVOKE_REFRESH_FAMILY, &[&family]).await?;
+    Ok(Refresh::Reused { user_id })
+}
+
+/// Ends the session of `token_hash`: revokes its family and the user's current access tokens.
+/// Returns whether the token was known.
+pub async fn logout(pool: &Pool, token_hash: &[u8]) -> Result<bool, DbError> {
+    let Some(row) = pool.query_opt(&REFRESH_TOKEN_STATE, &[&token_hash]).await? else {
+        return Ok(false);
+    };
+    let family: Uuid = row.try_get(0).map_err(|_| DbError::Decode)?;
+    let user_id: i64 = row.try_get(1).map_err(|_| DbError::Decode)?;
+    pool.query(&REVOKE_REFRESH_FAMILY, &[&family]).await?;
+    pool.query(&REVOKE_ACCESS_TOKENS, &[&user_id]).await?;
+    Ok(true)
 }

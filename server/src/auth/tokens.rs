@@ -136,6 +136,21 @@ pub struct Claims {
     pub exp: u64,
     /// Token id.
     pub jti: String,
+    /// Issued at, in milliseconds (so a revocation in the same second as an issue is exact);
+    /// tokens without it count from `iat`.
+    #[serde(default)]
+    pub iat_ms: u64,
+}
+
+impl Claims {
+    /// When the token was issued, in milliseconds since the epoch.
+    pub fn issued_ms(&self) -> u64 {
+        if self.iat_ms > 0 {
+            self.iat_ms
+        } else {
+            self.iat.saturating_mul(1000)
+        }
+    }
 }
 
 /// Why a token was refused (all answered 401).
@@ -162,7 +177,11 @@ pub fn issue(
     sourced_id: &str,
     ttl: Duration,
 ) -> Result<(String, Claims), String> {
-    let now = now_s();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    let now = now_ms / 1000;
     let claims = Claims {
         iss: ISSUER.into(),
         aud: AUDIENCE.into(),
@@ -172,6 +191,7 @@ pub fn issue(
         nbf: now,
         exp: now + ttl.as_secs(),
         jti: uuid::Uuid::new_v4().simple().to_string(),
+        iat_ms: now_ms,
     };
     let key = &keys.keys[keys.signing];
     let mut header = Header::new(Algorithm::HS256);
@@ -225,7 +245,7 @@ impl TokenCache {
     /// Verifies `token`, from the cache when it was verified before and has not expired.
     pub fn verify(&mut self, keys: &KeySet, token: &str) -> Result<Claims, TokenError> {
         let now = Instant::now();
-        if let Some(c) = self.cache.get(&Box::<str>::from(token), now) {
+        if let Some(c) = self.cache.get(token, now) {
             return Ok(c.clone());
         }
         let claims = verify(keys, token)?;

@@ -107,20 +107,90 @@ pub async fn login(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErro
         config.refresh_token_ttl.as_secs_f64(),
     )
     .await?;
-    let sourced = account.sourced_id.hyphenated().to_string();
-    let (access, _) = tokens::issue(&shard.keys, account.id, &sourced, config.access_token_ttl)
+    token_response(shard, account.id, account.sourced_id, &refresh)
+}
+
+/// The token pair answer of log-in and refresh.
+fn token_response(
+    shard: &Shard,
+    user_id: i64,
+    sourced_id: uuid::Uuid,
+    refresh: &str,
+) -> Result<Response, ApiError> {
+    let config = &shard.config;
+    let sourced = sourced_id.hyphenated().to_string();
+    let (access, _) = tokens::issue(&shard.keys, user_id, &sourced, config.access_token_ttl)
         .map_err(|_| ApiError::Internal)?;
     let body = sonic_rs::to_vec(&TokenResponse {
         access_token: &access,
         token_type: "Bearer",
         expires_in: config.access_token_ttl.as_secs(),
-        refresh_token: &refresh,
+        refresh_token: refresh,
         refresh_expires_in: config.refresh_token_ttl.as_secs(),
     })
     .map_err(|_| ApiError::Internal)?;
     Ok(Response::json(200, body)
         .with_header("Cache-Control", "no-store")
         .with_header("Pragma", "no-cache"))
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: Option<String>,
+}
+
+fn refresh_hash(req: &Request<'_>) -> Result<Vec<u8>, ApiError> {
+    use sha2::Digest as _;
+    let body: RefreshBody = json_body(req)?;
+    let token = body.refresh_token.unwrap_or_default();
+    if token.is_empty() || token.len() > 256 {
+        return Err(ApiError::Unprocessable(
+            "`refresh_token` is required.".into(),
+        ));
+    }
+    Ok(sha2::Sha256::digest(token.as_bytes()).to_vec())
+}
+
+/// Rotates a refresh token. Presenting one that was already rotated revokes its whole family:
+/// someone else holds a copy.
+pub async fn refresh(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let presented = refresh_hash(req)?;
+    let (next, next_hash) = new_refresh_token();
+    let outcome = users::refresh(
+        shard.db.primary(),
+        &presented,
+        &next_hash,
+        shard.config.refresh_token_ttl.as_secs_f64(),
+    )
+    .await?;
+    match outcome {
+        users::Refresh::Rotated {
+            user_id,
+            sourced_id,
+            usable: true,
+        } => token_response(shard, user_id, sourced_id, &next),
+        users::Refresh::Rotated { .. } | users::Refresh::Invalid => Err(ApiError::Unauthenticated(
+            "The refresh token is not valid; log in again.",
+        )),
+        users::Refresh::Reused { user_id } => {
+            crate::access_log::event(
+                "warn",
+                "refresh token reused: family revoked",
+                &[("user_id", user_id.to_string())],
+            );
+            Err(ApiError::Unauthenticated(
+                "This refresh token was already used; the session is revoked. Log in again.",
+            ))
+        }
+    }
+}
+
+/// Ends a session: its refresh-token family and the user's current access tokens.
+pub async fn logout(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let presented = refresh_hash(req)?;
+    users::logout(shard.db.primary(), &presented).await?;
+    // Unknown tokens get the same answer: log-out reveals nothing.
+    Ok(Response::empty(204).with_header("Cache-Control", "no-store"))
 }
 
 /// The caller, from a verified access token.
@@ -158,7 +228,8 @@ pub async fn me(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> 
         .ok_or(ApiError::Unauthenticated(
             "The account behind this token no longer exists.",
         ))?;
-    if !profile.usable || (claims.iat as f64) < profile.tokens_revoked_before_s.floor() {
+    let revoked_before_ms = (profile.tokens_revoked_before_s * 1000.0) as u64;
+    if !profile.usable || claims.issued_ms() < revoked_before_ms {
         return Err(ApiError::Unauthenticated("This token has been revoked."));
     }
     let body = sonic_rs::to_vec(&MeDto {

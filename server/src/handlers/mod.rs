@@ -62,6 +62,8 @@ pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiE
             departments::summary(shard, req).await
         }
         (Method::Post, Route::Login) => auth::login(shard, req).await,
+        (Method::Post, Route::Refresh) => auth::refresh(shard, req).await,
+        (Method::Post, Route::Logout) => auth::logout(shard, req).await,
         (Method::Get | Method::Head, Route::Me) => auth::me(shard, req).await,
         (_, route) => Err(ApiError::MethodNotAllowed(route.allow())),
     }
