@@ -2,6 +2,7 @@
 //! table, migrations and seeding. This crate never imports the HTTP server.
 #![deny(missing_docs)]
 
+pub mod audit;
 mod connect;
 mod error;
 pub mod migrate;

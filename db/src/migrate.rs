@@ -31,6 +31,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "campus",
         sql: include_str!("../migrations/0002_campus.sql"),
     },
+    Migration {
+        version: 3,
+        name: "audit_chain",
+        sql: include_str!("../migrations/0003_audit_chain.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

@@ -188,6 +188,21 @@ pub const REVOKE_ACCESS_TOKENS: Stmt = Stmt {
     params: &[Type::INT8],
 };
 
+/// Appends an audit event to the hash chain: actor, action, target type and id, client IP,
+/// details (JSON text).
+pub const AUDIT_APPEND: Stmt = Stmt {
+    id: 14,
+    sql: "SELECT audit_append($1, $2, $3, $4, $5::inet, $6::jsonb)",
+    params: &[
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+    ],
+};
+
 /// Every statement, indexed by [`Stmt::id`].
 pub const ALL: &[&Stmt] = &[
     &PING,
@@ -204,6 +219,7 @@ pub const ALL: &[&Stmt] = &[
     &REFRESH_TOKEN_STATE,
     &REVOKE_REFRESH_FAMILY,
     &REVOKE_ACCESS_TOKENS,
+    &AUDIT_APPEND,
 ];
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ commands:
   db maintain [--from YYYY-MM] [--ahead N]
                         create attendance partitions for this month and the next N (default 3),
                         moving rows that waited in the default partition
+  audit verify          walk the audit chain; name the first event changed or removed
   config check          validate the configuration and print it, secrets redacted
   version               print the version";
 
@@ -35,6 +36,7 @@ pub fn run(args: &[String]) -> i32 {
         ["seed", rest @ ..] => seed_cmd(rest),
         ["config", "check"] => config_check(),
         ["db", "maintain", rest @ ..] => maintain_cmd(rest),
+        ["audit", "verify"] => audit_verify(),
         ["version"] | ["--version"] | ["-V"] => {
             println!("campushub {}", env!("CARGO_PKG_VERSION"));
             0
@@ -306,6 +308,22 @@ fn maintain_cmd(args: &[&str]) -> i32 {
                     (0..ahead).fold(from, |m, _| m.next())
                 );
                 0
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+fn audit_verify() -> i32 {
+    with_client(|client| async move {
+        match campushub_db::audit::verify(&client).await {
+            Ok(campushub_db::audit::Verification::Intact { events }) => {
+                println!("audit: {events} events, chain intact");
+                0
+            }
+            Ok(campushub_db::audit::Verification::Broken { id, reason }) => {
+                eprintln!("error: audit chain broken at event {id}: {reason}");
+                1
             }
             Err(e) => fail(e),
         }

@@ -85,6 +85,20 @@ fn unknown_users_and_wrong_passwords_get_the_same_answer() {
         assert_eq!(w[k], u[k], "{k}");
     }
     assert_eq!(w["type"], "/problems/invalid-credentials");
+
+    // Both are in the audit trail, the known account by id, with the client's address.
+    let direct = stack_env("CAMPUSHUB_DIRECT_DATABASE_URL");
+    let known = psql(
+        &direct,
+        "SELECT count(*) FROM audit_events a JOIN users u ON a.target_id = u.id::text \
+         WHERE u.username = 'student2' AND a.action = 'auth.login_failed' AND host(a.ip) = '127.0.0.1'",
+    );
+    assert!(known.trim().parse::<i64>().unwrap() >= 1);
+    let unknown = psql(
+        &direct,
+        "SELECT count(*) FROM audit_events WHERE action = 'auth.login_failed' AND details->>'login' = 'nobody-at-all'",
+    );
+    assert!(unknown.trim().parse::<i64>().unwrap() >= 1);
 }
 
 #[test]
@@ -110,6 +124,12 @@ fn five_failures_lock_the_account_and_say_until_when() {
     // Even the right password is refused while locked.
     let r = login(&server, "student5", "campushub-demo");
     assert_eq!(r.status, 423);
+    let locked = psql(
+        &stack_env("CAMPUSHUB_DIRECT_DATABASE_URL"),
+        "SELECT count(*) FROM audit_events a JOIN users u ON a.target_id = u.id::text \
+         WHERE u.username = 'student5' AND a.action = 'auth.account_locked'",
+    );
+    assert!(locked.trim().parse::<i64>().unwrap() >= 1);
 }
 
 #[test]

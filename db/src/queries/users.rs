@@ -200,14 +200,14 @@ pub async fn refresh(
 }
 
 /// Ends the session of `token_hash`: revokes its family and the user's current access tokens.
-/// Returns whether the token was known.
-pub async fn logout(pool: &Pool, token_hash: &[u8]) -> Result<bool, DbError> {
+/// Returns whose session it was, when the token was known.
+pub async fn logout(pool: &Pool, token_hash: &[u8]) -> Result<Option<i64>, DbError> {
     let Some(row) = pool.query_opt(&REFRESH_TOKEN_STATE, &[&token_hash]).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     let family: Uuid = row.try_get(0).map_err(|_| DbError::Decode)?;
     let user_id: i64 = row.try_get(1).map_err(|_| DbError::Decode)?;
     pool.query(&REVOKE_REFRESH_FAMILY, &[&family]).await?;
     pool.query(&REVOKE_ACCESS_TOKENS, &[&user_id]).await?;
-    Ok(true)
+    Ok(Some(user_id))
 }

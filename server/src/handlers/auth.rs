@@ -4,6 +4,7 @@
 //! is checked either way); failures are counted per account and lock it for the configured
 //! window; Django hashes are upgraded to argon2id on a good log-in.
 
+use campushub_db::audit::{self, Event};
 use campushub_db::queries::users;
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +76,16 @@ pub async fn login(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErro
         .await
         .map_err(|_| ApiError::Busy)?;
     let Some(account) = account else {
+        let name: String = username.trim().chars().take(64).collect();
+        record(
+            shard,
+            req,
+            None,
+            "auth.login_failed",
+            None,
+            serde_json::json!({"login": name, "reason": "unknown account"}),
+        )
+        .await?;
         return Err(ApiError::InvalidCredentials);
     };
     let rehash = match verdict {
@@ -88,8 +99,28 @@ pub async fn login(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErro
                 i32::try_from(config.login_max_failures).unwrap_or(i32::MAX),
             )
             .await?;
+            record(
+                shard,
+                req,
+                Some(account.id),
+                "auth.login_failed",
+                Some(account.id),
+                serde_json::json!({"reason": "wrong password"}),
+            )
+            .await?;
             return Err(match lock {
-                Some(l) => ApiError::AccountLocked(l.until, l.seconds_left.ceil() as u64),
+                Some(l) => {
+                    record(
+                        shard,
+                        req,
+                        Some(account.id),
+                        "auth.account_locked",
+                        Some(account.id),
+                        serde_json::json!({"until": l.until}),
+                    )
+                    .await?;
+                    ApiError::AccountLocked(l.until, l.seconds_left.ceil() as u64)
+                }
                 None => ApiError::InvalidCredentials,
             });
         }
@@ -98,6 +129,15 @@ pub async fn login(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErro
         return Err(ApiError::MfaRequired);
     }
     users::login_succeeded(db, account.id, rehash.as_deref()).await?;
+    record(
+        shard,
+        req,
+        Some(account.id),
+        "auth.login",
+        Some(account.id),
+        serde_json::json!({"password_rehashed": rehash.is_some()}),
+    )
+    .await?;
     let (refresh, refresh_hash) = new_refresh_token();
     users::insert_refresh_token(
         db,
@@ -178,6 +218,15 @@ pub async fn refresh(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
                 "refresh token reused: family revoked",
                 &[("user_id", user_id.to_string())],
             );
+            record(
+                shard,
+                req,
+                None,
+                "auth.refresh_reused",
+                Some(user_id),
+                serde_json::json!({"family_revoked": true}),
+            )
+            .await?;
             Err(ApiError::Unauthenticated(
                 "This refresh token was already used; the session is revoked. Log in again.",
             ))
@@ -188,9 +237,43 @@ pub async fn refresh(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
 /// Ends a session: its refresh-token family and the user's current access tokens.
 pub async fn logout(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let presented = refresh_hash(req)?;
-    users::logout(shard.db.primary(), &presented).await?;
+    if let Some(user_id) = users::logout(shard.db.primary(), &presented).await? {
+        record(
+            shard,
+            req,
+            Some(user_id),
+            "auth.logout",
+            Some(user_id),
+            serde_json::json!({}),
+        )
+        .await?;
+    }
     // Unknown tokens get the same answer: log-out reveals nothing.
     Ok(Response::empty(204).with_header("Cache-Control", "no-store"))
+}
+
+/// Appends an event to the audit chain.
+async fn record(
+    shard: &Shard,
+    req: &Request<'_>,
+    actor: Option<i64>,
+    action: &str,
+    target_user: Option<i64>,
+    details: serde_json::Value,
+) -> Result<(), ApiError> {
+    audit::append(
+        shard.db.primary(),
+        &Event {
+            actor,
+            action,
+            target_type: target_user.map(|_| "user"),
+            target_id: target_user.map(|id| id.to_string()),
+            ip: Some(req.peer.to_string()),
+            details: Some(details.to_string()),
+        },
+    )
+    .await
+    .map_err(ApiError::from)
 }
 
 /// The caller, from a verified access token.

@@ -33,6 +33,8 @@ pub struct Request<'a> {
     pub content_type: Option<&'a [u8]>,
     /// `Authorization`, if sent.
     pub authorization: Option<&'a [u8]>,
+    /// The client's address (the connection's peer).
+    pub peer: std::net::IpAddr,
     /// The request id echoed in the response (ASCII).
     pub request_id: &'a [u8],
 }

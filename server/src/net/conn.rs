@@ -160,7 +160,12 @@ impl RequestIdBuf {
 }
 
 /// Serves one connection until it closes.
-pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, open: OpenConnection) {
+pub async fn serve(
+    shard: Rc<Shard>,
+    mut stream: TcpStream,
+    open: OpenConnection,
+    peer: std::net::IpAddr,
+) {
     let _open = open;
     let timer = shard.timers.slot();
     let _ = stream.set_nodelay(true);
@@ -193,6 +198,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, open: OpenConnection
                 &shard,
                 &mut stream,
                 &timer,
+                peer,
                 rbuf,
                 start,
                 head,
@@ -306,6 +312,7 @@ async fn serve_one(
     shard: &Shard,
     stream: &mut TcpStream,
     timer: &Deadline,
+    peer: std::net::IpAddr,
     rbuf: Vec<u8>,
     start: usize,
     head: RequestHead,
@@ -385,6 +392,7 @@ async fn serve_one(
         acr_method: header(&head.acr_method),
         content_type: header(&head.content_type),
         authorization: header(&head.authorization),
+        peer,
         request_id: rid.as_bytes(),
     };
     shard.active_requests.set(shard.active_requests.get() + 1);

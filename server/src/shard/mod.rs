@@ -455,10 +455,10 @@ async fn serve(shard: Rc<Shard>, listener: monoio::net::TcpListener) {
             _ = drain.wait() => None,
         };
         match accepted {
-            Some(Ok((stream, _peer))) => {
+            Some(Ok((stream, peer))) => {
                 shard.metrics.borrow_mut().connections_total += 1;
                 let open = crate::net::conn::OpenConnection::new(&shard);
-                let conn = crate::net::conn::serve(Rc::clone(&shard), stream, open);
+                let conn = crate::net::conn::serve(Rc::clone(&shard), stream, open, peer.ip());
                 let id = shard.id;
                 monoio::spawn(async move {
                     // A bug in one connection must not take the shard (and every other
