@@ -9,28 +9,13 @@ use std::process::Command;
 use common::{psql, stack_env, ScratchDb};
 
 fn verify(url: &str) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_campushub"))
-        .args(["audit", "verify"])
-        .env_remove("CAMPUSHUB_CONFIG")
-        .env("CAMPUSHUB_DATABASE_URL", url)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::cli(url, &["audit", "verify"])
 }
 
 #[test]
 fn verify_finds_the_first_edited_or_removed_event() {
     let db = ScratchDb::new("audit");
-    let out = Command::new(env!("CARGO_BIN_EXE_campushub"))
-        .arg("migrate")
-        .env("CAMPUSHUB_DATABASE_URL", &db.url)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    assert_eq!(common::cli(&db.url, &["migrate"]).0, 0);
     for i in 1..=5 {
         psql(
             &db.url,

@@ -5,22 +5,10 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{psql, ScratchDb};
 
 fn campushub(url: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_campushub"))
-        .args(args)
-        .env_remove("CAMPUSHUB_CONFIG")
-        .env("CAMPUSHUB_DATABASE_URL", url)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::cli(url, args)
 }
 
 /// One class with one student and sessions on the given dates, each with one record.

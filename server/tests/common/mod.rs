@@ -320,3 +320,18 @@ pub fn psql(url: &str, sql: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Runs the `campushub` binary against the database at `url`: (exit code, stdout, stderr).
+pub fn cli(url: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_campushub"))
+        .args(args)
+        .env_remove("CAMPUSHUB_CONFIG")
+        .env("CAMPUSHUB_DATABASE_URL", url)
+        .output()
+        .expect("run campushub");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
