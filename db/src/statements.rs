@@ -203,6 +203,59 @@ pub const AUDIT_APPEND: Stmt = Stmt {
     ],
 };
 
+/// What a user may do, and where: each permission of each bound role with the binding's scope
+/// (scope ids are orgs.id or classes.id) and the role's name.
+pub const USER_GRANTS: Stmt = Stmt {
+    id: 15,
+    sql: "SELECT rp.permission, b.scope_type, b.scope_id, r.name, \
+          CASE b.scope_type WHEN 'class' THEN (SELECT sourced_id FROM classes WHERE id = b.scope_id) \
+               ELSE (SELECT sourced_id FROM orgs WHERE id = b.scope_id) END \
+          FROM role_bindings b JOIN roles r ON r.id = b.role_id \
+          JOIN role_permissions rp ON rp.role_id = b.role_id \
+          WHERE b.user_id = $1 ORDER BY 1, 2, 3",
+    params: &[Type::INT8],
+};
+
+/// A student's profile by public id, with what access checks need (row id, department).
+pub const STUDENT_BY_ID: Stmt = Stmt {
+    id: 16,
+    sql: "SELECT u.id, u.sourced_id, u.username, u.email, u.given_name, u.family_name, u.status, \
+          to_char(greatest(u.date_last_modified, sp.date_last_modified) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+          sp.roll_number, sp.program, sp.year_of_study, sp.department_id, d.sourced_id \
+          FROM users u JOIN student_profiles sp ON sp.user_id = u.id JOIN orgs d ON d.id = sp.department_id \
+          WHERE u.sourced_id = $1",
+    params: &[Type::UUID],
+};
+
+/// Whether `$1` is a guardian of student `$2`.
+pub const IS_GUARDIAN_OF: Stmt = Stmt {
+    id: 17,
+    sql: "SELECT EXISTS (SELECT 1 FROM guardianships WHERE guardian_id = $1 AND student_id = $2)",
+    params: &[Type::INT8, Type::INT8],
+};
+
+/// Whether student `$1` is enrolled in any of the classes `$2`.
+pub const ENROLLED_IN_ANY: Stmt = Stmt {
+    id: 18,
+    sql: "SELECT EXISTS (SELECT 1 FROM enrollments WHERE user_id = $1 AND class_id = ANY($2) \
+          AND role = 'student' AND status = 'active')",
+    params: &[Type::INT8, Type::INT8_ARRAY],
+};
+
+/// A student's attendance marks between two dates (inclusive), with class and code.
+pub const STUDENT_ATTENDANCE: Stmt = Stmt {
+    id: 19,
+    sql: "SELECT r.session_date - DATE '1970-01-01', s.period, cl.sourced_id, cl.title, \
+          c.code, c.category, c.presence_fraction::float8, r.source \
+          FROM attendance_records r \
+          JOIN attendance_sessions s ON s.id = r.session_id \
+          JOIN classes cl ON cl.id = s.class_id \
+          JOIN attendance_codes c ON c.id = r.code_id \
+          WHERE r.student_id = $1 AND r.session_date >= $2 AND r.session_date <= $3 \
+          ORDER BY r.session_date, s.period",
+    params: &[Type::INT8, Type::DATE, Type::DATE],
+};
+
 /// Every statement, indexed by [`Stmt::id`].
 pub const ALL: &[&Stmt] = &[
     &PING,
@@ -220,6 +273,11 @@ pub const ALL: &[&Stmt] = &[
     &REVOKE_REFRESH_FAMILY,
     &REVOKE_ACCESS_TOKENS,
     &AUDIT_APPEND,
+    &USER_GRANTS,
+    &STUDENT_BY_ID,
+    &IS_GUARDIAN_OF,
+    &ENROLLED_IN_ANY,
+    &STUDENT_ATTENDANCE,
 ];
 
 #[cfg(test)]

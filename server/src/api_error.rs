@@ -40,6 +40,8 @@ pub enum ApiError {
     Unprocessable(String),
     /// Password hashing is saturated; retry shortly.
     Busy,
+    /// Authenticated, but not allowed to do this to this object.
+    Forbidden,
     /// A bug or an unexpected database answer; details go to the log, not the client.
     Internal,
 }
@@ -72,7 +74,7 @@ impl ApiError {
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::BadParameter(_) => 400,
-            ApiError::CorsOriginDenied => 403,
+            ApiError::CorsOriginDenied | ApiError::Forbidden => 403,
             ApiError::DatabaseUnavailable
             | ApiError::DatabaseTimeout
             | ApiError::Draining
@@ -113,6 +115,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::Unprocessable(_) => ("invalid-request", "Invalid request"),
             ApiError::Busy => ("busy", "Busy"),
+            ApiError::Forbidden => ("forbidden", "Forbidden"),
             ApiError::Internal => ("internal", "Internal server error"),
         }
     }
@@ -130,6 +133,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "The body must be application/json.",
             ApiError::Unprocessable(s) => s,
             ApiError::Busy => "Too many log-ins are being checked right now; retry shortly.",
+            ApiError::Forbidden => "Your roles do not allow this on this record.",
             ApiError::Proto(p) => p.detail(),
             ApiError::NotFound => "No resource matches this path.",
             ApiError::MethodNotAllowed(_) => {

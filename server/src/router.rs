@@ -25,13 +25,19 @@ pub enum Route {
     Logout,
     /// `/api/v1/me`.
     Me,
+    /// `/api/v1/me/permissions`.
+    MyPermissions,
+    /// `/api/v1/students/{id}`.
+    Student,
+    /// `/api/v1/students/{id}/attendance`.
+    StudentAttendance,
     /// Anything else.
     NotFound,
 }
 
 impl Route {
     /// Every route, in index order.
-    pub const ALL: [Route; 11] = [
+    pub const ALL: [Route; 14] = [
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
@@ -42,6 +48,9 @@ impl Route {
         Route::Refresh,
         Route::Logout,
         Route::Me,
+        Route::MyPermissions,
+        Route::Student,
+        Route::StudentAttendance,
         Route::NotFound,
     ];
 
@@ -63,6 +72,9 @@ impl Route {
             Route::Refresh => "/api/v1/auth/refresh",
             Route::Logout => "/api/v1/auth/logout",
             Route::Me => "/api/v1/me",
+            Route::MyPermissions => "/api/v1/me/permissions",
+            Route::Student => "/api/v1/students/{id}",
+            Route::StudentAttendance => "/api/v1/students/{id}/attendance",
             Route::NotFound => "unmatched",
         }
     }
@@ -76,7 +88,10 @@ impl Route {
             | Route::Departments
             | Route::Department
             | Route::DepartmentSummary
-            | Route::Me => "GET, HEAD, OPTIONS",
+            | Route::Me
+            | Route::MyPermissions
+            | Route::Student
+            | Route::StudentAttendance => "GET, HEAD, OPTIONS",
             Route::Login | Route::Refresh | Route::Logout => "POST, OPTIONS",
             Route::NotFound => "",
         }
@@ -93,6 +108,9 @@ impl Route {
             | Route::Department
             | Route::DepartmentSummary
             | Route::Me
+            | Route::MyPermissions
+            | Route::Student
+            | Route::StudentAttendance
             | Route::NotFound => default.min(64 * 1024),
             // Credentials are small; anything bigger is not a log-in.
             Route::Login | Route::Refresh | Route::Logout => default.min(4 * 1024),
@@ -136,6 +154,11 @@ pub fn route(path: &str) -> Matched<'_> {
         ["api", "v1", "auth", "refresh"] => (Route::Refresh, ""),
         ["api", "v1", "auth", "logout"] => (Route::Logout, ""),
         ["api", "v1", "me"] => (Route::Me, ""),
+        ["api", "v1", "me", "permissions"] => (Route::MyPermissions, ""),
+        ["api", "v1", "students", id] if !id.is_empty() => (Route::Student, *id),
+        ["api", "v1", "students", id, "attendance"] if !id.is_empty() => {
+            (Route::StudentAttendance, *id)
+        }
         ["api", "v1", "departments", id] if !id.is_empty() => (Route::Department, *id),
         ["api", "v1", "departments", id, "summary"] if !id.is_empty() => {
             (Route::DepartmentSummary, *id)

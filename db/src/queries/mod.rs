@@ -1,5 +1,7 @@
 //! Typed queries, one module per resource. Each decodes rows into plain structs; the server
 //! turns those into JSON.
 
+pub mod access;
 pub mod departments;
+pub mod students;
 pub mod users;

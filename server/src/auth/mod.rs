@@ -1,6 +1,7 @@
 //! Identity: passwords (hashed off the shard threads), access tokens (JWT, cached per shard)
 //! and refresh tokens (opaque, stored hashed), and the caller behind a request.
 
+pub mod access;
 pub mod passwords;
 pub mod tokens;
 

@@ -326,3 +326,44 @@ pub async fn me(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> 
     .map_err(|_| ApiError::Internal)?;
     Ok(Response::json(200, body).with_header("Cache-Control", "no-store"))
 }
+
+#[derive(Serialize)]
+struct PermissionDto<'a> {
+    permission: &'a str,
+    role: &'a str,
+    scope: ScopeDto<'a>,
+}
+
+#[derive(Serialize)]
+struct ScopeDto<'a> {
+    #[serde(rename = "type")]
+    type_: &'a str,
+    sourced_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PermissionsDto<'a> {
+    permissions: Vec<PermissionDto<'a>>,
+}
+
+/// What the caller may do, and where.
+pub async fn my_permissions(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let claims = authenticate(shard, req)?;
+    let grants = crate::auth::access::grants(shard, claims.uid).await?;
+    let body = sonic_rs::to_vec(&PermissionsDto {
+        permissions: grants
+            .list
+            .iter()
+            .map(|g| PermissionDto {
+                permission: &g.permission,
+                role: &g.role,
+                scope: ScopeDto {
+                    type_: &g.scope_type,
+                    sourced_id: g.scope_sourced_id.map(|u| u.hyphenated().to_string()),
+                },
+            })
+            .collect(),
+    })
+    .map_err(|_| ApiError::Internal)?;
+    Ok(Response::json(200, body).with_header("Cache-Control", "private, no-store"))
+}

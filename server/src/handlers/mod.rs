@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod departments;
 pub mod health;
+pub mod students;
 
 use crate::api_error::ApiError;
 use crate::http::{Method, Response};
@@ -67,6 +68,13 @@ pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiE
         (Method::Post, Route::Refresh) => auth::refresh(shard, req).await,
         (Method::Post, Route::Logout) => auth::logout(shard, req).await,
         (Method::Get | Method::Head, Route::Me) => auth::me(shard, req).await,
+        (Method::Get | Method::Head, Route::MyPermissions) => {
+            auth::my_permissions(shard, req).await
+        }
+        (Method::Get | Method::Head, Route::Student) => students::get(shard, req).await,
+        (Method::Get | Method::Head, Route::StudentAttendance) => {
+            students::attendance(shard, req).await
+        }
         (_, route) => Err(ApiError::MethodNotAllowed(route.allow())),
     }
 }

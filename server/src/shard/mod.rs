@@ -67,6 +67,12 @@ pub struct Shard {
     pub keys: Arc<crate::auth::tokens::KeySet>,
     /// Verified access tokens.
     pub tokens: RefCell<crate::auth::tokens::TokenCache>,
+    /// Users' grants, for a few seconds.
+    pub grants: RefCell<crate::auth::access::GrantCache>,
+    /// Hot student profiles, encoded.
+    pub students: RefCell<
+        campushub_cache::LocalCache<uuid::Uuid, Rc<crate::handlers::students::CachedStudent>>,
+    >,
 }
 
 impl Shard {
@@ -83,7 +89,9 @@ impl Shard {
             replica_fallbacks: self.db.replica_fallbacks(),
             replica_lag_s: self.db.replica_lag().map(|d| d.as_secs_f64()),
             redis: self.redis.as_ref().map(|r| r.stats()),
-            cache_entries: self.tokens.borrow().len() as u64,
+            cache_entries: (self.tokens.borrow().len()
+                + self.grants.borrow().len()
+                + self.students.borrow().len()) as u64,
             driver: self.driver,
         }
     }
@@ -329,6 +337,8 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
         passwords,
         keys: Arc::clone(&shared.keys),
         tokens: RefCell::new(crate::auth::tokens::TokenCache::new(100_000)),
+        grants: RefCell::new(crate::auth::access::GrantCache::new(100_000)),
+        students: RefCell::new(campushub_cache::LocalCache::new(50_000)),
         id,
         config: Arc::clone(config),
         date: DateCache::new(),

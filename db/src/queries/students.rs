@@ -1,0 +1,111 @@
+//! Students: the profile and the attendance history.
+
+use uuid::Uuid;
+
+use crate::pgtypes::Date;
+use crate::statements::{STUDENT_ATTENDANCE, STUDENT_BY_ID};
+use crate::{DbError, Pool};
+
+/// A student's profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Student {
+    /// Row id (never shown).
+    pub id: i64,
+    /// Public id.
+    pub sourced_id: Uuid,
+    /// Username.
+    pub username: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// `active` or `tobedeleted`.
+    pub status: String,
+    /// RFC 3339 UTC time of the last change.
+    pub date_last_modified: String,
+    /// Roll number.
+    pub roll_number: String,
+    /// Programme.
+    pub program: String,
+    /// Year of study.
+    pub year_of_study: i16,
+    /// Home department (orgs.id).
+    pub department_id: i64,
+    /// Its public id.
+    pub department_sourced_id: Uuid,
+}
+
+/// A student by public id.
+pub async fn by_id(pool: &Pool, id: Uuid) -> Result<Option<Student>, DbError> {
+    let Some(r) = pool.query_opt(&STUDENT_BY_ID, &[&id]).await? else {
+        return Ok(None);
+    };
+    let decode = || -> Result<Student, tokio_postgres::Error> {
+        Ok(Student {
+            id: r.try_get(0)?,
+            sourced_id: r.try_get(1)?,
+            username: r.try_get(2)?,
+            email: r.try_get(3)?,
+            given_name: r.try_get(4)?,
+            family_name: r.try_get(5)?,
+            status: r.try_get(6)?,
+            date_last_modified: r.try_get(7)?,
+            roll_number: r.try_get(8)?,
+            program: r.try_get(9)?,
+            year_of_study: r.try_get(10)?,
+            department_id: r.try_get(11)?,
+            department_sourced_id: r.try_get(12)?,
+        })
+    };
+    decode().map(Some).map_err(|_| DbError::Decode)
+}
+
+/// One attendance mark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    /// Session date.
+    pub date: Date,
+    /// Period.
+    pub period: i16,
+    /// Class public id.
+    pub class_id: Uuid,
+    /// Class title.
+    pub class_title: String,
+    /// Code, e.g. `P`.
+    pub code: String,
+    /// `present`, `absent`, `late` or `excused`.
+    pub category: String,
+    /// How much presence it counts as.
+    pub presence: f64,
+    /// `teacher` or `office`.
+    pub source: String,
+}
+
+/// A student's marks from `from` to `to`, inclusive.
+pub async fn attendance(
+    pool: &Pool,
+    student: i64,
+    from: Date,
+    to: Date,
+) -> Result<Vec<Mark>, DbError> {
+    let rows = pool
+        .query(&STUDENT_ATTENDANCE, &[&student, &from, &to])
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Mark {
+                date: Date(r.try_get(0)?),
+                period: r.try_get(1)?,
+                class_id: r.try_get(2)?,
+                class_title: r.try_get(3)?,
+                code: r.try_get(4)?,
+                category: r.try_get(5)?,
+                presence: r.try_get(6)?,
+                source: r.try_get(7)?,
+            })
+        })
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+        .map_err(|_| DbError::Decode)
+}

@@ -1,0 +1,233 @@
+//! `GET /api/v1/students/{id}` (the profile, served from a per-shard cache of encoded JSON) and
+//! `GET /api/v1/students/{id}/attendance?from=&to=` (marks plus the presence rate per class).
+//! Both need a token and pass the object-level rule of `auth::access`.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use campushub_db::pgtypes::{days_from_civil, Date};
+use campushub_db::queries::students;
+use serde::Serialize;
+
+use super::auth::authenticate;
+use super::{query_pairs, Request};
+use crate::api_error::ApiError;
+use crate::auth::access::may_access_student;
+use crate::http::Response;
+use crate::shard::Shard;
+
+/// How long a shard serves a student profile from its cache.
+pub const PROFILE_TTL: Duration = Duration::from_secs(5);
+/// Longest attendance range one request may ask for.
+pub const MAX_RANGE_DAYS: i32 = 366;
+
+/// A profile as the cache keeps it: what access checks need, and the encoded body.
+#[derive(Debug)]
+pub struct CachedStudent {
+    id: i64,
+    department_id: i64,
+    json: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct Ref {
+    sourced_id: String,
+    #[serde(rename = "type")]
+    type_: &'static str,
+}
+
+#[derive(Serialize)]
+struct StudentDto<'a> {
+    sourced_id: String,
+    status: &'a str,
+    date_last_modified: &'a str,
+    username: &'a str,
+    email: Option<&'a str>,
+    given_name: &'a str,
+    family_name: &'a str,
+    roll_number: &'a str,
+    program: &'a str,
+    year_of_study: i16,
+    department: Ref,
+}
+
+fn parse_id(param: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::try_parse(param)
+        .map_err(|_| ApiError::BadParameter("The student id must be a UUID.".into()))
+}
+
+/// The student, from the shard's cache or PostgreSQL.
+async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, ApiError> {
+    let now = Instant::now();
+    if let Some(s) = shard.students.borrow_mut().get(&id, now) {
+        return Ok(Rc::clone(s));
+    }
+    let s = students::by_id(shard.db.primary(), id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let json = sonic_rs::to_vec(&StudentDto {
+        sourced_id: s.sourced_id.hyphenated().to_string(),
+        status: &s.status,
+        date_last_modified: &s.date_last_modified,
+        username: &s.username,
+        email: s.email.as_deref(),
+        given_name: &s.given_name,
+        family_name: &s.family_name,
+        roll_number: &s.roll_number,
+        program: &s.program,
+        year_of_study: s.year_of_study,
+        department: Ref {
+            sourced_id: s.department_sourced_id.hyphenated().to_string(),
+            type_: "org",
+        },
+    })
+    .map_err(|_| ApiError::Internal)?;
+    let cached = Rc::new(CachedStudent {
+        id: s.id,
+        department_id: s.department_id,
+        json,
+    });
+    shard
+        .students
+        .borrow_mut()
+        .insert(id, Rc::clone(&cached), now + PROFILE_TTL);
+    Ok(cached)
+}
+
+/// A student's profile.
+pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let claims = authenticate(shard, req)?;
+    let id = parse_id(req.param)?;
+    let s = load(shard, id).await?;
+    if !may_access_student(shard, claims.uid, "students.read", s.id, s.department_id).await? {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(Response::json(200, s.json.clone()).with_header("Cache-Control", "private, no-store"))
+}
+
+fn parse_date(name: &str, v: &str) -> Result<Date, ApiError> {
+    let bad = || ApiError::BadParameter(format!("`{name}` must be a date like 2026-11-22."));
+    let mut parts = v.split('-');
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let (y, m, d): (i32, u32, u32) = (
+        y.parse().map_err(|_| bad())?,
+        m.parse().map_err(|_| bad())?,
+        d.parse().map_err(|_| bad())?,
+    );
+    if !(1900..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return Err(bad());
+    }
+    let days = days_from_civil(y, m, d);
+    // Reject dates that roll over (2026-02-30).
+    if campushub_db::pgtypes::civil_from_days(days) != (y, m, d) {
+        return Err(bad());
+    }
+    Ok(Date(days))
+}
+
+#[derive(Serialize)]
+struct ClassSummary {
+    class_id: String,
+    title: String,
+    marks: u32,
+    presence_rate: f64,
+}
+
+#[derive(Serialize)]
+struct MarkDto<'a> {
+    date: String,
+    period: i16,
+    class_id: String,
+    code: &'a str,
+    category: &'a str,
+    source: &'a str,
+}
+
+#[derive(Serialize)]
+struct AttendanceDto<'a> {
+    student: Ref,
+    from: String,
+    to: String,
+    classes: Vec<ClassSummary>,
+    records: Vec<MarkDto<'a>>,
+}
+
+/// A student's attendance between two dates, with the presence rate per class.
+pub async fn attendance(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let claims = authenticate(shard, req)?;
+    let id = parse_id(req.param)?;
+    let today = Date(
+        (SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            / 86_400) as i32,
+    );
+    let (mut from, mut to) = (Date(today.0 - 30), today);
+    for pair in query_pairs(req.query) {
+        let (k, v) = pair?;
+        match k.as_str() {
+            "from" => from = parse_date("from", &v)?,
+            "to" => to = parse_date("to", &v)?,
+            _ => {
+                return Err(ApiError::BadParameter(
+                    "This route takes `from` and `to` (dates).".into(),
+                ))
+            }
+        }
+    }
+    if to < from || to.0 - from.0 > MAX_RANGE_DAYS {
+        return Err(ApiError::BadParameter(format!(
+            "`from` must not be after `to`, and the range at most {MAX_RANGE_DAYS} days."
+        )));
+    }
+    let s = load(shard, id).await?;
+    if !may_access_student(shard, claims.uid, "attendance.read", s.id, s.department_id).await? {
+        return Err(ApiError::Forbidden);
+    }
+    let marks = students::attendance(shard.db.primary(), s.id, from, to).await?;
+    let mut classes: Vec<(uuid::Uuid, String, u32, f64)> = Vec::new();
+    for m in &marks {
+        match classes.iter_mut().find(|c| c.0 == m.class_id) {
+            Some(c) => {
+                c.2 += 1;
+                c.3 += m.presence;
+            }
+            None => classes.push((m.class_id, m.class_title.clone(), 1, m.presence)),
+        }
+    }
+    let dto = AttendanceDto {
+        student: Ref {
+            sourced_id: id.hyphenated().to_string(),
+            type_: "user",
+        },
+        from: from.iso(),
+        to: to.iso(),
+        classes: classes
+            .into_iter()
+            .map(|(cid, title, n, sum)| ClassSummary {
+                class_id: cid.hyphenated().to_string(),
+                title,
+                marks: n,
+                presence_rate: (sum / f64::from(n.max(1)) * 10_000.0).round() / 10_000.0,
+            })
+            .collect(),
+        records: marks
+            .iter()
+            .map(|m| MarkDto {
+                date: m.date.iso(),
+                period: m.period,
+                class_id: m.class_id.hyphenated().to_string(),
+                code: &m.code,
+                category: &m.category,
+                source: &m.source,
+            })
+            .collect(),
+    };
+    let body = sonic_rs::to_vec(&dto).map_err(|_| ApiError::Internal)?;
+    Ok(Response::json(200, body).with_header("Cache-Control", "private, no-store"))
+}
