@@ -132,17 +132,16 @@ pub fn route(path: &str) -> Matched<'_> {
     let mut segs = [""; 5];
     let mut n = 0;
     if let Some(rest) = path.strip_prefix('/') {
-        // Byte-wise split: paths are short, and this beats the generic `str::split` searcher.
+        // memchr for the separators: cheaper than the generic `str::split` searcher and than
+        // a byte loop on ids (measured with callgrind on /api/v1/students/{id}).
         let mut from = 0;
-        for (i, b) in rest.bytes().enumerate().chain([(rest.len(), b'/')]) {
-            if b == b'/' {
-                if n == segs.len() {
-                    return not_found();
-                }
-                segs[n] = &rest[from..i];
-                n += 1;
-                from = i + 1;
+        for i in memchr::memchr_iter(b'/', rest.as_bytes()).chain([rest.len()]) {
+            if n == segs.len() {
+                return not_found();
             }
+            segs[n] = &rest[from..i];
+            n += 1;
+            from = i + 1;
         }
     }
     let (route, param) = match &segs[..n] {

@@ -18,14 +18,13 @@ pub fn new_refresh_token() -> (String, Vec<u8>) {
     (token, hash)
 }
 
-/// The bearer token of an `Authorization` header, if it has one.
-pub fn bearer(authorization: Option<&[u8]>) -> Option<&str> {
-    let v = std::str::from_utf8(authorization?).ok()?.trim();
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+/// The bearer token of an `Authorization` header, if it has one (bytes: the per-shard cache
+/// is keyed by them, so a cached token is never re-validated as UTF-8).
+pub fn bearer(authorization: Option<&[u8]>) -> Option<&[u8]> {
+    let v = authorization?.trim_ascii();
+    let space = memchr::memchr(b' ', v)?;
+    let (scheme, token) = (&v[..space], v[space + 1..].trim_ascii());
+    (scheme.eq_ignore_ascii_case(b"bearer") && !token.is_empty()).then_some(token)
 }
 
 #[cfg(test)]
@@ -43,8 +42,8 @@ mod tests {
 
     #[test]
     fn bearer_parsing() {
-        assert_eq!(bearer(Some(b"Bearer abc")), Some("abc"));
-        assert_eq!(bearer(Some(b"bearer  abc ")), Some("abc"));
+        assert_eq!(bearer(Some(b"Bearer abc")), Some(&b"abc"[..]));
+        assert_eq!(bearer(Some(b"bearer  abc ")), Some(&b"abc"[..]));
         assert_eq!(bearer(Some(b"Basic abc")), None);
         assert_eq!(bearer(Some(b"Bearer ")), None);
         assert_eq!(bearer(None), None);

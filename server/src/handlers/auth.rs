@@ -277,7 +277,10 @@ async fn record(
 }
 
 /// The caller, from a verified access token.
-pub fn authenticate(shard: &Shard, req: &Request<'_>) -> Result<tokens::Claims, ApiError> {
+pub fn authenticate(
+    shard: &Shard,
+    req: &Request<'_>,
+) -> Result<std::rc::Rc<tokens::Claims>, ApiError> {
     let token = bearer(req.authorization).ok_or(ApiError::Unauthenticated(
         "Send an access token: Authorization: Bearer <token>.",
     ))?;
