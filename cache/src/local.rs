@@ -56,10 +56,11 @@ impl<K: Hash + Eq, V> LocalCache<K, V> {
     pub fn insert(&mut self, key: K, value: V, expires: Instant) {
         if self.map.len() >= self.capacity && !self.map.contains_key(&key) {
             let evict = (self.capacity / 8).max(1);
+            let now = Instant::now();
             let mut n = 0;
             self.map.retain(|_, (_, exp)| {
                 n += 1;
-                n > evict && *exp > Instant::now()
+                n > evict && *exp > now
             });
         }
         self.map.insert(key, (value, expires));

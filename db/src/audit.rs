@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::Client;
 
 use crate::statements::AUDIT_APPEND;
 use crate::{DbError, Pool};
@@ -73,39 +73,37 @@ impl std::error::Error for AuditError {}
 
 /// Recomputes every hash in order and checks every link.
 pub async fn verify(client: &Client) -> Result<Verification, AuditError> {
-    let db = |e: tokio_postgres::Error| AuditError(e.to_string());
-    let first_bad = client
-        .simple_query(
-            "SELECT id, bad_hash FROM ( \
-                 SELECT id, \
-                   hash <> audit_event_digest(prev_hash, id, occurred_at, actor_id, action, \
-                                              target_type, target_id, ip, details) AS bad_hash, \
-                   prev_hash IS DISTINCT FROM lag(hash) OVER (ORDER BY id) AS bad_link \
-                 FROM audit_events) t \
-             WHERE bad_hash OR bad_link ORDER BY id LIMIT 1",
-        )
-        .await
-        .map_err(db)?;
-    for m in first_bad {
-        if let SimpleQueryMessage::Row(r) = m {
-            let id = r.get(0).and_then(|v| v.parse().ok()).unwrap_or(0);
-            let reason = if r.get(1) == Some("t") {
-                "its hash does not match its content"
-            } else {
-                "its link to the previous event does not match"
-            };
-            return Ok(Verification::Broken { id, reason });
-        }
+    let db = |e: tokio_postgres::Error| AuditError(crate::simple::describe(&e));
+    let first_bad = crate::simple::rows(
+        client,
+        "SELECT id, bad_hash FROM ( \
+             SELECT id, \
+               hash <> audit_event_digest(prev_hash, id, occurred_at, actor_id, action, \
+                                          target_type, target_id, ip, details) AS bad_hash, \
+               prev_hash IS DISTINCT FROM lag(hash) OVER (ORDER BY id) AS bad_link \
+             FROM audit_events) t \
+         WHERE bad_hash OR bad_link ORDER BY id LIMIT 1",
+    )
+    .await
+    .map_err(db)?;
+    if let Some(row) = first_bad.first() {
+        let id = row
+            .first()
+            .cloned()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let reason = if row.get(1).cloned().flatten().as_deref() == Some("t") {
+            "its hash does not match its content"
+        } else {
+            "its link to the previous event does not match"
+        };
+        return Ok(Verification::Broken { id, reason });
     }
-    let mut events = 0u64;
-    for m in client
-        .simple_query("SELECT count(*) FROM audit_events")
+    let events = crate::simple::scalar(client, "SELECT count(*) FROM audit_events")
         .await
         .map_err(db)?
-    {
-        if let SimpleQueryMessage::Row(r) = m {
-            events = r.get(0).and_then(|v| v.parse().ok()).unwrap_or(0);
-        }
-    }
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     Ok(Verification::Intact { events })
 }

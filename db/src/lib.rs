@@ -11,13 +11,14 @@ pub mod pgtypes;
 mod pool;
 pub mod queries;
 pub mod seed;
+pub mod simple;
 pub mod statements;
 mod url;
 
 pub use connect::connect;
 pub use error::DbError;
 pub use pool::{Pool, PoolStats, ShardDb, ShardDbConfig, Source};
-pub use url::{DbUrl, StatementMode};
+pub use url::{redact_url, DbUrl, StatementMode};
 
 /// Re-exported so callers can name row and type items without their own dependency.
 pub use tokio_postgres;

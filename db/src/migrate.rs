@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::Client;
 
 /// One migration compiled into the binary.
 #[derive(Debug)]
@@ -81,10 +81,7 @@ impl std::error::Error for MigrateError {}
 
 impl From<tokio_postgres::Error> for MigrateError {
     fn from(e: tokio_postgres::Error) -> Self {
-        match e.as_db_error() {
-            Some(db) => MigrateError::Db(format!("{}: {}", db.code().code(), db.message())),
-            None => MigrateError::Db(e.to_string()),
-        }
+        MigrateError::Db(crate::simple::describe(&e))
     }
 }
 
@@ -119,27 +116,25 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
 )";
 
 async fn applied(client: &Client) -> Result<Vec<(i32, String, String)>, MigrateError> {
-    let msgs = client
-        .simple_query(
-            "SELECT version, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-             FROM schema_migrations ORDER BY version",
-        )
-        .await?;
-    let mut out = Vec::new();
-    for m in msgs {
-        if let SimpleQueryMessage::Row(r) = m {
-            let version = r
-                .get(0)
+    let rows = crate::simple::rows(
+        client,
+        "SELECT version, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+         FROM schema_migrations ORDER BY version",
+    )
+    .await?;
+    rows.into_iter()
+        .map(|mut r| {
+            let text = |r: &mut Vec<Option<String>>, i: usize| r.get_mut(i).and_then(Option::take);
+            let version = text(&mut r, 0)
                 .and_then(|v| v.parse::<i32>().ok())
                 .ok_or_else(|| MigrateError::Db("bad schema_migrations row".into()))?;
-            out.push((
+            Ok((
                 version,
-                r.get(1).unwrap_or("").to_string(),
-                r.get(2).unwrap_or("").to_string(),
-            ));
-        }
-    }
-    Ok(out)
+                text(&mut r, 1).unwrap_or_default(),
+                text(&mut r, 2).unwrap_or_default(),
+            ))
+        })
+        .collect()
 }
 
 /// Applied and pending migrations.

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::Client;
 
 /// A calendar month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -93,21 +93,12 @@ impl std::error::Error for MaintainError {}
 
 impl From<tokio_postgres::Error> for MaintainError {
     fn from(e: tokio_postgres::Error) -> Self {
-        match e.as_db_error() {
-            Some(db) => MaintainError(format!("{}: {}", db.code().code(), db.message())),
-            None => MaintainError(e.to_string()),
-        }
+        MaintainError(crate::simple::describe(&e))
     }
 }
 
 async fn rows(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, MaintainError> {
-    let mut out = Vec::new();
-    for m in client.simple_query(sql).await? {
-        if let SimpleQueryMessage::Row(r) = m {
-            out.push((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect());
-        }
-    }
-    Ok(out)
+    Ok(crate::simple::rows(client, sql).await?)
 }
 
 /// The current month according to the database's clock.

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::Client;
 use uuid::Uuid;
 
 use crate::partitions::{self, Month};
@@ -77,10 +77,7 @@ impl std::error::Error for SeedError {}
 
 impl From<tokio_postgres::Error> for SeedError {
     fn from(e: tokio_postgres::Error) -> Self {
-        match e.as_db_error() {
-            Some(db) => SeedError::Db(format!("{}: {}", db.code().code(), db.message())),
-            None => SeedError::Db(e.to_string()),
-        }
+        SeedError::Db(crate::simple::describe(&e))
     }
 }
 
@@ -354,12 +351,7 @@ pub fn hash_password(password: &str) -> Result<String, SeedError> {
 }
 
 async fn scalar(client: &Client, sql: &str) -> Result<Option<String>, SeedError> {
-    for m in client.simple_query(sql).await? {
-        if let SimpleQueryMessage::Row(r) = m {
-            return Ok(r.get(0).map(str::to_string));
-        }
-    }
-    Ok(None)
+    Ok(crate::simple::scalar(client, sql).await?)
 }
 
 async fn count_orgs(client: &Client) -> Result<i64, SeedError> {
@@ -954,7 +946,7 @@ async fn fill(
     .await?;
 
     // Partitions for every month of the history, and the next three.
-    if let (Some(first), Some(_)) = (teaching_days.first(), teaching_days.last()) {
+    if let Some(first) = teaching_days.first() {
         let (fy, fm, _) = civil_from_days(first.0);
         let (ty, tm, _) = civil_from_days(today.0);
         let months = ((ty - fy) * 12 + tm as i32 - fm as i32).max(0) as u32;

@@ -84,14 +84,32 @@ impl DbUrl {
         if self.config.get_password().is_none() {
             return self.raw.clone();
         }
-        match (self.raw.find("://"), self.raw.rfind('@')) {
-            (Some(s), Some(at)) if at > s + 3 => {
-                let userinfo = &self.raw[s + 3..at];
-                let user = userinfo.split(':').next().unwrap_or("");
-                format!("{}{user}:[redacted]{}", &self.raw[..s + 3], &self.raw[at..])
-            }
-            _ => String::from("[redacted]"),
+        let r = redact_url(&self.raw);
+        // A password given some other way (a query parameter): print nothing of the URL.
+        if r == self.raw {
+            String::from("[redacted]")
+        } else {
+            r
         }
+    }
+}
+
+/// `scheme://user:pw@host/...` -> `scheme://user:[redacted]@host/...`; other URLs unchanged.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s + 3 => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.find(':') {
+                Some(c) => format!(
+                    "{}{}:[redacted]{}",
+                    &url[..s + 3],
+                    &userinfo[..c],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
     }
 }
 

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use campushub_db::{DbUrl, StatementMode};
+use campushub_db::{redact_url, DbUrl, StatementMode};
 use serde::Deserialize;
 
 /// A value that must never appear in logs or `config check` output (passwords in URLs).
@@ -641,25 +641,6 @@ impl Config {
         line("password_threads", self.password_threads.to_string());
         line("password_queue", self.password_queue.to_string());
         out
-    }
-}
-
-/// `redis://:pw@host/` -> `redis://:[redacted]@host/`.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s + 3 => {
-            let userinfo = &url[s + 3..at];
-            match userinfo.find(':') {
-                Some(c) => format!(
-                    "{}{}:[redacted]{}",
-                    &url[..s + 3],
-                    &userinfo[..c],
-                    &url[at..]
-                ),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
     }
 }
 

@@ -20,12 +20,7 @@ fn get(agent: &ureq::Agent, url: &str) -> (u16, String, Option<String>) {
     }
 }
 
-fn metric(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(prefix))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum()
-}
+use common::metric_sum as metric;
 
 #[test]
 fn keep_alive_reuses_one_connection() {

@@ -24,6 +24,13 @@ fn status_of(server: &TestServer, path: &str) -> (u16, common::Resp) {
     (r.status, r)
 }
 
+/// Whether `/readyz` answers 200 with `checks.<name>.status == status` (a degraded dependency
+/// leaves the server ready).
+fn ready_with(server: &TestServer, name: &str, status: &str) -> bool {
+    let (code, r) = status_of(server, "/readyz");
+    code == 200 && r.json()["checks"][name]["status"] == status
+}
+
 /// Restarts `service` even if the test body panics.
 struct Restart(&'static str);
 
@@ -78,10 +85,9 @@ fn redis_down_degrades_and_recovers() {
     let server = TestServer::spawn(&[]);
     let restart = Restart("redis");
     stack("stop", "redis");
-    assert!(eventually(Duration::from_secs(10), || {
-        let (code, r) = status_of(&server, "/readyz");
-        code == 200 && r.json()["checks"]["redis"]["status"] == "down"
-    }));
+    assert!(eventually(Duration::from_secs(10), || ready_with(
+        &server, "redis", "down"
+    )));
     let (_, r) = status_of(&server, "/readyz");
     assert_eq!(r.json()["status"], "degraded");
     // Requests that do not need Redis keep working.
@@ -274,20 +280,15 @@ fn analytics_use_the_replica_and_fall_back_when_it_lags_or_is_down() {
     // Down: reports still answer, from the primary, and the fallback is counted.
     let restart = Restart("replica");
     stack("stop", "replica");
-    assert!(eventually(Duration::from_secs(10), || {
-        let (code, r) = status_of(&server, "/readyz");
-        code == 200 && r.json()["checks"]["replica"]["status"] == "down"
-    }));
+    assert!(eventually(Duration::from_secs(10), || ready_with(
+        &server, "replica", "down"
+    )));
     let (_, r) = status_of(&server, "/readyz");
     assert_eq!(r.json()["status"], "degraded");
     assert_eq!(summary_source(&server, &id), "primary");
     let (_, m) = status_of(&server, "/metrics");
     let text = String::from_utf8_lossy(&m.body).into_owned();
-    let fallbacks: f64 = text
-        .lines()
-        .filter(|l| l.starts_with("campushub_db_replica_fallbacks_total"))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
-        .sum();
+    let fallbacks = common::metric_sum(&text, "campushub_db_replica_fallbacks_total");
     assert!(fallbacks >= 1.0, "{text}");
 
     drop(restart);

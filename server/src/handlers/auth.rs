@@ -8,7 +8,7 @@ use campushub_db::audit::{self, Event};
 use campushub_db::queries::users;
 use serde::{Deserialize, Serialize};
 
-use super::Request;
+use super::{json, Request};
 use crate::api_error::ApiError;
 use crate::auth::passwords::Verdict;
 use crate::auth::tokens::{self, TokenError};
@@ -161,14 +161,13 @@ fn token_response(
     let sourced = sourced_id.hyphenated().to_string();
     let (access, _) = tokens::issue(&shard.keys, user_id, &sourced, config.access_token_ttl)
         .map_err(|_| ApiError::Internal)?;
-    let body = sonic_rs::to_vec(&TokenResponse {
+    let body = json(&TokenResponse {
         access_token: &access,
         token_type: "Bearer",
         expires_in: config.access_token_ttl.as_secs(),
         refresh_token: refresh,
         refresh_expires_in: config.refresh_token_ttl.as_secs(),
-    })
-    .map_err(|_| ApiError::Internal)?;
+    })?;
     Ok(Response::json(200, body)
         .with_header("Cache-Control", "no-store")
         .with_header("Pragma", "no-cache"))
@@ -318,15 +317,14 @@ pub async fn me(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> 
     if !profile.usable || claims.issued_ms() < revoked_before_ms {
         return Err(ApiError::Unauthenticated("This token has been revoked."));
     }
-    let body = sonic_rs::to_vec(&MeDto {
+    let body = json(&MeDto {
         sourced_id: profile.sourced_id.hyphenated().to_string(),
         username: &profile.username,
         email: profile.email.as_deref(),
         given_name: &profile.given_name,
         family_name: &profile.family_name,
         role: &profile.role,
-    })
-    .map_err(|_| ApiError::Internal)?;
+    })?;
     Ok(Response::json(200, body).with_header("Cache-Control", "no-store"))
 }
 
@@ -353,7 +351,7 @@ struct PermissionsDto<'a> {
 pub async fn my_permissions(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let claims = authenticate(shard, req)?;
     let grants = crate::auth::access::grants(shard, claims.uid).await?;
-    let body = sonic_rs::to_vec(&PermissionsDto {
+    let body = json(&PermissionsDto {
         permissions: grants
             .list
             .iter()
@@ -366,7 +364,6 @@ pub async fn my_permissions(shard: &Shard, req: &Request<'_>) -> Result<Response
                 },
             })
             .collect(),
-    })
-    .map_err(|_| ApiError::Internal)?;
+    })?;
     Ok(Response::json(200, body).with_header("Cache-Control", "private, no-store"))
 }

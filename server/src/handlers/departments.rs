@@ -4,7 +4,7 @@
 use campushub_db::queries::departments::{self, Department};
 use serde::Serialize;
 
-use super::{query_pairs, Request};
+use super::{json, query_pairs, ObjectRef, Request};
 use crate::api_error::ApiError;
 use crate::http::Response;
 use crate::shard::Shard;
@@ -14,20 +14,13 @@ pub const MAX_LIMIT: i64 = 200;
 const DEFAULT_LIMIT: i64 = 50;
 
 #[derive(Serialize)]
-struct OrgRef {
-    sourced_id: String,
-    #[serde(rename = "type")]
-    type_: &'static str,
-}
-
-#[derive(Serialize)]
 struct DepartmentDto<'a> {
     sourced_id: String,
     name: &'a str,
     identifier: &'a str,
     status: &'a str,
     date_last_modified: &'a str,
-    parent: OrgRef,
+    parent: ObjectRef,
 }
 
 impl<'a> From<&'a Department> for DepartmentDto<'a> {
@@ -38,10 +31,7 @@ impl<'a> From<&'a Department> for DepartmentDto<'a> {
             identifier: &d.identifier,
             status: &d.status,
             date_last_modified: &d.date_last_modified,
-            parent: OrgRef {
-                sourced_id: d.parent_sourced_id.hyphenated().to_string(),
-                type_: "org",
-            },
+            parent: ObjectRef::new(d.parent_sourced_id, "org"),
         }
     }
 }
@@ -52,10 +42,6 @@ struct Page<'a> {
     next_cursor: Option<&'a str>,
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
-    sonic_rs::to_vec(v).map_err(|_| ApiError::Internal)
-}
-
 /// One department by public id.
 pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let id = uuid::Uuid::try_parse(req.param)
@@ -63,7 +49,7 @@ pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError>
     let dept = departments::by_id(shard.db.primary(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Response::json(200, to_json(&DepartmentDto::from(&dept))?))
+    Ok(Response::json(200, json(&DepartmentDto::from(&dept))?))
 }
 
 /// A page of active departments ordered by identifier; `?limit=` (1 to 200) and `?after=`
@@ -113,12 +99,12 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
             None
         },
     };
-    Ok(Response::json(200, to_json(&page)?))
+    Ok(Response::json(200, json(&page)?))
 }
 
 #[derive(Serialize)]
 struct SummaryDto<'a> {
-    department: OrgRef,
+    department: ObjectRef,
     name: &'a str,
     identifier: &'a str,
     students: i64,
@@ -144,10 +130,7 @@ pub async fn summary(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
         .await?
         .ok_or(ApiError::NotFound)?;
     let dto = SummaryDto {
-        department: OrgRef {
-            sourced_id: s.sourced_id.hyphenated().to_string(),
-            type_: "org",
-        },
+        department: ObjectRef::new(s.sourced_id, "org"),
         name: &s.name,
         identifier: &s.identifier,
         students: s.students,
@@ -162,5 +145,5 @@ pub async fn summary(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
         },
         source: s.source.as_str(),
     };
-    Ok(Response::json(200, to_json(&dto)?).with_header("Cache-Control", "max-age=60"))
+    Ok(Response::json(200, json(&dto)?).with_header("Cache-Control", "max-age=60"))
 }

@@ -21,7 +21,7 @@ struct PoolView {
     waiting: u32,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Check {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,17 +81,13 @@ async fn pool_check(pool: &campushub_db::Pool) -> Check {
             status: "up",
             latency_ms: Some(d.as_secs_f64() * 1e3),
             pool: Some(view),
-            connected: None,
-            error: None,
-            lag_s: None,
+            ..Check::default()
         },
         Err(e) => Check {
             status: "down",
-            latency_ms: None,
             pool: Some(view),
-            connected: None,
             error: Some(pool.last_error().unwrap_or_else(|| e.to_string())),
-            lag_s: None,
+            ..Check::default()
         },
     }
 }
@@ -112,28 +108,21 @@ pub async fn readyz(shard: &Shard) -> Response {
     let redis = match &shard.redis {
         None => Check {
             status: "disabled",
-            latency_ms: None,
-            pool: None,
             connected: Some(false),
-            error: None,
-            lag_s: None,
+            ..Check::default()
         },
         Some(r) => match r.ping().await {
             Ok(d) => Check {
                 status: "up",
                 latency_ms: Some(d.as_secs_f64() * 1e3),
-                pool: None,
                 connected: Some(true),
-                error: None,
-                lag_s: None,
+                ..Check::default()
             },
             Err(e) => Check {
                 status: "down",
-                latency_ms: None,
-                pool: None,
                 connected: Some(r.connected()),
                 error: Some(e.to_string()),
-                lag_s: None,
+                ..Check::default()
             },
         },
     };

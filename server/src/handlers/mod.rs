@@ -40,6 +40,31 @@ pub struct Request<'a> {
     pub request_id: &'a [u8],
 }
 
+/// A reference to another object, OneRoster style: `{"sourced_id": ..., "type": "org"}`.
+#[derive(Debug, serde::Serialize)]
+pub struct ObjectRef {
+    /// Public id.
+    pub sourced_id: String,
+    /// `org`, `user`, ...
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+}
+
+impl ObjectRef {
+    /// A reference to `id` of kind `type_`.
+    pub fn new(id: uuid::Uuid, type_: &'static str) -> ObjectRef {
+        ObjectRef {
+            sourced_id: id.hyphenated().to_string(),
+            type_,
+        }
+    }
+}
+
+/// Encodes a response body; a failure is a bug, answered 500.
+pub fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
+    sonic_rs::to_vec(v).map_err(|_| ApiError::Internal)
+}
+
 /// Every method that some route of this server answers (for `OPTIONS *`).
 const SERVER_METHODS: &str = "GET, HEAD, POST, OPTIONS";
 

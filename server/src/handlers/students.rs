@@ -10,7 +10,7 @@ use campushub_db::queries::students;
 use serde::Serialize;
 
 use super::auth::authenticate;
-use super::{query_pairs, Request};
+use super::{json, query_pairs, ObjectRef, Request};
 use crate::api_error::ApiError;
 use crate::auth::access::may_access_student;
 use crate::http::Response;
@@ -30,13 +30,6 @@ pub struct CachedStudent {
 }
 
 #[derive(Serialize)]
-struct Ref {
-    sourced_id: String,
-    #[serde(rename = "type")]
-    type_: &'static str,
-}
-
-#[derive(Serialize)]
 struct StudentDto<'a> {
     sourced_id: String,
     status: &'a str,
@@ -48,7 +41,7 @@ struct StudentDto<'a> {
     roll_number: &'a str,
     program: &'a str,
     year_of_study: i16,
-    department: Ref,
+    department: ObjectRef,
 }
 
 fn parse_id(param: &str) -> Result<uuid::Uuid, ApiError> {
@@ -65,7 +58,7 @@ async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, ApiErr
     let s = students::by_id(shard.db.primary(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let json = sonic_rs::to_vec(&StudentDto {
+    let json = json(&StudentDto {
         sourced_id: s.sourced_id.hyphenated().to_string(),
         status: &s.status,
         date_last_modified: &s.date_last_modified,
@@ -76,12 +69,8 @@ async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, ApiErr
         roll_number: &s.roll_number,
         program: &s.program,
         year_of_study: s.year_of_study,
-        department: Ref {
-            sourced_id: s.department_sourced_id.hyphenated().to_string(),
-            type_: "org",
-        },
-    })
-    .map_err(|_| ApiError::Internal)?;
+        department: ObjectRef::new(s.department_sourced_id, "org"),
+    })?;
     let cached = Rc::new(CachedStudent {
         id: s.id,
         department_id: s.department_id,
@@ -149,7 +138,7 @@ struct MarkDto<'a> {
 
 #[derive(Serialize)]
 struct AttendanceDto<'a> {
-    student: Ref,
+    student: ObjectRef,
     from: String,
     to: String,
     classes: Vec<ClassSummary>,
@@ -201,10 +190,7 @@ pub async fn attendance(shard: &Shard, req: &Request<'_>) -> Result<Response, Ap
         }
     }
     let dto = AttendanceDto {
-        student: Ref {
-            sourced_id: id.hyphenated().to_string(),
-            type_: "user",
-        },
+        student: ObjectRef::new(id, "user"),
         from: from.iso(),
         to: to.iso(),
         classes: classes
@@ -228,6 +214,6 @@ pub async fn attendance(shard: &Shard, req: &Request<'_>) -> Result<Response, Ap
             })
             .collect(),
     };
-    let body = sonic_rs::to_vec(&dto).map_err(|_| ApiError::Internal)?;
+    let body = json(&dto)?;
     Ok(Response::json(200, body).with_header("Cache-Control", "private, no-store"))
 }

@@ -26,11 +26,10 @@ struct Slot {
 }
 
 /// The shard's deadlines and drain state.
-#[derive(Default)]
 pub struct Timers {
     slots: RefCell<Vec<Slot>>,
     free: RefCell<Vec<usize>>,
-    now: Cell<Option<Instant>>,
+    now: Cell<Instant>,
     draining: Cell<bool>,
 }
 
@@ -46,19 +45,17 @@ pub enum Wake {
 impl Timers {
     /// A new set with no connections.
     pub fn new() -> Rc<Timers> {
-        Rc::new(Timers::default())
+        Rc::new(Timers {
+            slots: RefCell::default(),
+            free: RefCell::default(),
+            now: Cell::new(Instant::now()),
+            draining: Cell::new(false),
+        })
     }
 
     /// The coarse clock (refreshed every tick).
     pub fn now(&self) -> Instant {
-        match self.now.get() {
-            Some(t) => t,
-            None => {
-                let t = Instant::now();
-                self.now.set(Some(t));
-                t
-            }
-        }
+        self.now.get()
     }
 
     /// Whether draining has started.
@@ -82,7 +79,7 @@ impl Timers {
     /// Refreshes the clock and wakes every slot whose deadline has passed.
     pub fn sweep(&self) {
         let now = Instant::now();
-        self.now.set(Some(now));
+        self.now.set(now);
         let mut woken = Vec::new();
         for slot in self.slots.borrow_mut().iter_mut() {
             if let Some(d) = slot.deadline {
