@@ -1,9 +1,11 @@
-//! Identity: passwords (hashed off the shard threads), access tokens (JWT, cached per shard)
+//! Identity: passwords (hashed off the shard threads), one-time codes for multi-factor log-in,
+//! access tokens (JWT, cached per shard)
 //! and refresh tokens (opaque, stored hashed), and the caller behind a request.
 
 pub mod access;
 pub mod passwords;
 pub mod tokens;
+pub mod totp;
 
 use base64::Engine as _;
 use sha2::Digest as _;
