@@ -2,9 +2,11 @@
 //! connection used for what must be shared across instances. Never imports the HTTP server.
 #![deny(missing_docs)]
 
+pub mod bus;
 pub mod local;
 mod redis_conn;
 mod send;
 
+pub use bus::{BusStats, Invalidation, InvalidationBus, Message};
 pub use local::LocalCache;
 pub use redis_conn::{RedisError, RedisStats, RedisTarget, ShardRedis};

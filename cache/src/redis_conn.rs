@@ -48,6 +48,16 @@ impl RedisTarget {
         }
     }
 
+    /// Host and port.
+    pub(crate) fn addr(&self) -> (&str, u16) {
+        (&self.host, self.port)
+    }
+
+    /// Database, credentials and protocol settings.
+    pub(crate) fn info(&self) -> &RedisConnectionInfo {
+        &self.info
+    }
+
     /// `host:port`, for logs.
     pub fn endpoint(&self) -> String {
         format!("{}:{}", self.host, self.port)
@@ -158,11 +168,11 @@ impl ShardRedis {
     }
 }
 
-fn log_event(redis: &ShardRedis, event: &str, detail: &str) {
+pub(crate) fn log_event(target: &RedisTarget, event: &str, detail: &str) {
     eprintln!(
         "{{\"level\":\"{}\",\"msg\":\"redis {event}\",\"endpoint\":\"{}\",\"detail\":{:?}}}",
         if event == "connected" { "info" } else { "warn" },
-        redis.target.endpoint(),
+        target.endpoint(),
         detail
     );
 }
@@ -196,24 +206,24 @@ async fn run(redis: Rc<ShardRedis>) {
             Ok(Ok((conn, driver))) => {
                 redis.connects_total.set(redis.connects_total.get() + 1);
                 if failing {
-                    log_event(&redis, "connected", "");
+                    log_event(&redis.target, "connected", "");
                 }
                 failing = false;
                 backoff = BACKOFF_MIN;
                 *redis.conn.borrow_mut() = Some(conn);
                 driver.await;
                 redis.conn.borrow_mut().take();
-                log_event(&redis, "connection lost", "");
+                log_event(&redis.target, "connection lost", "");
             }
             Ok(Err(e)) => {
                 if !failing {
-                    log_event(&redis, "connect failed", &e);
+                    log_event(&redis.target, "connect failed", &e);
                 }
                 failing = true;
             }
             Err(_) => {
                 if !failing {
-                    log_event(&redis, "connect failed", "timed out");
+                    log_event(&redis.target, "connect failed", "timed out");
                 }
                 failing = true;
             }

@@ -1,6 +1,6 @@
 //! Identity: passwords (hashed off the shard threads), one-time codes for multi-factor log-in,
-//! access tokens (JWT, cached per shard)
-//! and refresh tokens (opaque, stored hashed), and the caller behind a request.
+//! access tokens (JWT, cached per shard), refresh tokens (opaque, stored hashed), and the
+//! caller behind a request.
 
 pub mod access;
 pub mod passwords;
