@@ -36,6 +36,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "audit_chain",
         sql: include_str!("../migrations/0003_audit_chain.sql"),
     },
+    Migration {
+        version: 4,
+        name: "authz_changes",
+        sql: include_str!("../migrations/0004_authz_changes.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

@@ -184,7 +184,8 @@ pub const REVOKE_REFRESH_FAMILY: Stmt = Stmt {
 /// Access tokens of user `$1` issued before now stop working.
 pub const REVOKE_ACCESS_TOKENS: Stmt = Stmt {
     id: 13,
-    sql: "UPDATE users SET tokens_revoked_before = now() WHERE id = $1",
+    sql: "UPDATE users SET tokens_revoked_before = now() WHERE id = $1 \
+          RETURNING nextval('authz_version')",
     params: &[Type::INT8],
 };
 
@@ -256,6 +257,102 @@ pub const STUDENT_ATTENDANCE: Stmt = Stmt {
     params: &[Type::INT8, Type::DATE, Type::DATE],
 };
 
+/// What authentication needs besides grants: whether the account is usable, and the instant
+/// (milliseconds since the epoch, 0 for never) before which its access tokens are refused.
+pub const USER_AUTH_STATE: Stmt = Stmt {
+    id: 20,
+    sql: "SELECT (enabled_user AND status = 'active'), \
+          coalesce(floor(extract(epoch FROM tokens_revoked_before) * 1000)::float8, 0) \
+          FROM users WHERE id = $1",
+    params: &[Type::INT8],
+};
+
+/// Creates a custom role with its permissions and audit event: (outcome, role id, version).
+pub const ROLE_CREATE: Stmt = Stmt {
+    id: 21,
+    sql: "SELECT outcome, role_id, version FROM authz_role_create($1, $2::inet, $3, $4, $5)",
+    params: &[
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT_ARRAY,
+    ],
+};
+
+/// Replaces a custom role's description and/or permissions: (outcome, role id, version).
+pub const ROLE_UPDATE: Stmt = Stmt {
+    id: 22,
+    sql: "SELECT outcome, role_id, version FROM authz_role_update($1, $2::inet, $3, $4, $5)",
+    params: &[
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT_ARRAY,
+    ],
+};
+
+/// Deletes a custom role nobody holds: (outcome, role id, version).
+pub const ROLE_DELETE: Stmt = Stmt {
+    id: 23,
+    sql: "SELECT outcome, role_id, version FROM authz_role_delete($1, $2::inet, $3)",
+    params: &[Type::INT8, Type::TEXT, Type::TEXT],
+};
+
+/// Binds a role to a user at a scope: (outcome, binding id, user id, version).
+pub const BINDING_CREATE: Stmt = Stmt {
+    id: 24,
+    sql: "SELECT outcome, binding, user_id, version \
+          FROM authz_binding_create($1, $2::inet, $3, $4, $5, $6)",
+    params: &[
+        Type::INT8,
+        Type::TEXT,
+        Type::UUID,
+        Type::TEXT,
+        Type::TEXT,
+        Type::UUID,
+    ],
+};
+
+/// Removes a binding: (outcome, user id, version).
+pub const BINDING_DELETE: Stmt = Stmt {
+    id: 25,
+    sql: "SELECT outcome, user_id, version FROM authz_binding_delete($1, $2::inet, $3)",
+    params: &[Type::INT8, Type::TEXT, Type::UUID],
+};
+
+/// Every role with its permissions, by name.
+pub const ROLES_LIST: Stmt = Stmt {
+    id: 26,
+    sql: "SELECT r.name, r.description, r.builtin, \
+          coalesce(array_agg(rp.permission ORDER BY rp.permission) \
+                   FILTER (WHERE rp.permission IS NOT NULL), '{}') \
+          FROM roles r LEFT JOIN role_permissions rp ON rp.role_id = r.id \
+          GROUP BY r.id ORDER BY r.name",
+    params: &[],
+};
+
+/// A user's bindings (by the user's public id): binding id, role, scope type and public id,
+/// creation time.
+pub const USER_BINDINGS: Stmt = Stmt {
+    id: 27,
+    sql: "SELECT b.sourced_id, r.name, b.scope_type, \
+          CASE b.scope_type WHEN 'class' THEN (SELECT sourced_id FROM classes WHERE id = b.scope_id) \
+               ELSE (SELECT sourced_id FROM orgs WHERE id = b.scope_id) END, \
+          to_char(b.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+          FROM role_bindings b JOIN roles r ON r.id = b.role_id JOIN users u ON u.id = b.user_id \
+          WHERE u.sourced_id = $1 ORDER BY b.id",
+    params: &[Type::UUID],
+};
+
+/// A user's row id by public id.
+pub const USER_ID_BY_SOURCED: Stmt = Stmt {
+    id: 28,
+    sql: "SELECT id FROM users WHERE sourced_id = $1",
+    params: &[Type::UUID],
+};
+
 /// Every statement, indexed by [`Stmt::id`].
 pub const ALL: &[&Stmt] = &[
     &PING,
@@ -278,6 +375,15 @@ pub const ALL: &[&Stmt] = &[
     &IS_GUARDIAN_OF,
     &ENROLLED_IN_ANY,
     &STUDENT_ATTENDANCE,
+    &USER_AUTH_STATE,
+    &ROLE_CREATE,
+    &ROLE_UPDATE,
+    &ROLE_DELETE,
+    &BINDING_CREATE,
+    &BINDING_DELETE,
+    &ROLES_LIST,
+    &USER_BINDINGS,
+    &USER_ID_BY_SOURCED,
 ];
 
 #[cfg(test)]

@@ -61,6 +61,8 @@ pub struct ShardMetrics {
     pub backpressure_total: u64,
     /// Access-log lines dropped because the log could not keep up.
     pub log_dropped_total: u64,
+    /// Invalidations that could not be published (other shards caught up by expiry).
+    pub invalidation_publish_failures_total: u64,
 }
 
 impl ShardMetrics {
@@ -95,6 +97,10 @@ pub struct ShardSnapshot {
     pub redis: Option<RedisStats>,
     /// Entries in the shard's hot caches.
     pub cache_entries: u64,
+    /// The invalidation subscription, if Redis is configured.
+    pub bus: Option<campushub_cache::BusStats>,
+    /// Highest authorisation version the shard has seen.
+    pub authz_version: i64,
     /// io_uring or epoll.
     pub driver: &'static str,
 }
@@ -258,6 +264,36 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
         "gauge",
         &|s| s.cache_entries,
     );
+    per_shard(
+        &mut out,
+        "campushub_authz_version",
+        "Highest authorisation version the shard has seen.",
+        "gauge",
+        &|s| s.authz_version.max(0) as u64,
+    );
+    per_shard(
+        &mut out,
+        "campushub_invalidation_publish_failures_total",
+        "Invalidations that could not be published on Redis.",
+        "counter",
+        &|s| s.metrics.invalidation_publish_failures_total,
+    );
+    if snaps.iter().any(|(_, s)| s.bus.is_some()) {
+        per_shard(
+            &mut out,
+            "campushub_invalidation_subscribed",
+            "1 while the shard's invalidation subscription is up.",
+            "gauge",
+            &|s| s.bus.map(|b| u64::from(b.live)).unwrap_or(0),
+        );
+        per_shard(
+            &mut out,
+            "campushub_invalidations_received_total",
+            "Invalidation messages applied from the bus.",
+            "counter",
+            &|s| s.bus.map(|b| b.received_total).unwrap_or(0),
+        );
+    }
 
     let _ = writeln!(out, "# HELP campushub_db_pool_connections Database connections by pool and state.\n# TYPE campushub_db_pool_connections gauge");
     for (id, s) in snaps {

@@ -156,10 +156,13 @@ pub enum Refresh {
         /// Enabled and active.
         usable: bool,
     },
-    /// Already rotated or revoked: the whole family is now revoked (theft detection).
+    /// Already rotated or revoked: the whole family and the user's access tokens are now
+    /// revoked (theft detection).
     Reused {
         /// Whose family it was.
         user_id: i64,
+        /// Authorisation version of the revocation.
+        version: i64,
     },
     /// Unknown or expired.
     Invalid,
@@ -196,18 +199,30 @@ pub async fn refresh(
         return Ok(Refresh::Invalid);
     }
     pool.query(&REVOKE_REFRESH_FAMILY, &[&family]).await?;
-    Ok(Refresh::Reused { user_id })
+    // Whoever kept a copy of the refresh token may hold access tokens from it too.
+    let version = revoke_access_tokens(pool, user_id).await?;
+    Ok(Refresh::Reused { user_id, version })
+}
+
+/// Access tokens of `user_id` issued before now stop working; returns the authorisation
+/// version of the revocation (to publish).
+pub async fn revoke_access_tokens(pool: &Pool, user_id: i64) -> Result<i64, DbError> {
+    let row = pool
+        .query_opt(&REVOKE_ACCESS_TOKENS, &[&user_id])
+        .await?
+        .ok_or(DbError::Decode)?;
+    row.try_get(0).map_err(|_| DbError::Decode)
 }
 
 /// Ends the session of `token_hash`: revokes its family and the user's current access tokens.
-/// Returns whose session it was, when the token was known.
-pub async fn logout(pool: &Pool, token_hash: &[u8]) -> Result<Option<i64>, DbError> {
+/// Returns whose session it was and the authorisation version, when the token was known.
+pub async fn logout(pool: &Pool, token_hash: &[u8]) -> Result<Option<(i64, i64)>, DbError> {
     let Some(row) = pool.query_opt(&REFRESH_TOKEN_STATE, &[&token_hash]).await? else {
         return Ok(None);
     };
     let family: Uuid = row.try_get(0).map_err(|_| DbError::Decode)?;
     let user_id: i64 = row.try_get(1).map_err(|_| DbError::Decode)?;
     pool.query(&REVOKE_REFRESH_FAMILY, &[&family]).await?;
-    pool.query(&REVOKE_ACCESS_TOKENS, &[&user_id]).await?;
-    Ok(Some(user_id))
+    let version = revoke_access_tokens(pool, user_id).await?;
+    Ok(Some((user_id, version)))
 }

@@ -1,6 +1,11 @@
-//! Access decisions: a user's grants (cached per shard for a few seconds), and the
-//! object-level rule for a student's records: the student themself, their guardians, staff
-//! whose institution-, department- or class-scoped role carries the permission.
+//! Access decisions: who the caller is (a principal: grants plus account state, cached per
+//! shard), and the object-level rule for a student's records: the student themself, their
+//! guardians, staff whose institution-, department- or class-scoped role carries the
+//! permission.
+//!
+//! Cached principals are dropped on every shard of every instance when the invalidation bus
+//! says they changed; while the bus is down they live only [`FALLBACK_TTL`], so staleness
+//! stays bounded without Redis.
 //!
 //! Roles named `student` and `guardian` only ever apply to the holder's own or linked records,
 //! whatever the scope of their binding says.
@@ -14,46 +19,85 @@ use campushub_db::queries::access::{self, Grant};
 use crate::api_error::ApiError;
 use crate::shard::Shard;
 
-/// How long a shard trusts cached grants; a role or binding change is enforced everywhere
-/// within this bound.
-pub const GRANTS_TTL: Duration = Duration::from_secs(5);
+/// How long a principal is trusted while the invalidation bus is down (or not configured):
+/// the bound on how stale a role, binding or revocation can be without Redis.
+pub const FALLBACK_TTL: Duration = Duration::from_secs(5);
+
+/// How long a principal is trusted while the bus is up: changes arrive by message, so this is
+/// only a backstop against a message lost without the subscription noticing.
+pub const LIVE_TTL: Duration = Duration::from_secs(60);
 
 /// Roles that grant only on the holder's own (student) or linked (guardian) records.
 const SELF_ONLY: [&str; 2] = ["student", "guardian"];
 
-/// One user's grants.
-#[derive(Debug, Default)]
-pub struct Grants {
+/// An authenticated user as access checks see them.
+#[derive(Debug)]
+pub struct Principal {
+    /// users.id.
+    pub user_id: i64,
     /// Every (permission, scope, role).
-    pub list: Vec<Grant>,
+    pub grants: Vec<Grant>,
+    /// Enabled and active.
+    pub usable: bool,
+    /// Access tokens issued before this (ms since the epoch) are refused.
+    pub revoked_before_ms: u64,
 }
 
-impl Grants {
+/// Why access was allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The caller's own record, through their `student` role.
+    Own,
+    /// A linked student, through the `guardian` role.
+    Guardian,
+    /// A role binding at a scope covering the object.
+    Binding(Grant),
+}
+
+impl Principal {
+    /// Grants of `permission` through roles that are not self-only.
     fn scoped<'a>(&'a self, permission: &'a str) -> impl Iterator<Item = &'a Grant> + 'a {
-        self.list
+        self.grants
             .iter()
             .filter(move |g| g.permission == permission && !SELF_ONLY.contains(&g.role.as_str()))
     }
 
-    /// Held through a self-only role (`student` or `guardian`).
-    fn via_role(&self, permission: &str, role: &str) -> bool {
-        self.list
+    /// The grant of `permission` through the self-only `role`, if held.
+    fn via_role(&self, permission: &str, role: &str) -> Option<&Grant> {
+        self.grants
             .iter()
-            .any(|g| g.permission == permission && g.role == role)
+            .find(|g| g.permission == permission && g.role == role)
+    }
+
+    /// The institution-wide grant of `permission`, if held (function-level checks: admin
+    /// routes need the permission for the whole institution).
+    pub fn institution_grant<'a>(&'a self, permission: &'a str) -> Option<&'a Grant> {
+        self.scoped(permission)
+            .find(|g| g.scope_type == "institution")
     }
 }
 
-/// The shard's cache of grants by user id.
-pub struct GrantCache {
-    cache: LocalCache<i64, Rc<Grants>>,
+/// The shard's cache of principals by user id.
+pub struct PrincipalCache {
+    cache: LocalCache<i64, Rc<Principal>>,
 }
 
-impl GrantCache {
+impl PrincipalCache {
     /// A cache of at most `capacity` users.
-    pub fn new(capacity: usize) -> GrantCache {
-        GrantCache {
+    pub fn new(capacity: usize) -> PrincipalCache {
+        PrincipalCache {
             cache: LocalCache::new(capacity),
         }
+    }
+
+    /// Drops one user.
+    pub fn forget(&mut self, user: i64) {
+        self.cache.remove(&user);
+    }
+
+    /// Drops everyone (a role changed, or messages may have been missed).
+    pub fn clear(&mut self) {
+        self.cache.clear();
     }
 
     /// Entries held.
@@ -67,54 +111,88 @@ impl GrantCache {
     }
 }
 
-/// The grants of `user`, from the shard's cache or the database.
-pub async fn grants(shard: &Shard, user: i64) -> Result<Rc<Grants>, ApiError> {
-    let now = Instant::now();
-    if let Some(g) = shard.grants.borrow_mut().cache.get(&user, now) {
-        return Ok(Rc::clone(g));
+/// How long a shard may keep what it just loaded.
+pub fn cache_ttl(shard: &Shard) -> Duration {
+    match shard.bus.get() {
+        Some(bus) if bus.live() => LIVE_TTL,
+        _ => FALLBACK_TTL,
     }
-    let list = access::grants(shard.db.primary(), user).await?;
-    let g = Rc::new(Grants { list });
-    shard
-        .grants
-        .borrow_mut()
-        .cache
-        .insert(user, Rc::clone(&g), now + GRANTS_TTL);
-    Ok(g)
 }
 
-/// May `caller` use `permission` on the records of student `student` (row id) of department
-/// `department` (orgs.id)?
-pub async fn may_access_student(
+/// The principal of `user`, from the shard's cache or the database (`None`: no such user).
+pub async fn principal(shard: &Shard, user: i64) -> Result<Option<Rc<Principal>>, ApiError> {
+    let now = Instant::now();
+    if let Some(p) = shard.principals.borrow_mut().cache.get(&user, now) {
+        return Ok(Some(Rc::clone(p)));
+    }
+    let db = shard.db.primary();
+    // Both statements go out pipelined on the shard's connections.
+    let (grants, state) =
+        futures_util::future::try_join(access::grants(db, user), access::auth_state(db, user))
+            .await?;
+    let Some(state) = state else {
+        return Ok(None);
+    };
+    let p = Rc::new(Principal {
+        user_id: user,
+        grants,
+        usable: state.usable,
+        revoked_before_ms: state.revoked_before_ms,
+    });
+    shard
+        .principals
+        .borrow_mut()
+        .cache
+        .insert(user, Rc::clone(&p), now + cache_ttl(shard));
+    Ok(Some(p))
+}
+
+/// Why `principal` may use `permission` on the records of student `student` (row id) of
+/// department `department` (orgs.id), or `None` when it may not.
+pub async fn student_access(
     shard: &Shard,
-    caller: i64,
+    principal: &Principal,
     permission: &str,
     student: i64,
     department: i64,
-) -> Result<bool, ApiError> {
-    let g = grants(shard, caller).await?;
-    if caller == student && g.via_role(permission, "student") {
-        return Ok(true);
+) -> Result<Option<Reason>, ApiError> {
+    let caller = principal.user_id;
+    if caller == student && principal.via_role(permission, "student").is_some() {
+        return Ok(Some(Reason::Own));
     }
-    if g.scoped(permission).any(|x| x.scope_type == "institution") {
-        return Ok(true);
+    if let Some(g) = principal.institution_grant(permission) {
+        return Ok(Some(Reason::Binding(g.clone())));
     }
-    if g.scoped(permission)
-        .any(|x| x.scope_type == "department" && x.scope_id == department)
+    if let Some(g) = principal
+        .scoped(permission)
+        .find(|x| x.scope_type == "department" && x.scope_id == department)
     {
-        return Ok(true);
+        return Ok(Some(Reason::Binding(g.clone())));
     }
-    let classes: Vec<i64> = g
+    let classes: Vec<&Grant> = principal
         .scoped(permission)
         .filter(|x| x.scope_type == "class")
-        .map(|x| x.scope_id)
         .collect();
     let db = shard.db.primary();
-    if !classes.is_empty() && access::enrolled_in_any(db, student, &classes).await? {
-        return Ok(true);
+    if !classes.is_empty() {
+        let ids: Vec<i64> = classes.iter().map(|g| g.scope_id).collect();
+        if access::enrolled_in_any(db, student, &ids).await? {
+            // Which class decides is a detail for `explain`; the first grant stands for them.
+            return Ok(Some(Reason::Binding(classes[0].clone())));
+        }
     }
-    if g.via_role(permission, "guardian") && access::is_guardian_of(db, caller, student).await? {
-        return Ok(true);
+    if principal.via_role(permission, "guardian").is_some()
+        && access::is_guardian_of(db, caller, student).await?
+    {
+        return Ok(Some(Reason::Guardian));
     }
-    Ok(false)
+    Ok(None)
+}
+
+/// Function-level check: the caller holds `permission` for the whole institution (403 if not).
+pub fn require_institution(principal: &Principal, permission: &str) -> Result<(), ApiError> {
+    principal
+        .institution_grant(permission)
+        .map(|_| ())
+        .ok_or(ApiError::Forbidden)
 }

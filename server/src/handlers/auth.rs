@@ -4,12 +4,14 @@
 //! is checked either way); failures are counted per account and lock it for the configured
 //! window; Django hashes are upgraded to argon2id on a good log-in.
 
+use campushub_cache::{Invalidation, Message};
 use campushub_db::audit::{self, Event};
 use campushub_db::queries::users;
 use serde::{Deserialize, Serialize};
 
 use super::{json, Request};
 use crate::api_error::ApiError;
+use crate::auth::access::{self, Principal};
 use crate::auth::passwords::Verdict;
 use crate::auth::tokens::{self, TokenError};
 use crate::auth::{bearer, new_refresh_token};
@@ -211,7 +213,13 @@ pub async fn refresh(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
         users::Refresh::Rotated { .. } | users::Refresh::Invalid => Err(ApiError::Unauthenticated(
             "The refresh token is not valid; log in again.",
         )),
-        users::Refresh::Reused { user_id } => {
+        users::Refresh::Reused { user_id, version } => {
+            shard
+                .invalidate(Message {
+                    version,
+                    what: Invalidation::User(user_id),
+                })
+                .await;
             crate::access_log::event(
                 "warn",
                 "refresh token reused: family revoked",
@@ -236,7 +244,13 @@ pub async fn refresh(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
 /// Ends a session: its refresh-token family and the user's current access tokens.
 pub async fn logout(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let presented = refresh_hash(req)?;
-    if let Some(user_id) = users::logout(shard.db.primary(), &presented).await? {
+    if let Some((user_id, version)) = users::logout(shard.db.primary(), &presented).await? {
+        shard
+            .invalidate(Message {
+                version,
+                what: Invalidation::User(user_id),
+            })
+            .await;
         record(
             shard,
             req,
@@ -275,15 +289,23 @@ async fn record(
     .map_err(ApiError::from)
 }
 
-/// The caller, from a verified access token.
-pub fn authenticate(
-    shard: &Shard,
-    req: &Request<'_>,
-) -> Result<std::rc::Rc<tokens::Claims>, ApiError> {
+/// An authenticated caller: what the token says, and who that is now.
+#[derive(Debug)]
+pub struct Caller {
+    /// The verified claims.
+    pub claims: std::rc::Rc<tokens::Claims>,
+    /// Grants and account state (cached per shard, dropped on change).
+    pub principal: std::rc::Rc<Principal>,
+}
+
+/// The caller, from a verified access token whose account is still usable and whose tokens
+/// were not revoked after it was issued. The caller is always taken from the credential,
+/// never from a request parameter.
+pub async fn authenticate(shard: &Shard, req: &Request<'_>) -> Result<Caller, ApiError> {
     let token = bearer(req.authorization).ok_or(ApiError::Unauthenticated(
         "Send an access token: Authorization: Bearer <token>.",
     ))?;
-    shard
+    let claims = shard
         .tokens
         .borrow_mut()
         .verify(&shard.keys, token)
@@ -292,7 +314,17 @@ pub fn authenticate(
                 ApiError::Unauthenticated("The access token has expired; refresh it.")
             }
             TokenError::Invalid => ApiError::Unauthenticated("The access token is not valid."),
-        })
+        })?;
+    let principal =
+        access::principal(shard, claims.uid)
+            .await?
+            .ok_or(ApiError::Unauthenticated(
+                "The account behind this token no longer exists.",
+            ))?;
+    if !principal.usable || claims.issued_ms() < principal.revoked_before_ms {
+        return Err(ApiError::Unauthenticated("This token has been revoked."));
+    }
+    Ok(Caller { claims, principal })
 }
 
 #[derive(Serialize)]
@@ -307,16 +339,12 @@ struct MeDto<'a> {
 
 /// Who the caller is.
 pub async fn me(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let claims = authenticate(shard, req)?;
-    let profile = users::profile(shard.db.primary(), claims.uid)
+    let caller = authenticate(shard, req).await?;
+    let profile = users::profile(shard.db.primary(), caller.principal.user_id)
         .await?
         .ok_or(ApiError::Unauthenticated(
             "The account behind this token no longer exists.",
         ))?;
-    let revoked_before_ms = (profile.tokens_revoked_before_s * 1000.0) as u64;
-    if !profile.usable || claims.issued_ms() < revoked_before_ms {
-        return Err(ApiError::Unauthenticated("This token has been revoked."));
-    }
     let body = json(&MeDto {
         sourced_id: profile.sourced_id.hyphenated().to_string(),
         username: &profile.username,
@@ -349,11 +377,11 @@ struct PermissionsDto<'a> {
 
 /// What the caller may do, and where.
 pub async fn my_permissions(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let claims = authenticate(shard, req)?;
-    let grants = crate::auth::access::grants(shard, claims.uid).await?;
+    let caller = authenticate(shard, req).await?;
     let body = json(&PermissionsDto {
-        permissions: grants
-            .list
+        permissions: caller
+            .principal
+            .grants
             .iter()
             .map(|g| PermissionDto {
                 permission: &g.permission,

@@ -3,21 +3,19 @@
 //! Both need a token and pass the object-level rule of `auth::access`.
 
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use campushub_db::pgtypes::{days_from_civil, Date};
 use campushub_db::queries::students;
 use serde::Serialize;
 
-use super::auth::authenticate;
+use super::auth::{authenticate, Caller};
 use super::{json, query_pairs, ObjectRef, Request};
 use crate::api_error::ApiError;
-use crate::auth::access::may_access_student;
+use crate::auth::access::{cache_ttl, student_access};
 use crate::http::Response;
 use crate::shard::Shard;
 
-/// How long a shard serves a student profile from its cache.
-pub const PROFILE_TTL: Duration = Duration::from_secs(5);
 /// Longest attendance range one request may ask for.
 pub const MAX_RANGE_DAYS: i32 = 366;
 
@@ -79,18 +77,29 @@ async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, ApiErr
     shard
         .students
         .borrow_mut()
-        .insert(id, Rc::clone(&cached), now + PROFILE_TTL);
+        .insert(id, Rc::clone(&cached), now + cache_ttl(shard));
     Ok(cached)
+}
+
+/// 403 unless the caller may use `permission` on this student's records.
+async fn allow_student(
+    shard: &Shard,
+    caller: &Caller,
+    permission: &str,
+    s: &CachedStudent,
+) -> Result<(), ApiError> {
+    match student_access(shard, &caller.principal, permission, s.id, s.department_id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::Forbidden),
+    }
 }
 
 /// A student's profile.
 pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let claims = authenticate(shard, req)?;
+    let caller = authenticate(shard, req).await?;
     let id = parse_id(req.param)?;
     let s = load(shard, id).await?;
-    if !may_access_student(shard, claims.uid, "students.read", s.id, s.department_id).await? {
-        return Err(ApiError::Forbidden);
-    }
+    allow_student(shard, &caller, "students.read", &s).await?;
     Ok(Response::json(200, s.json.clone()).with_header("Cache-Control", "private, no-store"))
 }
 
@@ -147,7 +156,7 @@ struct AttendanceDto<'a> {
 
 /// A student's attendance between two dates, with the presence rate per class.
 pub async fn attendance(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let claims = authenticate(shard, req)?;
+    let caller = authenticate(shard, req).await?;
     let id = parse_id(req.param)?;
     let today = Date(
         (SystemTime::now()
@@ -175,9 +184,7 @@ pub async fn attendance(shard: &Shard, req: &Request<'_>) -> Result<Response, Ap
         )));
     }
     let s = load(shard, id).await?;
-    if !may_access_student(shard, claims.uid, "attendance.read", s.id, s.department_id).await? {
-        return Err(ApiError::Forbidden);
-    }
+    allow_student(shard, &caller, "attendance.read", &s).await?;
     let marks = students::attendance(shard.db.primary(), s.id, from, to).await?;
     let mut classes: Vec<(uuid::Uuid, String, u32, f64)> = Vec::new();
     for m in &marks {

@@ -5,7 +5,7 @@
 
 pub mod timers;
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::net::TcpListener;
 use std::panic::AssertUnwindSafe;
 
@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use campushub_cache::{RedisTarget, ShardRedis};
+use campushub_cache::{Invalidation, InvalidationBus, Message, RedisTarget, ShardRedis};
 use campushub_db::{ShardDb, ShardDbConfig};
 
 use crate::access_log::{self, AccessLog};
@@ -67,8 +67,12 @@ pub struct Shard {
     pub keys: Arc<crate::auth::tokens::KeySet>,
     /// Verified access tokens.
     pub tokens: RefCell<crate::auth::tokens::TokenCache>,
-    /// Users' grants, for a few seconds.
-    pub grants: RefCell<crate::auth::access::GrantCache>,
+    /// Principals (grants and account state) by user id.
+    pub principals: RefCell<crate::auth::access::PrincipalCache>,
+    /// The invalidation subscription, when Redis is configured (started with the shard).
+    pub bus: OnceCell<Rc<InvalidationBus>>,
+    /// Highest authorisation version seen (applied here or received from the bus).
+    pub authz_version: Cell<i64>,
     /// Hot student profiles, encoded.
     pub students: RefCell<
         campushub_cache::LocalCache<uuid::Uuid, Rc<crate::handlers::students::CachedStudent>>,
@@ -90,8 +94,10 @@ impl Shard {
             replica_lag_s: self.db.replica_lag().map(|d| d.as_secs_f64()),
             redis: self.redis.as_ref().map(|r| r.stats()),
             cache_entries: (self.tokens.borrow().len()
-                + self.grants.borrow().len()
+                + self.principals.borrow().len()
                 + self.students.borrow().len()) as u64,
+            bus: self.bus.get().map(|b| b.stats()),
+            authz_version: self.authz_version.get(),
             driver: self.driver,
         }
     }
@@ -99,6 +105,47 @@ impl Shard {
     /// Publishes the current snapshot.
     pub fn publish(&self) {
         self.board.publish(self.id, self.snapshot());
+    }
+
+    /// Drops what `msg` made stale from this shard's caches.
+    pub fn apply(&self, msg: &Message) {
+        if msg.version > self.authz_version.get() {
+            self.authz_version.set(msg.version);
+        }
+        match &msg.what {
+            Invalidation::User(id) => self.principals.borrow_mut().forget(*id),
+            // Who holds a role is not indexed per shard; role changes are rare.
+            Invalidation::Role(_) => self.principals.borrow_mut().clear(),
+            Invalidation::Student(id) => {
+                if let Ok(id) = uuid::Uuid::try_parse(id) {
+                    self.students.borrow_mut().remove(&id);
+                }
+            }
+            Invalidation::All => {
+                self.principals.borrow_mut().clear();
+                self.students.borrow_mut().clear();
+            }
+        }
+    }
+
+    /// A change was committed: drop what it made stale here at once, and tell every other
+    /// shard of every instance. Without Redis (or when publishing fails) the others catch up
+    /// within `auth::access::FALLBACK_TTL`; the change itself is already durable.
+    pub async fn invalidate(&self, msg: Message) {
+        self.apply(&msg);
+        let Some(redis) = &self.redis else {
+            return;
+        };
+        if let Err(e) = campushub_cache::bus::publish(redis, &msg).await {
+            self.metrics
+                .borrow_mut()
+                .invalidation_publish_failures_total += 1;
+            access_log::event(
+                "warn",
+                "invalidation not published; other shards catch up by expiry",
+                &[("message", msg.encode()), ("detail", e.to_string())],
+            );
+        }
     }
 }
 
@@ -337,7 +384,9 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
         passwords,
         keys: Arc::clone(&shared.keys),
         tokens: RefCell::new(crate::auth::tokens::TokenCache::new(100_000)),
-        grants: RefCell::new(crate::auth::access::GrantCache::new(100_000)),
+        principals: RefCell::new(crate::auth::access::PrincipalCache::new(100_000)),
+        bus: OnceCell::new(),
+        authz_version: Cell::new(0),
         students: RefCell::new(campushub_cache::LocalCache::new(50_000)),
         id,
         config: Arc::clone(config),
@@ -416,6 +465,17 @@ async fn maintain_partitions(shard: Rc<Shard>) {
 
 /// The shard's main task: background tasks, the accept loop, then draining.
 async fn serve(shard: Rc<Shard>, listener: monoio::net::TcpListener) {
+    if let Some(url) = &shard.config.redis_url {
+        if let Ok(target) = RedisTarget::parse(url.expose()) {
+            let weak = Rc::downgrade(&shard);
+            let bus = InvalidationBus::start(target, shard.config.statement_timeout, move |msg| {
+                if let Some(shard) = weak.upgrade() {
+                    shard.apply(&msg);
+                }
+            });
+            let _ = shard.bus.set(bus);
+        }
+    }
     monoio::spawn(Rc::clone(&shard.date).run());
     monoio::spawn(Rc::clone(&shard.log).run());
     {
