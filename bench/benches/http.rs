@@ -41,6 +41,7 @@ fn router(c: &mut Criterion) {
 
 fn encode_response(c: &mut Criterion) {
     let date = *b"Sun, 22 Nov 2026 13:46:49 GMT";
+    let security = campushub::http::response::security_headers(false);
     let ctx = EncodeContext {
         date: &date,
         request_id: b"9a479c25b58f40730000000000000001",
@@ -48,6 +49,8 @@ fn encode_response(c: &mut Criterion) {
         http10: false,
         head_only: false,
         cors_origin: None,
+        security: &security,
+        credentialed: false,
     };
     let resp = Response::static_json(200, b"{\"status\":\"ok\"}");
     let mut out = Vec::with_capacity(8192);

@@ -42,6 +42,8 @@ pub enum ApiError {
     Busy,
     /// Authenticated, but not allowed to do this to this object.
     Forbidden,
+    /// The request conflicts with the current state (duplicate, in use, built in).
+    Conflict(String),
     /// A bug or an unexpected database answer; details go to the log, not the client.
     Internal,
 }
@@ -86,6 +88,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => 415,
             ApiError::Unprocessable(_) => 422,
             ApiError::Internal => 500,
+            ApiError::Conflict(_) => 409,
         }
     }
 
@@ -116,6 +119,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => ("invalid-request", "Invalid request"),
             ApiError::Busy => ("busy", "Busy"),
             ApiError::Forbidden => ("forbidden", "Forbidden"),
+            ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::Internal => ("internal", "Internal server error"),
         }
     }
@@ -131,7 +135,7 @@ impl ApiError {
             ApiError::InvalidCredentials => "The log-in name or the password is wrong.",
             ApiError::MfaRequired => "This account has multi-factor authentication, which this server version cannot complete; it is refused rather than let in on the password alone.",
             ApiError::UnsupportedMediaType => "The body must be application/json.",
-            ApiError::Unprocessable(s) => s,
+            ApiError::Unprocessable(s) | ApiError::Conflict(s) => s,
             ApiError::Busy => "Too many log-ins are being checked right now; retry shortly.",
             ApiError::Forbidden => "Your roles do not allow this on this record.",
             ApiError::Proto(p) => p.detail(),

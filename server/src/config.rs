@@ -40,6 +40,7 @@ struct RawConfig {
     listen: Option<String>,
     shards: Option<String>,
     pin_cores: Option<bool>,
+    hsts: Option<bool>,
     database_url: Option<String>,
     replica_url: Option<String>,
     redis_url: Option<String>,
@@ -80,6 +81,8 @@ pub struct Config {
     pub shards: usize,
     /// Pin shard N to core N (modulo the cores available).
     pub pin_cores: bool,
+    /// Send `Strict-Transport-Security` (set when the server sits behind TLS).
+    pub hsts: bool,
     /// Primary PostgreSQL.
     pub database: DbUrl,
     /// Optional streaming replica for analytics queries.
@@ -246,6 +249,7 @@ impl Config {
             },
         };
         let pin_cores = parse_bool("pin_cores", env("pin_cores"), raw.pin_cores, true)?;
+        let hsts = parse_bool("hsts", env("hsts"), raw.hsts, false)?;
 
         let database_s = env("database_url").or(raw.database_url).ok_or_else(|| {
             err(
@@ -503,6 +507,7 @@ impl Config {
             listen,
             shards,
             pin_cores,
+            hsts,
             database,
             replica,
             redis_url,
@@ -546,6 +551,7 @@ impl Config {
         line("listen", format!("{:?}", self.listen.to_string()));
         line("shards", self.shards.to_string());
         line("pin_cores", self.pin_cores.to_string());
+        line("hsts", self.hsts.to_string());
         line("database_url", format!("{:?}", self.database.redacted()));
         line(
             "replica_url",

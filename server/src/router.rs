@@ -31,13 +31,23 @@ pub enum Route {
     Student,
     /// `/api/v1/students/{id}/attendance`.
     StudentAttendance,
+    /// `/api/v1/roles`.
+    Roles,
+    /// `/api/v1/roles/{name}`.
+    Role,
+    /// `/api/v1/role-bindings`.
+    RoleBindings,
+    /// `/api/v1/role-bindings/{id}`.
+    RoleBinding,
+    /// `/api/v1/authz/explain`.
+    AuthzExplain,
     /// Anything else.
     NotFound,
 }
 
 impl Route {
     /// Every route, in index order.
-    pub const ALL: [Route; 14] = [
+    pub const ALL: [Route; 19] = [
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
@@ -51,6 +61,11 @@ impl Route {
         Route::MyPermissions,
         Route::Student,
         Route::StudentAttendance,
+        Route::Roles,
+        Route::Role,
+        Route::RoleBindings,
+        Route::RoleBinding,
+        Route::AuthzExplain,
         Route::NotFound,
     ];
 
@@ -75,6 +90,11 @@ impl Route {
             Route::MyPermissions => "/api/v1/me/permissions",
             Route::Student => "/api/v1/students/{id}",
             Route::StudentAttendance => "/api/v1/students/{id}/attendance",
+            Route::Roles => "/api/v1/roles",
+            Route::Role => "/api/v1/roles/{name}",
+            Route::RoleBindings => "/api/v1/role-bindings",
+            Route::RoleBinding => "/api/v1/role-bindings/{id}",
+            Route::AuthzExplain => "/api/v1/authz/explain",
             Route::NotFound => "unmatched",
         }
     }
@@ -92,7 +112,10 @@ impl Route {
             | Route::MyPermissions
             | Route::Student
             | Route::StudentAttendance => "GET, HEAD, OPTIONS",
-            Route::Login | Route::Refresh | Route::Logout => "POST, OPTIONS",
+            Route::Login | Route::Refresh | Route::Logout | Route::AuthzExplain => "POST, OPTIONS",
+            Route::Roles | Route::RoleBindings => "GET, HEAD, POST, OPTIONS",
+            Route::Role => "GET, HEAD, PATCH, DELETE, OPTIONS",
+            Route::RoleBinding => "DELETE, OPTIONS",
             Route::NotFound => "",
         }
     }
@@ -114,6 +137,12 @@ impl Route {
             | Route::NotFound => default.min(64 * 1024),
             // Credentials are small; anything bigger is not a log-in.
             Route::Login | Route::Refresh | Route::Logout => default.min(4 * 1024),
+            // A role with 64 permissions and a description fits easily.
+            Route::Roles
+            | Route::Role
+            | Route::RoleBindings
+            | Route::RoleBinding
+            | Route::AuthzExplain => default.min(16 * 1024),
         }
     }
 }
@@ -154,6 +183,11 @@ pub fn route(path: &str) -> Matched<'_> {
         ["api", "v1", "auth", "logout"] => (Route::Logout, ""),
         ["api", "v1", "me"] => (Route::Me, ""),
         ["api", "v1", "me", "permissions"] => (Route::MyPermissions, ""),
+        ["api", "v1", "roles"] => (Route::Roles, ""),
+        ["api", "v1", "roles", name] if !name.is_empty() => (Route::Role, *name),
+        ["api", "v1", "role-bindings"] => (Route::RoleBindings, ""),
+        ["api", "v1", "role-bindings", id] if !id.is_empty() => (Route::RoleBinding, *id),
+        ["api", "v1", "authz", "explain"] => (Route::AuthzExplain, ""),
         ["api", "v1", "students", id] if !id.is_empty() => (Route::Student, *id),
         ["api", "v1", "students", id, "attendance"] if !id.is_empty() => {
             (Route::StudentAttendance, *id)

@@ -9,7 +9,7 @@ use campushub_db::audit::{self, Event};
 use campushub_db::queries::users;
 use serde::{Deserialize, Serialize};
 
-use super::{json, Request};
+use super::{json, json_body, Request};
 use crate::api_error::ApiError;
 use crate::auth::access::{self, Principal};
 use crate::auth::passwords::Verdict;
@@ -31,20 +31,6 @@ struct TokenResponse<'a> {
     expires_in: u64,
     refresh_token: &'a str,
     refresh_expires_in: u64,
-}
-
-/// The JSON body of a request, or 415/422.
-fn json_body<'a, T: Deserialize<'a>>(req: &Request<'a>) -> Result<T, ApiError> {
-    let json = req.content_type.is_some_and(|ct| {
-        let ct = ct.split(|b| *b == b';').next().unwrap_or(b"").trim_ascii();
-        ct.eq_ignore_ascii_case(b"application/json")
-    });
-    if !json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    sonic_rs::from_slice(req.body).map_err(|_| {
-        ApiError::Unprocessable("The body is not a JSON object of the expected shape.".into())
-    })
 }
 
 /// Checks credentials and returns an access token and a refresh token.

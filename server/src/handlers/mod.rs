@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod departments;
 pub mod health;
+pub mod roles;
 pub mod students;
 
 use crate::api_error::ApiError;
@@ -65,8 +66,32 @@ pub fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
     sonic_rs::to_vec(v).map_err(|_| ApiError::Internal)
 }
 
+/// The JSON body of a request, or 415 (not JSON) / 422 (not the expected shape: wrong types,
+/// missing members, or members the caller may not set, which the DTOs refuse by name).
+pub fn json_body<'a, T: serde::Deserialize<'a>>(req: &Request<'a>) -> Result<T, ApiError> {
+    let json = req.content_type.is_some_and(|ct| {
+        let ct = ct.split(|b| *b == b';').next().unwrap_or(b"").trim_ascii();
+        ct.eq_ignore_ascii_case(b"application/json")
+    });
+    if !json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    sonic_rs::from_slice(req.body).map_err(|e| {
+        ApiError::Unprocessable(format!(
+            "The body is not a JSON object of the expected shape: {}.",
+            first_line(&e.to_string())
+        ))
+    })
+}
+
+/// The first line of an error message, without position noise, for problem details.
+fn first_line(s: &str) -> &str {
+    let line = s.lines().next().unwrap_or("");
+    line.split(" at line ").next().unwrap_or(line)
+}
+
 /// Every method that some route of this server answers (for `OPTIONS *`).
-const SERVER_METHODS: &str = "GET, HEAD, POST, OPTIONS";
+const SERVER_METHODS: &str = "GET, HEAD, POST, PATCH, DELETE, OPTIONS";
 
 /// Routes a request to its handler.
 pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
@@ -100,6 +125,15 @@ pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiE
         (Method::Get | Method::Head, Route::StudentAttendance) => {
             students::attendance(shard, req).await
         }
+        (Method::Get | Method::Head, Route::Roles) => roles::list(shard, req).await,
+        (Method::Post, Route::Roles) => roles::create(shard, req).await,
+        (Method::Get | Method::Head, Route::Role) => roles::get(shard, req).await,
+        (Method::Patch, Route::Role) => roles::update(shard, req).await,
+        (Method::Delete, Route::Role) => roles::delete(shard, req).await,
+        (Method::Get | Method::Head, Route::RoleBindings) => roles::list_bindings(shard, req).await,
+        (Method::Post, Route::RoleBindings) => roles::create_binding(shard, req).await,
+        (Method::Delete, Route::RoleBinding) => roles::delete_binding(shard, req).await,
+        (Method::Post, Route::AuthzExplain) => roles::explain(shard, req).await,
         (_, route) => Err(ApiError::MethodNotAllowed(route.allow())),
     }
 }

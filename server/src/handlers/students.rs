@@ -22,8 +22,10 @@ pub const MAX_RANGE_DAYS: i32 = 366;
 /// A profile as the cache keeps it: what access checks need, and the encoded body.
 #[derive(Debug)]
 pub struct CachedStudent {
-    id: i64,
-    department_id: i64,
+    /// users.id.
+    pub id: i64,
+    /// orgs.id of the student's department.
+    pub department_id: i64,
     json: Vec<u8>,
 }
 
@@ -48,7 +50,7 @@ fn parse_id(param: &str) -> Result<uuid::Uuid, ApiError> {
 }
 
 /// The student, from the shard's cache or PostgreSQL.
-async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, ApiError> {
+pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, ApiError> {
     let now = Instant::now();
     if let Some(s) = shard.students.borrow_mut().get(&id, now) {
         return Ok(Rc::clone(s));

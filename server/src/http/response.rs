@@ -134,6 +134,22 @@ pub struct EncodeContext<'a> {
     pub head_only: bool,
     /// Allowed CORS origin to echo, if any.
     pub cors_origin: Option<&'a [u8]>,
+    /// Security headers sent on every response ([`security_headers`]).
+    pub security: &'a [u8],
+    /// The request carried credentials: unless the handler chose a `Cache-Control`, the
+    /// response must not be stored by any cache.
+    pub credentialed: bool,
+}
+
+/// The security headers every response carries, each preceded by CRLF: no MIME sniffing, no
+/// framing, no referrer, a Content-Security-Policy that allows nothing (this is a JSON API),
+/// and HSTS when the server is configured as sitting behind TLS.
+pub fn security_headers(hsts: bool) -> Vec<u8> {
+    let mut h = b"\r\nX-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'".to_vec();
+    if hsts {
+        h.extend_from_slice(b"\r\nStrict-Transport-Security: max-age=31536000; includeSubDomains");
+    }
+    h
 }
 
 /// Appends the encoded response to `out`.
@@ -157,6 +173,15 @@ pub fn encode(resp: &Response, ctx: &EncodeContext<'_>, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b"\r\nX-Request-Id: ");
     out.extend_from_slice(ctx.request_id);
+    out.extend_from_slice(ctx.security);
+    if ctx.credentialed
+        && !resp
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("cache-control"))
+    {
+        out.extend_from_slice(b"\r\nCache-Control: no-store");
+    }
     if let Some(origin) = ctx.cors_origin {
         out.extend_from_slice(b"\r\nAccess-Control-Allow-Origin: ");
         out.extend_from_slice(origin);
@@ -195,6 +220,8 @@ mod tests {
             http10: false,
             head_only: false,
             cors_origin: None,
+            security: b"",
+            credentialed: false,
         };
         let mut out = Vec::new();
         encode(&Response::static_json(200, b"{}"), &ctx, &mut out);
@@ -202,6 +229,42 @@ mod tests {
             out,
             b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Type: application/json\r\nContent-Length: 2\r\nX-Request-Id: abc\r\n\r\n{}"
         );
+    }
+
+    #[test]
+    fn security_headers_and_no_store_for_credentials() {
+        let date = [b'x'; DATE_LEN];
+        let security = security_headers(true);
+        let ctx = EncodeContext {
+            date: &date,
+            request_id: b"r",
+            keep_alive: true,
+            http10: false,
+            head_only: false,
+            cors_origin: None,
+            security: &security,
+            credentialed: true,
+        };
+        let mut out = Vec::new();
+        encode(&Response::static_json(200, b"{}"), &ctx, &mut out);
+        let s = String::from_utf8(out).unwrap();
+        for h in [
+            "\r\nX-Content-Type-Options: nosniff\r\n",
+            "\r\nX-Frame-Options: DENY\r\n",
+            "\r\nStrict-Transport-Security: ",
+            "\r\nContent-Security-Policy: default-src 'none'",
+            "\r\nCache-Control: no-store\r\n",
+        ] {
+            assert!(s.contains(h), "{h:?} missing from {s:?}");
+        }
+        // A handler's own Cache-Control wins, and is not doubled.
+        let mut out = Vec::new();
+        let resp =
+            Response::static_json(200, b"{}").with_header("Cache-Control", "private, no-store");
+        encode(&resp, &ctx, &mut out);
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(s.matches("Cache-Control").count(), 1);
+        assert!(!security_headers(false).windows(6).any(|w| w == b"Strict"));
     }
 
     #[test]
@@ -214,6 +277,8 @@ mod tests {
             http10: false,
             head_only: true,
             cors_origin: None,
+            security: b"",
+            credentialed: false,
         };
         let mut out = Vec::new();
         encode(&Response::static_json(200, b"{\"a\":1}"), &ctx, &mut out);

@@ -417,6 +417,8 @@ async fn serve_one(
             http10: head.version == Version::Http10,
             head_only: head.method == Method::Head,
             cors_origin,
+            security: &shard.security_headers,
+            credentialed: req.authorization.is_some(),
         },
         &mut wbuf,
     );
@@ -559,6 +561,8 @@ fn queue_proto_error(
             http10: false,
             head_only: req.is_some_and(|(h, _)| h.method == Method::Head),
             cors_origin: None,
+            security: &shard.security_headers,
+            credentialed: false,
         },
         wbuf,
     );

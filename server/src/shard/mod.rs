@@ -61,6 +61,8 @@ pub struct Shard {
     pub driver: &'static str,
     /// Head parsing limits.
     pub limits: HeadLimits,
+    /// The security headers every response carries (built once from the config).
+    pub security_headers: Vec<u8>,
     /// This shard's side of the password-hashing pool.
     pub passwords: crate::auth::passwords::ShardPasswords,
     /// JWT keys (the configured ones, or this process's random key).
@@ -403,6 +405,7 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
         board: Arc::clone(&shared.board),
         started: shared.started,
         driver,
+        security_headers: crate::http::response::security_headers(config.hsts),
         limits: HeadLimits {
             max_head_bytes: config.max_header_bytes,
             max_uri_bytes: config.max_uri_bytes,

@@ -343,3 +343,53 @@ pub fn metric_sum(text: &str, name: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// One request on its own connection: `token` goes in `Authorization: Bearer`, `body` is sent
+/// as JSON.
+pub fn call(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Resp {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body_head = body
+        .map(|b| {
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            )
+        })
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: t\r\n{auth}{body_head}Connection: close\r\n\r\n{}",
+        body.unwrap_or("")
+    );
+    parse_responses(&server.raw(req.as_bytes()), &[method == "HEAD"]).remove(0)
+}
+
+/// An access token for a seeded user (password `campushub-demo`).
+pub fn access_token(server: &TestServer, user: &str) -> String {
+    let body = serde_json::json!({"username": user, "password": "campushub-demo"}).to_string();
+    let r = call(server, "POST", "/api/v1/auth/login", None, Some(&body));
+    assert_eq!(
+        r.status,
+        200,
+        "log-in {user}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    r.json()["access_token"].as_str().unwrap().to_string()
+}
+
+/// The first column of the first row of `sql` on the stack's PostgreSQL.
+pub fn sql_one(sql: &str) -> String {
+    psql(&stack_env("CAMPUSHUB_DIRECT_DATABASE_URL"), sql)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
