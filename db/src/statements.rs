@@ -353,6 +353,64 @@ pub const USER_ID_BY_SOURCED: Stmt = Stmt {
     params: &[Type::UUID],
 };
 
+/// A user's MFA state: secret (pending or active), enabled, last accepted step, username.
+pub const MFA_STATE: Stmt = Stmt {
+    id: 29,
+    sql: "SELECT mfa_secret, mfa_enabled, mfa_last_step, username FROM users WHERE id = $1",
+    params: &[Type::INT8],
+};
+
+/// Stores a pending MFA secret (enrolment started), unless MFA is already on.
+pub const MFA_SET_PENDING: Stmt = Stmt {
+    id: 30,
+    sql: "UPDATE users SET mfa_secret = $2 WHERE id = $1 AND NOT mfa_enabled RETURNING 1",
+    params: &[Type::INT8, Type::BYTEA],
+};
+
+/// Turns MFA on with the pending secret; `$2` is the step of the code that proved it.
+pub const MFA_ENABLE: Stmt = Stmt {
+    id: 31,
+    sql: "UPDATE users SET mfa_enabled = true, mfa_last_step = $2 \
+          WHERE id = $1 AND NOT mfa_enabled AND mfa_secret IS NOT NULL RETURNING 1",
+    params: &[Type::INT8, Type::INT8],
+};
+
+/// Turns MFA off and forgets the secret.
+pub const MFA_DISABLE: Stmt = Stmt {
+    id: 32,
+    sql: "UPDATE users SET mfa_enabled = false, mfa_secret = NULL, mfa_last_step = NULL \
+          WHERE id = $1 AND mfa_enabled RETURNING 1",
+    params: &[Type::INT8],
+};
+
+/// Spends a one-time-code step: succeeds only for a step after the last one accepted, so a
+/// code is never accepted twice, even by two instances at once.
+pub const MFA_USE_STEP: Stmt = Stmt {
+    id: 33,
+    sql: "UPDATE users SET mfa_last_step = $2 \
+          WHERE id = $1 AND mfa_enabled AND (mfa_last_step IS NULL OR mfa_last_step < $2) RETURNING 1",
+    params: &[Type::INT8, Type::INT8],
+};
+
+/// A user's stored password hash.
+pub const PASSWORD_HASH: Stmt = Stmt {
+    id: 34,
+    sql: "SELECT password_hash FROM users WHERE id = $1",
+    params: &[Type::INT8],
+};
+
+/// Replaces a password and ends every session of the user: refresh tokens revoked, access
+/// tokens issued before now refused. Returns the authorisation version.
+pub const PASSWORD_CHANGE: Stmt = Stmt {
+    id: 35,
+    sql: "WITH u AS (UPDATE users SET password_hash = $2, password_changed_at = now(), \
+              tokens_revoked_before = now(), date_last_modified = now() WHERE id = $1 RETURNING id), \
+          r AS (UPDATE refresh_tokens SET revoked_at = now() \
+              WHERE user_id = $1 AND revoked_at IS NULL) \
+          SELECT nextval('authz_version') FROM u",
+    params: &[Type::INT8, Type::TEXT],
+};
+
 /// Every statement, indexed by [`Stmt::id`].
 pub const ALL: &[&Stmt] = &[
     &PING,
@@ -384,6 +442,13 @@ pub const ALL: &[&Stmt] = &[
     &ROLES_LIST,
     &USER_BINDINGS,
     &USER_ID_BY_SOURCED,
+    &MFA_STATE,
+    &MFA_SET_PENDING,
+    &MFA_ENABLE,
+    &MFA_DISABLE,
+    &MFA_USE_STEP,
+    &PASSWORD_HASH,
+    &PASSWORD_CHANGE,
 ];
 
 #[cfg(test)]

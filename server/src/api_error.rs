@@ -31,9 +31,14 @@ pub enum ApiError {
     InvalidCredentials,
     /// Too many failed log-ins: locked until the RFC 3339 time, for this many seconds.
     AccountLocked(String, u64),
-    /// The account has multi-factor authentication, which this server cannot complete yet;
-    /// refused rather than let in on the password alone.
-    MfaRequired,
+    /// The password was right and the account has multi-factor authentication: finish with
+    /// `POST /api/v1/auth/mfa/verify`, the challenge and a one-time code.
+    MfaRequired {
+        /// The signed challenge (an MFA-only token).
+        challenge: String,
+        /// Its lifetime in seconds.
+        expires_in_s: u64,
+    },
     /// The body is not JSON.
     UnsupportedMediaType,
     /// The body is JSON but not a valid request; the text says what is wrong.
@@ -44,6 +49,16 @@ pub enum ApiError {
     Forbidden,
     /// The request conflicts with the current state (duplicate, in use, built in).
     Conflict(String),
+    /// Over a rate limit: retry after this many seconds; `RateLimit-Policy` and `RateLimit`
+    /// values.
+    RateLimited {
+        /// Seconds until one more request would be allowed.
+        retry_after_s: u64,
+        /// `RateLimit-Policy` value.
+        policy: String,
+        /// `RateLimit` value.
+        state: String,
+    },
     /// A bug or an unexpected database answer; details go to the log, not the client.
     Internal,
 }
@@ -56,6 +71,12 @@ struct Problem<'a> {
     status: u16,
     detail: &'a str,
     request_id: &'a str,
+    /// Extension member of `mfa-required`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    challenge: Option<&'a str>,
+    /// Extension member of `mfa-required`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    challenge_expires_in: Option<u64>,
 }
 
 impl From<DbError> for ApiError {
@@ -81,14 +102,15 @@ impl ApiError {
             | ApiError::DatabaseTimeout
             | ApiError::Draining
             | ApiError::Busy => 503,
-            ApiError::Unauthenticated(_) | ApiError::InvalidCredentials | ApiError::MfaRequired => {
-                401
-            }
+            ApiError::Unauthenticated(_)
+            | ApiError::InvalidCredentials
+            | ApiError::MfaRequired { .. } => 401,
             ApiError::AccountLocked(..) => 423,
             ApiError::UnsupportedMediaType => 415,
             ApiError::Unprocessable(_) => 422,
             ApiError::Internal => 500,
             ApiError::Conflict(_) => 409,
+            ApiError::RateLimited { .. } => 429,
         }
     }
 
@@ -114,12 +136,15 @@ impl ApiError {
             ApiError::Unauthenticated(_) => ("unauthenticated", "Authentication required"),
             ApiError::InvalidCredentials => ("invalid-credentials", "Invalid credentials"),
             ApiError::AccountLocked(..) => ("account-locked", "Account locked"),
-            ApiError::MfaRequired => ("mfa-required", "Multi-factor authentication required"),
+            ApiError::MfaRequired { .. } => {
+                ("mfa-required", "Multi-factor authentication required")
+            }
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::Unprocessable(_) => ("invalid-request", "Invalid request"),
             ApiError::Busy => ("busy", "Busy"),
             ApiError::Forbidden => ("forbidden", "Forbidden"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
             ApiError::Internal => ("internal", "Internal server error"),
         }
     }
@@ -132,8 +157,13 @@ impl ApiError {
                 ))
             }
             ApiError::Unauthenticated(why) => why,
+            ApiError::RateLimited { retry_after_s, .. } => {
+                return std::borrow::Cow::Owned(format!(
+                    "Too many requests; retry in {retry_after_s} s."
+                ))
+            }
             ApiError::InvalidCredentials => "The log-in name or the password is wrong.",
-            ApiError::MfaRequired => "This account has multi-factor authentication, which this server version cannot complete; it is refused rather than let in on the password alone.",
+            ApiError::MfaRequired { .. } => "The password is right; this account also needs a one-time code: POST /api/v1/auth/mfa/verify with the challenge and the code.",
             ApiError::UnsupportedMediaType => "The body must be application/json.",
             ApiError::Unprocessable(s) | ApiError::Conflict(s) => s,
             ApiError::Busy => "Too many log-ins are being checked right now; retry shortly.",
@@ -167,6 +197,14 @@ impl ApiError {
             status,
             detail: &self.detail(),
             request_id,
+            challenge: match self {
+                ApiError::MfaRequired { challenge, .. } => Some(challenge),
+                _ => None,
+            },
+            challenge_expires_in: match self {
+                ApiError::MfaRequired { expires_in_s, .. } => Some(*expires_in_s),
+                _ => None,
+            },
         };
         let body = sonic_rs::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
         let mut resp = Response {
@@ -186,6 +224,16 @@ impl ApiError {
                 resp.close = true;
             }
             ApiError::Busy => resp.headers.push(("Retry-After", "1".into())),
+            ApiError::RateLimited {
+                retry_after_s,
+                policy,
+                state,
+            } => {
+                resp.headers
+                    .push(("Retry-After", (*retry_after_s).max(1).to_string()));
+                resp.headers.push(("RateLimit-Policy", policy.clone()));
+                resp.headers.push(("RateLimit", state.clone()));
+            }
             ApiError::AccountLocked(_, seconds) => resp
                 .headers
                 .push(("Retry-After", seconds.max(&1).to_string())),

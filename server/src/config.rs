@@ -41,6 +41,8 @@ struct RawConfig {
     shards: Option<String>,
     pin_cores: Option<bool>,
     hsts: Option<bool>,
+    rate_limits: Option<String>,
+    rate_limit_shared: Option<String>,
     database_url: Option<String>,
     replica_url: Option<String>,
     redis_url: Option<String>,
@@ -83,6 +85,8 @@ pub struct Config {
     pub pin_cores: bool,
     /// Send `Strict-Transport-Security` (set when the server sits behind TLS).
     pub hsts: bool,
+    /// Rate-limit policies.
+    pub rate_limits: crate::ratelimit::RateLimits,
     /// Primary PostgreSQL.
     pub database: DbUrl,
     /// Optional streaming replica for analytics queries.
@@ -250,6 +254,13 @@ impl Config {
         };
         let pin_cores = parse_bool("pin_cores", env("pin_cores"), raw.pin_cores, true)?;
         let hsts = parse_bool("hsts", env("hsts"), raw.hsts, false)?;
+        let rate_limits = crate::ratelimit::RateLimits::parse(
+            &env("rate_limits").or(raw.rate_limits).unwrap_or_default(),
+            &env("rate_limit_shared")
+                .or(raw.rate_limit_shared)
+                .unwrap_or_else(|| crate::ratelimit::DEFAULT_SHARED.into()),
+        )
+        .map_err(|e| err("CAMPUSHUB_RATE_LIMITS", e))?;
 
         let database_s = env("database_url").or(raw.database_url).ok_or_else(|| {
             err(
@@ -508,6 +519,7 @@ impl Config {
             shards,
             pin_cores,
             hsts,
+            rate_limits,
             database,
             replica,
             redis_url,
@@ -552,6 +564,7 @@ impl Config {
         line("shards", self.shards.to_string());
         line("pin_cores", self.pin_cores.to_string());
         line("hsts", self.hsts.to_string());
+        line("rate_limits", format!("{:?}", self.rate_limits.describe()));
         line("database_url", format!("{:?}", self.database.redacted()));
         line(
             "replica_url",

@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod http;
 pub mod metrics;
 pub mod net;
+pub mod ratelimit;
 pub mod request_id;
 pub mod router;
 pub mod shard;

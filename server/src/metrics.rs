@@ -63,6 +63,8 @@ pub struct ShardMetrics {
     pub log_dropped_total: u64,
     /// Invalidations that could not be published (other shards caught up by expiry).
     pub invalidation_publish_failures_total: u64,
+    /// Requests refused with 429.
+    pub rate_limited_total: u64,
 }
 
 impl ShardMetrics {
@@ -263,6 +265,13 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
         "Entries in the shard's hot caches.",
         "gauge",
         &|s| s.cache_entries,
+    );
+    per_shard(
+        &mut out,
+        "campushub_rate_limited_total",
+        "Requests refused by a rate limit (429).",
+        "counter",
+        &|s| s.metrics.rate_limited_total,
     );
     per_shard(
         &mut out,

@@ -23,6 +23,14 @@ pub enum Route {
     Refresh,
     /// `/api/v1/auth/logout`.
     Logout,
+    /// `/api/v1/auth/mfa/verify`: the second step of an MFA log-in.
+    MfaVerify,
+    /// `/api/v1/auth/mfa/enroll`: start (no code) or confirm (code) MFA enrolment.
+    MfaEnroll,
+    /// `/api/v1/auth/mfa/disable`.
+    MfaDisable,
+    /// `/api/v1/auth/password`: change one's password.
+    Password,
     /// `/api/v1/me`.
     Me,
     /// `/api/v1/me/permissions`.
@@ -47,7 +55,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, in index order.
-    pub const ALL: [Route; 19] = [
+    pub const ALL: [Route; 23] = [
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
@@ -57,6 +65,10 @@ impl Route {
         Route::Login,
         Route::Refresh,
         Route::Logout,
+        Route::MfaVerify,
+        Route::MfaEnroll,
+        Route::MfaDisable,
+        Route::Password,
         Route::Me,
         Route::MyPermissions,
         Route::Student,
@@ -86,6 +98,10 @@ impl Route {
             Route::Login => "/api/v1/auth/login",
             Route::Refresh => "/api/v1/auth/refresh",
             Route::Logout => "/api/v1/auth/logout",
+            Route::MfaVerify => "/api/v1/auth/mfa/verify",
+            Route::MfaEnroll => "/api/v1/auth/mfa/enroll",
+            Route::MfaDisable => "/api/v1/auth/mfa/disable",
+            Route::Password => "/api/v1/auth/password",
             Route::Me => "/api/v1/me",
             Route::MyPermissions => "/api/v1/me/permissions",
             Route::Student => "/api/v1/students/{id}",
@@ -112,7 +128,14 @@ impl Route {
             | Route::MyPermissions
             | Route::Student
             | Route::StudentAttendance => "GET, HEAD, OPTIONS",
-            Route::Login | Route::Refresh | Route::Logout | Route::AuthzExplain => "POST, OPTIONS",
+            Route::Login
+            | Route::Refresh
+            | Route::Logout
+            | Route::MfaVerify
+            | Route::MfaEnroll
+            | Route::MfaDisable
+            | Route::Password
+            | Route::AuthzExplain => "POST, OPTIONS",
             Route::Roles | Route::RoleBindings => "GET, HEAD, POST, OPTIONS",
             Route::Role => "GET, HEAD, PATCH, DELETE, OPTIONS",
             Route::RoleBinding => "DELETE, OPTIONS",
@@ -136,7 +159,13 @@ impl Route {
             | Route::StudentAttendance
             | Route::NotFound => default.min(64 * 1024),
             // Credentials are small; anything bigger is not a log-in.
-            Route::Login | Route::Refresh | Route::Logout => default.min(4 * 1024),
+            Route::Login
+            | Route::Refresh
+            | Route::Logout
+            | Route::MfaVerify
+            | Route::MfaEnroll
+            | Route::MfaDisable
+            | Route::Password => default.min(4 * 1024),
             // A role with 64 permissions and a description fits easily.
             Route::Roles
             | Route::Role
@@ -181,6 +210,10 @@ pub fn route(path: &str) -> Matched<'_> {
         ["api", "v1", "auth", "login"] => (Route::Login, ""),
         ["api", "v1", "auth", "refresh"] => (Route::Refresh, ""),
         ["api", "v1", "auth", "logout"] => (Route::Logout, ""),
+        ["api", "v1", "auth", "password"] => (Route::Password, ""),
+        ["api", "v1", "auth", "mfa", "verify"] => (Route::MfaVerify, ""),
+        ["api", "v1", "auth", "mfa", "enroll"] => (Route::MfaEnroll, ""),
+        ["api", "v1", "auth", "mfa", "disable"] => (Route::MfaDisable, ""),
         ["api", "v1", "me"] => (Route::Me, ""),
         ["api", "v1", "me", "permissions"] => (Route::MyPermissions, ""),
         ["api", "v1", "roles"] => (Route::Roles, ""),

@@ -1,11 +1,14 @@
-//! Accounts: the log-in lookup, failure counting and lock-out, refresh tokens, the profile.
+//! Accounts: the log-in lookup, failure counting and lock-out, refresh tokens, the profile,
+//! multi-factor secrets and password changes.
 
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::statements::{
-    INSERT_REFRESH_TOKEN, LOGIN_FAILED, LOGIN_SUCCEEDED, REFRESH_TOKEN_STATE, REVOKE_ACCESS_TOKENS,
-    REVOKE_REFRESH_FAMILY, ROTATE_REFRESH_TOKEN, USER_FOR_LOGIN, USER_PROFILE,
+    INSERT_REFRESH_TOKEN, LOGIN_FAILED, LOGIN_SUCCEEDED, MFA_DISABLE, MFA_ENABLE, MFA_SET_PENDING,
+    MFA_STATE, MFA_USE_STEP, PASSWORD_CHANGE, PASSWORD_HASH, REFRESH_TOKEN_STATE,
+    REVOKE_ACCESS_TOKENS, REVOKE_REFRESH_FAMILY, ROTATE_REFRESH_TOKEN, USER_FOR_LOGIN,
+    USER_PROFILE,
 };
 use crate::{DbError, Pool};
 
@@ -225,4 +228,78 @@ pub async fn logout(pool: &Pool, token_hash: &[u8]) -> Result<Option<(i64, i64)>
     pool.query(&REVOKE_REFRESH_FAMILY, &[&family]).await?;
     let version = revoke_access_tokens(pool, user_id).await?;
     Ok(Some((user_id, version)))
+}
+
+/// A user's multi-factor state.
+#[derive(Debug, Clone)]
+pub struct Mfa {
+    /// The secret: active when `enabled`, pending confirmation otherwise.
+    pub secret: Option<Vec<u8>>,
+    /// MFA is on.
+    pub enabled: bool,
+    /// The last one-time-code step accepted.
+    pub last_step: Option<i64>,
+    /// For the authenticator's label.
+    pub username: String,
+}
+
+/// The MFA state of user `id`.
+pub async fn mfa(pool: &Pool, id: i64) -> Result<Option<Mfa>, DbError> {
+    let Some(row) = pool.query_opt(&MFA_STATE, &[&id]).await? else {
+        return Ok(None);
+    };
+    let decode = || -> Result<Mfa, tokio_postgres::Error> {
+        Ok(Mfa {
+            secret: row.try_get(0)?,
+            enabled: row.try_get(1)?,
+            last_step: row.try_get(2)?,
+            username: row.try_get(3)?,
+        })
+    };
+    decode().map(Some).map_err(|_| DbError::Decode)
+}
+
+async fn changed(
+    pool: &Pool,
+    stmt: &crate::statements::Stmt,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<bool, DbError> {
+    Ok(pool.query_opt(stmt, params).await?.is_some())
+}
+
+/// Stores a pending secret; false when MFA is already on.
+pub async fn mfa_set_pending(pool: &Pool, id: i64, secret: &[u8]) -> Result<bool, DbError> {
+    changed(pool, &MFA_SET_PENDING, &[&id, &secret]).await
+}
+
+/// Turns MFA on; false when it already was, or no secret is pending.
+pub async fn mfa_enable(pool: &Pool, id: i64, step: i64) -> Result<bool, DbError> {
+    changed(pool, &MFA_ENABLE, &[&id, &step]).await
+}
+
+/// Turns MFA off; false when it was not on.
+pub async fn mfa_disable(pool: &Pool, id: i64) -> Result<bool, DbError> {
+    changed(pool, &MFA_DISABLE, &[&id]).await
+}
+
+/// Spends `step`; false when it (or a later one) was already used.
+pub async fn mfa_use_step(pool: &Pool, id: i64, step: i64) -> Result<bool, DbError> {
+    changed(pool, &MFA_USE_STEP, &[&id, &step]).await
+}
+
+/// The stored password hash of user `id`.
+pub async fn password_hash(pool: &Pool, id: i64) -> Result<Option<String>, DbError> {
+    let Some(row) = pool.query_opt(&PASSWORD_HASH, &[&id]).await? else {
+        return Ok(None);
+    };
+    row.try_get(0).map_err(|_| DbError::Decode)
+}
+
+/// Stores a new password hash and ends every session of the user; returns the authorisation
+/// version, or `None` when there is no such user.
+pub async fn change_password(pool: &Pool, id: i64, hash: &str) -> Result<Option<i64>, DbError> {
+    let Some(row) = pool.query_opt(&PASSWORD_CHANGE, &[&id, &hash]).await? else {
+        return Ok(None);
+    };
+    row.try_get(0).map(Some).map_err(|_| DbError::Decode)
 }

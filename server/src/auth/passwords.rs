@@ -124,7 +124,9 @@ fn verify_django(rest: &str, password: &str) -> bool {
 pub struct Busy;
 
 struct Job {
+    /// `None` with `hash_only` set: hash `password` instead of checking it.
     stored: Option<String>,
+    hash_only: bool,
     password: String,
     inbox: Arc<Inbox>,
     ticket: u64,
@@ -174,7 +176,14 @@ fn worker(rx: &Mutex<Receiver<Job>>) {
                 Err(_) => return,
             }
         };
-        let verdict = verify(job.stored.as_deref(), &job.password);
+        let verdict = if job.hash_only {
+            match hash(&job.password) {
+                Some(h) => Verdict::Valid { rehash: Some(h) },
+                None => Verdict::Invalid,
+            }
+        } else {
+            verify(job.stored.as_deref(), &job.password)
+        };
         match job.inbox.results.lock() {
             Ok(mut r) => r.push((job.ticket, verdict)),
             Err(p) => p.into_inner().push((job.ticket, verdict)),
@@ -223,11 +232,29 @@ impl ShardPasswords {
 
     /// Checks a password on the pool; `Err(Busy)` at once when its queue is full.
     pub async fn verify(&self, stored: Option<String>, password: String) -> Result<Verdict, Busy> {
+        self.submit(stored, false, password).await
+    }
+
+    /// Hashes a new password on the pool (`Ok(None)` only if hashing itself failed).
+    pub async fn hash(&self, password: String) -> Result<Option<String>, Busy> {
+        Ok(match self.submit(None, true, password).await? {
+            Verdict::Valid { rehash } => rehash,
+            Verdict::Invalid => None,
+        })
+    }
+
+    async fn submit(
+        &self,
+        stored: Option<String>,
+        hash_only: bool,
+        password: String,
+    ) -> Result<Verdict, Busy> {
         let ticket = self.next.get();
         self.next.set(ticket + 1);
         self.pending.borrow_mut().insert(ticket, Pending::default());
         let job = Job {
             stored,
+            hash_only,
             password,
             inbox: Arc::clone(&self.inbox),
             ticket,

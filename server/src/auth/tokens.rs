@@ -16,6 +16,31 @@ pub const ISSUER: &str = "campushub";
 pub const AUDIENCE: &str = "campushub-api";
 /// Header `typ` of access tokens (RFC 9068).
 pub const TYP: &str = "at+jwt";
+/// Header `typ` of MFA challenges: a password was right, a one-time code is still owed.
+pub const MFA_TYP: &str = "mfa+jwt";
+/// Audience of MFA challenges (never accepted as an access token, and the reverse).
+pub const MFA_AUDIENCE: &str = "campushub-mfa";
+/// How long an MFA challenge lasts.
+pub const MFA_TTL: Duration = Duration::from_secs(300);
+
+/// What a token is for: access to the API, or finishing an MFA log-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An access token.
+    Access,
+    /// An MFA challenge.
+    MfaChallenge,
+}
+
+impl Kind {
+    fn typ_aud(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Access => (TYP, AUDIENCE),
+            Kind::MfaChallenge => (MFA_TYP, MFA_AUDIENCE),
+        }
+    }
+}
+
 /// Clock skew tolerated.
 pub const LEEWAY_S: u64 = 30;
 
@@ -177,6 +202,18 @@ pub fn issue(
     sourced_id: &str,
     ttl: Duration,
 ) -> Result<(String, Claims), String> {
+    issue_kind(keys, Kind::Access, user_id, sourced_id, ttl)
+}
+
+/// Signs a token of `kind` for a user.
+pub fn issue_kind(
+    keys: &KeySet,
+    kind: Kind,
+    user_id: i64,
+    sourced_id: &str,
+    ttl: Duration,
+) -> Result<(String, Claims), String> {
+    let (typ, aud) = kind.typ_aud();
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -184,7 +221,7 @@ pub fn issue(
     let now = now_ms / 1000;
     let claims = Claims {
         iss: ISSUER.into(),
-        aud: AUDIENCE.into(),
+        aud: aud.into(),
         sub: sourced_id.into(),
         uid: user_id,
         iat: now,
@@ -196,16 +233,22 @@ pub fn issue(
     let key = &keys.keys[keys.signing];
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(key.kid.clone());
-    header.typ = Some(TYP.into());
+    header.typ = Some(typ.into());
     jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&key.secret))
         .map(|t| (t, claims))
         .map_err(|e| e.to_string())
 }
 
-/// Verifies a token's header, signature and claims (no cache).
+/// Verifies an access token's header, signature and claims (no cache).
 pub fn verify(keys: &KeySet, token: &str) -> Result<Claims, TokenError> {
+    verify_kind(keys, Kind::Access, token)
+}
+
+/// Verifies a token of `kind`: header, signature and claims.
+pub fn verify_kind(keys: &KeySet, kind: Kind, token: &str) -> Result<Claims, TokenError> {
+    let (typ, aud) = kind.typ_aud();
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
-    if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some(TYP) {
+    if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some(typ) {
         return Err(TokenError::Invalid);
     }
     let kid = header.kid.ok_or(TokenError::Invalid)?;
@@ -218,7 +261,7 @@ pub fn verify(keys: &KeySet, token: &str) -> Result<Claims, TokenError> {
     validation.leeway = LEEWAY_S;
     validation.validate_nbf = true;
     validation.set_issuer(&[ISSUER]);
-    validation.set_audience(&[AUDIENCE]);
+    validation.set_audience(&[aud]);
     validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
     jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key.secret), &validation)
         .map(|d| d.claims)
@@ -337,6 +380,25 @@ mod tests {
         assert!(
             KeySet::parse("k=c2hvcnQ=", None).is_err(),
             "short secrets are refused"
+        );
+    }
+
+    #[test]
+    fn challenges_and_access_tokens_are_not_interchangeable() {
+        let ks = keys();
+        let (challenge, _) =
+            issue_kind(&ks, Kind::MfaChallenge, 3, "u", Duration::from_secs(60)).unwrap();
+        let (access, _) = issue(&ks, 3, "u", Duration::from_secs(60)).unwrap();
+        assert_eq!(verify(&ks, &challenge), Err(TokenError::Invalid));
+        assert_eq!(
+            verify_kind(&ks, Kind::MfaChallenge, &access),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            verify_kind(&ks, Kind::MfaChallenge, &challenge)
+                .unwrap()
+                .uid,
+            3
         );
     }
 

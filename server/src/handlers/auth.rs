@@ -48,6 +48,7 @@ pub async fn login(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErro
             "`password` is required, at most 1024 bytes.".into(),
         ));
     }
+    crate::ratelimit::check_login(shard, &username).await?;
     let config = &shard.config;
     let db = shard.db.primary();
     let account = users::for_login(db, username.trim()).await?;
@@ -114,28 +115,64 @@ pub async fn login(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErro
         }
     };
     if account.mfa_enabled {
-        return Err(ApiError::MfaRequired);
+        // The password was right; a one-time code is still owed. The Django hash upgrade
+        // waits for the full log-in.
+        let (challenge, _) = tokens::issue_kind(
+            &shard.keys,
+            tokens::Kind::MfaChallenge,
+            account.id,
+            &account.sourced_id.hyphenated().to_string(),
+            tokens::MFA_TTL,
+        )
+        .map_err(|_| ApiError::Internal)?;
+        return Err(ApiError::MfaRequired {
+            challenge,
+            expires_in_s: tokens::MFA_TTL.as_secs(),
+        });
     }
-    users::login_succeeded(db, account.id, rehash.as_deref()).await?;
+    complete_login(
+        shard,
+        req,
+        account.id,
+        account.sourced_id,
+        rehash.as_deref(),
+        false,
+    )
+    .await
+}
+
+/// Finishes a log-in whose credentials are all proven: clears failures (storing `rehash`),
+/// audits it, and answers with a new token pair in a new refresh-token family.
+pub(super) async fn complete_login(
+    shard: &Shard,
+    req: &Request<'_>,
+    user_id: i64,
+    sourced_id: uuid::Uuid,
+    rehash: Option<&str>,
+    mfa: bool,
+) -> Result<Response, ApiError> {
+    let config = &shard.config;
+    let db = shard.db.primary();
+    users::login_succeeded(db, user_id, rehash).await?;
     record(
         shard,
         req,
-        Some(account.id),
+        Some(user_id),
         "auth.login",
-        Some(account.id),
-        serde_json::json!({"password_rehashed": rehash.is_some()}),
+        Some(user_id),
+        serde_json::json!({"password_rehashed": rehash.is_some(), "mfa": mfa}),
     )
     .await?;
     let (refresh, refresh_hash) = new_refresh_token();
     users::insert_refresh_token(
         db,
-        account.id,
+        user_id,
         uuid::Uuid::new_v4(),
         &refresh_hash,
         config.refresh_token_ttl.as_secs_f64(),
     )
     .await?;
-    token_response(shard, account.id, account.sourced_id, &refresh)
+    token_response(shard, user_id, sourced_id, &refresh)
 }
 
 /// The token pair answer of log-in and refresh.
@@ -252,7 +289,7 @@ pub async fn logout(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
 }
 
 /// Appends an event to the audit chain.
-async fn record(
+pub(super) async fn record(
     shard: &Shard,
     req: &Request<'_>,
     actor: Option<i64>,
@@ -275,6 +312,18 @@ async fn record(
     .map_err(ApiError::from)
 }
 
+/// The claims of the request's access token if it verifies (signature, expiry; not yet
+/// revocation), remembered on the request for the handler.
+pub fn verified_claims(shard: &Shard, req: &Request<'_>) -> Option<std::rc::Rc<tokens::Claims>> {
+    if let Some(c) = req.claims.get() {
+        return Some(std::rc::Rc::clone(c));
+    }
+    let token = bearer(req.authorization)?;
+    let claims = shard.tokens.borrow_mut().verify(&shard.keys, token).ok()?;
+    let _ = req.claims.set(std::rc::Rc::clone(&claims));
+    Some(claims)
+}
+
 /// An authenticated caller: what the token says, and who that is now.
 #[derive(Debug)]
 pub struct Caller {
@@ -288,19 +337,26 @@ pub struct Caller {
 /// were not revoked after it was issued. The caller is always taken from the credential,
 /// never from a request parameter.
 pub async fn authenticate(shard: &Shard, req: &Request<'_>) -> Result<Caller, ApiError> {
-    let token = bearer(req.authorization).ok_or(ApiError::Unauthenticated(
-        "Send an access token: Authorization: Bearer <token>.",
-    ))?;
-    let claims = shard
-        .tokens
-        .borrow_mut()
-        .verify(&shard.keys, token)
-        .map_err(|e| match e {
-            TokenError::Expired => {
-                ApiError::Unauthenticated("The access token has expired; refresh it.")
-            }
-            TokenError::Invalid => ApiError::Unauthenticated("The access token is not valid."),
-        })?;
+    let claims = match req.claims.get() {
+        Some(c) => std::rc::Rc::clone(c),
+        None => {
+            let token = bearer(req.authorization).ok_or(ApiError::Unauthenticated(
+                "Send an access token: Authorization: Bearer <token>.",
+            ))?;
+            shard
+                .tokens
+                .borrow_mut()
+                .verify(&shard.keys, token)
+                .map_err(|e| match e {
+                    TokenError::Expired => {
+                        ApiError::Unauthenticated("The access token has expired; refresh it.")
+                    }
+                    TokenError::Invalid => {
+                        ApiError::Unauthenticated("The access token is not valid.")
+                    }
+                })?
+        }
+    };
     let principal =
         access::principal(shard, claims.uid)
             .await?

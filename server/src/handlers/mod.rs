@@ -2,6 +2,7 @@
 //! [`Response`] or an [`ApiError`]. The (method, route) match below is the API's dispatch table.
 
 pub mod auth;
+pub mod credentials;
 pub mod departments;
 pub mod health;
 pub mod roles;
@@ -39,6 +40,9 @@ pub struct Request<'a> {
     pub peer: std::net::IpAddr,
     /// The request id echoed in the response (ASCII).
     pub request_id: &'a [u8],
+    /// The access token's claims once verified (rate limiting verifies before the handler;
+    /// the handler reuses them).
+    pub claims: std::cell::OnceCell<std::rc::Rc<crate::auth::tokens::Claims>>,
 }
 
 /// A reference to another object, OneRoster style: `{"sourced_id": ..., "type": "org"}`.
@@ -93,6 +97,27 @@ fn first_line(s: &str) -> &str {
 /// Every method that some route of this server answers (for `OPTIONS *`).
 const SERVER_METHODS: &str = "GET, HEAD, POST, PATCH, DELETE, OPTIONS";
 
+/// Answers a request: the route group's rate limit, then the handler; errors become
+/// problem+json, and the applied limit is reported in `RateLimit` / `RateLimit-Policy`.
+pub async fn handle(shard: &Shard, req: &Request<'_>) -> Response {
+    let request_id = std::str::from_utf8(req.request_id).unwrap_or("");
+    let user = auth::verified_claims(shard, req).map(|c| c.uid);
+    let applied = match crate::ratelimit::check_request(shard, req.route, req.peer, user).await {
+        Ok(a) => a,
+        Err(e) => return e.to_response(request_id),
+    };
+    let mut resp = match dispatch(shard, req).await {
+        Ok(r) => r,
+        Err(e) => e.to_response(request_id),
+    };
+    if let Some(a) = applied {
+        let (policy, state) = a.headers();
+        resp.headers.push(("RateLimit-Policy", policy));
+        resp.headers.push(("RateLimit", state));
+    }
+    resp
+}
+
 /// Routes a request to its handler.
 pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     match (req.method, req.route) {
@@ -117,6 +142,10 @@ pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiE
         (Method::Post, Route::Login) => auth::login(shard, req).await,
         (Method::Post, Route::Refresh) => auth::refresh(shard, req).await,
         (Method::Post, Route::Logout) => auth::logout(shard, req).await,
+        (Method::Post, Route::MfaVerify) => credentials::verify(shard, req).await,
+        (Method::Post, Route::MfaEnroll) => credentials::enroll(shard, req).await,
+        (Method::Post, Route::MfaDisable) => credentials::disable(shard, req).await,
+        (Method::Post, Route::Password) => credentials::change_password(shard, req).await,
         (Method::Get | Method::Head, Route::Me) => auth::me(shard, req).await,
         (Method::Get | Method::Head, Route::MyPermissions) => {
             auth::my_permissions(shard, req).await

@@ -394,16 +394,13 @@ async fn serve_one(
         authorization: header(&head.authorization),
         peer,
         request_id: rid.as_bytes(),
+        claims: std::cell::OnceCell::new(),
     };
     shard.active_requests.set(shard.active_requests.get() + 1);
-    let result = handlers::dispatch(shard, &req).await;
+    let resp = handlers::handle(shard, &req).await;
     shard
         .active_requests
         .set(shard.active_requests.get().saturating_sub(1));
-    let resp = match result {
-        Ok(r) => r,
-        Err(e) => e.to_response(rid.as_str()),
-    };
 
     let keep_alive = head.keep_alive && !resp.close && !shard.timers.is_draining();
     let cors_origin = origin.and_then(|o| crate::cors::allowed(&shard.config.cors_origins, o));

@@ -75,6 +75,8 @@ pub struct Shard {
     pub bus: OnceCell<Rc<InvalidationBus>>,
     /// Highest authorisation version seen (applied here or received from the bus).
     pub authz_version: Cell<i64>,
+    /// Rate-limit state.
+    pub limiters: crate::ratelimit::ShardLimiters,
     /// Hot student profiles, encoded.
     pub students: RefCell<
         campushub_cache::LocalCache<uuid::Uuid, Rc<crate::handlers::students::CachedStudent>>,
@@ -388,6 +390,7 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
         tokens: RefCell::new(crate::auth::tokens::TokenCache::new(100_000)),
         principals: RefCell::new(crate::auth::access::PrincipalCache::new(100_000)),
         bus: OnceCell::new(),
+        limiters: crate::ratelimit::ShardLimiters::default(),
         authz_version: Cell::new(0),
         students: RefCell::new(campushub_cache::LocalCache::new(50_000)),
         id,

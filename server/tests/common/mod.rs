@@ -35,6 +35,12 @@ impl TestServer {
             )
             .env("CAMPUSHUB_STATEMENTS", stack_env("CAMPUSHUB_STATEMENTS"))
             .env("CAMPUSHUB_REDIS_URL", stack_env("CAMPUSHUB_REDIS_URL"))
+            // Every test server shares 127.0.0.1 and one Redis: limits are off unless a test
+            // is about them (tests/limits.rs turns them on).
+            .env(
+                "CAMPUSHUB_RATE_LIMITS",
+                "anonymous=off,authenticated=off,auth=off,login=off",
+            )
             .env_remove("CAMPUSHUB_REPLICA_URL")
             .env_remove("CAMPUSHUB_CONFIG")
             .stdout(Stdio::piped())
@@ -392,4 +398,23 @@ pub fn sql_one(sql: &str) -> String {
         .unwrap_or("")
         .trim()
         .to_string()
+}
+
+/// Sends one command to the stack's Redis and returns the raw reply (RESP2).
+pub fn redis(args: &[&str]) -> String {
+    let url = stack_env("CAMPUSHUB_REDIS_URL");
+    let addr = url
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut s = TcpStream::connect(addr.as_str()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut cmd = format!("*{}\r\n", args.len());
+    for a in args {
+        cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(cmd.as_bytes()).unwrap();
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
 }

@@ -1,0 +1,302 @@
+//! The caller's own credentials: multi-factor log-in (`/api/v1/auth/mfa/verify`), enrolment
+//! and removal (`/auth/mfa/enroll`, `/auth/mfa/disable`), and password change
+//! (`/auth/password`, which ends every session of the user). Every change is audited.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use campushub_cache::{Invalidation, Message};
+use campushub_db::queries::users;
+use serde::{Deserialize, Serialize};
+
+use super::auth::{authenticate, complete_login, record};
+use super::{json, json_body, Request};
+use crate::api_error::ApiError;
+use crate::auth::passwords::Verdict;
+use crate::auth::tokens::{self, TokenError};
+use crate::auth::totp;
+use crate::http::Response;
+use crate::shard::Shard;
+
+/// Shortest new password accepted (NIST SP 800-63B asks for at least 8; campus accounts
+/// guard student records, so a little more).
+const MIN_PASSWORD_CHARS: usize = 10;
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+fn code_field(code: Option<String>) -> Result<String, ApiError> {
+    code.filter(|c| !c.trim().is_empty()).ok_or_else(|| {
+        ApiError::Unprocessable("`code` (the 6-digit one-time code) is required.".into())
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    challenge: Option<String>,
+    code: Option<String>,
+}
+
+/// Second step of an MFA log-in: the challenge from the first step and a one-time code.
+/// A wrong code counts as a failed log-in (towards the lock-out); each code works once.
+pub async fn verify(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let body: VerifyBody = json_body(req)?;
+    let code = code_field(body.code)?;
+    let challenge = body.challenge.unwrap_or_default();
+    let claims =
+        tokens::verify_kind(&shard.keys, tokens::Kind::MfaChallenge, &challenge).map_err(|e| {
+            match e {
+                TokenError::Expired => {
+                    ApiError::Unauthenticated("The MFA challenge has expired; log in again.")
+                }
+                TokenError::Invalid => ApiError::Unauthenticated("The MFA challenge is not valid."),
+            }
+        })?;
+    let user = claims.uid;
+    // The strict per-identifier limit covers code guessing too.
+    crate::ratelimit::check_login(shard, &format!("uid:{user}")).await?;
+    let db = shard.db.primary();
+    let sourced_id = uuid::Uuid::try_parse(&claims.sub)
+        .map_err(|_| ApiError::Unauthenticated("The MFA challenge is not valid."))?;
+    let state = users::mfa(db, user).await?;
+    let Some(state) = state.filter(|m| m.enabled) else {
+        return Err(ApiError::Unauthenticated(
+            "Multi-factor authentication is no longer on for this account; log in again.",
+        ));
+    };
+    let secret = state.secret.unwrap_or_default();
+    let last = state.last_step.and_then(|s| u64::try_from(s).ok());
+    let step = totp::verify(&secret, &code, now_s(), last);
+    let spent = match step.and_then(|s| i64::try_from(s).ok()) {
+        Some(step) => users::mfa_use_step(db, user, step).await?,
+        None => false,
+    };
+    if !spent {
+        let lock = users::login_failed(
+            db,
+            user,
+            shard.config.login_window.as_secs_f64(),
+            i32::try_from(shard.config.login_max_failures).unwrap_or(i32::MAX),
+        )
+        .await?;
+        record(
+            shard,
+            req,
+            Some(user),
+            "auth.mfa_failed",
+            Some(user),
+            serde_json::json!({"locked": lock.is_some()}),
+        )
+        .await?;
+        return Err(match lock {
+            Some(l) => ApiError::AccountLocked(l.until, l.seconds_left.ceil() as u64),
+            None => ApiError::Unauthenticated("The one-time code is wrong or was already used."),
+        });
+    }
+    complete_login(shard, req, user, sourced_id, None, true).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollBody {
+    code: Option<String>,
+}
+
+#[derive(Serialize)]
+struct EnrollDto {
+    secret: String,
+    otpauth_uri: String,
+    digits: u32,
+    period_s: u64,
+}
+
+/// Without a code: starts enrolment, returning a new secret (shown this once) for an
+/// authenticator app. With a code from that app: turns MFA on.
+pub async fn enroll(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let caller = authenticate(shard, req).await?;
+    let user = caller.principal.user_id;
+    let body: EnrollBody = if req.body.is_empty() {
+        EnrollBody { code: None }
+    } else {
+        json_body(req)?
+    };
+    let db = shard.db.primary();
+    let state = users::mfa(db, user)
+        .await?
+        .ok_or(ApiError::Unauthenticated("This account no longer exists."))?;
+    if state.enabled {
+        return Err(ApiError::Conflict(
+            "Multi-factor authentication is already on; disable it first to change the secret."
+                .into(),
+        ));
+    }
+    match body.code {
+        None => {
+            let secret = totp::new_secret();
+            if !users::mfa_set_pending(db, user, &secret).await? {
+                return Err(ApiError::Conflict(
+                    "Multi-factor authentication is already on.".into(),
+                ));
+            }
+            let dto = EnrollDto {
+                secret: totp::base32_encode(&secret),
+                otpauth_uri: totp::otpauth_uri("campushub", &state.username, &secret),
+                digits: totp::DIGITS,
+                period_s: totp::STEP_S,
+            };
+            Ok(Response::json(200, json(&dto)?).with_header("Cache-Control", "no-store"))
+        }
+        Some(code) => {
+            let Some(secret) = state.secret else {
+                return Err(ApiError::Conflict(
+                    "Start enrolment first: POST without a code.".into(),
+                ));
+            };
+            let step = totp::verify(&secret, &code, now_s(), None)
+                .and_then(|s| i64::try_from(s).ok())
+                .ok_or_else(|| {
+                    ApiError::Unprocessable("The one-time code does not match the secret.".into())
+                })?;
+            if !users::mfa_enable(db, user, step).await? {
+                return Err(ApiError::Conflict(
+                    "Multi-factor authentication is already on.".into(),
+                ));
+            }
+            record(
+                shard,
+                req,
+                Some(user),
+                "auth.mfa_enabled",
+                Some(user),
+                serde_json::json!({}),
+            )
+            .await?;
+            Ok(Response::static_json(200, b"{\"mfa_enabled\":true}"))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisableBody {
+    code: Option<String>,
+}
+
+/// Turns MFA off; needs a current code, so a stolen access token alone cannot do it.
+pub async fn disable(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let caller = authenticate(shard, req).await?;
+    let user = caller.principal.user_id;
+    let body: DisableBody = json_body(req)?;
+    let code = code_field(body.code)?;
+    let db = shard.db.primary();
+    let state = users::mfa(db, user)
+        .await?
+        .ok_or(ApiError::Unauthenticated("This account no longer exists."))?;
+    if !state.enabled {
+        return Err(ApiError::Conflict(
+            "Multi-factor authentication is not on.".into(),
+        ));
+    }
+    let secret = state.secret.unwrap_or_default();
+    let last = state.last_step.and_then(|s| u64::try_from(s).ok());
+    let step = totp::verify(&secret, &code, now_s(), last).and_then(|s| i64::try_from(s).ok());
+    let ok = match step {
+        Some(step) => users::mfa_use_step(db, user, step).await?,
+        None => false,
+    };
+    if !ok {
+        return Err(ApiError::Unprocessable(
+            "The one-time code is wrong or was already used.".into(),
+        ));
+    }
+    users::mfa_disable(db, user).await?;
+    record(
+        shard,
+        req,
+        Some(user),
+        "auth.mfa_disabled",
+        Some(user),
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok(Response::static_json(200, b"{\"mfa_enabled\":false}"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    current_password: Option<String>,
+    new_password: Option<String>,
+}
+
+/// Changes the caller's password (the current one is required) and ends every session of
+/// the user, this one included: refresh tokens are revoked and access tokens stop working on
+/// every shard of every instance.
+pub async fn change_password(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let caller = authenticate(shard, req).await?;
+    let user = caller.principal.user_id;
+    let body: PasswordBody = json_body(req)?;
+    let current = body.current_password.unwrap_or_default();
+    let new = body.new_password.unwrap_or_default();
+    let chars = new.chars().count();
+    if !(MIN_PASSWORD_CHARS..=1024).contains(&chars) {
+        return Err(ApiError::Unprocessable(format!(
+            "`new_password` must be {MIN_PASSWORD_CHARS} to 1024 characters."
+        )));
+    }
+    if new == current {
+        return Err(ApiError::Unprocessable(
+            "`new_password` must differ from the current one.".into(),
+        ));
+    }
+    let db = shard.db.primary();
+    let stored = users::password_hash(db, user).await?;
+    let verdict = shard
+        .passwords
+        .verify(stored, current)
+        .await
+        .map_err(|_| ApiError::Busy)?;
+    if verdict == Verdict::Invalid {
+        record(
+            shard,
+            req,
+            Some(user),
+            "auth.password_change_failed",
+            Some(user),
+            serde_json::json!({"reason": "wrong current password"}),
+        )
+        .await?;
+        return Err(ApiError::Unprocessable(
+            "`current_password` is wrong.".into(),
+        ));
+    }
+    let hash = shard
+        .passwords
+        .hash(new)
+        .await
+        .map_err(|_| ApiError::Busy)?
+        .ok_or(ApiError::Internal)?;
+    let version = users::change_password(db, user, &hash)
+        .await?
+        .ok_or(ApiError::Unauthenticated("This account no longer exists."))?;
+    shard
+        .invalidate(Message {
+            version,
+            what: Invalidation::User(user),
+        })
+        .await;
+    record(
+        shard,
+        req,
+        Some(user),
+        "auth.password_changed",
+        Some(user),
+        serde_json::json!({"sessions_revoked": true}),
+    )
+    .await?;
+    Ok(Response::empty(204))
+}

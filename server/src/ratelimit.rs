@@ -1,0 +1,292 @@
+//! Rate limits, per route group: GCRA per client address for anonymous calls, per principal
+//! for authenticated ones, per client address on the log-in routes, and a strict one per
+//! log-in identifier. Local policies are decided by the shard alone (one map lookup); shared
+//! ones by a Redis script, so they hold across every shard and instance, falling back to the
+//! shard's own limiter while Redis is away. Over a limit: 429 with `Retry-After` and the IETF
+//! `RateLimit` / `RateLimit-Policy` fields.
+
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use campushub_cache::ratelimit::{header_values, Decision, LocalLimiter, Policy, SharedLimiter};
+
+use crate::api_error::ApiError;
+use crate::router::Route;
+use crate::shard::Shard;
+
+/// The policies, as configured (`None`: that limit is off).
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// Per client address, requests without a valid access token.
+    pub anonymous: Option<Policy>,
+    /// Per principal, requests with a valid access token.
+    pub authenticated: Option<Policy>,
+    /// Per client address, on the log-in, refresh and log-out routes.
+    pub auth: Option<Policy>,
+    /// Per log-in identifier (the name typed in), on log-in attempts.
+    pub login: Option<Policy>,
+    /// Which of the four go through Redis: `[anonymous, authenticated, auth, login]`.
+    pub shared: [bool; 4],
+}
+
+/// Default policies: generous for API use, strict where passwords are guessed.
+pub const DEFAULT_SPEC: &str = "anonymous=600/1m,authenticated=6000/1m,auth=60/1m,login=10/5m";
+/// Policies that hold across instances by default.
+pub const DEFAULT_SHARED: &str = "auth,login";
+
+const NAMES: [&str; 4] = ["anonymous", "authenticated", "auth", "login"];
+
+fn parse_period(s: &str) -> Option<Duration> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n.parse().ok()?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
+impl RateLimits {
+    /// Parses `name=LIMIT/PERIOD` (or `name=off`) pairs over the defaults, and the list of
+    /// shared policy names. Periods: `30s`, `1m`, `1h`, `1d`.
+    pub fn parse(spec: &str, shared: &str) -> Result<RateLimits, String> {
+        let mut policies: [Option<Policy>; 4] = [None, None, None, None];
+        for part in DEFAULT_SPEC
+            .split(',')
+            .chain(spec.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            let (name, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?} is not name=LIMIT/PERIOD"))?;
+            let i = NAMES
+                .iter()
+                .position(|n| *n == name.trim())
+                .ok_or_else(|| {
+                    format!("{name:?} is not a policy (anonymous, authenticated, auth, login)")
+                })?;
+            let value = value.trim();
+            policies[i] = if value == "off" {
+                None
+            } else {
+                let (limit, period) = value
+                    .split_once('/')
+                    .ok_or_else(|| format!("{name}: {value:?} is not LIMIT/PERIOD like 60/1m"))?;
+                let limit: u32 = limit
+                    .parse()
+                    .map_err(|_| format!("{name}: {limit:?} is not a whole number"))?;
+                let period = parse_period(period).ok_or_else(|| {
+                    format!("{name}: {period:?} is not a period like 30s, 1m, 1h")
+                })?;
+                Some(Policy::new(NAMES[i], limit, period)?)
+            };
+        }
+        let mut shared_flags = [false; 4];
+        for name in shared.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let i = NAMES
+                .iter()
+                .position(|n| *n == name)
+                .ok_or_else(|| format!("{name:?} is not a policy name"))?;
+            shared_flags[i] = true;
+        }
+        let [anonymous, authenticated, auth, login] = policies;
+        Ok(RateLimits {
+            anonymous,
+            authenticated,
+            auth,
+            login,
+            shared: shared_flags,
+        })
+    }
+
+    /// One line for `config check`.
+    pub fn describe(&self) -> String {
+        [
+            &self.anonymous,
+            &self.authenticated,
+            &self.auth,
+            &self.login,
+        ]
+        .iter()
+        .zip(NAMES)
+        .zip(self.shared)
+        .map(|((p, name), shared)| match p {
+            Some(p) => format!(
+                "{name}={}/{}s{}",
+                p.limit,
+                p.period.as_secs(),
+                if shared { " (shared)" } else { "" }
+            ),
+            None => format!("{name}=off"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+/// The shard's limiter state.
+pub struct ShardLimiters {
+    anonymous: RefCell<LocalLimiter<IpAddr>>,
+    authenticated: RefCell<LocalLimiter<i64>>,
+    auth: RefCell<LocalLimiter<IpAddr>>,
+    login: RefCell<LocalLimiter<Box<str>>>,
+    shared: SharedLimiter,
+}
+
+impl Default for ShardLimiters {
+    fn default() -> Self {
+        ShardLimiters {
+            anonymous: RefCell::new(LocalLimiter::new(100_000)),
+            authenticated: RefCell::new(LocalLimiter::new(100_000)),
+            auth: RefCell::new(LocalLimiter::new(100_000)),
+            login: RefCell::new(LocalLimiter::new(100_000)),
+            shared: SharedLimiter::new(),
+        }
+    }
+}
+
+/// A limit that was applied to a request, for its response headers.
+#[derive(Debug)]
+pub struct Applied<'a> {
+    /// The policy.
+    pub policy: &'a Policy,
+    /// Its decision.
+    pub decision: Decision,
+}
+
+impl Applied<'_> {
+    /// `RateLimit-Policy` and `RateLimit` values.
+    pub fn headers(&self) -> (String, String) {
+        header_values(self.policy, &self.decision)
+    }
+
+    /// The 429 for a refused request.
+    fn refused(&self) -> ApiError {
+        let (policy, state) = self.headers();
+        ApiError::RateLimited {
+            retry_after_s: self.decision.retry_after_s().unwrap_or(1),
+            policy,
+            state,
+        }
+    }
+}
+
+/// Which limiter a decision comes from.
+enum Key<'k> {
+    Ip(IpAddr),
+    User(i64),
+    Login(&'k str),
+}
+
+async fn decide<'a>(
+    shard: &'a Shard,
+    which: usize,
+    policy: &'a Policy,
+    key: Key<'_>,
+) -> Result<Applied<'a>, ApiError> {
+    let limits = &shard.config.rate_limits;
+    if limits.shared[which] {
+        if let Some(redis) = shard.redis.as_ref().filter(|r| r.connected()) {
+            let redis_key = match &key {
+                Key::Ip(ip) => format!("campushub:rl:{}:{ip}", NAMES[which]),
+                Key::User(id) => format!("campushub:rl:{}:{id}", NAMES[which]),
+                Key::Login(name) => format!("campushub:rl:{}:{name}", NAMES[which]),
+            };
+            // Redis away or slow: the shard's own limiter decides instead.
+            if let Ok(decision) = shard.limiters.shared.check(redis, &redis_key, policy).await {
+                return Ok(Applied { policy, decision });
+            }
+        }
+    }
+    let now = Instant::now();
+    let l = &shard.limiters;
+    let decision = match key {
+        Key::Ip(ip) if which == 0 => l.anonymous.borrow_mut().check(&ip, policy, now),
+        Key::Ip(ip) => l.auth.borrow_mut().check(&ip, policy, now),
+        Key::User(id) => l.authenticated.borrow_mut().check(&id, policy, now),
+        Key::Login(name) => l.login.borrow_mut().check(name, policy, now),
+    };
+    Ok(Applied { policy, decision })
+}
+
+/// Applies the route group's limit to a request: `Ok(Some)` when one applied and allowed it,
+/// `Err` (429) when it refused. `user` is the principal when the request carries a valid
+/// access token.
+pub async fn check_request<'a>(
+    shard: &'a Shard,
+    route: Route,
+    peer: IpAddr,
+    user: Option<i64>,
+) -> Result<Option<Applied<'a>>, ApiError> {
+    let limits = &shard.config.rate_limits;
+    let applied = match route {
+        // Probes are for operators and balancers; limiting them would fail health checks.
+        Route::Healthz | Route::Readyz | Route::Metrics => return Ok(None),
+        Route::Login | Route::Refresh | Route::Logout | Route::MfaVerify => match &limits.auth {
+            Some(p) => decide(shard, 2, p, Key::Ip(peer)).await?,
+            None => return Ok(None),
+        },
+        _ => match (user, &limits.authenticated, &limits.anonymous) {
+            (Some(id), Some(p), _) => decide(shard, 1, p, Key::User(id)).await?,
+            (Some(_), None, _) => return Ok(None),
+            (None, _, Some(p)) => decide(shard, 0, p, Key::Ip(peer)).await?,
+            (None, _, None) => return Ok(None),
+        },
+    };
+    if applied.decision.allowed {
+        Ok(Some(applied))
+    } else {
+        shard.metrics.borrow_mut().rate_limited_total += 1;
+        Err(applied.refused())
+    }
+}
+
+/// The strict per-identifier limit on log-in attempts (names compared case-insensitively).
+pub async fn check_login(shard: &Shard, identifier: &str) -> Result<(), ApiError> {
+    let Some(policy) = &shard.config.rate_limits.login else {
+        return Ok(());
+    };
+    let name = identifier.trim().to_lowercase();
+    let applied = decide(shard, 3, policy, Key::Login(&name)).await?;
+    if applied.decision.allowed {
+        Ok(())
+    } else {
+        shard.metrics.borrow_mut().rate_limited_total += 1;
+        Err(applied.refused())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_policies_over_the_defaults() {
+        let l = RateLimits::parse("authenticated=off, login=3/30s", "login").unwrap();
+        assert!(l.authenticated.is_none());
+        let login = l.login.unwrap();
+        assert_eq!((login.limit, login.period), (3, Duration::from_secs(30)));
+        assert_eq!(l.anonymous.unwrap().period, Duration::from_secs(60));
+        assert_eq!(l.shared, [false, false, false, true]);
+        for bad in [
+            "nobody=1/1m",
+            "login=1",
+            "login=x/1m",
+            "login=1/1y",
+            "login=1/0s",
+            "login",
+        ] {
+            assert!(RateLimits::parse(bad, "").is_err(), "{bad}");
+        }
+        assert!(RateLimits::parse("", "everyone").is_err());
+        assert_eq!(
+            RateLimits::parse("", DEFAULT_SHARED).unwrap().describe(),
+            "anonymous=600/60s, authenticated=6000/60s, auth=60/60s (shared), login=10/300s (shared)"
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! Rate limits and the OWASP API Security Top 10 (2023) items they serve: brute force against
+//! log-in meets the lock-out and then the per-identifier limit (API2), anonymous and
+//! authenticated callers are limited per address and per principal (API4), shared limits hold
+//! across instances through Redis, probes are never limited, and oversized bodies, pages and
+//! ranges are refused (API4).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{access_token, call, redis, sql_one, TestServer};
+
+fn login_as(server: &TestServer, user: &str, password: &str) -> common::Resp {
+    let body = serde_json::json!({"username": user, "password": password}).to_string();
+    call(server, "POST", "/api/v1/auth/login", None, Some(&body))
+}
+
+fn assert_limited(r: &common::Resp, policy: &str) {
+    assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["type"], "/problems/rate-limited");
+    let retry: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+    assert!(retry >= 1);
+    assert!(r
+        .header("RateLimit-Policy")
+        .unwrap()
+        .starts_with(&format!("\"{policy}\";q=")));
+    assert!(r
+        .header("RateLimit")
+        .unwrap()
+        .starts_with(&format!("\"{policy}\";r=0;t=")));
+}
+
+#[test]
+fn brute_force_meets_the_lock_out_then_the_login_limit() {
+    let server = TestServer::spawn(&[("CAMPUSHUB_RATE_LIMITS", "login=7/5m")]);
+    let user = "student7";
+    // A rerun on the same stack starts with a fresh budget.
+    redis(&["DEL", "campushub:rl:login:student7"]);
+    sql_one(&format!(
+        "UPDATE users SET failed_login_count = 0, first_failed_login_at = NULL, locked_until = NULL \
+         WHERE username = '{user}' RETURNING 1"
+    ));
+    let statuses: Vec<u16> = (0..8)
+        .map(|i| login_as(&server, user, &format!("guess-{i}")).status)
+        .collect();
+    // Four wrong guesses, the fifth locks, the lock holds, then the limit refuses to even look.
+    assert_eq!(statuses[..7], [401, 401, 401, 401, 423, 423, 423]);
+    let r = login_as(&server, user, "campushub-demo");
+    assert_limited(&r, "login");
+    // Names are compared without case.
+    assert_eq!(login_as(&server, "STUDENT7", "x").status, 429);
+    sql_one(&format!(
+        "UPDATE users SET failed_login_count = 0, first_failed_login_at = NULL, locked_until = NULL \
+         WHERE username = '{user}' RETURNING 1"
+    ));
+}
+
+#[test]
+fn the_login_limit_holds_across_instances() {
+    let env = [("CAMPUSHUB_RATE_LIMITS", "login=3/1m")];
+    let a = TestServer::spawn(&env);
+    let b = TestServer::spawn(&env);
+    let name = format!("nobody-{}@example.edu", std::process::id());
+    assert_eq!(login_as(&a, &name, "x").status, 401);
+    assert_eq!(login_as(&b, &name, "x").status, 401);
+    assert_eq!(login_as(&a, &name, "x").status, 401);
+    assert_limited(&login_as(&b, &name, "x"), "login");
+    assert_limited(&login_as(&a, &name, "x"), "login");
+}
+
+#[test]
+fn anonymous_callers_are_limited_per_address_and_probes_never() {
+    let server = TestServer::spawn(&[("CAMPUSHUB_RATE_LIMITS", "anonymous=5/1m")]);
+    for i in 0..5 {
+        let r = call(&server, "GET", "/api/v1/departments?limit=1", None, None);
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("RateLimit-Policy"),
+            Some("\"anonymous\";q=5;w=60"),
+            "request {i}"
+        );
+        assert!(r
+            .header("RateLimit")
+            .unwrap()
+            .starts_with(&format!("\"anonymous\";r={};t=", 4 - i)));
+    }
+    assert_limited(
+        &call(&server, "GET", "/api/v1/departments?limit=1", None, None),
+        "anonymous",
+    );
+    for _ in 0..20 {
+        assert_eq!(call(&server, "GET", "/healthz", None, None).status, 200);
+    }
+    assert_eq!(call(&server, "GET", "/readyz", None, None).status, 200);
+}
+
+#[test]
+fn authenticated_callers_are_limited_per_principal() {
+    let server = TestServer::spawn(&[("CAMPUSHUB_RATE_LIMITS", "authenticated=4/1m")]);
+    let a = access_token(&server, "student8");
+    let b = access_token(&server, "student9");
+    for _ in 0..4 {
+        assert_eq!(
+            call(&server, "GET", "/api/v1/me", Some(&a), None).status,
+            200
+        );
+    }
+    assert_limited(
+        &call(&server, "GET", "/api/v1/me", Some(&a), None),
+        "authenticated",
+    );
+    // Another principal on the same address has its own budget.
+    assert_eq!(
+        call(&server, "GET", "/api/v1/me", Some(&b), None).status,
+        200
+    );
+}
+
+#[test]
+fn oversized_bodies_pages_and_ranges_are_refused() {
+    let server = TestServer::spawn(&[]);
+    let admin = access_token(&server, "admin");
+    let big = format!(
+        "{{\"name\":\"big\",\"description\":\"{}\",\"permissions\":[]}}",
+        "x".repeat(20_000)
+    );
+    let r = call(&server, "POST", "/api/v1/roles", Some(&admin), Some(&big));
+    assert_eq!(r.status, 413);
+    let r = call(
+        &server,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&format!("{{\"username\":\"{}\"}}", "a".repeat(5000))),
+    );
+    assert_eq!(r.status, 413);
+    let r = call(
+        &server,
+        "GET",
+        "/api/v1/departments?limit=100000",
+        None,
+        None,
+    );
+    assert_eq!(r.status, 400);
+    let s1 = sql_one("SELECT sourced_id FROM users WHERE username = 'student1'");
+    let r = call(
+        &server,
+        "GET",
+        &format!("/api/v1/students/{s1}/attendance?from=2020-01-01&to=2026-01-01"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+}
