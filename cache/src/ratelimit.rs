@@ -373,17 +373,24 @@ fn decision_from_reply(limit: u32, reply: (i64, i64, i64, i64)) -> Decision {
 /// `"<name>";r=<remaining>;t=<seconds until the bucket is full, rounded up>`.
 pub fn header_values(policy: &Policy, d: &Decision) -> (String, String) {
     let name = sf_string(&policy.name);
-    let policy_value = format!(
-        "{name};q={};w={}",
-        policy.limit,
-        sf_integer(ceil_secs(policy.period).max(1))
-    );
+    let policy_value = policy_value(policy);
     let state = format!(
         "{name};r={};t={}",
         d.remaining,
         sf_integer(ceil_secs(d.reset_after))
     );
     (policy_value, state)
+}
+
+/// The `RateLimit-Policy` value alone (it does not change between requests, so callers may
+/// make it once).
+pub fn policy_value(policy: &Policy) -> String {
+    format!(
+        "{};q={};w={}",
+        sf_string(&policy.name),
+        policy.limit,
+        sf_integer(ceil_secs(policy.period).max(1))
+    )
 }
 
 fn ceil_secs(d: Duration) -> u64 {

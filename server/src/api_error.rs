@@ -55,7 +55,7 @@ pub enum ApiError {
         /// Seconds until one more request would be allowed.
         retry_after_s: u64,
         /// `RateLimit-Policy` value.
-        policy: String,
+        policy: &'static str,
         /// `RateLimit` value.
         state: String,
     },
@@ -230,13 +230,13 @@ impl ApiError {
                 state,
             } => {
                 resp.headers
-                    .push(("Retry-After", (*retry_after_s).max(1).to_string()));
-                resp.headers.push(("RateLimit-Policy", policy.clone()));
-                resp.headers.push(("RateLimit", state.clone()));
+                    .push(("Retry-After", (*retry_after_s).max(1).to_string().into()));
+                resp.headers.push(("RateLimit-Policy", (*policy).into()));
+                resp.headers.push(("RateLimit", state.clone().into()));
             }
             ApiError::AccountLocked(_, seconds) => resp
                 .headers
-                .push(("Retry-After", seconds.max(&1).to_string())),
+                .push(("Retry-After", seconds.max(&1).to_string().into())),
             ApiError::Unauthenticated(_) => resp
                 .headers
                 .push(("WWW-Authenticate", "Bearer realm=\"campushub\"".into())),

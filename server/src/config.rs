@@ -72,6 +72,7 @@ struct RawConfig {
     login_window_s: Option<u64>,
     password_threads: Option<u32>,
     password_queue: Option<u32>,
+    profile_cache_entries: Option<u32>,
 }
 
 /// The validated configuration shared (read-only) by every shard.
@@ -144,6 +145,8 @@ pub struct Config {
     pub password_threads: u32,
     /// Log-ins that may wait for a hashing thread before 503.
     pub password_queue: u32,
+    /// Student profiles each shard keeps encoded (0: read PostgreSQL every time).
+    pub profile_cache_entries: u32,
 }
 
 /// How each shard's io_uring runs completion work.
@@ -513,6 +516,13 @@ impl Config {
             64u32,
             1..=100_000,
         )?;
+        let profile_cache_entries = parse_num(
+            "profile_cache_entries",
+            env("profile_cache_entries"),
+            raw.profile_cache_entries,
+            50_000u32,
+            0..=10_000_000,
+        )?;
 
         Ok(Config {
             listen,
@@ -548,6 +558,7 @@ impl Config {
             login_window: Duration::from_secs(login_window_s),
             password_threads,
             password_queue,
+            profile_cache_entries,
         })
     }
 
@@ -659,6 +670,10 @@ impl Config {
         line("login_window_s", self.login_window.as_secs().to_string());
         line("password_threads", self.password_threads.to_string());
         line("password_queue", self.password_queue.to_string());
+        line(
+            "profile_cache_entries",
+            self.profile_cache_entries.to_string(),
+        );
         out
     }
 }

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use campushub_cache::ratelimit::{header_values, Decision, LocalLimiter, Policy, SharedLimiter};
+use campushub_cache::ratelimit::{policy_value, Decision, LocalLimiter, Policy, SharedLimiter};
 
 use crate::api_error::ApiError;
 use crate::router::Route;
@@ -28,6 +28,9 @@ pub struct RateLimits {
     pub login: Option<Policy>,
     /// Which of the four go through Redis: `[anonymous, authenticated, auth, login]`.
     pub shared: [bool; 4],
+    /// Each policy's `RateLimit-Policy` value, made once: configuration lives as long as the
+    /// process, and a response then carries it without formatting or allocating.
+    policy_headers: [&'static str; 4],
 }
 
 /// Default policies: generous for API use, strict where passwords are guessed.
@@ -94,8 +97,15 @@ impl RateLimits {
                 .ok_or_else(|| format!("{name:?} is not a policy name"))?;
             shared_flags[i] = true;
         }
+        let policy_headers = policies.each_ref().map(|p| -> &'static str {
+            match p {
+                Some(p) => Box::leak(policy_value(p).into_boxed_str()),
+                None => "",
+            }
+        });
         let [anonymous, authenticated, auth, login] = policies;
         Ok(RateLimits {
+            policy_headers,
             anonymous,
             authenticated,
             auth,
@@ -152,26 +162,32 @@ impl Default for ShardLimiters {
 
 /// A limit that was applied to a request, for its response headers.
 #[derive(Debug)]
-pub struct Applied<'a> {
-    /// The policy.
-    pub policy: &'a Policy,
+pub struct Applied {
+    /// `RateLimit-Policy` value.
+    pub policy: &'static str,
+    /// Which policy (index into the four).
+    which: usize,
     /// Its decision.
     pub decision: Decision,
 }
 
-impl Applied<'_> {
-    /// `RateLimit-Policy` and `RateLimit` values.
-    pub fn headers(&self) -> (String, String) {
-        header_values(self.policy, &self.decision)
+impl Applied {
+    /// The `RateLimit` value: `"<name>";r=<remaining>;t=<seconds until full>`.
+    pub fn state(&self) -> String {
+        let d = &self.decision;
+        let t = d
+            .reset_after
+            .as_secs()
+            .saturating_add(u64::from(d.reset_after.subsec_nanos() > 0));
+        format!("\"{}\";r={};t={t}", NAMES[self.which], d.remaining)
     }
 
     /// The 429 for a refused request.
     fn refused(&self) -> ApiError {
-        let (policy, state) = self.headers();
         ApiError::RateLimited {
             retry_after_s: self.decision.retry_after_s().unwrap_or(1),
-            policy,
-            state,
+            policy: self.policy,
+            state: self.state(),
         }
     }
 }
@@ -183,13 +199,18 @@ enum Key<'k> {
     Login(&'k str),
 }
 
-async fn decide<'a>(
-    shard: &'a Shard,
+async fn decide(
+    shard: &Shard,
     which: usize,
-    policy: &'a Policy,
+    policy: &Policy,
     key: Key<'_>,
-) -> Result<Applied<'a>, ApiError> {
+) -> Result<Applied, ApiError> {
     let limits = &shard.config.rate_limits;
+    let applied = |decision| Applied {
+        policy: limits.policy_headers[which],
+        which,
+        decision,
+    };
     if limits.shared[which] {
         if let Some(redis) = shard.redis.as_ref().filter(|r| r.connected()) {
             let redis_key = match &key {
@@ -199,7 +220,7 @@ async fn decide<'a>(
             };
             // Redis away or slow: the shard's own limiter decides instead.
             if let Ok(decision) = shard.limiters.shared.check(redis, &redis_key, policy).await {
-                return Ok(Applied { policy, decision });
+                return Ok(applied(decision));
             }
         }
     }
@@ -211,18 +232,18 @@ async fn decide<'a>(
         Key::User(id) => l.authenticated.borrow_mut().check(&id, policy, now),
         Key::Login(name) => l.login.borrow_mut().check(name, policy, now),
     };
-    Ok(Applied { policy, decision })
+    Ok(applied(decision))
 }
 
 /// Applies the route group's limit to a request: `Ok(Some)` when one applied and allowed it,
 /// `Err` (429) when it refused. `user` is the principal when the request carries a valid
 /// access token.
-pub async fn check_request<'a>(
-    shard: &'a Shard,
+pub async fn check_request(
+    shard: &Shard,
     route: Route,
     peer: IpAddr,
     user: Option<i64>,
-) -> Result<Option<Applied<'a>>, ApiError> {
+) -> Result<Option<Applied>, ApiError> {
     let limits = &shard.config.rate_limits;
     let applied = match route {
         // Probes are for operators and balancers; limiting them would fail health checks.
@@ -284,6 +305,7 @@ mod tests {
             assert!(RateLimits::parse(bad, "").is_err(), "{bad}");
         }
         assert!(RateLimits::parse("", "everyone").is_err());
+        assert_eq!(l.policy_headers[3], "\"login\";q=3;w=30");
         assert_eq!(
             RateLimits::parse("", DEFAULT_SHARED).unwrap().describe(),
             "anonymous=600/60s, authenticated=6000/60s, auth=60/60s (shared), login=10/300s (shared)"

@@ -111,9 +111,8 @@ pub async fn handle(shard: &Shard, req: &Request<'_>) -> Response {
         Err(e) => e.to_response(request_id),
     };
     if let Some(a) = applied {
-        let (policy, state) = a.headers();
-        resp.headers.push(("RateLimit-Policy", policy));
-        resp.headers.push(("RateLimit", state));
+        resp.headers.push(("RateLimit-Policy", a.policy.into()));
+        resp.headers.push(("RateLimit", a.state().into()));
     }
     resp
 }

@@ -437,7 +437,6 @@ pub async fn explain(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
         }
         None => principal
             .institution_grant(&body.permission)
-            .cloned()
             .map(Reason::Binding),
     };
     let allowed = reason.is_some() && principal.usable;

@@ -26,7 +26,7 @@ pub struct CachedStudent {
     pub id: i64,
     /// orgs.id of the student's department.
     pub department_id: i64,
-    json: Vec<u8>,
+    json: Rc<[u8]>,
 }
 
 #[derive(Serialize)]
@@ -52,8 +52,11 @@ fn parse_id(param: &str) -> Result<uuid::Uuid, ApiError> {
 /// The student, from the shard's cache or PostgreSQL.
 pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, ApiError> {
     let now = Instant::now();
-    if let Some(s) = shard.students.borrow_mut().get(&id, now) {
-        return Ok(Rc::clone(s));
+    let cached = shard.config.profile_cache_entries > 0;
+    if cached {
+        if let Some(s) = shard.students.borrow_mut().get(&id, now) {
+            return Ok(Rc::clone(s));
+        }
     }
     let s = students::by_id(shard.db.primary(), id)
         .await?
@@ -71,16 +74,18 @@ pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, Ap
         year_of_study: s.year_of_study,
         department: ObjectRef::new(s.department_sourced_id, "org"),
     })?;
-    let cached = Rc::new(CachedStudent {
+    let student = Rc::new(CachedStudent {
         id: s.id,
         department_id: s.department_id,
-        json,
+        json: json.into(),
     });
-    shard
-        .students
-        .borrow_mut()
-        .insert(id, Rc::clone(&cached), now + cache_ttl(shard));
-    Ok(cached)
+    if cached {
+        shard
+            .students
+            .borrow_mut()
+            .insert(id, Rc::clone(&student), now + cache_ttl(shard));
+    }
+    Ok(student)
 }
 
 /// 403 unless the caller may use `permission` on this student's records.
@@ -102,7 +107,8 @@ pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError>
     let id = parse_id(req.param)?;
     let s = load(shard, id).await?;
     allow_student(shard, &caller, "students.read", &s).await?;
-    Ok(Response::json(200, s.json.clone()).with_header("Cache-Control", "private, no-store"))
+    Ok(Response::shared_json(200, Rc::clone(&s.json))
+        .with_header("Cache-Control", "private, no-store"))
 }
 
 fn parse_date(name: &str, v: &str) -> Result<Date, ApiError> {

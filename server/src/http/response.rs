@@ -1,5 +1,7 @@
 //! Responses and their encoding into the connection's reused write buffer.
 
+use std::borrow::Cow;
+
 use super::date::DATE_LEN;
 
 /// A response body.
@@ -11,6 +13,8 @@ pub enum Body {
     Static(&'static [u8]),
     /// An owned body.
     Bytes(Vec<u8>),
+    /// A body shared with a cache (a hot student profile), sent without copying it first.
+    Shared(std::rc::Rc<[u8]>),
 }
 
 impl Body {
@@ -19,6 +23,7 @@ impl Body {
             Body::Empty => b"",
             Body::Static(b) => b,
             Body::Bytes(b) => b,
+            Body::Shared(b) => b,
         }
     }
 }
@@ -33,8 +38,8 @@ pub struct Response {
     pub content_type: &'static str,
     /// Body.
     pub body: Body,
-    /// Extra headers.
-    pub headers: Vec<(&'static str, String)>,
+    /// Extra headers (constant values borrow, so they cost no allocation).
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     /// Close the connection after this response.
     pub close: bool,
 }
@@ -80,8 +85,23 @@ impl Response {
         }
     }
 
+    /// A JSON response whose body is shared with a cache.
+    pub fn shared_json(status: u16, body: std::rc::Rc<[u8]>) -> Response {
+        Response {
+            status,
+            content_type: JSON,
+            body: Body::Shared(body),
+            headers: Vec::new(),
+            close: false,
+        }
+    }
+
     /// Adds a header.
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+    pub fn with_header(
+        mut self,
+        name: &'static str,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Response {
         self.headers.push((name, value.into()));
         self
     }

@@ -392,7 +392,9 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
         bus: OnceCell::new(),
         limiters: crate::ratelimit::ShardLimiters::default(),
         authz_version: Cell::new(0),
-        students: RefCell::new(campushub_cache::LocalCache::new(50_000)),
+        students: RefCell::new(campushub_cache::LocalCache::new(
+            config.profile_cache_entries.max(1) as usize,
+        )),
         id,
         config: Arc::clone(config),
         date: DateCache::new(),

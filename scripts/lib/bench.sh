@@ -1,0 +1,110 @@
+# scripts/lib/bench.sh: what the end-to-end benchmark scripts share. A throwaway stack with a
+# seeded campus, a release build, the server pinned to core 0 and wrk to core 1, and the
+# measurement: req/s, p99 and the server's CPU time per request (utime+stime from
+# /proc/PID/stat over the run, divided by the requests served), median of RUNS runs.
+# Source it after scripts/lib/stack.sh; set `duration` and `runs` first.
+# shellcheck shell=bash
+
+bench_dir=
+server_pid=
+port=
+results=()
+clk=$(getconf CLK_TCK)
+
+bench_cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    [ -n "$bench_dir" ] && { svc_stop "$bench_dir" all >/dev/null 2>&1 || true; rm -rf "$bench_dir"; }
+}
+
+# bench_setup: wrk, two cores, a stack with a seeded campus, release binaries (sets bin, floor).
+bench_setup() {
+    ensure_packages
+    command -v wrk >/dev/null || {
+        command -v apt-get >/dev/null || die "wrk not found: install it"
+        apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || die "could not install wrk"
+    }
+    cores=$(nproc)
+    [ "$cores" -ge 2 ] || die "needs at least 2 cores (server on core 0, wrk on core 1)"
+    bench_dir=$(mktemp -d /tmp/campushub-bench.XXXXXX)
+    trap bench_cleanup EXIT
+    local ports
+    mapfile -t ports < <(free_port 3)
+    stack_init "$bench_dir" "${ports[0]}" "${ports[1]}" "${ports[2]}"
+    write_env "$bench_dir" 127.0.0.1:0
+    set -a
+    # shellcheck disable=SC1091
+    . "$bench_dir/env"
+    set +a
+    cd "$repo" || die "no $repo"
+    cargo build --release --locked -p campushub -p campushub-bench --examples >&2
+    bin=$repo/target/release/campushub
+    floor=$repo/target/release/examples/floor
+    CAMPUSHUB_DATABASE_URL=$CAMPUSHUB_DIRECT_DATABASE_URL "$bin" migrate >/dev/null
+    CAMPUSHUB_DATABASE_URL=$CAMPUSHUB_DIRECT_DATABASE_URL "$bin" seed >/dev/null
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# start_server DATABASE_URL STATEMENTS [VAR=VALUE...]: one shard on core 0 (sets port, server_pid).
+start_server() {
+    local url=$1 statements=$2
+    shift 2
+    port=$(free_port)
+    # One client address offering 100k+ req/s would trip any sane per-address limit: the
+    # benchmarks lift them (callers can pass their own CAMPUSHUB_RATE_LIMITS after these).
+    env CAMPUSHUB_LISTEN="127.0.0.1:$port" CAMPUSHUB_SHARDS=1 CAMPUSHUB_PIN_CORES=false \
+        CAMPUSHUB_RATE_LIMITS=anonymous=100000000/1s,authenticated=100000000/1s \
+        CAMPUSHUB_ACCESS_LOG_SAMPLE=0 CAMPUSHUB_DATABASE_URL="$url" CAMPUSHUB_STATEMENTS="$statements" "$@" \
+        taskset -c 0 "$bin" serve >"$bench_dir/server.log" 2>&1 &
+    server_pid=$!
+    wait_for 20 "campushub" curl -sf "http://127.0.0.1:$port/readyz"
+}
+
+stop_server() {
+    kill "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+}
+
+bench_header() {
+    echo "median of $runs runs of ${duration}s each (by server CPU per request)"
+    echo "| scenario                               |      req/s |      p99 | CPU us/req | all runs (us/req)  | errors"
+    echo "|----------------------------------------|------------|----------|------------|--------------------|-------"
+}
+
+# run NAME URL [WRK ARGS...]: a warm-up, then RUNS measured runs; prints and records the median
+# by CPU per request. Extra arguments go to wrk (e.g. -s SCRIPT ... -- SCRIPT ARGS).
+run() {
+    local name=$1 url=$2 out t0 t1 reqs rps p99 cpu_us errors i lines=() all=()
+    shift 2
+    taskset -c 1 wrk -t1 -c64 -d"${warmup:-2}s" "$url" "$@" >/dev/null
+    for ((i = 0; i < runs; i++)); do
+        t0=$(cpu_ticks "$server_pid")
+        out=$(taskset -c 1 wrk -t1 -c64 -d"${duration}s" --latency "$url" "$@")
+        t1=$(cpu_ticks "$server_pid")
+        reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+        rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+        p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+        errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
+        errors=${errors% }
+        cpu_us=$(awk -v d="$((t1 - t0))" -v hz="$clk" -v n="$reqs" 'BEGIN { printf "%.2f", d / hz * 1e6 / n }')
+        lines+=("$cpu_us|$rps|$p99|$reqs|${errors:-0 errors}")
+        all+=("$cpu_us")
+    done
+    IFS='|' read -r cpu_us rps p99 reqs errors < <(printf '%s\n' "${lines[@]}" | sort -t'|' -k1,1 -g | sed -n "$(((runs + 1) / 2))p")
+    printf '| %-38s | %10s | %8s | %10s | %-18s | %s\n' "$name" "$rps" "$p99" "$cpu_us" "${all[*]}" "$errors"
+    results+=("{\"scenario\":\"$name\",\"requests\":$reqs,\"rps\":$rps,\"p99\":\"$p99\",\"cpu_us_per_request\":$cpu_us,\"cpu_us_all_runs\":[$(IFS=,; echo "${all[*]}")],\"errors\":\"$errors\"}")
+}
+
+# write_results KIND: bench/results/<date>-<commit>-KIND.json
+write_results() {
+    local commit file
+    commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    file=$repo/bench/results/$(date -u +%Y-%m-%d)-$commit-$1.json
+    {
+        echo "{\"commit\":\"$commit\",\"date\":\"$(date -u +%FT%TZ)\",\"cores\":$cores,\"cpu\":\"$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)\","
+        echo "\"setup\":\"1 shard pinned to core 0; taskset -c 1 wrk -t1 -c64 -d${duration}s, median of $runs runs; PostgreSQL, PgBouncer and Redis unpinned on the same 2 cores\","
+        echo "\"results\":[$(IFS=,; echo "${results[*]}")]}"
+    } >"$file"
+    echo "wrote $file"
+}
