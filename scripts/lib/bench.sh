@@ -36,7 +36,7 @@ bench_setup() {
     . "$bench_dir/env"
     set +a
     cd "$repo" || die "no $repo"
-    cargo build --release --locked -p campushub -p campushub-bench --examples >&2
+    cargo build --release --locked -p campushub -p campushub-bench --bins --examples >&2
     bin=$repo/target/release/campushub
     floor=$repo/target/release/examples/floor
     CAMPUSHUB_DATABASE_URL=$CAMPUSHUB_DIRECT_DATABASE_URL "$bin" migrate >/dev/null
