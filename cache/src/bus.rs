@@ -31,6 +31,8 @@ pub enum Invalidation {
     Role(i64),
     /// A student's profile changed (public id, as text).
     Student(String),
+    /// An API key was revoked (api_keys.id).
+    ApiKey(i64),
     /// Everything (missed messages, bulk changes).
     All,
 }
@@ -51,6 +53,7 @@ impl Message {
             Invalidation::User(id) => format!("{} user {id}", self.version),
             Invalidation::Role(id) => format!("{} role {id}", self.version),
             Invalidation::Student(id) => format!("{} student {id}", self.version),
+            Invalidation::ApiKey(id) => format!("{} apikey {id}", self.version),
             Invalidation::All => format!("{} all 0", self.version),
         }
     }
@@ -67,6 +70,7 @@ impl Message {
         let what = match kind {
             "user" => Invalidation::User(id.parse().ok()?),
             "role" => Invalidation::Role(id.parse().ok()?),
+            "apikey" => Invalidation::ApiKey(id.parse().ok()?),
             "student" if !id.is_empty() && id.len() <= 64 => Invalidation::Student(id.into()),
             "all" => Invalidation::All,
             _ => return None,
@@ -250,6 +254,7 @@ mod tests {
         for what in [
             Invalidation::User(42),
             Invalidation::Role(7),
+            Invalidation::ApiKey(3),
             Invalidation::Student("0b7a3c1e-0000-4000-8000-000000000001".into()),
             Invalidation::All,
         ] {

@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "authz_changes",
         sql: include_str!("../migrations/0004_authz_changes.sql"),
     },
+    Migration {
+        version: 5,
+        name: "api_keys",
+        sql: include_str!("../migrations/0005_api_keys.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

@@ -411,6 +411,77 @@ pub const PASSWORD_CHANGE: Stmt = Stmt {
     params: &[Type::INT8, Type::TEXT],
 };
 
+/// An API key by its public prefix: id, stored hash of the whole key, owner, whether the key
+/// is live (not revoked or expired) and whether its owner's account is usable.
+pub const API_KEY_BY_PREFIX: Stmt = Stmt {
+    id: 36,
+    sql: "SELECT k.id, k.secret_hash, k.owner_id, \
+          (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())), \
+          (u.enabled_user AND u.status = 'active') \
+          FROM api_keys k JOIN users u ON u.id = k.owner_id WHERE k.prefix = $1",
+    params: &[Type::TEXT],
+};
+
+/// What an API key may do: each permission of each role bound to the key, with the scope
+/// (same columns as [`USER_GRANTS`]).
+pub const API_KEY_GRANTS: Stmt = Stmt {
+    id: 37,
+    sql: "SELECT rp.permission, b.scope_type, b.scope_id, r.name, \
+          CASE b.scope_type WHEN 'class' THEN (SELECT sourced_id FROM classes WHERE id = b.scope_id) \
+               ELSE (SELECT sourced_id FROM orgs WHERE id = b.scope_id) END \
+          FROM role_bindings b JOIN roles r ON r.id = b.role_id \
+          JOIN role_permissions rp ON rp.role_id = b.role_id \
+          WHERE b.api_key_id = $1 ORDER BY 1, 2, 3",
+    params: &[Type::INT8],
+};
+
+/// Creates an API key with its bindings and audit event: (outcome, key id, public id, detail).
+pub const API_KEY_CREATE: Stmt = Stmt {
+    id: 38,
+    sql: "SELECT outcome, key_id, key, detail \
+          FROM api_key_create($1, $2::inet, $3, $4, $5, $6, $7::jsonb)",
+    params: &[
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::BYTEA,
+        Type::TEXT,
+        Type::INT4,
+        Type::TEXT,
+    ],
+};
+
+/// Revokes an API key (`$4`: any key, not only the caller's): (outcome, key id, version).
+pub const API_KEY_REVOKE: Stmt = Stmt {
+    id: 39,
+    sql: "SELECT outcome, key_id, version FROM api_key_revoke($1, $2::inet, $3, $4)",
+    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::BOOL],
+};
+
+/// A user's API keys, newest first, with their bindings as JSON text.
+pub const API_KEYS_OF_OWNER: Stmt = Stmt {
+    id: 40,
+    sql: "SELECT k.sourced_id, k.prefix, k.name, \
+          to_char(k.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+          to_char(k.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+          to_char(k.last_used_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+          to_char(k.revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+          coalesce((SELECT json_agg(json_build_object('role', r.name, 'scope', json_build_object( \
+              'type', b.scope_type, 'sourced_id', \
+              CASE b.scope_type WHEN 'class' THEN (SELECT sourced_id FROM classes WHERE id = b.scope_id) \
+                   ELSE (SELECT sourced_id FROM orgs WHERE id = b.scope_id) END)) ORDER BY b.id) \
+            FROM role_bindings b JOIN roles r ON r.id = b.role_id WHERE b.api_key_id = k.id), '[]')::text \
+          FROM api_keys k WHERE k.owner_id = $1 ORDER BY k.id DESC LIMIT 200",
+    params: &[Type::INT8],
+};
+
+/// Records that keys were used (batched per shard, not one write per request).
+pub const API_KEYS_TOUCH: Stmt = Stmt {
+    id: 41,
+    sql: "UPDATE api_keys SET last_used_at = now() WHERE id = ANY($1)",
+    params: &[Type::INT8_ARRAY],
+};
+
 /// Every statement, indexed by [`Stmt::id`].
 pub const ALL: &[&Stmt] = &[
     &PING,
@@ -449,6 +520,12 @@ pub const ALL: &[&Stmt] = &[
     &MFA_USE_STEP,
     &PASSWORD_HASH,
     &PASSWORD_CHANGE,
+    &API_KEY_BY_PREFIX,
+    &API_KEY_GRANTS,
+    &API_KEY_CREATE,
+    &API_KEY_REVOKE,
+    &API_KEYS_OF_OWNER,
+    &API_KEYS_TOUCH,
 ];
 
 #[cfg(test)]

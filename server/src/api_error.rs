@@ -47,6 +47,8 @@ pub enum ApiError {
     Busy,
     /// Authenticated, but not allowed to do this to this object.
     Forbidden,
+    /// Not allowed, for a reason worth telling (the text).
+    ForbiddenBecause(&'static str),
     /// The request conflicts with the current state (duplicate, in use, built in).
     Conflict(String),
     /// Over a rate limit: retry after this many seconds; `RateLimit-Policy` and `RateLimit`
@@ -97,7 +99,7 @@ impl ApiError {
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::BadParameter(_) => 400,
-            ApiError::CorsOriginDenied | ApiError::Forbidden => 403,
+            ApiError::CorsOriginDenied | ApiError::Forbidden | ApiError::ForbiddenBecause(_) => 403,
             ApiError::DatabaseUnavailable
             | ApiError::DatabaseTimeout
             | ApiError::Draining
@@ -142,7 +144,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::Unprocessable(_) => ("invalid-request", "Invalid request"),
             ApiError::Busy => ("busy", "Busy"),
-            ApiError::Forbidden => ("forbidden", "Forbidden"),
+            ApiError::Forbidden | ApiError::ForbiddenBecause(_) => ("forbidden", "Forbidden"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
             ApiError::Internal => ("internal", "Internal server error"),
@@ -156,7 +158,7 @@ impl ApiError {
                     "Too many failed log-ins; the account is locked until {until}."
                 ))
             }
-            ApiError::Unauthenticated(why) => why,
+            ApiError::Unauthenticated(why) | ApiError::ForbiddenBecause(why) => why,
             ApiError::RateLimited { retry_after_s, .. } => {
                 return std::borrow::Cow::Owned(format!(
                     "Too many requests; retry in {retry_after_s} s."

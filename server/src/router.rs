@@ -49,13 +49,17 @@ pub enum Route {
     RoleBinding,
     /// `/api/v1/authz/explain`.
     AuthzExplain,
+    /// `/api/v1/api-keys`.
+    ApiKeys,
+    /// `/api/v1/api-keys/{id}`.
+    ApiKey,
     /// Anything else.
     NotFound,
 }
 
 impl Route {
     /// Every route, in index order.
-    pub const ALL: [Route; 23] = [
+    pub const ALL: [Route; 25] = [
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
@@ -78,6 +82,8 @@ impl Route {
         Route::RoleBindings,
         Route::RoleBinding,
         Route::AuthzExplain,
+        Route::ApiKeys,
+        Route::ApiKey,
         Route::NotFound,
     ];
 
@@ -111,6 +117,8 @@ impl Route {
             Route::RoleBindings => "/api/v1/role-bindings",
             Route::RoleBinding => "/api/v1/role-bindings/{id}",
             Route::AuthzExplain => "/api/v1/authz/explain",
+            Route::ApiKeys => "/api/v1/api-keys",
+            Route::ApiKey => "/api/v1/api-keys/{id}",
             Route::NotFound => "unmatched",
         }
     }
@@ -136,9 +144,9 @@ impl Route {
             | Route::MfaDisable
             | Route::Password
             | Route::AuthzExplain => "POST, OPTIONS",
-            Route::Roles | Route::RoleBindings => "GET, HEAD, POST, OPTIONS",
+            Route::Roles | Route::RoleBindings | Route::ApiKeys => "GET, HEAD, POST, OPTIONS",
             Route::Role => "GET, HEAD, PATCH, DELETE, OPTIONS",
-            Route::RoleBinding => "DELETE, OPTIONS",
+            Route::RoleBinding | Route::ApiKey => "DELETE, OPTIONS",
             Route::NotFound => "",
         }
     }
@@ -171,7 +179,9 @@ impl Route {
             | Route::Role
             | Route::RoleBindings
             | Route::RoleBinding
-            | Route::AuthzExplain => default.min(16 * 1024),
+            | Route::AuthzExplain
+            | Route::ApiKeys
+            | Route::ApiKey => default.min(16 * 1024),
         }
     }
 }
@@ -221,6 +231,8 @@ pub fn route(path: &str) -> Matched<'_> {
         ["api", "v1", "role-bindings"] => (Route::RoleBindings, ""),
         ["api", "v1", "role-bindings", id] if !id.is_empty() => (Route::RoleBinding, *id),
         ["api", "v1", "authz", "explain"] => (Route::AuthzExplain, ""),
+        ["api", "v1", "api-keys"] => (Route::ApiKeys, ""),
+        ["api", "v1", "api-keys", id] if !id.is_empty() => (Route::ApiKey, *id),
         ["api", "v1", "students", id] if !id.is_empty() => (Route::Student, *id),
         ["api", "v1", "students", id, "attendance"] if !id.is_empty() => {
             (Route::StudentAttendance, *id)

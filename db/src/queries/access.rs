@@ -27,7 +27,11 @@ pub struct Grant {
 
 /// All grants of user `id`.
 pub async fn grants(pool: &Pool, id: i64) -> Result<Vec<Grant>, DbError> {
-    let rows = pool.query(&USER_GRANTS, &[&id]).await?;
+    decode_grants(&pool.query(&USER_GRANTS, &[&id]).await?)
+}
+
+/// Grants from rows of (permission, scope type, scope id, role, scope public id).
+pub(crate) fn decode_grants(rows: &[tokio_postgres::Row]) -> Result<Vec<Grant>, DbError> {
     rows.iter()
         .map(|r| {
             Ok(Grant {

@@ -2,6 +2,7 @@
 //! turns those into JSON.
 
 pub mod access;
+pub mod api_keys;
 pub mod departments;
 pub mod students;
 pub mod users;

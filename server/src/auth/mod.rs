@@ -3,6 +3,7 @@
 //! caller behind a request.
 
 pub mod access;
+pub mod api_keys;
 pub mod passwords;
 pub mod tokens;
 pub mod totp;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{json, json_body, Request};
 use crate::api_error::ApiError;
 use crate::auth::access::{self, Principal};
+use crate::auth::api_keys;
 use crate::auth::passwords::Verdict;
 use crate::auth::tokens::{self, TokenError};
 use crate::auth::{bearer, new_refresh_token};
@@ -324,19 +325,53 @@ pub fn verified_claims(shard: &Shard, req: &Request<'_>) -> Option<std::rc::Rc<t
     Some(claims)
 }
 
+/// The API key a request presents: `X-API-Key`, or a Bearer credential that is a key.
+pub fn presented_key<'a>(req: &Request<'a>) -> Option<&'a [u8]> {
+    req.api_key.map(<[u8]>::trim_ascii).or_else(|| {
+        bearer(req.authorization).filter(|t| t.starts_with(api_keys::KEY_MARK.as_bytes()))
+    })
+}
+
+/// Whom the rate limit counts a request against, decided without touching the database: a
+/// verified access token's user, or a key already verified on this shard (negative ids, so
+/// keys and users never share a budget). Anything else is limited as anonymous, by address.
+pub fn rate_identity(shard: &Shard, req: &Request<'_>) -> Option<i64> {
+    if req.authorization.is_none() && req.api_key.is_none() {
+        return None;
+    }
+    match presented_key(req) {
+        Some(key) => shard
+            .api_keys
+            .borrow_mut()
+            .get(key)
+            .map(|k| k.key_id.saturating_neg()),
+        None => verified_claims(shard, req).map(|c| c.uid),
+    }
+}
+
 /// An authenticated caller: what the token says, and who that is now.
 #[derive(Debug)]
 pub struct Caller {
-    /// The verified claims.
-    pub claims: std::rc::Rc<tokens::Claims>,
+    /// The verified claims (`None` for an API key).
+    pub claims: Option<std::rc::Rc<tokens::Claims>>,
     /// Grants and account state (cached per shard, dropped on change).
     pub principal: std::rc::Rc<Principal>,
+    /// The API key used, if the caller came with one (api_keys.id).
+    pub api_key: Option<i64>,
 }
 
 /// The caller, from a verified access token whose account is still usable and whose tokens
 /// were not revoked after it was issued. The caller is always taken from the credential,
 /// never from a request parameter.
 pub async fn authenticate(shard: &Shard, req: &Request<'_>) -> Result<Caller, ApiError> {
+    if let Some(key) = presented_key(req) {
+        let k = api_keys::resolve(shard, key).await?;
+        return Ok(Caller {
+            claims: None,
+            principal: std::rc::Rc::clone(&k.principal),
+            api_key: Some(k.key_id),
+        });
+    }
     let claims = match req.claims.get() {
         Some(c) => std::rc::Rc::clone(c),
         None => {
@@ -366,7 +401,11 @@ pub async fn authenticate(shard: &Shard, req: &Request<'_>) -> Result<Caller, Ap
     if !principal.usable || claims.issued_ms() < principal.revoked_before_ms {
         return Err(ApiError::Unauthenticated("This token has been revoked."));
     }
-    Ok(Caller { claims, principal })
+    Ok(Caller {
+        claims: Some(claims),
+        principal,
+        api_key: None,
+    })
 }
 
 #[derive(Serialize)]

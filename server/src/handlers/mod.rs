@@ -1,6 +1,7 @@
 //! Handlers: they see a parsed [`Request`] and the shard, never bytes or sockets, and return a
 //! [`Response`] or an [`ApiError`]. The (method, route) match below is the API's dispatch table.
 
+pub mod api_keys;
 pub mod auth;
 pub mod credentials;
 pub mod departments;
@@ -36,6 +37,8 @@ pub struct Request<'a> {
     pub content_type: Option<&'a [u8]>,
     /// `Authorization`, if sent.
     pub authorization: Option<&'a [u8]>,
+    /// `X-API-Key`, if sent.
+    pub api_key: Option<&'a [u8]>,
     /// The client's address (the connection's peer).
     pub peer: std::net::IpAddr,
     /// The request id echoed in the response (ASCII).
@@ -101,7 +104,7 @@ const SERVER_METHODS: &str = "GET, HEAD, POST, PATCH, DELETE, OPTIONS";
 /// problem+json, and the applied limit is reported in `RateLimit` / `RateLimit-Policy`.
 pub async fn handle(shard: &Shard, req: &Request<'_>) -> Response {
     let request_id = std::str::from_utf8(req.request_id).unwrap_or("");
-    let user = auth::verified_claims(shard, req).map(|c| c.uid);
+    let user = auth::rate_identity(shard, req);
     let applied = match crate::ratelimit::check_request(shard, req.route, req.peer, user).await {
         Ok(a) => a,
         Err(e) => return e.to_response(request_id),
@@ -162,6 +165,9 @@ pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiE
         (Method::Post, Route::RoleBindings) => roles::create_binding(shard, req).await,
         (Method::Delete, Route::RoleBinding) => roles::delete_binding(shard, req).await,
         (Method::Post, Route::AuthzExplain) => roles::explain(shard, req).await,
+        (Method::Get | Method::Head, Route::ApiKeys) => api_keys::list(shard, req).await,
+        (Method::Post, Route::ApiKeys) => api_keys::create(shard, req).await,
+        (Method::Delete, Route::ApiKey) => api_keys::revoke(shard, req).await,
         (_, route) => Err(ApiError::MethodNotAllowed(route.allow())),
     }
 }

@@ -134,6 +134,8 @@ pub struct RequestHead {
     pub acr_headers: Option<Range<usize>>,
     /// `Authorization` value.
     pub authorization: Option<Range<usize>>,
+    /// `X-API-Key` value.
+    pub api_key: Option<Range<usize>>,
     /// `Content-Type` value.
     pub content_type: Option<Range<usize>>,
 }
@@ -255,6 +257,7 @@ pub fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>
         acr_method: None,
         acr_headers: None,
         authorization: None,
+        api_key: None,
         content_type: None,
     };
 
@@ -279,6 +282,9 @@ pub fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>
             }
             6 if name.eq_ignore_ascii_case(b"origin") => {
                 head.origin = Some(range_of(buf, value));
+            }
+            9 if name.eq_ignore_ascii_case(b"x-api-key") => {
+                head.api_key = Some(range_of(buf, value));
             }
             10 if name.eq_ignore_ascii_case(b"connection") => {
                 conn_close |= has_token(value, b"close");

@@ -392,6 +392,7 @@ async fn serve_one(
         acr_method: header(&head.acr_method),
         content_type: header(&head.content_type),
         authorization: header(&head.authorization),
+        api_key: header(&head.api_key),
         peer,
         request_id: rid.as_bytes(),
         claims: std::cell::OnceCell::new(),
@@ -415,7 +416,7 @@ async fn serve_one(
             head_only: head.method == Method::Head,
             cors_origin,
             security: &shard.security_headers,
-            credentialed: req.authorization.is_some(),
+            credentialed: req.authorization.is_some() || req.api_key.is_some(),
         },
         &mut wbuf,
     );

@@ -75,6 +75,8 @@ pub struct Shard {
     pub bus: OnceCell<Rc<InvalidationBus>>,
     /// Highest authorisation version seen (applied here or received from the bus).
     pub authz_version: Cell<i64>,
+    /// Verified API keys, and those used since the last batch was recorded.
+    pub api_keys: RefCell<crate::auth::api_keys::KeyCache>,
     /// Rate-limit state.
     pub limiters: crate::ratelimit::ShardLimiters,
     /// Hot student profiles, encoded.
@@ -99,6 +101,7 @@ impl Shard {
             redis: self.redis.as_ref().map(|r| r.stats()),
             cache_entries: (self.tokens.borrow().len()
                 + self.principals.borrow().len()
+                + self.api_keys.borrow().len()
                 + self.students.borrow().len()) as u64,
             bus: self.bus.get().map(|b| b.stats()),
             authz_version: self.authz_version.get(),
@@ -119,7 +122,12 @@ impl Shard {
         match &msg.what {
             Invalidation::User(id) => self.principals.borrow_mut().forget(*id),
             // Who holds a role is not indexed per shard; role changes are rare.
-            Invalidation::Role(_) => self.principals.borrow_mut().clear(),
+            Invalidation::Role(_) => {
+                self.principals.borrow_mut().clear();
+                self.api_keys.borrow_mut().clear();
+            }
+            // Keys are cached by their bytes, not their id; revocations are rare.
+            Invalidation::ApiKey(_) => self.api_keys.borrow_mut().clear(),
             Invalidation::Student(id) => {
                 if let Ok(id) = uuid::Uuid::try_parse(id) {
                     self.students.borrow_mut().remove(&id);
@@ -127,6 +135,7 @@ impl Shard {
             }
             Invalidation::All => {
                 self.principals.borrow_mut().clear();
+                self.api_keys.borrow_mut().clear();
                 self.students.borrow_mut().clear();
             }
         }
@@ -391,6 +400,7 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
         principals: RefCell::new(crate::auth::access::PrincipalCache::new(100_000)),
         bus: OnceCell::new(),
         limiters: crate::ratelimit::ShardLimiters::default(),
+        api_keys: RefCell::new(crate::auth::api_keys::KeyCache::new(10_000)),
         authz_version: Cell::new(0),
         students: RefCell::new(campushub_cache::LocalCache::new(
             config.profile_cache_entries.max(1) as usize,
@@ -485,6 +495,7 @@ async fn serve(shard: Rc<Shard>, listener: monoio::net::TcpListener) {
         }
     }
     monoio::spawn(Rc::clone(&shard.date).run());
+    monoio::spawn(crate::auth::api_keys::record_use(Rc::clone(&shard)));
     monoio::spawn(Rc::clone(&shard.log).run());
     {
         let shard = Rc::clone(&shard);

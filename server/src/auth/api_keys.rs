@@ -1,0 +1,193 @@
+//! API keys: `chk_<prefix>_<secret>`, shown once at creation and stored only as a SHA-256
+//! hash, found by their public prefix; presented as `X-API-Key` or as a Bearer token. A key
+//! acts for its creator but only through its own scoped bindings. Each shard caches verified
+//! keys (by the key's bytes) with their principal, and records their use in batches rather
+//! than with a write per request.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use campushub_cache::LocalCache;
+use campushub_db::queries::api_keys;
+use sha2::Digest as _;
+
+use crate::api_error::ApiError;
+use crate::auth::access::{cache_ttl, Principal};
+use crate::shard::Shard;
+
+/// What every key starts with (so a leaked one is recognisable, and tokens and keys never
+/// look alike).
+pub const KEY_MARK: &str = "chk_";
+/// Characters of the public prefix.
+const PREFIX_LEN: usize = 10;
+/// Characters of the secret part (32 random bytes, base64url without padding).
+const SECRET_LEN: usize = 43;
+/// How often a shard writes down which keys it saw used.
+pub const TOUCH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A new key: (the key, its public prefix, the SHA-256 that is stored).
+pub fn generate() -> (String, String, Vec<u8>) {
+    let id = uuid::Uuid::new_v4();
+    let prefix: String = id.simple().to_string()[..PREFIX_LEN].to_string();
+    let mut secret = [0u8; 32];
+    secret[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    secret[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let key = format!("{KEY_MARK}{prefix}_{secret}");
+    let hash = sha2::Sha256::digest(key.as_bytes()).to_vec();
+    (key, prefix, hash)
+}
+
+/// The public prefix of a well-formed key.
+pub fn prefix_of(key: &[u8]) -> Option<&str> {
+    let rest = key.strip_prefix(KEY_MARK.as_bytes())?;
+    if rest.len() != PREFIX_LEN + 1 + SECRET_LEN || rest[PREFIX_LEN] != b'_' {
+        return None;
+    }
+    let (prefix, secret) = (&rest[..PREFIX_LEN], &rest[PREFIX_LEN + 1..]);
+    let ok = prefix
+        .iter()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        && secret
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_');
+    ok.then(|| std::str::from_utf8(prefix).ok()).flatten()
+}
+
+/// A verified key: which one, and what it may do.
+#[derive(Debug)]
+pub struct KeyPrincipal {
+    /// api_keys.id.
+    pub key_id: i64,
+    /// Its creator and its own grants.
+    pub principal: Rc<Principal>,
+}
+
+/// The shard's verified keys and the ids used since the last batch was written.
+pub struct KeyCache {
+    cache: LocalCache<Box<[u8]>, Rc<KeyPrincipal>>,
+    used: hashbrown::HashSet<i64>,
+}
+
+impl KeyCache {
+    /// A cache of at most `capacity` keys.
+    pub fn new(capacity: usize) -> KeyCache {
+        KeyCache {
+            cache: LocalCache::new(capacity),
+            used: hashbrown::HashSet::new(),
+        }
+    }
+
+    /// The verified key for these bytes, if cached (marks it used).
+    pub fn get(&mut self, key: &[u8]) -> Option<Rc<KeyPrincipal>> {
+        let k = Rc::clone(self.cache.get(key, Instant::now())?);
+        self.used.insert(k.key_id);
+        Some(k)
+    }
+
+    /// Drops every key (one was revoked, or grants changed).
+    pub fn clear(&mut self) {
+        self.cache.clear();
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+}
+
+/// Compares two byte strings in time independent of where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The principal of a presented key, from the shard's cache or the database.
+pub async fn resolve(shard: &Shard, key: &[u8]) -> Result<Rc<KeyPrincipal>, ApiError> {
+    if let Some(k) = shard.api_keys.borrow_mut().get(key) {
+        return Ok(k);
+    }
+    let invalid = ApiError::Unauthenticated("The API key is not valid.");
+    let prefix = prefix_of(key).ok_or(invalid)?;
+    let db = shard.db.primary();
+    let stored = api_keys::by_prefix(db, prefix)
+        .await?
+        .ok_or(ApiError::Unauthenticated("The API key is not valid."))?;
+    if !same(&sha2::Sha256::digest(key), &stored.secret_hash) {
+        return Err(ApiError::Unauthenticated("The API key is not valid."));
+    }
+    if !stored.live {
+        return Err(ApiError::Unauthenticated(
+            "The API key was revoked or has expired.",
+        ));
+    }
+    if !stored.owner_usable {
+        return Err(ApiError::Unauthenticated(
+            "The account that made this API key is disabled.",
+        ));
+    }
+    let grants = api_keys::grants(db, stored.id).await?;
+    let k = Rc::new(KeyPrincipal {
+        key_id: stored.id,
+        principal: Rc::new(Principal {
+            user_id: stored.owner_id,
+            grants,
+            usable: true,
+            revoked_before_ms: 0,
+        }),
+    });
+    let mut cache = shard.api_keys.borrow_mut();
+    cache
+        .cache
+        .insert(key.into(), Rc::clone(&k), Instant::now() + cache_ttl(shard));
+    cache.used.insert(k.key_id);
+    Ok(k)
+}
+
+/// Every [`TOUCH_INTERVAL`], writes down which keys this shard saw used (one statement for the
+/// batch); a failed write keeps the ids for the next round.
+pub async fn record_use(shard: Rc<Shard>) {
+    loop {
+        monoio::time::sleep(TOUCH_INTERVAL).await;
+        let ids: Vec<i64> = shard.api_keys.borrow().used.iter().copied().collect();
+        if ids.is_empty() {
+            continue;
+        }
+        if api_keys::touch(shard.db.primary(), &ids).await.is_ok() {
+            let mut cache = shard.api_keys.borrow_mut();
+            for id in &ids {
+                cache.used.remove(id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_parse_and_garbage_does_not() {
+        let (key, prefix, hash) = generate();
+        assert_eq!(prefix_of(key.as_bytes()), Some(prefix.as_str()));
+        assert_eq!(hash.len(), 32);
+        assert_ne!(generate().0, key);
+        let mut bad = key.clone().into_bytes();
+        bad[5] = b'Z';
+        for k in [
+            &bad[..],
+            b"",
+            b"chk_",
+            &key.as_bytes()[..key.len() - 1],
+            b"eyJhbGciOiJIUzI1NiJ9.e30.x",
+        ] {
+            assert_eq!(prefix_of(k), None, "{:?}", String::from_utf8_lossy(k));
+        }
+        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"ab", b"abc"));
+    }
+}

@@ -1,0 +1,229 @@
+//! `/api/v1/api-keys`: create (the secret is shown once), list one's own keys by prefix, and
+//! revoke. Creating needs `api_keys.manage` for the whole institution and a user's own log-in
+//! (a key cannot make keys); each key carries its own scoped bindings, never more than its
+//! creator holds. Creation and revocation are audited; a revocation reaches every shard of
+//! every instance through the invalidation bus.
+
+use campushub_cache::{Invalidation, Message};
+use campushub_db::queries::access::Actor;
+use campushub_db::queries::api_keys;
+use serde::{Deserialize, Serialize};
+
+use super::auth::{authenticate, Caller};
+use super::{json, json_body, Request};
+use crate::api_error::ApiError;
+use crate::auth::access::require_institution;
+use crate::http::Response;
+use crate::shard::Shard;
+
+/// The permission that makes and revokes keys.
+const MANAGE: &str = "api_keys.manage";
+/// Most bindings one key may carry.
+const MAX_BINDINGS: usize = 16;
+
+/// The caller, who must have come with their own log-in, not with a key.
+async fn person(shard: &Shard, req: &Request<'_>) -> Result<Caller, ApiError> {
+    let caller = authenticate(shard, req).await?;
+    if caller.api_key.is_some() {
+        return Err(ApiError::ForbiddenBecause(
+            "API keys cannot list, make or revoke API keys; log in as a person.",
+        ));
+    }
+    Ok(caller)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopeIn {
+    #[serde(rename = "type")]
+    type_: String,
+    sourced_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BindingIn {
+    role: String,
+    scope: ScopeIn,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    name: String,
+    expires_in_days: Option<i32>,
+    bindings: Vec<BindingIn>,
+}
+
+#[derive(Serialize)]
+struct BindingOut<'a> {
+    role: &'a str,
+    scope_type: &'a str,
+    scope: String,
+}
+
+#[derive(Serialize)]
+struct CreatedDto<'a> {
+    sourced_id: String,
+    name: &'a str,
+    prefix: &'a str,
+    /// The whole key: shown this once, never again.
+    key: &'a str,
+    expires_in_days: Option<i32>,
+}
+
+/// `POST /api/v1/api-keys`.
+pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let caller = person(shard, req).await?;
+    require_institution(&caller.principal, MANAGE)?;
+    let body: NewKey = json_body(req)?;
+    let bad = |m: &str| ApiError::Unprocessable(m.into());
+    if body.name.trim().is_empty() || body.name.len() > 100 {
+        return Err(bad("`name` is required, at most 100 bytes."));
+    }
+    if body
+        .expires_in_days
+        .is_some_and(|d| !(1..=3650).contains(&d))
+    {
+        return Err(bad(
+            "`expires_in_days` is 1 to 3650 (or absent: no expiry).",
+        ));
+    }
+    if body.bindings.is_empty() || body.bindings.len() > MAX_BINDINGS {
+        return Err(ApiError::Unprocessable(format!(
+            "`bindings` lists 1 to {MAX_BINDINGS} roles, each with a scope."
+        )));
+    }
+    let mut bindings = Vec::with_capacity(body.bindings.len());
+    for b in &body.bindings {
+        let scope = uuid::Uuid::try_parse(&b.scope.sourced_id)
+            .map_err(|_| bad("`scope.sourced_id` must be a UUID."))?;
+        if !matches!(
+            b.scope.type_.as_str(),
+            "institution" | "department" | "class"
+        ) {
+            return Err(bad("`scope.type` is institution, department or class."));
+        }
+        bindings.push(BindingOut {
+            role: &b.role,
+            scope_type: &b.scope.type_,
+            scope: scope.hyphenated().to_string(),
+        });
+    }
+    let bindings_json = serde_json::to_string(&bindings).map_err(|_| ApiError::Internal)?;
+    let (key, prefix, hash) = crate::auth::api_keys::generate();
+    let ip = req.peer.to_string();
+    let created = api_keys::create(
+        shard.db.primary(),
+        Actor {
+            user_id: caller.principal.user_id,
+            ip: &ip,
+        },
+        &prefix,
+        &hash,
+        &body.name,
+        body.expires_in_days,
+        &bindings_json,
+    )
+    .await?;
+    let detail = created.detail.as_deref().unwrap_or("");
+    let id = match (created.outcome.as_str(), created.key) {
+        ("ok", Some(id)) => id,
+        ("no_role", _) => {
+            return Err(ApiError::Unprocessable(format!(
+                "{detail:?} is not a known role."
+            )))
+        }
+        ("no_scope", _) => {
+            return Err(ApiError::Unprocessable(format!(
+                "{detail:?} is not an institution, department or class of the given type."
+            )))
+        }
+        ("exceeds_creator", _) => {
+            return Err(ApiError::Unprocessable(format!(
+                "The key would grant `{detail}`, which you do not hold at that scope; a key never grants more than its creator."
+            )))
+        }
+        _ => return Err(ApiError::Internal),
+    };
+    let id = id.hyphenated().to_string();
+    let dto = CreatedDto {
+        sourced_id: id.clone(),
+        name: &body.name,
+        prefix: &prefix,
+        key: &key,
+        expires_in_days: body.expires_in_days,
+    };
+    Ok(Response::json(201, json(&dto)?)
+        .with_header("Cache-Control", "no-store")
+        .with_header("Location", format!("/api/v1/api-keys/{id}")))
+}
+
+#[derive(Serialize)]
+struct ListedDto<'a> {
+    sourced_id: String,
+    name: &'a str,
+    prefix: &'a str,
+    created_at: &'a str,
+    expires_at: Option<&'a str>,
+    last_used_at: Option<&'a str>,
+    revoked_at: Option<&'a str>,
+    bindings: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct ListDto<'a> {
+    api_keys: Vec<ListedDto<'a>>,
+}
+
+/// `GET /api/v1/api-keys`: the caller's own keys, newest first, by prefix (never the secret).
+pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let caller = person(shard, req).await?;
+    let keys = api_keys::of_owner(shard.db.primary(), caller.principal.user_id).await?;
+    let api_keys = keys
+        .iter()
+        .map(|k| {
+            Ok(ListedDto {
+                sourced_id: k.sourced_id.hyphenated().to_string(),
+                name: &k.name,
+                prefix: &k.prefix,
+                created_at: &k.created_at,
+                expires_at: k.expires_at.as_deref(),
+                last_used_at: k.last_used_at.as_deref(),
+                revoked_at: k.revoked_at.as_deref(),
+                bindings: serde_json::from_str(&k.bindings_json).map_err(|_| ApiError::Internal)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Response::json(200, json(&ListDto { api_keys })?))
+}
+
+/// `DELETE /api/v1/api-keys/{id}`: the caller's own key, or any key for holders of
+/// `api_keys.manage`. It stops working on every shard of every instance.
+pub async fn revoke(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let caller = person(shard, req).await?;
+    let id = uuid::Uuid::try_parse(req.param)
+        .map_err(|_| ApiError::BadParameter("The key id must be a UUID.".into()))?;
+    let any = caller.principal.institution_grant(MANAGE).is_some();
+    let ip = req.peer.to_string();
+    let revoked = api_keys::revoke(
+        shard.db.primary(),
+        Actor {
+            user_id: caller.principal.user_id,
+            ip: &ip,
+        },
+        id,
+        any,
+    )
+    .await?;
+    let Some((key_id, version)) = revoked else {
+        return Err(ApiError::NotFound);
+    };
+    shard
+        .invalidate(Message {
+            version,
+            what: Invalidation::ApiKey(key_id),
+        })
+        .await;
+    Ok(Response::empty(204))
+}
