@@ -49,13 +49,15 @@ pub enum Route {
     RoleBinding,
     /// `/api/v1/authz/explain`.
     AuthzExplain,
+    /// `/api/v1/audit-events`: the audit trail.
+    AuditEvents,
     /// Anything else.
     NotFound,
 }
 
 impl Route {
     /// Every route, in index order.
-    pub const ALL: [Route; 23] = [
+    pub const ALL: [Route; 24] = [
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
@@ -78,6 +80,7 @@ impl Route {
         Route::RoleBindings,
         Route::RoleBinding,
         Route::AuthzExplain,
+        Route::AuditEvents,
         Route::NotFound,
     ];
 
@@ -111,6 +114,7 @@ impl Route {
             Route::RoleBindings => "/api/v1/role-bindings",
             Route::RoleBinding => "/api/v1/role-bindings/{id}",
             Route::AuthzExplain => "/api/v1/authz/explain",
+            Route::AuditEvents => "/api/v1/audit-events",
             Route::NotFound => "unmatched",
         }
     }
@@ -127,7 +131,8 @@ impl Route {
             | Route::Me
             | Route::MyPermissions
             | Route::Student
-            | Route::StudentAttendance => "GET, HEAD, OPTIONS",
+            | Route::StudentAttendance
+            | Route::AuditEvents => "GET, HEAD, OPTIONS",
             Route::Login
             | Route::Refresh
             | Route::Logout
@@ -157,6 +162,7 @@ impl Route {
             | Route::MyPermissions
             | Route::Student
             | Route::StudentAttendance
+            | Route::AuditEvents
             | Route::NotFound => default.min(64 * 1024),
             // Credentials are small; anything bigger is not a log-in.
             Route::Login
@@ -221,6 +227,7 @@ pub fn route(path: &str) -> Matched<'_> {
         ["api", "v1", "role-bindings"] => (Route::RoleBindings, ""),
         ["api", "v1", "role-bindings", id] if !id.is_empty() => (Route::RoleBinding, *id),
         ["api", "v1", "authz", "explain"] => (Route::AuthzExplain, ""),
+        ["api", "v1", "audit-events"] => (Route::AuditEvents, ""),
         ["api", "v1", "students", id] if !id.is_empty() => (Route::Student, *id),
         ["api", "v1", "students", id, "attendance"] if !id.is_empty() => {
             (Route::StudentAttendance, *id)
@@ -255,6 +262,8 @@ mod tests {
         assert_eq!(route("/api/v1/departments/").route, Route::NotFound);
         let m = route("/api/v1/departments/abc/summary");
         assert_eq!((m.route, m.param), (Route::DepartmentSummary, "abc"));
+        assert_eq!(route("/api/v1/audit-events").route, Route::AuditEvents);
+        assert_eq!(route("/api/v1/audit-events/1").route, Route::NotFound);
         assert_eq!(route("/a/b/c/d/e/f").route, Route::NotFound);
         assert_eq!(route("*").route, Route::NotFound);
         assert_eq!(route("").route, Route::NotFound);

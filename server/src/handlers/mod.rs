@@ -1,6 +1,7 @@
 //! Handlers: they see a parsed [`Request`] and the shard, never bytes or sockets, and return a
 //! [`Response`] or an [`ApiError`]. The (method, route) match below is the API's dispatch table.
 
+pub mod audit;
 pub mod auth;
 pub mod credentials;
 pub mod departments;
@@ -163,6 +164,7 @@ pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiE
         (Method::Post, Route::RoleBindings) => roles::create_binding(shard, req).await,
         (Method::Delete, Route::RoleBinding) => roles::delete_binding(shard, req).await,
         (Method::Post, Route::AuthzExplain) => roles::explain(shard, req).await,
+        (Method::Get | Method::Head, Route::AuditEvents) => audit::list(shard, req).await,
         (_, route) => Err(ApiError::MethodNotAllowed(route.allow())),
     }
 }
