@@ -1,11 +1,13 @@
-//! The append-only, hash-chained audit trail: appending events, and walking the chain to find
-//! the first row that was changed or removed.
+//! The append-only, hash-chained audit trail: appending events, reading it a page at a time,
+//! and walking the chain to find the first row that was changed or removed.
 
 use std::fmt;
 
 use tokio_postgres::Client;
+use uuid::Uuid;
 
-use crate::statements::AUDIT_APPEND;
+use crate::pgtypes::Timestamp;
+use crate::statements::{AUDIT_APPEND, AUDIT_PAGE};
 use crate::{DbError, Pool};
 
 /// One event to record.
@@ -40,6 +42,99 @@ pub async fn append(pool: &Pool, event: &Event<'_>) -> Result<(), DbError> {
     )
     .await
     .map(|_| ())
+}
+
+/// Which events a page holds: every filter is optional (`None` matches any event).
+#[derive(Debug, Clone, Default)]
+pub struct Filter<'a> {
+    /// Exact action, e.g. `auth.login`.
+    pub action: Option<&'a str>,
+    /// Public id of the acting user.
+    pub actor: Option<Uuid>,
+    /// Exact target type.
+    pub target_type: Option<&'a str>,
+    /// Exact target id.
+    pub target_id: Option<&'a str>,
+    /// Occurred at or after this.
+    pub from: Option<Timestamp>,
+    /// Occurred before this.
+    pub to: Option<Timestamp>,
+    /// Keyset cursor: only events with an id below this one.
+    pub before_id: Option<i64>,
+}
+
+/// One recorded event, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Event id (its position in the chain).
+    pub id: i64,
+    /// RFC 3339 UTC with microseconds.
+    pub occurred_at: String,
+    /// Public id of the acting user, when there was one.
+    pub actor: Option<Uuid>,
+    /// `area.verb`.
+    pub action: String,
+    /// What it was done to.
+    pub target_type: Option<String>,
+    /// Its id.
+    pub target_id: Option<String>,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Extra facts: JSON text, as stored.
+    pub details: String,
+    /// The event's chain hash, lower-case hex.
+    pub hash: String,
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// At most the number asked for.
+    pub events: Vec<Record>,
+    /// Whether older events match the filter too (the last event's id is the next cursor).
+    pub more: bool,
+}
+
+/// Up to `limit` events matching `filter`, newest first.
+pub async fn page(pool: &Pool, filter: &Filter<'_>, limit: u32) -> Result<Page, DbError> {
+    // One row past the page says whether there is another page, without a count.
+    let fetch = i64::from(limit) + 1;
+    let limit = limit as usize;
+    let rows = pool
+        .query(
+            &AUDIT_PAGE,
+            &[
+                &filter.action,
+                &filter.actor,
+                &filter.target_type,
+                &filter.target_id,
+                &filter.from,
+                &filter.to,
+                &filter.before_id,
+                &fetch,
+            ],
+        )
+        .await?;
+    let more = rows.len() > limit;
+    let events = rows
+        .iter()
+        .take(limit)
+        .map(|r| {
+            Ok(Record {
+                id: r.try_get(0)?,
+                occurred_at: r.try_get(1)?,
+                actor: r.try_get(2)?,
+                action: r.try_get(3)?,
+                target_type: r.try_get(4)?,
+                target_id: r.try_get(5)?,
+                ip: r.try_get(6)?,
+                details: r.try_get(7)?,
+                hash: r.try_get(8)?,
+            })
+        })
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+        .map_err(|_| DbError::Decode)?;
+    Ok(Page { events, more })
 }
 
 /// The result of walking the chain.

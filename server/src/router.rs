@@ -53,13 +53,15 @@ pub enum Route {
     ApiKeys,
     /// `/api/v1/api-keys/{id}`.
     ApiKey,
+    /// `/api/v1/audit-events`: the audit trail.
+    AuditEvents,
     /// Anything else.
     NotFound,
 }
 
 impl Route {
     /// Every route, in index order.
-    pub const ALL: [Route; 25] = [
+    pub const ALL: [Route; 26] = [
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
@@ -84,6 +86,7 @@ impl Route {
         Route::AuthzExplain,
         Route::ApiKeys,
         Route::ApiKey,
+        Route::AuditEvents,
         Route::NotFound,
     ];
 
@@ -119,6 +122,7 @@ impl Route {
             Route::AuthzExplain => "/api/v1/authz/explain",
             Route::ApiKeys => "/api/v1/api-keys",
             Route::ApiKey => "/api/v1/api-keys/{id}",
+            Route::AuditEvents => "/api/v1/audit-events",
             Route::NotFound => "unmatched",
         }
     }
@@ -135,7 +139,8 @@ impl Route {
             | Route::Me
             | Route::MyPermissions
             | Route::Student
-            | Route::StudentAttendance => "GET, HEAD, OPTIONS",
+            | Route::StudentAttendance
+            | Route::AuditEvents => "GET, HEAD, OPTIONS",
             Route::Login
             | Route::Refresh
             | Route::Logout
@@ -165,6 +170,7 @@ impl Route {
             | Route::MyPermissions
             | Route::Student
             | Route::StudentAttendance
+            | Route::AuditEvents
             | Route::NotFound => default.min(64 * 1024),
             // Credentials are small; anything bigger is not a log-in.
             Route::Login
@@ -233,6 +239,7 @@ pub fn route(path: &str) -> Matched<'_> {
         ["api", "v1", "authz", "explain"] => (Route::AuthzExplain, ""),
         ["api", "v1", "api-keys"] => (Route::ApiKeys, ""),
         ["api", "v1", "api-keys", id] if !id.is_empty() => (Route::ApiKey, *id),
+        ["api", "v1", "audit-events"] => (Route::AuditEvents, ""),
         ["api", "v1", "students", id] if !id.is_empty() => (Route::Student, *id),
         ["api", "v1", "students", id, "attendance"] if !id.is_empty() => {
             (Route::StudentAttendance, *id)
@@ -267,6 +274,8 @@ mod tests {
         assert_eq!(route("/api/v1/departments/").route, Route::NotFound);
         let m = route("/api/v1/departments/abc/summary");
         assert_eq!((m.route, m.param), (Route::DepartmentSummary, "abc"));
+        assert_eq!(route("/api/v1/audit-events").route, Route::AuditEvents);
+        assert_eq!(route("/api/v1/audit-events/1").route, Route::NotFound);
         assert_eq!(route("/a/b/c/d/e/f").route, Route::NotFound);
         assert_eq!(route("*").route, Route::NotFound);
         assert_eq!(route("").route, Route::NotFound);

@@ -105,3 +105,110 @@ fn hot_queries_use_indexes_on_a_seeded_campus() {
         failures.join("\n")
     );
 }
+
+/// Every node of a JSON plan.
+fn plan_nodes(plan: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut nodes = Vec::new();
+    let mut stack = vec![plan[0]["Plan"].clone()];
+    while let Some(node) = stack.pop() {
+        if let Some(children) = node["Plans"].as_array() {
+            stack.extend(children.iter().cloned());
+        }
+        nodes.push(node);
+    }
+    nodes
+}
+
+#[test]
+fn audit_pages_walk_the_primary_key_in_custom_and_generic_plans() {
+    let db = ScratchDb::new("auditplans");
+    assert_eq!(common::cli(&db.url, &["migrate"]).0, 0);
+    let (code, _, stderr) = common::cli(
+        &db.url,
+        &[
+            "seed",
+            "--students",
+            "50",
+            "--faculty",
+            "5",
+            "--attendance-days",
+            "1",
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let one = |sql: &str| psql(&db.url, sql).trim().to_string();
+    let admin = one("SELECT id FROM users WHERE username = 'admin'");
+    let admin_uuid = one("SELECT sourced_id FROM users WHERE username = 'admin'");
+    // More events than the big-table threshold, a seventh of them by one actor.
+    psql(
+        &db.url,
+        &format!(
+            "SELECT count(audit_append(CASE WHEN g % 7 = 0 THEN {admin} END, \
+             CASE WHEN g % 3 = 0 THEN 'auth.login' ELSE 'test.bulk' END, 'user', (g % 50)::text, \
+             '10.0.0.1', '{{}}')) FROM generate_series(1, 8000) g; ANALYZE audit_events"
+        ),
+    );
+
+    let stmt = &campushub_db::statements::AUDIT_PAGE;
+    let types: Vec<&str> = stmt.params.iter().map(|t| t.name()).collect();
+    let cases = [
+        (
+            "first page",
+            "NULL, NULL, NULL, NULL, NULL, NULL, NULL, 51".to_string(),
+        ),
+        (
+            "after a cursor",
+            "NULL, NULL, NULL, NULL, NULL, NULL, 4000, 51".to_string(),
+        ),
+        (
+            "by action",
+            "'auth.login', NULL, NULL, NULL, NULL, NULL, NULL, 51".to_string(),
+        ),
+        (
+            "by actor",
+            format!("NULL, '{admin_uuid}', NULL, NULL, NULL, NULL, NULL, 51"),
+        ),
+        (
+            "by target",
+            "NULL, NULL, 'user', '7', NULL, NULL, NULL, 51".to_string(),
+        ),
+        (
+            "by time",
+            "NULL, NULL, NULL, NULL, now() - interval '1 day', now() + interval '1 hour', NULL, 51"
+                .to_string(),
+        ),
+    ];
+    let mut failures = Vec::new();
+    // Unnamed statements are always planned with their values (custom); prepared ones may
+    // switch to the generic plan after five executions. Both must read the page in index
+    // order and stop at the limit: a Sort means every matching event was read.
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        for (name, args) in &cases {
+            let out = psql(
+                &db.url,
+                &format!(
+                    "SET plan_cache_mode = {mode}; PREPARE page({}) AS {}; \
+                     EXPLAIN (FORMAT JSON) EXECUTE page({args})",
+                    types.join(", "),
+                    stmt.sql
+                ),
+            );
+            let plan: serde_json::Value =
+                serde_json::from_str(&out[out.find('[').expect("a JSON plan")..]).unwrap();
+            let nodes = plan_nodes(&plan);
+            let walks_pkey = nodes.iter().any(|n| {
+                n["Index Name"] == "audit_events_pkey" && n["Scan Direction"] == "Backward"
+            });
+            let sorts = nodes.iter().any(|n| n["Node Type"] == "Sort");
+            if !walks_pkey || sorts {
+                failures.push(format!("{mode}, {name}: {plan}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "audit pages off the primary key:\n{}",
+        failures.join("\n")
+    );
+}

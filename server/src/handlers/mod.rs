@@ -2,6 +2,7 @@
 //! [`Response`] or an [`ApiError`]. The (method, route) match below is the API's dispatch table.
 
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod credentials;
 pub mod departments;
@@ -168,6 +169,7 @@ pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiE
         (Method::Get | Method::Head, Route::ApiKeys) => api_keys::list(shard, req).await,
         (Method::Post, Route::ApiKeys) => api_keys::create(shard, req).await,
         (Method::Delete, Route::ApiKey) => api_keys::revoke(shard, req).await,
+        (Method::Get | Method::Head, Route::AuditEvents) => audit::list(shard, req).await,
         (_, route) => Err(ApiError::MethodNotAllowed(route.allow())),
     }
 }

@@ -111,7 +111,7 @@ pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError>
         .with_header("Cache-Control", "private, no-store"))
 }
 
-fn parse_date(name: &str, v: &str) -> Result<Date, ApiError> {
+pub(super) fn parse_date(name: &str, v: &str) -> Result<Date, ApiError> {
     let bad = || ApiError::BadParameter(format!("`{name}` must be a date like 2026-11-22."));
     let mut parts = v.split('-');
     let (Some(y), Some(m), Some(d), None) =
