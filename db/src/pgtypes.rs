@@ -2,7 +2,7 @@
 //! needs, without pulling a date crate into the request path.
 
 use bytes::{BufMut, BytesMut};
-use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
 pub fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
@@ -78,6 +78,37 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// RFC 3339 in UTC with milliseconds (`2026-11-22T09:15:00.123Z`), as the API shows times.
+    pub fn rfc3339_millis(self) -> String {
+        let secs = self.0.div_euclid(1_000_000);
+        let millis = self.0.rem_euclid(1_000_000) / 1000;
+        let days = secs.div_euclid(86_400);
+        let in_day = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(i32::try_from(days).unwrap_or(0));
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            in_day / 3600,
+            in_day % 3600 / 60,
+            in_day % 60
+        )
+    }
+}
+
+impl<'a> FromSql<'a> for Timestamp {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let bytes: [u8; 8] = raw.try_into().map_err(|_| "timestamp: not 8 bytes")?;
+        let pg = i64::from_be_bytes(bytes);
+        Ok(Timestamp(pg.saturating_add(
+            i64::from(PG_EPOCH_DAYS) * 86_400 * 1_000_000,
+        )))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIMESTAMPTZ
+    }
+}
+
 impl ToSql for Timestamp {
     fn to_sql(
         &self,
@@ -113,5 +144,11 @@ mod tests {
             assert_eq!(days_from_civil(y, m, d), z);
         }
         assert_eq!(Date(days_from_civil(2024, 2, 29)).iso(), "2024-02-29");
+        let t = Timestamp::at(Date(days_from_civil(2026, 11, 22)), 9 * 3600 + 15 * 60 + 7);
+        assert_eq!(
+            Timestamp(t.0 + 123_456).rfc3339_millis(),
+            "2026-11-22T09:15:07.123Z"
+        );
+        assert_eq!(Timestamp(-1).rfc3339_millis(), "1969-12-31T23:59:59.999Z");
     }
 }

@@ -2,8 +2,8 @@
 
 use uuid::Uuid;
 
-use crate::pgtypes::Date;
-use crate::statements::{STUDENT_ATTENDANCE, STUDENT_BY_ID};
+use crate::pgtypes::{Date, Timestamp};
+use crate::statements::{ORG_SOURCED_ID, STUDENT_ATTENDANCE, STUDENT_BY_ID};
 use crate::{DbError, Pool};
 
 /// A student's profile.
@@ -33,8 +33,6 @@ pub struct Student {
     pub year_of_study: i16,
     /// Home department (orgs.id).
     pub department_id: i64,
-    /// Its public id.
-    pub department_sourced_id: Uuid,
 }
 
 /// A student by public id.
@@ -51,12 +49,11 @@ pub async fn by_id(pool: &Pool, id: Uuid) -> Result<Option<Student>, DbError> {
             given_name: r.try_get(4)?,
             family_name: r.try_get(5)?,
             status: r.try_get(6)?,
-            date_last_modified: r.try_get(7)?,
+            date_last_modified: r.try_get::<_, Timestamp>(7)?.rfc3339_millis(),
             roll_number: r.try_get(8)?,
             program: r.try_get(9)?,
             year_of_study: r.try_get(10)?,
             department_id: r.try_get(11)?,
-            department_sourced_id: r.try_get(12)?,
         })
     };
     decode().map(Some).map_err(|_| DbError::Decode)
@@ -108,4 +105,12 @@ pub async fn attendance(
         })
         .collect::<Result<Vec<_>, tokio_postgres::Error>>()
         .map_err(|_| DbError::Decode)
+}
+
+/// The public id of org `id` (a department, the institution), if it exists.
+pub async fn org_sourced_id(pool: &Pool, id: i64) -> Result<Option<Uuid>, DbError> {
+    let Some(row) = pool.query_opt(&ORG_SOURCED_ID, &[&id]).await? else {
+        return Ok(None);
+    };
+    row.try_get(0).map(Some).map_err(|_| DbError::Decode)
 }

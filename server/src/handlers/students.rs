@@ -49,6 +49,22 @@ fn parse_id(param: &str) -> Result<uuid::Uuid, ApiError> {
         .map_err(|_| ApiError::BadParameter("The student id must be a UUID.".into()))
 }
 
+/// The public id of an org, from the shard's map (public ids never change) or PostgreSQL.
+async fn org_id(shard: &Shard, id: i64) -> Result<uuid::Uuid, ApiError> {
+    if let Some(u) = shard.org_ids.borrow().get(&id) {
+        return Ok(*u);
+    }
+    let u = students::org_sourced_id(shard.db.primary(), id)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    let mut map = shard.org_ids.borrow_mut();
+    // Orgs number in the tens; the bound only guards against a bug filling it.
+    if map.len() < 100_000 {
+        map.insert(id, u);
+    }
+    Ok(u)
+}
+
 /// The student, from the shard's cache or PostgreSQL.
 pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, ApiError> {
     let now = Instant::now();
@@ -72,7 +88,7 @@ pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, Ap
         roll_number: &s.roll_number,
         program: &s.program,
         year_of_study: s.year_of_study,
-        department: ObjectRef::new(s.department_sourced_id, "org"),
+        department: ObjectRef::new(org_id(shard, s.department_id).await?, "org"),
     })?;
     let student = Rc::new(CachedStudent {
         id: s.id,

@@ -77,6 +77,8 @@ pub struct Shard {
     pub authz_version: Cell<i64>,
     /// Verified API keys, and those used since the last batch was recorded.
     pub api_keys: RefCell<crate::auth::api_keys::KeyCache>,
+    /// Public ids of orgs by row id (they never change).
+    pub org_ids: RefCell<hashbrown::HashMap<i64, uuid::Uuid, ahash::RandomState>>,
     /// Rate-limit state.
     pub limiters: crate::ratelimit::ShardLimiters,
     /// Hot student profiles, encoded.
@@ -400,6 +402,7 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
         principals: RefCell::new(crate::auth::access::PrincipalCache::new(100_000)),
         bus: OnceCell::new(),
         limiters: crate::ratelimit::ShardLimiters::default(),
+        org_ids: RefCell::new(hashbrown::HashMap::default()),
         api_keys: RefCell::new(crate::auth::api_keys::KeyCache::new(10_000)),
         authz_version: Cell::new(0),
         students: RefCell::new(campushub_cache::LocalCache::new(
