@@ -82,7 +82,13 @@ fn database_down_gives_503_fast_and_recovers_by_itself() {
 #[test]
 fn redis_down_degrades_and_recovers() {
     let _g = serial();
-    let server = TestServer::spawn(&[]);
+    let server = TestServer::spawn(&[("CAMPUSHUB_RATE_LIMITS", "login=3/1m")]);
+    let subscribed = |server: &TestServer| {
+        let (_, m) = status_of(server, "/metrics");
+        String::from_utf8_lossy(&m.body)
+            .contains("campushub_invalidation_subscribed{shard=\"0\"} 1")
+    };
+    assert!(eventually(Duration::from_secs(10), || subscribed(&server)));
     let restart = Restart("redis");
     stack("stop", "redis");
     assert!(eventually(Duration::from_secs(10), || ready_with(
@@ -92,6 +98,14 @@ fn redis_down_degrades_and_recovers() {
     assert_eq!(r.json()["status"], "degraded");
     // Requests that do not need Redis keep working.
     assert_eq!(status_of(&server, "/api/v1/departments?limit=1").0, 200);
+    assert!(!subscribed(&server));
+    // The shared log-in limit falls back to the shard's own limiter instead of failing open.
+    let name = format!("nobody-redis-down-{}", std::process::id());
+    let body = serde_json::json!({"username": name, "password": "x"}).to_string();
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| common::call(&server, "POST", "/api/v1/auth/login", None, Some(&body)).status)
+        .collect();
+    assert_eq!(statuses, [401, 401, 401, 429]);
 
     drop(restart);
     assert!(
@@ -100,6 +114,12 @@ fn redis_down_degrades_and_recovers() {
             r.json()["checks"]["redis"]["status"] == "up"
         }),
         "redis did not reconnect: {:?}",
+        server.logs()
+    );
+    // The invalidation subscription comes back too (and starts from empty caches).
+    assert!(
+        eventually(Duration::from_secs(20), || subscribed(&server)),
+        "the invalidation subscription did not come back: {:?}",
         server.logs()
     );
 }
