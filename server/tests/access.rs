@@ -5,23 +5,7 @@
 
 mod common;
 
-use common::{parse_responses, psql, stack_env, Resp, TestServer};
-
-fn token(server: &TestServer, user: &str) -> String {
-    let body = serde_json::json!({"username": user, "password": "campushub-demo"}).to_string();
-    let req = format!(
-        "POST /api/v1/auth/login HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let r = parse_responses(&server.raw(req.as_bytes()), &[]).remove(0);
-    assert_eq!(
-        r.status,
-        200,
-        "log-in {user}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    r.json()["access_token"].as_str().unwrap().to_string()
-}
+use common::{access_token as token, parse_responses, psql, stack_env, Resp, TestServer};
 
 fn get(server: &TestServer, path: &str, token: Option<&str>) -> Resp {
     let auth = token

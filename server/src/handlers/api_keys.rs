@@ -10,7 +10,7 @@ use campushub_db::queries::api_keys;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{authenticate, Caller};
-use super::{json, json_body, Request};
+use super::{json, json_body, Request, ScopeIn};
 use crate::api_error::ApiError;
 use crate::auth::access::require_institution;
 use crate::http::Response;
@@ -30,14 +30,6 @@ async fn person(shard: &Shard, req: &Request<'_>) -> Result<Caller, ApiError> {
         ));
     }
     Ok(caller)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScopeIn {
-    #[serde(rename = "type")]
-    type_: String,
-    sourced_id: String,
 }
 
 #[derive(Deserialize)]
@@ -96,17 +88,10 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     }
     let mut bindings = Vec::with_capacity(body.bindings.len());
     for b in &body.bindings {
-        let scope = uuid::Uuid::try_parse(&b.scope.sourced_id)
-            .map_err(|_| bad("`scope.sourced_id` must be a UUID."))?;
-        if !matches!(
-            b.scope.type_.as_str(),
-            "institution" | "department" | "class"
-        ) {
-            return Err(bad("`scope.type` is institution, department or class."));
-        }
+        let (scope_type, scope) = b.scope.parse()?;
         bindings.push(BindingOut {
             role: &b.role,
-            scope_type: &b.scope.type_,
+            scope_type,
             scope: scope.hyphenated().to_string(),
         });
     }

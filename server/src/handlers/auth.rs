@@ -9,7 +9,7 @@ use campushub_db::audit::{self, Event};
 use campushub_db::queries::users;
 use serde::{Deserialize, Serialize};
 
-use super::{json, json_body, Request};
+use super::{json, json_body, Request, ScopeDto};
 use crate::api_error::ApiError;
 use crate::auth::access::{self, Principal};
 use crate::auth::api_keys;
@@ -445,13 +445,6 @@ struct PermissionDto<'a> {
 }
 
 #[derive(Serialize)]
-struct ScopeDto<'a> {
-    #[serde(rename = "type")]
-    type_: &'a str,
-    sourced_id: Option<String>,
-}
-
-#[derive(Serialize)]
 struct PermissionsDto<'a> {
     permissions: Vec<PermissionDto<'a>>,
 }
@@ -467,10 +460,7 @@ pub async fn my_permissions(shard: &Shard, req: &Request<'_>) -> Result<Response
             .map(|g| PermissionDto {
                 permission: &g.permission,
                 role: &g.role,
-                scope: ScopeDto {
-                    type_: &g.scope_type,
-                    sourced_id: g.scope_sourced_id.map(|u| u.hyphenated().to_string()),
-                },
+                scope: ScopeDto::new(&g.scope_type, g.scope_sourced_id),
             })
             .collect(),
     })?;

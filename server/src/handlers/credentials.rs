@@ -34,6 +34,22 @@ fn code_field(code: Option<String>) -> Result<String, ApiError> {
     })
 }
 
+/// Checks `code` against the user's active secret and spends its step, so it never works
+/// twice (even on two instances at once): false when wrong, stale or already used.
+async fn spend_code(
+    shard: &Shard,
+    user: i64,
+    state: &users::Mfa,
+    code: &str,
+) -> Result<bool, ApiError> {
+    let secret = state.secret.as_deref().unwrap_or_default();
+    let last = state.last_step.and_then(|s| u64::try_from(s).ok());
+    match totp::verify(secret, code, now_s(), last).and_then(|s| i64::try_from(s).ok()) {
+        Some(step) => Ok(users::mfa_use_step(shard.db.primary(), user, step).await?),
+        None => Ok(false),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct VerifyBody {
@@ -68,14 +84,7 @@ pub async fn verify(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
             "Multi-factor authentication is no longer on for this account; log in again.",
         ));
     };
-    let secret = state.secret.unwrap_or_default();
-    let last = state.last_step.and_then(|s| u64::try_from(s).ok());
-    let step = totp::verify(&secret, &code, now_s(), last);
-    let spent = match step.and_then(|s| i64::try_from(s).ok()) {
-        Some(step) => users::mfa_use_step(db, user, step).await?,
-        None => false,
-    };
-    if !spent {
+    if !spend_code(shard, user, &state, &code).await? {
         let lock = users::login_failed(
             db,
             user,
@@ -201,14 +210,7 @@ pub async fn disable(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
             "Multi-factor authentication is not on.".into(),
         ));
     }
-    let secret = state.secret.unwrap_or_default();
-    let last = state.last_step.and_then(|s| u64::try_from(s).ok());
-    let step = totp::verify(&secret, &code, now_s(), last).and_then(|s| i64::try_from(s).ok());
-    let ok = match step {
-        Some(step) => users::mfa_use_step(db, user, step).await?,
-        None => false,
-    };
-    if !ok {
+    if !spend_code(shard, user, &state, &code).await? {
         return Err(ApiError::Unprocessable(
             "The one-time code is wrong or was already used.".into(),
         ));

@@ -69,6 +69,52 @@ impl ObjectRef {
     }
 }
 
+/// Where a role applies, as a request names it: `{"type": "department", "sourced_id": ...}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeIn {
+    /// `institution`, `department` or `class`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Public id of the org or class.
+    pub sourced_id: String,
+}
+
+impl ScopeIn {
+    /// The checked scope type and public id (422 when malformed; whether the id names an org
+    /// or class of that type is the database's to say).
+    pub fn parse(&self) -> Result<(&str, uuid::Uuid), ApiError> {
+        let id = uuid::Uuid::try_parse(&self.sourced_id)
+            .map_err(|_| ApiError::Unprocessable("`scope.sourced_id` must be a UUID.".into()))?;
+        match self.type_.as_str() {
+            t @ ("institution" | "department" | "class") => Ok((t, id)),
+            _ => Err(ApiError::Unprocessable(
+                "`scope.type` is institution, department or class.".into(),
+            )),
+        }
+    }
+}
+
+/// Where a grant or binding applies, as responses show it.
+#[derive(Debug, serde::Serialize)]
+pub struct ScopeDto<'a> {
+    /// `institution`, `department` or `class`.
+    #[serde(rename = "type")]
+    pub type_: &'a str,
+    /// Public id of the org or class.
+    pub sourced_id: Option<String>,
+}
+
+impl<'a> ScopeDto<'a> {
+    /// A scope of `type_` with the public id `id`.
+    pub fn new(type_: &'a str, id: Option<uuid::Uuid>) -> ScopeDto<'a> {
+        ScopeDto {
+            type_,
+            sourced_id: id.map(|u| u.hyphenated().to_string()),
+        }
+    }
+}
+
 /// Encodes a response body; a failure is a bug, answered 500.
 pub fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
     sonic_rs::to_vec(v).map_err(|_| ApiError::Internal)

@@ -8,7 +8,7 @@ use campushub_db::queries::access::{self as q, Actor, Change};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{authenticate, Caller};
-use super::{json, json_body, query_pairs, Request};
+use super::{json, json_body, query_pairs, Request, ScopeDto, ScopeIn};
 use crate::api_error::ApiError;
 use crate::auth::access::{self, require_institution, Reason};
 use crate::http::Response;
@@ -249,13 +249,6 @@ fn parse_uuid(what: &str, v: &str) -> Result<uuid::Uuid, ApiError> {
 }
 
 #[derive(Serialize)]
-struct ScopeDto<'a> {
-    #[serde(rename = "type")]
-    type_: &'a str,
-    sourced_id: Option<String>,
-}
-
-#[derive(Serialize)]
 struct BindingDto<'a> {
     sourced_id: String,
     role: &'a str,
@@ -267,10 +260,7 @@ fn binding_dto(b: &q::Binding) -> BindingDto<'_> {
     BindingDto {
         sourced_id: b.sourced_id.hyphenated().to_string(),
         role: &b.role,
-        scope: ScopeDto {
-            type_: &b.scope_type,
-            sourced_id: b.scope_sourced_id.map(|u| u.hyphenated().to_string()),
-        },
+        scope: ScopeDto::new(&b.scope_type, b.scope_sourced_id),
         created_at: &b.created_at,
     }
 }
@@ -308,14 +298,6 @@ pub async fn list_bindings(shard: &Shard, req: &Request<'_>) -> Result<Response,
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ScopeIn {
-    #[serde(rename = "type")]
-    type_: String,
-    sourced_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct NewBinding {
     user: String,
     role: String,
@@ -329,16 +311,7 @@ pub async fn create_binding(shard: &Shard, req: &Request<'_>) -> Result<Response
     let unprocessable = |m: &str| ApiError::Unprocessable(m.into());
     let user = uuid::Uuid::try_parse(&body.user)
         .map_err(|_| unprocessable("`user` must be a user's id (UUID)."))?;
-    let scope = uuid::Uuid::try_parse(&body.scope.sourced_id)
-        .map_err(|_| unprocessable("`scope.sourced_id` must be a UUID."))?;
-    if !matches!(
-        body.scope.type_.as_str(),
-        "institution" | "department" | "class"
-    ) {
-        return Err(unprocessable(
-            "`scope.type` is institution, department or class.",
-        ));
-    }
+    let (scope_type, scope) = body.scope.parse()?;
     if !valid_role_name(&body.role) {
         return Err(unprocessable("`role` is not a role name."));
     }
@@ -348,7 +321,7 @@ pub async fn create_binding(shard: &Shard, req: &Request<'_>) -> Result<Response
         actor(&caller, &ip),
         user,
         &body.role,
-        &body.scope.type_,
+        scope_type,
         scope,
     )
     .await?;
@@ -454,10 +427,7 @@ pub async fn explain(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
         Reason::Binding(g) => DecidedBy {
             rule: "role binding",
             role: Some(&g.role),
-            scope: Some(ScopeDto {
-                type_: &g.scope_type,
-                sourced_id: g.scope_sourced_id.map(|u| u.hyphenated().to_string()),
-            }),
+            scope: Some(ScopeDto::new(&g.scope_type, g.scope_sourced_id)),
         },
     });
     let body = json(&ExplainDto {
