@@ -204,16 +204,22 @@ pub const AUDIT_APPEND: Stmt = Stmt {
     ],
 };
 
+/// The columns `queries::access::decode_grants` reads, for a user's or a key's bindings.
+macro_rules! grants_select {
+    () => {
+        "SELECT rp.permission, b.scope_type, b.scope_id, r.name, \
+         CASE b.scope_type WHEN 'class' THEN (SELECT sourced_id FROM classes WHERE id = b.scope_id) \
+              ELSE (SELECT sourced_id FROM orgs WHERE id = b.scope_id) END \
+         FROM role_bindings b JOIN roles r ON r.id = b.role_id \
+         JOIN role_permissions rp ON rp.role_id = b.role_id "
+    };
+}
+
 /// What a user may do, and where: each permission of each bound role with the binding's scope
 /// (scope ids are orgs.id or classes.id) and the role's name.
 pub const USER_GRANTS: Stmt = Stmt {
     id: 15,
-    sql: "SELECT rp.permission, b.scope_type, b.scope_id, r.name, \
-          CASE b.scope_type WHEN 'class' THEN (SELECT sourced_id FROM classes WHERE id = b.scope_id) \
-               ELSE (SELECT sourced_id FROM orgs WHERE id = b.scope_id) END \
-          FROM role_bindings b JOIN roles r ON r.id = b.role_id \
-          JOIN role_permissions rp ON rp.role_id = b.role_id \
-          WHERE b.user_id = $1 ORDER BY 1, 2, 3",
+    sql: concat!(grants_select!(), "WHERE b.user_id = $1 ORDER BY 1, 2, 3"),
     params: &[Type::INT8],
 };
 
@@ -429,12 +435,7 @@ pub const API_KEY_BY_PREFIX: Stmt = Stmt {
 /// (same columns as [`USER_GRANTS`]).
 pub const API_KEY_GRANTS: Stmt = Stmt {
     id: 37,
-    sql: "SELECT rp.permission, b.scope_type, b.scope_id, r.name, \
-          CASE b.scope_type WHEN 'class' THEN (SELECT sourced_id FROM classes WHERE id = b.scope_id) \
-               ELSE (SELECT sourced_id FROM orgs WHERE id = b.scope_id) END \
-          FROM role_bindings b JOIN roles r ON r.id = b.role_id \
-          JOIN role_permissions rp ON rp.role_id = b.role_id \
-          WHERE b.api_key_id = $1 ORDER BY 1, 2, 3",
+    sql: concat!(grants_select!(), "WHERE b.api_key_id = $1 ORDER BY 1, 2, 3"),
     params: &[Type::INT8],
 };
 
