@@ -41,6 +41,7 @@ struct RawConfig {
     shards: Option<String>,
     pin_cores: Option<bool>,
     hsts: Option<bool>,
+    profiling: Option<bool>,
     rate_limits: Option<String>,
     rate_limit_shared: Option<String>,
     database_url: Option<String>,
@@ -88,6 +89,8 @@ pub struct Config {
     pub hsts: bool,
     /// Rate-limit policies.
     pub rate_limits: crate::ratelimit::RateLimits,
+    /// Serve `/debug/pprof/profile` (admins only): an in-process sampling profiler.
+    pub profiling: bool,
     /// Primary PostgreSQL.
     pub database: DbUrl,
     /// Optional streaming replica for analytics queries.
@@ -257,6 +260,7 @@ impl Config {
         };
         let pin_cores = parse_bool("pin_cores", env("pin_cores"), raw.pin_cores, true)?;
         let hsts = parse_bool("hsts", env("hsts"), raw.hsts, false)?;
+        let profiling = parse_bool("profiling", env("profiling"), raw.profiling, false)?;
         let rate_limits = crate::ratelimit::RateLimits::parse(
             &env("rate_limits").or(raw.rate_limits).unwrap_or_default(),
             &env("rate_limit_shared")
@@ -530,6 +534,7 @@ impl Config {
             pin_cores,
             hsts,
             rate_limits,
+            profiling,
             database,
             replica,
             redis_url,
@@ -575,6 +580,7 @@ impl Config {
         line("shards", self.shards.to_string());
         line("pin_cores", self.pin_cores.to_string());
         line("hsts", self.hsts.to_string());
+        line("profiling", self.profiling.to_string());
         line("rate_limits", format!("{:?}", self.rate_limits.describe()));
         line("database_url", format!("{:?}", self.database.redacted()));
         line(

@@ -53,6 +53,8 @@ pub enum Route {
     ApiKeys,
     /// `/api/v1/api-keys/{id}`.
     ApiKey,
+    /// `/debug/pprof/profile`: a CPU flamegraph of the running server (admins, when enabled).
+    Profile,
     /// `/api/v1/audit-events`: the audit trail.
     AuditEvents,
     /// Anything else.
@@ -61,7 +63,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, in index order.
-    pub const ALL: [Route; 26] = [
+    pub const ALL: [Route; 27] = [
         Route::Healthz,
         Route::Readyz,
         Route::Metrics,
@@ -87,6 +89,7 @@ impl Route {
         Route::ApiKeys,
         Route::ApiKey,
         Route::AuditEvents,
+        Route::Profile,
         Route::NotFound,
     ];
 
@@ -123,6 +126,7 @@ impl Route {
             Route::ApiKeys => "/api/v1/api-keys",
             Route::ApiKey => "/api/v1/api-keys/{id}",
             Route::AuditEvents => "/api/v1/audit-events",
+            Route::Profile => "/debug/pprof/profile",
             Route::NotFound => "unmatched",
         }
     }
@@ -140,7 +144,8 @@ impl Route {
             | Route::MyPermissions
             | Route::Student
             | Route::StudentAttendance
-            | Route::AuditEvents => "GET, HEAD, OPTIONS",
+            | Route::AuditEvents
+            | Route::Profile => "GET, HEAD, OPTIONS",
             Route::Login
             | Route::Refresh
             | Route::Logout
@@ -171,6 +176,7 @@ impl Route {
             | Route::Student
             | Route::StudentAttendance
             | Route::AuditEvents
+            | Route::Profile
             | Route::NotFound => default.min(64 * 1024),
             // Credentials are small; anything bigger is not a log-in.
             Route::Login
@@ -240,6 +246,7 @@ pub fn route(path: &str) -> Matched<'_> {
         ["api", "v1", "api-keys"] => (Route::ApiKeys, ""),
         ["api", "v1", "api-keys", id] if !id.is_empty() => (Route::ApiKey, *id),
         ["api", "v1", "audit-events"] => (Route::AuditEvents, ""),
+        ["debug", "pprof", "profile"] => (Route::Profile, ""),
         ["api", "v1", "students", id] if !id.is_empty() => (Route::Student, *id),
         ["api", "v1", "students", id, "attendance"] if !id.is_empty() => {
             (Route::StudentAttendance, *id)

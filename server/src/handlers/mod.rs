@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod credentials;
+pub mod debug;
 pub mod departments;
 pub mod health;
 pub mod roles;
@@ -216,6 +217,7 @@ pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiE
         (Method::Post, Route::ApiKeys) => api_keys::create(shard, req).await,
         (Method::Delete, Route::ApiKey) => api_keys::revoke(shard, req).await,
         (Method::Get | Method::Head, Route::AuditEvents) => audit::list(shard, req).await,
+        (Method::Get | Method::Head, Route::Profile) => debug::profile(shard, req).await,
         (_, route) => Err(ApiError::MethodNotAllowed(route.allow())),
     }
 }

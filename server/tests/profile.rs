@@ -1,0 +1,86 @@
+//! The in-process profiler: off unless configured, admins only, and it answers a flamegraph of
+//! the server while it keeps serving.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{access_token, call, TestServer};
+
+#[test]
+fn the_profiler_is_off_by_default_and_for_admins_only() {
+    let off = TestServer::spawn(&[]);
+    let admin = access_token(&off, "admin");
+    assert_eq!(
+        call(
+            &off,
+            "GET",
+            "/debug/pprof/profile?seconds=1",
+            Some(&admin),
+            None
+        )
+        .status,
+        404
+    );
+
+    let server = TestServer::spawn(&[("CAMPUSHUB_PROFILING", "true")]);
+    let admin = access_token(&server, "admin");
+    let student = access_token(&server, "student1");
+    assert_eq!(
+        call(&server, "GET", "/debug/pprof/profile?seconds=1", None, None).status,
+        401
+    );
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/debug/pprof/profile?seconds=1",
+            Some(&student),
+            None
+        )
+        .status,
+        403
+    );
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            "/debug/pprof/profile?seconds=0",
+            Some(&admin),
+            None
+        )
+        .status,
+        400
+    );
+
+    // Load while it records, so there is something to see; the shard keeps answering.
+    let addr = server.addr;
+    let load = std::thread::spawn(move || {
+        let mut ok = 0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+        while std::time::Instant::now() < deadline {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            use std::io::Write;
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            if common::read_to_close(&mut s).starts_with(b"HTTP/1.1 200") {
+                ok += 1;
+            }
+        }
+        ok
+    });
+    let r = call(
+        &server,
+        "GET",
+        "/debug/pprof/profile?seconds=1",
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("Content-Type"), Some("image/svg+xml"));
+    let svg = String::from_utf8_lossy(&r.body);
+    assert!(svg.contains("<svg"), "{}", &svg[..svg.len().min(200)]);
+    assert!(
+        load.join().unwrap() > 10,
+        "the server kept serving while it recorded"
+    );
+}
