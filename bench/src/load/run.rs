@@ -573,13 +573,16 @@ pub async fn run_step(
             mix: vec![0; kinds],
         }),
     });
-    let cpu = settings.server_pid.map(|pid| {
-        tokio::task::spawn_local(async move {
-            sleep_until(window_start).await;
-            let t0 = cpu_ticks(pid);
-            sleep_until(window_end).await;
-            Some(cpu_ticks(pid)? - t0?)
-        })
+    // CPU ticks over the window: the server's (when its pid is known) and the generator's own.
+    let server_pid = settings.server_pid;
+    let cpu = tokio::task::spawn_local(async move {
+        let own = std::process::id();
+        let delta = |t0: Option<u64>, t1: Option<u64>| Some(t1?.saturating_sub(t0?));
+        sleep_until(window_start).await;
+        let (s0, g0) = (server_pid.and_then(cpu_ticks), cpu_ticks(own));
+        sleep_until(window_end).await;
+        let (s1, g1) = (server_pid.and_then(cpu_ticks), cpu_ticks(own));
+        (delta(s0, s1), delta(g0, g1))
     });
     let tasks: Vec<_> = (0..settings.connections)
         .map(|_| tokio::task::spawn_local(connection(step.clone())))
@@ -596,10 +599,7 @@ pub async fn run_step(
             .saturating_record(micros(step.hard_stop.saturating_duration_since(intended)));
         rec.transport.unsent += 1;
     }
-    let ticks = match cpu {
-        Some(t) => t.await.map_err(|e| anyhow!("cpu task failed: {e}"))?,
-        None => None,
-    };
+    let (server_ticks, own_ticks) = cpu.await.map_err(|e| anyhow!("cpu task failed: {e}"))?;
     let rec = step.rec.borrow();
     let answered: u64 = rec.statuses.values().sum();
     let duration_s = settings.duration.as_secs_f64();
@@ -623,7 +623,8 @@ pub async fn run_step(
         statuses: rec.statuses.clone(),
         transport_errors: rec.transport,
         error_ratio: 0.0,
-        server_cpu_us_per_request: ticks
+        generator_cpu_cores: own_ticks.map(|t| t as f64 / TICKS_PER_S / duration_s),
+        server_cpu_us_per_request: server_ticks
             .filter(|_| answered > 0)
             .map(|t| t as f64 / TICKS_PER_S * 1e6 / answered as f64),
         meets_slo: false,
