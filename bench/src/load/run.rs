@@ -7,10 +7,9 @@
 //! is busy, requests fall behind their due times, and the wait is in their latency (no
 //! coordinated omission). Requests still unanswered at the step's hard stop count as timeouts,
 //! those never sent as `unsent`, both with their latency up to the hard stop.
-//! Tokio's timer fires on whole milliseconds, up to about 2 ms after the deadline asked: an
-//! early request sleeps until 2 ms before its due time, then yields to the other tasks until
-//! the time comes (see `wait_until`), so it is sent within microseconds of it while the
-//! generator keeps up. Any lateness is part of its latency (`send_lag_p99_ms` shows it).
+//! Tokio's timer fires on whole milliseconds: a request goes out within about 1 ms either side
+//! of its due time while the generator keeps up (see `wait_until`); latency counts from the
+//! earlier of the due time and the send, so lateness is always in it (`send_lag_p99_ms`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -433,8 +432,10 @@ impl Step {
         }
         let done = Instant::now();
         let mut rec = self.rec.borrow_mut();
+        // From the due time, or from the send when it went out early (see `wait_until`).
+        let origin = sent.map_or(intended, |s| s.min(intended));
         rec.latency
-            .saturating_record(micros(done.saturating_duration_since(intended)));
+            .saturating_record(micros(done.saturating_duration_since(origin)));
         if let Some(sent) = sent {
             rec.service
                 .saturating_record(micros(done.saturating_duration_since(sent)));
@@ -523,21 +524,20 @@ async fn connection(step: Rc<Step>) {
     }
 }
 
-/// Waits until `due`: the timer while it is more than [`SPIN_BEFORE`] away, then yields, so
-/// that the timer's millisecond granularity does not add to every latency. Yielding keeps the
-/// other connections running; it costs generator CPU only in the last 2 ms before a send.
+/// Waits for `due`, give or take the timer's millisecond: tokio fires a sleep on the next
+/// whole millisecond after its deadline (up to about 1 ms late), so aiming [`EARLY`] before the
+/// due time centres the sends on it instead of adding ~1 ms to every latency. A request is never
+/// sent more than `EARLY` before its due time, and its latency then counts from the send.
+/// (Spinning for the last stretch instead cost a whole core on a machine where PostgreSQL
+/// shares the generator's core, and slowed the server.)
 async fn wait_until(due: Instant) {
-    if due.saturating_duration_since(Instant::now()) > SPIN_BEFORE {
-        sleep_until(due - SPIN_BEFORE).await;
-    }
-    while Instant::now() < due {
-        tokio::task::yield_now().await;
+    if due.saturating_duration_since(Instant::now()) > EARLY {
+        sleep_until(due - EARLY).await;
     }
 }
 
-/// How long before a due time `wait_until` stops trusting the timer (its granularity, 1 ms,
-/// plus the rounding up of deadlines).
-const SPIN_BEFORE: Duration = Duration::from_millis(2);
+/// How early a request may go out (see `wait_until`).
+const EARLY: Duration = Duration::from_millis(1);
 
 /// utime+stime of a process in clock ticks, from /proc/PID/stat (fields 14 and 15).
 pub fn cpu_ticks(pid: u32) -> Option<u64> {
