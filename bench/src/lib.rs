@@ -1,6 +1,8 @@
 //! Benchmark support for campushub: representative payloads shared by the criterion benches
-//! (and, later, the load generator).
+//! and the load generator (`load`, run by the `campushub-load` binary).
 #![deny(missing_docs)]
+
+pub mod load;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,283 @@
+//! `campushub-load`: open-loop constant-rate HTTP/1.1 load from a scenario file; one rate
+//! (`--rate`) or the scenario's geometric sweep (`--sweep`), reported as a markdown table on
+//! stdout and, on request, JSON and an SVG picture. See bench/README.md.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use campushub_bench::load::report::{RunReport, Slo};
+use campushub_bench::load::run::{prepare, run_step, Settings, Target};
+use campushub_bench::load::scenario::Scenario;
+use campushub_bench::load::schedule::sweep_rates;
+use campushub_bench::load::svg;
+
+const USAGE: &str = "usage: campushub-load --url http://HOST:PORT --scenario FILE (--rate N | --sweep | --rates N,N,..)
+  [--ids FILE] [--connections 64] [--duration 10s] [--warmup 2s] [--timeout 10s] [--grace 2s]
+  [--server-pid PID] [--json FILE] [--svg FILE] [--title TEXT] [--slo-p99-ms 200]
+  [--slo-errors 0.001] [--seed N]";
+
+struct Args {
+    url: String,
+    scenario: String,
+    ids: Option<String>,
+    rates: Option<Vec<f64>>,
+    sweep: bool,
+    settings: Settings,
+    json: Option<String>,
+    svg: Option<String>,
+    title: String,
+    slo: Slo,
+}
+
+fn parse_duration(flag: &str, v: &str) -> anyhow::Result<Duration> {
+    let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (v, 1.0)
+    };
+    num.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.0)
+        .and_then(|x| Duration::try_from_secs_f64(x * scale).ok())
+        .ok_or_else(|| anyhow!("{flag}: `{v}` is not a duration (e.g. 10s, 500ms, 1m)"))
+}
+
+fn parse_num<T: std::str::FromStr>(flag: &str, v: &str) -> anyhow::Result<T> {
+    v.parse()
+        .map_err(|_| anyhow!("{flag}: `{v}` is not a valid number"))
+}
+
+fn parse_args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
+    let mut a = Args {
+        url: String::new(),
+        scenario: String::new(),
+        ids: None,
+        rates: None,
+        sweep: false,
+        settings: Settings {
+            connections: 64,
+            duration: Duration::from_secs(10),
+            warmup: Duration::from_secs(2),
+            timeout: Duration::from_secs(10),
+            grace: Duration::from_secs(2),
+            server_pid: None,
+            seed: 0x5eed,
+        },
+        json: None,
+        svg: None,
+        title: String::new(),
+        slo: Slo {
+            p99_ms: 200.0,
+            error_ratio: 0.001,
+        },
+    };
+    while let Some(flag) = it.next() {
+        if flag == "-h" || flag == "--help" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        if flag == "--sweep" {
+            a.sweep = true;
+            continue;
+        }
+        let v = it.next().ok_or_else(|| anyhow!("{flag} needs a value"))?;
+        let s = &mut a.settings;
+        match flag.as_str() {
+            "--url" => a.url = v,
+            "--scenario" => a.scenario = v,
+            "--ids" => a.ids = Some(v),
+            "--rate" | "--rates" => {
+                let rates = v
+                    .split(',')
+                    .map(|r| parse_num::<f64>(&flag, r))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if rates.iter().any(|r| !(r.is_finite() && *r > 0.0)) {
+                    bail!("{flag}: rates must be positive");
+                }
+                a.rates = Some(rates);
+            }
+            "--connections" => {
+                s.connections = parse_num(&flag, &v)?;
+                if s.connections == 0 {
+                    bail!("--connections must be at least 1");
+                }
+            }
+            "--duration" => {
+                s.duration = parse_duration(&flag, &v)?;
+                if s.duration.is_zero() {
+                    bail!("--duration must be more than 0");
+                }
+            }
+            "--warmup" => s.warmup = parse_duration(&flag, &v)?,
+            "--timeout" => s.timeout = parse_duration(&flag, &v)?,
+            "--grace" => s.grace = parse_duration(&flag, &v)?,
+            "--server-pid" => s.server_pid = Some(parse_num(&flag, &v)?),
+            "--seed" => s.seed = parse_num(&flag, &v)?,
+            "--json" => a.json = Some(v),
+            "--svg" => a.svg = Some(v),
+            "--title" => a.title = v,
+            "--slo-p99-ms" => a.slo.p99_ms = parse_num(&flag, &v)?,
+            "--slo-errors" => a.slo.error_ratio = parse_num(&flag, &v)?,
+            _ => bail!("unknown argument `{flag}` (see --help)"),
+        }
+    }
+    if a.url.is_empty() || a.scenario.is_empty() {
+        bail!("--url and --scenario are required (see --help)");
+    }
+    if a.sweep == a.rates.is_some() {
+        bail!("give either --rate/--rates or --sweep");
+    }
+    Ok(a)
+}
+
+fn read_ids(path: &str) -> anyhow::Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read --ids {path}"))?;
+    let ids: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    if ids.is_empty() {
+        bail!("--ids {path} holds no ids");
+    }
+    if let Some(bad) = ids
+        .iter()
+        .find(|i| !i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    {
+        bail!("--ids {path}: `{bad}` is not an id");
+    }
+    Ok(ids)
+}
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("campushub-load: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let args = parse_args(std::env::args().skip(1))?;
+    let target = Target::parse(&args.url)?;
+    let text = std::fs::read_to_string(&args.scenario)
+        .with_context(|| format!("cannot read {}", args.scenario))?;
+    let stem = std::path::Path::new(&args.scenario)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("scenario");
+    let scenario = Scenario::parse(&text, stem).with_context(|| args.scenario.clone())?;
+    let rates = match &args.rates {
+        Some(r) => r.clone(),
+        None => {
+            let s = scenario
+                .sweep
+                .ok_or_else(|| anyhow!("--sweep: {} has no [sweep] table", args.scenario))?;
+            sweep_rates(s.start, s.factor, s.max)
+        }
+    };
+    let ids = args
+        .ids
+        .as_deref()
+        .map(read_ids)
+        .transpose()?
+        .unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let local = tokio::task::LocalSet::new();
+    let mut report = RunReport {
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        url: args.url.clone(),
+        connections: args.settings.connections,
+        duration_s: args.settings.duration.as_secs_f64(),
+        warmup_s: args.settings.warmup.as_secs_f64(),
+        slo: args.slo,
+        steps: Vec::new(),
+        max_rps_meeting_slo: None,
+    };
+    local.block_on(&runtime, async {
+        let prep = Rc::new(prepare(&target, scenario, ids).await?);
+        let mut missed_in_a_row = 0;
+        for rate in rates {
+            let mut step = run_step(prep.clone(), &target, &args.settings, rate).await?;
+            step.judge(&args.slo);
+            eprintln!(
+                "{:>9.0}/s offered: {:>9.0}/s achieved, p50 {:.2} ms, p99 {:.2} ms, errors {:.3}% ({}), {}",
+                step.offered_rps,
+                step.achieved_rps,
+                step.latency_ms.p50,
+                step.latency_ms.p99,
+                step.error_ratio * 100.0,
+                step.outcome_summary(),
+                if step.meets_slo { "held" } else { "missed" }
+            );
+            missed_in_a_row = if step.meets_slo { 0 } else { missed_in_a_row + 1 };
+            report.steps.push(step);
+            // A sweep stops after two missed steps in a row: one may be noise, two are not.
+            if args.sweep && missed_in_a_row >= 2 {
+                break;
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    report.find_max();
+    print!("{}", report.markdown());
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
+        std::fs::write(path, json + "\n").with_context(|| format!("cannot write {path}"))?;
+    }
+    if let Some(path) = &args.svg {
+        let subtitle = if args.title.is_empty() {
+            format!(
+                "{} connections, {} s per step; {}",
+                report.connections, report.duration_s, report.description
+            )
+        } else {
+            args.title.clone()
+        };
+        std::fs::write(path, svg::render(&report, &subtitle))
+            .with_context(|| format!("cannot write {path}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> anyhow::Result<Args> {
+        parse_args(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn arguments() {
+        let a = args("--url http://h:1 --scenario s.toml --rate 100 --duration 500ms --warmup 1m")
+            .unwrap();
+        assert_eq!(a.rates, Some(vec![100.0]));
+        assert_eq!(a.settings.duration, Duration::from_millis(500));
+        assert_eq!(a.settings.warmup, Duration::from_secs(60));
+        assert!(
+            args("--url http://h:1 --scenario s.toml --sweep")
+                .unwrap()
+                .sweep
+        );
+        let err = |s: &str| args(s).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err("--url http://h:1 --scenario s").contains("--rate"));
+        assert!(err("--url http://h:1 --scenario s --rate x").contains("not a valid number"));
+        assert!(err("--url http://h:1 --scenario s --rate -1").contains("positive"));
+        assert!(
+            err("--url http://h:1 --scenario s --rate 1 --duration 3q").contains("not a duration")
+        );
+        assert!(err("--bogus 1").contains("unknown argument"));
+        assert!(err("--url").contains("needs a value"));
+    }
+}
