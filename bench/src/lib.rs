@@ -1,6 +1,8 @@
-//! Benchmark support for campushub: representative payloads shared by the criterion benches
-//! (and, later, the load generator).
+//! Benchmark support for campushub: representative payloads and stage fixtures shared by the
+//! criterion benches and the callgrind harness (`src/bin/callgrind-harness.rs`).
 #![deny(missing_docs)]
+
+pub mod fixtures;
 
 use serde::{Deserialize, Serialize};
 
