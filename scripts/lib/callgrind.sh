@@ -19,6 +19,8 @@
 #     CG_E2E_REQUESTS more, counters dumped: Ir of the whole process (all threads) over that
 #     window / requests.
 
+# CG_KEEP=DIR keeps the callgrind outputs there (stage-NAME.out, e2e.out.N), for
+# callgrind_annotate when a figure moved.
 CG_PROFILE=callgrind
 CG_ITERATIONS=${CG_ITERATIONS:-20000}
 CG_E2E_WARMUP=${CG_E2E_WARMUP:-300}
@@ -71,6 +73,10 @@ cg_cleanup() {
         wait "$cg_server_pid" 2>/dev/null || true
     fi
     if [ -n "$cg_dir" ] && [ -d "$cg_dir" ]; then
+        if [ -n "${CG_KEEP:-}" ]; then
+            mkdir -p "$CG_KEEP" && cp "$cg_dir"/*.out* "$cg_dir"/*.log "$CG_KEEP"/ 2>/dev/null \
+                || echo "warning: could not keep the callgrind outputs in $CG_KEEP" >&2
+        fi
         if [ -f "$cg_dir/ports" ] && ! (svc_stop "$cg_dir" all) >/dev/null 2>&1; then
             echo "warning: some services of the stack in $cg_dir did not stop" >&2
         fi
@@ -82,7 +88,7 @@ cg_cleanup() {
 # cg_e2e: sets cg_e2e_value to the Ir per request of the mix against a running server (needs the
 # stack in cg_dir). Runs in the calling shell, so cg_cleanup can stop the server it starts.
 cg_e2e() {
-    local bin port token ir dump i psql_bin
+    local bin port token ir dump psql_bin
     bin=$(cg_target)/campushub
     psql_bin=$(pg_bindir)/psql
     [ -x "$psql_bin" ] || psql_bin=psql
@@ -114,13 +120,12 @@ cg_e2e() {
     python3 "$repo/scripts/lib/e2e-mix.py" "$port" "$CG_E2E_REQUESTS" "$token" "$cg_dir/dept_ids" "$cg_dir/student_ids" \
         || die "the measured requests failed"
     callgrind_control -d "$cg_server_pid" >>"$cg_dir/control.log" 2>&1 || die "callgrind_control -d failed (see $cg_dir/control.log)"
-    dump=
-    for i in $(seq 1 50); do
-        dump=$(find "$cg_dir" -maxdepth 1 -name 'e2e.out.*' | sort | head -n 1)
-        [ -n "$dump" ] && break
+    dump=$cg_dir/e2e.out.1
+    for _ in $(seq 1 50); do
+        [ -f "$dump" ] && break
         sleep 0.1
     done
-    [ -n "$dump" ] || die "callgrind wrote no dump (see $cg_dir/control.log)"
+    [ -f "$dump" ] || die "callgrind wrote no dump (see $cg_dir/control.log)"
     kill -TERM "$cg_server_pid" 2>/dev/null || true
     wait "$cg_server_pid" 2>/dev/null || true
     cg_server_pid=
