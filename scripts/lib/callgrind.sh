@@ -13,8 +13,8 @@
 # Figures:
 #   - each hot stage function of bench/src/bin/callgrind-harness.rs: CG_ITERATIONS calls inside
 #     one never-inlined loop, the only code callgrind counts (--toggle-collect), Ir / calls;
-#   - e2e_mix_per_request: `campushub serve` (one shard, CAMPUSHUB_DRIVER=epoll: valgrind does
-#     not model io_uring's shared rings) under callgrind, against PostgreSQL direct with prepared
+#   - e2e_mix_per_request: `campushub serve` (one shard, CAMPUSHUB_DRIVER=epoll: io_uring's rings
+#     are memory the kernel writes behind valgrind's back) under callgrind, against PostgreSQL direct with prepared
 #     statements; CG_E2E_WARMUP requests of the mix (scripts/lib/e2e-mix.py), counters zeroed,
 #     CG_E2E_REQUESTS more, counters dumped: Ir of the whole process (all threads) over that
 #     window / requests.
