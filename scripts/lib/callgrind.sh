@@ -15,9 +15,9 @@
 #     one never-inlined loop, the only code callgrind counts (--toggle-collect), Ir / calls;
 #   - e2e_mix_per_request: `campushub serve` (one shard, CAMPUSHUB_DRIVER=epoll: io_uring's rings
 #     are memory the kernel writes behind valgrind's back) under callgrind, against PostgreSQL direct with prepared
-#     statements; CG_E2E_WARMUP requests of the mix (scripts/lib/e2e-mix.py), counters zeroed,
-#     CG_E2E_REQUESTS more, counters dumped: Ir of the whole process (all threads) over that
-#     window / requests.
+#     statements; CG_E2E_WARMUP requests of the mix (scripts/lib/e2e-mix.py), then CG_E2E_WINDOWS
+#     windows of counters zeroed, CG_E2E_REQUESTS more, counters dumped: Ir of the whole process
+#     (all threads) over a window / requests, the median of the windows.
 
 # CG_KEEP=DIR keeps the callgrind outputs there (stage-NAME.out, e2e.out.N), for
 # callgrind_annotate when a figure moved.
@@ -25,11 +25,16 @@ CG_PROFILE=callgrind
 CG_ITERATIONS=${CG_ITERATIONS:-20000}
 CG_E2E_WARMUP=${CG_E2E_WARMUP:-300}
 CG_E2E_REQUESTS=${CG_E2E_REQUESTS:-3000}
+CG_E2E_WINDOWS=${CG_E2E_WINDOWS:-3}
 cg_dir=
 cg_server_pid=
 cg_e2e_value=
 
 cg_build() {
+    local v
+    for v in CG_ITERATIONS CG_E2E_WARMUP CG_E2E_REQUESTS CG_E2E_WINDOWS; do
+        [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
+    done
     command -v valgrind >/dev/null 2>&1 || die "valgrind not found: install it (apt-get install valgrind)"
     command -v callgrind_control >/dev/null 2>&1 || die "callgrind_control not found (it comes with valgrind)"
     (cd "$repo" && cargo build --locked --profile "$CG_PROFILE" -p campushub -p campushub-bench --bins) \
@@ -88,7 +93,7 @@ cg_cleanup() {
 # cg_e2e: sets cg_e2e_value to the Ir per request of the mix against a running server (needs the
 # stack in cg_dir). Runs in the calling shell, so cg_cleanup can stop the server it starts.
 cg_e2e() {
-    local bin port token ir dump psql_bin
+    local bin port token ir dump psql_bin w windows=()
     bin=$(cg_target)/campushub
     psql_bin=$(pg_bindir)/psql
     [ -x "$psql_bin" ] || psql_bin=psql
@@ -116,21 +121,28 @@ cg_e2e() {
         || die "log-in as the seeded registrar failed"
     python3 "$repo/scripts/lib/e2e-mix.py" "$port" "$CG_E2E_WARMUP" "$token" "$cg_dir/dept_ids" "$cg_dir/student_ids" \
         || die "the warm-up requests failed"
-    callgrind_control -z "$cg_server_pid" >"$cg_dir/control.log" 2>&1 || die "callgrind_control -z failed (see $cg_dir/control.log)"
-    python3 "$repo/scripts/lib/e2e-mix.py" "$port" "$CG_E2E_REQUESTS" "$token" "$cg_dir/dept_ids" "$cg_dir/student_ids" \
-        || die "the measured requests failed"
-    callgrind_control -d "$cg_server_pid" >>"$cg_dir/control.log" 2>&1 || die "callgrind_control -d failed (see $cg_dir/control.log)"
-    dump=$cg_dir/e2e.out.1
-    for _ in $(seq 1 50); do
-        [ -f "$dump" ] && break
-        sleep 0.1
+    : >"$cg_dir/control.log"
+    for ((w = 1; w <= CG_E2E_WINDOWS; w++)); do
+        callgrind_control -z "$cg_server_pid" >>"$cg_dir/control.log" 2>&1 \
+            || die "callgrind_control -z failed (see $cg_dir/control.log)"
+        python3 "$repo/scripts/lib/e2e-mix.py" "$port" "$CG_E2E_REQUESTS" "$token" "$cg_dir/dept_ids" "$cg_dir/student_ids" \
+            || die "the measured requests failed"
+        callgrind_control -d "$cg_server_pid" >>"$cg_dir/control.log" 2>&1 \
+            || die "callgrind_control -d failed (see $cg_dir/control.log)"
+        dump=$cg_dir/e2e.out.$w
+        for _ in $(seq 1 50); do
+            [ -f "$dump" ] && break
+            sleep 0.1
+        done
+        [ -f "$dump" ] || die "callgrind wrote no dump (see $cg_dir/control.log)"
+        ir=$(cg_ir "$dump")
+        windows+=("$(awk -v ir="$ir" -v n="$CG_E2E_REQUESTS" 'BEGIN { printf "%.1f", ir / n }')")
     done
-    [ -f "$dump" ] || die "callgrind wrote no dump (see $cg_dir/control.log)"
     kill -TERM "$cg_server_pid" 2>/dev/null || true
     wait "$cg_server_pid" 2>/dev/null || true
     cg_server_pid=
-    ir=$(cg_ir "$dump")
-    cg_e2e_value=$(awk -v ir="$ir" -v n="$CG_E2E_REQUESTS" 'BEGIN { printf "%.1f", ir / n }')
+    echo "  e2e_mix_per_request windows: ${windows[*]}" >&2
+    cg_e2e_value=$(printf '%s\n' "${windows[@]}" | sort -g | sed -n "$(((CG_E2E_WINDOWS + 1) / 2))p")
 }
 
 # cg_measure: every figure, "NAME VALUE" a line, into $cg_dir/figures; progress on stderr.
