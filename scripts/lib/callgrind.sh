@@ -15,24 +15,25 @@
 #     one never-inlined loop, the only code callgrind counts (--toggle-collect), Ir / calls;
 #   - e2e_mix_per_request: `campushub serve` (one shard, CAMPUSHUB_DRIVER=epoll: io_uring's rings
 #     are memory the kernel writes behind valgrind's back) under callgrind, against PostgreSQL direct with prepared
-#     statements; CG_E2E_WARMUP requests of the mix (scripts/lib/e2e-mix.py), then CG_E2E_WINDOWS
-#     windows of counters zeroed, CG_E2E_REQUESTS more, counters dumped: Ir of the whole process
-#     (all threads) over a window / requests, the median of the windows.
+#     statements; CG_E2E_WARMUP requests of the mix (scripts/lib/e2e-mix.py), counters zeroed,
+#     CG_E2E_REQUESTS more, counters dumped: Ir of the whole process (all threads) over that
+#     window / requests; the median over CG_E2E_RUNS server processes (default 1: processes
+#     on one stack agreed within 0.7%; the figure moves by up to 4% between invocations).
 
-# CG_KEEP=DIR keeps the callgrind outputs there (stage-NAME.out, e2e.out.N), for
+# CG_KEEP=DIR keeps the callgrind outputs there (stage-NAME.out, e2e-RUN.out.1), for
 # callgrind_annotate when a figure moved.
 CG_PROFILE=callgrind
 CG_ITERATIONS=${CG_ITERATIONS:-20000}
 CG_E2E_WARMUP=${CG_E2E_WARMUP:-300}
 CG_E2E_REQUESTS=${CG_E2E_REQUESTS:-3000}
-CG_E2E_WINDOWS=${CG_E2E_WINDOWS:-3}
+CG_E2E_RUNS=${CG_E2E_RUNS:-1} # scripts/bench-baseline makes it 3
 cg_dir=
 cg_server_pid=
 cg_e2e_value=
 
 cg_build() {
     local v
-    for v in CG_ITERATIONS CG_E2E_WARMUP CG_E2E_REQUESTS CG_E2E_WINDOWS; do
+    for v in CG_ITERATIONS CG_E2E_WARMUP CG_E2E_REQUESTS CG_E2E_RUNS; do
         [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
     done
     command -v valgrind >/dev/null 2>&1 || die "valgrind not found: install it (apt-get install valgrind)"
@@ -90,10 +91,48 @@ cg_cleanup() {
     exit "$rc"
 }
 
-# cg_e2e: sets cg_e2e_value to the Ir per request of the mix against a running server (needs the
-# stack in cg_dir). Runs in the calling shell, so cg_cleanup can stop the server it starts.
+# cg_e2e_run N: one server process under callgrind (output $cg_dir/e2e-N.out*): log in, warm
+# up, zero the counters, send the measured requests, dump, stop; prints Ir per request.
+cg_e2e_run() {
+    local n=$1 bin port token ir dump out=$cg_dir/e2e-$1.out
+    bin=$(cg_target)/campushub
+    port=$(free_port)
+    # Limits far above the offered load: the decision is counted, a 429 never happens.
+    env CAMPUSHUB_LISTEN="127.0.0.1:$port" CAMPUSHUB_SHARDS=1 CAMPUSHUB_PIN_CORES=false CAMPUSHUB_DRIVER=epoll \
+        CAMPUSHUB_RATE_LIMITS=anonymous=100000000/1s,authenticated=100000000/1s CAMPUSHUB_ACCESS_LOG_SAMPLE=0 \
+        CAMPUSHUB_DATABASE_URL="$CAMPUSHUB_DIRECT_DATABASE_URL" CAMPUSHUB_STATEMENTS=prepared \
+        valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" serve >"$cg_dir/server-$n.log" 2>&1 &
+    cg_server_pid=$!
+    wait_for 120 "campushub serve under callgrind" curl -sf "http://127.0.0.1:$port/readyz" \
+        || die "campushub serve under callgrind did not come up (see $cg_dir/server-$n.log)"
+    token=$(curl -sf -H 'Content-Type: application/json' -d '{"username":"registrar","password":"campushub-demo"}' \
+        "http://127.0.0.1:$port/api/v1/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') \
+        || die "log-in as the seeded registrar failed"
+    python3 "$repo/scripts/lib/e2e-mix.py" "$port" "$CG_E2E_WARMUP" "$token" "$cg_dir/dept_ids" "$cg_dir/student_ids" \
+        || die "the warm-up requests failed"
+    callgrind_control -z "$cg_server_pid" >"$cg_dir/control-$n.log" 2>&1 \
+        || die "callgrind_control -z failed (see $cg_dir/control-$n.log)"
+    python3 "$repo/scripts/lib/e2e-mix.py" "$port" "$CG_E2E_REQUESTS" "$token" "$cg_dir/dept_ids" "$cg_dir/student_ids" \
+        || die "the measured requests failed"
+    callgrind_control -d "$cg_server_pid" >>"$cg_dir/control-$n.log" 2>&1 \
+        || die "callgrind_control -d failed (see $cg_dir/control-$n.log)"
+    dump=$out.1
+    for _ in $(seq 1 50); do
+        [ -f "$dump" ] && break
+        sleep 0.1
+    done
+    [ -f "$dump" ] || die "callgrind wrote no dump (see $cg_dir/control-$n.log)"
+    kill -TERM "$cg_server_pid" 2>/dev/null || true
+    wait "$cg_server_pid" 2>/dev/null || true
+    cg_server_pid=
+    ir=$(cg_ir "$dump")
+    awk -v ir="$ir" -v n="$CG_E2E_REQUESTS" 'BEGIN { printf "%.1f\n", ir / n }'
+}
+
+# cg_e2e: sets cg_e2e_value to the median Ir per request over CG_E2E_RUNS server processes
+# (needs the stack in cg_dir). Runs in the calling shell, so cg_cleanup can stop the server.
 cg_e2e() {
-    local bin port token ir dump psql_bin w windows=()
+    local bin psql_bin r runs=()
     bin=$(cg_target)/campushub
     psql_bin=$(pg_bindir)/psql
     [ -x "$psql_bin" ] || psql_bin=psql
@@ -107,42 +146,13 @@ cg_e2e() {
     "$psql_bin" "$CAMPUSHUB_DIRECT_DATABASE_URL" -Atc \
         "SELECT u.sourced_id FROM users u JOIN student_profiles sp ON sp.user_id = u.id ORDER BY u.sourced_id LIMIT 50" \
         >"$cg_dir/student_ids" || die "cannot read student ids"
-    port=$(free_port)
-    # Limits far above the offered load: the decision is counted, a 429 never happens.
-    env CAMPUSHUB_LISTEN="127.0.0.1:$port" CAMPUSHUB_SHARDS=1 CAMPUSHUB_PIN_CORES=false CAMPUSHUB_DRIVER=epoll \
-        CAMPUSHUB_RATE_LIMITS=anonymous=100000000/1s,authenticated=100000000/1s CAMPUSHUB_ACCESS_LOG_SAMPLE=0 \
-        CAMPUSHUB_DATABASE_URL="$CAMPUSHUB_DIRECT_DATABASE_URL" CAMPUSHUB_STATEMENTS=prepared \
-        valgrind --tool=callgrind --callgrind-out-file="$cg_dir/e2e.out" "$bin" serve >"$cg_dir/server.log" 2>&1 &
-    cg_server_pid=$!
-    wait_for 120 "campushub serve under callgrind" curl -sf "http://127.0.0.1:$port/readyz" \
-        || die "campushub serve under callgrind did not come up (see $cg_dir/server.log)"
-    token=$(curl -sf -H 'Content-Type: application/json' -d '{"username":"registrar","password":"campushub-demo"}' \
-        "http://127.0.0.1:$port/api/v1/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') \
-        || die "log-in as the seeded registrar failed"
-    python3 "$repo/scripts/lib/e2e-mix.py" "$port" "$CG_E2E_WARMUP" "$token" "$cg_dir/dept_ids" "$cg_dir/student_ids" \
-        || die "the warm-up requests failed"
-    : >"$cg_dir/control.log"
-    for ((w = 1; w <= CG_E2E_WINDOWS; w++)); do
-        callgrind_control -z "$cg_server_pid" >>"$cg_dir/control.log" 2>&1 \
-            || die "callgrind_control -z failed (see $cg_dir/control.log)"
-        python3 "$repo/scripts/lib/e2e-mix.py" "$port" "$CG_E2E_REQUESTS" "$token" "$cg_dir/dept_ids" "$cg_dir/student_ids" \
-            || die "the measured requests failed"
-        callgrind_control -d "$cg_server_pid" >>"$cg_dir/control.log" 2>&1 \
-            || die "callgrind_control -d failed (see $cg_dir/control.log)"
-        dump=$cg_dir/e2e.out.$w
-        for _ in $(seq 1 50); do
-            [ -f "$dump" ] && break
-            sleep 0.1
-        done
-        [ -f "$dump" ] || die "callgrind wrote no dump (see $cg_dir/control.log)"
-        ir=$(cg_ir "$dump")
-        windows+=("$(awk -v ir="$ir" -v n="$CG_E2E_REQUESTS" 'BEGIN { printf "%.1f", ir / n }')")
+    for ((r = 1; r <= CG_E2E_RUNS; r++)); do
+        # Not $(...): cg_e2e_run's server must stay visible to cg_cleanup.
+        cg_e2e_run "$r" >"$cg_dir/e2e-$r.value"
+        runs+=("$(cat "$cg_dir/e2e-$r.value")")
     done
-    kill -TERM "$cg_server_pid" 2>/dev/null || true
-    wait "$cg_server_pid" 2>/dev/null || true
-    cg_server_pid=
-    echo "  e2e_mix_per_request windows: ${windows[*]}" >&2
-    cg_e2e_value=$(printf '%s\n' "${windows[@]}" | sort -g | sed -n "$(((CG_E2E_WINDOWS + 1) / 2))p")
+    echo "  e2e_mix_per_request runs: ${runs[*]}" >&2
+    cg_e2e_value=$(printf '%s\n' "${runs[@]}" | sort -g | sed -n "$(((CG_E2E_RUNS + 1) / 2))p")
 }
 
 # cg_measure: every figure, "NAME VALUE" a line, into $cg_dir/figures; progress on stderr.
