@@ -11,48 +11,13 @@ use std::time::Instant;
 
 use campushub::auth::access::Principal;
 use campushub::auth::tokens::{issue, verify, KeySet, TokenCache};
+use campushub_bench::fixtures::{registrar, ONE_KEY, TWO_KEYS};
 use campushub_cache::ratelimit::{LocalLimiter, Policy};
 use campushub_cache::LocalCache;
-use campushub_db::queries::access::Grant;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
-/// A registrar's grants: ten permissions at the institution.
-fn registrar(user_id: i64) -> Principal {
-    let grants = [
-        "attendance.override",
-        "attendance.read",
-        "classes.read",
-        "classes.write",
-        "enrollments.read",
-        "enrollments.write",
-        "exams.publish",
-        "exams.read",
-        "students.read",
-        "students.write",
-    ]
-    .iter()
-    .map(|p| Grant {
-        permission: (*p).into(),
-        scope_type: "institution".into(),
-        scope_id: 1,
-        role: "registrar".into(),
-        scope_sourced_id: None,
-    })
-    .collect();
-    Principal {
-        user_id,
-        grants,
-        usable: true,
-        revoked_before_ms: 0,
-    }
-}
-
 fn tokens(c: &mut Criterion) {
-    let keys = KeySet::parse(
-        "k1=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=,k2=ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=",
-        Some("k2"),
-    )
-    .unwrap();
+    let keys = KeySet::parse(TWO_KEYS, Some("k2")).unwrap();
     let (token, _) = issue(
         &keys,
         4242,
@@ -78,7 +43,7 @@ fn tokens(c: &mut Criterion) {
 /// What `handlers::auth::authenticate` and the access check do for a hot token: token cache,
 /// principal cache, revocation time, permission.
 fn authenticate_and_authorise(c: &mut Criterion) {
-    let keys = KeySet::parse("k1=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", None).unwrap();
+    let keys = KeySet::parse(ONE_KEY, None).unwrap();
     let (token, _) = issue(
         &keys,
         2,

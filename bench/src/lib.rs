@@ -1,7 +1,9 @@
-//! Benchmark support for campushub: representative payloads shared by the criterion benches
-//! and the load generator (`load`, run by the `campushub-load` binary).
+//! Benchmark support for campushub: representative payloads and stage fixtures shared by the
+//! criterion benches and the callgrind harness (`src/bin/callgrind-harness.rs`), and the load
+//! generator (`load`, run by the `campushub-load` binary).
 #![deny(missing_docs)]
 
+pub mod fixtures;
 pub mod load;
 
 use serde::{Deserialize, Serialize};
