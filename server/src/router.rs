@@ -53,10 +53,10 @@ pub enum Route {
     ApiKeys,
     /// `/api/v1/api-keys/{id}`.
     ApiKey,
-    /// `/debug/pprof/profile`: a CPU flamegraph of the running server (admins, when enabled).
-    Profile,
     /// `/api/v1/audit-events`: the audit trail.
     AuditEvents,
+    /// `/debug/pprof/profile`: a CPU flamegraph of the running server (admins, when enabled).
+    Profile,
     /// Anything else.
     NotFound,
 }
@@ -283,6 +283,7 @@ mod tests {
         assert_eq!((m.route, m.param), (Route::DepartmentSummary, "abc"));
         assert_eq!(route("/api/v1/audit-events").route, Route::AuditEvents);
         assert_eq!(route("/api/v1/audit-events/1").route, Route::NotFound);
+        assert_eq!(route("/debug/pprof/profile").route, Route::Profile);
         assert_eq!(route("/a/b/c/d/e/f").route, Route::NotFound);
         assert_eq!(route("*").route, Route::NotFound);
         assert_eq!(route("").route, Route::NotFound);
