@@ -5,7 +5,6 @@
 //! every instance through the invalidation bus.
 
 use campushub_cache::{Invalidation, Message};
-use campushub_db::queries::access::Actor;
 use campushub_db::queries::api_keys;
 use serde::{Deserialize, Serialize};
 
@@ -100,10 +99,7 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     let ip = req.peer.to_string();
     let created = api_keys::create(
         shard.db.primary(),
-        Actor {
-            user_id: caller.principal.user_id,
-            ip: &ip,
-        },
+        caller.actor(&ip),
         &prefix,
         &hash,
         &body.name,
@@ -191,16 +187,7 @@ pub async fn revoke(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
         .map_err(|_| ApiError::BadParameter("The key id must be a UUID.".into()))?;
     let any = caller.principal.institution_grant(MANAGE).is_some();
     let ip = req.peer.to_string();
-    let revoked = api_keys::revoke(
-        shard.db.primary(),
-        Actor {
-            user_id: caller.principal.user_id,
-            ip: &ip,
-        },
-        id,
-        any,
-    )
-    .await?;
+    let revoked = api_keys::revoke(shard.db.primary(), caller.actor(&ip), id, any).await?;
     let Some((key_id, version)) = revoked else {
         return Err(ApiError::NotFound);
     };

@@ -313,6 +313,16 @@ pub(super) async fn record(
     .map_err(ApiError::from)
 }
 
+impl Caller {
+    /// Who makes a change, for the audit trail: this caller, from `ip`.
+    pub fn actor<'a>(&self, ip: &'a str) -> campushub_db::queries::access::Actor<'a> {
+        campushub_db::queries::access::Actor {
+            user_id: self.principal.user_id,
+            ip,
+        }
+    }
+}
+
 /// The claims of the request's access token if it verifies (signature, expiry; not yet
 /// revocation), remembered on the request for the handler.
 pub fn verified_claims(shard: &Shard, req: &Request<'_>) -> Option<std::rc::Rc<tokens::Claims>> {

@@ -4,7 +4,7 @@
 //! version; it is then published so every shard of every instance drops what it made stale.
 
 use campushub_cache::{Invalidation, Message};
-use campushub_db::queries::access::{self as q, Actor, Change};
+use campushub_db::queries::access::{self as q, Change};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{authenticate, Caller};
@@ -23,13 +23,6 @@ async fn manager(shard: &Shard, req: &Request<'_>) -> Result<Caller, ApiError> {
     let caller = authenticate(shard, req).await?;
     require_institution(&caller.principal, MANAGE)?;
     Ok(caller)
-}
-
-fn actor<'a>(caller: &Caller, ip: &'a str) -> Actor<'a> {
-    Actor {
-        user_id: caller.principal.user_id,
-        ip,
-    }
 }
 
 fn valid_role_name(name: &str) -> bool {
@@ -156,7 +149,7 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     let ip = req.peer.to_string();
     let change = q::create_role(
         shard.db.primary(),
-        actor(&caller, &ip),
+        caller.actor(&ip),
         &body.name,
         &body.description,
         &body.permissions,
@@ -195,7 +188,7 @@ pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     let ip = req.peer.to_string();
     let change = q::update_role(
         shard.db.primary(),
-        actor(&caller, &ip),
+        caller.actor(&ip),
         req.param,
         body.description.as_deref(),
         body.permissions.as_deref(),
@@ -213,7 +206,7 @@ pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
 pub async fn delete(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let caller = manager(shard, req).await?;
     let ip = req.peer.to_string();
-    let change = q::delete_role(shard.db.primary(), actor(&caller, &ip), req.param).await?;
+    let change = q::delete_role(shard.db.primary(), caller.actor(&ip), req.param).await?;
     if !change.applied() {
         return Err(refused(&change, "The role"));
     }
@@ -318,7 +311,7 @@ pub async fn create_binding(shard: &Shard, req: &Request<'_>) -> Result<Response
     let ip = req.peer.to_string();
     let change = q::create_binding(
         shard.db.primary(),
-        actor(&caller, &ip),
+        caller.actor(&ip),
         user,
         &body.role,
         scope_type,
@@ -347,7 +340,7 @@ pub async fn delete_binding(shard: &Shard, req: &Request<'_>) -> Result<Response
     let caller = manager(shard, req).await?;
     let id = parse_uuid("id", req.param)?;
     let ip = req.peer.to_string();
-    let change = q::delete_binding(shard.db.primary(), actor(&caller, &ip), id).await?;
+    let change = q::delete_binding(shard.db.primary(), caller.actor(&ip), id).await?;
     if !change.applied() {
         return Err(refused(&change, "The binding"));
     }
