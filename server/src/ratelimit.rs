@@ -236,13 +236,14 @@ async fn decide(
 }
 
 /// Applies the route group's limit to a request: `Ok(Some)` when one applied and allowed it,
-/// `Err` (429) when it refused. `user` is the principal when the request carries a valid
-/// access token.
+/// `Err` (429) when it refused. `user` names the principal when the request carries a valid
+/// credential; it is asked only on routes limited per principal, so probes and log-in routes
+/// never verify a token for it.
 pub async fn check_request(
     shard: &Shard,
     route: Route,
     peer: IpAddr,
-    user: Option<i64>,
+    user: impl FnOnce() -> Option<i64>,
 ) -> Result<Option<Applied>, ApiError> {
     let limits = &shard.config.rate_limits;
     let applied = match route {
@@ -252,7 +253,7 @@ pub async fn check_request(
             Some(p) => decide(shard, 2, p, Key::Ip(peer)).await?,
             None => return Ok(None),
         },
-        _ => match (user, &limits.authenticated, &limits.anonymous) {
+        _ => match (user(), &limits.authenticated, &limits.anonymous) {
             (Some(id), Some(p), _) => decide(shard, 1, p, Key::User(id)).await?,
             (Some(_), None, _) => return Ok(None),
             (None, _, Some(p)) => decide(shard, 0, p, Key::Ip(peer)).await?,

@@ -350,11 +350,12 @@ pub fn rate_identity(shard: &Shard, req: &Request<'_>) -> Option<i64> {
         return None;
     }
     match presented_key(req) {
-        Some(key) => shard
-            .api_keys
-            .borrow_mut()
-            .get(key)
-            .map(|k| k.key_id.saturating_neg()),
+        Some(key) => {
+            let k = shard.api_keys.borrow_mut().get(key)?;
+            let id = k.key_id.saturating_neg();
+            let _ = req.key.set(k);
+            Some(id)
+        }
         None => verified_claims(shard, req).map(|c| c.uid),
     }
 }
@@ -375,7 +376,10 @@ pub struct Caller {
 /// never from a request parameter.
 pub async fn authenticate(shard: &Shard, req: &Request<'_>) -> Result<Caller, ApiError> {
     if let Some(key) = presented_key(req) {
-        let k = api_keys::resolve(shard, key).await?;
+        let k = match req.key.get() {
+            Some(k) => std::rc::Rc::clone(k),
+            None => api_keys::resolve(shard, key).await?,
+        };
         return Ok(Caller {
             claims: None,
             principal: std::rc::Rc::clone(&k.principal),

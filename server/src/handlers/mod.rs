@@ -48,6 +48,8 @@ pub struct Request<'a> {
     /// The access token's claims once verified (rate limiting verifies before the handler;
     /// the handler reuses them).
     pub claims: std::cell::OnceCell<std::rc::Rc<crate::auth::tokens::Claims>>,
+    /// The API key once found in the shard's cache (the same: looked up once per request).
+    pub key: std::cell::OnceCell<std::rc::Rc<crate::auth::api_keys::KeyPrincipal>>,
 }
 
 /// A reference to another object, OneRoster style: `{"sourced_id": ..., "type": "org"}`.
@@ -152,7 +154,7 @@ const SERVER_METHODS: &str = "GET, HEAD, POST, PATCH, DELETE, OPTIONS";
 /// problem+json, and the applied limit is reported in `RateLimit` / `RateLimit-Policy`.
 pub async fn handle(shard: &Shard, req: &Request<'_>) -> Response {
     let request_id = std::str::from_utf8(req.request_id).unwrap_or("");
-    let user = auth::rate_identity(shard, req);
+    let user = || auth::rate_identity(shard, req);
     let applied = match crate::ratelimit::check_request(shard, req.route, req.peer, user).await {
         Ok(a) => a,
         Err(e) => return e.to_response(request_id),

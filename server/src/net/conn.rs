@@ -396,6 +396,7 @@ async fn serve_one(
         peer,
         request_id: rid.as_bytes(),
         claims: std::cell::OnceCell::new(),
+        key: std::cell::OnceCell::new(),
     };
     shard.active_requests.set(shard.active_requests.get() + 1);
     let resp = handlers::handle(shard, &req).await;
