@@ -52,9 +52,10 @@ start_server() {
     port=$(free_port)
     # One client address offering 100k+ req/s would trip any sane per-address limit: the
     # benchmarks lift them (callers can pass their own CAMPUSHUB_RATE_LIMITS after these).
-    env CAMPUSHUB_LISTEN="127.0.0.1:$port" CAMPUSHUB_SHARDS=1 CAMPUSHUB_PIN_CORES=false \
+    # The URL (with its password) as an assignment, not an argument of env: ps shows arguments.
+    CAMPUSHUB_DATABASE_URL=$url env CAMPUSHUB_LISTEN="127.0.0.1:$port" CAMPUSHUB_SHARDS=1 CAMPUSHUB_PIN_CORES=false \
         CAMPUSHUB_RATE_LIMITS=anonymous=100000000/1s,authenticated=100000000/1s \
-        CAMPUSHUB_ACCESS_LOG_SAMPLE=0 CAMPUSHUB_DATABASE_URL="$url" CAMPUSHUB_STATEMENTS="$statements" "$@" \
+        CAMPUSHUB_ACCESS_LOG_SAMPLE=0 CAMPUSHUB_STATEMENTS="$statements" "$@" \
         taskset -c 0 "$bin" serve >"$bench_dir/server.log" 2>&1 &
     server_pid=$!
     wait_for 20 "campushub" curl -sf "http://127.0.0.1:$port/readyz"

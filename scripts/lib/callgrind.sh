@@ -98,9 +98,11 @@ cg_e2e_run() {
     bin=$(cg_target)/campushub
     port=$(free_port)
     # Limits far above the offered load: the decision is counted, a 429 never happens.
-    env CAMPUSHUB_LISTEN="127.0.0.1:$port" CAMPUSHUB_SHARDS=1 CAMPUSHUB_PIN_CORES=false CAMPUSHUB_DRIVER=epoll \
+    # The URL (with its password) as an assignment, not an argument of env: ps shows arguments.
+    CAMPUSHUB_DATABASE_URL="$CAMPUSHUB_DIRECT_DATABASE_URL" \
+        env CAMPUSHUB_LISTEN="127.0.0.1:$port" CAMPUSHUB_SHARDS=1 CAMPUSHUB_PIN_CORES=false CAMPUSHUB_DRIVER=epoll \
         CAMPUSHUB_RATE_LIMITS=anonymous=100000000/1s,authenticated=100000000/1s CAMPUSHUB_ACCESS_LOG_SAMPLE=0 \
-        CAMPUSHUB_DATABASE_URL="$CAMPUSHUB_DIRECT_DATABASE_URL" CAMPUSHUB_STATEMENTS=prepared \
+        CAMPUSHUB_STATEMENTS=prepared \
         valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" serve >"$cg_dir/server-$n.log" 2>&1 &
     cg_server_pid=$!
     wait_for 120 "campushub serve under callgrind" curl -sf "http://127.0.0.1:$port/readyz" \
@@ -132,18 +134,16 @@ cg_e2e_run() {
 # cg_e2e: sets cg_e2e_value to the median Ir per request over CG_E2E_RUNS server processes
 # (needs the stack in cg_dir). Runs in the calling shell, so cg_cleanup can stop the server.
 cg_e2e() {
-    local bin psql_bin r runs=()
+    local bin r runs=()
     bin=$(cg_target)/campushub
-    psql_bin=$(pg_bindir)/psql
-    [ -x "$psql_bin" ] || psql_bin=psql
     CAMPUSHUB_DATABASE_URL=$CAMPUSHUB_DIRECT_DATABASE_URL "$bin" migrate >"$cg_dir/migrate.log" 2>&1 \
         || die "campushub migrate failed (see $cg_dir/migrate.log)"
     CAMPUSHUB_DATABASE_URL=$CAMPUSHUB_DIRECT_DATABASE_URL "$bin" seed --if-empty --students 300 --faculty 40 \
         --attendance-days 15 --quiet >"$cg_dir/seed.log" 2>&1 || die "campushub seed failed (see $cg_dir/seed.log)"
-    "$psql_bin" "$CAMPUSHUB_DIRECT_DATABASE_URL" -Atc \
+    stack_psql "$CAMPUSHUB_DIRECT_DATABASE_URL" -Atc \
         "SELECT sourced_id FROM orgs WHERE type = 'department' ORDER BY sourced_id LIMIT 20" >"$cg_dir/dept_ids" \
         || die "cannot read department ids"
-    "$psql_bin" "$CAMPUSHUB_DIRECT_DATABASE_URL" -Atc \
+    stack_psql "$CAMPUSHUB_DIRECT_DATABASE_URL" -Atc \
         "SELECT u.sourced_id FROM users u JOIN student_profiles sp ON sp.user_id = u.id ORDER BY u.sourced_id LIMIT 50" \
         >"$cg_dir/student_ids" || die "cannot read student ids"
     for ((r = 1; r <= CG_E2E_RUNS; r++)); do

@@ -20,10 +20,22 @@
 #   wait_for SECONDS WHAT COMMAND...     retry COMMAND every 0.1 s; false + one-line error on timeout
 #   svc_running DIR SERVICE              true when SERVICE's process is alive
 #   stack_load_ports DIR (alias load_ports)  set PG_PORT PGB_PORT REDIS_PORT REPLICA_PORT
+#   stack_has_secrets DIR                true when DIR's services require passwords (stacks made
+#                                        before they did lack the secret files)
+#   stack_psql URL ARGS...               psql with URL's password moved into the environment
 #
 # DIR layout: ports (PG_PORT, PGB_PORT, REDIS_PORT, REPLICA_PORT; sourceable), env, pg/, replica/,
-# pgbouncer/{pgbouncer.ini,userlist.txt}, redis/ (working dir), run/ (sockets, pid files),
-# log/ (postgres.log, replica.log, pgbouncer.log, redis.log, initdb.log, basebackup.log).
+# pgbouncer/{pgbouncer.ini,userlist.txt}, redis/ (working dir, redis.conf), run/ (sockets, pid
+# files), log/ (postgres.log, replica.log, pgbouncer.log, redis.log, initdb.log, basebackup.log).
+#
+# Credentials: every TCP connection authenticates. Each secret is made once per DIR from
+# /dev/urandom as 64 hex digits (URL-safe) and every file holding one is mode 0600:
+#   pg_password            role campushub (SCRAM-SHA-256 in PostgreSQL and pgbouncer/userlist.txt)
+#   replication_password   role replicator (REPLICATION only); replication.pgpass (postgres's)
+#                          holds it for pg_basebackup and the replica's primary_conninfo
+#   redis_password         Redis requirepass (redis/redis.conf)
+#   jwt_key                the HS256 signing key
+#   env, pgpass            URLs with the passwords; a libpq password file (PGPASSFILE in env)
 # Errors: one line on stderr, then exit 1.
 
 STACK_WAIT_S=${STACK_WAIT_S:-30}
@@ -229,10 +241,15 @@ svc_pid() {
 
 svc_running() { svc_pid "$@" >/dev/null; }
 
+# redis_ping DIR PORT: AUTH with DIR's Redis password, then PING (bash builtins only, so the
+# password never appears on a command line).
 redis_ping() {
     (
-        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-        printf 'PING\r\n' >&3
+        IFS= read -r pw <"$1/redis_password" || exit 1
+        exec 3<>"/dev/tcp/127.0.0.1/$2" || exit 1
+        printf 'AUTH %s\r\nPING\r\n' "$pw" >&3
+        IFS= read -r -t 2 reply <&3 || exit 1
+        [[ $reply == "+OK"* ]] || exit 1
         IFS= read -r -t 2 reply <&3 || exit 1
         [[ $reply == "+PONG"* ]]
     ) 2>/dev/null
@@ -251,7 +268,7 @@ svc_ready() {
         fi
         ;;
     pgbouncer) port_in_use "$port" ;;
-    redis) redis_ping "$port" ;;
+    redis) redis_ping "$1" "$port" ;;
     esac
 }
 
@@ -300,7 +317,9 @@ svc_start() {
     redis)
         bin=$(redis_bin) || die "redis-server not found (scripts/up installs it)"
         rm -f "$dir/run/redis.pid"
-        out=$(sh -c "$NOFILE_SH" sh "$bin" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+        # redis.conf holds requirepass: the password stays off the command line.
+        [ -f "$dir/redis/redis.conf" ] || die "$dir/redis/redis.conf is missing (a stack made before Redis had a password: recreate it)"
+        out=$(sh -c "$NOFILE_SH" sh "$bin" "$dir/redis/redis.conf" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
             --pidfile "$dir/run/redis.pid" --logfile "$dir/log/redis.log" --dir "$dir/redis" 2>&1) \
             || die "redis did not start: ${out##*$'\n'} (see $dir/log/redis.log)"
         ;;
@@ -359,6 +378,57 @@ svc_status() {
     done
 }
 
+# stack_secret DIR NAME: prints the secret in DIR/NAME, made once: 64 hex digits from
+# /dev/urandom (URL-safe, so the URLs in DIR/env need no escaping), mode 0600.
+stack_secret() {
+    local f=$1/$2 v
+    if [ ! -s "$f" ]; then
+        (umask 077 && rm -f "$f.tmp" && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$f.tmp" && echo >>"$f.tmp" \
+            && mv -f "$f.tmp" "$f") \
+            || die "cannot write $f"
+    fi
+    IFS= read -r v <"$f" || die "cannot read $f"
+    [[ $v =~ ^[0-9a-f]{64}$ ]] || die "$f does not hold 64 hex digits"
+    printf '%s\n' "$v"
+}
+
+# scram_secret: reads a password on stdin, prints its PostgreSQL SCRAM-SHA-256 secret
+# (RFC 5803 form, 4096 iterations, as PostgreSQL's own password_encryption makes it). The same
+# secret goes to PostgreSQL and to PgBouncer's auth_file: PgBouncer can then log in to
+# PostgreSQL with the keys of a client that authenticated by SCRAM, and neither file nor the
+# server log ever holds the password itself.
+scram_secret() {
+    python3 -c '
+import base64, hashlib, hmac, os, sys
+pw = sys.stdin.readline().strip().encode()
+salt, it = os.urandom(16), 4096
+salted = hashlib.pbkdf2_hmac("sha256", pw, salt, it)
+client = hmac.new(salted, b"Client Key", "sha256").digest()
+server = hmac.new(salted, b"Server Key", "sha256").digest()
+b64 = lambda b: base64.b64encode(b).decode()
+print("SCRAM-SHA-256$%d:%s$%s:%s" % (it, b64(salt), b64(hashlib.sha256(client).digest()), b64(server)))
+'
+}
+
+stack_has_secrets() {
+    [ -s "$1/pg_password" ] && [ -s "$1/redis_password" ] && [ -f "$1/redis/redis.conf" ] \
+        && grep -q '^auth_type = scram-sha-256' "$1/pgbouncer/pgbouncer.ini" 2>/dev/null
+}
+
+# stack_psql URL ARGS...: psql (the stack's PostgreSQL version when installed) on URL, whose
+# password, if any, goes through PGPASSWORD: a command line is visible to every user in ps.
+stack_psql() {
+    local url=$1 pw="" psql_bin
+    shift
+    if [[ $url =~ ^(postgres(ql)?://[^:/@]+):([^@/]*)@(.*)$ ]]; then
+        url=${BASH_REMATCH[1]}@${BASH_REMATCH[4]}
+        printf -v pw '%b' "${BASH_REMATCH[3]//%/\\x}" # percent-decoded, as libpq reads a URL
+    fi
+    psql_bin=$(pg_bindir 2>/dev/null)/psql
+    [ -x "$psql_bin" ] || psql_bin=psql
+    PGPASSWORD=$pw "$psql_bin" "$url" "$@"
+}
+
 stack_init() {
     local fast=${STACK_FAST:-0}
     if [ "${1:-}" = --fast ]; then
@@ -394,6 +464,26 @@ stack_init() {
     as_postgres test -w "$dir/run" \
         || die "the postgres user cannot write $dir/run (a parent directory is not accessible to it; use a directory it can reach)"
 
+    local pg_pw repl_pw redis_pw pg_scram repl_scram os_user=postgres
+    pg_pw=$(stack_secret "$dir" pg_password) || exit 1
+    redis_pw=$(stack_secret "$dir" redis_password) || exit 1
+    pg_scram=$(printf '%s\n' "$pg_pw" | scram_secret) || pg_scram=""
+    [ -n "$pg_scram" ] || die "cannot compute a SCRAM secret (python3)"
+    if [ -n "$replica" ]; then
+        repl_pw=$(stack_secret "$dir" replication_password) || exit 1
+        repl_scram=$(printf '%s\n' "$repl_pw" | scram_secret) || repl_scram=""
+        [ -n "$repl_scram" ] || die "cannot compute a SCRAM secret (python3)"
+        # libpq password file of the postgres user: pg_basebackup, then the replica's
+        # primary_conninfo (passfile=), read it; mode 0600 or libpq ignores it.
+        (umask 077 && printf '127.0.0.1:%s:replication:replicator:%s\n' "$pg" "$repl_pw" >"$dir/replication.pgpass") \
+            || die "cannot write $dir/replication.pgpass"
+        if [ "$EUID" -eq 0 ]; then
+            chown postgres:postgres "$dir/replication.pgpass" || die "cannot hand $dir/replication.pgpass to the postgres user"
+        fi
+    fi
+    if [ "$EUID" -ne 0 ]; then os_user=$(id -un); fi
+
+    # The trust set here lasts until pg_hba.conf below replaces it, before the first start.
     as_postgres "$bin/initdb" -D "$dir/pg" -U postgres -A trust -E UTF8 --no-locale >"$dir/log/initdb.log" 2>&1 \
         || die "initdb failed (see $dir/log/initdb.log)"
     {
@@ -402,6 +492,7 @@ stack_init() {
         echo "listen_addresses = '127.0.0.1'"
         echo "port = $pg"
         echo "unix_socket_directories = '$dir/run'"
+        echo "password_encryption = scram-sha-256"
         echo "max_connections = 200"
         echo "shared_buffers = 256MB"
         echo "wal_level = replica"
@@ -416,22 +507,33 @@ stack_init() {
         fi
     } >>"$dir/pg/postgresql.conf" || die "cannot write $dir/pg/postgresql.conf"
     cat >"$dir/pg/pg_hba.conf" <<'HBA' || die "cannot write $dir/pg/pg_hba.conf"
-# campushub local stack: no passwords, loopback only (listen_addresses = '127.0.0.1').
-# TYPE  DATABASE     USER  ADDRESS       METHOD
-local   all          all                 trust
-host    all          all   127.0.0.1/32  trust
-local   replication  all                 trust
-host    replication  all   127.0.0.1/32  trust
+# campushub local stack (scripts/lib/stack.sh): loopback only (listen_addresses = '127.0.0.1'),
+# and every TCP connection proves a password with SCRAM-SHA-256 (role campushub: DIR/pg_password;
+# role replicator, replication only: DIR/replication_password).
+# The Unix socket admits the postgres superuser alone, and only to the OS user that runs the
+# cluster (peer, map "stack" in pg_ident.conf): stack_init creates the roles and their passwords
+# through it, as that user, before any password exists. The postgres role has no password, so
+# it cannot log in over TCP.
+# TYPE  DATABASE     USER        ADDRESS       METHOD
+local   all          postgres                  peer map=stack
+host    all          all         127.0.0.1/32  scram-sha-256
+host    replication  replicator  127.0.0.1/32  scram-sha-256
 HBA
+    printf '# MAPNAME  SYSTEM-USERNAME  PG-USERNAME\nstack      %s  postgres\n' "$os_user" >>"$dir/pg/pg_ident.conf" \
+        || die "cannot write $dir/pg/pg_ident.conf"
     svc_start "$dir" postgres
-    out=$(as_postgres "$bin/psql" -X -q -h "$dir/run" -p "$pg" -U postgres -d postgres -v ON_ERROR_STOP=1 \
-        -c "CREATE ROLE campushub LOGIN SUPERUSER REPLICATION" \
-        -c "CREATE DATABASE campushub OWNER campushub" 2>&1) \
+    # On stdin, not on psql's command line (ps shows that); only SCRAM secrets reach PostgreSQL.
+    out=$({
+        printf "CREATE ROLE campushub LOGIN SUPERUSER PASSWORD '%s';\n" "$pg_scram"
+        if [ -n "$replica" ]; then printf "CREATE ROLE replicator LOGIN REPLICATION PASSWORD '%s';\n" "$repl_scram"; fi
+        printf 'CREATE DATABASE campushub OWNER campushub;\n'
+    } | as_postgres "$bin/psql" -X -q -h "$dir/run" -p "$pg" -U postgres -d postgres -v ON_ERROR_STOP=1 -f - 2>&1) \
         || die "cannot create the campushub role and database: ${out##*$'\n'}"
 
     if [ -n "$replica" ]; then
-        as_postgres "$bin/pg_basebackup" -h 127.0.0.1 -p "$pg" -U campushub -D "$dir/replica" \
-            -R -X stream -c fast >"$dir/log/basebackup.log" 2>&1 \
+        # -R writes primary_conninfo with passfile= (not the password) into the replica.
+        as_postgres "$bin/pg_basebackup" -w -d "host=127.0.0.1 port=$pg user=replicator passfile=$dir/replication.pgpass" \
+            -D "$dir/replica" -R -X stream -c fast >"$dir/log/basebackup.log" 2>&1 \
             || die "pg_basebackup failed (see $dir/log/basebackup.log)"
         printf '\n# streaming replica of 127.0.0.1:%s\nport = %s\n' "$pg" "$replica" \
             >>"$dir/replica/postgresql.conf" || die "cannot write $dir/replica/postgresql.conf"
@@ -447,7 +549,9 @@ campushub = host=127.0.0.1 port=$pg dbname=campushub
 listen_addr = 127.0.0.1
 listen_port = $pgb
 unix_socket_dir = $dir/run
-auth_type = trust
+;; Clients prove the password by SCRAM against the secret in auth_file, the same secret as
+;; PostgreSQL's, so PgBouncer logs in to PostgreSQL with that client's SCRAM keys.
+auth_type = scram-sha-256
 auth_file = $dir/pgbouncer/userlist.txt
 admin_users = campushub
 pool_mode = transaction
@@ -457,39 +561,59 @@ ignore_startup_parameters = extra_float_digits,options
 logfile = $dir/log/pgbouncer.log
 pidfile = $dir/run/pgbouncer.pid
 INI
-    echo '"campushub" ""' >"$dir/pgbouncer/userlist.txt" || die "cannot write $dir/pgbouncer/userlist.txt"
+    (umask 077 && printf '"campushub" "%s"\n' "$pg_scram" >"$dir/pgbouncer/userlist.txt") \
+        || die "cannot write $dir/pgbouncer/userlist.txt"
     if [ "$EUID" -eq 0 ]; then
         chown -R postgres:postgres "$dir/pgbouncer" || die "cannot hand $dir/pgbouncer to the postgres user"
     fi
     svc_start "$dir" pgbouncer
+    (umask 077 && printf '# campushub local stack (scripts/lib/stack.sh)\nrequirepass %s\n' "$redis_pw" >"$dir/redis/redis.conf") \
+        || die "cannot write $dir/redis/redis.conf"
     svc_start "$dir" redis
 }
 
 write_env() {
     [ $# -eq 2 ] || die "usage: write_env DIR LISTEN"
-    local dir=$1 listen=$2
+    local dir=$1 listen=$2 pg_pw redis_pw
     stack_load_ports "$dir"
+    stack_has_secrets "$dir" \
+        || die "the stack in $dir predates passwords (trust, no Redis password); recreate it (scripts/down --purge, then scripts/up)"
+    pg_pw=$(stack_secret "$dir" pg_password) || exit 1
+    redis_pw=$(stack_secret "$dir" redis_password) || exit 1
     if [ ! -s "$dir/jwt_key" ]; then
         (umask 077 && python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())' >"$dir/jwt_key") \
             || die "cannot write $dir/jwt_key"
     fi
-    {
+    chmod 600 "$dir/jwt_key" || die "cannot chmod $dir/jwt_key"
+    # For psql and pgbench without a password on their command line (see stack_psql).
+    (umask 077 && rm -f "$dir/.pgpass.tmp" && printf '127.0.0.1:*:*:campushub:%s\n' "$pg_pw" >"$dir/.pgpass.tmp" \
+        && mv -f "$dir/.pgpass.tmp" "$dir/pgpass") \
+        || die "cannot write $dir/pgpass"
+    rm -f "$dir/.env.tmp"
+    (
+        umask 077
+        exec >"$dir/.env.tmp"
         echo "# campushub local stack in $dir; load with: set -a; . $dir/env; set +a"
+        echo "# Holds this stack's passwords: keep it mode 0600, and use new secrets anywhere else."
         printf 'CAMPUSHUB_LISTEN=%q\n' "$listen"
         echo "# shards: auto = one per core"
         printf 'CAMPUSHUB_SHARDS=%q\n' "${CAMPUSHUB_SHARDS:-auto}"
-        echo "# through PgBouncer (transaction pooling)"
-        echo "CAMPUSHUB_DATABASE_URL=postgres://campushub@127.0.0.1:$PGB_PORT/campushub"
+        echo "# through PgBouncer (transaction pooling); role campushub, password in $dir/pg_password"
+        echo "CAMPUSHUB_DATABASE_URL=postgres://campushub:$pg_pw@127.0.0.1:$PGB_PORT/campushub"
         echo "# PgBouncer before 1.21 cannot keep named prepared statements in transaction mode"
         echo "CAMPUSHUB_STATEMENTS=unnamed"
-        echo "CAMPUSHUB_DIRECT_DATABASE_URL=postgres://campushub@127.0.0.1:$PG_PORT/campushub"
+        echo "CAMPUSHUB_DIRECT_DATABASE_URL=postgres://campushub:$pg_pw@127.0.0.1:$PG_PORT/campushub"
         if [ -n "$REPLICA_PORT" ]; then
-            echo "CAMPUSHUB_REPLICA_URL=postgres://campushub@127.0.0.1:$REPLICA_PORT/campushub"
+            echo "CAMPUSHUB_REPLICA_URL=postgres://campushub:$pg_pw@127.0.0.1:$REPLICA_PORT/campushub"
         fi
-        echo "CAMPUSHUB_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/"
+        echo "# Redis requirepass, kept in $dir/redis_password"
+        echo "CAMPUSHUB_REDIS_URL=redis://:$redis_pw@127.0.0.1:$REDIS_PORT/"
         echo "# HS256 signing key of this stack (made once, kept in $dir/jwt_key)"
         echo "CAMPUSHUB_JWT_KEYS=k1=$(cat "$dir/jwt_key")"
         printf 'CAMPUSHUB_STACK_DIR=%q\n' "$dir"
-    } >"$dir/.env.tmp" || die "cannot write $dir/env"
-    mv -f "$dir/.env.tmp" "$dir/env" || die "cannot write $dir/env"
+        echo "# psql/pgbench -h 127.0.0.1 -U campushub and redis-cli -p PORT find their passwords here"
+        printf 'PGPASSFILE=%q\n' "$dir/pgpass"
+        echo "REDISCLI_AUTH=$redis_pw"
+    ) || die "cannot write $dir/env"
+    { chmod 600 "$dir/.env.tmp" && mv -f "$dir/.env.tmp" "$dir/env"; } || die "cannot write $dir/env"
 }

@@ -314,9 +314,45 @@ impl Drop for ScratchDb {
     }
 }
 
+/// `url` without its password, and the password (percent-decoding is not needed: the stack's
+/// passwords are hex). psql gets the password through `PGPASSWORD`, never on its command line,
+/// which every user sees in `ps`.
+pub fn split_pg_password(url: &str) -> (String, Option<String>) {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return (url.to_string(), None);
+    };
+    let authority_end = url[scheme_end..]
+        .find('/')
+        .map_or(url.len(), |i| scheme_end + i);
+    let Some(at) = url[scheme_end..authority_end]
+        .rfind('@')
+        .map(|i| scheme_end + i)
+    else {
+        return (url.to_string(), None);
+    };
+    match url[scheme_end..at].find(':').map(|i| scheme_end + i) {
+        Some(colon) => (
+            format!("{}{}", &url[..colon], &url[at..]),
+            Some(url[colon + 1..at].to_string()),
+        ),
+        None => (url.to_string(), None),
+    }
+}
+
+/// `psql` on `url` with its password (if any) in the environment.
+pub fn psql_command(url: &str) -> Command {
+    let (bare, password) = split_pg_password(url);
+    let mut cmd = Command::new("psql");
+    cmd.arg(bare);
+    if let Some(pw) = password {
+        cmd.env("PGPASSWORD", pw);
+    }
+    cmd
+}
+
 pub fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-Atc", sql])
+    let out = psql_command(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-Atc", sql])
         .output()
         .expect("psql");
     assert!(
@@ -400,20 +436,54 @@ pub fn sql_one(sql: &str) -> String {
         .to_string()
 }
 
-/// Sends one command to the stack's Redis and returns the raw reply (RESP2).
-pub fn redis(args: &[&str]) -> String {
-    let url = stack_env("CAMPUSHUB_REDIS_URL");
-    let addr = url
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .to_string();
-    let mut s = TcpStream::connect(addr.as_str()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+/// `host:port` and the password (if any) of a `redis://[[user]:password@]host:port[/db]` URL.
+pub fn redis_addr_and_password(url: &str) -> (String, Option<String>) {
+    let rest = url.trim_start_matches("redis://");
+    let rest = rest.split('/').next().unwrap_or(rest);
+    match rest.rsplit_once('@') {
+        Some((userinfo, addr)) => (
+            addr.to_string(),
+            userinfo
+                .split_once(':')
+                .map(|(_, pw)| pw.to_string())
+                .filter(|pw| !pw.is_empty()),
+        ),
+        None => (rest.to_string(), None),
+    }
+}
+
+/// One command as a RESP array.
+pub fn resp_command(args: &[&str]) -> String {
     let mut cmd = format!("*{}\r\n", args.len());
     for a in args {
         cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
     }
-    s.write_all(cmd.as_bytes()).unwrap();
+    cmd
+}
+
+/// Sends one command to the stack's Redis (after AUTH with the URL's password) and returns the
+/// raw reply (RESP2).
+pub fn redis(args: &[&str]) -> String {
+    let (addr, password) = redis_addr_and_password(&stack_env("CAMPUSHUB_REDIS_URL"));
+    let mut s = TcpStream::connect(addr.as_str()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    if let Some(pw) = password {
+        s.write_all(resp_command(&["AUTH", &pw]).as_bytes())
+            .unwrap();
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while !line.ends_with(b"\r\n") {
+            assert_eq!(s.read(&mut byte).unwrap(), 1, "Redis closed during AUTH");
+            line.push(byte[0]);
+        }
+        assert_eq!(
+            line,
+            b"+OK\r\n",
+            "Redis AUTH: {}",
+            String::from_utf8_lossy(&line)
+        );
+    }
+    s.write_all(resp_command(args).as_bytes()).unwrap();
     let mut buf = [0u8; 512];
     let n = s.read(&mut buf).unwrap();
     String::from_utf8_lossy(&buf[..n]).into_owned()
