@@ -120,7 +120,7 @@ impl ChunkedDecoder {
                     pos += nl + 1;
                     if line.is_empty() {
                         self.state = State::Done;
-                    } else if line[0] == b' ' || line[0] == b'\t' || !line.contains(&b':') {
+                    } else if !is_field_line(line) {
                         return Err(ProtoError::BadHeader);
                     }
                 }
@@ -151,18 +151,101 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, ProtoError> {
             .and_then(|s| s.checked_add(u64::from(d)))
             .ok_or(ProtoError::BadChunk)?;
     }
-    let ext = &line[digits_end..];
-    let ext = ext.trim_ascii_start();
-    if !ext.is_empty() {
-        if ext[0] != b';' {
-            return Err(ProtoError::BadChunk);
-        }
-        // Extensions are ignored, but must not carry control characters.
-        if ext.iter().any(|b| *b < 0x20 && *b != b'\t' || *b == 0x7f) {
-            return Err(ProtoError::BadChunk);
-        }
+    // Extensions are ignored (RFC 9112 §7.1.1), but only well-formed ones: no trailing
+    // whitespace without a ';', no bare CR, no empty names.
+    if !is_chunk_ext(&line[digits_end..]) {
+        return Err(ProtoError::BadChunk);
     }
     Ok(size)
+}
+
+/// `chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )`, with
+/// `chunk-ext-name = token` and `chunk-ext-val = token / quoted-string` (RFC 9112 §7.1.1).
+fn is_chunk_ext(mut ext: &[u8]) -> bool {
+    while !ext.is_empty() {
+        let [b';', rest @ ..] = skip_bws(ext) else {
+            return false;
+        };
+        let rest = skip_bws(rest);
+        let name = token_len(rest);
+        if name == 0 {
+            return false;
+        }
+        ext = &rest[name..];
+        if let [b'=', value @ ..] = skip_bws(ext) {
+            let value = skip_bws(value);
+            let n = if value.first() == Some(&b'"') {
+                quoted_string_len(value)
+            } else {
+                token_len(value)
+            };
+            if n == 0 {
+                return false;
+            }
+            ext = &value[n..];
+        }
+    }
+    true
+}
+
+fn skip_bws(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+    &s[n..]
+}
+
+/// `tchar` (RFC 9110 §5.6.2).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
+fn token_len(s: &[u8]) -> usize {
+    s.iter().take_while(|b| is_tchar(**b)).count()
+}
+
+/// Length of the `quoted-string` at the start of `s` (RFC 9110 §5.6.4), 0 if there is none.
+fn quoted_string_len(s: &[u8]) -> usize {
+    let mut i = 1;
+    while i < s.len() {
+        match s[i] {
+            b'"' => return i + 1,
+            b'\\' if s.get(i + 1).is_some_and(|b| is_field_vchar_or_ws(*b)) => i += 2,
+            b if b != b'\\' && is_field_vchar_or_ws(b) => i += 1,
+            _ => return 0,
+        }
+    }
+    0
+}
+
+/// HTAB, SP, VCHAR or obs-text: everything but the control characters (RFC 9110 §5.5).
+fn is_field_vchar_or_ws(b: u8) -> bool {
+    b == b'\t' || (b >= 0x20 && b != 0x7f)
+}
+
+/// A trailer line follows the head's field-line rules (RFC 9112 §7.1.2 and §5): a token name
+/// right before the colon (no whitespace, §5.1; so no obs-fold either, §5.2), and a value
+/// without control characters (RFC 9110 §5.5: never CR, LF or NUL).
+fn is_field_line(line: &[u8]) -> bool {
+    let name = token_len(line);
+    name > 0
+        && line.get(name) == Some(&b':')
+        && line[name + 1..].iter().all(|b| is_field_vchar_or_ws(*b))
 }
 
 #[cfg(test)]
@@ -216,6 +299,20 @@ mod tests {
             b"5\r\nhelloXX0\r\n\r\n",
             b"\r\n",
             b"5 5\r\nhello\r\n0\r\n\r\n",
+            b"5 \r\nhello\r\n0\r\n\r\n",
+            b"5\r;a\r\nhello\r\n0\r\n\r\n",
+            b"5;\r\nhello\r\n0\r\n\r\n",
+            b"5;=b\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"b\r\nhello\r\n0\r\n\r\n",
+            b"5;a b\r\nhello\r\n0\r\n\r\n",
+            b"5;a=b c\r\nhello\r\n0\r\n\r\n",
+            b"0\r\nX-T : 1\r\n\r\n",
+            b"0\r\n X-T: 1\r\n\r\n",
+            b"0\r\nX-T 1\r\n\r\n",
+            b"0\r\nX-T: a\rb\r\n\r\n",
+            b"0\r\nX-T: a\0b\r\n\r\n",
+            b"0\r\n: 1\r\n\r\n",
         ] {
             let mut d = ChunkedDecoder::new(1 << 20);
             let mut out = Vec::new();
@@ -224,6 +321,21 @@ mod tests {
                 "accepted {:?}",
                 String::from_utf8_lossy(bad)
             );
+        }
+    }
+
+    #[test]
+    fn accepts_well_formed_extensions() {
+        for ok in [
+            &b"5;a\r\nhello\r\n0\r\n\r\n"[..],
+            b"5 ; a = b\r\nhello\r\n0\r\n\r\n",
+            b"5;a=b;c;d=\"x y\\\"z\"\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"\"\r\nhello\r\n0;last\r\nX-A: 1\r\nX-B:\r\n\r\n",
+        ] {
+            let (out, _) = decode_all(ok).unwrap_or_else(|e| {
+                panic!("refused {:?}: {e:?}", String::from_utf8_lossy(ok));
+            });
+            assert_eq!(out, b"hello");
         }
     }
 

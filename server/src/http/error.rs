@@ -5,14 +5,19 @@
 /// A request the connection cannot go on from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProtoError {
-    /// Malformed request line (or absolute-form target).
+    /// Malformed request line: bad method token or spacing, a version that is not
+    /// `HTTP/DIGIT.DIGIT`, a target in none of origin-form, absolute-form (http/https, with a
+    /// valid authority) or asterisk-form (OPTIONS only).
     BadRequestLine,
-    /// Malformed header: obs-fold, whitespace before the colon, NUL/CR in a value.
+    /// Malformed header or trailer field: obs-fold, whitespace before the colon, a bad name
+    /// character, a control character in a value.
     BadHeader,
     /// A line ended with LF alone.
     BareLf,
-    /// Missing or repeated `Host` in HTTP/1.1.
+    /// `Host` missing (HTTP/1.1), repeated, or with a byte no `host[:port]` can hold.
     BadHost,
+    /// `Authorization` or `X-API-Key` sent more than once.
+    RepeatedCredential,
     /// Content-Length not a plain decimal, overflowing, or two different values.
     BadContentLength,
     /// Transfer-Encoding with Content-Length, in HTTP/1.0, or chunked not last/only once.
@@ -49,6 +54,7 @@ impl ProtoError {
             | ProtoError::BadHeader
             | ProtoError::BareLf
             | ProtoError::BadHost
+            | ProtoError::RepeatedCredential
             | ProtoError::BadContentLength
             | ProtoError::BadTransferEncoding
             | ProtoError::BadChunk => 400,
@@ -66,9 +72,10 @@ impl ProtoError {
     pub fn detail(self) -> &'static str {
         match self {
             ProtoError::BadRequestLine => "The request line is malformed.",
-            ProtoError::BadHeader => "A header field is malformed (obs-fold, whitespace before the colon, or a forbidden byte in the value).",
+            ProtoError::BadHeader => "A header or trailer field is malformed (obs-fold, whitespace before the colon, a bad name, or a forbidden byte in the value).",
             ProtoError::BareLf => "Lines must end with CRLF; a bare LF was found.",
-            ProtoError::BadHost => "HTTP/1.1 requests need exactly one Host header.",
+            ProtoError::BadHost => "HTTP/1.1 requests need exactly one Host header, a valid host[:port].",
+            ProtoError::RepeatedCredential => "Authorization and X-API-Key may appear at most once each.",
             ProtoError::BadContentLength => "Content-Length must be one decimal number.",
             ProtoError::BadTransferEncoding => "Transfer-Encoding must be chunked, once, without Content-Length, and only in HTTP/1.1.",
             ProtoError::UnsupportedTransferEncoding => "Only the chunked transfer coding is supported.",
