@@ -75,6 +75,11 @@ impl<K: Hash + Eq, V> LocalCache<K, V> {
         self.map.remove(key);
     }
 
+    /// Keeps only the entries for which `keep` says yes.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
+        self.map.retain(|k, (v, _)| keep(k, v));
+    }
+
     /// Drops everything.
     pub fn clear(&mut self) {
         self.map.clear();

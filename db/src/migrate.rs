@@ -46,6 +46,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "api_keys",
         sql: include_str!("../migrations/0005_api_keys.sql"),
     },
+    Migration {
+        version: 6,
+        name: "security",
+        sql: include_str!("../migrations/0006_security.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

@@ -88,45 +88,39 @@ pub const DEPARTMENT_SUMMARY: Stmt = Stmt {
     params: &[Type::UUID],
 };
 
-/// The account behind a log-in name (username or email, case-insensitive).
+/// The account behind a log-in name (username or email, case-insensitive), if any, and where
+/// its throttle subject stands seen from the client address `$2`: the subject is
+/// `u:<users.id>` for an account and `n:<lower-cased name>` for a name that matches none, so
+/// unknown and real names are throttled alike (columns 5 to 12, see `login_throttle_state`).
 pub const USER_FOR_LOGIN: Stmt = Stmt {
     id: 5,
-    sql:
-        "SELECT id, sourced_id, password_hash, (enabled_user AND status = 'active'), mfa_enabled, \
-          coalesce(locked_until > now(), false), \
-          to_char(locked_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
-          greatest(extract(epoch FROM locked_until - now()), 0)::float8 \
-          FROM users \
-          WHERE lower(username) = lower($1) OR (email IS NOT NULL AND lower(email) = lower($1)) \
-          ORDER BY id LIMIT 1",
-    params: &[Type::TEXT],
+    sql: "WITH u AS (SELECT id, sourced_id, password_hash, (enabled_user AND status = 'active') AS usable, \
+              mfa_enabled FROM users \
+              WHERE lower(username) = lower($1) OR (email IS NOT NULL AND lower(email) = lower($1)) \
+              ORDER BY id LIMIT 1), \
+          s AS (SELECT coalesce((SELECT 'u:' || id FROM u), 'n:' || lower($1)) AS subject) \
+          SELECT u.id, u.sourced_id, u.password_hash, u.usable, u.mfa_enabled, s.subject, t.* \
+          FROM s LEFT JOIN u ON true CROSS JOIN LATERAL login_throttle_state(s.subject, $2) t",
+    params: &[Type::TEXT, Type::TEXT],
 };
 
-/// Counts a failed log-in: a new window after `$2` seconds, a lock-out for `$2` seconds at
-/// `$3` failures. Returns whether the account is now locked, until when, and for how long.
+/// Counts a failed credential check for subject `$1` from address `$2`: a new window after
+/// `$3` seconds, the pair locked at `$4` failures, the subject at `$5`. Returns the state
+/// afterwards (the columns of `login_throttle_state`).
 pub const LOGIN_FAILED: Stmt = Stmt {
     id: 6,
-    sql: "UPDATE users SET \
-          failed_login_count = CASE WHEN first_failed_login_at IS NULL \
-              OR first_failed_login_at < now() - make_interval(secs => $2) THEN 1 ELSE failed_login_count + 1 END, \
-          first_failed_login_at = CASE WHEN first_failed_login_at IS NULL \
-              OR first_failed_login_at < now() - make_interval(secs => $2) THEN now() ELSE first_failed_login_at END, \
-          locked_until = CASE WHEN (CASE WHEN first_failed_login_at IS NULL \
-              OR first_failed_login_at < now() - make_interval(secs => $2) THEN 1 ELSE failed_login_count + 1 END) >= $3 \
-              THEN now() + make_interval(secs => $2) ELSE locked_until END \
-          WHERE id = $1 \
-          RETURNING coalesce(locked_until > now(), false), \
-          to_char(locked_until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
-          greatest(extract(epoch FROM locked_until - now()), 0)::float8",
-    params: &[Type::INT8, Type::FLOAT8, Type::INT4],
+    sql: "SELECT * FROM login_throttle_fail($1, $2, $3, $4, $5)",
+    params: &[Type::TEXT, Type::TEXT, Type::FLOAT8, Type::INT4, Type::INT4],
 };
 
-/// Clears the failure count after a good log-in, and stores a new hash when one is given.
+/// After a good log-in of user `$1` from address `$3`: forgets that pair's and the account's
+/// failures, and stores a new hash when one is given.
 pub const LOGIN_SUCCEEDED: Stmt = Stmt {
     id: 7,
-    sql: "UPDATE users SET failed_login_count = 0, first_failed_login_at = NULL, locked_until = NULL, \
+    sql: "WITH forget AS (DELETE FROM login_throttle WHERE subject = 'u:' || $1 AND source IN ($3, '*')) \
+          UPDATE users SET failed_login_count = 0, first_failed_login_at = NULL, locked_until = NULL, \
           password_hash = coalesce($2, password_hash) WHERE id = $1",
-    params: &[Type::INT8, Type::TEXT],
+    params: &[Type::INT8, Type::TEXT, Type::TEXT],
 };
 
 /// Stores a new refresh token (hashed) in a family, valid for `$4` seconds.
@@ -408,16 +402,13 @@ pub const PASSWORD_HASH: Stmt = Stmt {
     params: &[Type::INT8],
 };
 
-/// Replaces a password and ends every session of the user: refresh tokens revoked, access
-/// tokens issued before now refused. Returns the authorisation version.
+/// Replaces a password and ends every session of the user (refresh tokens revoked, access
+/// tokens issued before now refused), with its audit event, in one transaction. Returns the
+/// authorisation version.
 pub const PASSWORD_CHANGE: Stmt = Stmt {
     id: 35,
-    sql: "WITH u AS (UPDATE users SET password_hash = $2, password_changed_at = now(), \
-              tokens_revoked_before = now(), date_last_modified = now() WHERE id = $1 RETURNING id), \
-          r AS (UPDATE refresh_tokens SET revoked_at = now() \
-              WHERE user_id = $1 AND revoked_at IS NULL) \
-          SELECT nextval('authz_version') FROM u",
-    params: &[Type::INT8, Type::TEXT],
+    sql: "SELECT version FROM auth_password_change($1, $2, $3::inet)",
+    params: &[Type::INT8, Type::TEXT, Type::TEXT],
 };
 
 /// An API key by its public prefix: id, stored hash of the whole key, owner, whether the key
@@ -530,6 +521,21 @@ pub const ORG_SOURCED_ID: Stmt = Stmt {
     params: &[Type::INT8],
 };
 
+/// Where throttle subject `$1` stands seen from address `$2` (see `LOGIN_FAILED`).
+pub const THROTTLE_STATE: Stmt = Stmt {
+    id: 44,
+    sql: "SELECT * FROM login_throttle_state($1, $2)",
+    params: &[Type::TEXT, Type::TEXT],
+};
+
+/// Ends the session of refresh token `$1` (its hash) from address `$2`: the family and the
+/// user's access tokens, with the audit event, in one transaction: (user id, version).
+pub const LOGOUT: Stmt = Stmt {
+    id: 45,
+    sql: "SELECT user_id, version FROM auth_logout($1, $2::inet)",
+    params: &[Type::BYTEA, Type::TEXT],
+};
+
 /// Every statement, indexed by [`Stmt::id`].
 pub const ALL: &[&Stmt] = &[
     &PING,
@@ -576,6 +582,8 @@ pub const ALL: &[&Stmt] = &[
     &API_KEYS_TOUCH,
     &AUDIT_PAGE,
     &ORG_SOURCED_ID,
+    &THROTTLE_STATE,
+    &LOGOUT,
 ];
 
 #[cfg(test)]

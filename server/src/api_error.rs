@@ -29,8 +29,15 @@ pub enum ApiError {
     Unauthenticated(&'static str),
     /// Wrong log-in name or password (the same answer for both).
     InvalidCredentials,
-    /// Too many failed log-ins: locked until the RFC 3339 time, for this many seconds.
+    /// Too many failed log-ins: locked until the RFC 3339 time, for this many seconds. The
+    /// same answer for real and unknown names.
     AccountLocked(String, u64),
+    /// Failed attempts from this address: wait this many seconds before the next one (the
+    /// growing delay before a lock).
+    LoginThrottled(u64),
+    /// `/readyz` says no: why, and (for operators only) the checks and whether the server is
+    /// draining.
+    NotReady(&'static str, Option<Box<(serde_json::Value, bool)>>),
     /// The password was right and the account has multi-factor authentication: finish with
     /// `POST /api/v1/auth/mfa/verify`, the challenge and a one-time code.
     MfaRequired {
@@ -79,6 +86,12 @@ struct Problem<'a> {
     /// Extension member of `mfa-required`.
     #[serde(skip_serializing_if = "Option::is_none")]
     challenge_expires_in: Option<u64>,
+    /// Extension member of `not-ready` (operators only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<&'a serde_json::Value>,
+    /// Extension member of `not-ready` (operators only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    draining: Option<bool>,
 }
 
 impl From<DbError> for ApiError {
@@ -103,6 +116,7 @@ impl ApiError {
             ApiError::DatabaseUnavailable
             | ApiError::DatabaseTimeout
             | ApiError::Draining
+            | ApiError::NotReady(..)
             | ApiError::Busy => 503,
             ApiError::Unauthenticated(_)
             | ApiError::InvalidCredentials
@@ -112,7 +126,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => 422,
             ApiError::Internal => 500,
             ApiError::Conflict(_) => 409,
-            ApiError::RateLimited { .. } => 429,
+            ApiError::RateLimited { .. } | ApiError::LoginThrottled(_) => 429,
         }
     }
 
@@ -138,6 +152,8 @@ impl ApiError {
             ApiError::Unauthenticated(_) => ("unauthenticated", "Authentication required"),
             ApiError::InvalidCredentials => ("invalid-credentials", "Invalid credentials"),
             ApiError::AccountLocked(..) => ("account-locked", "Account locked"),
+            ApiError::LoginThrottled(_) => ("login-throttled", "Too many failed attempts"),
+            ApiError::NotReady(..) => ("not-ready", "Not ready"),
             ApiError::MfaRequired { .. } => {
                 ("mfa-required", "Multi-factor authentication required")
             }
@@ -155,9 +171,15 @@ impl ApiError {
         std::borrow::Cow::Borrowed(match self {
             ApiError::AccountLocked(until, _) => {
                 return std::borrow::Cow::Owned(format!(
-                    "Too many failed log-ins; the account is locked until {until}."
+                    "Too many failed log-ins; log-in is locked until {until}."
                 ))
             }
+            ApiError::LoginThrottled(s) => {
+                return std::borrow::Cow::Owned(format!(
+                    "Too many failed attempts from this address; wait {s} s before the next one."
+                ))
+            }
+            ApiError::NotReady(why, _) => why,
             ApiError::Unauthenticated(why) | ApiError::ForbiddenBecause(why) => why,
             ApiError::RateLimited { retry_after_s, .. } => {
                 return std::borrow::Cow::Owned(format!(
@@ -207,6 +229,14 @@ impl ApiError {
                 ApiError::MfaRequired { expires_in_s, .. } => Some(*expires_in_s),
                 _ => None,
             },
+            checks: match self {
+                ApiError::NotReady(_, Some(detail)) => Some(&detail.0),
+                _ => None,
+            },
+            draining: match self {
+                ApiError::NotReady(_, Some(detail)) => Some(detail.1),
+                _ => None,
+            },
         };
         let body = sonic_rs::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
         let mut resp = Response {
@@ -225,7 +255,12 @@ impl ApiError {
                 resp.headers.push(("Retry-After", "1".into()));
                 resp.close = true;
             }
-            ApiError::Busy => resp.headers.push(("Retry-After", "1".into())),
+            ApiError::Busy | ApiError::NotReady(..) => {
+                resp.headers.push(("Retry-After", "1".into()))
+            }
+            ApiError::LoginThrottled(s) => resp
+                .headers
+                .push(("Retry-After", s.max(&1).to_string().into())),
             ApiError::RateLimited {
                 retry_after_s,
                 policy,

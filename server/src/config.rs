@@ -70,6 +70,10 @@ struct RawConfig {
     access_token_ttl_s: Option<u64>,
     refresh_token_ttl_s: Option<u64>,
     login_max_failures: Option<u32>,
+    login_account_max_failures: Option<u32>,
+    api_key_max_days: Option<u32>,
+    summary_cache_s: Option<u64>,
+    ops_token: Option<String>,
     login_window_s: Option<u64>,
     password_threads: Option<u32>,
     password_queue: Option<u32>,
@@ -142,6 +146,17 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     /// Failed log-ins within `login_window` that lock an account.
     pub login_max_failures: u32,
+    /// Failed credential checks within `login_window`, from all addresses together, that lock
+    /// an account for everyone (except a right password plus a one-time code from an address
+    /// that is not itself locked out).
+    pub login_account_max_failures: u32,
+    /// How long a shard reuses a department summary it computed (zero: never).
+    pub summary_cache: Duration,
+    /// Longest lifetime of an API key, in days (also the lifetime of a key made without one).
+    pub api_key_max_days: u32,
+    /// Bearer token for `/metrics` and the detailed `/readyz`; `None`: those answer loopback
+    /// clients only.
+    pub ops_token: Option<Secret<String>>,
     /// Window for counting failures, and the length of a lock-out.
     pub login_window: Duration,
     /// Threads hashing passwords.
@@ -506,6 +521,48 @@ impl Config {
             900u64,
             1..=86_400,
         )?;
+        let login_account_max_failures = parse_num(
+            "login_account_max_failures",
+            env("login_account_max_failures"),
+            raw.login_account_max_failures,
+            50u32,
+            1..=100_000,
+        )?;
+        if login_account_max_failures < login_max_failures {
+            return Err(err(
+                "CAMPUSHUB_LOGIN_ACCOUNT_MAX_FAILURES",
+                "must not be below CAMPUSHUB_LOGIN_MAX_FAILURES (the per-address limit)",
+            ));
+        }
+        let api_key_max_days = parse_num(
+            "api_key_max_days",
+            env("api_key_max_days"),
+            raw.api_key_max_days,
+            365u32,
+            1..=3650,
+        )?;
+        let summary_cache_s = parse_num(
+            "summary_cache_s",
+            env("summary_cache_s"),
+            raw.summary_cache_s,
+            60u64,
+            0..=3600,
+        )?;
+        let ops_token = match env("ops_token").or(raw.ops_token) {
+            Some(t) if t.is_empty() => None,
+            Some(t) => {
+                // Compared with every scrape; short or odd tokens are a configuration mistake.
+                let ok = t.len() >= 16 && t.len() <= 256 && t.bytes().all(|b| b.is_ascii_graphic());
+                if !ok {
+                    return Err(err(
+                        "CAMPUSHUB_OPS_TOKEN",
+                        "must be 16 to 256 printable ASCII characters without spaces",
+                    ));
+                }
+                Some(Secret::new(t))
+            }
+            None => None,
+        };
         let password_threads = parse_num(
             "password_threads",
             env("password_threads"),
@@ -560,6 +617,10 @@ impl Config {
             access_token_ttl: Duration::from_secs(access_token_ttl_s),
             refresh_token_ttl: Duration::from_secs(refresh_token_ttl_s),
             login_max_failures,
+            login_account_max_failures,
+            api_key_max_days,
+            summary_cache: Duration::from_secs(summary_cache_s),
+            ops_token,
             login_window: Duration::from_secs(login_window_s),
             password_threads,
             password_queue,
@@ -673,6 +734,20 @@ impl Config {
             self.refresh_token_ttl.as_secs().to_string(),
         );
         line("login_max_failures", self.login_max_failures.to_string());
+        line(
+            "login_account_max_failures",
+            self.login_account_max_failures.to_string(),
+        );
+        line("api_key_max_days", self.api_key_max_days.to_string());
+        line("summary_cache_s", self.summary_cache.as_secs().to_string());
+        line(
+            "ops_token",
+            if self.ops_token.is_some() {
+                "[redacted]".into()
+            } else {
+                "unset (/metrics and detailed /readyz: loopback clients only)".into()
+            },
+        );
         line("login_window_s", self.login_window.as_secs().to_string());
         line("password_threads", self.password_threads.to_string());
         line("password_queue", self.password_queue.to_string());

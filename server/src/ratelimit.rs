@@ -1,6 +1,7 @@
 //! Rate limits, per route group: GCRA per client address for anonymous calls, per principal
-//! for authenticated ones, per client address on the log-in routes, and a strict one per
-//! log-in identifier. Local policies are decided by the shard alone (one map lookup); shared
+//! for authenticated ones, per client address on the log-in and credential routes, a strict
+//! one per (account, address) pair on log-in attempts, and one per principal on credential
+//! changes (password, MFA removal). Local policies are decided by the shard alone (one map lookup); shared
 //! ones by a Redis script, so they hold across every shard and instance, falling back to the
 //! shard's own limiter while Redis is away. Over a limit: 429 with `Retry-After` and the IETF
 //! `RateLimit` / `RateLimit-Policy` fields.
@@ -24,21 +25,27 @@ pub struct RateLimits {
     pub authenticated: Option<Policy>,
     /// Per client address, on the log-in, refresh and log-out routes.
     pub auth: Option<Policy>,
-    /// Per log-in identifier (the name typed in), on log-in attempts.
+    /// Per (account, client address) on log-in attempts and one-time codes: the account, not
+    /// the string typed (a username and its email share a budget; a name that matches no
+    /// account has its own), and per address, so that nobody elsewhere can spend it.
     pub login: Option<Policy>,
-    /// Which of the four go through Redis: `[anonymous, authenticated, auth, login]`.
-    pub shared: [bool; 4],
+    /// Per principal, on password changes and MFA removal (guesses of a current secret).
+    pub credentials: Option<Policy>,
+    /// Which of the five go through Redis: `[anonymous, authenticated, auth, login,
+    /// credentials]`.
+    pub shared: [bool; 5],
     /// Each policy's `RateLimit-Policy` value, made once: configuration lives as long as the
     /// process, and a response then carries it without formatting or allocating.
-    policy_headers: [&'static str; 4],
+    policy_headers: [&'static str; 5],
 }
 
 /// Default policies: generous for API use, strict where passwords are guessed.
-pub const DEFAULT_SPEC: &str = "anonymous=600/1m,authenticated=6000/1m,auth=60/1m,login=10/5m";
+pub const DEFAULT_SPEC: &str =
+    "anonymous=600/1m,authenticated=6000/1m,auth=60/1m,login=10/5m,credentials=10/15m";
 /// Policies that hold across instances by default.
-pub const DEFAULT_SHARED: &str = "auth,login";
+pub const DEFAULT_SHARED: &str = "auth,login,credentials";
 
-const NAMES: [&str; 4] = ["anonymous", "authenticated", "auth", "login"];
+const NAMES: [&str; 5] = ["anonymous", "authenticated", "auth", "login", "credentials"];
 
 fn parse_period(s: &str) -> Option<Duration> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
@@ -57,7 +64,7 @@ impl RateLimits {
     /// Parses `name=LIMIT/PERIOD` (or `name=off`) pairs over the defaults, and the list of
     /// shared policy names. Periods: `30s`, `1m`, `1h`, `1d`.
     pub fn parse(spec: &str, shared: &str) -> Result<RateLimits, String> {
-        let mut policies: [Option<Policy>; 4] = [None, None, None, None];
+        let mut policies: [Option<Policy>; 5] = [None, None, None, None, None];
         for part in DEFAULT_SPEC
             .split(',')
             .chain(spec.split(','))
@@ -71,7 +78,9 @@ impl RateLimits {
                 .iter()
                 .position(|n| *n == name.trim())
                 .ok_or_else(|| {
-                    format!("{name:?} is not a policy (anonymous, authenticated, auth, login)")
+                    format!(
+                        "{name:?} is not a policy (anonymous, authenticated, auth, login, credentials)"
+                    )
                 })?;
             let value = value.trim();
             policies[i] = if value == "off" {
@@ -89,7 +98,7 @@ impl RateLimits {
                 Some(Policy::new(NAMES[i], limit, period)?)
             };
         }
-        let mut shared_flags = [false; 4];
+        let mut shared_flags = [false; 5];
         for name in shared.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let i = NAMES
                 .iter()
@@ -103,13 +112,14 @@ impl RateLimits {
                 None => "",
             }
         });
-        let [anonymous, authenticated, auth, login] = policies;
+        let [anonymous, authenticated, auth, login, credentials] = policies;
         Ok(RateLimits {
             policy_headers,
             anonymous,
             authenticated,
             auth,
             login,
+            credentials,
             shared: shared_flags,
         })
     }
@@ -121,6 +131,7 @@ impl RateLimits {
             &self.authenticated,
             &self.auth,
             &self.login,
+            &self.credentials,
         ]
         .iter()
         .zip(NAMES)
@@ -145,6 +156,7 @@ pub struct ShardLimiters {
     authenticated: RefCell<LocalLimiter<i64>>,
     auth: RefCell<LocalLimiter<IpAddr>>,
     login: RefCell<LocalLimiter<Box<str>>>,
+    credentials: RefCell<LocalLimiter<i64>>,
     shared: SharedLimiter,
 }
 
@@ -155,6 +167,7 @@ impl Default for ShardLimiters {
             authenticated: RefCell::new(LocalLimiter::new(100_000)),
             auth: RefCell::new(LocalLimiter::new(100_000)),
             login: RefCell::new(LocalLimiter::new(100_000)),
+            credentials: RefCell::new(LocalLimiter::new(100_000)),
             shared: SharedLimiter::new(),
         }
     }
@@ -165,7 +178,7 @@ impl Default for ShardLimiters {
 pub struct Applied {
     /// `RateLimit-Policy` value.
     pub policy: &'static str,
-    /// Which policy (index into the four).
+    /// Which policy (index into the five).
     which: usize,
     /// Its decision.
     pub decision: Decision,
@@ -192,11 +205,15 @@ impl Applied {
     }
 }
 
-/// Which limiter a decision comes from.
+/// Which limiter a decision comes from. Each policy keeps its keys in its own namespace
+/// (`campushub:rl:<policy>:...` in Redis, its own map in a shard), and the log-in key is
+/// built from a throttle subject (`u:<id>` or `n:<name>`) and the address, so no value typed
+/// into a form can name another policy's or another account's bucket.
 enum Key<'k> {
     Ip(IpAddr),
     User(i64),
     Login(&'k str),
+    Credentials(i64),
 }
 
 async fn decide(
@@ -217,6 +234,7 @@ async fn decide(
                 Key::Ip(ip) => format!("campushub:rl:{}:{ip}", NAMES[which]),
                 Key::User(id) => format!("campushub:rl:{}:{id}", NAMES[which]),
                 Key::Login(name) => format!("campushub:rl:{}:{name}", NAMES[which]),
+                Key::Credentials(id) => format!("campushub:rl:{}:{id}", NAMES[which]),
             };
             // Redis away or slow: the shard's own limiter decides instead.
             if let Ok(decision) = shard.limiters.shared.check(redis, &redis_key, policy).await {
@@ -231,6 +249,7 @@ async fn decide(
         Key::Ip(ip) => l.auth.borrow_mut().check(&ip, policy, now),
         Key::User(id) => l.authenticated.borrow_mut().check(&id, policy, now),
         Key::Login(name) => l.login.borrow_mut().check(name, policy, now),
+        Key::Credentials(id) => l.credentials.borrow_mut().check(&id, policy, now),
     };
     Ok(applied(decision))
 }
@@ -249,7 +268,12 @@ pub async fn check_request(
     let applied = match route {
         // Probes are for operators and balancers; limiting them would fail health checks.
         Route::Healthz | Route::Readyz | Route::Metrics => return Ok(None),
-        Route::Login | Route::Refresh | Route::Logout | Route::MfaVerify => match &limits.auth {
+        Route::Login
+        | Route::Refresh
+        | Route::Logout
+        | Route::MfaVerify
+        | Route::MfaDisable
+        | Route::Password => match &limits.auth {
             Some(p) => decide(shard, 2, p, Key::Ip(peer)).await?,
             None => return Ok(None),
         },
@@ -268,13 +292,27 @@ pub async fn check_request(
     }
 }
 
-/// The strict per-identifier limit on log-in attempts (names compared case-insensitively).
-pub async fn check_login(shard: &Shard, identifier: &str) -> Result<(), ApiError> {
+/// The strict limit on log-in attempts and one-time codes, per throttle subject (`u:<id>` for
+/// an account, `n:<name>` for a name that matches none) and client address.
+pub async fn check_login(shard: &Shard, subject: &str, peer: IpAddr) -> Result<(), ApiError> {
     let Some(policy) = &shard.config.rate_limits.login else {
         return Ok(());
     };
-    let name = identifier.trim().to_lowercase();
-    let applied = decide(shard, 3, policy, Key::Login(&name)).await?;
+    let key = format!("{subject}|{peer}");
+    let applied = decide(shard, 3, policy, Key::Login(&key)).await?;
+    finish(shard, &applied)
+}
+
+/// The per-principal limit on credential changes (password, MFA removal).
+pub async fn check_credentials(shard: &Shard, user: i64) -> Result<(), ApiError> {
+    let Some(policy) = &shard.config.rate_limits.credentials else {
+        return Ok(());
+    };
+    let applied = decide(shard, 4, policy, Key::Credentials(user)).await?;
+    finish(shard, &applied)
+}
+
+fn finish(shard: &Shard, applied: &Applied) -> Result<(), ApiError> {
     if applied.decision.allowed {
         Ok(())
     } else {
@@ -294,7 +332,7 @@ mod tests {
         let login = l.login.unwrap();
         assert_eq!((login.limit, login.period), (3, Duration::from_secs(30)));
         assert_eq!(l.anonymous.unwrap().period, Duration::from_secs(60));
-        assert_eq!(l.shared, [false, false, false, true]);
+        assert_eq!(l.shared, [false, false, false, true, false]);
         for bad in [
             "nobody=1/1m",
             "login=1",
@@ -309,7 +347,7 @@ mod tests {
         assert_eq!(l.policy_headers[3], "\"login\";q=3;w=30");
         assert_eq!(
             RateLimits::parse("", DEFAULT_SHARED).unwrap().describe(),
-            "anonymous=600/60s, authenticated=6000/60s, auth=60/60s (shared), login=10/300s (shared)"
+            "anonymous=600/60s, authenticated=6000/60s, auth=60/60s (shared), login=10/300s (shared), credentials=10/900s (shared)"
         );
     }
 }

@@ -5,87 +5,145 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::statements::{
-    INSERT_REFRESH_TOKEN, LOGIN_FAILED, LOGIN_SUCCEEDED, MFA_DISABLE, MFA_ENABLE, MFA_SET_PENDING,
-    MFA_STATE, MFA_USE_STEP, PASSWORD_CHANGE, PASSWORD_HASH, REFRESH_TOKEN_STATE,
-    REVOKE_ACCESS_TOKENS, REVOKE_REFRESH_FAMILY, ROTATE_REFRESH_TOKEN, USER_FOR_LOGIN,
-    USER_PROFILE,
+    INSERT_REFRESH_TOKEN, LOGIN_FAILED, LOGIN_SUCCEEDED, LOGOUT, MFA_DISABLE, MFA_ENABLE,
+    MFA_SET_PENDING, MFA_STATE, MFA_USE_STEP, PASSWORD_CHANGE, PASSWORD_HASH, REFRESH_TOKEN_STATE,
+    REVOKE_ACCESS_TOKENS, REVOKE_REFRESH_FAMILY, ROTATE_REFRESH_TOKEN, THROTTLE_STATE,
+    USER_FOR_LOGIN, USER_PROFILE,
 };
 use crate::{DbError, Pool};
 
-/// What a log-in needs to know about an account.
+/// Where a throttle subject (an account, or a name that matches none) stands, seen from one
+/// client address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Throttle {
+    /// Failures from this address in the current window.
+    pub failures: i32,
+    /// This address is locked out of the subject until this RFC 3339 time.
+    pub locked_until: Option<String>,
+    /// Seconds before this address may try again (a growing delay, or the lock).
+    pub wait_s: f64,
+    /// The subject is locked for every address until this RFC 3339 time.
+    pub subject_locked_until: Option<String>,
+    /// Seconds left of the subject's lock.
+    pub subject_wait_s: f64,
+}
+
+impl Throttle {
+    fn decode(row: &Row, at: usize) -> Result<Throttle, tokio_postgres::Error> {
+        let locked: bool = row.try_get(at + 1)?;
+        let subject_locked: bool = row.try_get(at + 4)?;
+        Ok(Throttle {
+            failures: row.try_get(at)?,
+            locked_until: if locked { row.try_get(at + 2)? } else { None },
+            wait_s: row.try_get(at + 3)?,
+            subject_locked_until: if subject_locked {
+                row.try_get(at + 5)?
+            } else {
+                None
+            },
+            subject_wait_s: row.try_get(at + 6)?,
+        })
+    }
+}
+
+/// The account a log-in names, if any.
 #[derive(Debug, Clone)]
 pub struct LoginAccount {
-    /// Row id.
+    /// users.id.
     pub id: i64,
     /// Public id.
     pub sourced_id: Uuid,
-    /// Stored hash (argon2id PHC or Django pbkdf2), if any.
+    /// Stored hash (`None`: the account cannot log in with a password).
     pub password_hash: Option<String>,
     /// Enabled and active.
     pub usable: bool,
-    /// MFA is on.
+    /// Multi-factor authentication is on.
     pub mfa_enabled: bool,
-    /// The lock-out, if one is in force now.
-    pub lock: Option<Lock>,
 }
 
-/// A lock-out in force.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Lock {
-    /// RFC 3339 UTC end.
-    pub until: String,
-    /// Seconds left.
-    pub seconds_left: f64,
+/// A log-in attempt's view of the database: the account (if the name matches one), its
+/// throttle subject, and the subject's state seen from the client address.
+#[derive(Debug, Clone)]
+pub struct LoginLookup {
+    /// The account, when the name matches one.
+    pub account: Option<LoginAccount>,
+    /// `u:<users.id>` or `n:<lower-cased name>`.
+    pub subject: String,
+    /// Failures and locks.
+    pub throttle: Throttle,
 }
 
-fn lock_from(row: &Row, at: usize) -> Result<Option<Lock>, tokio_postgres::Error> {
-    let locked: bool = row.try_get(at)?;
-    if !locked {
-        return Ok(None);
-    }
-    let until: Option<String> = row.try_get(at + 1)?;
-    let left: f64 = row.try_get(at + 2)?;
-    Ok(until.map(|until| Lock {
-        until,
-        seconds_left: left,
-    }))
-}
-
-/// The account for a username or email (case-insensitive).
-pub async fn for_login(pool: &Pool, login: &str) -> Result<Option<LoginAccount>, DbError> {
-    let Some(row) = pool.query_opt(&USER_FOR_LOGIN, &[&login]).await? else {
-        return Ok(None);
-    };
-    let decode = || -> Result<LoginAccount, tokio_postgres::Error> {
-        Ok(LoginAccount {
-            id: row.try_get(0)?,
-            sourced_id: row.try_get(1)?,
-            password_hash: row.try_get(2)?,
-            usable: row.try_get(3)?,
-            mfa_enabled: row.try_get(4)?,
-            lock: lock_from(&row, 5)?,
-        })
-    };
-    decode().map(Some).map_err(|_| DbError::Decode)
-}
-
-/// Counts a failure; returns the lock-out if this failure (or an earlier one) caused one.
-pub async fn login_failed(
-    pool: &Pool,
-    id: i64,
-    window_s: f64,
-    max_failures: i32,
-) -> Result<Option<Lock>, DbError> {
+/// The account with this username or email (case-insensitive), with its throttle state seen
+/// from `source` (the client address).
+pub async fn for_login(pool: &Pool, login: &str, source: &str) -> Result<LoginLookup, DbError> {
     let row = pool
-        .query_opt(&LOGIN_FAILED, &[&id, &window_s, &max_failures])
+        .query_opt(&USER_FOR_LOGIN, &[&login, &source])
         .await?
         .ok_or(DbError::Decode)?;
-    lock_from(&row, 0).map_err(|_| DbError::Decode)
+    let decode = || -> Result<LoginLookup, tokio_postgres::Error> {
+        let id: Option<i64> = row.try_get(0)?;
+        let account = match id {
+            Some(id) => Some(LoginAccount {
+                id,
+                sourced_id: row.try_get(1)?,
+                password_hash: row.try_get(2)?,
+                usable: row.try_get(3)?,
+                mfa_enabled: row.try_get(4)?,
+            }),
+            None => None,
+        };
+        Ok(LoginLookup {
+            account,
+            subject: row.try_get(5)?,
+            throttle: Throttle::decode(&row, 6)?,
+        })
+    };
+    decode().map_err(|_| DbError::Decode)
+}
+
+/// The throttle subject of an account.
+pub fn subject_of(user: i64) -> String {
+    format!("u:{user}")
+}
+
+/// Where `subject` stands seen from `source`.
+pub async fn throttle(pool: &Pool, subject: &str, source: &str) -> Result<Throttle, DbError> {
+    let row = pool
+        .query_opt(&THROTTLE_STATE, &[&subject, &source])
+        .await?
+        .ok_or(DbError::Decode)?;
+    Throttle::decode(&row, 0).map_err(|_| DbError::Decode)
+}
+
+/// Counts a failed credential check of `subject` from `source`: the pair locks at
+/// `pair_max` failures within `window_s` seconds, the subject at `subject_max`. Returns the
+/// state afterwards.
+pub async fn login_failed(
+    pool: &Pool,
+    subject: &str,
+    source: &str,
+    window_s: f64,
+    pair_max: i32,
+    subject_max: i32,
+) -> Result<Throttle, DbError> {
+    let row = pool
+        .query_opt(
+            &LOGIN_FAILED,
+            &[&subject, &source, &window_s, &pair_max, &subject_max],
+        )
+        .await?
+        .ok_or(DbError::Decode)?;
+    Throttle::decode(&row, 0).map_err(|_| DbError::Decode)
 }
 
 /// Clears failures after a good log-in; stores `rehash` when given.
-pub async fn login_succeeded(pool: &Pool, id: i64, rehash: Option<&str>) -> Result<(), DbError> {
-    pool.query(&LOGIN_SUCCEEDED, &[&id, &rehash])
+pub async fn login_succeeded(
+    pool: &Pool,
+    id: i64,
+    rehash: Option<&str>,
+    source: &str,
+) -> Result<(), DbError> {
+    pool.query(&LOGIN_SUCCEEDED, &[&id, &rehash, &source])
         .await
         .map(|_| ())
 }
@@ -219,14 +277,16 @@ pub async fn revoke_access_tokens(pool: &Pool, user_id: i64) -> Result<i64, DbEr
 
 /// Ends the session of `token_hash`: revokes its family and the user's current access tokens.
 /// Returns whose session it was and the authorisation version, when the token was known.
-pub async fn logout(pool: &Pool, token_hash: &[u8]) -> Result<Option<(i64, i64)>, DbError> {
-    let Some(row) = pool.query_opt(&REFRESH_TOKEN_STATE, &[&token_hash]).await? else {
+pub async fn logout(
+    pool: &Pool,
+    token_hash: &[u8],
+    ip: &str,
+) -> Result<Option<(i64, i64)>, DbError> {
+    let Some(row) = pool.query_opt(&LOGOUT, &[&token_hash, &ip]).await? else {
         return Ok(None);
     };
-    let family: Uuid = row.try_get(0).map_err(|_| DbError::Decode)?;
-    let user_id: i64 = row.try_get(1).map_err(|_| DbError::Decode)?;
-    pool.query(&REVOKE_REFRESH_FAMILY, &[&family]).await?;
-    let version = revoke_access_tokens(pool, user_id).await?;
+    let user_id: i64 = row.try_get(0).map_err(|_| DbError::Decode)?;
+    let version: i64 = row.try_get(1).map_err(|_| DbError::Decode)?;
     Ok(Some((user_id, version)))
 }
 
@@ -297,8 +357,13 @@ pub async fn password_hash(pool: &Pool, id: i64) -> Result<Option<String>, DbErr
 
 /// Stores a new password hash and ends every session of the user; returns the authorisation
 /// version, or `None` when there is no such user.
-pub async fn change_password(pool: &Pool, id: i64, hash: &str) -> Result<Option<i64>, DbError> {
-    let Some(row) = pool.query_opt(&PASSWORD_CHANGE, &[&id, &hash]).await? else {
+pub async fn change_password(
+    pool: &Pool,
+    id: i64,
+    hash: &str,
+    ip: &str,
+) -> Result<Option<i64>, DbError> {
+    let Some(row) = pool.query_opt(&PASSWORD_CHANGE, &[&id, &hash, &ip]).await? else {
         return Ok(None);
     };
     row.try_get(0).map(Some).map_err(|_| DbError::Decode)

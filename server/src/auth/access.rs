@@ -191,6 +191,24 @@ pub async fn student_access<'p>(
     Ok(None)
 }
 
+/// Those of `key_grants` (an API key's own) that `creator` holds now through a role that is
+/// not self-only, at the institution or at the grant's own scope: a key never acts with more
+/// than its creator has at the moment of use, and self and guardian rights never transfer.
+pub fn within(key_grants: &[Grant], creator: &Principal) -> Vec<Grant> {
+    key_grants
+        .iter()
+        .filter(|k| {
+            !SELF_ONLY.contains(&k.role.as_str())
+                && creator.grants.iter().any(|c| {
+                    scoped(c, &k.permission)
+                        && (c.scope_type == "institution"
+                            || (c.scope_type == k.scope_type && c.scope_id == k.scope_id))
+                })
+        })
+        .cloned()
+        .collect()
+}
+
 /// Function-level check: the caller holds `permission` for the whole institution (403 if not).
 pub fn require_institution(principal: &Principal, permission: &str) -> Result<(), ApiError> {
     principal

@@ -1,8 +1,9 @@
 //! API keys: `chk_<prefix>_<secret>`, shown once at creation and stored only as a SHA-256
 //! hash, found by their public prefix; presented as `X-API-Key` or as a Bearer token. A key
-//! acts for its creator but only through its own scoped bindings. Each shard caches verified
-//! keys (by the key's bytes) with their principal, and records their use in batches rather
-//! than with a write per request.
+//! acts for its creator, on every use with the intersection of its own scoped bindings and
+//! what the creator holds at that moment (never self-only rights), and only while the creator's
+//! account is usable. Each shard caches verified keys (by the key's bytes) and records their
+//! use in batches rather than with a write per request.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -55,13 +56,40 @@ pub fn prefix_of(key: &[u8]) -> Option<&str> {
     ok.then(|| std::str::from_utf8(prefix).ok()).flatten()
 }
 
-/// A verified key: which one, and what it may do.
+/// A verified key: which one, whose, and its own grants.
 #[derive(Debug)]
 pub struct KeyPrincipal {
     /// api_keys.id.
     pub key_id: i64,
-    /// Its creator and its own grants.
-    pub principal: Rc<Principal>,
+    /// users.id of its creator.
+    pub owner_id: i64,
+    /// The grants of its own bindings, as stored.
+    grants: Vec<campushub_db::queries::access::Grant>,
+    /// The principal it acts as, with the creator principal it was computed from: reused
+    /// while the creator's cached principal is the same one (a change to the creator drops
+    /// that, so the next use recomputes).
+    acting: std::cell::RefCell<Option<(Rc<Principal>, Rc<Principal>)>>,
+}
+
+impl KeyPrincipal {
+    /// The principal this key acts as while its creator is `creator`: the creator's id and
+    /// account state, and those of the key's grants that the creator still holds, not through
+    /// a self-only role, at the institution or at the grant's own scope.
+    pub fn acting_as(&self, creator: &Rc<Principal>) -> Rc<Principal> {
+        if let Some((from, acting)) = self.acting.borrow().as_ref() {
+            if Rc::ptr_eq(from, creator) {
+                return Rc::clone(acting);
+            }
+        }
+        let acting = Rc::new(Principal {
+            user_id: creator.user_id,
+            grants: crate::auth::access::within(&self.grants, creator),
+            usable: creator.usable,
+            revoked_before_ms: creator.revoked_before_ms,
+        });
+        *self.acting.borrow_mut() = Some((Rc::clone(creator), Rc::clone(&acting)));
+        acting
+    }
 }
 
 /// The shard's verified keys and the ids used since the last batch was written.
@@ -84,6 +112,11 @@ impl KeyCache {
         let k = Rc::clone(self.cache.get(key, Instant::now())?);
         self.used.insert(k.key_id);
         Some(k)
+    }
+
+    /// Drops the keys of user `owner` (their account or rights changed).
+    pub fn forget_owner(&mut self, owner: i64) {
+        self.cache.retain(|_, k| k.owner_id != owner);
     }
 
     /// Drops every key (one was revoked, or grants changed).
@@ -134,12 +167,9 @@ pub async fn resolve(shard: &Shard, key: &[u8]) -> Result<Rc<KeyPrincipal>, ApiE
     let grants = api_keys::grants(db, stored.id).await?;
     let k = Rc::new(KeyPrincipal {
         key_id: stored.id,
-        principal: Rc::new(Principal {
-            user_id: stored.owner_id,
-            grants,
-            usable: true,
-            revoked_before_ms: 0,
-        }),
+        owner_id: stored.owner_id,
+        grants,
+        acting: std::cell::RefCell::new(None),
     });
     let mut cache = shard.api_keys.borrow_mut();
     cache

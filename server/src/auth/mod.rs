@@ -5,6 +5,7 @@
 pub mod access;
 pub mod api_keys;
 pub mod passwords;
+pub mod throttle;
 pub mod tokens;
 pub mod totp;
 

@@ -124,6 +124,9 @@ fn verify_django(rest: &str, password: &str) -> bool {
 pub struct Busy;
 
 struct Job {
+    /// The principal's share of the pool, given back when the job is dropped (done, or
+    /// refused by a full queue).
+    _slot: Option<OwnerSlot>,
     /// `None` with `hash_only` set: hash `password` instead of checking it.
     stored: Option<String>,
     hash_only: bool,
@@ -141,6 +144,50 @@ struct Inbox {
 /// The process-wide hashing pool (the one piece of log-in work that crosses threads).
 pub struct PasswordPool {
     queue: SyncSender<Job>,
+    /// Jobs in the pool per principal (only principals with one are present).
+    owners: Mutex<HashMap<i64, u32>>,
+    /// Most jobs one principal may have in the pool at once.
+    per_owner: u32,
+}
+
+/// One job's claim on its principal's share of the pool.
+struct OwnerSlot {
+    pool: Arc<PasswordPool>,
+    owner: i64,
+}
+
+impl Drop for OwnerSlot {
+    fn drop(&mut self) {
+        let mut owners = match self.pool.owners.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(n) = owners.get_mut(&self.owner) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                owners.remove(&self.owner);
+            }
+        }
+    }
+}
+
+impl PasswordPool {
+    /// A claim on one of `owner`'s jobs, or `None` when they already hold their share.
+    fn claim(self: &Arc<Self>, owner: i64) -> Option<OwnerSlot> {
+        let mut owners = match self.owners.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let n = owners.entry(owner).or_insert(0);
+        if *n >= self.per_owner {
+            return None;
+        }
+        *n += 1;
+        Some(OwnerSlot {
+            pool: Arc::clone(self),
+            owner,
+        })
+    }
 }
 
 impl std::fmt::Debug for PasswordPool {
@@ -160,7 +207,14 @@ impl PasswordPool {
                 .name(format!("passwords-{i}"))
                 .spawn(move || worker(&rx))?;
         }
-        Ok(Arc::new(PasswordPool { queue: tx }))
+        // One principal holds at most a sixteenth of the queue (at least one job), so a flood
+        // of password changes from one token cannot starve everyone else's log-ins.
+        let per_owner = u32::try_from((queue / 16).max(1)).unwrap_or(u32::MAX);
+        Ok(Arc::new(PasswordPool {
+            queue: tx,
+            owners: Mutex::new(HashMap::new()),
+            per_owner,
+        }))
     }
 }
 
@@ -232,12 +286,33 @@ impl ShardPasswords {
 
     /// Checks a password on the pool; `Err(Busy)` at once when its queue is full.
     pub async fn verify(&self, stored: Option<String>, password: String) -> Result<Verdict, Busy> {
-        self.submit(stored, false, password).await
+        self.submit(None, stored, false, password).await
+    }
+
+    /// [`verify`](Self::verify) for an authenticated principal, within their share of the
+    /// pool (`Err(Busy)` when they already hold it).
+    pub async fn verify_as(
+        &self,
+        owner: i64,
+        stored: Option<String>,
+        password: String,
+    ) -> Result<Verdict, Busy> {
+        let slot = self.pool.claim(owner).ok_or(Busy)?;
+        self.submit(Some(slot), stored, false, password).await
+    }
+
+    /// [`hash`](Self::hash) for an authenticated principal, within their share of the pool.
+    pub async fn hash_as(&self, owner: i64, password: String) -> Result<Option<String>, Busy> {
+        let slot = self.pool.claim(owner).ok_or(Busy)?;
+        Ok(match self.submit(Some(slot), None, true, password).await? {
+            Verdict::Valid { rehash } => rehash,
+            Verdict::Invalid => None,
+        })
     }
 
     /// Hashes a new password on the pool (`Ok(None)` only if hashing itself failed).
     pub async fn hash(&self, password: String) -> Result<Option<String>, Busy> {
-        Ok(match self.submit(None, true, password).await? {
+        Ok(match self.submit(None, None, true, password).await? {
             Verdict::Valid { rehash } => rehash,
             Verdict::Invalid => None,
         })
@@ -245,6 +320,7 @@ impl ShardPasswords {
 
     async fn submit(
         &self,
+        slot: Option<OwnerSlot>,
         stored: Option<String>,
         hash_only: bool,
         password: String,
@@ -253,6 +329,7 @@ impl ShardPasswords {
         self.next.set(ticket + 1);
         self.pending.borrow_mut().insert(ticket, Pending::default());
         let job = Job {
+            _slot: slot,
             stored,
             hash_only,
             password,
@@ -368,6 +445,20 @@ mod tests {
             verify(Some("pbkdf2_sha256$1000$salt"), "campus-2019"),
             Verdict::Invalid
         );
+    }
+
+    #[test]
+    fn one_principal_holds_at_most_its_share_of_the_pool() {
+        // A queue of 32: a share of two jobs.
+        let pool = PasswordPool::start(1, 32).unwrap();
+        let a = pool.claim(7).unwrap();
+        let b = pool.claim(7).unwrap();
+        assert!(pool.claim(7).is_none(), "a third job of the same principal");
+        assert!(pool.claim(8).is_some(), "others are unaffected");
+        drop(a);
+        assert!(pool.claim(7).is_some(), "a finished job frees its place");
+        drop(b);
+        assert!(pool.owners.lock().unwrap().get(&7).is_none());
     }
 
     #[test]

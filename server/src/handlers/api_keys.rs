@@ -40,7 +40,7 @@ struct BindingIn {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewKey {
+pub(super) struct NewKey {
     name: String,
     expires_in_days: Option<i32>,
     bindings: Vec<BindingIn>,
@@ -60,7 +60,7 @@ struct CreatedDto<'a> {
     prefix: &'a str,
     /// The whole key: shown this once, never again.
     key: &'a str,
-    expires_in_days: Option<i32>,
+    expires_in_days: i32,
 }
 
 /// `POST /api/v1/api-keys`.
@@ -72,13 +72,13 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     if body.name.trim().is_empty() || body.name.len() > 100 {
         return Err(bad("`name` is required, at most 100 bytes."));
     }
-    if body
-        .expires_in_days
-        .is_some_and(|d| !(1..=3650).contains(&d))
-    {
-        return Err(bad(
-            "`expires_in_days` is 1 to 3650 (or absent: no expiry).",
-        ));
+    // Every key expires: absent means the longest lifetime the server allows.
+    let max_days = i32::try_from(shard.config.api_key_max_days).unwrap_or(i32::MAX);
+    let expires_in_days = body.expires_in_days.unwrap_or(max_days);
+    if !(1..=max_days).contains(&expires_in_days) {
+        return Err(ApiError::Unprocessable(format!(
+            "`expires_in_days` is 1 to {max_days} (absent: {max_days})."
+        )));
     }
     if body.bindings.is_empty() || body.bindings.len() > MAX_BINDINGS {
         return Err(ApiError::Unprocessable(format!(
@@ -103,7 +103,7 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
         &prefix,
         &hash,
         &body.name,
-        body.expires_in_days,
+        Some(expires_in_days),
         &bindings_json,
     )
     .await?;
@@ -120,6 +120,11 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
                 "{detail:?} is not an institution, department or class of the given type."
             )))
         }
+        ("self_only", _) => {
+            return Err(ApiError::Unprocessable(format!(
+                "{detail:?} grants only on its holder's own or linked records; it cannot be given to a key."
+            )))
+        }
         ("exceeds_creator", _) => {
             return Err(ApiError::Unprocessable(format!(
                 "The key would grant `{detail}`, which you do not hold at that scope; a key never grants more than its creator."
@@ -133,7 +138,7 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
         name: &body.name,
         prefix: &prefix,
         key: &key,
-        expires_in_days: body.expires_in_days,
+        expires_in_days,
     };
     Ok(Response::json(201, json(&dto)?)
         .with_header("Cache-Control", "no-store")

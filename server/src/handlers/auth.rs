@@ -15,12 +15,12 @@ use crate::auth::access::{self, Principal};
 use crate::auth::api_keys;
 use crate::auth::passwords::Verdict;
 use crate::auth::tokens::{self, TokenError};
-use crate::auth::{bearer, new_refresh_token};
+use crate::auth::{bearer, new_refresh_token, throttle};
 use crate::http::Response;
 use crate::shard::Shard;
 
 #[derive(Deserialize)]
-struct LoginBody {
+pub(super) struct LoginBody {
     username: Option<String>,
     password: Option<String>,
 }
@@ -35,6 +35,12 @@ struct TokenResponse<'a> {
 }
 
 /// Checks credentials and returns an access token and a refresh token.
+///
+/// Order: the per-(account, address) rate limit, then the address's throttle state (a lock or
+/// a pending delay answers before any hashing), then the password. Real and unknown names take
+/// the same path, with the same work and the same answers. While the account is locked for
+/// every address, only a right password on an account with MFA, from an address that is not
+/// itself locked, gets on (to the one-time code); everything else gets the lock's 423.
 pub async fn login(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let body: LoginBody = json_body(req)?;
     let username = body.username.unwrap_or_default();
@@ -49,72 +55,59 @@ pub async fn login(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErro
             "`password` is required, at most 1024 bytes.".into(),
         ));
     }
-    crate::ratelimit::check_login(shard, &username).await?;
-    let config = &shard.config;
     let db = shard.db.primary();
-    let account = users::for_login(db, username.trim()).await?;
-    if let Some(lock) = account.as_ref().and_then(|a| a.lock.clone()) {
-        return Err(ApiError::AccountLocked(
-            lock.until,
-            lock.seconds_left.ceil() as u64,
-        ));
-    }
+    let source = req.peer.to_string();
+    let lookup = users::for_login(db, username.trim(), &source).await?;
+    crate::ratelimit::check_login(shard, &lookup.subject, req.peer).await?;
+    throttle::gate(&lookup.throttle)?;
+    let subject_locked = throttle::subject_lock(&lookup.throttle);
+    let account = lookup.account;
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     let verdict = shard
         .passwords
         .verify(stored, password)
         .await
         .map_err(|_| ApiError::Busy)?;
-    let Some(account) = account else {
-        let name: String = username.trim().chars().take(64).collect();
-        record(
-            shard,
-            req,
-            None,
-            "auth.login_failed",
-            None,
-            serde_json::json!({"login": name, "reason": "unknown account"}),
-        )
-        .await?;
-        return Err(ApiError::InvalidCredentials);
-    };
-    let rehash = match verdict {
-        Verdict::Valid { rehash } if account.usable => rehash,
-        Verdict::Valid { .. } => return Err(ApiError::InvalidCredentials),
-        Verdict::Invalid => {
-            let lock = users::login_failed(
-                db,
-                account.id,
-                config.login_window.as_secs_f64(),
-                i32::try_from(config.login_max_failures).unwrap_or(i32::MAX),
-            )
-            .await?;
-            record(
-                shard,
-                req,
-                Some(account.id),
-                "auth.login_failed",
-                Some(account.id),
-                serde_json::json!({"reason": "wrong password"}),
-            )
-            .await?;
-            return Err(match lock {
-                Some(l) => {
-                    record(
-                        shard,
-                        req,
-                        Some(account.id),
-                        "auth.account_locked",
-                        Some(account.id),
-                        serde_json::json!({"until": l.until}),
+    let (account, rehash) = match (account, verdict) {
+        (Some(a), Verdict::Valid { rehash }) if a.usable => (a, rehash),
+        (account, _) => {
+            let (actor, details) = match &account {
+                Some(a) => (Some(a.id), serde_json::json!({"reason": "wrong password"})),
+                None => {
+                    let name: String = username.trim().chars().take(64).collect();
+                    (
+                        None,
+                        serde_json::json!({"login": name, "reason": "unknown account"}),
                     )
-                    .await?;
-                    ApiError::AccountLocked(l.until, l.seconds_left.ceil() as u64)
+                }
+            };
+            let lock = throttle::fail(shard, &lookup.subject, req.peer).await?;
+            record(shard, req, actor, "auth.login_failed", actor, details).await?;
+            return Err(match lock {
+                Some(locked) => {
+                    if let (Some(id), None) = (actor, &subject_locked) {
+                        record(
+                            shard,
+                            req,
+                            Some(id),
+                            "auth.account_locked",
+                            Some(id),
+                            serde_json::json!({"address": source}),
+                        )
+                        .await?;
+                    }
+                    locked
                 }
                 None => ApiError::InvalidCredentials,
             });
         }
     };
+    if let Some(locked) = subject_locked {
+        if !account.mfa_enabled {
+            // A right password alone does not lift a lock that guessing from elsewhere caused.
+            return Err(locked);
+        }
+    }
     if account.mfa_enabled {
         // The password was right; a one-time code is still owed. The Django hash upgrade
         // waits for the full log-in.
@@ -154,7 +147,7 @@ pub(super) async fn complete_login(
 ) -> Result<Response, ApiError> {
     let config = &shard.config;
     let db = shard.db.primary();
-    users::login_succeeded(db, user_id, rehash).await?;
+    users::login_succeeded(db, user_id, rehash, &req.peer.to_string()).await?;
     record(
         shard,
         req,
@@ -200,7 +193,7 @@ fn token_response(
 }
 
 #[derive(Deserialize)]
-struct RefreshBody {
+pub(super) struct RefreshBody {
     refresh_token: Option<String>,
 }
 
@@ -268,22 +261,14 @@ pub async fn refresh(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
 /// Ends a session: its refresh-token family and the user's current access tokens.
 pub async fn logout(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let presented = refresh_hash(req)?;
-    if let Some((user_id, version)) = users::logout(shard.db.primary(), &presented).await? {
+    let ip = req.peer.to_string();
+    if let Some((user_id, version)) = users::logout(shard.db.primary(), &presented, &ip).await? {
         shard
             .invalidate(Message {
                 version,
                 what: Invalidation::User(user_id),
             })
             .await;
-        record(
-            shard,
-            req,
-            Some(user_id),
-            "auth.logout",
-            Some(user_id),
-            serde_json::json!({}),
-        )
-        .await?;
     }
     // Unknown tokens get the same answer: log-out reveals nothing.
     Ok(Response::empty(204).with_header("Cache-Control", "no-store"))
@@ -380,9 +365,22 @@ pub async fn authenticate(shard: &Shard, req: &Request<'_>) -> Result<Caller, Ap
             Some(k) => std::rc::Rc::clone(k),
             None => api_keys::resolve(shard, key).await?,
         };
+        // The creator's principal as it is now (cached, dropped on every change to them): a
+        // key is checked against its creator's account and rights on every use.
+        let creator =
+            access::principal(shard, k.owner_id)
+                .await?
+                .ok_or(ApiError::Unauthenticated(
+                    "The account that made this API key no longer exists.",
+                ))?;
+        if !creator.usable {
+            return Err(ApiError::Unauthenticated(
+                "The account that made this API key is disabled.",
+            ));
+        }
         return Ok(Caller {
             claims: None,
-            principal: std::rc::Rc::clone(&k.principal),
+            principal: k.acting_as(&creator),
             api_key: Some(k.key_id),
         });
     }

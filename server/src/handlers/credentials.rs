@@ -13,7 +13,7 @@ use super::{json, json_body, Request};
 use crate::api_error::ApiError;
 use crate::auth::passwords::Verdict;
 use crate::auth::tokens::{self, TokenError};
-use crate::auth::totp;
+use crate::auth::{throttle, totp};
 use crate::http::Response;
 use crate::shard::Shard;
 
@@ -52,7 +52,7 @@ async fn spend_code(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct VerifyBody {
+pub(super) struct VerifyBody {
     challenge: Option<String>,
     code: Option<String>,
 }
@@ -73,8 +73,10 @@ pub async fn verify(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
             }
         })?;
     let user = claims.uid;
-    // The strict per-identifier limit covers code guessing too.
-    crate::ratelimit::check_login(shard, &format!("uid:{user}")).await?;
+    // The strict per-(account, address) limit covers code guessing too, and so does the
+    // lock-out: an address locked out of the account gets nothing, right code or not.
+    crate::ratelimit::check_login(shard, &users::subject_of(user), req.peer).await?;
+    throttle::gate_user(shard, user, req.peer).await?;
     let db = shard.db.primary();
     let sourced_id = uuid::Uuid::try_parse(&claims.sub)
         .map_err(|_| ApiError::Unauthenticated("The MFA challenge is not valid."))?;
@@ -85,13 +87,7 @@ pub async fn verify(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
         ));
     };
     if !spend_code(shard, user, &state, &code).await? {
-        let lock = users::login_failed(
-            db,
-            user,
-            shard.config.login_window.as_secs_f64(),
-            i32::try_from(shard.config.login_max_failures).unwrap_or(i32::MAX),
-        )
-        .await?;
+        let lock = throttle::fail(shard, &users::subject_of(user), req.peer).await?;
         record(
             shard,
             req,
@@ -101,17 +97,16 @@ pub async fn verify(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
             serde_json::json!({"locked": lock.is_some()}),
         )
         .await?;
-        return Err(match lock {
-            Some(l) => ApiError::AccountLocked(l.until, l.seconds_left.ceil() as u64),
-            None => ApiError::Unauthenticated("The one-time code is wrong or was already used."),
-        });
+        return Err(lock.unwrap_or(ApiError::Unauthenticated(
+            "The one-time code is wrong or was already used.",
+        )));
     }
     complete_login(shard, req, user, sourced_id, None, true).await
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EnrollBody {
+pub(super) struct EnrollBody {
     code: Option<String>,
 }
 
@@ -191,7 +186,7 @@ pub async fn enroll(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DisableBody {
+pub(super) struct DisableBody {
     code: Option<String>,
 }
 
@@ -201,6 +196,8 @@ pub async fn disable(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
     let user = caller.principal.user_id;
     let body: DisableBody = json_body(req)?;
     let code = code_field(body.code)?;
+    crate::ratelimit::check_credentials(shard, user).await?;
+    throttle::gate_user(shard, user, req.peer).await?;
     let db = shard.db.primary();
     let state = users::mfa(db, user)
         .await?
@@ -211,9 +208,19 @@ pub async fn disable(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
         ));
     }
     if !spend_code(shard, user, &state, &code).await? {
-        return Err(ApiError::Unprocessable(
+        let lock = throttle::fail(shard, &users::subject_of(user), req.peer).await?;
+        record(
+            shard,
+            req,
+            Some(user),
+            "auth.mfa_disable_failed",
+            Some(user),
+            serde_json::json!({"reason": "wrong code", "locked": lock.is_some()}),
+        )
+        .await?;
+        return Err(lock.unwrap_or(ApiError::Unprocessable(
             "The one-time code is wrong or was already used.".into(),
-        ));
+        )));
     }
     users::mfa_disable(db, user).await?;
     record(
@@ -230,7 +237,7 @@ pub async fn disable(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PasswordBody {
+pub(super) struct PasswordBody {
     current_password: Option<String>,
     new_password: Option<String>,
 }
@@ -255,34 +262,39 @@ pub async fn change_password(shard: &Shard, req: &Request<'_>) -> Result<Respons
             "`new_password` must differ from the current one.".into(),
         ));
     }
+    crate::ratelimit::check_credentials(shard, user).await?;
+    throttle::gate_user(shard, user, req.peer).await?;
     let db = shard.db.primary();
     let stored = users::password_hash(db, user).await?;
+    // Within the caller's share of the hashing pool: one token cannot crowd out log-ins.
     let verdict = shard
         .passwords
-        .verify(stored, current)
+        .verify_as(user, stored, current)
         .await
         .map_err(|_| ApiError::Busy)?;
     if verdict == Verdict::Invalid {
+        let lock = throttle::fail(shard, &users::subject_of(user), req.peer).await?;
         record(
             shard,
             req,
             Some(user),
             "auth.password_change_failed",
             Some(user),
-            serde_json::json!({"reason": "wrong current password"}),
+            serde_json::json!({"reason": "wrong current password", "locked": lock.is_some()}),
         )
         .await?;
-        return Err(ApiError::Unprocessable(
+        return Err(lock.unwrap_or(ApiError::Unprocessable(
             "`current_password` is wrong.".into(),
-        ));
+        )));
     }
     let hash = shard
         .passwords
-        .hash(new)
+        .hash_as(user, new)
         .await
         .map_err(|_| ApiError::Busy)?
         .ok_or(ApiError::Internal)?;
-    let version = users::change_password(db, user, &hash)
+    // The change and its audit event are one transaction.
+    let version = users::change_password(db, user, &hash, &req.peer.to_string())
         .await?
         .ok_or(ApiError::Unauthenticated("This account no longer exists."))?;
     shard
@@ -291,14 +303,5 @@ pub async fn change_password(shard: &Shard, req: &Request<'_>) -> Result<Respons
             what: Invalidation::User(user),
         })
         .await;
-    record(
-        shard,
-        req,
-        Some(user),
-        "auth.password_changed",
-        Some(user),
-        serde_json::json!({"sessions_revoked": true}),
-    )
-    .await?;
     Ok(Response::empty(204))
 }

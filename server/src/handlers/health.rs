@@ -1,7 +1,13 @@
-//! `/healthz` (liveness, no I/O), `/readyz` (dependencies, with details) and `/metrics`.
+//! `/healthz` (liveness, no I/O, open to all), `/readyz` (dependencies: a bare verdict for
+//! anyone, the details for operators) and `/metrics` (operators only). An operator is a
+//! request carrying `Authorization: Bearer <CAMPUSHUB_OPS_TOKEN>`, or, while no token is
+//! configured, any loopback client: pool figures, memory and database error text are a map
+//! for an attacker, and nothing a balancer's health check needs.
 
 use serde::Serialize;
 
+use super::Request;
+use crate::api_error::ApiError;
 use crate::http::response::PROMETHEUS;
 use crate::http::{Body, Response};
 use crate::metrics::{self, ProcessInfo};
@@ -92,9 +98,27 @@ async fn pool_check(pool: &campushub_db::Pool) -> Check {
     }
 }
 
-/// Readiness: 200 when the database answers and the server is not draining; 503 otherwise.
-/// Redis or replica trouble is reported as `degraded` (the server still serves).
-pub async fn readyz(shard: &Shard) -> Response {
+/// Whether the request comes from an operator: the configured ops token as a Bearer
+/// credential (compared in constant time), or a loopback client when none is configured.
+pub fn operator(shard: &Shard, req: &Request<'_>) -> bool {
+    match &shard.config.ops_token {
+        Some(token) => crate::auth::bearer(req.authorization).is_some_and(|presented| {
+            let expected = token.expose().as_bytes();
+            presented.len() == expected.len()
+                && presented
+                    .iter()
+                    .zip(expected)
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        }),
+        None => req.peer.is_loopback(),
+    }
+}
+
+/// Readiness: 200 when the database answers and the server is not draining; 503
+/// (problem+json) otherwise. Redis or replica trouble is reported as `degraded` (the server
+/// still serves). Only operators see the checks.
+pub async fn readyz(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let draining = shard.shutdown.is_draining();
     let database = pool_check(shard.db.primary()).await;
     let replica = match shard.db.replica() {
@@ -151,17 +175,39 @@ pub async fn readyz(shard: &Shard) -> Response {
             rss_bytes: metrics::rss_bytes(),
         },
     };
-    let code = if status == "not_ready" { 503 } else { 200 };
-    let bytes = sonic_rs::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut resp = Response::json(code, bytes).with_header("Cache-Control", "no-store");
-    if code == 503 {
-        resp.headers.push(("Retry-After", "1".into()));
+    let operator = operator(shard, req);
+    if status == "not_ready" {
+        let why = if draining {
+            "The server is shutting down."
+        } else {
+            "The database does not answer."
+        };
+        let detail = if operator {
+            let checks = serde_json::to_value(&body.checks).map_err(|_| ApiError::Internal)?;
+            Some(Box::new((checks, draining)))
+        } else {
+            None
+        };
+        return Err(ApiError::NotReady(why, detail));
     }
-    resp
+    let bytes = if operator {
+        sonic_rs::to_vec(&body).map_err(|_| ApiError::Internal)?
+    } else if status == "degraded" {
+        b"{\"status\":\"degraded\"}".to_vec()
+    } else {
+        b"{\"status\":\"ready\"}".to_vec()
+    };
+    Ok(Response::json(200, bytes).with_header("Cache-Control", "no-store"))
 }
 
-/// Prometheus exposition of every shard's latest snapshot (this shard's is fresh).
-pub fn metrics(shard: &Shard) -> Response {
+/// Prometheus exposition of every shard's latest snapshot (this shard's is fresh), for
+/// operators.
+pub fn metrics(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    if !operator(shard, req) {
+        return Err(ApiError::Unauthenticated(
+            "Metrics are for operators: send Authorization: Bearer <the ops token>.",
+        ));
+    }
     shard.publish();
     let text = metrics::render(
         &shard.board.snapshots(),
@@ -172,11 +218,11 @@ pub fn metrics(shard: &Shard) -> Response {
             draining: shard.shutdown.is_draining(),
         },
     );
-    Response {
+    Ok(Response {
         status: 200,
         content_type: PROMETHEUS,
         body: Body::Bytes(text.into_bytes()),
         headers: vec![("Cache-Control", "no-store".into())],
         close: false,
-    }
+    })
 }

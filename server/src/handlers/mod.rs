@@ -124,7 +124,8 @@ pub fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
 }
 
 /// The JSON body of a request, or 415 (not JSON) / 422 (not the expected shape: wrong types,
-/// missing members, or members the caller may not set, which the DTOs refuse by name).
+/// missing members, or members the caller may not set, which the DTOs refuse by name; or a
+/// NUL character, which PostgreSQL cannot store in text).
 pub fn json_body<'a, T: serde::Deserialize<'a>>(req: &Request<'a>) -> Result<T, ApiError> {
     let json = req.content_type.is_some_and(|ct| {
         let ct = ct.split(|b| *b == b';').next().unwrap_or(b"").trim_ascii();
@@ -133,11 +134,25 @@ pub fn json_body<'a, T: serde::Deserialize<'a>>(req: &Request<'a>) -> Result<T, 
     if !json {
         return Err(ApiError::UnsupportedMediaType);
     }
+    if has_nul_escape(req.body) {
+        return Err(ApiError::Unprocessable(
+            "The body contains a NUL character (\\u0000), which no field accepts.".into(),
+        ));
+    }
     sonic_rs::from_slice(req.body).map_err(|e| {
         ApiError::Unprocessable(format!(
             "The body is not a JSON object of the expected shape: {}.",
             first_line(&e.to_string())
         ))
+    })
+}
+
+/// Whether a JSON text holds the escape `\u0000` (a NUL in a string). A raw NUL byte is not
+/// valid JSON and fails to parse anyway; `\\u0000` is a backslash and the text `u0000`.
+fn has_nul_escape(body: &[u8]) -> bool {
+    memchr::memmem::find_iter(body, b"\\u0000").any(|i| {
+        let before = body[..i].iter().rev().take_while(|b| **b == b'\\').count();
+        before % 2 == 0
     })
 }
 
@@ -184,8 +199,8 @@ pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiE
             req.acr_method,
         ),
         (Method::Get | Method::Head, Route::Healthz) => Ok(health::healthz(shard)),
-        (Method::Get | Method::Head, Route::Readyz) => Ok(health::readyz(shard).await),
-        (Method::Get | Method::Head, Route::Metrics) => Ok(health::metrics(shard)),
+        (Method::Get | Method::Head, Route::Readyz) => health::readyz(shard, req).await,
+        (Method::Get | Method::Head, Route::Metrics) => health::metrics(shard, req),
         (Method::Get | Method::Head, Route::Departments) => departments::list(shard, req).await,
         (Method::Get | Method::Head, Route::Department) => departments::get(shard, req).await,
         (Method::Get | Method::Head, Route::DepartmentSummary) => {
@@ -258,8 +273,57 @@ fn percent_decode(s: &str) -> Result<String, ApiError> {
         }
         i += 1;
     }
+    if out.contains(&0) {
+        // PostgreSQL cannot store NUL in text, and no parameter has a use for it.
+        return Err(ApiError::BadParameter(
+            "The query string contains a NUL byte (%00).".into(),
+        ));
+    }
     String::from_utf8(out)
         .map_err(|_| ApiError::BadParameter("The query string is not valid UTF-8.".into()))
+}
+
+/// How many request body types [`fuzz_decode_body`] knows.
+#[doc(hidden)]
+pub const FUZZ_BODY_KINDS: u8 = 12;
+
+/// For fuzz/ only (nothing on the request path calls it): decodes `body` as request body type
+/// number `kind` (modulo [`FUZZ_BODY_KINDS`]) through [`json_body`], as its handler does,
+/// then the checks that follow where they need no shard (the scope's). `Err` is what the
+/// handler would answer.
+#[doc(hidden)]
+pub fn fuzz_decode_body(kind: u8, body: &[u8]) -> Result<(), ApiError> {
+    let req = Request {
+        method: Method::Post,
+        route: Route::NotFound,
+        param: "",
+        path: "/",
+        query: "",
+        body,
+        origin: None,
+        acr_method: None,
+        content_type: Some(b"application/json"),
+        authorization: None,
+        api_key: None,
+        peer: std::net::IpAddr::from([127, 0, 0, 1]),
+        request_id: b"fuzz",
+        claims: std::cell::OnceCell::new(),
+        key: std::cell::OnceCell::new(),
+    };
+    match kind % FUZZ_BODY_KINDS {
+        0 => json_body::<auth::LoginBody>(&req).map(drop),
+        1 => json_body::<auth::RefreshBody>(&req).map(drop),
+        2 => json_body::<credentials::VerifyBody>(&req).map(drop),
+        3 => json_body::<credentials::EnrollBody>(&req).map(drop),
+        4 => json_body::<credentials::DisableBody>(&req).map(drop),
+        5 => json_body::<credentials::PasswordBody>(&req).map(drop),
+        6 => json_body::<api_keys::NewKey>(&req).map(drop),
+        7 => json_body::<roles::NewRole>(&req).map(drop),
+        8 => json_body::<roles::RolePatch>(&req).map(drop),
+        9 => json_body::<roles::NewBinding>(&req).map(drop),
+        10 => json_body::<roles::ExplainIn>(&req).map(drop),
+        _ => json_body::<ScopeIn>(&req)?.parse().map(drop),
+    }
 }
 
 #[cfg(test)]
@@ -281,5 +345,15 @@ mod tests {
         );
         assert!(query_pairs("a=%zz").next().unwrap().is_err());
         assert!(query_pairs("a=%ff").next().unwrap().is_err());
+        assert!(query_pairs("after=x%00y").next().unwrap().is_err());
+    }
+
+    #[test]
+    fn finds_nul_escapes_but_not_escaped_backslashes() {
+        assert!(has_nul_escape(br#"{"a":"x\u0000"}"#));
+        assert!(has_nul_escape(br#"{"a":"\\\u0000"}"#));
+        assert!(!has_nul_escape(br#"{"a":"\\u0000"}"#));
+        assert!(!has_nul_escape(br#"{"a":"\u0001"}"#));
+        assert!(!has_nul_escape(b"{}"));
     }
 }

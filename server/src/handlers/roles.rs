@@ -125,7 +125,7 @@ pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError>
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewRole {
+pub(super) struct NewRole {
     name: String,
     description: String,
     permissions: Vec<String>,
@@ -166,7 +166,7 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RolePatch {
+pub(super) struct RolePatch {
     description: Option<String>,
     permissions: Option<Vec<String>>,
 }
@@ -291,7 +291,7 @@ pub async fn list_bindings(shard: &Shard, req: &Request<'_>) -> Result<Response,
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewBinding {
+pub(super) struct NewBinding {
     user: String,
     role: String,
     scope: ScopeIn,
@@ -350,7 +350,7 @@ pub async fn delete_binding(shard: &Shard, req: &Request<'_>) -> Result<Response
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ExplainIn {
+pub(super) struct ExplainIn {
     user: String,
     permission: String,
     student: Option<String>,

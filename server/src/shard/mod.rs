@@ -81,6 +81,9 @@ pub struct Shard {
     pub org_ids: RefCell<hashbrown::HashMap<i64, uuid::Uuid, ahash::RandomState>>,
     /// Rate-limit state.
     pub limiters: crate::ratelimit::ShardLimiters,
+    /// Department summaries (encoded), each kept `summary_cache` (60 s by default): the
+    /// figures are aggregates of a month's attendance, and computing one costs tens of ms.
+    pub summaries: RefCell<campushub_cache::LocalCache<uuid::Uuid, Rc<[u8]>>>,
     /// Hot student profiles, encoded.
     pub students: RefCell<
         campushub_cache::LocalCache<uuid::Uuid, Rc<crate::handlers::students::CachedStudent>>,
@@ -122,7 +125,11 @@ impl Shard {
             self.authz_version.set(msg.version);
         }
         match &msg.what {
-            Invalidation::User(id) => self.principals.borrow_mut().forget(*id),
+            Invalidation::User(id) => {
+                self.principals.borrow_mut().forget(*id);
+                // Their keys act with their rights and account state: look them up again.
+                self.api_keys.borrow_mut().forget_owner(*id);
+            }
             // Who holds a role is not indexed per shard; role changes are rare.
             Invalidation::Role(_) => {
                 self.principals.borrow_mut().clear();
@@ -405,6 +412,7 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
         org_ids: RefCell::new(hashbrown::HashMap::default()),
         api_keys: RefCell::new(crate::auth::api_keys::KeyCache::new(10_000)),
         authz_version: Cell::new(0),
+        summaries: RefCell::new(campushub_cache::LocalCache::new(1_000)),
         students: RefCell::new(campushub_cache::LocalCache::new(
             config.profile_cache_entries.max(1) as usize,
         )),
