@@ -102,18 +102,27 @@ fn unknown_users_and_wrong_passwords_get_the_same_answer() {
 }
 
 #[test]
-fn five_failures_lock_the_account_and_say_until_when() {
+fn five_failures_lock_the_account_from_that_address_and_say_until_when() {
     let server = server();
+    let here = std::net::Ipv4Addr::LOCALHOST;
     // The suite runs twice against one database (PgBouncer, then direct): start unlocked.
-    psql(
-        &stack_env("CAMPUSHUB_DIRECT_DATABASE_URL"),
-        "UPDATE users SET failed_login_count = 0, first_failed_login_at = NULL, locked_until = NULL WHERE username = 'student5'",
-    );
-    for i in 1..5 {
+    common::forget_failures("student5");
+    // Two typos cost nothing; then each failure makes the next attempt wait (1 s, 2 s), and
+    // the fifth locks this address out of the account.
+    let body = serde_json::json!({"username": "student5", "password": "wrong-password"});
+    for i in 1..=3 {
         let r = login(&server, "student5", "wrong-password");
         assert_eq!(r.status, 401, "failure {i}");
     }
-    let r = login(&server, "student5", "wrong-password");
+    let r = post_json(&server, "/api/v1/auth/login", &body.to_string());
+    assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["type"], "/problems/login-throttled");
+    assert_eq!(r.header("Retry-After"), Some("1"));
+    assert_eq!(
+        common::login_patiently(&server, here, "student5", "wrong-password").status,
+        401
+    );
+    let r = common::login_patiently(&server, here, "student5", "wrong-password");
     assert_eq!(r.status, 423, "{}", String::from_utf8_lossy(&r.body));
     assert!(r.json()["detail"]
         .as_str()
@@ -130,6 +139,7 @@ fn five_failures_lock_the_account_and_say_until_when() {
          WHERE u.username = 'student5' AND a.action = 'auth.account_locked'",
     );
     assert!(locked.trim().parse::<i64>().unwrap() >= 1);
+    common::forget_failures("student5");
 }
 
 #[test]

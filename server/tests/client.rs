@@ -99,9 +99,23 @@ fn departments_read_list_and_paginate() {
     assert_eq!(v["parent"]["type"], "org");
     assert_eq!(v["status"], "active");
 
-    let (status, body, _) = get(
+    // The summary is for those who may read the department's attendance.
+    let (status, _, _) = get(
         &agent,
         &server.url(&format!("/api/v1/departments/{id}/summary")),
+    );
+    assert_eq!(status, 401);
+    let admin = common::access_token(&server, "admin");
+    let summary = common::call(
+        &server,
+        "GET",
+        &format!("/api/v1/departments/{id}/summary"),
+        Some(&admin),
+        None,
+    );
+    let (status, body) = (
+        summary.status,
+        String::from_utf8_lossy(&summary.body).to_string(),
     );
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -113,13 +127,17 @@ fn departments_read_list_and_paginate() {
     assert!(v["attendance_30d"]["marks"].as_i64().unwrap() > 0, "{body}");
     let rate = v["attendance_30d"]["presence_rate"].as_f64().unwrap();
     assert!((0.5..=1.0).contains(&rate), "{body}");
+    let nobody = common::call(
+        &server,
+        "GET",
+        "/api/v1/departments/00000000-0000-4000-8000-000000000000/summary",
+        Some(&admin),
+        None,
+    );
+    assert_eq!(nobody.status, 404);
 
     for (path, status) in [
         ("/api/v1/departments/not-a-uuid/summary", 400),
-        (
-            "/api/v1/departments/00000000-0000-4000-8000-000000000000/summary",
-            404,
-        ),
         ("/api/v1/departments/not-a-uuid", 400),
         (
             "/api/v1/departments/00000000-0000-4000-8000-000000000000",

@@ -1,5 +1,5 @@
 //! Access tokens as other software sees them: a token the server issues verifies with PyJWT (a
-//! third-party implementation, when python3 is available) and is refused by it under the wrong
+//! third-party implementation; python3 and PyJWT are required) and is refused by it under the wrong
 //! key or audience; and key rotation end to end across three instances.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -29,24 +29,20 @@ claims = jwt.decode(token, key, algorithms=["HS256"], audience=audience, issuer=
 print(claims["sub"])
 "#;
 
-/// Whether python3 with PyJWT can run the check: `false` (and a line saying the test is
-/// skipped) without python3; a failure telling how to install PyJWT when only that is missing.
-fn pyjwt_available() -> bool {
+/// Fails unless python3 with PyJWT can run the check: a missing tool is a failure, never a
+/// skip (scripts/test installs both where they are missing).
+fn require_pyjwt() {
     match Command::new("python3").args(["-c", "import jwt"]).output() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("skipped: python3 is not on PATH, so PyJWT interop is not checked");
-            false
-        }
-        Err(e) => panic!("could not run python3: {e}"),
-        Ok(out) => {
-            assert!(
-                out.status.success(),
-                "python3 cannot import jwt: install PyJWT with `python3 -m pip install 'PyJWT>=2.8'` \
-                 (scripts/test does this when it is missing): {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            true
-        }
+        Err(e) => panic!(
+            "python3 is needed for the PyJWT interop check and could not run ({e}): install \
+             python3 and PyJWT (`python3 -m pip install 'PyJWT>=2.8'`), or run scripts/test"
+        ),
+        Ok(out) => assert!(
+            out.status.success(),
+            "python3 cannot import jwt: install PyJWT with `python3 -m pip install 'PyJWT>=2.8'` \
+             (scripts/test does this when it is missing): {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
     }
 }
 
@@ -71,9 +67,7 @@ fn header(token: &str) -> serde_json::Value {
 
 #[test]
 fn tokens_verify_with_pyjwt() {
-    if !pyjwt_available() {
-        return;
-    }
+    require_pyjwt();
     let keys = format!("t1={}", STANDARD.encode(SECRET_1));
     let server = TestServer::spawn(&[("CAMPUSHUB_JWT_KEYS", &keys)]);
     let token = access_token(&server, "student1");

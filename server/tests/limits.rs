@@ -30,28 +30,51 @@ fn assert_limited(r: &common::Resp, policy: &str) {
 }
 
 #[test]
-fn brute_force_meets_the_lock_out_then_the_login_limit() {
-    let server = TestServer::spawn(&[("CAMPUSHUB_RATE_LIMITS", "login=7/5m")]);
+fn brute_force_meets_the_delays_the_lock_out_then_the_login_limit() {
+    let server = TestServer::spawn(&[("CAMPUSHUB_RATE_LIMITS", "login=9/5m")]);
     let user = "student7";
-    // A rerun on the same stack starts with a fresh budget.
-    redis(&["DEL", "campushub:rl:login:student7"]);
-    sql_one(&format!(
-        "UPDATE users SET failed_login_count = 0, first_failed_login_at = NULL, locked_until = NULL \
-         WHERE username = '{user}' RETURNING 1"
+    // A rerun on the same stack starts with a fresh budget and no failures.
+    let id = sql_one(&format!("SELECT id FROM users WHERE username = '{user}'"));
+    redis(&["DEL", &format!("campushub:rl:login:u:{id}|127.0.0.1")]);
+    common::forget_failures(user);
+    // Four wrong guesses (the growing delays waited out), the fifth locks, the lock holds,
+    // then the limit refuses to even look: 9 attempts in all, counting the throttled ones.
+    let mut statuses = Vec::new();
+    let mut attempts = 0;
+    while statuses.len() < 6 {
+        let body = serde_json::json!({"username": user, "password": format!("guess-{attempts}")});
+        let r = call(
+            &server,
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(&body.to_string()),
+        );
+        attempts += 1;
+        if r.status == 429 && r.json()["type"] == "/problems/login-throttled" {
+            let wait: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(wait * 1000 + 50));
+            continue;
+        }
+        statuses.push(r.status);
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 423, 423],
+        "after {attempts} attempts"
+    );
+    let mut last = login_as(&server, user, "campushub-demo");
+    while last.status == 423 {
+        last = login_as(&server, user, "campushub-demo");
+    }
+    assert_limited(&last, "login");
+    // The account, not the string: another spelling and the email form share the budget.
+    assert_limited(&login_as(&server, "STUDENT7", "x"), "login");
+    let email = sql_one(&format!(
+        "SELECT email FROM users WHERE username = '{user}'"
     ));
-    let statuses: Vec<u16> = (0..8)
-        .map(|i| login_as(&server, user, &format!("guess-{i}")).status)
-        .collect();
-    // Four wrong guesses, the fifth locks, the lock holds, then the limit refuses to even look.
-    assert_eq!(statuses[..7], [401, 401, 401, 401, 423, 423, 423]);
-    let r = login_as(&server, user, "campushub-demo");
-    assert_limited(&r, "login");
-    // Names are compared without case.
-    assert_eq!(login_as(&server, "STUDENT7", "x").status, 429);
-    sql_one(&format!(
-        "UPDATE users SET failed_login_count = 0, first_failed_login_at = NULL, locked_until = NULL \
-         WHERE username = '{user}' RETURNING 1"
-    ));
+    assert_limited(&login_as(&server, &email, "x"), "login");
+    common::forget_failures(user);
 }
 
 #[test]

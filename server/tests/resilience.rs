@@ -65,6 +65,13 @@ fn database_down_gives_503_fast_and_recovers_by_itself() {
     assert_eq!(resp.json()["status"], 503);
     let (ready, body) = status_of(&server, "/readyz");
     assert_eq!(ready, 503);
+    // A problem+json like every other error; the checks only because loopback clients are
+    // operators while no ops token is set.
+    assert_eq!(
+        body.header("Content-Type"),
+        Some("application/problem+json")
+    );
+    assert_eq!(body.json()["type"], "/problems/not-ready");
     assert_eq!(body.json()["checks"]["database"]["status"], "down");
     // Liveness does no I/O and stays up.
     assert_eq!(status_of(&server, "/healthz").0, 200);
@@ -246,8 +253,15 @@ fn drain_delay_keeps_serving_with_readyz_503() {
     assert_eq!(status.code(), Some(0));
 }
 
-fn summary_source(server: &TestServer, id: &str) -> String {
-    let (code, r) = status_of(server, &format!("/api/v1/departments/{id}/summary"));
+fn summary_source(server: &TestServer, token: &str, id: &str) -> String {
+    let r = common::call(
+        server,
+        "GET",
+        &format!("/api/v1/departments/{id}/summary"),
+        Some(token),
+        None,
+    );
+    let code = r.status;
     assert_eq!(code, 200, "{}", String::from_utf8_lossy(&r.body));
     r.json()["source"].as_str().unwrap().to_string()
 }
@@ -260,11 +274,15 @@ fn analytics_use_the_replica_and_fall_back_when_it_lags_or_is_down() {
     let server = TestServer::spawn(&[
         ("CAMPUSHUB_REPLICA_URL", replica.as_str()),
         ("CAMPUSHUB_REPLICA_MAX_LAG_MS", "500"),
+        // Every summary read goes to the database, so each shows where it was answered.
+        ("CAMPUSHUB_SUMMARY_CACHE_S", "0"),
     ]);
     let id = common::some_department_id(&server);
+    let token = common::access_token(&server, "admin");
     assert!(
-        eventually(Duration::from_secs(10), || summary_source(&server, &id)
-            == "replica"),
+        eventually(Duration::from_secs(10), || summary_source(
+            &server, &token, &id
+        ) == "replica"),
         "a fresh replica answers analytics"
     );
     let (_, r) = status_of(&server, "/readyz");
@@ -288,13 +306,13 @@ fn analytics_use_the_replica_and_fall_back_when_it_lags_or_is_down() {
                 &direct,
                 "UPDATE orgs SET date_last_modified = now() WHERE type = 'institution'",
             );
-            summary_source(&server, &id) == "primary"
+            summary_source(&server, &token, &id) == "primary"
         }),
         "a lagging replica is bypassed"
     );
     drop(resume);
     assert!(eventually(Duration::from_secs(15), || summary_source(
-        &server, &id
+        &server, &token, &id
     ) == "replica"));
 
     // Down: reports still answer, from the primary, and the fallback is counted.
@@ -305,7 +323,7 @@ fn analytics_use_the_replica_and_fall_back_when_it_lags_or_is_down() {
     )));
     let (_, r) = status_of(&server, "/readyz");
     assert_eq!(r.json()["status"], "degraded");
-    assert_eq!(summary_source(&server, &id), "primary");
+    assert_eq!(summary_source(&server, &token, &id), "primary");
     let (_, m) = status_of(&server, "/metrics");
     let text = String::from_utf8_lossy(&m.body).into_owned();
     let fallbacks = common::metric_sum(&text, "campushub_db_replica_fallbacks_total");
@@ -313,8 +331,9 @@ fn analytics_use_the_replica_and_fall_back_when_it_lags_or_is_down() {
 
     drop(restart);
     assert!(
-        eventually(Duration::from_secs(20), || summary_source(&server, &id)
-            == "replica"),
+        eventually(Duration::from_secs(20), || summary_source(
+            &server, &token, &id
+        ) == "replica"),
         "replica did not come back: {:?}",
         server.logs()
     );

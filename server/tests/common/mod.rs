@@ -39,7 +39,7 @@ impl TestServer {
             // is about them (tests/limits.rs turns them on).
             .env(
                 "CAMPUSHUB_RATE_LIMITS",
-                "anonymous=off,authenticated=off,auth=off,login=off",
+                "anonymous=off,authenticated=off,auth=off,login=off,credentials=off",
             )
             .env_remove("CAMPUSHUB_REPLICA_URL")
             .env_remove("CAMPUSHUB_CONFIG")
@@ -487,4 +487,79 @@ pub fn redis(args: &[&str]) -> String {
     let mut buf = [0u8; 512];
     let n = s.read(&mut buf).unwrap();
     String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// Sends `bytes` on a new connection made from the loopback address `from` (any of
+/// 127.0.0.0/8: each is a different client address to the server) and reads until close.
+pub fn raw_from(server: &TestServer, from: std::net::Ipv4Addr, bytes: &[u8]) -> Vec<u8> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    let mut s: TcpStream = socket.into();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(bytes).unwrap();
+    read_to_close(&mut s)
+}
+
+/// [`call`] from the client address `from`.
+pub fn call_from(
+    server: &TestServer,
+    from: std::net::Ipv4Addr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Resp {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body_head = body
+        .map(|b| {
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            )
+        })
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: t\r\n{auth}{body_head}Connection: close\r\n\r\n{}",
+        body.unwrap_or("")
+    );
+    parse_responses(&raw_from(server, from, req.as_bytes()), &[method == "HEAD"]).remove(0)
+}
+
+/// A log-in attempt from `from` that waits out the growing delay between failures (429
+/// `login-throttled`) instead of answering with it: what a patient guesser sees.
+pub fn login_patiently(
+    server: &TestServer,
+    from: std::net::Ipv4Addr,
+    user: &str,
+    password: &str,
+) -> Resp {
+    let body = serde_json::json!({"username": user, "password": password}).to_string();
+    loop {
+        let r = call_from(
+            server,
+            from,
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(&body),
+        );
+        if r.status == 429 && r.json()["type"] == "/problems/login-throttled" {
+            let wait: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+            std::thread::sleep(Duration::from_millis(wait * 1000 + 50));
+            continue;
+        }
+        return r;
+    }
+}
+
+/// Forgets every failed log-in of `user` (a seeded username), so a test starts clean: the
+/// suite runs twice against one database.
+pub fn forget_failures(user: &str) {
+    sql_one(&format!(
+        "WITH d AS (DELETE FROM login_throttle WHERE subject = \
+         (SELECT 'u:' || id FROM users WHERE username = '{user}') RETURNING 1) SELECT count(*) FROM d"
+    ));
 }
