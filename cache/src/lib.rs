@@ -4,11 +4,13 @@
 
 pub mod bus;
 pub mod local;
+pub mod policies;
 pub mod ratelimit;
 mod redis_conn;
 mod send;
 
 pub use bus::{BusStats, Invalidation, InvalidationBus, Message};
 pub use local::LocalCache;
+pub use policies::RateLimits;
 pub use ratelimit::{Decision, LocalLimiter, Policy, SharedLimiter};
 pub use redis_conn::{RedisError, RedisStats, RedisTarget, ShardRedis};

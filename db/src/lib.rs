@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod bootstrap;
 mod connect;
 mod error;
 pub mod migrate;

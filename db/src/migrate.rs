@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "security",
         sql: include_str!("../migrations/0006_security.sql"),
     },
+    Migration {
+        version: 7,
+        name: "builtin_roles",
+        sql: include_str!("../migrations/0007_builtin_roles.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

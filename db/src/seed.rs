@@ -150,100 +150,6 @@ pub const DEMO_LOGINS: &[(&str, &str)] = &[
     ("guardian1", "guardian of student1 and student2"),
 ];
 
-/// Built-in roles: (name, description, permissions).
-pub const ROLES: &[(&str, &str, &[&str])] = &[
-    (
-        "admin",
-        "Everything, everywhere",
-        &[
-            "students.read",
-            "students.write",
-            "attendance.read",
-            "attendance.mark",
-            "attendance.override",
-            "exams.read",
-            "exams.grade",
-            "exams.publish",
-            "roles.manage",
-            "audit.read",
-            "users.manage",
-            "classes.read",
-            "classes.write",
-            "enrollments.read",
-            "enrollments.write",
-            "api_keys.manage",
-        ],
-    ),
-    (
-        "registrar",
-        "Student records, classes and enrollments",
-        &[
-            "students.read",
-            "students.write",
-            "attendance.read",
-            "attendance.override",
-            "exams.read",
-            "exams.publish",
-            "classes.read",
-            "classes.write",
-            "enrollments.read",
-            "enrollments.write",
-        ],
-    ),
-    (
-        "head_of_department",
-        "Oversight of one department",
-        &[
-            "students.read",
-            "attendance.read",
-            "attendance.override",
-            "exams.read",
-            "exams.publish",
-            "classes.read",
-            "enrollments.read",
-        ],
-    ),
-    (
-        "faculty",
-        "Teaching: attendance and grading in own classes",
-        &[
-            "students.read",
-            "attendance.read",
-            "attendance.mark",
-            "exams.read",
-            "exams.grade",
-            "classes.read",
-            "enrollments.read",
-        ],
-    ),
-    (
-        "staff",
-        "Office work: attendance corrections",
-        &[
-            "students.read",
-            "attendance.read",
-            "attendance.override",
-            "classes.read",
-            "enrollments.read",
-        ],
-    ),
-    (
-        "student",
-        "Own records",
-        &[
-            "students.read",
-            "attendance.read",
-            "exams.read",
-            "classes.read",
-        ],
-    ),
-    (
-        "guardian",
-        "Records of linked students",
-        &["students.read", "attendance.read", "exams.read"],
-    ),
-];
-
 const GIVEN: &[&str] = &[
     "Aarav", "Aditi", "Amara", "Ana", "Arjun", "Ayesha", "Bilal", "Camila", "Chen", "Chloe",
     "Dara", "David", "Diego", "Elena", "Emeka", "Fatima", "Hana", "Ibrahim", "Isabel", "Jae",
@@ -500,7 +406,8 @@ async fn fill(
     if opts.reset {
         client
             .batch_execute(
-                "TRUNCATE orgs, users, roles, permissions, api_keys, audit_events RESTART IDENTITY CASCADE",
+                "TRUNCATE orgs, users, api_keys, audit_events RESTART IDENTITY CASCADE; \
+                 DELETE FROM roles WHERE NOT builtin",
             )
             .await?;
     }
@@ -1126,59 +1033,32 @@ async fn fill(
     .await?;
     progress("results", result_id as u64, result_id as u64);
 
-    // Roles, permissions and bindings.
-    let mut perms: Vec<&str> = ROLES
+    // Bindings of the built-in roles, which come with the migrations (0007).
+    let builtin: Vec<(i64, String)> = client
+        .query("SELECT id, name FROM roles WHERE builtin", &[])
+        .await?
         .iter()
-        .flat_map(|(_, _, p)| p.iter().copied())
-        .collect();
-    perms.sort_unstable();
-    perms.dedup();
-    let perm_text: String = perms
-        .iter()
-        .map(|p| format!("{p}\t{}\n", p.replace('.', ": ")))
-        .collect();
-    copy_text(
-        client,
-        "permissions",
-        "name, description",
-        perm_text,
-        perms.len() as u64,
-        &mut summary,
-    )
-    .await?;
-    let mut role_text = String::new();
-    let mut rp_text = String::new();
-    let mut rp = 0u64;
-    for (i, (name, description, permissions)) in ROLES.iter().enumerate() {
-        role_text.push_str(&format!("{}\t{name}\t{description}\ttrue\n", i + 1));
-        for p in *permissions {
-            rp_text.push_str(&format!("{}\t{p}\n", i + 1));
-            rp += 1;
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()?;
+    for needed in [
+        "admin",
+        "registrar",
+        "head_of_department",
+        "faculty",
+        "student",
+        "guardian",
+    ] {
+        if !builtin.iter().any(|(_, n)| n == needed) {
+            return Err(SeedError::Options(format!(
+                "the built-in role {needed:?} is missing: run `campushub migrate` first"
+            )));
         }
     }
-    copy_text(
-        client,
-        "roles",
-        "id, name, description, builtin",
-        role_text,
-        ROLES.len() as u64,
-        &mut summary,
-    )
-    .await?;
-    copy_text(
-        client,
-        "role_permissions",
-        "role_id, permission",
-        rp_text,
-        rp,
-        &mut summary,
-    )
-    .await?;
     let role = |name: &str| {
-        ROLES
+        builtin
             .iter()
-            .position(|(n, _, _)| *n == name)
-            .map_or(0, |i| i as i64 + 1)
+            .find(|(_, n)| n == name)
+            .map_or(0, |(id, _)| *id)
     };
     let mut bindings = CopyIn::start(
         client,

@@ -1,4 +1,5 @@
-//! Subcommands: `serve`, `migrate`, `seed`, `config check`. Errors are one line on stderr and
+//! Subcommands: `serve`, `migrate`, `seed`, `db maintain`, `audit verify`, `admin create`,
+//! `config check`. Errors are one line on stderr and
 //! a non-zero exit status (1 for failures, 2 for usage errors).
 
 use std::time::Duration;
@@ -20,6 +21,12 @@ commands:
                         create attendance partitions for this month and the next N (default 3),
                         moving rows that waited in the default partition
   audit verify          walk the audit chain; name the first event changed or removed
+  admin create --username NAME [--email EMAIL] [--given-name G] [--family-name F]
+       [--institution NAME]
+                        make the first administrator (the built-in admin role for the whole
+                        institution; the institution is created when there is none). The
+                        password is read from standard input (prompted, without echo, on a
+                        terminal), never from an argument
   config check          validate the configuration and print it, secrets redacted
   version               print the version";
 
@@ -37,6 +44,7 @@ pub fn run(args: &[String]) -> i32 {
         ["config", "check"] => config_check(),
         ["db", "maintain", rest @ ..] => maintain_cmd(rest),
         ["audit", "verify"] => audit_verify(),
+        ["admin", "create", rest @ ..] => admin_create(rest),
         ["version"] | ["--version"] | ["-V"] => {
             println!("campushub {}", env!("CARGO_PKG_VERSION"));
             0
@@ -328,4 +336,126 @@ fn audit_verify() -> i32 {
             Err(e) => fail(e),
         }
     })
+}
+
+/// Shortest administrator password accepted (as for password changes).
+const MIN_ADMIN_PASSWORD_CHARS: usize = 10;
+
+fn admin_create(args: &[&str]) -> i32 {
+    let mut username = None;
+    let mut email = None;
+    let mut given = None;
+    let mut family = None;
+    let mut institution = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let slot = match *a {
+            "--username" => &mut username,
+            "--email" => &mut email,
+            "--given-name" => &mut given,
+            "--family-name" => &mut family,
+            "--institution" => &mut institution,
+            "--password" => {
+                return usage_error(
+                    "admin create: a password is never an argument (it would show in ps and in shell history); send it on standard input",
+                )
+            }
+            other => return usage_error(&format!("admin create: unexpected argument {other:?}")),
+        };
+        match it.next() {
+            Some(v) if !v.trim().is_empty() && !v.contains('\0') => *slot = Some(v.trim()),
+            _ => return usage_error(&format!("admin create: {a} takes a value")),
+        }
+    }
+    let Some(username) = username else {
+        return usage_error("admin create: --username is required");
+    };
+    if username.chars().count() > 150 || username.chars().any(char::is_whitespace) {
+        return usage_error("admin create: --username is 1 to 150 characters without spaces");
+    }
+    if email.is_some_and(|e| !e.contains('@')) {
+        return usage_error("admin create: --email must look like name@example.edu");
+    }
+    for (name, v) in [
+        ("--given-name", given),
+        ("--family-name", family),
+        ("--institution", institution),
+    ] {
+        if v.is_some_and(|v| v.chars().count() > 100) {
+            return usage_error(&format!("admin create: {name} is at most 100 characters"));
+        }
+    }
+    let password = match read_password(&format!("Password for {username}: ")) {
+        Ok(p) => p,
+        Err(e) => return fail(format!("admin create: {e}")),
+    };
+    let chars = password.chars().count();
+    if !(MIN_ADMIN_PASSWORD_CHARS..=1024).contains(&chars) || password.contains('\0') {
+        return fail(format!(
+            "admin create: the password must be {MIN_ADMIN_PASSWORD_CHARS} to 1024 characters"
+        ));
+    }
+    if password.eq_ignore_ascii_case(username) {
+        return fail("admin create: the password must not be the username");
+    }
+    let Some(hash) = crate::auth::passwords::hash(&password) else {
+        return fail("admin create: could not hash the password");
+    };
+    let admin = campushub_db::bootstrap::NewAdmin {
+        username,
+        email,
+        given_name: given.unwrap_or(username),
+        family_name: family.unwrap_or("Administrator"),
+        password_hash: &hash,
+        institution,
+    };
+    with_client(|client| async move {
+        use campushub_db::bootstrap::{create_admin, Created};
+        match create_admin(&client, &admin).await {
+            Ok(Created::Ok { admin: id, institution }) => {
+                println!(
+                    "admin: created {} ({id}), administrator of {institution}",
+                    admin.username
+                );
+                0
+            }
+            Ok(Created::Exists) => fail(format!(
+                "admin create: a user named {:?} (or with that email) already exists",
+                admin.username
+            )),
+            Ok(Created::NoInstitution) => fail(
+                "admin create: the database has no institution yet; name it with --institution \"Example University\"",
+            ),
+            Err(e) => fail(format!("admin create: {e}")),
+        }
+    })
+}
+
+/// The password from standard input: prompted without echo on a terminal, else its first line.
+fn read_password(prompt: &str) -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    let tty = stdin.is_terminal();
+    let stty = |arg: &str| {
+        let _ = std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status();
+    };
+    if tty {
+        eprint!("{prompt}");
+        stty("-echo");
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if tty {
+        stty("echo");
+        eprintln!();
+    }
+    read.map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        return Err("no password on standard input".into());
+    }
+    Ok(password)
 }

@@ -92,7 +92,7 @@ pub struct Config {
     /// Send `Strict-Transport-Security` (set when the server sits behind TLS).
     pub hsts: bool,
     /// Rate-limit policies.
-    pub rate_limits: crate::ratelimit::RateLimits,
+    pub rate_limits: campushub_cache::RateLimits,
     /// Serve `/debug/pprof/profile` (admins only): an in-process sampling profiler.
     pub profiling: bool,
     /// Primary PostgreSQL.
@@ -276,11 +276,11 @@ impl Config {
         let pin_cores = parse_bool("pin_cores", env("pin_cores"), raw.pin_cores, true)?;
         let hsts = parse_bool("hsts", env("hsts"), raw.hsts, false)?;
         let profiling = parse_bool("profiling", env("profiling"), raw.profiling, false)?;
-        let rate_limits = crate::ratelimit::RateLimits::parse(
+        let rate_limits = campushub_cache::RateLimits::parse(
             &env("rate_limits").or(raw.rate_limits).unwrap_or_default(),
             &env("rate_limit_shared")
                 .or(raw.rate_limit_shared)
-                .unwrap_or_else(|| crate::ratelimit::DEFAULT_SHARED.into()),
+                .unwrap_or_else(|| campushub_cache::policies::DEFAULT_SHARED.into()),
         )
         .map_err(|e| err("CAMPUSHUB_RATE_LIMITS", e))?;
 

@@ -16,6 +16,7 @@ pub mod http;
 pub mod metrics;
 pub mod net;
 pub mod ratelimit;
+pub mod request;
 pub mod request_id;
 pub mod router;
 pub mod shard;

@@ -1,201 +1,75 @@
-//! The whole API on one screen: one `match` on the path segments gives a [`Route`]; the
-//! handler `match` on (method, route) lives in `handlers::dispatch`.
+//! The route table: the whole API on one screen. Each route is declared once, below, with its
+//! path, its methods and their handlers, the access rule each needs, the body limit, the
+//! rate-limit group and what documents it. Everything else is derived from the table: the path
+//! matcher, `Allow` and 405, body limits, rate-limit groups, metrics labels, the handler
+//! dispatch and the OpenAPI document.
+//!
+//! Adding a route is one entry in [`route_table!`]'s invocation: a name, the template, the
+//! template's segments as a slice pattern (an identifier binds the `{id}` segment), the body
+//! limit and rate-limit group, then one line per method: the handler, its [`Access`] rule, the
+//! request and response schema names and a one-line summary. A unit test checks that every
+//! template routes to its own entry.
 
-/// Every route template the server knows. Also the `route` label in metrics and logs, so it
-/// never carries ids or other per-request values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Route {
-    /// `/healthz`: liveness, no I/O.
-    Healthz,
-    /// `/readyz`: readiness with details.
-    Readyz,
-    /// `/metrics`: Prometheus text.
-    Metrics,
-    /// `/api/v1/departments`: the public department directory.
-    Departments,
-    /// `/api/v1/departments/{id}`.
-    Department,
-    /// `/api/v1/departments/{id}/summary` (analytics).
-    DepartmentSummary,
-    /// `/api/v1/auth/login`.
-    Login,
-    /// `/api/v1/auth/refresh`.
-    Refresh,
-    /// `/api/v1/auth/logout`.
-    Logout,
-    /// `/api/v1/auth/mfa/verify`: the second step of an MFA log-in.
-    MfaVerify,
-    /// `/api/v1/auth/mfa/enroll`: start (no code) or confirm (code) MFA enrolment.
-    MfaEnroll,
-    /// `/api/v1/auth/mfa/disable`.
-    MfaDisable,
-    /// `/api/v1/auth/password`: change one's password.
-    Password,
-    /// `/api/v1/me`.
-    Me,
-    /// `/api/v1/me/permissions`.
-    MyPermissions,
-    /// `/api/v1/students/{id}`.
-    Student,
-    /// `/api/v1/students/{id}/attendance`.
-    StudentAttendance,
-    /// `/api/v1/roles`.
-    Roles,
-    /// `/api/v1/roles/{name}`.
-    Role,
-    /// `/api/v1/role-bindings`.
-    RoleBindings,
-    /// `/api/v1/role-bindings/{id}`.
-    RoleBinding,
-    /// `/api/v1/authz/explain`.
-    AuthzExplain,
-    /// `/api/v1/api-keys`.
-    ApiKeys,
-    /// `/api/v1/api-keys/{id}`.
-    ApiKey,
-    /// `/api/v1/audit-events`: the audit trail.
-    AuditEvents,
-    /// `/debug/pprof/profile`: a CPU flamegraph of the running server (admins, when enabled).
-    Profile,
-    /// Anything else.
-    NotFound,
+use crate::api_error::ApiError;
+use crate::auth::caller::Access;
+use crate::handlers::{
+    api_keys, audit, auth, credentials, debug, departments, health, roles, students,
+};
+use crate::http::{Method, Response};
+pub use crate::ratelimit::LimitGroup;
+use crate::request::Request;
+use crate::shard::Shard;
+
+/// How large a body a route accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLimit {
+    /// Read-only routes: a body is pointless, but a small one (64 KiB) is tolerated and ignored.
+    Read,
+    /// Credentials (4 KiB): anything bigger is not a log-in.
+    Credentials,
+    /// Administrative writes (16 KiB): a role with 64 permissions and a description fits.
+    Admin,
 }
 
-impl Route {
-    /// Every route, in index order.
-    pub const ALL: [Route; 27] = [
-        Route::Healthz,
-        Route::Readyz,
-        Route::Metrics,
-        Route::Departments,
-        Route::Department,
-        Route::DepartmentSummary,
-        Route::Login,
-        Route::Refresh,
-        Route::Logout,
-        Route::MfaVerify,
-        Route::MfaEnroll,
-        Route::MfaDisable,
-        Route::Password,
-        Route::Me,
-        Route::MyPermissions,
-        Route::Student,
-        Route::StudentAttendance,
-        Route::Roles,
-        Route::Role,
-        Route::RoleBindings,
-        Route::RoleBinding,
-        Route::AuthzExplain,
-        Route::ApiKeys,
-        Route::ApiKey,
-        Route::AuditEvents,
-        Route::Profile,
-        Route::NotFound,
-    ];
-
-    /// Dense index for metrics tables.
-    pub fn index(self) -> usize {
-        self as usize
+impl BodyLimit {
+    /// Bytes, given the configured default (a route never accepts more than the default).
+    pub fn bytes(self, default: u64) -> u64 {
+        default.min(match self {
+            BodyLimit::Read => 64 * 1024,
+            BodyLimit::Credentials => 4 * 1024,
+            BodyLimit::Admin => 16 * 1024,
+        })
     }
+}
 
-    /// The template, as logs and metrics show it.
-    pub fn template(self) -> &'static str {
-        match self {
-            Route::Healthz => "/healthz",
-            Route::Readyz => "/readyz",
-            Route::Metrics => "/metrics",
-            Route::Departments => "/api/v1/departments",
-            Route::Department => "/api/v1/departments/{id}",
-            Route::DepartmentSummary => "/api/v1/departments/{id}/summary",
-            Route::Login => "/api/v1/auth/login",
-            Route::Refresh => "/api/v1/auth/refresh",
-            Route::Logout => "/api/v1/auth/logout",
-            Route::MfaVerify => "/api/v1/auth/mfa/verify",
-            Route::MfaEnroll => "/api/v1/auth/mfa/enroll",
-            Route::MfaDisable => "/api/v1/auth/mfa/disable",
-            Route::Password => "/api/v1/auth/password",
-            Route::Me => "/api/v1/me",
-            Route::MyPermissions => "/api/v1/me/permissions",
-            Route::Student => "/api/v1/students/{id}",
-            Route::StudentAttendance => "/api/v1/students/{id}/attendance",
-            Route::Roles => "/api/v1/roles",
-            Route::Role => "/api/v1/roles/{name}",
-            Route::RoleBindings => "/api/v1/role-bindings",
-            Route::RoleBinding => "/api/v1/role-bindings/{id}",
-            Route::AuthzExplain => "/api/v1/authz/explain",
-            Route::ApiKeys => "/api/v1/api-keys",
-            Route::ApiKey => "/api/v1/api-keys/{id}",
-            Route::AuditEvents => "/api/v1/audit-events",
-            Route::Profile => "/debug/pprof/profile",
-            Route::NotFound => "unmatched",
-        }
-    }
+/// One method of a route.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// The method (`GET` also answers `HEAD`).
+    pub method: Method,
+    /// What the caller needs.
+    pub access: Access,
+    /// The request body's schema, if it takes one.
+    pub request: Option<&'static str>,
+    /// The success response's schema.
+    pub response: &'static str,
+    /// One line for the documentation.
+    pub summary: &'static str,
+}
 
-    /// Methods the route answers (for `Allow` and CORS).
-    pub fn allow(self) -> &'static str {
-        match self {
-            Route::Healthz
-            | Route::Readyz
-            | Route::Metrics
-            | Route::Departments
-            | Route::Department
-            | Route::DepartmentSummary
-            | Route::Me
-            | Route::MyPermissions
-            | Route::Student
-            | Route::StudentAttendance
-            | Route::AuditEvents
-            | Route::Profile => "GET, HEAD, OPTIONS",
-            Route::Login
-            | Route::Refresh
-            | Route::Logout
-            | Route::MfaVerify
-            | Route::MfaEnroll
-            | Route::MfaDisable
-            | Route::Password
-            | Route::AuthzExplain => "POST, OPTIONS",
-            Route::Roles | Route::RoleBindings | Route::ApiKeys => "GET, HEAD, POST, OPTIONS",
-            Route::Role => "GET, HEAD, PATCH, DELETE, OPTIONS",
-            Route::RoleBinding | Route::ApiKey => "DELETE, OPTIONS",
-            Route::NotFound => "",
-        }
-    }
-
-    /// Largest request body the route accepts (bytes), given the configured default.
-    pub fn max_body(self, default: u64) -> u64 {
-        match self {
-            // Read-only routes: a body is pointless, but a small one is tolerated and ignored.
-            Route::Healthz
-            | Route::Readyz
-            | Route::Metrics
-            | Route::Departments
-            | Route::Department
-            | Route::DepartmentSummary
-            | Route::Me
-            | Route::MyPermissions
-            | Route::Student
-            | Route::StudentAttendance
-            | Route::AuditEvents
-            | Route::Profile
-            | Route::NotFound => default.min(64 * 1024),
-            // Credentials are small; anything bigger is not a log-in.
-            Route::Login
-            | Route::Refresh
-            | Route::Logout
-            | Route::MfaVerify
-            | Route::MfaEnroll
-            | Route::MfaDisable
-            | Route::Password => default.min(4 * 1024),
-            // A role with 64 permissions and a description fits easily.
-            Route::Roles
-            | Route::Role
-            | Route::RoleBindings
-            | Route::RoleBinding
-            | Route::AuthzExplain
-            | Route::ApiKeys
-            | Route::ApiKey => default.min(16 * 1024),
-        }
-    }
+/// One route: its template, limits and methods.
+#[derive(Debug)]
+pub struct RouteSpec {
+    /// The template, as logs, metrics and documentation show it.
+    pub template: &'static str,
+    /// The largest body it accepts.
+    pub body: BodyLimit,
+    /// The rate limit its requests count against.
+    pub limit: LimitGroup,
+    /// Its methods.
+    pub endpoints: &'static [Endpoint],
+    /// `Allow`: its methods, `HEAD` with `GET`, and `OPTIONS`.
+    pub allow: &'static str,
 }
 
 /// A matched route and its path parameter, if any.
@@ -207,57 +81,310 @@ pub struct Matched<'a> {
     pub param: &'a str,
 }
 
-/// Matches a path (without the query) to a route.
-pub fn route(path: &str) -> Matched<'_> {
-    let mut segs = [""; 5];
-    let mut n = 0;
-    if let Some(rest) = path.strip_prefix('/') {
-        // memchr for the separators: cheaper than the generic `str::split` searcher and than
-        // a byte loop on ids (measured with callgrind on /api/v1/students/{id}).
-        let mut from = 0;
-        for i in memchr::memchr_iter(b'/', rest.as_bytes()).chain([rest.len()]) {
-            if n == segs.len() {
-                return not_found();
-            }
-            segs[n] = &rest[from..i];
-            n += 1;
-            from = i + 1;
-        }
-    }
-    let (route, param) = match &segs[..n] {
-        ["healthz"] => (Route::Healthz, ""),
-        ["readyz"] => (Route::Readyz, ""),
-        ["metrics"] => (Route::Metrics, ""),
-        ["api", "v1", "departments"] => (Route::Departments, ""),
-        ["api", "v1", "auth", "login"] => (Route::Login, ""),
-        ["api", "v1", "auth", "refresh"] => (Route::Refresh, ""),
-        ["api", "v1", "auth", "logout"] => (Route::Logout, ""),
-        ["api", "v1", "auth", "password"] => (Route::Password, ""),
-        ["api", "v1", "auth", "mfa", "verify"] => (Route::MfaVerify, ""),
-        ["api", "v1", "auth", "mfa", "enroll"] => (Route::MfaEnroll, ""),
-        ["api", "v1", "auth", "mfa", "disable"] => (Route::MfaDisable, ""),
-        ["api", "v1", "me"] => (Route::Me, ""),
-        ["api", "v1", "me", "permissions"] => (Route::MyPermissions, ""),
-        ["api", "v1", "roles"] => (Route::Roles, ""),
-        ["api", "v1", "roles", name] if !name.is_empty() => (Route::Role, *name),
-        ["api", "v1", "role-bindings"] => (Route::RoleBindings, ""),
-        ["api", "v1", "role-bindings", id] if !id.is_empty() => (Route::RoleBinding, *id),
-        ["api", "v1", "authz", "explain"] => (Route::AuthzExplain, ""),
-        ["api", "v1", "api-keys"] => (Route::ApiKeys, ""),
-        ["api", "v1", "api-keys", id] if !id.is_empty() => (Route::ApiKey, *id),
-        ["api", "v1", "audit-events"] => (Route::AuditEvents, ""),
-        ["debug", "pprof", "profile"] => (Route::Profile, ""),
-        ["api", "v1", "students", id] if !id.is_empty() => (Route::Student, *id),
-        ["api", "v1", "students", id, "attendance"] if !id.is_empty() => {
-            (Route::StudentAttendance, *id)
-        }
-        ["api", "v1", "departments", id] if !id.is_empty() => (Route::Department, *id),
-        ["api", "v1", "departments", id, "summary"] if !id.is_empty() => {
-            (Route::DepartmentSummary, *id)
-        }
-        _ => return not_found(),
+macro_rules! method_of {
+    (GET) => {
+        Method::Get
     };
-    Matched { route, param }
+    (POST) => {
+        Method::Post
+    };
+    (PUT) => {
+        Method::Put
+    };
+    (PATCH) => {
+        Method::Patch
+    };
+    (DELETE) => {
+        Method::Delete
+    };
+}
+
+macro_rules! method_pattern {
+    (GET) => {
+        Method::Get | Method::Head
+    };
+    ($m:ident) => {
+        method_of!($m)
+    };
+}
+
+macro_rules! allow_part {
+    (GET) => {
+        "GET, HEAD, "
+    };
+    (POST) => {
+        "POST, "
+    };
+    (PUT) => {
+        "PUT, "
+    };
+    (PATCH) => {
+        "PATCH, "
+    };
+    (DELETE) => {
+        "DELETE, "
+    };
+}
+
+/// Whether every bound segment of a pattern is non-empty (`/api/v1/students/` is no student).
+macro_rules! segments_nonempty {
+    () => { true };
+    ($lit:literal $(, $($rest:tt)*)?) => { segments_nonempty!($($($rest)*)?) };
+    ($id:ident $(, $($rest:tt)*)?) => { !$id.is_empty() && segments_nonempty!($($($rest)*)?) };
+}
+
+/// The bound segment of a pattern, or `""`.
+macro_rules! segment_param {
+    () => { "" };
+    ($lit:literal $(, $($rest:tt)*)?) => { segment_param!($($($rest)*)?) };
+    ($id:ident $(, $($rest:tt)*)?) => { *$id };
+}
+
+macro_rules! optional {
+    () => {
+        None
+    };
+    ($s:literal) => {
+        Some($s)
+    };
+}
+
+macro_rules! route_table {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident $template:literal [$($seg:tt),*] $body:ident $limit:ident {
+            $( $method:ident => $handler:path, $access:expr, ($($req:literal)?) -> $resp:literal, $summary:literal; )+
+        }
+    )+) => {
+        /// Every route template the server knows. Also the `route` label in metrics and logs,
+        /// so it never carries ids or other per-request values.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Route {
+            $( $(#[doc = $doc])* $name, )+
+            /// Anything else.
+            NotFound,
+        }
+
+        /// Every route's specification, indexed by [`Route::index`] (`NotFound` last).
+        pub static SPECS: &[RouteSpec] = &[
+            $( RouteSpec {
+                template: $template,
+                body: BodyLimit::$body,
+                limit: LimitGroup::$limit,
+                endpoints: &[ $( Endpoint {
+                    method: method_of!($method),
+                    access: $access,
+                    request: optional!($($req)?),
+                    response: $resp,
+                    summary: $summary,
+                }, )+ ],
+                allow: concat!($( allow_part!($method), )+ "OPTIONS"),
+            }, )+
+            RouteSpec {
+                template: "unmatched",
+                body: BodyLimit::Read,
+                limit: LimitGroup::Caller,
+                endpoints: &[],
+                allow: "",
+            },
+        ];
+
+        impl Route {
+            /// Every route, in index order.
+            pub const ALL: &'static [Route] = &[ $( Route::$name, )+ Route::NotFound ];
+        }
+
+        /// Matches a path (without the query) to a route.
+        pub fn route(path: &str) -> Matched<'_> {
+            let mut segs = [""; 5];
+            let mut n = 0;
+            if let Some(rest) = path.strip_prefix('/') {
+                // memchr for the separators: cheaper than the generic `str::split` searcher and
+                // than a byte loop on ids (measured with callgrind on /api/v1/students/{id}).
+                let mut from = 0;
+                for i in memchr::memchr_iter(b'/', rest.as_bytes()).chain([rest.len()]) {
+                    if n == segs.len() {
+                        return not_found();
+                    }
+                    segs[n] = &rest[from..i];
+                    n += 1;
+                    from = i + 1;
+                }
+            }
+            match &segs[..n] {
+                $( [$($seg),*] if segments_nonempty!($($seg),*) => Matched {
+                    route: Route::$name,
+                    param: segment_param!($($seg),*),
+                }, )+
+                _ => not_found(),
+            }
+        }
+
+        /// Runs the handler of the request's route and method (404 and 405 included).
+        pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+            match req.route {
+                $( Route::$name => match req.method {
+                    $( method_pattern!($method) => $handler(shard, req).await, )+
+                    _ => Err(ApiError::MethodNotAllowed(req.route.spec().allow)),
+                }, )+
+                Route::NotFound => Err(ApiError::NotFound),
+            }
+        }
+    };
+}
+
+use crate::auth::caller::Access::{
+    Caller, Institution, Operator, Person, PersonInstitution, Public, Record,
+};
+
+route_table! {
+    /// `/healthz`: liveness, no I/O.
+    Healthz "/healthz" ["healthz"] Read Probe {
+        GET => health::healthz, Public, () -> "Status", "Liveness: the shard's event loop answers; no I/O";
+    }
+    /// `/readyz`: readiness (details for operators).
+    Readyz "/readyz" ["readyz"] Read Probe {
+        GET => health::readyz, Public, () -> "Readiness", "Readiness: database, replica, Redis; figures for operators only";
+    }
+    /// `/metrics`: Prometheus text.
+    Metrics "/metrics" ["metrics"] Read Probe {
+        GET => health::metrics, Operator, () -> "PrometheusText", "Prometheus exposition of every shard's counters";
+    }
+    /// `/api/v1/departments`: the public department directory.
+    Departments "/api/v1/departments" ["api", "v1", "departments"] Read Caller {
+        GET => departments::list, Public, () -> "DepartmentPage", "Active departments by identifier, keyset-paginated";
+    }
+    /// `/api/v1/departments/{id}`.
+    Department "/api/v1/departments/{id}" ["api", "v1", "departments", id] Read Caller {
+        GET => departments::get, Public, () -> "Department", "One department";
+    }
+    /// `/api/v1/departments/{id}/summary` (analytics).
+    DepartmentSummary "/api/v1/departments/{id}/summary" ["api", "v1", "departments", id, "summary"] Read Caller {
+        GET => departments::summary, Record("attendance.read"), () -> "DepartmentSummary", "People, catalogue and 30-day presence of a department";
+    }
+    /// `/api/v1/auth/login`.
+    Login "/api/v1/auth/login" ["api", "v1", "auth", "login"] Credentials Auth {
+        POST => auth::login, Public, ("LoginRequest") -> "TokenPair", "Log in with a username or email and a password";
+    }
+    /// `/api/v1/auth/refresh`.
+    Refresh "/api/v1/auth/refresh" ["api", "v1", "auth", "refresh"] Credentials Auth {
+        POST => auth::refresh, Public, ("RefreshRequest") -> "TokenPair", "Rotate a refresh token";
+    }
+    /// `/api/v1/auth/logout`.
+    Logout "/api/v1/auth/logout" ["api", "v1", "auth", "logout"] Credentials Auth {
+        POST => auth::logout, Public, ("RefreshRequest") -> "Empty", "End a session and its access tokens";
+    }
+    /// `/api/v1/auth/mfa/verify`: the second step of an MFA log-in.
+    MfaVerify "/api/v1/auth/mfa/verify" ["api", "v1", "auth", "mfa", "verify"] Credentials Auth {
+        POST => credentials::verify, Public, ("MfaVerifyRequest") -> "TokenPair", "Finish an MFA log-in with the challenge and a one-time code";
+    }
+    /// `/api/v1/auth/mfa/enroll`: start (no code) or confirm (code) MFA enrolment.
+    MfaEnroll "/api/v1/auth/mfa/enroll" ["api", "v1", "auth", "mfa", "enroll"] Credentials Caller {
+        POST => credentials::enroll, Caller, ("MfaCodeRequest") -> "MfaEnrolment", "Start MFA enrolment, or confirm it with a code";
+    }
+    /// `/api/v1/auth/mfa/disable`.
+    MfaDisable "/api/v1/auth/mfa/disable" ["api", "v1", "auth", "mfa", "disable"] Credentials Auth {
+        POST => credentials::disable, Caller, ("MfaCodeRequest") -> "MfaState", "Turn MFA off with a current code";
+    }
+    /// `/api/v1/auth/password`: change one's password.
+    Password "/api/v1/auth/password" ["api", "v1", "auth", "password"] Credentials Auth {
+        POST => credentials::change_password, Caller, ("PasswordChangeRequest") -> "Empty", "Change one's password and end every session";
+    }
+    /// `/api/v1/me`.
+    Me "/api/v1/me" ["api", "v1", "me"] Read Caller {
+        GET => auth::me, Caller, () -> "Me", "Who the caller is";
+    }
+    /// `/api/v1/me/permissions`.
+    MyPermissions "/api/v1/me/permissions" ["api", "v1", "me", "permissions"] Read Caller {
+        GET => auth::my_permissions, Caller, () -> "Permissions", "What the caller may do, and where";
+    }
+    /// `/api/v1/roles`.
+    Roles "/api/v1/roles" ["api", "v1", "roles"] Admin Caller {
+        GET => roles::list, Institution("roles.manage"), () -> "RoleList", "Every role with its permissions";
+        POST => roles::create, Institution("roles.manage"), ("NewRole") -> "Role", "Create a custom role";
+    }
+    /// `/api/v1/roles/{name}`.
+    Role "/api/v1/roles/{name}" ["api", "v1", "roles", name] Admin Caller {
+        GET => roles::get, Institution("roles.manage"), () -> "Role", "One role";
+        PATCH => roles::update, Institution("roles.manage"), ("RolePatch") -> "Role", "Change a custom role's description or permissions";
+        DELETE => roles::delete, Institution("roles.manage"), () -> "Empty", "Delete a custom role nobody holds";
+    }
+    /// `/api/v1/role-bindings`.
+    RoleBindings "/api/v1/role-bindings" ["api", "v1", "role-bindings"] Admin Caller {
+        GET => roles::list_bindings, Institution("roles.manage"), () -> "BindingList", "A user's role bindings";
+        POST => roles::create_binding, Institution("roles.manage"), ("NewBinding") -> "Binding", "Bind a role to a user at a scope";
+    }
+    /// `/api/v1/role-bindings/{id}`.
+    RoleBinding "/api/v1/role-bindings/{id}" ["api", "v1", "role-bindings", id] Admin Caller {
+        DELETE => roles::delete_binding, Institution("roles.manage"), () -> "Empty", "Remove a binding";
+    }
+    /// `/api/v1/authz/explain`.
+    AuthzExplain "/api/v1/authz/explain" ["api", "v1", "authz", "explain"] Admin Caller {
+        POST => roles::explain, Institution("roles.manage"), ("ExplainRequest") -> "Explanation", "Whether a user would be allowed a permission, and why";
+    }
+    /// `/api/v1/api-keys`.
+    ApiKeys "/api/v1/api-keys" ["api", "v1", "api-keys"] Admin Caller {
+        GET => api_keys::list, Person, () -> "ApiKeyList", "The caller's own API keys, by prefix";
+        POST => api_keys::create, PersonInstitution("api_keys.manage"), ("NewApiKey") -> "CreatedApiKey", "Create an API key (shown once)";
+    }
+    /// `/api/v1/api-keys/{id}`.
+    ApiKey "/api/v1/api-keys/{id}" ["api", "v1", "api-keys", id] Admin Caller {
+        DELETE => api_keys::revoke, Person, () -> "Empty", "Revoke an API key on every instance";
+    }
+    /// `/api/v1/audit-events`: the audit trail.
+    AuditEvents "/api/v1/audit-events" ["api", "v1", "audit-events"] Read Caller {
+        GET => audit::list, Institution("audit.read"), () -> "AuditPage", "The audit trail, newest first, filtered";
+    }
+    /// `/debug/pprof/profile`: a CPU flamegraph of the running server (admins, when enabled).
+    Profile "/debug/pprof/profile" ["debug", "pprof", "profile"] Read Caller {
+        GET => debug::profile, Institution("roles.manage"), () -> "FlamegraphSvg", "A CPU flamegraph of the whole server (when profiling is on)";
+    }
+    /// `/api/v1/students/{id}`.
+    Student "/api/v1/students/{id}" ["api", "v1", "students", id] Read Caller {
+        GET => students::get, Record("students.read"), () -> "Student", "A student's profile";
+    }
+    /// `/api/v1/students/{id}/attendance`.
+    StudentAttendance "/api/v1/students/{id}/attendance" ["api", "v1", "students", id, "attendance"] Read Caller {
+        GET => students::attendance, Record("attendance.read"), () -> "StudentAttendance", "A student's attendance between two dates";
+    }
+}
+
+impl Route {
+    /// Dense index for metrics tables and [`SPECS`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The route's specification.
+    pub fn spec(self) -> &'static RouteSpec {
+        // `SPECS` holds one entry per variant, in order (a unit test checks it).
+        &SPECS[self.index()]
+    }
+
+    /// The template, as logs and metrics show it.
+    pub fn template(self) -> &'static str {
+        self.spec().template
+    }
+
+    /// Methods the route answers (for `Allow` and CORS).
+    pub fn allow(self) -> &'static str {
+        self.spec().allow
+    }
+
+    /// Largest request body the route accepts (bytes), given the configured default.
+    pub fn max_body(self, default: u64) -> u64 {
+        self.spec().body.bytes(default)
+    }
+
+    /// The route's entry for `method` (`GET` answers `HEAD` too).
+    pub fn endpoint(self, method: Method) -> Option<&'static Endpoint> {
+        let method = if method == Method::Head {
+            Method::Get
+        } else {
+            method
+        };
+        self.spec().endpoints.iter().find(|e| e.method == method)
+    }
 }
 
 fn not_found() -> Matched<'static> {
@@ -281,6 +408,7 @@ mod tests {
         assert_eq!(route("/api/v1/departments/").route, Route::NotFound);
         let m = route("/api/v1/departments/abc/summary");
         assert_eq!((m.route, m.param), (Route::DepartmentSummary, "abc"));
+        assert_eq!(route("/api/v1/departments//summary").route, Route::NotFound);
         assert_eq!(route("/api/v1/audit-events").route, Route::AuditEvents);
         assert_eq!(route("/api/v1/audit-events/1").route, Route::NotFound);
         assert_eq!(route("/debug/pprof/profile").route, Route::Profile);
@@ -290,9 +418,45 @@ mod tests {
     }
 
     #[test]
-    fn indexes_are_dense() {
+    fn indexes_are_dense_and_specs_line_up() {
+        assert_eq!(Route::ALL.len(), SPECS.len());
         for (i, r) in Route::ALL.iter().enumerate() {
             assert_eq!(r.index(), i);
         }
+        assert_eq!(Route::NotFound.template(), "unmatched");
+    }
+
+    #[test]
+    fn every_template_routes_to_its_own_entry() {
+        for r in Route::ALL.iter().filter(|r| **r != Route::NotFound) {
+            let path = r
+                .template()
+                .replace("{id}", "some-id")
+                .replace("{name}", "some-id");
+            let m = route(&path);
+            assert_eq!(m.route, *r, "{path}");
+            let expected = if r.template().contains('{') {
+                "some-id"
+            } else {
+                ""
+            };
+            assert_eq!(m.param, expected, "{path}");
+            assert!(!r.spec().endpoints.is_empty(), "{path}");
+        }
+    }
+
+    #[test]
+    fn allow_lists_each_method_once_with_head_and_options() {
+        assert_eq!(Route::Healthz.allow(), "GET, HEAD, OPTIONS");
+        assert_eq!(Route::Login.allow(), "POST, OPTIONS");
+        assert_eq!(Route::Roles.allow(), "GET, HEAD, POST, OPTIONS");
+        assert_eq!(Route::Role.allow(), "GET, HEAD, PATCH, DELETE, OPTIONS");
+        assert_eq!(Route::ApiKey.allow(), "DELETE, OPTIONS");
+        assert_eq!(Route::NotFound.allow(), "");
+        assert_eq!(Route::Student.max_body(1 << 20), 64 * 1024);
+        assert_eq!(Route::Login.max_body(1 << 20), 4 * 1024);
+        assert_eq!(Route::Login.max_body(100), 100);
+        assert!(Route::Student.endpoint(Method::Head).is_some());
+        assert!(Route::Student.endpoint(Method::Post).is_none());
     }
 }

@@ -135,9 +135,16 @@ fn departments_read_list_and_paginate() {
         None,
     );
     assert_eq!(nobody.status, 404);
+    let malformed = common::call(
+        &server,
+        "GET",
+        "/api/v1/departments/not-a-uuid/summary",
+        Some(&admin),
+        None,
+    );
+    assert_eq!(malformed.status, 400);
 
     for (path, status) in [
-        ("/api/v1/departments/not-a-uuid/summary", 400),
         ("/api/v1/departments/not-a-uuid", 400),
         (
             "/api/v1/departments/00000000-0000-4000-8000-000000000000",

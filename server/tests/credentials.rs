@@ -5,22 +5,14 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use campushub::auth::totp;
-use common::{access_token, call, sql_one, TestServer};
-
-fn now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+use common::{access_token, call, now_s, sql_one, TestServer};
 
 /// The code for `offset` steps from now, as an authenticator a little fast or slow shows it.
 fn code(secret: &[u8], offset: i64) -> String {
-    let step = (now_s() / totp::STEP_S) as i64 + offset;
-    format!("{:06}", totp::code_at(secret, step as u64))
+    common::totp_code(secret, offset)
 }
 
 fn login(server: &TestServer, user: &str, password: &str) -> common::Resp {

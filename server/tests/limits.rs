@@ -39,29 +39,28 @@ fn brute_force_meets_the_delays_the_lock_out_then_the_login_limit() {
     common::forget_failures(user);
     // Four wrong guesses (the growing delays waited out), the fifth locks, the lock holds,
     // then the limit refuses to even look: 9 attempts in all, counting the throttled ones.
-    let mut statuses = Vec::new();
-    let mut attempts = 0;
-    while statuses.len() < 6 {
-        let body = serde_json::json!({"username": user, "password": format!("guess-{attempts}")});
-        let r = call(
-            &server,
-            "POST",
-            "/api/v1/auth/login",
-            None,
-            Some(&body.to_string()),
-        );
-        attempts += 1;
-        if r.status == 429 && r.json()["type"] == "/problems/login-throttled" {
-            let wait: u64 = r.header("Retry-After").unwrap().parse().unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(wait * 1000 + 50));
-            continue;
-        }
-        statuses.push(r.status);
-    }
+    let attempts = std::cell::Cell::new(0);
+    let statuses: Vec<u16> = (0..6)
+        .map(|i| {
+            let body = serde_json::json!({"username": user, "password": format!("guess-{i}")});
+            common::patiently(|| {
+                attempts.set(attempts.get() + 1);
+                call(
+                    &server,
+                    "POST",
+                    "/api/v1/auth/login",
+                    None,
+                    Some(&body.to_string()),
+                )
+            })
+            .status
+        })
+        .collect();
     assert_eq!(
         statuses,
         [401, 401, 401, 401, 423, 423],
-        "after {attempts} attempts"
+        "after {} attempts",
+        attempts.get()
     );
     let mut last = login_as(&server, user, "campushub-demo");
     while last.status == 423 {

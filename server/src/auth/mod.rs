@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod api_keys;
+pub mod caller;
 pub mod passwords;
 pub mod throttle;
 pub mod tokens;

@@ -8,10 +8,8 @@ use campushub_cache::{Invalidation, Message};
 use campushub_db::queries::api_keys;
 use serde::{Deserialize, Serialize};
 
-use super::auth::{authenticate, Caller};
 use super::{json, json_body, Request, ScopeIn};
 use crate::api_error::ApiError;
-use crate::auth::access::require_institution;
 use crate::http::Response;
 use crate::shard::Shard;
 
@@ -19,17 +17,6 @@ use crate::shard::Shard;
 const MANAGE: &str = "api_keys.manage";
 /// Most bindings one key may carry.
 const MAX_BINDINGS: usize = 16;
-
-/// The caller, who must have come with their own log-in, not with a key.
-async fn person(shard: &Shard, req: &Request<'_>) -> Result<Caller, ApiError> {
-    let caller = authenticate(shard, req).await?;
-    if caller.api_key.is_some() {
-        return Err(ApiError::ForbiddenBecause(
-            "API keys cannot list, make or revoke API keys; log in as a person.",
-        ));
-    }
-    Ok(caller)
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,8 +52,7 @@ struct CreatedDto<'a> {
 
 /// `POST /api/v1/api-keys`.
 pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let caller = person(shard, req).await?;
-    require_institution(&caller.principal, MANAGE)?;
+    let caller = req.caller()?;
     let body: NewKey = json_body(req)?;
     let bad = |m: &str| ApiError::Unprocessable(m.into());
     if body.name.trim().is_empty() || body.name.len() > 100 {
@@ -164,7 +150,7 @@ struct ListDto<'a> {
 
 /// `GET /api/v1/api-keys`: the caller's own keys, newest first, by prefix (never the secret).
 pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let caller = person(shard, req).await?;
+    let caller = req.caller()?;
     let keys = api_keys::of_owner(shard.db.primary(), caller.principal.user_id).await?;
     let api_keys = keys
         .iter()
@@ -187,7 +173,7 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
 /// `DELETE /api/v1/api-keys/{id}`: the caller's own key, or any key for holders of
 /// `api_keys.manage`. It stops working on every shard of every instance.
 pub async fn revoke(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let caller = person(shard, req).await?;
+    let caller = req.caller()?;
     let id = uuid::Uuid::try_parse(req.param)
         .map_err(|_| ApiError::BadParameter("The key id must be a UUID.".into()))?;
     let any = caller.principal.institution_grant(MANAGE).is_some();

@@ -11,11 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{json, json_body, Request, ScopeDto};
 use crate::api_error::ApiError;
-use crate::auth::access::{self, Principal};
-use crate::auth::api_keys;
+use crate::auth::new_refresh_token;
 use crate::auth::passwords::Verdict;
-use crate::auth::tokens::{self, TokenError};
-use crate::auth::{bearer, new_refresh_token, throttle};
+use crate::auth::throttle;
+use crate::auth::tokens;
 use crate::http::Response;
 use crate::shard::Shard;
 
@@ -298,128 +297,6 @@ pub(super) async fn record(
     .map_err(ApiError::from)
 }
 
-impl Caller {
-    /// Who makes a change, for the audit trail: this caller, from `ip`.
-    pub fn actor<'a>(&self, ip: &'a str) -> campushub_db::queries::access::Actor<'a> {
-        campushub_db::queries::access::Actor {
-            user_id: self.principal.user_id,
-            ip,
-        }
-    }
-}
-
-/// The claims of the request's access token if it verifies (signature, expiry; not yet
-/// revocation), remembered on the request for the handler.
-pub fn verified_claims(shard: &Shard, req: &Request<'_>) -> Option<std::rc::Rc<tokens::Claims>> {
-    if let Some(c) = req.claims.get() {
-        return Some(std::rc::Rc::clone(c));
-    }
-    let token = bearer(req.authorization)?;
-    let claims = shard.tokens.borrow_mut().verify(&shard.keys, token).ok()?;
-    let _ = req.claims.set(std::rc::Rc::clone(&claims));
-    Some(claims)
-}
-
-/// The API key a request presents: `X-API-Key`, or a Bearer credential that is a key.
-pub fn presented_key<'a>(req: &Request<'a>) -> Option<&'a [u8]> {
-    req.api_key.map(<[u8]>::trim_ascii).or_else(|| {
-        bearer(req.authorization).filter(|t| t.starts_with(api_keys::KEY_MARK.as_bytes()))
-    })
-}
-
-/// Whom the rate limit counts a request against, decided without touching the database: a
-/// verified access token's user, or a key already verified on this shard (negative ids, so
-/// keys and users never share a budget). Anything else is limited as anonymous, by address.
-pub fn rate_identity(shard: &Shard, req: &Request<'_>) -> Option<i64> {
-    if req.authorization.is_none() && req.api_key.is_none() {
-        return None;
-    }
-    match presented_key(req) {
-        Some(key) => {
-            let k = shard.api_keys.borrow_mut().get(key)?;
-            let id = k.key_id.saturating_neg();
-            let _ = req.key.set(k);
-            Some(id)
-        }
-        None => verified_claims(shard, req).map(|c| c.uid),
-    }
-}
-
-/// An authenticated caller: what the token says, and who that is now.
-#[derive(Debug)]
-pub struct Caller {
-    /// The verified claims (`None` for an API key).
-    pub claims: Option<std::rc::Rc<tokens::Claims>>,
-    /// Grants and account state (cached per shard, dropped on change).
-    pub principal: std::rc::Rc<Principal>,
-    /// The API key used, if the caller came with one (api_keys.id).
-    pub api_key: Option<i64>,
-}
-
-/// The caller, from a verified access token whose account is still usable and whose tokens
-/// were not revoked after it was issued. The caller is always taken from the credential,
-/// never from a request parameter.
-pub async fn authenticate(shard: &Shard, req: &Request<'_>) -> Result<Caller, ApiError> {
-    if let Some(key) = presented_key(req) {
-        let k = match req.key.get() {
-            Some(k) => std::rc::Rc::clone(k),
-            None => api_keys::resolve(shard, key).await?,
-        };
-        // The creator's principal as it is now (cached, dropped on every change to them): a
-        // key is checked against its creator's account and rights on every use.
-        let creator =
-            access::principal(shard, k.owner_id)
-                .await?
-                .ok_or(ApiError::Unauthenticated(
-                    "The account that made this API key no longer exists.",
-                ))?;
-        if !creator.usable {
-            return Err(ApiError::Unauthenticated(
-                "The account that made this API key is disabled.",
-            ));
-        }
-        return Ok(Caller {
-            claims: None,
-            principal: k.acting_as(&creator),
-            api_key: Some(k.key_id),
-        });
-    }
-    let claims = match req.claims.get() {
-        Some(c) => std::rc::Rc::clone(c),
-        None => {
-            let token = bearer(req.authorization).ok_or(ApiError::Unauthenticated(
-                "Send an access token: Authorization: Bearer <token>.",
-            ))?;
-            shard
-                .tokens
-                .borrow_mut()
-                .verify(&shard.keys, token)
-                .map_err(|e| match e {
-                    TokenError::Expired => {
-                        ApiError::Unauthenticated("The access token has expired; refresh it.")
-                    }
-                    TokenError::Invalid => {
-                        ApiError::Unauthenticated("The access token is not valid.")
-                    }
-                })?
-        }
-    };
-    let principal =
-        access::principal(shard, claims.uid)
-            .await?
-            .ok_or(ApiError::Unauthenticated(
-                "The account behind this token no longer exists.",
-            ))?;
-    if !principal.usable || claims.issued_ms() < principal.revoked_before_ms {
-        return Err(ApiError::Unauthenticated("This token has been revoked."));
-    }
-    Ok(Caller {
-        claims: Some(claims),
-        principal,
-        api_key: None,
-    })
-}
-
 #[derive(Serialize)]
 struct MeDto<'a> {
     sourced_id: String,
@@ -432,7 +309,7 @@ struct MeDto<'a> {
 
 /// Who the caller is.
 pub async fn me(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let caller = authenticate(shard, req).await?;
+    let caller = req.caller()?;
     let profile = users::profile(shard.db.primary(), caller.principal.user_id)
         .await?
         .ok_or(ApiError::Unauthenticated(
@@ -462,8 +339,8 @@ struct PermissionsDto<'a> {
 }
 
 /// What the caller may do, and where.
-pub async fn my_permissions(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let caller = authenticate(shard, req).await?;
+pub async fn my_permissions(_shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
     let body = json(&PermissionsDto {
         permissions: caller
             .principal

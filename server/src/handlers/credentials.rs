@@ -8,7 +8,7 @@ use campushub_cache::{Invalidation, Message};
 use campushub_db::queries::users;
 use serde::{Deserialize, Serialize};
 
-use super::auth::{authenticate, complete_login, record};
+use super::auth::{complete_login, record};
 use super::{json, json_body, Request};
 use crate::api_error::ApiError;
 use crate::auth::passwords::Verdict;
@@ -121,7 +121,7 @@ struct EnrollDto {
 /// Without a code: starts enrolment, returning a new secret (shown this once) for an
 /// authenticator app. With a code from that app: turns MFA on.
 pub async fn enroll(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let caller = authenticate(shard, req).await?;
+    let caller = req.caller()?;
     let user = caller.principal.user_id;
     let body: EnrollBody = if req.body.is_empty() {
         EnrollBody { code: None }
@@ -192,7 +192,7 @@ pub(super) struct DisableBody {
 
 /// Turns MFA off; needs a current code, so a stolen access token alone cannot do it.
 pub async fn disable(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let caller = authenticate(shard, req).await?;
+    let caller = req.caller()?;
     let user = caller.principal.user_id;
     let body: DisableBody = json_body(req)?;
     let code = code_field(body.code)?;
@@ -246,7 +246,7 @@ pub(super) struct PasswordBody {
 /// the user, this one included: refresh tokens are revoked and access tokens stop working on
 /// every shard of every instance.
 pub async fn change_password(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let caller = authenticate(shard, req).await?;
+    let caller = req.caller()?;
     let user = caller.principal.user_id;
     let body: PasswordBody = json_body(req)?;
     let current = body.current_password.unwrap_or_default();

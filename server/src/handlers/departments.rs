@@ -6,7 +6,6 @@
 use campushub_db::queries::departments::{self, Department};
 use serde::Serialize;
 
-use super::auth::authenticate;
 use super::{json, query_pairs, ObjectRef, Request};
 use crate::api_error::ApiError;
 use crate::http::Response;
@@ -134,13 +133,11 @@ struct AttendanceDto {
 pub async fn summary(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let id = uuid::Uuid::try_parse(req.param)
         .map_err(|_| ApiError::BadParameter("The department id must be a UUID.".into()))?;
-    let caller = authenticate(shard, req).await?;
-    let allowed = caller
-        .principal
-        .institution_grant(SUMMARY_PERMISSION)
-        .is_some()
+    let caller = req.caller()?;
+    let permission = req.permission()?;
+    let allowed = caller.principal.institution_grant(permission).is_some()
         || caller.principal.grants.iter().any(|g| {
-            g.permission == SUMMARY_PERMISSION
+            g.permission == permission
                 && g.scope_type == "department"
                 && g.scope_sourced_id == Some(id)
                 && !matches!(g.role.as_str(), "student" | "guardian")
@@ -181,9 +178,6 @@ pub async fn summary(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
     }
     Ok(summary_response(body))
 }
-
-/// The permission a summary needs (it is built from attendance).
-const SUMMARY_PERMISSION: &str = "attendance.read";
 
 fn summary_response(body: Vec<u8>) -> Response {
     // Per caller: never stored by shared caches.

@@ -14,8 +14,8 @@ use crate::metrics::{self, ProcessInfo};
 use crate::shard::Shard;
 
 /// Liveness: the shard's event loop answers. No I/O.
-pub fn healthz(_shard: &Shard) -> Response {
-    Response::static_json(200, b"{\"status\":\"ok\"}")
+pub async fn healthz(_shard: &Shard, _req: &Request<'_>) -> Result<Response, ApiError> {
+    Ok(Response::static_json(200, b"{\"status\":\"ok\"}"))
 }
 
 #[derive(Serialize)]
@@ -98,23 +98,6 @@ async fn pool_check(pool: &campushub_db::Pool) -> Check {
     }
 }
 
-/// Whether the request comes from an operator: the configured ops token as a Bearer
-/// credential (compared in constant time), or a loopback client when none is configured.
-pub fn operator(shard: &Shard, req: &Request<'_>) -> bool {
-    match &shard.config.ops_token {
-        Some(token) => crate::auth::bearer(req.authorization).is_some_and(|presented| {
-            let expected = token.expose().as_bytes();
-            presented.len() == expected.len()
-                && presented
-                    .iter()
-                    .zip(expected)
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
-        }),
-        None => req.peer.is_loopback(),
-    }
-}
-
 /// Readiness: 200 when the database answers and the server is not draining; 503
 /// (problem+json) otherwise. Redis or replica trouble is reported as `degraded` (the server
 /// still serves). Only operators see the checks.
@@ -175,7 +158,7 @@ pub async fn readyz(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
             rss_bytes: metrics::rss_bytes(),
         },
     };
-    let operator = operator(shard, req);
+    let operator = crate::auth::caller::operator(shard, req);
     if status == "not_ready" {
         let why = if draining {
             "The server is shutting down."
@@ -201,13 +184,8 @@ pub async fn readyz(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
 }
 
 /// Prometheus exposition of every shard's latest snapshot (this shard's is fresh), for
-/// operators.
-pub fn metrics(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    if !operator(shard, req) {
-        return Err(ApiError::Unauthenticated(
-            "Metrics are for operators: send Authorization: Bearer <the ops token>.",
-        ));
-    }
+/// operators (the route table's rule).
+pub async fn metrics(shard: &Shard, _req: &Request<'_>) -> Result<Response, ApiError> {
     shard.publish();
     let text = metrics::render(
         &shard.board.snapshots(),

@@ -1,5 +1,7 @@
-//! Handlers: they see a parsed [`Request`] and the shard, never bytes or sockets, and return a
-//! [`Response`] or an [`ApiError`]. The (method, route) match below is the API's dispatch table.
+//! Handlers: they see a parsed [`Request`] (with its admitted caller) and the shard, never bytes
+//! or sockets, and return a [`Response`] or an [`ApiError`]. Which handler answers which route
+//! and method, and what each needs from its caller, is the route table's (`router.rs`); `handle`
+//! runs the stages in order.
 
 pub mod api_keys;
 pub mod audit;
@@ -11,46 +13,13 @@ pub mod health;
 pub mod roles;
 pub mod students;
 
-use crate::api_error::ApiError;
-use crate::http::{Method, Response};
-use crate::router::Route;
-use crate::shard::Shard;
+pub use crate::request::Request;
 
-/// A request as handlers see it.
-#[derive(Debug)]
-pub struct Request<'a> {
-    /// Method.
-    pub method: Method,
-    /// Matched route.
-    pub route: Route,
-    /// The route's `{id}` segment, if it has one.
-    pub param: &'a str,
-    /// Path without the query.
-    pub path: &'a str,
-    /// Query string without `?` (empty if none).
-    pub query: &'a str,
-    /// Decoded body.
-    pub body: &'a [u8],
-    /// `Origin`, if sent.
-    pub origin: Option<&'a [u8]>,
-    /// `Access-Control-Request-Method`, if sent.
-    pub acr_method: Option<&'a [u8]>,
-    /// `Content-Type`, if sent.
-    pub content_type: Option<&'a [u8]>,
-    /// `Authorization`, if sent.
-    pub authorization: Option<&'a [u8]>,
-    /// `X-API-Key`, if sent.
-    pub api_key: Option<&'a [u8]>,
-    /// The client's address (the connection's peer).
-    pub peer: std::net::IpAddr,
-    /// The request id echoed in the response (ASCII).
-    pub request_id: &'a [u8],
-    /// The access token's claims once verified (rate limiting verifies before the handler;
-    /// the handler reuses them).
-    pub claims: std::cell::OnceCell<std::rc::Rc<crate::auth::tokens::Claims>>,
-    /// The API key once found in the shard's cache (the same: looked up once per request).
-    pub key: std::cell::OnceCell<std::rc::Rc<crate::auth::api_keys::KeyPrincipal>>,
-}
+use crate::api_error::ApiError;
+use crate::auth::caller;
+use crate::http::{Method, Response};
+use crate::router::{LimitGroup, Route};
+use crate::shard::Shard;
 
 /// A reference to another object, OneRoster style: `{"sourced_id": ..., "type": "org"}`.
 #[derive(Debug, serde::Serialize)]
@@ -183,78 +152,52 @@ fn first_line(s: &str) -> &str {
 /// Every method that some route of this server answers (for `OPTIONS *`).
 const SERVER_METHODS: &str = "GET, HEAD, POST, PATCH, DELETE, OPTIONS";
 
-/// Answers a request: the route group's rate limit, then the handler; errors become
-/// problem+json, and the applied limit is reported in `RateLimit` / `RateLimit-Policy`.
+/// Answers a request, stage by stage: `OPTIONS`, then the route's rate limit (counted against
+/// the identity the authentication stage finds without the database), 404 and 405, the
+/// authentication stage under the route's access rule, and the handler the route table names.
+/// Errors become problem+json; the applied limit is reported in `RateLimit` /
+/// `RateLimit-Policy`.
 pub async fn handle(shard: &Shard, req: &Request<'_>) -> Response {
     let request_id = std::str::from_utf8(req.request_id).unwrap_or("");
-    let user = || auth::rate_identity(shard, req);
-    let applied = match crate::ratelimit::check_request(shard, req.route, req.peer, user).await {
+    if req.method == Method::Options {
+        let r = if req.path == "*" {
+            Ok(Response::empty(204).with_header("Allow", SERVER_METHODS))
+        } else if req.route == Route::NotFound {
+            Err(ApiError::NotFound)
+        } else {
+            crate::cors::options(
+                &shard.config.cors_origins,
+                req.route.allow(),
+                req.origin,
+                req.acr_method,
+            )
+        };
+        return r.unwrap_or_else(|e| e.to_response(request_id));
+    }
+    // Stage: who the limit counts against (no database), only where it counts per principal.
+    let group = req.route.spec().limit;
+    let user = match group {
+        LimitGroup::Caller => caller::rate_identity(shard, req),
+        LimitGroup::Probe | LimitGroup::Auth => None,
+    };
+    let applied = match crate::ratelimit::check_request(shard, group, req.peer, user).await {
         Ok(a) => a,
         Err(e) => return e.to_response(request_id),
     };
-    let mut resp = match dispatch(shard, req).await {
-        Ok(r) => r,
-        Err(e) => e.to_response(request_id),
+    let result = match req.endpoint {
+        Some(endpoint) => match caller::admit(shard, req, endpoint.access).await {
+            Ok(()) => crate::router::dispatch(shard, req).await,
+            Err(e) => Err(e),
+        },
+        // Not found, or the method is not allowed: dispatch says which.
+        None => crate::router::dispatch(shard, req).await,
     };
+    let mut resp = result.unwrap_or_else(|e| e.to_response(request_id));
     if let Some(a) = applied {
         resp.headers.push(("RateLimit-Policy", a.policy.into()));
         resp.headers.push(("RateLimit", a.state().into()));
     }
     resp
-}
-
-/// Routes a request to its handler.
-pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    match (req.method, req.route) {
-        (Method::Options, _) if req.path == "*" => {
-            Ok(Response::empty(204).with_header("Allow", SERVER_METHODS))
-        }
-        (_, Route::NotFound) => Err(ApiError::NotFound),
-        (Method::Options, route) => crate::cors::options(
-            &shard.config.cors_origins,
-            route.allow(),
-            req.origin,
-            req.acr_method,
-        ),
-        (Method::Get | Method::Head, Route::Healthz) => Ok(health::healthz(shard)),
-        (Method::Get | Method::Head, Route::Readyz) => health::readyz(shard, req).await,
-        (Method::Get | Method::Head, Route::Metrics) => health::metrics(shard, req),
-        (Method::Get | Method::Head, Route::Departments) => departments::list(shard, req).await,
-        (Method::Get | Method::Head, Route::Department) => departments::get(shard, req).await,
-        (Method::Get | Method::Head, Route::DepartmentSummary) => {
-            departments::summary(shard, req).await
-        }
-        (Method::Post, Route::Login) => auth::login(shard, req).await,
-        (Method::Post, Route::Refresh) => auth::refresh(shard, req).await,
-        (Method::Post, Route::Logout) => auth::logout(shard, req).await,
-        (Method::Post, Route::MfaVerify) => credentials::verify(shard, req).await,
-        (Method::Post, Route::MfaEnroll) => credentials::enroll(shard, req).await,
-        (Method::Post, Route::MfaDisable) => credentials::disable(shard, req).await,
-        (Method::Post, Route::Password) => credentials::change_password(shard, req).await,
-        (Method::Get | Method::Head, Route::Me) => auth::me(shard, req).await,
-        (Method::Get | Method::Head, Route::MyPermissions) => {
-            auth::my_permissions(shard, req).await
-        }
-        (Method::Get | Method::Head, Route::Student) => students::get(shard, req).await,
-        (Method::Get | Method::Head, Route::StudentAttendance) => {
-            students::attendance(shard, req).await
-        }
-        (Method::Get | Method::Head, Route::Roles) => roles::list(shard, req).await,
-        (Method::Post, Route::Roles) => roles::create(shard, req).await,
-        (Method::Get | Method::Head, Route::Role) => roles::get(shard, req).await,
-        (Method::Patch, Route::Role) => roles::update(shard, req).await,
-        (Method::Delete, Route::Role) => roles::delete(shard, req).await,
-        (Method::Get | Method::Head, Route::RoleBindings) => roles::list_bindings(shard, req).await,
-        (Method::Post, Route::RoleBindings) => roles::create_binding(shard, req).await,
-        (Method::Delete, Route::RoleBinding) => roles::delete_binding(shard, req).await,
-        (Method::Post, Route::AuthzExplain) => roles::explain(shard, req).await,
-        (Method::Get | Method::Head, Route::ApiKeys) => api_keys::list(shard, req).await,
-        (Method::Post, Route::ApiKeys) => api_keys::create(shard, req).await,
-        (Method::Delete, Route::ApiKey) => api_keys::revoke(shard, req).await,
-        (Method::Get | Method::Head, Route::AuditEvents) => audit::list(shard, req).await,
-        (Method::Get | Method::Head, Route::Profile) => debug::profile(shard, req).await,
-        (_, route) => Err(ApiError::MethodNotAllowed(route.allow())),
-    }
 }
 
 /// Iterates `key=value` pairs of a query string, percent-decoded (`+` is a space).
@@ -314,6 +257,7 @@ pub fn fuzz_decode_body(kind: u8, body: &[u8]) -> Result<(), ApiError> {
     let req = Request {
         method: Method::Post,
         route: Route::NotFound,
+        endpoint: None,
         param: "",
         path: "/",
         query: "",
@@ -327,6 +271,7 @@ pub fn fuzz_decode_body(kind: u8, body: &[u8]) -> Result<(), ApiError> {
         request_id: b"fuzz",
         claims: std::cell::OnceCell::new(),
         key: std::cell::OnceCell::new(),
+        caller: std::cell::OnceCell::new(),
     };
     match kind % FUZZ_BODY_KINDS {
         0 => json_body::<auth::LoginBody>(&req).map(drop),

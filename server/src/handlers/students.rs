@@ -9,25 +9,15 @@ use campushub_db::pgtypes::{days_from_civil, Date};
 use campushub_db::queries::students;
 use serde::Serialize;
 
-use super::auth::{authenticate, Caller};
 use super::{json, query_pairs, ObjectRef, Request};
 use crate::api_error::ApiError;
 use crate::auth::access::{cache_ttl, student_access};
+use crate::auth::caller::Caller;
 use crate::http::Response;
-use crate::shard::Shard;
+use crate::shard::{CachedStudent, Shard};
 
 /// Longest attendance range one request may ask for.
 pub const MAX_RANGE_DAYS: i32 = 366;
-
-/// A profile as the cache keeps it: what access checks need, and the encoded body.
-#[derive(Debug)]
-pub struct CachedStudent {
-    /// users.id.
-    pub id: i64,
-    /// orgs.id of the student's department.
-    pub department_id: i64,
-    json: Rc<[u8]>,
-}
 
 #[derive(Serialize)]
 struct StudentDto<'a> {
@@ -119,10 +109,10 @@ async fn allow_student(
 
 /// A student's profile.
 pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let caller = authenticate(shard, req).await?;
+    let caller = req.caller()?;
     let id = parse_id(req.param)?;
     let s = load(shard, id).await?;
-    allow_student(shard, &caller, "students.read", &s).await?;
+    allow_student(shard, caller, req.permission()?, &s).await?;
     Ok(Response::shared_json(200, Rc::clone(&s.json))
         .with_header("Cache-Control", "private, no-store"))
 }
@@ -180,7 +170,7 @@ struct AttendanceDto<'a> {
 
 /// A student's attendance between two dates, with the presence rate per class.
 pub async fn attendance(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let caller = authenticate(shard, req).await?;
+    let caller = req.caller()?;
     let id = parse_id(req.param)?;
     let today = Date(
         (SystemTime::now()
@@ -208,7 +198,7 @@ pub async fn attendance(shard: &Shard, req: &Request<'_>) -> Result<Response, Ap
         )));
     }
     let s = load(shard, id).await?;
-    allow_student(shard, &caller, "attendance.read", &s).await?;
+    allow_student(shard, caller, req.permission()?, &s).await?;
     let marks = students::attendance(shard.db.primary(), s.id, from, to).await?;
     let mut classes: Vec<(uuid::Uuid, String, u32, f64)> = Vec::new();
     for m in &marks {

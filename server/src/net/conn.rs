@@ -380,6 +380,7 @@ async fn serve_one(
     let req = Request {
         method: head.method,
         route,
+        endpoint: route.endpoint(head.method),
         param: matched.param,
         path,
         query,
@@ -397,6 +398,7 @@ async fn serve_one(
         request_id: rid.as_bytes(),
         claims: std::cell::OnceCell::new(),
         key: std::cell::OnceCell::new(),
+        caller: std::cell::OnceCell::new(),
     };
     shard.active_requests.set(shard.active_requests.get() + 1);
     let resp = handlers::handle(shard, &req).await;

@@ -85,9 +85,19 @@ pub struct Shard {
     /// figures are aggregates of a month's attendance, and computing one costs tens of ms.
     pub summaries: RefCell<campushub_cache::LocalCache<uuid::Uuid, Rc<[u8]>>>,
     /// Hot student profiles, encoded.
-    pub students: RefCell<
-        campushub_cache::LocalCache<uuid::Uuid, Rc<crate::handlers::students::CachedStudent>>,
-    >,
+    pub students: RefCell<campushub_cache::LocalCache<uuid::Uuid, Rc<CachedStudent>>>,
+}
+
+/// A student profile as the shard's cache keeps it: what access checks need, and the encoded
+/// body (shard state, so that it does not depend on the handler that fills it).
+#[derive(Debug)]
+pub struct CachedStudent {
+    /// users.id.
+    pub id: i64,
+    /// orgs.id of the student's department.
+    pub department_id: i64,
+    /// The profile, encoded once.
+    pub json: Rc<[u8]>,
 }
 
 impl Shard {

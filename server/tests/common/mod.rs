@@ -395,6 +395,12 @@ pub fn call(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Resp {
+    let req = request_bytes(method, path, token, body);
+    parse_responses(&server.raw(req.as_bytes()), &[method == "HEAD"]).remove(0)
+}
+
+/// The bytes of one request that closes its connection: `token` as Bearer, `body` as JSON.
+fn request_bytes(method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> String {
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
@@ -406,11 +412,10 @@ pub fn call(
             )
         })
         .unwrap_or_default();
-    let req = format!(
+    format!(
         "{method} {path} HTTP/1.1\r\nHost: t\r\n{auth}{body_head}Connection: close\r\n\r\n{}",
         body.unwrap_or("")
-    );
-    parse_responses(&server.raw(req.as_bytes()), &[method == "HEAD"]).remove(0)
+    )
 }
 
 /// An access token for a seeded user (password `campushub-demo`).
@@ -510,22 +515,39 @@ pub fn call_from(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Resp {
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let body_head = body
-        .map(|b| {
-            format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                b.len()
-            )
-        })
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\n{auth}{body_head}Connection: close\r\n\r\n{}",
-        body.unwrap_or("")
-    );
+    let req = request_bytes(method, path, token, body);
     parse_responses(&raw_from(server, from, req.as_bytes()), &[method == "HEAD"]).remove(0)
+}
+
+/// Sends requests with `send` until one is not refused for the growing delay between failed
+/// attempts (429 `login-throttled`), sleeping as `Retry-After` says: what a patient guesser
+/// sees.
+pub fn patiently(mut send: impl FnMut() -> Resp) -> Resp {
+    loop {
+        let r = send();
+        if r.status == 429 && r.json()["type"] == "/problems/login-throttled" {
+            let wait: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+            std::thread::sleep(Duration::from_millis(wait * 1000 + 50));
+            continue;
+        }
+        return r;
+    }
+}
+
+/// The current time in seconds since the epoch.
+pub fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The one-time code for `offset` steps from now, as an authenticator a little fast or slow
+/// shows it.
+pub fn totp_code(secret: &[u8], offset: i64) -> String {
+    use campushub::auth::totp;
+    let step = (now_s() / totp::STEP_S) as i64 + offset;
+    format!("{:06}", totp::code_at(secret, step as u64))
 }
 
 /// A log-in attempt from `from` that waits out the growing delay between failures (429
@@ -537,22 +559,16 @@ pub fn login_patiently(
     password: &str,
 ) -> Resp {
     let body = serde_json::json!({"username": user, "password": password}).to_string();
-    loop {
-        let r = call_from(
+    patiently(|| {
+        call_from(
             server,
             from,
             "POST",
             "/api/v1/auth/login",
             None,
             Some(&body),
-        );
-        if r.status == 429 && r.json()["type"] == "/problems/login-throttled" {
-            let wait: u64 = r.header("Retry-After").unwrap().parse().unwrap();
-            std::thread::sleep(Duration::from_millis(wait * 1000 + 50));
-            continue;
-        }
-        return r;
-    }
+        )
+    })
 }
 
 /// Forgets every failed log-in of `user` (a seeded username), so a test starts clean: the
