@@ -210,10 +210,12 @@ macro_rules! grants_select {
 }
 
 /// What a user may do, and where: each permission of each bound role with the binding's scope
-/// (scope ids are orgs.id or classes.id) and the role's name.
+/// (scope ids are orgs.id or classes.id) and the role's name. Ordered down to the role, so that
+/// when two roles grant the same permission at the same scope the same one decides every time
+/// (`authz/explain` names it).
 pub const USER_GRANTS: Stmt = Stmt {
     id: 15,
-    sql: concat!(grants_select!(), "WHERE b.user_id = $1 ORDER BY 1, 2, 3"),
+    sql: concat!(grants_select!(), "WHERE b.user_id = $1 ORDER BY 1, 2, 3, 4"),
     params: &[Type::INT8],
 };
 
@@ -426,7 +428,7 @@ pub const API_KEY_BY_PREFIX: Stmt = Stmt {
 /// (same columns as [`USER_GRANTS`]).
 pub const API_KEY_GRANTS: Stmt = Stmt {
     id: 37,
-    sql: concat!(grants_select!(), "WHERE b.api_key_id = $1 ORDER BY 1, 2, 3"),
+    sql: concat!(grants_select!(), "WHERE b.api_key_id = $1 ORDER BY 1, 2, 3, 4"),
     params: &[Type::INT8],
 };
 
