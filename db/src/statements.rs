@@ -428,7 +428,10 @@ pub const API_KEY_BY_PREFIX: Stmt = Stmt {
 /// (same columns as [`USER_GRANTS`]).
 pub const API_KEY_GRANTS: Stmt = Stmt {
     id: 37,
-    sql: concat!(grants_select!(), "WHERE b.api_key_id = $1 ORDER BY 1, 2, 3, 4"),
+    sql: concat!(
+        grants_select!(),
+        "WHERE b.api_key_id = $1 ORDER BY 1, 2, 3, 4"
+    ),
     params: &[Type::INT8],
 };
 
