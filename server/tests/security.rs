@@ -273,14 +273,29 @@ fn code(secret: &[u8], offset: i64) -> String {
     common::totp_code(secret, offset)
 }
 
-/// Turns MFA on for `user` (off first, if a previous run left it on); returns the secret and
-/// an access token.
-fn enrol(server: &TestServer, user: &str) -> (Vec<u8>, String) {
+/// Turns MFA off for `user` and forgets their failed attempts.
+fn mfa_off(user: &str) {
+    forget_failures(user);
     sql_one(&format!(
         "UPDATE users SET mfa_enabled = false, mfa_secret = NULL, mfa_last_step = NULL \
          WHERE username = '{user}' RETURNING 1"
     ));
-    forget_failures(user);
+}
+
+/// Logs `user` in from `from` with the password and the current code (clear of a step
+/// boundary, so the code is still current when it arrives).
+fn mfa_log_in(server: &TestServer, from: Ipv4Addr, user: &str, secret: &[u8]) -> Resp {
+    if now_s() % totp::STEP_S > totp::STEP_S - 4 {
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    let challenge = challenge_from(server, from, user);
+    verify_from(server, from, &challenge, &code(secret, 0))
+}
+
+/// Turns MFA on for `user` (off first, if a previous run left it on); returns the secret and
+/// an access token.
+fn enrol(server: &TestServer, user: &str) -> (Vec<u8>, String) {
+    mfa_off(user);
     let token = access_token(server, user);
     let r = call(
         server,
@@ -417,11 +432,7 @@ fn current_password_and_mfa_code_guesses_are_limited_locked_and_audited() {
         .header("RateLimit-Policy")
         .unwrap()
         .starts_with("\"credentials\";"));
-    forget_failures(user);
-    sql_one(&format!(
-        "UPDATE users SET mfa_enabled = false, mfa_secret = NULL, mfa_last_step = NULL \
-         WHERE username = '{user}' RETURNING 1"
-    ));
+    mfa_off(user);
 }
 
 #[test]
@@ -485,17 +496,9 @@ fn strangers_cannot_lock_an_account_and_unknown_names_answer_alike() {
         login_patiently(&server, attacker, mfa_victim, "campushub-demo").status,
         423
     );
-    if now_s() % totp::STEP_S > totp::STEP_S - 4 {
-        std::thread::sleep(Duration::from_secs(5));
-    }
-    let challenge = challenge_from(&server, owner, mfa_victim);
-    let r = verify_from(&server, owner, &challenge, &code(&secret, 0));
+    let r = mfa_log_in(&server, owner, mfa_victim, &secret);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    forget_failures(mfa_victim);
-    sql_one(&format!(
-        "UPDATE users SET mfa_enabled = false, mfa_secret = NULL, mfa_last_step = NULL \
-         WHERE username = '{mfa_victim}' RETURNING 1"
-    ));
+    mfa_off(mfa_victim);
 }
 
 #[test]
@@ -530,17 +533,9 @@ fn a_log_in_name_cannot_spend_an_accounts_mfa_budget() {
             .collect();
         assert_eq!(statuses[3], 429, "{name}: {statuses:?}");
     }
-    if now_s() % totp::STEP_S > totp::STEP_S - 4 {
-        std::thread::sleep(Duration::from_secs(5));
-    }
-    let challenge = challenge_from(&server, here, user);
-    let r = verify_from(&server, here, &challenge, &code(&secret, 0));
+    let r = mfa_log_in(&server, here, user, &secret);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    forget_failures(user);
-    sql_one(&format!(
-        "UPDATE users SET mfa_enabled = false, mfa_secret = NULL, mfa_last_step = NULL \
-         WHERE username = '{user}' RETURNING 1"
-    ));
+    mfa_off(user);
 }
 
 #[test]
