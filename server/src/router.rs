@@ -280,15 +280,15 @@ route_table! {
     }
     /// `/api/v1/auth/mfa/enroll`: start (no code) or confirm (code) MFA enrolment.
     MfaEnroll "/api/v1/auth/mfa/enroll" ["api", "v1", "auth", "mfa", "enroll"] Credentials Caller {
-        POST => credentials::enroll, Caller, ("MfaCodeRequest") -> "MfaEnrolment", "Start MFA enrolment, or confirm it with a code";
+        POST => credentials::enroll, Person, ("MfaCodeRequest") -> "MfaEnrolment", "Start MFA enrolment, or confirm it with a code";
     }
     /// `/api/v1/auth/mfa/disable`.
     MfaDisable "/api/v1/auth/mfa/disable" ["api", "v1", "auth", "mfa", "disable"] Credentials Auth {
-        POST => credentials::disable, Caller, ("MfaCodeRequest") -> "MfaState", "Turn MFA off with a current code";
+        POST => credentials::disable, Person, ("MfaCodeRequest") -> "MfaState", "Turn MFA off with a current code";
     }
     /// `/api/v1/auth/password`: change one's password.
     Password "/api/v1/auth/password" ["api", "v1", "auth", "password"] Credentials Auth {
-        POST => credentials::change_password, Caller, ("PasswordChangeRequest") -> "Empty", "Change one's password and end every session";
+        POST => credentials::change_password, Person, ("PasswordChangeRequest") -> "Empty", "Change one's password and end every session";
     }
     /// `/api/v1/me`.
     Me "/api/v1/me" ["api", "v1", "me"] Read Caller {

@@ -655,3 +655,45 @@ fn metrics_and_readiness_details_answer_only_the_ops_token() {
     assert!(r.json()["memory"]["rss_bytes"].as_u64().unwrap() > 0);
     assert_eq!(call(&server, "GET", "/healthz", None, None).status, 200);
 }
+
+#[test]
+fn an_api_key_cannot_touch_its_creators_credentials() {
+    let server = TestServer::spawn(&[]);
+    let admin = admin(&server);
+    let r = post(
+        &server,
+        "/api/v1/api-keys",
+        Some(&admin),
+        serde_json::json!({"name": "creds", "expires_in_days": 1, "bindings": [
+            {"role": "registrar", "scope": {"type": "institution", "sourced_id": institution()}}]}),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let key = r.json()["key"].as_str().unwrap().to_string();
+    // Whoever holds a key must not enrol their own authenticator on its creator, nor change
+    // the creator's password or MFA.
+    for (path, body) in [
+        ("/api/v1/auth/mfa/enroll", "{}"),
+        ("/api/v1/auth/mfa/disable", r#"{"code":"123456"}"#),
+        (
+            "/api/v1/auth/password",
+            r#"{"current_password":"campushub-demo","new_password":"taken-over-123"}"#,
+        ),
+    ] {
+        let r = call(&server, "POST", path, Some(&key), Some(body));
+        assert_eq!(
+            r.status,
+            403,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    assert_eq!(
+        sql_one("SELECT mfa_secret IS NULL FROM users WHERE username = 'admin'"),
+        "t"
+    );
+    // The key still reads what it may.
+    assert_eq!(
+        call(&server, "GET", "/api/v1/me", Some(&key), None).status,
+        200
+    );
+}

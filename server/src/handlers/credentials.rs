@@ -1,6 +1,8 @@
 //! The caller's own credentials: multi-factor log-in (`/api/v1/auth/mfa/verify`), enrolment
 //! and removal (`/auth/mfa/enroll`, `/auth/mfa/disable`), and password change
-//! (`/auth/password`, which ends every session of the user). Every change is audited.
+//! (`/auth/password`, which ends every session of the user). Every change is audited. Only a
+//! person's own log-in may change their credentials: an API key may not (the route table's
+//! `Person` rule), or whoever held a key could enrol their own authenticator on its creator.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
