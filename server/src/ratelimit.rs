@@ -156,12 +156,8 @@ pub async fn check_request(
             (None, _, None) => return Ok(None),
         },
     };
-    if applied.decision.allowed {
-        Ok(Some(applied))
-    } else {
-        shard.metrics.borrow_mut().rate_limited_total += 1;
-        Err(applied.refused())
-    }
+    finish(shard, &applied)?;
+    Ok(Some(applied))
 }
 
 /// The strict limit on log-in attempts and one-time codes, per throttle subject (`u:<id>` for
@@ -184,6 +180,7 @@ pub async fn check_credentials(shard: &Shard, user: i64) -> Result<(), ApiError>
     finish(shard, &applied)
 }
 
+/// `Err` (429, counted) when the limit refused.
 fn finish(shard: &Shard, applied: &Applied) -> Result<(), ApiError> {
     if applied.decision.allowed {
         Ok(())

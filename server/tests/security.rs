@@ -86,6 +86,22 @@ fn bind(server: &TestServer, admin: &str, user: &str, role: &str, scope: (&str, 
     r.json()["sourced_id"].as_str().unwrap().to_string()
 }
 
+/// `POST /api/v1/api-keys` as `token`: a key named `name` with `bindings` (`expires_in_days`
+/// merged in when given).
+fn new_key(
+    server: &TestServer,
+    token: &str,
+    name: &str,
+    expires_in_days: Option<i32>,
+    bindings: serde_json::Value,
+) -> Resp {
+    let mut body = serde_json::json!({"name": name, "bindings": bindings});
+    if let Some(days) = expires_in_days {
+        body["expires_in_days"] = days.into();
+    }
+    post(server, "/api/v1/api-keys", Some(token), body)
+}
+
 fn key_get(server: &TestServer, path: &str, key: &str) -> u16 {
     let req =
         format!("GET {path} HTTP/1.1\r\nHost: t\r\nX-API-Key: {key}\r\nConnection: close\r\n\r\n");
@@ -118,12 +134,13 @@ fn an_api_key_loses_what_its_creator_loses_and_always_expires() {
         ("department", &department("ACC")),
     );
     let token = access_token(&server, creator);
-    let r = post(
+    let r = new_key(
         &server,
-        "/api/v1/api-keys",
-        Some(&token),
-        serde_json::json!({"name": "reports", "bindings": [
-            {"role": "head_of_department", "scope": {"type": "department", "sourced_id": department("ACC")}}]}),
+        &token,
+        "reports",
+        None,
+        serde_json::json!([
+            {"role": "head_of_department", "scope": {"type": "department", "sourced_id": department("ACC")}}]),
     );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     // Made without an end, it still expires: after the server's maximum lifetime.
@@ -134,12 +151,13 @@ fn an_api_key_loses_what_its_creator_loses_and_always_expires() {
         "SELECT round(extract(epoch FROM expires_at - now()) / 86400) FROM api_keys WHERE prefix = '{prefix}'"
     ));
     assert_eq!(days, "365");
-    let over = post(
+    let over = new_key(
         &server,
-        "/api/v1/api-keys",
-        Some(&token),
-        serde_json::json!({"name": "forever", "expires_in_days": 3650, "bindings": [
-            {"role": "head_of_department", "scope": {"type": "department", "sourced_id": department("ACC")}}]}),
+        &token,
+        "forever",
+        Some(3650),
+        serde_json::json!([
+            {"role": "head_of_department", "scope": {"type": "department", "sourced_id": department("ACC")}}]),
     );
     assert_eq!(over.status, 422, "longer than the maximum lifetime");
 
@@ -183,11 +201,7 @@ fn an_api_key_loses_what_its_creator_loses_and_always_expires() {
         "UPDATE users SET enabled_user = true WHERE username = '{creator}' RETURNING 1"
     ));
     assert!(stopped, "a disabled creator's key kept working");
-    sql_one(&format!(
-        "WITH d AS (DELETE FROM role_bindings WHERE user_id = (SELECT id FROM users WHERE username = '{creator}') \
-         AND role_id IN (SELECT id FROM roles WHERE name IN ('{keymaker}', 'head_of_department')) RETURNING 1) \
-         SELECT count(*) FROM d"
-    ));
+    unbind_extras(creator);
 }
 
 #[test]
@@ -208,12 +222,13 @@ fn self_only_rights_never_transfer_to_an_api_key() {
         ("institution", &institution()),
     );
     let token = access_token(&server, creator);
-    let r = post(
+    let r = new_key(
         &server,
-        "/api/v1/api-keys",
-        Some(&token),
-        serde_json::json!({"name": "all-students", "expires_in_days": 1, "bindings": [
-            {"role": reader, "scope": {"type": "institution", "sourced_id": institution()}}]}),
+        &token,
+        "all-students",
+        Some(1),
+        serde_json::json!([
+            {"role": reader, "scope": {"type": "institution", "sourced_id": institution()}}]),
     );
     assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
     assert!(r.json()["detail"]
@@ -221,18 +236,16 @@ fn self_only_rights_never_transfer_to_an_api_key() {
         .unwrap()
         .contains("students.read"));
     // Nor can the self-only role itself be given to a key.
-    let r = post(
+    let r = new_key(
         &server,
-        "/api/v1/api-keys",
-        Some(&token),
-        serde_json::json!({"name": "me", "expires_in_days": 1, "bindings": [
-            {"role": "student", "scope": {"type": "institution", "sourced_id": institution()}}]}),
+        &token,
+        "me",
+        Some(1),
+        serde_json::json!([
+            {"role": "student", "scope": {"type": "institution", "sourced_id": institution()}}]),
     );
     assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
-    sql_one(&format!(
-        "WITH d AS (DELETE FROM role_bindings WHERE user_id = (SELECT id FROM users WHERE username = '{creator}') \
-         AND role_id = (SELECT id FROM roles WHERE name = '{keymaker}') RETURNING 1) SELECT count(*) FROM d"
-    ));
+    unbind_extras(creator);
 }
 
 #[test]
@@ -240,12 +253,13 @@ fn a_revoked_keys_bindings_do_not_keep_its_role_in_use() {
     let server = TestServer::spawn(&[]);
     let admin = admin(&server);
     let name = role(&server, &admin, "syncer", &["students.read"]);
-    let r = post(
+    let r = new_key(
         &server,
-        "/api/v1/api-keys",
-        Some(&admin),
-        serde_json::json!({"name": "sync", "expires_in_days": 1, "bindings": [
-            {"role": name, "scope": {"type": "institution", "sourced_id": institution()}}]}),
+        &admin,
+        "sync",
+        Some(1),
+        serde_json::json!([
+            {"role": name, "scope": {"type": "institution", "sourced_id": institution()}}]),
     );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let id = r.json()["sourced_id"].as_str().unwrap().to_string();
@@ -605,12 +619,13 @@ fn nul_bytes_are_refused_with_4xx_not_500() {
             Some(&admin),
             serde_json::json!({"name": format!("nul_{}", std::process::id()), "description": "a\u{0}b", "permissions": []}),
         ),
-        post(
+        new_key(
             &server,
-            "/api/v1/api-keys",
-            Some(&admin),
-            serde_json::json!({"name": "k\u{0}", "expires_in_days": 1, "bindings": [
-                {"role": "registrar", "scope": {"type": "institution", "sourced_id": institution()}}]}),
+            &admin,
+            "k\u{0}",
+            Some(1),
+            serde_json::json!([
+                {"role": "registrar", "scope": {"type": "institution", "sourced_id": institution()}}]),
         ),
     ];
     for (i, r) in cases.iter().enumerate() {
@@ -660,12 +675,13 @@ fn metrics_and_readiness_details_answer_only_the_ops_token() {
 fn an_api_key_cannot_touch_its_creators_credentials() {
     let server = TestServer::spawn(&[]);
     let admin = admin(&server);
-    let r = post(
+    let r = new_key(
         &server,
-        "/api/v1/api-keys",
-        Some(&admin),
-        serde_json::json!({"name": "creds", "expires_in_days": 1, "bindings": [
-            {"role": "registrar", "scope": {"type": "institution", "sourced_id": institution()}}]}),
+        &admin,
+        "creds",
+        Some(1),
+        serde_json::json!([
+            {"role": "registrar", "scope": {"type": "institution", "sourced_id": institution()}}]),
     );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let key = r.json()["key"].as_str().unwrap().to_string();

@@ -68,6 +68,18 @@ impl Principal {
             .find(|g| g.permission == permission && g.role == role)
     }
 
+    /// The grant of `permission` for the whole institution or for the department with public
+    /// id `department`, if held through a role that is not self-only.
+    pub fn department_grant(&self, permission: &str, department: uuid::Uuid) -> Option<&Grant> {
+        self.institution_grant(permission).or_else(|| {
+            self.grants.iter().find(|g| {
+                scoped(g, permission)
+                    && g.scope_type == "department"
+                    && g.scope_sourced_id == Some(department)
+            })
+        })
+    }
+
     /// The institution-wide grant of `permission`, if held (function-level checks: admin
     /// routes need the permission for the whole institution).
     pub fn institution_grant(&self, permission: &str) -> Option<&Grant> {

@@ -135,11 +135,6 @@ impl KeyCache {
     }
 }
 
-/// Compares two byte strings in time independent of where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The principal of a presented key, from the shard's cache or the database.
 pub async fn resolve(shard: &Shard, key: &[u8]) -> Result<Rc<KeyPrincipal>, ApiError> {
     if let Some(k) = shard.api_keys.borrow_mut().get(key) {
@@ -151,7 +146,7 @@ pub async fn resolve(shard: &Shard, key: &[u8]) -> Result<Rc<KeyPrincipal>, ApiE
     let stored = api_keys::by_prefix(db, prefix)
         .await?
         .ok_or(ApiError::Unauthenticated("The API key is not valid."))?;
-    if !same(&sha2::Sha256::digest(key), &stored.secret_hash) {
+    if !crate::auth::same_secret(&sha2::Sha256::digest(key), &stored.secret_hash) {
         return Err(ApiError::Unauthenticated("The API key is not valid."));
     }
     if !stored.live {
@@ -218,6 +213,7 @@ mod tests {
         ] {
             assert_eq!(prefix_of(k), None, "{:?}", String::from_utf8_lossy(k));
         }
+        use crate::auth::same_secret as same;
         assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"ab", b"abc"));
     }
 }

@@ -13,8 +13,8 @@ use std::rc::Rc;
 use crate::api_error::ApiError;
 use crate::auth::access::{self, require_institution, Principal};
 use crate::auth::api_keys;
-use crate::auth::bearer;
 use crate::auth::tokens::{self, TokenError};
+use crate::auth::{bearer, same_secret};
 use crate::request::Request;
 use crate::shard::Shard;
 
@@ -44,21 +44,6 @@ impl Access {
         match self {
             Access::Institution(p) | Access::PersonInstitution(p) | Access::Record(p) => Some(p),
             _ => None,
-        }
-    }
-
-    /// How the OpenAPI document and logs describe it.
-    pub fn describe(self) -> String {
-        match self {
-            Access::Public => "public".into(),
-            Access::Operator => "operator (ops token, or loopback while none is set)".into(),
-            Access::Caller => "any authenticated caller".into(),
-            Access::Person => "a person's own log-in (not an API key)".into(),
-            Access::Institution(p) => format!("`{p}` for the whole institution"),
-            Access::PersonInstitution(p) => {
-                format!("a person's own log-in with `{p}` for the whole institution")
-            }
-            Access::Record(p) => format!("`{p}` on the record (object-level rule)"),
         }
     }
 }
@@ -107,15 +92,8 @@ fn person(caller: Caller) -> Result<Caller, ApiError> {
 /// credential (compared in constant time), or a loopback client when none is configured.
 pub fn operator(shard: &Shard, req: &Request<'_>) -> bool {
     match &shard.config.ops_token {
-        Some(token) => bearer(req.authorization).is_some_and(|presented| {
-            let expected = token.expose().as_bytes();
-            presented.len() == expected.len()
-                && presented
-                    .iter()
-                    .zip(expected)
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
-        }),
+        Some(token) => bearer(req.authorization)
+            .is_some_and(|presented| same_secret(presented, token.expose().as_bytes())),
         None => req.peer.is_loopback(),
     }
 }

@@ -23,6 +23,12 @@ pub fn new_refresh_token() -> (String, Vec<u8>) {
     (token, hash)
 }
 
+/// Compares two byte strings in time independent of where they differ (secrets: API keys, the
+/// ops token).
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The bearer token of an `Authorization` header, if it has one (bytes: the per-shard cache
 /// is keyed by them, so a cached token is never re-validated as UTF-8).
 pub fn bearer(authorization: Option<&[u8]>) -> Option<&[u8]> {

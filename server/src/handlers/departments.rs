@@ -134,20 +134,16 @@ pub async fn summary(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
     let id = uuid::Uuid::try_parse(req.param)
         .map_err(|_| ApiError::BadParameter("The department id must be a UUID.".into()))?;
     let caller = req.caller()?;
-    let permission = req.permission()?;
-    let allowed = caller.principal.institution_grant(permission).is_some()
-        || caller.principal.grants.iter().any(|g| {
-            g.permission == permission
-                && g.scope_type == "department"
-                && g.scope_sourced_id == Some(id)
-                && !matches!(g.role.as_str(), "student" | "guardian")
-        });
-    if !allowed {
+    if caller
+        .principal
+        .department_grant(req.permission()?, id)
+        .is_none()
+    {
         return Err(ApiError::Forbidden);
     }
     let now = std::time::Instant::now();
     if let Some(body) = shard.summaries.borrow_mut().get(&id, now) {
-        return Ok(summary_response(body.to_vec()));
+        return Ok(summary_response(std::rc::Rc::clone(body)));
     }
     let s = departments::summary(&shard.db, id)
         .await?
@@ -168,18 +164,18 @@ pub async fn summary(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
         },
         source: s.source.as_str(),
     };
-    let body = json(&dto)?;
+    let body: std::rc::Rc<[u8]> = json(&dto)?.into();
     let ttl = shard.config.summary_cache;
     if !ttl.is_zero() {
         shard
             .summaries
             .borrow_mut()
-            .insert(id, body.as_slice().into(), now + ttl);
+            .insert(id, std::rc::Rc::clone(&body), now + ttl);
     }
     Ok(summary_response(body))
 }
 
-fn summary_response(body: Vec<u8>) -> Response {
-    // Per caller: never stored by shared caches.
-    Response::json(200, body).with_header("Cache-Control", "private, max-age=60")
+fn summary_response(body: std::rc::Rc<[u8]>) -> Response {
+    // Per caller: never stored by shared caches. The cached bytes are shared, not copied.
+    Response::shared_json(200, body).with_header("Cache-Control", "private, max-age=60")
 }
