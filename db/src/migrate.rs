@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "builtin_roles",
         sql: include_str!("../migrations/0007_builtin_roles.sql"),
     },
+    Migration {
+        version: 8,
+        name: "campus_api",
+        sql: include_str!("../migrations/0008_campus_api.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

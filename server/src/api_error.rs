@@ -50,6 +50,12 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// The body is JSON but not a valid request; the text says what is wrong.
     Unprocessable(String),
+    /// The body is JSON but fields are wrong: every bad field, each with why (the `errors`
+    /// member lists them all, so a client fixes a form in one round trip).
+    Invalid(Vec<FieldError>),
+    /// `If-Match` named a version that is no longer current: someone changed the record since
+    /// the client read it.
+    PreconditionFailed,
     /// Password hashing is saturated; retry shortly.
     Busy,
     /// Authenticated, but not allowed to do this to this object.
@@ -72,6 +78,25 @@ pub enum ApiError {
     Internal,
 }
 
+/// One bad field of a request body: where (`records[3].code`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field, as a path into the body (`email`, `records[3].student`).
+    pub field: String,
+    /// What is wrong with it.
+    pub detail: String,
+}
+
+impl FieldError {
+    /// `field` is wrong because `detail`.
+    pub fn new(field: impl Into<String>, detail: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Problem<'a> {
     #[serde(rename = "type")]
@@ -92,6 +117,9 @@ struct Problem<'a> {
     /// Extension member of `not-ready` (operators only).
     #[serde(skip_serializing_if = "Option::is_none")]
     draining: Option<bool>,
+    /// Extension member of `invalid-fields`: every bad field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
 }
 
 impl From<DbError> for ApiError {
@@ -123,7 +151,8 @@ impl ApiError {
             | ApiError::MfaRequired { .. } => 401,
             ApiError::AccountLocked(..) => 423,
             ApiError::UnsupportedMediaType => 415,
-            ApiError::Unprocessable(_) => 422,
+            ApiError::Unprocessable(_) | ApiError::Invalid(_) => 422,
+            ApiError::PreconditionFailed => 412,
             ApiError::Internal => 500,
             ApiError::Conflict(_) => 409,
             ApiError::RateLimited { .. } | ApiError::LoginThrottled(_) => 429,
@@ -159,6 +188,8 @@ impl ApiError {
             }
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::Unprocessable(_) => ("invalid-request", "Invalid request"),
+            ApiError::Invalid(_) => ("invalid-fields", "Invalid fields"),
+            ApiError::PreconditionFailed => ("precondition-failed", "Precondition failed"),
             ApiError::Busy => ("busy", "Busy"),
             ApiError::Forbidden | ApiError::ForbiddenBecause(_) => ("forbidden", "Forbidden"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
@@ -169,6 +200,18 @@ impl ApiError {
 
     fn detail(&self) -> std::borrow::Cow<'_, str> {
         std::borrow::Cow::Borrowed(match self {
+            ApiError::Invalid(errors) => {
+                return std::borrow::Cow::Owned(match errors.as_slice() {
+                    [one] => format!("`{}`: {}", one.field, one.detail),
+                    many => format!(
+                        "{} fields are not valid; `errors` lists each of them.",
+                        many.len()
+                    ),
+                })
+            }
+            ApiError::PreconditionFailed => {
+                "The record changed since the version named in If-Match; read it again (GET), then retry with its ETag."
+            }
             ApiError::AccountLocked(until, _) => {
                 return std::borrow::Cow::Owned(format!(
                     "Too many failed log-ins; log-in is locked until {until}."
@@ -235,6 +278,10 @@ impl ApiError {
             },
             draining: match self {
                 ApiError::NotReady(_, Some(detail)) => Some(detail.1),
+                _ => None,
+            },
+            errors: match self {
+                ApiError::Invalid(errors) => Some(errors),
                 _ => None,
             },
         };

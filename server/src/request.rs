@@ -34,6 +34,10 @@ pub struct Request<'a> {
     pub authorization: Option<&'a [u8]>,
     /// `X-API-Key`, if sent.
     pub api_key: Option<&'a [u8]>,
+    /// `If-Match`, if sent.
+    pub if_match: Option<&'a [u8]>,
+    /// `If-None-Match`, if sent.
+    pub if_none_match: Option<&'a [u8]>,
     /// The client's address (the connection's peer).
     pub peer: std::net::IpAddr,
     /// The request id echoed in the response (ASCII).
@@ -56,11 +60,56 @@ impl Request<'_> {
         self.caller.get().ok_or(ApiError::Internal)
     }
 
+    /// The version `If-Match` requires (`None`: no precondition, or `*`). 412 for a value
+    /// that is not one of this server's ETags: it can never match.
+    pub fn if_match(&self) -> Result<Option<i64>, ApiError> {
+        let Some(v) = self.if_match.map(<[u8]>::trim_ascii) else {
+            return Ok(None);
+        };
+        if v == b"*" {
+            return Ok(None);
+        }
+        parse_etag(v).map(Some).ok_or(ApiError::PreconditionFailed)
+    }
+
+    /// Whether `If-None-Match` names `version` (or `*`): the client's copy is current.
+    pub fn not_modified(&self, version: i64) -> bool {
+        self.if_none_match.is_some_and(|v| {
+            v.split(|b| *b == b',').map(<[u8]>::trim_ascii).any(|t| {
+                t == b"*" || parse_etag(t.strip_prefix(b"W/").unwrap_or(t)) == Some(version)
+            })
+        })
+    }
+
     /// The permission the route's access rule names (e.g. `students.read` for a record rule),
     /// so that a handler checking an object-level rule uses the table's permission.
     pub fn permission(&self) -> Result<&'static str, ApiError> {
         self.endpoint
             .and_then(|e| e.access.permission())
             .ok_or(ApiError::Internal)
+    }
+}
+
+/// The strong ETag of a record version (microseconds of its last change).
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+fn parse_etag(v: &[u8]) -> Option<i64> {
+    let inner = v.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    std::str::from_utf8(inner).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn etags_round_trip_and_garbage_never_matches() {
+        assert_eq!(
+            super::parse_etag(super::etag(1_700_000_000_123_456).as_bytes()),
+            Some(1_700_000_000_123_456)
+        );
+        assert_eq!(super::parse_etag(b"1700"), None);
+        assert_eq!(super::parse_etag(b"\"x\""), None);
+        assert_eq!(super::parse_etag(b"\""), None);
     }
 }

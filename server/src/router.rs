@@ -13,7 +13,8 @@
 use crate::api_error::ApiError;
 use crate::auth::caller::Access;
 use crate::handlers::{
-    api_keys, audit, auth, credentials, debug, departments, health, roles, students,
+    api_keys, attendance, audit, auth, catalog, credentials, debug, departments, exams, health,
+    people, roles, students,
 };
 use crate::http::{Method, Response};
 pub use crate::ratelimit::LimitGroup;
@@ -29,6 +30,8 @@ pub enum BodyLimit {
     Credentials,
     /// Administrative writes (16 KiB): a role with 64 permissions and a description fits.
     Admin,
+    /// Bulk writes (256 KiB): a register or result sheet of 500 entries with comments fits.
+    Bulk,
 }
 
 impl BodyLimit {
@@ -38,6 +41,7 @@ impl BodyLimit {
             BodyLimit::Read => 64 * 1024,
             BodyLimit::Credentials => 4 * 1024,
             BodyLimit::Admin => 16 * 1024,
+            BodyLimit::Bulk => 256 * 1024,
         })
     }
 }
@@ -196,7 +200,7 @@ macro_rules! route_table {
 
         /// Matches a path (without the query) to a route.
         pub fn route(path: &str) -> Matched<'_> {
-            let mut segs = [""; 5];
+            let mut segs = [""; 6];
             let mut n = 0;
             if let Some(rest) = path.strip_prefix('/') {
                 // memchr for the separators: cheaper than the generic `str::split` searcher and
@@ -251,12 +255,14 @@ route_table! {
         GET => health::metrics, Operator, () -> "PrometheusText", "Prometheus exposition of every shard's counters";
     }
     /// `/api/v1/departments`: the public department directory.
-    Departments "/api/v1/departments" ["api", "v1", "departments"] Read Caller {
+    Departments "/api/v1/departments" ["api", "v1", "departments"] Admin Caller {
         GET => departments::list, Public, () -> "DepartmentPage", "Active departments by identifier, keyset-paginated";
+        POST => catalog::department_create, Institution("departments.write"), ("NewDepartment") -> "Department", "Create a department";
     }
     /// `/api/v1/departments/{id}`.
-    Department "/api/v1/departments/{id}" ["api", "v1", "departments", id] Read Caller {
+    Department "/api/v1/departments/{id}" ["api", "v1", "departments", id] Admin Caller {
         GET => departments::get, Public, () -> "Department", "One department";
+        PATCH => catalog::department_update, Institution("departments.write"), ("DepartmentPatch") -> "Department", "Rename, re-code or retire a department";
     }
     /// `/api/v1/departments/{id}/summary` (analytics).
     DepartmentSummary "/api/v1/departments/{id}/summary" ["api", "v1", "departments", id, "summary"] Read Caller {
@@ -340,8 +346,117 @@ route_table! {
         GET => debug::profile, Institution("roles.manage"), () -> "FlamegraphSvg", "A CPU flamegraph of the whole server (when profiling is on)";
     }
     /// `/api/v1/students/{id}`.
-    Student "/api/v1/students/{id}" ["api", "v1", "students", id] Read Caller {
-        GET => students::get, Record("students.read"), () -> "Student", "A student's profile";
+    Student "/api/v1/students/{id}" ["api", "v1", "students", id] Admin Caller {
+        GET => students::get, Record("students.read"), () -> "Student", "A student's profile (ETag; If-None-Match answers 304)";
+        PATCH => people::update, Record("students.write"), ("StudentPatch") -> "Student", "Change a student (If-Match honoured)";
+        DELETE => people::deactivate, Record("students.write"), () -> "Empty", "Deactivate a student: the account is disabled, the record kept";
+    }
+    /// `/api/v1/students`.
+    Students "/api/v1/students" ["api", "v1", "students"] Admin Caller {
+        GET => people::list, Record("students.read"), () -> "StudentPage", "Students, filtered and searched, keyset-paginated";
+        POST => people::create, Record("students.write"), ("NewStudent") -> "Student", "Admit a student";
+    }
+    /// `/api/v1/students/{id}/enrollments`.
+    StudentEnrollments "/api/v1/students/{id}/enrollments" ["api", "v1", "students", id, "enrollments"] Read Caller {
+        GET => people::student_enrollments, Record("classes.read"), () -> "EnrollmentList", "A student's classes";
+    }
+    /// `/api/v1/students/{id}/results`.
+    StudentResults "/api/v1/students/{id}/results" ["api", "v1", "students", id, "results"] Read Caller {
+        GET => exams::student_results, Record("exams.read"), () -> "ResultList", "A student's results (students and guardians: published only)";
+    }
+    /// `/api/v1/staff`.
+    Staff "/api/v1/staff" ["api", "v1", "staff"] Admin Caller {
+        GET => people::staff_list, Record("staff.read"), () -> "StaffPage", "Staff, filtered and searched, keyset-paginated";
+        POST => people::staff_create, Record("staff.write"), ("NewStaff") -> "StaffMember", "Add a staff member";
+    }
+    /// `/api/v1/staff/{id}`.
+    StaffMember "/api/v1/staff/{id}" ["api", "v1", "staff", id] Admin Caller {
+        GET => people::staff_get, Record("staff.read"), () -> "StaffMember", "A staff member (ETag)";
+        PATCH => people::staff_update, Record("staff.write"), ("StaffPatch") -> "StaffMember", "Change a staff member (If-Match honoured)";
+        DELETE => people::staff_deactivate, Record("staff.write"), () -> "Empty", "Deactivate a staff member";
+    }
+    /// `/api/v1/terms`: academic sessions.
+    Terms "/api/v1/terms" ["api", "v1", "terms"] Admin Caller {
+        GET => catalog::terms, Caller, () -> "TermPage", "School years, semesters and terms";
+        POST => catalog::term_create, Institution("classes.write"), ("NewTerm") -> "Term", "Create an academic session";
+    }
+    /// `/api/v1/terms/{id}`.
+    Term "/api/v1/terms/{id}" ["api", "v1", "terms", id] Admin Caller {
+        GET => catalog::term, Caller, () -> "Term", "One academic session (ETag)";
+        PATCH => catalog::term_update, Institution("classes.write"), ("TermPatch") -> "Term", "Change an academic session (If-Match honoured)";
+    }
+    /// `/api/v1/courses`.
+    Courses "/api/v1/courses" ["api", "v1", "courses"] Admin Caller {
+        GET => catalog::courses, Caller, () -> "CoursePage", "The course catalogue";
+        POST => catalog::course_create, Record("classes.write"), ("NewCourse") -> "Course", "Create a course in a department";
+    }
+    /// `/api/v1/courses/{id}`.
+    Course "/api/v1/courses/{id}" ["api", "v1", "courses", id] Admin Caller {
+        GET => catalog::course, Caller, () -> "Course", "One course (ETag)";
+        PATCH => catalog::course_update, Record("classes.write"), ("CoursePatch") -> "Course", "Change a course (If-Match honoured)";
+    }
+    /// `/api/v1/classes`.
+    Classes "/api/v1/classes" ["api", "v1", "classes"] Admin Caller {
+        GET => catalog::classes, Record("classes.read"), () -> "ClassPage", "Classes (sections) with their timetable";
+        POST => catalog::class_create, Record("classes.write"), ("NewClass") -> "Class", "Create a class of a course in a term";
+    }
+    /// `/api/v1/classes/{id}`.
+    Class "/api/v1/classes/{id}" ["api", "v1", "classes", id] Admin Caller {
+        GET => catalog::class, Record("classes.read"), () -> "Class", "One class (ETag)";
+        PATCH => catalog::class_update, Record("classes.write"), ("ClassPatch") -> "Class", "Change a class (If-Match honoured)";
+    }
+    /// `/api/v1/classes/{id}/students`: the roster.
+    ClassStudents "/api/v1/classes/{id}/students" ["api", "v1", "classes", id, "students"] Read Caller {
+        GET => catalog::roster, Record("enrollments.read"), () -> "Roster", "The students of a class, by name";
+    }
+    /// `/api/v1/classes/{id}/enrollments`.
+    ClassEnrollments "/api/v1/classes/{id}/enrollments" ["api", "v1", "classes", id, "enrollments"] Bulk Caller {
+        GET => catalog::enrollments, Record("enrollments.read"), () -> "EnrollmentList", "Every enrollment of a class";
+        POST => catalog::enroll, Record("enrollments.write"), ("NewEnrollments") -> "EnrollmentList", "Enroll one person or up to 500, all or nothing";
+    }
+    /// `/api/v1/enrollments/{id}`.
+    Enrollment "/api/v1/enrollments/{id}" ["api", "v1", "enrollments", id] Read Caller {
+        DELETE => catalog::drop_enrollment, Record("enrollments.write"), () -> "Empty", "End an enrollment (kept for the record)";
+    }
+    /// `/api/v1/classes/{id}/attendance-sessions`.
+    ClassSessions "/api/v1/classes/{id}/attendance-sessions" ["api", "v1", "classes", id, "attendance-sessions"] Admin Caller {
+        GET => attendance::sessions, Record("attendance.read"), () -> "SessionList", "A class's attendance sessions between two dates";
+        POST => attendance::open, Record("attendance.mark"), ("NewSession") -> "AttendanceSession", "Open the register of one meeting (date, period)";
+    }
+    /// `/api/v1/attendance-sessions/{id}`.
+    AttendanceSession "/api/v1/attendance-sessions/{id}" ["api", "v1", "attendance-sessions", id] Read Caller {
+        GET => attendance::get, Record("attendance.read"), () -> "AttendanceSession", "A register with every record (ETag)";
+    }
+    /// `/api/v1/attendance-sessions/{id}/records`.
+    SessionRecords "/api/v1/attendance-sessions/{id}/records" ["api", "v1", "attendance-sessions", id, "records"] Bulk Caller {
+        PUT => attendance::mark, Record("attendance.mark"), ("AttendanceMarks") -> "AttendanceSession", "Mark a whole class in one request (idempotent; office overrides after submission)";
+    }
+    /// `/api/v1/attendance-sessions/{id}/submit`.
+    SessionSubmit "/api/v1/attendance-sessions/{id}/submit" ["api", "v1", "attendance-sessions", id, "submit"] Read Caller {
+        POST => attendance::submit, Record("attendance.mark"), () -> "AttendanceSession", "Submit a complete register: teachers can no longer change it";
+    }
+    /// `/api/v1/classes/{id}/attendance/report`.
+    ClassAttendanceReport "/api/v1/classes/{id}/attendance/report" ["api", "v1", "classes", id, "attendance", "report"] Read Caller {
+        GET => attendance::report, Record("attendance.read"), () -> "AttendanceReport", "Per-student attendance of a class between two dates";
+    }
+    /// `/api/v1/attendance/not-taken`.
+    NotTaken "/api/v1/attendance/not-taken" ["api", "v1", "attendance", "not-taken"] Read Caller {
+        GET => attendance::not_taken, Record("attendance.read"), () -> "NotTaken", "Classes whose register was not submitted on a day";
+    }
+    /// `/api/v1/classes/{id}/line-items`.
+    ClassLineItems "/api/v1/classes/{id}/line-items" ["api", "v1", "classes", id, "line-items"] Admin Caller {
+        GET => exams::list, Record("exams.read"), () -> "LineItemList", "A class's exams and assignments";
+        POST => exams::create, Record("exams.grade"), ("NewLineItem") -> "LineItem", "Create an exam or assignment";
+    }
+    /// `/api/v1/line-items/{id}`.
+    LineItem "/api/v1/line-items/{id}" ["api", "v1", "line-items", id] Admin Caller {
+        GET => exams::get, Record("exams.read"), () -> "LineItem", "One line item (ETag)";
+        PATCH => exams::update, Record("exams.grade"), ("LineItemPatch") -> "LineItem", "Change, publish or lock a line item (If-Match honoured)";
+    }
+    /// `/api/v1/line-items/{id}/results`.
+    LineItemResults "/api/v1/line-items/{id}/results" ["api", "v1", "line-items", id, "results"] Bulk Caller {
+        GET => exams::results, Record("exams.read"), () -> "ResultList", "The results of a line item";
+        PUT => exams::put_results, Record("exams.grade"), ("ResultSheet") -> "ResultList", "Enter results in bulk (all or nothing, idempotent)";
     }
     /// `/api/v1/students/{id}/attendance`.
     StudentAttendance "/api/v1/students/{id}/attendance" ["api", "v1", "students", id, "attendance"] Read Caller {
@@ -412,7 +527,13 @@ mod tests {
         assert_eq!(route("/api/v1/audit-events").route, Route::AuditEvents);
         assert_eq!(route("/api/v1/audit-events/1").route, Route::NotFound);
         assert_eq!(route("/debug/pprof/profile").route, Route::Profile);
-        assert_eq!(route("/a/b/c/d/e/f").route, Route::NotFound);
+        assert_eq!(route("/a/b/c/d/e/f/g").route, Route::NotFound);
+        let m = route("/api/v1/classes/c1/attendance/report");
+        assert_eq!((m.route, m.param), (Route::ClassAttendanceReport, "c1"));
+        assert_eq!(
+            route("/api/v1/classes/c1/attendance/report/x").route,
+            Route::NotFound
+        );
         assert_eq!(route("*").route, Route::NotFound);
         assert_eq!(route("").route, Route::NotFound);
     }
@@ -451,12 +572,15 @@ mod tests {
         assert_eq!(Route::Login.allow(), "POST, OPTIONS");
         assert_eq!(Route::Roles.allow(), "GET, HEAD, POST, OPTIONS");
         assert_eq!(Route::Role.allow(), "GET, HEAD, PATCH, DELETE, OPTIONS");
+        assert_eq!(Route::SessionRecords.allow(), "PUT, OPTIONS");
+        assert_eq!(Route::SessionRecords.max_body(1 << 20), 256 * 1024);
         assert_eq!(Route::ApiKey.allow(), "DELETE, OPTIONS");
         assert_eq!(Route::NotFound.allow(), "");
-        assert_eq!(Route::Student.max_body(1 << 20), 64 * 1024);
+        assert_eq!(Route::StudentResults.max_body(1 << 20), 64 * 1024);
         assert_eq!(Route::Login.max_body(1 << 20), 4 * 1024);
         assert_eq!(Route::Login.max_body(100), 100);
         assert!(Route::Student.endpoint(Method::Head).is_some());
         assert!(Route::Student.endpoint(Method::Post).is_none());
+        assert!(Route::Student.endpoint(Method::Patch).is_some());
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod api_keys;
+pub mod campus;
 pub mod departments;
 pub mod students;
 pub mod users;

@@ -25,6 +25,8 @@ pub struct Student {
     pub status: String,
     /// RFC 3339 UTC time of the last change.
     pub date_last_modified: String,
+    /// Microseconds since the epoch of the last change (the version in its ETag).
+    pub version: i64,
     /// Roll number.
     pub roll_number: String,
     /// Programme.
@@ -41,6 +43,7 @@ pub async fn by_id(pool: &Pool, id: Uuid) -> Result<Option<Student>, DbError> {
         return Ok(None);
     };
     let decode = || -> Result<Student, tokio_postgres::Error> {
+        let modified: Timestamp = r.try_get(7)?;
         Ok(Student {
             id: r.try_get(0)?,
             sourced_id: r.try_get(1)?,
@@ -49,7 +52,8 @@ pub async fn by_id(pool: &Pool, id: Uuid) -> Result<Option<Student>, DbError> {
             given_name: r.try_get(4)?,
             family_name: r.try_get(5)?,
             status: r.try_get(6)?,
-            date_last_modified: r.try_get::<_, Timestamp>(7)?.rfc3339_millis(),
+            date_last_modified: modified.rfc3339_millis(),
+            version: modified.0,
             roll_number: r.try_get(8)?,
             program: r.try_get(9)?,
             year_of_study: r.try_get(10)?,

@@ -228,3 +228,70 @@ pub fn require_institution(principal: &Principal, permission: &str) -> Result<()
         .map(|_| ())
         .ok_or(ApiError::Forbidden)
 }
+
+/// Permissions that, below the whole institution, apply only to the classes their holder
+/// teaches: a department's faculty read its classes, but mark and grade only their own.
+const TEACHING: [&str; 2] = ["attendance.mark", "exams.grade"];
+
+/// Whether `principal` holds `permission` for the whole institution or for department
+/// `department` (orgs.id), through a role that is not self-only.
+pub fn department_access(principal: &Principal, permission: &str, department: i64) -> bool {
+    principal.institution_grant(permission).is_some()
+        || principal.grants.iter().any(|g| {
+            scoped(g, permission) && g.scope_type == "department" && g.scope_id == department
+        })
+}
+
+/// The departments (orgs.id) where `principal` holds `permission`: `None` for every
+/// department (an institution-wide grant), else the list (empty: none).
+pub fn departments_with(principal: &Principal, permission: &str) -> Option<Vec<i64>> {
+    if principal.institution_grant(permission).is_some() {
+        return None;
+    }
+    let mut ids: Vec<i64> = principal
+        .grants
+        .iter()
+        .filter(|g| scoped(g, permission) && g.scope_type == "department")
+        .map(|g| g.scope_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Some(ids)
+}
+
+/// Whether `principal` may use `permission` on class `class` (row id) of department
+/// `department`: an institution-wide grant, a grant for that class, or one for its
+/// department; for the teaching permissions a department grant covers only the classes the
+/// principal teaches.
+pub async fn class_access(
+    shard: &Shard,
+    principal: &Principal,
+    permission: &str,
+    class: i64,
+    department: i64,
+) -> Result<bool, ApiError> {
+    if principal.institution_grant(permission).is_some()
+        || principal
+            .grants
+            .iter()
+            .any(|g| scoped(g, permission) && g.scope_type == "class" && g.scope_id == class)
+    {
+        return Ok(true);
+    }
+    if !principal
+        .grants
+        .iter()
+        .any(|g| scoped(g, permission) && g.scope_type == "department" && g.scope_id == department)
+    {
+        return Ok(false);
+    }
+    if TEACHING.contains(&permission) {
+        return Ok(campushub_db::queries::campus::teaches(
+            shard.db.primary(),
+            principal.user_id,
+            class,
+        )
+        .await?);
+    }
+    Ok(true)
+}

@@ -179,3 +179,11 @@ fn summary_response(body: std::rc::Rc<[u8]>) -> Response {
     // Per caller: never stored by shared caches. The cached bytes are shared, not copied.
     Response::shared_json(200, body).with_header("Cache-Control", "private, max-age=60")
 }
+
+/// One department's document (`None`: no such department).
+pub async fn document(shard: &Shard, id: uuid::Uuid) -> Result<Vec<u8>, ApiError> {
+    let dept = departments::by_id(shard.db.primary(), id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    json(&DepartmentDto::from(&dept))
+}

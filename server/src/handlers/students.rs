@@ -34,7 +34,7 @@ struct StudentDto<'a> {
     department: ObjectRef,
 }
 
-fn parse_id(param: &str) -> Result<uuid::Uuid, ApiError> {
+pub(super) fn parse_id(param: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::try_parse(param)
         .map_err(|_| ApiError::BadParameter("The student id must be a UUID.".into()))
 }
@@ -83,6 +83,7 @@ pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, Ap
     let student = Rc::new(CachedStudent {
         id: s.id,
         department_id: s.department_id,
+        version: s.version,
         json: json.into(),
     });
     if cached {
@@ -95,7 +96,7 @@ pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, Ap
 }
 
 /// 403 unless the caller may use `permission` on this student's records.
-async fn allow_student(
+pub(super) async fn allow_student(
     shard: &Shard,
     caller: &Caller,
     permission: &str,
@@ -113,8 +114,15 @@ pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError>
     let id = parse_id(req.param)?;
     let s = load(shard, id).await?;
     allow_student(shard, caller, req.permission()?, &s).await?;
+    let tag = crate::request::etag(s.version);
+    if req.not_modified(s.version) {
+        return Ok(Response::empty(304)
+            .with_header("ETag", tag)
+            .with_header("Cache-Control", "private, no-cache"));
+    }
     Ok(Response::shared_json(200, Rc::clone(&s.json))
-        .with_header("Cache-Control", "private, no-store"))
+        .with_header("ETag", tag)
+        .with_header("Cache-Control", "private, no-cache"))
 }
 
 pub(super) fn parse_date(name: &str, v: &str) -> Result<Date, ApiError> {

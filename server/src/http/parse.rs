@@ -138,6 +138,10 @@ pub struct RequestHead {
     pub api_key: Option<Range<usize>>,
     /// `Content-Type` value.
     pub content_type: Option<Range<usize>>,
+    /// `If-Match` value (conditional update).
+    pub if_match: Option<Range<usize>>,
+    /// `If-None-Match` value (conditional read).
+    pub if_none_match: Option<Range<usize>>,
 }
 
 fn range_of(buf: &[u8], part: &[u8]) -> Range<usize> {
@@ -268,6 +272,8 @@ pub fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>
         authorization: None,
         api_key: None,
         content_type: None,
+        if_match: None,
+        if_none_match: None,
     };
 
     let mut content_length: Option<u64> = None;
@@ -298,6 +304,12 @@ pub fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>
             }
             6 if name.eq_ignore_ascii_case(b"origin") => {
                 head.origin = Some(range_of(buf, value));
+            }
+            8 if name.eq_ignore_ascii_case(b"if-match") => {
+                head.if_match = Some(range_of(buf, value));
+            }
+            13 if name.eq_ignore_ascii_case(b"if-none-match") => {
+                head.if_none_match = Some(range_of(buf, value));
             }
             9 if name.eq_ignore_ascii_case(b"x-api-key") => {
                 // Like Authorization below: one credential, never a choice between two.

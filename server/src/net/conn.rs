@@ -394,6 +394,8 @@ async fn serve_one(
         content_type: header(&head.content_type),
         authorization: header(&head.authorization),
         api_key: header(&head.api_key),
+        if_match: header(&head.if_match),
+        if_none_match: header(&head.if_none_match),
         peer,
         request_id: rid.as_bytes(),
         claims: std::cell::OnceCell::new(),

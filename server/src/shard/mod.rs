@@ -96,6 +96,8 @@ pub struct CachedStudent {
     pub id: i64,
     /// orgs.id of the student's department.
     pub department_id: i64,
+    /// Microseconds of the last change: the version in the profile's ETag.
+    pub version: i64,
     /// The profile, encoded once.
     pub json: Rc<[u8]>,
 }

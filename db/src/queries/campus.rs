@@ -1,0 +1,164 @@
+//! The campus records: people, terms, courses, classes, enrollments, attendance and results.
+//!
+//! Writes are one call of a SQL function of migration 0008 (one statement: one transaction,
+//! audit event included) answering an [`Outcome`]. Reads answer documents PostgreSQL encodes
+//! as JSON (`json_build_object`), passed through to the client as they are: the server never
+//! decodes and re-encodes them.
+
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use crate::statements::Stmt;
+use crate::{DbError, Pool};
+
+/// Parameters of a statement.
+pub type Params<'a> = [&'a (dyn ToSql + Sync)];
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// `ok`, or the word saying why nothing changed (see the function's comment).
+    pub outcome: String,
+    /// The public id of the created or changed row.
+    pub id: Option<Uuid>,
+    /// users.id of the person changed (people), the row id, or a count (bulk writes).
+    pub row_id: Option<i64>,
+    /// The offending entries of a refused bulk write (public ids, codes).
+    pub bad: Vec<String>,
+}
+
+impl Outcome {
+    /// Whether the change was applied.
+    pub fn applied(&self) -> bool {
+        self.outcome == "ok"
+    }
+}
+
+/// Runs a write statement (`SELECT outcome, ref, row_id, bad FROM f(..)`).
+pub async fn change(pool: &Pool, stmt: &Stmt, params: &Params<'_>) -> Result<Outcome, DbError> {
+    let row = pool.query_opt(stmt, params).await?.ok_or(DbError::Decode)?;
+    let decode = || -> Result<Outcome, tokio_postgres::Error> {
+        Ok(Outcome {
+            outcome: row.try_get(0)?,
+            id: row.try_get(1)?,
+            row_id: row.try_get(2)?,
+            bad: row
+                .try_get::<_, Option<Vec<String>>>(3)?
+                .unwrap_or_default(),
+        })
+    };
+    decode().map_err(|_| DbError::Decode)
+}
+
+/// A document statement answering one row with one JSON text column (an aggregate: always a
+/// row).
+pub async fn document(pool: &Pool, stmt: &Stmt, params: &Params<'_>) -> Result<String, DbError> {
+    let row = pool.query_opt(stmt, params).await?.ok_or(DbError::Decode)?;
+    row.try_get(0).map_err(|_| DbError::Decode)
+}
+
+/// A page of (row id, JSON document) rows; the row id is the keyset cursor.
+pub async fn page(
+    pool: &Pool,
+    stmt: &Stmt,
+    params: &Params<'_>,
+) -> Result<Vec<(i64, String)>, DbError> {
+    let rows = pool.query(stmt, params).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+        .map_err(|_| DbError::Decode)
+}
+
+/// One record with what access checks need: its row id, its department (orgs.id), its
+/// version (the ETag) and its document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Row id.
+    pub id: i64,
+    /// The class's row id, for records that belong to a class (sessions, line items).
+    pub class_id: Option<i64>,
+    /// The department it belongs to.
+    pub department_id: Option<i64>,
+    /// A state the route needs (a session's submission, a line item's status).
+    pub state: Option<String>,
+    /// Microseconds of its last change.
+    pub version: i64,
+    /// The JSON document.
+    pub json: String,
+}
+
+/// The shape of a record statement's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// (id, version, json): terms.
+    Plain,
+    /// (id, department, version, json): people, courses, classes.
+    Department,
+    /// (id, class, department, submitted, version, json): attendance sessions.
+    Session,
+    /// (id, class, department, status, version, json): line items.
+    LineItem,
+}
+
+/// One record by public id (`None`: no such record).
+pub async fn record(
+    pool: &Pool,
+    stmt: &Stmt,
+    shape: Shape,
+    id: Uuid,
+) -> Result<Option<Record>, DbError> {
+    let Some(r) = pool.query_opt(stmt, &[&id]).await? else {
+        return Ok(None);
+    };
+    let decode = || -> Result<Record, tokio_postgres::Error> {
+        Ok(match shape {
+            Shape::Plain => Record {
+                id: r.try_get(0)?,
+                class_id: None,
+                department_id: None,
+                state: None,
+                version: r.try_get(1)?,
+                json: r.try_get(2)?,
+            },
+            Shape::Department => Record {
+                id: r.try_get(0)?,
+                class_id: None,
+                department_id: Some(r.try_get(1)?),
+                state: None,
+                version: r.try_get(2)?,
+                json: r.try_get(3)?,
+            },
+            Shape::Session => Record {
+                id: r.try_get(0)?,
+                class_id: Some(r.try_get(1)?),
+                department_id: Some(r.try_get(2)?),
+                state: Some(if r.try_get::<_, bool>(3)? {
+                    "submitted".into()
+                } else {
+                    "open".into()
+                }),
+                version: r.try_get(4)?,
+                json: r.try_get(5)?,
+            },
+            Shape::LineItem => Record {
+                id: r.try_get(0)?,
+                class_id: Some(r.try_get(1)?),
+                department_id: Some(r.try_get(2)?),
+                state: Some(r.try_get(3)?),
+                version: r.try_get(4)?,
+                json: r.try_get(5)?,
+            },
+        })
+    };
+    decode().map(Some).map_err(|_| DbError::Decode)
+}
+
+/// Whether `user` teaches (or assists in) class `class`.
+pub async fn teaches(pool: &Pool, user: i64, class: i64) -> Result<bool, DbError> {
+    let row = pool
+        .query_opt(&crate::statements::TEACHES, &[&user, &class])
+        .await?
+        .ok_or(DbError::Decode)?;
+    row.try_get(0).map_err(|_| DbError::Decode)
+}

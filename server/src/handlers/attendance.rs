@@ -1,0 +1,344 @@
+//! Attendance: a class's sessions (one per date and period), the register of a session marked
+//! in one request, submission, office overrides, the class report and the registers not taken
+//! on a day.
+//!
+//! Who marks what: before a register is submitted, whoever may `attendance.mark` the class
+//! (its teachers; an institution-wide grant) writes teacher records. After submission, or for
+//! anyone who may `attendance.override` but not mark, the records are the office's: stored
+//! beside the teacher's (which they point at), never over them. Codes that only the office may
+//! enter (medical leave, authorised absence) are refused in teacher records.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use campushub_db::pgtypes::Date;
+use campushub_db::queries::campus::{self, Record, Shape};
+use campushub_db::statements::{
+    ATTENDANCE_MARK, ATTENDANCE_OPEN, ATTENDANCE_SUBMIT, CLASS_ATTENDANCE_REPORT, CLASS_SESSIONS,
+    NOT_TAKEN, SESSION_BY_ID,
+};
+
+use super::campus::{array_response, ip, path_id, record_response, refused, written, MAX_BULK};
+use super::catalog::class_for;
+use super::fields::{parse_date, Fields};
+use super::{query_pairs, Request};
+use crate::api_error::{ApiError, FieldError};
+use crate::auth::access::{class_access, departments_with};
+use crate::http::Response;
+use crate::shard::Shard;
+
+/// Longest date range of a report or a session list.
+pub const MAX_RANGE_DAYS: i32 = 366;
+
+fn today() -> Date {
+    Date(
+        (SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            / 86_400) as i32,
+    )
+}
+
+/// `from` and `to` of the query (default: the last 30 days), at most a year apart.
+fn date_range(req: &Request<'_>) -> Result<(Date, Date), ApiError> {
+    let t = today();
+    let (mut from, mut to) = (Date(t.0 - 30), t);
+    for pair in query_pairs(req.query) {
+        let (k, v) = pair?;
+        let d = || {
+            parse_date(&v).ok_or_else(|| {
+                ApiError::BadParameter(format!("`{k}` must be a date like 2026-11-30 that exists."))
+            })
+        };
+        match k.as_str() {
+            "from" => from = d()?,
+            "to" => to = d()?,
+            _ => {
+                return Err(ApiError::BadParameter(
+                    "This route takes `from` and `to` (dates).".into(),
+                ))
+            }
+        }
+    }
+    if to < from || to.0 - from.0 > MAX_RANGE_DAYS {
+        return Err(ApiError::BadParameter(format!(
+            "`from` must not be after `to`, and the range at most {MAX_RANGE_DAYS} days."
+        )));
+    }
+    Ok((from, to))
+}
+
+async fn session(shard: &Shard, req: &Request<'_>) -> Result<Record, ApiError> {
+    let id = path_id(req, "attendance session")?;
+    campus::record(shard.db.primary(), &SESSION_BY_ID, Shape::Session, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+async fn may(
+    shard: &Shard,
+    req: &Request<'_>,
+    permission: &str,
+    rec: &Record,
+) -> Result<bool, ApiError> {
+    class_access(
+        shard,
+        &req.caller()?.principal,
+        permission,
+        rec.class_id.unwrap_or(0),
+        rec.department_id.unwrap_or(0),
+    )
+    .await
+}
+
+/// `POST /api/v1/classes/{id}/attendance-sessions`: `{"date": ..., "period": n}`.
+pub async fn open(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let mut f = Fields::parse(req)?;
+    let date = f.date("date", true);
+    let period = f.int("period", true, 0, 24).map(|p| p as i16);
+    f.finish()?;
+    let caller = req.caller()?;
+    class_for(shard, req, req.permission()?).await?;
+    let class = path_id(req, "class")?;
+    let ip = ip(req);
+    let o = campus::change(
+        shard.db.primary(),
+        &ATTENDANCE_OPEN,
+        &[&caller.principal.user_id, &ip, &class, &date, &period],
+    )
+    .await?;
+    let id = o.id.ok_or(ApiError::NotFound)?;
+    if o.outcome == "exists" {
+        return Err(ApiError::Conflict(format!(
+            "This class already has a session for that date and period: /api/v1/attendance-sessions/{id}."
+        )));
+    }
+    if !o.applied() {
+        return Err(refused(&o, &[], |_| None));
+    }
+    let rec = campus::record(shard.db.primary(), &SESSION_BY_ID, Shape::Session, id)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    Ok(written(201, rec).with_header("Location", format!("/api/v1/attendance-sessions/{id}")))
+}
+
+/// `GET /api/v1/classes/{id}/attendance-sessions?from=&to=`.
+pub async fn sessions(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let (from, to) = date_range(req)?;
+    let rec = class_for(shard, req, req.permission()?).await?;
+    let doc = campus::document(shard.db.primary(), &CLASS_SESSIONS, &[&rec.id, &from, &to]).await?;
+    Ok(array_response("sessions", doc))
+}
+
+/// `GET /api/v1/attendance-sessions/{id}`: the register with every record.
+pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let rec = session(shard, req).await?;
+    if !may(shard, req, req.permission()?, &rec).await? {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(record_response(req, rec))
+}
+
+/// `PUT /api/v1/attendance-sessions/{id}/records`: `{"records": [{"student", "code",
+/// "minutes_present"}]}`, up to 500: the whole register, or part of it, in one request. The
+/// same request twice leaves the same state.
+pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let mut f = Fields::parse(req)?;
+    let list = f.array("records", true, MAX_BULK).unwrap_or_default();
+    let mut students = Vec::with_capacity(list.len());
+    let mut codes = Vec::with_capacity(list.len());
+    let mut minutes: Vec<Option<i16>> = Vec::with_capacity(list.len());
+    for (i, v) in list.into_iter().enumerate() {
+        let serde_json::Value::Object(m) = v else {
+            f.bad(&format!("records[{i}]"), "must be an object");
+            continue;
+        };
+        let mut r = Fields::of(m, format!("records[{i}]"));
+        let student = r.uuid("student", true);
+        let code = r.text("code", true, 8);
+        let mins = r.int("minutes_present", false, 0, 1440).map(|m| m as i16);
+        if let Some(s) = student {
+            if students.contains(&s) {
+                r.bad("student", "is listed twice");
+            }
+        }
+        let ok = r.ok();
+        f.absorb(r);
+        if let (true, Some(s), Some(c)) = (ok, student, code) {
+            students.push(s);
+            codes.push(c);
+            minutes.push(mins);
+        }
+    }
+    f.finish()?;
+    let caller = req.caller()?;
+    let rec = session(shard, req).await?;
+    let submitted = rec.state.as_deref() == Some("submitted");
+    let marks = may(shard, req, "attendance.mark", &rec).await?;
+    let source = if marks && !submitted {
+        "teacher"
+    } else if may(shard, req, "attendance.override", &rec).await? {
+        "office"
+    } else if marks {
+        return Err(ApiError::Conflict(
+            "This register is submitted; changes now go through the office (attendance.override)."
+                .into(),
+        ));
+    } else {
+        return Err(ApiError::Forbidden);
+    };
+    let id = path_id(req, "attendance session")?;
+    let ip = ip(req);
+    let o = campus::change(
+        shard.db.primary(),
+        &ATTENDANCE_MARK,
+        &[
+            &caller.principal.user_id,
+            &ip,
+            &id,
+            &source,
+            &students,
+            &codes,
+            &minutes,
+        ],
+    )
+    .await?;
+    if !o.applied() {
+        return Err(match o.outcome.as_str() {
+            "bad_code" => ApiError::Invalid(
+                codes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| o.bad.contains(c))
+                    .map(|(i, _)| {
+                        FieldError::new(
+                            format!("records[{i}].code"),
+                            format!("is not a code the {source} may enter"),
+                        )
+                    })
+                    .collect(),
+            ),
+            "submitted" => ApiError::Conflict(
+                "This register was submitted meanwhile; changes now go through the office.".into(),
+            ),
+            _ => refused(
+                &o,
+                &[("not_enrolled", "records", "is not enrolled in this class")],
+                |bad| {
+                    students
+                        .iter()
+                        .position(|s| s.hyphenated().to_string() == bad)
+                        .map(|i| format!("records[{i}].student"))
+                },
+            ),
+        });
+    }
+    let rec = session(shard, req).await?;
+    Ok(written(200, rec).with_header("X-Records-Changed", o.row_id.unwrap_or(0).to_string()))
+}
+
+/// `POST /api/v1/attendance-sessions/{id}/submit`: every enrolled student must have a mark.
+pub async fn submit(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let rec = session(shard, req).await?;
+    if !may(shard, req, req.permission()?, &rec).await? {
+        return Err(ApiError::Forbidden);
+    }
+    let id = path_id(req, "attendance session")?;
+    let ip = ip(req);
+    let o = campus::change(
+        shard.db.primary(),
+        &ATTENDANCE_SUBMIT,
+        &[&caller.principal.user_id, &ip, &id],
+    )
+    .await?;
+    if !o.applied() {
+        return Err(match o.outcome.as_str() {
+            "submitted" => ApiError::Conflict("This register is already submitted.".into()),
+            "incomplete" => ApiError::Invalid(
+                o.bad
+                    .iter()
+                    .map(|s| FieldError::new("records", format!("student {s} has no mark")))
+                    .collect(),
+            ),
+            _ => refused(&o, &[], |_| None),
+        });
+    }
+    let rec = session(shard, req).await?;
+    Ok(written(200, rec))
+}
+
+/// `GET /api/v1/classes/{id}/attendance/report?from=&to=`: per student, marks by category and
+/// the presence rate (an office override counts instead of the teacher's mark). From the
+/// replica when it is fresh.
+pub async fn report(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let (from, to) = date_range(req)?;
+    let rec = class_for(shard, req, req.permission()?).await?;
+    let (pool, source) = shard.db.analytics();
+    let doc = campus::document(pool, &CLASS_ATTENDANCE_REPORT, &[&rec.id, &from, &to]).await?;
+    let class = path_id(req, "class")?;
+    let body = format!(
+        "{{\"class\":{{\"sourced_id\":\"{class}\",\"type\":\"class\"}},\"from\":\"{}\",\"to\":\"{}\",\"source\":\"{}\",\"students\":{doc}}}",
+        from.iso(),
+        to.iso(),
+        source.as_str()
+    );
+    Ok(Response::json(200, body.into_bytes()).with_header("Cache-Control", "private, no-store"))
+}
+
+const WEEKDAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+
+/// `GET /api/v1/attendance/not-taken?date=`: the classes meeting that day (by their
+/// timetable, in a term covering the date) whose register for a period is not submitted, in
+/// the departments where the caller may read attendance; teachers without such a grant see
+/// their own classes.
+pub async fn not_taken(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let mut date = today();
+    for pair in query_pairs(req.query) {
+        let (k, v) = pair?;
+        match k.as_str() {
+            "date" => {
+                date = parse_date(&v).ok_or_else(|| {
+                    ApiError::BadParameter(
+                        "`date` must be a date like 2026-11-30 that exists.".into(),
+                    )
+                })?
+            }
+            _ => return Err(ApiError::BadParameter("This route takes `date`.".into())),
+        }
+    }
+    let scope = departments_with(&caller.principal, req.permission()?);
+    let teacher: Option<i64> = match &scope {
+        Some(ids) if ids.is_empty() => {
+            if departments_with(&caller.principal, "attendance.mark").is_some_and(|d| d.is_empty())
+            {
+                return Err(ApiError::Forbidden);
+            }
+            Some(caller.principal.user_id)
+        }
+        _ => None,
+    };
+    let scope = if teacher.is_some() { None } else { scope };
+    let weekday = WEEKDAYS[(date.0 + 3).rem_euclid(7) as usize];
+    let doc = campus::document(
+        shard.db.primary(),
+        &NOT_TAKEN,
+        &[&date, &weekday, &scope, &teacher],
+    )
+    .await?;
+    let body = format!("{{\"date\":\"{}\",\"classes\":{doc}}}", date.iso());
+    Ok(Response::json(200, body.into_bytes()).with_header("Cache-Control", "private, no-store"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn weekdays_line_up_with_the_calendar() {
+        // 2026-11-30 is a Monday.
+        let d = super::parse_date("2026-11-30").unwrap();
+        assert_eq!(super::WEEKDAYS[(d.0 + 3).rem_euclid(7) as usize], "MON");
+        let d = super::parse_date("1970-01-01").unwrap();
+        assert_eq!(super::WEEKDAYS[(d.0 + 3).rem_euclid(7) as usize], "THU");
+    }
+}

@@ -1,0 +1,344 @@
+//! What the campus routes share: path ids, keyset pages with opaque cursors, record
+//! responses with ETags, the mapping of a write's outcome to an answer, and publishing what a
+//! write made stale.
+
+use base64::Engine as _;
+use campushub_cache::{Invalidation, Message};
+use campushub_db::queries::campus::{Outcome, Record};
+
+use super::{query_pairs, Request};
+use crate::api_error::{ApiError, FieldError};
+use crate::http::Response;
+use crate::request::etag;
+use crate::shard::Shard;
+
+/// Largest page of a list.
+pub const MAX_LIMIT: i64 = 200;
+/// Page size when the client names none.
+pub const DEFAULT_LIMIT: i64 = 50;
+/// Most entries of one bulk request (a class register, a result sheet, enrollments).
+pub const MAX_BULK: usize = 500;
+
+/// The route's `{id}` as a public id (400 when it is not a UUID).
+pub fn path_id(req: &Request<'_>, what: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::try_parse(req.param)
+        .map_err(|_| ApiError::BadParameter(format!("The {what} id must be a UUID.")))
+}
+
+/// A query parameter that is a public id.
+pub fn query_uuid(name: &str, v: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::try_parse(v)
+        .map_err(|_| ApiError::BadParameter(format!("`{name}` must be a UUID.")))
+}
+
+/// The LIKE pattern of a prefix search: lower-cased, its wildcards escaped, 1-100 characters.
+pub fn prefix_pattern(v: &str) -> Result<String, ApiError> {
+    let v = v.trim();
+    if v.is_empty() || v.chars().count() > 100 {
+        return Err(ApiError::BadParameter(
+            "`q` must be 1 to 100 characters.".into(),
+        ));
+    }
+    let mut out = String::with_capacity(v.len() + 4);
+    for c in v.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+const CURSOR_MARK: &str = "k1.";
+
+/// The opaque cursor after row `id`.
+pub fn cursor(id: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{CURSOR_MARK}{id}"))
+}
+
+/// The row id a cursor of [`cursor`] names (400 for anything else).
+pub fn parse_cursor(v: &str) -> Result<i64, ApiError> {
+    let bad = || ApiError::BadParameter("`cursor` is not a cursor from this API.".into());
+    if v.len() > 64 {
+        return Err(bad());
+    }
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(v)
+        .map_err(|_| bad())?;
+    let text = std::str::from_utf8(&raw).map_err(|_| bad())?;
+    text.strip_prefix(CURSOR_MARK)
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(bad)
+}
+
+/// The paging parameters every list takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paging {
+    /// Rows per page.
+    pub limit: i64,
+    /// Row id after which the page starts.
+    pub after: i64,
+    /// `fields=`: the members to keep in each item (`None`: all).
+    pub fields: Option<Vec<String>>,
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Paging {
+            limit: DEFAULT_LIMIT,
+            after: 0,
+            fields: None,
+        }
+    }
+}
+
+impl Paging {
+    /// Takes `limit`, `cursor` or `fields`; `false` when `k` is none of them.
+    pub fn take(&mut self, k: &str, v: &str) -> Result<bool, ApiError> {
+        match k {
+            "limit" => {
+                self.limit = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::BadParameter(format!(
+                            "`limit` must be a whole number from 1 to {MAX_LIMIT}."
+                        ))
+                    })?;
+            }
+            "cursor" => self.after = parse_cursor(v)?,
+            "fields" => {
+                let names: Vec<String> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                let ok = !names.is_empty()
+                    && names.len() <= 32
+                    && names.iter().all(|n| {
+                        n.len() <= 64 && n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    });
+                if !ok {
+                    return Err(ApiError::BadParameter(
+                        "`fields` is a comma-separated list of member names.".into(),
+                    ));
+                }
+                self.fields = Some(names);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// Reads the query: `on` gets every pair that is not a paging parameter (and answers whether
+/// it knew it); an unknown one is 400 naming `known`.
+pub fn parse_query(
+    req: &Request<'_>,
+    known: &str,
+    mut on: impl FnMut(&str, &str) -> Result<bool, ApiError>,
+) -> Result<Paging, ApiError> {
+    let mut paging = Paging::default();
+    for pair in query_pairs(req.query) {
+        let (k, v) = pair?;
+        if paging.take(&k, &v)? || on(&k, &v)? {
+            continue;
+        }
+        return Err(ApiError::BadParameter(format!(
+            "Unknown query parameter `{}`; this route takes {known}, `limit`, `cursor` and `fields`.",
+            k.chars().take(40).collect::<String>()
+        )));
+    }
+    Ok(paging)
+}
+
+/// Keeps only `fields` of a JSON object document.
+fn project(doc: &str, fields: &[String]) -> Result<String, ApiError> {
+    let v: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(doc).map_err(|_| ApiError::Internal)?;
+    let kept: serde_json::Map<String, serde_json::Value> = v
+        .into_iter()
+        .filter(|(k, _)| fields.iter().any(|f| f == k))
+        .collect();
+    serde_json::to_string(&kept).map_err(|_| ApiError::Internal)
+}
+
+/// A page: `{"<key>": [documents], "next_cursor": ...}`. `rows` holds up to `limit + 1` rows:
+/// the extra one only says there is a next page. The documents are PostgreSQL's JSON, copied
+/// as they are (or projected to `fields=`).
+pub fn page_response(
+    key: &str,
+    mut rows: Vec<(i64, String)>,
+    paging: &Paging,
+) -> Result<Response, ApiError> {
+    let more = rows.len() as i64 > paging.limit;
+    rows.truncate(paging.limit as usize);
+    let mut body = String::with_capacity(rows.iter().map(|r| r.1.len() + 1).sum::<usize>() + 64);
+    body.push_str("{\"");
+    body.push_str(key);
+    body.push_str("\":[");
+    for (i, (_, doc)) in rows.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        match &paging.fields {
+            Some(f) => body.push_str(&project(doc, f)?),
+            None => body.push_str(doc),
+        }
+    }
+    body.push_str("],\"next_cursor\":");
+    match rows.last().filter(|_| more) {
+        Some((id, _)) => {
+            body.push('"');
+            body.push_str(&cursor(*id));
+            body.push('"');
+        }
+        None => body.push_str("null"),
+    }
+    body.push('}');
+    Ok(Response::json(200, body.into_bytes()).with_header("Cache-Control", "private, no-store"))
+}
+
+/// A list that is one JSON array document: `{"<key>": [...]}`.
+pub fn array_response(key: &str, array: String) -> Response {
+    let mut body = String::with_capacity(array.len() + key.len() + 6);
+    body.push_str("{\"");
+    body.push_str(key);
+    body.push_str("\":");
+    body.push_str(&array);
+    body.push('}');
+    Response::json(200, body.into_bytes()).with_header("Cache-Control", "private, no-store")
+}
+
+/// One record with its ETag, or 304 when `If-None-Match` names its version.
+pub fn record_response(req: &Request<'_>, rec: Record) -> Response {
+    if req.not_modified(rec.version) {
+        return Response::empty(304)
+            .with_header("ETag", etag(rec.version))
+            .with_header("Cache-Control", "private, no-cache");
+    }
+    written(200, rec)
+}
+
+/// A record just created (201) or changed (200), with its new ETag.
+pub fn written(status: u16, rec: Record) -> Response {
+    Response::json(status, rec.json.into_bytes())
+        .with_header("ETag", etag(rec.version))
+        .with_header("Cache-Control", "private, no-cache")
+}
+
+/// The answer to a write that changed nothing: 404, 412, 409 or 422 saying why. `fields`
+/// names the request member each refusal word concerns (for 422 `errors`), and `bad_field`
+/// maps an offending entry of a bulk request to its member path.
+pub fn refused(
+    o: &Outcome,
+    conflicts: &[(&str, &str, &str)],
+    bad_field: impl Fn(&str) -> Option<String>,
+) -> ApiError {
+    match o.outcome.as_str() {
+        "not_found" => return ApiError::NotFound,
+        "stale" => return ApiError::PreconditionFailed,
+        _ => {}
+    }
+    // (word, field, detail): a word with a field is a 422 on that field (or on the bad
+    // entries), without one a 409.
+    match conflicts.iter().find(|(word, _, _)| *word == o.outcome) {
+        Some((_, "", detail)) => ApiError::Conflict((*detail).to_string()),
+        Some((_, field, detail)) => {
+            let mut errors: Vec<FieldError> = o
+                .bad
+                .iter()
+                .filter_map(|b| bad_field(b).map(|f| FieldError::new(f, *detail)))
+                .collect();
+            if errors.is_empty() {
+                errors.push(FieldError::new(*field, *detail));
+            }
+            ApiError::Invalid(errors)
+        }
+        None => ApiError::Internal,
+    }
+}
+
+/// Tells every shard of every instance that a person's cached records and principal are
+/// stale (their profile, status or enrollments changed).
+pub async fn publish_person(shard: &Shard, student: Option<uuid::Uuid>, user: Option<i64>) {
+    if let Some(id) = student {
+        shard
+            .invalidate(Message {
+                version: 0,
+                what: Invalidation::Student(id.hyphenated().to_string()),
+            })
+            .await;
+    }
+    if let Some(user) = user {
+        shard
+            .invalidate(Message {
+                version: 0,
+                what: Invalidation::User(user),
+            })
+            .await;
+    }
+}
+
+/// The caller's client address, as the audit trail records it.
+pub fn ip(req: &Request<'_>) -> String {
+    req.peer.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        assert_eq!(parse_cursor(&cursor(12345)).unwrap(), 12345);
+        assert!(parse_cursor("12345").is_err());
+        assert!(parse_cursor("").is_err());
+        assert!(parse_cursor(&"A".repeat(100)).is_err());
+        let neg = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("k1.-5");
+        assert!(parse_cursor(&neg).is_err());
+    }
+
+    #[test]
+    fn prefix_patterns_escape_wildcards() {
+        assert_eq!(prefix_pattern("Sm").unwrap(), "sm");
+        assert_eq!(prefix_pattern("a%_\\").unwrap(), "a\\%\\_\\\\");
+        assert!(prefix_pattern("  ").is_err());
+    }
+
+    #[test]
+    fn pages_copy_documents_and_say_whether_more_follow() {
+        let paging = Paging {
+            limit: 2,
+            ..Paging::default()
+        };
+        let rows = vec![
+            (1, r#"{"a":1,"b":2}"#.to_string()),
+            (2, r#"{"a":3,"b":4}"#.to_string()),
+            (3, r#"{"a":5,"b":6}"#.to_string()),
+        ];
+        let r = page_response("items", rows, &paging).unwrap();
+        let crate::http::response::Body::Bytes(b) = &r.body else {
+            panic!()
+        };
+        let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+        assert_eq!(v["items"].as_array().unwrap().len(), 2);
+        assert_eq!(parse_cursor(v["next_cursor"].as_str().unwrap()).unwrap(), 2);
+        let paging = Paging {
+            limit: 5,
+            fields: Some(vec!["b".into()]),
+            ..Paging::default()
+        };
+        let r = page_response("items", vec![(1, r#"{"a":1,"b":2}"#.into())], &paging).unwrap();
+        let crate::http::response::Body::Bytes(b) = &r.body else {
+            panic!()
+        };
+        assert_eq!(
+            std::str::from_utf8(b).unwrap(),
+            r#"{"items":[{"b":2}],"next_cursor":null}"#
+        );
+    }
+}

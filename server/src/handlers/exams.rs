@@ -1,0 +1,307 @@
+//! Exams and assignments (line items) and their results. A class's teachers create line items
+//! and enter results (`exams.grade`); publishing (students and guardians then see the
+//! results) and locking (results final) need `exams.publish`. Status only moves forward:
+//! draft, published, locked; a locked line item takes no more changes.
+
+use campushub_db::pgtypes::Timestamp;
+use campushub_db::queries::campus::{self, Record, Shape};
+use campushub_db::statements::{
+    CLASS_LINE_ITEMS, LINE_ITEM_BY_ID, LINE_ITEM_RESULTS, LINE_ITEM_SAVE, RESULTS_PUT,
+    STUDENT_RESULTS,
+};
+
+use super::campus::{array_response, ip, path_id, record_response, refused, written, MAX_BULK};
+use super::catalog::class_for;
+use super::fields::Fields;
+use super::students::{load, parse_id};
+use super::Request;
+use crate::api_error::ApiError;
+use crate::auth::access::{class_access, student_access, Reason};
+use crate::http::Response;
+use crate::shard::Shard;
+
+const CATEGORIES: &[&str] = &["exam", "midterm", "quiz", "assignment", "project", "lab"];
+const SCORE_STATUSES: &[&str] = &[
+    "exempt",
+    "fully graded",
+    "not submitted",
+    "partially graded",
+    "submitted",
+];
+
+const ITEM_REFUSALS: &[(&str, &str, &str)] = &[
+    (
+        "locked",
+        "",
+        "This line item is locked: its results are final.",
+    ),
+    (
+        "backwards",
+        "status",
+        "only moves forward: draft, published, locked",
+    ),
+];
+
+async fn item(shard: &Shard, req: &Request<'_>) -> Result<Record, ApiError> {
+    let id = path_id(req, "line item")?;
+    campus::record(shard.db.primary(), &LINE_ITEM_BY_ID, Shape::LineItem, id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+async fn may(
+    shard: &Shard,
+    req: &Request<'_>,
+    permission: &str,
+    rec: &Record,
+) -> Result<(), ApiError> {
+    if class_access(
+        shard,
+        &req.caller()?.principal,
+        permission,
+        rec.class_id.unwrap_or(0),
+        rec.department_id.unwrap_or(0),
+    )
+    .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// A due date (a day) as the last second of that day, UTC.
+fn due(d: Option<campushub_db::pgtypes::Date>) -> Option<Timestamp> {
+    d.map(|d| Timestamp::at(d, 86_399))
+}
+
+/// `POST /api/v1/classes/{id}/line-items`: `title`, `category`, `max_score`, `due_date`.
+pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let mut f = Fields::parse(req)?;
+    let title = f.text("title", true, 200);
+    let category = f.one_of("category", true, CATEGORIES);
+    let max = f.number("max_score", true, 0.01, 99_999.99, 2);
+    let due_date = due(f.date("due_date", false));
+    f.finish()?;
+    let caller = req.caller()?;
+    class_for(shard, req, req.permission()?).await?;
+    let class = path_id(req, "class")?;
+    let ip = ip(req);
+    let none: Option<uuid::Uuid> = None;
+    let no_version: Option<i64> = None;
+    let no_status: Option<&str> = None;
+    let o = campus::change(
+        shard.db.primary(),
+        &LINE_ITEM_SAVE,
+        &[
+            &caller.principal.user_id,
+            &ip,
+            &none,
+            &no_version,
+            &class,
+            &title,
+            &category,
+            &max,
+            &due_date,
+            &no_status,
+        ],
+    )
+    .await?;
+    if !o.applied() {
+        return Err(refused(&o, ITEM_REFUSALS, |_| None));
+    }
+    let id = o.id.ok_or(ApiError::Internal)?;
+    let rec = campus::record(shard.db.primary(), &LINE_ITEM_BY_ID, Shape::LineItem, id)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    Ok(written(201, rec).with_header("Location", format!("/api/v1/line-items/{id}")))
+}
+
+/// `GET /api/v1/classes/{id}/line-items`.
+pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let rec = class_for(shard, req, req.permission()?).await?;
+    let doc = campus::document(shard.db.primary(), &CLASS_LINE_ITEMS, &[&rec.id, &false]).await?;
+    Ok(array_response("line_items", doc))
+}
+
+/// `GET /api/v1/line-items/{id}`.
+pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let rec = item(shard, req).await?;
+    may(shard, req, req.permission()?, &rec).await?;
+    Ok(record_response(req, rec))
+}
+
+/// `PATCH /api/v1/line-items/{id}`: `title`, `category`, `max_score`, `due_date` (grading:
+/// `exams.grade`) and `status` (`published` or `locked`: `exams.publish`). `If-Match`
+/// honoured.
+pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let mut f = Fields::parse(req)?;
+    let title = f.text("title", false, 200);
+    let category = f.one_of("category", false, CATEGORIES);
+    let max = f.number("max_score", false, 0.01, 99_999.99, 2);
+    let due_date = due(f.date("due_date", false));
+    let status = f.one_of("status", false, &["draft", "published", "locked"]);
+    let edits = title.is_some() || category.is_some() || max.is_some() || due_date.is_some();
+    if f.ok() && !edits && status.is_none() {
+        f.bad("body", "names nothing to change");
+    }
+    f.finish()?;
+    let caller = req.caller()?;
+    let rec = item(shard, req).await?;
+    if edits {
+        may(shard, req, "exams.grade", &rec).await?;
+    }
+    if status.is_some() {
+        may(shard, req, "exams.publish", &rec).await?;
+    }
+    let id = path_id(req, "line item")?;
+    let if_match = req.if_match()?;
+    let ip = ip(req);
+    let class: Option<uuid::Uuid> = None;
+    let o = campus::change(
+        shard.db.primary(),
+        &LINE_ITEM_SAVE,
+        &[
+            &caller.principal.user_id,
+            &ip,
+            &Some(id),
+            &if_match,
+            &class,
+            &title,
+            &category,
+            &max,
+            &due_date,
+            &status,
+        ],
+    )
+    .await?;
+    if !o.applied() {
+        return Err(match o.outcome.as_str() {
+            "over_max" => ApiError::Invalid(vec![crate::api_error::FieldError::new(
+                "max_score",
+                format!(
+                    "is below scores already entered (students {})",
+                    o.bad.join(", ")
+                ),
+            )]),
+            _ => refused(&o, ITEM_REFUSALS, |_| None),
+        });
+    }
+    Ok(written(200, item(shard, req).await?))
+}
+
+/// `PUT /api/v1/line-items/{id}/results`: `{"results": [{"student", "score", "score_status",
+/// "comment"}]}`, up to 500, all or nothing; the same request twice leaves the same state.
+pub async fn put_results(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let mut f = Fields::parse(req)?;
+    let list = f.array("results", true, MAX_BULK).unwrap_or_default();
+    let (mut students, mut scores, mut statuses, mut comments) = (
+        Vec::new(),
+        Vec::<Option<f64>>::new(),
+        Vec::new(),
+        Vec::<Option<String>>::new(),
+    );
+    for (i, v) in list.into_iter().enumerate() {
+        let serde_json::Value::Object(m) = v else {
+            f.bad(&format!("results[{i}]"), "must be an object");
+            continue;
+        };
+        let mut r = Fields::of(m, format!("results[{i}]"));
+        let student = r.uuid("student", true);
+        let score = r.number("score", false, 0.0, 99_999.99, 2);
+        let status = r.one_of("score_status", score.is_none(), SCORE_STATUSES);
+        let comment = r.text("comment", false, 2000);
+        if student.is_some_and(|s| students.contains(&s)) {
+            r.bad("student", "is listed twice");
+        }
+        let ok = r.ok();
+        f.absorb(r);
+        if let (true, Some(s)) = (ok, student) {
+            students.push(s);
+            scores.push(score);
+            statuses.push(status.unwrap_or("fully graded").to_string());
+            comments.push(comment);
+        }
+    }
+    f.finish()?;
+    let caller = req.caller()?;
+    let rec = item(shard, req).await?;
+    may(shard, req, req.permission()?, &rec).await?;
+    let id = path_id(req, "line item")?;
+    let ip = ip(req);
+    let o = campus::change(
+        shard.db.primary(),
+        &RESULTS_PUT,
+        &[
+            &caller.principal.user_id,
+            &ip,
+            &id,
+            &students,
+            &scores,
+            &statuses,
+            &comments,
+        ],
+    )
+    .await?;
+    if !o.applied() {
+        let at = |bad: &str| {
+            students
+                .iter()
+                .position(|s| s.hyphenated().to_string() == bad)
+        };
+        return Err(match o.outcome.as_str() {
+            "over_max" => refused(
+                &o,
+                &[("over_max", "results", "is above the line item's max_score")],
+                |bad| at(bad).map(|i| format!("results[{i}].score")),
+            ),
+            _ => refused(
+                &o,
+                &[
+                    ("not_enrolled", "results", "is not enrolled in this class"),
+                    (
+                        "locked",
+                        "",
+                        "This line item is locked: its results are final.",
+                    ),
+                ],
+                |bad| at(bad).map(|i| format!("results[{i}].student")),
+            ),
+        });
+    }
+    let doc = campus::document(shard.db.primary(), &LINE_ITEM_RESULTS, &[&rec.id]).await?;
+    Ok(array_response("results", doc)
+        .with_header("X-Results-Changed", o.row_id.unwrap_or(0).to_string()))
+}
+
+/// `GET /api/v1/line-items/{id}/results`.
+pub async fn results(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let rec = item(shard, req).await?;
+    may(shard, req, req.permission()?, &rec).await?;
+    let doc = campus::document(shard.db.primary(), &LINE_ITEM_RESULTS, &[&rec.id]).await?;
+    Ok(array_response("results", doc))
+}
+
+/// `GET /api/v1/students/{id}/results`: students and guardians see published (and locked)
+/// results only; staff who may read the student's exams see drafts too.
+pub async fn student_results(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let s = load(shard, parse_id(req.param)?).await?;
+    let reason = student_access(
+        shard,
+        &caller.principal,
+        req.permission()?,
+        s.id,
+        s.department_id,
+    )
+    .await?
+    .ok_or(ApiError::Forbidden)?;
+    let published_only = matches!(reason, Reason::Own | Reason::Guardian);
+    let doc = campus::document(
+        shard.db.primary(),
+        &STUDENT_RESULTS,
+        &[&s.id, &published_only],
+    )
+    .await?;
+    Ok(array_response("results", doc))
+}

@@ -1,0 +1,352 @@
+//! Strict request bodies for the campus routes: every member is checked (type, range, length,
+//! date, enumeration), unknown members are refused, and *every* problem is reported at once
+//! as a 422 listing each bad field ([`ApiError::Invalid`]), so a client fixes a form in one
+//! round trip. Nested objects (bulk records) report paths like `records[3].code`.
+
+use campushub_db::pgtypes::Date;
+use serde_json::{Map, Value};
+
+use super::{json_body, Request};
+use crate::api_error::{ApiError, FieldError};
+
+/// A JSON object being read field by field, collecting what is wrong.
+pub struct Fields {
+    prefix: String,
+    map: Map<String, Value>,
+    known: Vec<&'static str>,
+    errors: Vec<FieldError>,
+}
+
+/// Whether a string holds a control character (other than none at all): names, codes and
+/// titles never need one, and a NUL cannot be stored.
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+impl Fields {
+    /// The request's body, which must be one JSON object (415 / 422 otherwise).
+    pub fn parse(req: &Request<'_>) -> Result<Fields, ApiError> {
+        let map: Map<String, Value> = json_body(req)?;
+        Ok(Fields::of(map, String::new()))
+    }
+
+    /// An object nested at `prefix` (e.g. `records[3]`).
+    pub fn of(map: Map<String, Value>, prefix: String) -> Fields {
+        Fields {
+            prefix,
+            map,
+            known: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+
+    /// Records that `name` is wrong because `detail`.
+    pub fn bad(&mut self, name: &str, detail: impl Into<String>) {
+        let field = self.path(name);
+        self.errors.push(FieldError::new(field, detail));
+    }
+
+    /// Whether the body has member `name` (null included).
+    pub fn has(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
+    /// The raw member: `None` when absent, or when required and absent (recorded).
+    fn take(&mut self, name: &'static str, required: bool) -> Option<Value> {
+        self.known.push(name);
+        match self.map.get(name) {
+            None => {
+                if required {
+                    self.bad(name, "is required");
+                }
+                None
+            }
+            Some(Value::Null) => {
+                if required {
+                    self.bad(name, "must not be null");
+                }
+                None
+            }
+            Some(v) => Some(v.clone()),
+        }
+    }
+
+    /// A string of 1 to `max` characters without control characters, not only spaces.
+    pub fn text(&mut self, name: &'static str, required: bool, max: usize) -> Option<String> {
+        let v = self.take(name, required)?;
+        let Value::String(s) = v else {
+            self.bad(name, "must be a string");
+            return None;
+        };
+        if s.trim().is_empty() {
+            self.bad(name, "must not be empty");
+        } else if s.chars().count() > max {
+            self.bad(name, format!("must be at most {max} characters"));
+        } else if has_control(&s) {
+            self.bad(name, "must not contain control characters");
+        } else {
+            return Some(s);
+        }
+        None
+    }
+
+    /// A member that may be set to null to clear it: `None` absent, `Some(None)` null.
+    pub fn nullable_text(&mut self, name: &'static str, max: usize) -> Option<Option<String>> {
+        match self.map.get(name) {
+            None => {
+                self.known.push(name);
+                None
+            }
+            Some(Value::Null) => {
+                self.known.push(name);
+                Some(None)
+            }
+            Some(_) => self.text(name, false, max).map(Some),
+        }
+    }
+
+    /// An email address: one `@` with something on both sides, no spaces, at most 254 bytes.
+    pub fn email(&mut self, name: &'static str) -> Option<Option<String>> {
+        let v = self.nullable_text(name, 254)?;
+        if let Some(e) = &v {
+            let ok = e.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+            }) && !e.contains(char::is_whitespace);
+            if !ok {
+                self.bad(name, "must be an email address like name@example.edu");
+                return None;
+            }
+        }
+        Some(v)
+    }
+
+    /// One of `choices`.
+    pub fn one_of(
+        &mut self,
+        name: &'static str,
+        required: bool,
+        choices: &[&'static str],
+    ) -> Option<&'static str> {
+        let v = self.take(name, required)?;
+        match v.as_str().and_then(|s| choices.iter().find(|c| **c == s)) {
+            Some(c) => Some(*c),
+            None => {
+                self.bad(name, format!("must be one of {}", choices.join(", ")));
+                None
+            }
+        }
+    }
+
+    /// An integer in `min..=max`.
+    pub fn int(&mut self, name: &'static str, required: bool, min: i64, max: i64) -> Option<i64> {
+        let v = self.take(name, required)?;
+        match v.as_i64() {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            Some(_) => {
+                self.bad(name, format!("must be between {min} and {max}"));
+                None
+            }
+            None => {
+                self.bad(name, "must be an integer");
+                None
+            }
+        }
+    }
+
+    /// A number in `min..=max` with at most `decimals` decimal places.
+    pub fn number(
+        &mut self,
+        name: &'static str,
+        required: bool,
+        min: f64,
+        max: f64,
+        decimals: i32,
+    ) -> Option<f64> {
+        let v = self.take(name, required)?;
+        let Some(n) = v.as_f64().filter(|n| n.is_finite()) else {
+            self.bad(name, "must be a number");
+            return None;
+        };
+        if !(min..=max).contains(&n) {
+            self.bad(name, format!("must be between {min} and {max}"));
+            return None;
+        }
+        let scaled = n * 10f64.powi(decimals);
+        if (scaled - scaled.round()).abs() > 1e-6 {
+            self.bad(name, format!("must have at most {decimals} decimal places"));
+            return None;
+        }
+        Some(n)
+    }
+
+    /// A boolean.
+    pub fn boolean(&mut self, name: &'static str, required: bool) -> Option<bool> {
+        let v = self.take(name, required)?;
+        match v.as_bool() {
+            Some(b) => Some(b),
+            None => {
+                self.bad(name, "must be true or false");
+                None
+            }
+        }
+    }
+
+    /// A public id.
+    pub fn uuid(&mut self, name: &'static str, required: bool) -> Option<uuid::Uuid> {
+        let v = self.take(name, required)?;
+        match v.as_str().and_then(|s| uuid::Uuid::try_parse(s).ok()) {
+            Some(u) => Some(u),
+            None => {
+                self.bad(name, "must be a UUID");
+                None
+            }
+        }
+    }
+
+    /// A calendar date `YYYY-MM-DD` that exists (no 2026-02-30).
+    pub fn date(&mut self, name: &'static str, required: bool) -> Option<Date> {
+        let v = self.take(name, required)?;
+        match v.as_str().and_then(parse_date) {
+            Some(d) => Some(d),
+            None => {
+                self.bad(name, "must be a date like 2026-11-30 that exists");
+                None
+            }
+        }
+    }
+
+    /// An array of at most `max` elements (each checked by the caller).
+    pub fn array(&mut self, name: &'static str, required: bool, max: usize) -> Option<Vec<Value>> {
+        let v = self.take(name, required)?;
+        match v {
+            Value::Array(a) if a.len() <= max => Some(a),
+            Value::Array(_) => {
+                self.bad(name, format!("must have at most {max} elements"));
+                None
+            }
+            _ => {
+                self.bad(name, "must be an array");
+                None
+            }
+        }
+    }
+
+    /// Adds the errors of a nested object.
+    pub fn absorb(&mut self, nested: Fields) {
+        let mut nested = nested;
+        nested.refuse_unknown();
+        self.errors.append(&mut nested.errors);
+    }
+
+    fn refuse_unknown(&mut self) {
+        let mut unknown: Vec<String> = self
+            .map
+            .keys()
+            .filter(|k| !self.known.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        unknown.sort();
+        for k in unknown {
+            self.bad(&k, "is not a member of this request");
+        }
+    }
+
+    /// Whether nothing is wrong so far.
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// Done: 422 listing every bad field (unknown members included), or nothing.
+    pub fn finish(mut self) -> Result<(), ApiError> {
+        self.refuse_unknown();
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(self.errors))
+        }
+    }
+}
+
+/// A date `YYYY-MM-DD` between 1900 and 9999 that exists.
+pub fn parse_date(v: &str) -> Option<Date> {
+    let b = v.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let y: i32 = v.get(0..4)?.parse().ok()?;
+    let m: u32 = v.get(5..7)?.parse().ok()?;
+    let d: u32 = v.get(8..10)?.parse().ok()?;
+    if !(1900..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let days = campushub_db::pgtypes::days_from_civil(y, m, d);
+    (campushub_db::pgtypes::civil_from_days(days) == (y, m, d)).then_some(Date(days))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(v: Value) -> Fields {
+        match v {
+            Value::Object(m) => Fields::of(m, String::new()),
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_once() {
+        let mut f = fields(serde_json::json!({
+            "name": "", "year": 11, "when": "2026-02-30", "id": "nope", "extra": 1,
+            "kind": "x", "email": "a@b", "score": 1.234
+        }));
+        assert_eq!(f.text("name", true, 10), None);
+        assert_eq!(f.int("year", true, 1, 10), None);
+        assert_eq!(f.date("when", true), None);
+        assert_eq!(f.uuid("id", true), None);
+        assert_eq!(f.one_of("kind", true, &["a", "b"]), None);
+        assert_eq!(f.email("email"), None);
+        assert_eq!(f.number("score", true, 0.0, 10.0, 2), None);
+        assert_eq!(f.text("missing", true, 10), None);
+        let Err(ApiError::Invalid(errors)) = f.finish() else {
+            panic!("not invalid")
+        };
+        let names: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            names,
+            ["name", "year", "when", "id", "kind", "email", "score", "missing", "extra"]
+        );
+    }
+
+    #[test]
+    fn good_fields_pass_and_null_clears() {
+        let mut f = fields(serde_json::json!({
+            "name": "Ada", "year": 2, "when": "2024-02-29", "email": null, "score": 9.5
+        }));
+        assert_eq!(f.text("name", true, 10).as_deref(), Some("Ada"));
+        assert_eq!(f.int("year", true, 1, 10), Some(2));
+        assert!(f.date("when", true).is_some());
+        assert_eq!(f.email("email"), Some(None));
+        assert_eq!(f.number("score", true, 0.0, 10.0, 2), Some(9.5));
+        assert!(f.finish().is_ok());
+    }
+
+    #[test]
+    fn control_characters_are_refused() {
+        let mut f = fields(serde_json::json!({"name": "a\u{7}b"}));
+        assert_eq!(f.text("name", true, 10), None);
+        assert!(f.finish().is_err());
+    }
+}
