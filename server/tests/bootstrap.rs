@@ -124,6 +124,43 @@ fn a_migrated_database_gets_its_first_administrator_who_can_log_in() {
         "{}",
         String::from_utf8_lossy(&audit.body)
     );
+    // A real deployment starts from here: a department, then its first student.
+    let dept = serde_json::json!({"name": "Physics", "identifier": "PHY"}).to_string();
+    let r = call(
+        &server,
+        "POST",
+        "/api/v1/departments",
+        Some(&token),
+        Some(&dept),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let dept_id = r.json()["sourced_id"].as_str().unwrap().to_string();
+    let student = serde_json::json!({
+        "username": "first.student", "given_name": "First", "family_name": "Student",
+        "roll_number": "PHY-0001", "program": "BSc Physics", "year_of_study": 1,
+        "department": dept_id
+    })
+    .to_string();
+    let r = call(
+        &server,
+        "POST",
+        "/api/v1/students",
+        Some(&token),
+        Some(&student),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let location = r.header("Location").unwrap().to_string();
+    let r = call(&server, "GET", &location, Some(&token), None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["roll_number"], "PHY-0001");
+    let r = call(
+        &server,
+        "GET",
+        "/api/v1/students?q=stud",
+        Some(&token),
+        None,
+    );
+    assert_eq!(r.json()["students"].as_array().unwrap().len(), 1);
     drop(server);
     // The demo seed refuses a database with campus data, and works over the migrated roles
     // on an empty one: covered by scripts/test, which migrates, then seeds.

@@ -29,6 +29,10 @@ fn literal(ty: &str, sql: &str, n: usize, campus: &Campus) -> String {
     match ty {
         "int8" => campus.student.clone(),
         "int4" => "5".into(),
+        "int2" => "1".into(),
+        "_uuid" => format!("ARRAY['{}']::uuid[]", campus.student_uuid),
+        "_int2" => "ARRAY[1]::int2[]".into(),
+        "_float8" => "ARRAY[1.5]::float8[]".into(),
         "float8" => "900".into(),
         "bool" => "false".into(),
         "uuid" => format!("'{}'", campus.student_uuid),

@@ -1,0 +1,1043 @@
+//! The campus API end to end, on the real stack: a registrar's and a teacher's day, every
+//! refusal (401, 403, 404, 409, 412, 422) and the object-level rules, keyset pages under
+//! concurrent inserts, concurrent duplicates, and caches that stay true across instances.
+//!
+//! Each test builds its own department, term, course, class, teacher and students through
+//! the API (names unique per run: the suite runs twice over one database), so it depends on
+//! nothing but the demo log-ins `admin` and `registrar`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{access_token, call, eventually, parse_responses, sql_one, Resp, TestServer};
+use serde_json::{json, Value};
+
+fn tag() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{}{}", std::process::id() % 100_000, nanos % 1_000_000)
+}
+
+/// One request with extra headers (`If-Match`, `If-None-Match`).
+fn call_with(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Resp {
+    let body = body.map(Value::to_string);
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = &body {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body.as_deref().unwrap_or(""));
+    parse_responses(&server.raw(req.as_bytes()), &[method == "HEAD"]).remove(0)
+}
+
+fn send(server: &TestServer, method: &str, path: &str, token: &str, body: Value) -> Resp {
+    call(server, method, path, Some(token), Some(&body.to_string()))
+}
+
+fn get(server: &TestServer, path: &str, token: &str) -> Resp {
+    call(server, "GET", path, Some(token), None)
+}
+
+fn ok(r: &Resp, status: u16) -> Value {
+    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+    if r.body.is_empty() {
+        Value::Null
+    } else {
+        r.json()
+    }
+}
+
+fn id_of(v: &Value) -> String {
+    v["sourced_id"].as_str().unwrap().to_string()
+}
+
+/// The fields a 422 names.
+fn bad_fields(r: &Resp) -> Vec<String> {
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["type"], "/problems/invalid-fields", "{v}");
+    v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Gives a person made through the API the demo password, so the test can log in as them.
+fn give_password(username: &str) {
+    sql_one(&format!(
+        "UPDATE users SET password_hash = (SELECT password_hash FROM users WHERE username = 'admin') \
+         WHERE username = '{username}' RETURNING 1"
+    ));
+}
+
+/// A department, term, course and class (MON-1, MON-2, WED-1), a teacher and `n` students
+/// enrolled in it, all new.
+struct Campus {
+    t: String,
+    dept: String,
+    class: String,
+    teacher: String,
+    teacher_name: String,
+    students: Vec<String>,
+    student_names: Vec<String>,
+}
+
+fn build_campus(server: &TestServer, admin: &str, registrar: &str, n: usize) -> Campus {
+    let t = tag();
+    let dept = id_of(&ok(
+        &send(
+            server,
+            "POST",
+            "/api/v1/departments",
+            admin,
+            json!({"name": format!("Dept {t}"), "identifier": format!("D{t}")}),
+        ),
+        201,
+    ));
+    let term = id_of(&ok(
+        &send(
+            server,
+            "POST",
+            "/api/v1/terms",
+            registrar,
+            json!({"title": format!("Term {t}"), "type": "term", "start_date": "2026-09-01", "end_date": "2027-01-31", "school_year": 2027}),
+        ),
+        201,
+    ));
+    let course = id_of(&ok(
+        &send(
+            server,
+            "POST",
+            "/api/v1/courses",
+            registrar,
+            json!({"title": "Astronomy", "course_code": format!("AST{t}"), "credits": 3.5, "department": dept}),
+        ),
+        201,
+    ));
+    let class = id_of(&ok(
+        &send(
+            server,
+            "POST",
+            "/api/v1/classes",
+            registrar,
+            json!({"title": "Astronomy A", "class_code": format!("AST{t}-A"), "periods": ["MON-1", "MON-2", "WED-1"], "capacity": 40, "course": course, "term": term, "location": "Dome"}),
+        ),
+        201,
+    ));
+    let teacher_name = format!("teach{t}");
+    let teacher = id_of(&ok(
+        &send(
+            server,
+            "POST",
+            "/api/v1/staff",
+            admin,
+            json!({"username": teacher_name, "given_name": "Tess", "family_name": "Teacher", "role": "teacher", "employee_number": format!("E{t}"), "designation": "Lecturer", "department": dept}),
+        ),
+        201,
+    ));
+    give_password(&teacher_name);
+    let mut students = Vec::new();
+    let mut student_names = Vec::new();
+    for i in 0..n {
+        let name = format!("s{t}x{i}");
+        let s = ok(
+            &send(
+                server,
+                "POST",
+                "/api/v1/students",
+                registrar,
+                json!({"username": name, "email": format!("{name}@example.edu"), "given_name": format!("Given{i}"), "family_name": format!("Family{t}"), "roll_number": format!("R{t}-{i}"), "program": "BSc Astronomy", "year_of_study": 1, "department": dept}),
+            ),
+            201,
+        );
+        students.push(id_of(&s));
+        student_names.push(name);
+    }
+    ok(
+        &send(
+            server,
+            "POST",
+            &format!("/api/v1/classes/{class}/enrollments"),
+            registrar,
+            json!({"user": teacher, "role": "teacher", "is_primary": true}),
+        ),
+        201,
+    );
+    if n > 0 {
+        ok(
+            &send(
+                server,
+                "POST",
+                &format!("/api/v1/classes/{class}/enrollments"),
+                registrar,
+                json!({"users": students}),
+            ),
+            201,
+        );
+    }
+    Campus {
+        t,
+        dept,
+        class,
+        teacher,
+        teacher_name,
+        students,
+        student_names,
+    }
+}
+
+#[test]
+fn a_registrars_and_a_teachers_day() {
+    let server = TestServer::spawn(&[]);
+    let admin = access_token(&server, "admin");
+    let registrar = access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, 5);
+    let class = &c.class;
+
+    // The registrar finds the new students by name prefix, and pages through them.
+    let found = ok(
+        &get(
+            &server,
+            &format!("/api/v1/students?q=family{}&limit=3", c.t),
+            &registrar,
+        ),
+        200,
+    );
+    assert_eq!(found["students"].as_array().unwrap().len(), 3);
+    let next = found["next_cursor"].as_str().unwrap();
+    let rest = ok(
+        &get(
+            &server,
+            &format!("/api/v1/students?q=family{}&limit=3&cursor={next}", c.t),
+            &registrar,
+        ),
+        200,
+    );
+    assert_eq!(rest["students"].as_array().unwrap().len(), 2);
+    assert!(rest["next_cursor"].is_null());
+    let dept_list = ok(
+        &get(
+            &server,
+            &format!(
+                "/api/v1/students?department={}&fields=username,roll_number",
+                c.dept
+            ),
+            &registrar,
+        ),
+        200,
+    );
+    let first = &dept_list["students"][0];
+    assert_eq!(first.as_object().unwrap().len(), 2, "{first}");
+    assert!(first["roll_number"].as_str().unwrap().starts_with('R'));
+
+    // The teacher logs in, finds the class, its timetable and roster.
+    let teacher = access_token(&server, &c.teacher_name);
+    let mine = ok(&get(&server, "/api/v1/classes?mine=true", &teacher), 200);
+    let classes = mine["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 1);
+    assert_eq!(classes[0]["periods"], json!(["MON-1", "MON-2", "WED-1"]));
+    assert_eq!(classes[0]["teachers"][0]["sourced_id"], c.teacher);
+    assert_eq!(classes[0]["enrolled"], 5);
+    let roster = ok(
+        &get(
+            &server,
+            &format!("/api/v1/classes/{class}/students"),
+            &teacher,
+        ),
+        200,
+    );
+    assert_eq!(roster["students"].as_array().unwrap().len(), 5);
+
+    // Monday, period 1: open the register, mark the whole class in one request.
+    let session = ok(
+        &send(
+            &server,
+            "POST",
+            &format!("/api/v1/classes/{class}/attendance-sessions"),
+            &teacher,
+            json!({"date": "2026-11-30", "period": 1}),
+        ),
+        201,
+    );
+    let sid = id_of(&session);
+    let dup = send(
+        &server,
+        "POST",
+        &format!("/api/v1/classes/{class}/attendance-sessions"),
+        &teacher,
+        json!({"date": "2026-11-30", "period": 1}),
+    );
+    assert_eq!(dup.status, 409);
+    assert!(dup.json()["detail"].as_str().unwrap().contains(&sid));
+    let marks: Vec<Value> = c
+        .students
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match i {
+            0 => json!({"student": s, "code": "A"}),
+            1 => json!({"student": s, "code": "L", "minutes_present": 40}),
+            _ => json!({"student": s, "code": "P"}),
+        })
+        .collect();
+    let body = json!({"records": marks});
+    let path = format!("/api/v1/attendance-sessions/{sid}/records");
+    let r = send(&server, "PUT", &path, &teacher, body.clone());
+    let first_state = ok(&r, 200);
+    assert_eq!(r.header("X-Records-Changed"), Some("5"));
+    // Idempotent: the same PUT again changes nothing and leaves the same register.
+    let r = send(&server, "PUT", &path, &teacher, body.clone());
+    let second_state = ok(&r, 200);
+    assert_eq!(r.header("X-Records-Changed"), Some("0"));
+    assert_eq!(first_state["records"], second_state["records"]);
+    assert_eq!(
+        sql_one(&format!("SELECT count(*) FROM attendance_records r JOIN attendance_sessions s ON s.id = r.session_id WHERE s.sourced_id = '{sid}'")),
+        "5"
+    );
+    // Office-only codes are refused in a teacher's register, by position.
+    let r = send(
+        &server,
+        "PUT",
+        &path,
+        &teacher,
+        json!({"records": [{"student": c.students[0], "code": "M"}]}),
+    );
+    assert_eq!(bad_fields(&r), ["records[0].code"]);
+
+    // Submitted: the teacher can no longer change it; the office overrides beside it.
+    ok(
+        &call(
+            &server,
+            "POST",
+            &format!("/api/v1/attendance-sessions/{sid}/submit"),
+            Some(&teacher),
+            None,
+        ),
+        200,
+    );
+    let r = send(&server, "PUT", &path, &teacher, body.clone());
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    let r = send(
+        &server,
+        "PUT",
+        &path,
+        &registrar,
+        json!({"records": [{"student": c.students[0], "code": "M"}]}),
+    );
+    let state = ok(&r, 200);
+    let recs: Vec<&Value> = state["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["student"]["sourced_id"] == c.students[0])
+        .collect();
+    assert_eq!(
+        recs.len(),
+        2,
+        "the teacher's mark is kept beside the office's: {recs:?}"
+    );
+    let office = recs.iter().find(|r| r["source"] == "office").unwrap();
+    assert_eq!(office["code"], "M");
+    assert_eq!(office["overrides_teacher"], true);
+    assert!(recs
+        .iter()
+        .any(|r| r["source"] == "teacher" && r["code"] == "A"));
+
+    // The report counts the override instead of the teacher's mark.
+    let report = ok(
+        &get(
+            &server,
+            &format!("/api/v1/classes/{class}/attendance/report?from=2026-11-01&to=2026-11-30"),
+            &teacher,
+        ),
+        200,
+    );
+    let rows = report["students"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    let row0 = rows
+        .iter()
+        .find(|r| r["student"]["sourced_id"] == c.students[0])
+        .unwrap();
+    assert_eq!(
+        (row0["excused"].as_i64(), row0["absent"].as_i64()),
+        (Some(1), Some(0)),
+        "{row0}"
+    );
+    let row1 = rows
+        .iter()
+        .find(|r| r["student"]["sourced_id"] == c.students[1])
+        .unwrap();
+    assert_eq!(row1["late"], 1);
+    assert_eq!(row1["presence_rate"], 0.75);
+
+    // Period 2 of that Monday was never taken; Wednesday is not Monday.
+    let nt = ok(
+        &get(
+            &server,
+            "/api/v1/attendance/not-taken?date=2026-11-30",
+            &teacher,
+        ),
+        200,
+    );
+    let ours: Vec<&Value> = nt["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["class"]["sourced_id"] == *class)
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!(
+        (ours[0]["period"].as_i64(), ours[0]["state"].as_str()),
+        (Some(2), Some("not_opened"))
+    );
+
+    // Exams: the teacher creates a midterm and enters results; students see them only once
+    // the registrar publishes.
+    let item = ok(
+        &send(
+            &server,
+            "POST",
+            &format!("/api/v1/classes/{class}/line-items"),
+            &teacher,
+            json!({"title": "Midterm", "category": "midterm", "max_score": 50, "due_date": "2026-12-10"}),
+        ),
+        201,
+    );
+    let li = id_of(&item);
+    let sheet = json!({"results": [
+        {"student": c.students[0], "score": 41.5, "comment": "Good"},
+        {"student": c.students[1], "score_status": "exempt"}
+    ]});
+    let r = send(
+        &server,
+        "PUT",
+        &format!("/api/v1/line-items/{li}/results"),
+        &teacher,
+        sheet.clone(),
+    );
+    assert_eq!(ok(&r, 200)["results"].as_array().unwrap().len(), 2);
+    let r = send(
+        &server,
+        "PUT",
+        &format!("/api/v1/line-items/{li}/results"),
+        &teacher,
+        sheet.clone(),
+    );
+    assert_eq!(r.header("X-Results-Changed"), Some("0"));
+    give_password(&c.student_names[0]);
+    let student = access_token(&server, &c.student_names[0]);
+    let mine = ok(
+        &get(
+            &server,
+            &format!("/api/v1/students/{}/results", c.students[0]),
+            &student,
+        ),
+        200,
+    );
+    assert_eq!(
+        mine["results"].as_array().unwrap().len(),
+        0,
+        "a draft is not shown: {mine}"
+    );
+    let staff_view = ok(
+        &get(
+            &server,
+            &format!("/api/v1/students/{}/results", c.students[0]),
+            &teacher,
+        ),
+        200,
+    );
+    assert_eq!(staff_view["results"].as_array().unwrap().len(), 1);
+    // Teachers grade; they do not publish.
+    let r = send(
+        &server,
+        "PATCH",
+        &format!("/api/v1/line-items/{li}"),
+        &teacher,
+        json!({"status": "published"}),
+    );
+    assert_eq!(r.status, 403);
+    ok(
+        &send(
+            &server,
+            "PATCH",
+            &format!("/api/v1/line-items/{li}"),
+            &registrar,
+            json!({"status": "published"}),
+        ),
+        200,
+    );
+    let mine = ok(
+        &get(
+            &server,
+            &format!("/api/v1/students/{}/results", c.students[0]),
+            &student,
+        ),
+        200,
+    );
+    assert_eq!(mine["results"][0]["score"], 41.5);
+    assert_eq!(mine["results"][0]["line_item"]["status"], "published");
+    // Another student's results are not theirs to read.
+    let r = get(
+        &server,
+        &format!("/api/v1/students/{}/results", c.students[1]),
+        &student,
+    );
+    assert_eq!(r.status, 403);
+    // Locked: final; backwards: refused.
+    let r = send(
+        &server,
+        "PATCH",
+        &format!("/api/v1/line-items/{li}"),
+        &registrar,
+        json!({"status": "draft"}),
+    );
+    assert_eq!(bad_fields(&r), ["status"]);
+    ok(
+        &send(
+            &server,
+            "PATCH",
+            &format!("/api/v1/line-items/{li}"),
+            &registrar,
+            json!({"status": "locked"}),
+        ),
+        200,
+    );
+    let r = send(
+        &server,
+        "PUT",
+        &format!("/api/v1/line-items/{li}/results"),
+        &teacher,
+        sheet,
+    );
+    assert_eq!(r.status, 409);
+
+    // Every write left its audit event.
+    for action in [
+        "students.created",
+        "classes.created",
+        "enrollments.created",
+        "attendance.marked",
+        "attendance.submitted",
+        "exams.graded",
+        "exams.published",
+        "exams.locked",
+    ] {
+        let n: i64 = sql_one(&format!("SELECT count(*) FROM audit_events WHERE action = '{action}' AND occurred_at > now() - interval '10 minutes'")).parse().unwrap();
+        assert!(n >= 1, "{action}");
+    }
+
+    // A student dropped from the class is no longer on its roster or its registers.
+    let enrollments = ok(
+        &get(
+            &server,
+            &format!("/api/v1/students/{}/enrollments", c.students[4]),
+            &registrar,
+        ),
+        200,
+    );
+    let eid = id_of(&enrollments["enrollments"][0]);
+    ok(
+        &call(
+            &server,
+            "DELETE",
+            &format!("/api/v1/enrollments/{eid}"),
+            Some(&registrar),
+            None,
+        ),
+        204,
+    );
+    assert_eq!(
+        call(
+            &server,
+            "DELETE",
+            &format!("/api/v1/enrollments/{eid}"),
+            Some(&registrar),
+            None
+        )
+        .status,
+        404
+    );
+    let roster = ok(
+        &get(
+            &server,
+            &format!("/api/v1/classes/{class}/students"),
+            &teacher,
+        ),
+        200,
+    );
+    assert_eq!(roster["students"].as_array().unwrap().len(), 4);
+    let s2 = ok(
+        &send(
+            &server,
+            "POST",
+            &format!("/api/v1/classes/{class}/attendance-sessions"),
+            &teacher,
+            json!({"date": "2026-12-02", "period": 1}),
+        ),
+        201,
+    );
+    let r = send(
+        &server,
+        "PUT",
+        &format!("/api/v1/attendance-sessions/{}/records", id_of(&s2)),
+        &teacher,
+        json!({"records": [{"student": c.students[3], "code": "P"}, {"student": c.students[4], "code": "P"}]}),
+    );
+    assert_eq!(bad_fields(&r), ["records[1].student"]);
+    // Incomplete registers are not submitted: every missing student is named.
+    let r = call(
+        &server,
+        "POST",
+        &format!("/api/v1/attendance-sessions/{}/submit", id_of(&s2)),
+        Some(&teacher),
+        None,
+    );
+    assert_eq!(bad_fields(&r).len(), 4);
+}
+
+#[test]
+fn refusals_and_object_level_rules() {
+    let server = TestServer::spawn(&[]);
+    let admin = access_token(&server, "admin");
+    let registrar = access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, 2);
+    let other = build_campus(&server, &admin, &registrar, 1);
+    let teacher = access_token(&server, &c.teacher_name);
+    let class = &c.class;
+
+    // 401 without a credential.
+    for (m, p) in [
+        ("GET", "/api/v1/students".to_string()),
+        ("GET", format!("/api/v1/classes/{class}")),
+        ("POST", "/api/v1/students".to_string()),
+    ] {
+        assert_eq!(
+            call(&server, m, &p, None, Some("{}")).status,
+            401,
+            "{m} {p}"
+        );
+    }
+    // 404 for ids that do not exist, 400 for ids that are not ids.
+    let nobody = "00000000-0000-4000-8000-000000000000";
+    assert_eq!(
+        get(&server, &format!("/api/v1/classes/{nobody}"), &registrar).status,
+        404
+    );
+    assert_eq!(
+        get(
+            &server,
+            &format!("/api/v1/attendance-sessions/{nobody}"),
+            &registrar
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        get(&server, "/api/v1/classes/not-an-id", &registrar).status,
+        400
+    );
+    assert_eq!(
+        get(&server, "/api/v1/students?cursor=forged", &registrar).status,
+        400
+    );
+
+    // A teacher marks only the classes they teach: not another department's, and not a class
+    // of their own department they do not teach.
+    let sess = ok(
+        &send(
+            &server,
+            "POST",
+            &format!("/api/v1/classes/{}/attendance-sessions", other.class),
+            &registrar,
+            json!({"date": "2026-11-30", "period": 1}),
+        ),
+        403,
+    );
+    assert_eq!(sess["status"], 403);
+    let own_dept_class = id_of(&ok(
+        &send(
+            &server,
+            "POST",
+            "/api/v1/classes",
+            &registrar,
+            json!({"title": "Not theirs", "class_code": format!("NT{}", c.t), "course": class_course(&server, &registrar, class), "term": class_term(&server, &registrar, class)}),
+        ),
+        201,
+    ));
+    let r = send(
+        &server,
+        "POST",
+        &format!("/api/v1/classes/{own_dept_class}/attendance-sessions"),
+        &teacher,
+        json!({"date": "2026-11-30", "period": 1}),
+    );
+    assert_eq!(r.status, 403, "same department, not their class");
+    let r = send(
+        &server,
+        "POST",
+        &format!("/api/v1/classes/{}/attendance-sessions", other.class),
+        &teacher,
+        json!({"date": "2026-11-30", "period": 1}),
+    );
+    assert_eq!(r.status, 403, "another department");
+    // Nor do they read another department's roster, or write students.
+    assert_eq!(
+        get(
+            &server,
+            &format!("/api/v1/classes/{}/students", other.class),
+            &teacher
+        )
+        .status,
+        403
+    );
+    let r = send(
+        &server,
+        "PATCH",
+        &format!("/api/v1/students/{}", c.students[0]),
+        &teacher,
+        json!({"program": "X"}),
+    );
+    assert_eq!(r.status, 403);
+    // A student may read their own profile but not list students.
+    give_password(&c.student_names[0]);
+    let student = access_token(&server, &c.student_names[0]);
+    assert_eq!(
+        get(
+            &server,
+            &format!("/api/v1/students/{}", c.students[0]),
+            &student
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        get(
+            &server,
+            &format!("/api/v1/students/{}", c.students[1]),
+            &student
+        )
+        .status,
+        403
+    );
+    assert_eq!(get(&server, "/api/v1/students", &student).status, 403);
+
+    // 422 names every bad field at once, unknown members and impossible dates included.
+    let r = send(
+        &server,
+        "POST",
+        "/api/v1/students",
+        &registrar,
+        json!({"username": "has space", "email": "nope", "given_name": 7, "family_name": "", "roll_number": "x", "program": "p", "year_of_study": 0, "department": c.dept, "admitted_on": "2026-02-30", "role": "admin"}),
+    );
+    let mut fields = bad_fields(&r);
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "admitted_on",
+            "email",
+            "family_name",
+            "given_name",
+            "role",
+            "username",
+            "year_of_study"
+        ]
+    );
+    let r = send(&server, "POST", "/api/v1/students", &registrar, json!({}));
+    assert_eq!(bad_fields(&r).len(), 7, "every required field");
+    let r = call(
+        &server,
+        "POST",
+        "/api/v1/students",
+        Some(&registrar),
+        Some(r#"{"username":"a\u0000b"}"#),
+    );
+    assert_eq!(r.status, 422);
+    let r = send(
+        &server,
+        "POST",
+        "/api/v1/classes",
+        &registrar,
+        json!({"title": "T", "class_code": "C", "course": nobody, "term": nobody, "periods": ["MON-1", "FUNDAY-3", "TUE-99"], "capacity": 0}),
+    );
+    let mut fields = bad_fields(&r);
+    fields.sort();
+    assert_eq!(fields, ["capacity", "periods[1]", "periods[2]"]);
+    let r = send(
+        &server,
+        "POST",
+        "/api/v1/terms",
+        &registrar,
+        json!({"title": "T", "type": "term", "start_date": "2027-01-10", "end_date": "2027-01-01", "school_year": 2027}),
+    );
+    assert_eq!(bad_fields(&r), ["end_date"]);
+
+    // 409: the roll number is taken; 422 on its field for the duplicate username.
+    let dup = send(
+        &server,
+        "POST",
+        "/api/v1/students",
+        &registrar,
+        json!({"username": c.student_names[0].to_uppercase(), "given_name": "G", "family_name": "F", "roll_number": format!("R{}-new", c.t), "program": "P", "year_of_study": 1, "department": c.dept}),
+    );
+    assert_eq!(bad_fields(&dup), ["username"]);
+
+    // ETags: 304 for a current copy, 412 for a stale one; the change drops the cache.
+    let path = format!("/api/v1/students/{}", c.students[0]);
+    let r = get(&server, &path, &registrar);
+    let etag = r.header("ETag").unwrap().to_string();
+    let r = call_with(
+        &server,
+        "GET",
+        &path,
+        &registrar,
+        &[("If-None-Match", &etag)],
+        None,
+    );
+    assert_eq!(r.status, 304);
+    assert!(r.body.is_empty());
+    let r = call_with(
+        &server,
+        "PATCH",
+        &path,
+        &registrar,
+        &[("If-Match", &etag)],
+        Some(&json!({"program": "BSc Physics", "email": null})),
+    );
+    let changed = ok(&r, 200);
+    assert_eq!(changed["program"], "BSc Physics");
+    assert!(changed["email"].is_null());
+    let new_tag = r.header("ETag").unwrap().to_string();
+    assert_ne!(new_tag, etag);
+    let r = call_with(
+        &server,
+        "PATCH",
+        &path,
+        &registrar,
+        &[("If-Match", &etag)],
+        Some(&json!({"program": "Lost update"})),
+    );
+    assert_eq!(r.status, 412);
+    assert_eq!(
+        get(&server, &path, &registrar).json()["program"],
+        "BSc Physics"
+    );
+    let r = call_with(
+        &server,
+        "PATCH",
+        &path,
+        &registrar,
+        &[("If-Match", "\"garbage\"")],
+        Some(&json!({"program": "X"})),
+    );
+    assert_eq!(r.status, 412);
+    let r = send(&server, "PATCH", &path, &registrar, json!({}));
+    assert_eq!(bad_fields(&r), ["body"]);
+
+    // Bulk enrollment is all or nothing, and names the bad entries.
+    let fresh = ok(
+        &send(
+            &server,
+            "POST",
+            "/api/v1/students",
+            &registrar,
+            json!({"username": format!("late{}", c.t), "given_name": "Late", "family_name": "Comer", "roll_number": format!("L{}", c.t), "program": "P", "year_of_study": 1, "department": c.dept}),
+        ),
+        201,
+    );
+    let r = send(
+        &server,
+        "POST",
+        &format!("/api/v1/classes/{class}/enrollments"),
+        &registrar,
+        json!({"users": [id_of(&fresh), nobody, c.teacher]}),
+    );
+    assert_eq!(bad_fields(&r), ["users[1]", "users[2]"]);
+    let roster = ok(
+        &get(
+            &server,
+            &format!("/api/v1/classes/{class}/students"),
+            &registrar,
+        ),
+        200,
+    );
+    assert_eq!(
+        roster["students"].as_array().unwrap().len(),
+        2,
+        "nothing was enrolled"
+    );
+
+    // Deactivation: the account stops working at once; the record stays.
+    let token = access_token(&server, &c.student_names[0]);
+    ok(&call(&server, "DELETE", &path, Some(&registrar), None), 204);
+    assert_eq!(get(&server, &path, &token).status, 401);
+    assert_eq!(
+        get(&server, &path, &registrar).json()["status"],
+        "tobedeleted"
+    );
+    let body = json!({"username": c.student_names[0], "password": "campushub-demo"}).to_string();
+    assert_eq!(
+        call(&server, "POST", "/api/v1/auth/login", None, Some(&body)).status,
+        401
+    );
+}
+
+fn class_course(server: &TestServer, token: &str, class: &str) -> String {
+    get(server, &format!("/api/v1/classes/{class}"), token).json()["course"]["sourced_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn class_term(server: &TestServer, token: &str, class: &str) -> String {
+    get(server, &format!("/api/v1/classes/{class}"), token).json()["term"]["sourced_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn keyset_pages_neither_skip_nor_repeat_while_others_insert() {
+    let server = TestServer::spawn(&[]);
+    let admin = access_token(&server, "admin");
+    let registrar = access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, 0);
+    let new_student = |i: usize, tag: &str| json!({"username": format!("k{tag}n{i}"), "given_name": "K", "family_name": "Page", "roll_number": format!("K{tag}-{i}"), "program": "P", "year_of_study": 2, "department": c.dept});
+    let mut before = Vec::new();
+    for i in 0..30 {
+        before.push(id_of(&ok(
+            &send(
+                &server,
+                "POST",
+                "/api/v1/students",
+                &registrar,
+                new_student(i, &c.t),
+            ),
+            201,
+        )));
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (seen, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 60 {
+                let body = json!({"username": format!("k{}w{n}", c.t), "given_name": "W", "family_name": "Page", "roll_number": format!("K{}-w{n}", c.t), "program": "P", "year_of_study": 2, "department": c.dept});
+                ok(&send(&server, "POST", "/api/v1/students", &registrar, body), 201);
+                n += 1;
+            }
+            n
+        });
+        let mut seen: Vec<String> = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let mut path = format!(
+                "/api/v1/students?department={}&limit=4&fields=sourced_id",
+                c.dept
+            );
+            if !cursor.is_empty() {
+                path.push_str(&format!("&cursor={cursor}"));
+            }
+            let page = ok(&get(&server, &path, &registrar), 200);
+            for s in page["students"].as_array().unwrap() {
+                seen.push(s["sourced_id"].as_str().unwrap().to_string());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = next.to_string(),
+                None => break,
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (seen, writer.join().unwrap())
+    });
+    assert!(written > 0);
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a row was repeated");
+    for id in &before {
+        assert!(seen.contains(id), "{id} was skipped");
+    }
+}
+
+#[test]
+fn concurrent_duplicates_give_one_student_and_clear_refusals() {
+    let server = TestServer::spawn(&[]);
+    let admin = access_token(&server, "admin");
+    let registrar = access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, 0);
+    let mut statuses: Vec<u16> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let (server, registrar, c) = (&server, &registrar, &c);
+                scope.spawn(move || {
+                    let body = json!({"username": format!("twin{}", c.t), "given_name": "T", "family_name": "Win", "roll_number": format!("TW{}-{i}", c.t), "program": "P", "year_of_study": 1, "department": c.dept});
+                    send(server, "POST", "/api/v1/students", registrar, body).status
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    statuses.sort();
+    assert_eq!(statuses, [201, 422, 422, 422, 422, 422, 422, 422]);
+    assert_eq!(
+        sql_one(&format!(
+            "SELECT count(*) FROM users WHERE username = 'twin{}'",
+            c.t
+        )),
+        "1"
+    );
+}
+
+#[test]
+fn a_change_through_one_instance_is_read_through_another() {
+    let a = TestServer::spawn(&[]);
+    let b = TestServer::spawn(&[]);
+    let admin = access_token(&a, "admin");
+    let registrar = access_token(&a, "registrar");
+    let c = build_campus(&a, &admin, &registrar, 1);
+    let path = format!("/api/v1/students/{}", c.students[0]);
+    // B caches the profile (and the registrar's principal).
+    assert_eq!(get(&b, &path, &registrar).json()["year_of_study"], 1);
+    assert_eq!(get(&b, &path, &registrar).json()["year_of_study"], 1);
+    ok(
+        &send(&a, "PATCH", &path, &registrar, json!({"year_of_study": 2})),
+        200,
+    );
+    // The invalidation travels through Redis: well under the 60 s a cached profile lives.
+    assert!(
+        eventually(Duration::from_secs(3), || get(&b, &path, &registrar).json()
+            ["year_of_study"]
+            == 2),
+        "instance B still serves the old profile"
+    );
+    // Deactivation through A locks the person out on B at once (their principal is dropped).
+    give_password(&c.student_names[0]);
+    let student = access_token(&b, &c.student_names[0]);
+    assert_eq!(get(&b, &path, &student).status, 200);
+    ok(&call(&a, "DELETE", &path, Some(&registrar), None), 204);
+    assert!(eventually(Duration::from_secs(3), || get(
+        &b, &path, &student
+    )
+    .status
+        == 401));
+}
