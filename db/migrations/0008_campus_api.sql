@@ -15,7 +15,8 @@
 INSERT INTO permissions (name, description) VALUES
     ('staff.read', 'staff: read'),
     ('staff.write', 'staff: write'),
-    ('departments.write', 'departments: write')
+    ('departments.write', 'departments: write'),
+    ('cache.manage', 'cache: manage')
 ON CONFLICT (name) DO NOTHING;
 
 INSERT INTO role_permissions (role_id, permission)
@@ -23,6 +24,7 @@ SELECT r.id, p.permission FROM roles r JOIN (VALUES
     ('admin', 'staff.read'),
     ('admin', 'staff.write'),
     ('admin', 'departments.write'),
+    ('admin', 'cache.manage'),
     ('registrar', 'staff.read'),
     ('head_of_department', 'staff.read'),
     ('staff', 'staff.read')

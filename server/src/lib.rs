@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod http;
 pub mod metrics;
 pub mod net;
+pub mod openapi;
 pub mod ratelimit;
 pub mod request;
 pub mod request_id;

@@ -97,8 +97,8 @@ pub struct ShardSnapshot {
     pub replica_lag_s: Option<f64>,
     /// Redis, if configured.
     pub redis: Option<RedisStats>,
-    /// Entries in the shard's hot caches.
-    pub cache_entries: u64,
+    /// The shard's hot caches: entries, hits and misses of each.
+    pub caches: [crate::shard::CacheStats; 5],
     /// The invalidation subscription, if Redis is configured.
     pub bus: Option<campushub_cache::BusStats>,
     /// Highest authorisation version the shard has seen.
@@ -259,13 +259,38 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
         "counter",
         &|s| s.metrics.log_dropped_total,
     );
-    per_shard(
-        &mut out,
-        "campushub_cache_entries",
-        "Entries in the shard's hot caches.",
-        "gauge",
-        &|s| s.cache_entries,
-    );
+    for (name, help, kind, f) in [
+        (
+            "campushub_cache_entries",
+            "Entries in a shard's cache.",
+            "gauge",
+            (|c: &crate::shard::CacheStats| c.entries) as fn(&crate::shard::CacheStats) -> u64,
+        ),
+        (
+            "campushub_cache_hits_total",
+            "Lookups a shard's cache answered.",
+            "counter",
+            |c| c.hits,
+        ),
+        (
+            "campushub_cache_misses_total",
+            "Lookups that missed a shard's cache (and went to the database).",
+            "counter",
+            |c| c.misses,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (id, s) in snaps {
+            for c in s.caches.iter().filter(|c| !c.name.is_empty()) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{shard=\"{id}\",cache=\"{}\"}} {}",
+                    c.name,
+                    f(c)
+                );
+            }
+        }
+    }
     per_shard(
         &mut out,
         "campushub_rate_limited_total",

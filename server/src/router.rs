@@ -13,10 +13,11 @@
 use crate::api_error::ApiError;
 use crate::auth::caller::Access;
 use crate::handlers::{
-    api_keys, attendance, audit, auth, catalog, credentials, debug, departments, exams, health,
-    people, roles, students,
+    admin, api_keys, attendance, audit, auth, catalog, credentials, debug, departments, exams,
+    health, people, roles, students,
 };
 use crate::http::{Method, Response};
+use crate::openapi;
 pub use crate::ratelimit::LimitGroup;
 use crate::request::Request;
 use crate::shard::Shard;
@@ -55,8 +56,13 @@ pub struct Endpoint {
     pub access: Access,
     /// The request body's schema, if it takes one.
     pub request: Option<&'static str>,
+    /// The success status (200, 201 or 204).
+    pub status: u16,
     /// The success response's schema.
     pub response: &'static str,
+    /// Query parameters it takes, as `name:type` (`uuid`, `string`, `integer`, `date`,
+    /// `datetime`, `boolean`).
+    pub query: &'static [&'static str],
     /// One line for the documentation.
     pub summary: &'static str,
 }
@@ -157,7 +163,7 @@ macro_rules! route_table {
     ($(
         $(#[doc = $doc:literal])*
         $name:ident $template:literal [$($seg:tt),*] $body:ident $limit:ident {
-            $( $method:ident => $handler:path, $access:expr, ($($req:literal)?) -> $resp:literal, $summary:literal; )+
+            $( $method:ident => $handler:path, $access:expr, ($($req:literal)?) -> $status:literal $resp:literal, $summary:literal $([$($q:literal),* $(,)?])?; )+
         }
     )+) => {
         /// Every route template the server knows. Also the `route` label in metrics and logs,
@@ -179,7 +185,9 @@ macro_rules! route_table {
                     method: method_of!($method),
                     access: $access,
                     request: optional!($($req)?),
+                    status: $status,
                     response: $resp,
+                    query: &[$($($q),*)?],
                     summary: $summary,
                 }, )+ ],
                 allow: concat!($( allow_part!($method), )+ "OPTIONS"),
@@ -244,223 +252,231 @@ use crate::auth::caller::Access::{
 route_table! {
     /// `/healthz`: liveness, no I/O.
     Healthz "/healthz" ["healthz"] Read Probe {
-        GET => health::healthz, Public, () -> "Status", "Liveness: the shard's event loop answers; no I/O";
+        GET => health::healthz, Public, () -> 200 "Status", "Liveness: the shard's event loop answers; no I/O";
     }
     /// `/readyz`: readiness (details for operators).
     Readyz "/readyz" ["readyz"] Read Probe {
-        GET => health::readyz, Public, () -> "Readiness", "Readiness: database, replica, Redis; figures for operators only";
+        GET => health::readyz, Public, () -> 200 "Readiness", "Readiness: database, replica, Redis; figures for operators only";
     }
     /// `/metrics`: Prometheus text.
     Metrics "/metrics" ["metrics"] Read Probe {
-        GET => health::metrics, Operator, () -> "PrometheusText", "Prometheus exposition of every shard's counters";
+        GET => health::metrics, Operator, () -> 200 "PrometheusText", "Prometheus exposition of every shard's counters";
+    }
+    /// `/openapi.json`: this API's OpenAPI 3.1 document, generated from this table.
+    OpenApi "/openapi.json" ["openapi.json"] Read Caller {
+        GET => openapi::serve, Public, () -> 200 "OpenApiDocument", "This document: OpenAPI 3.1, generated from the route table";
+    }
+    /// `/api/v1/admin/cache/clear`: drop every cached entry on every shard of every instance.
+    CacheClear "/api/v1/admin/cache/clear" ["api", "v1", "admin", "cache", "clear"] Read Caller {
+        POST => admin::clear_cache, Institution("cache.manage"), () -> 200 "CacheCleared", "Drop every cached profile, principal, key and summary, on every instance";
     }
     /// `/api/v1/departments`: the public department directory.
     Departments "/api/v1/departments" ["api", "v1", "departments"] Admin Caller {
-        GET => departments::list, Public, () -> "DepartmentPage", "Active departments by identifier, keyset-paginated";
-        POST => catalog::department_create, Institution("departments.write"), ("NewDepartment") -> "Department", "Create a department";
+        GET => departments::list, Public, () -> 200 "DepartmentPage", "Active departments by identifier, keyset-paginated" ["limit:integer", "after:string"];
+        POST => catalog::department_create, Institution("departments.write"), ("NewDepartment") -> 201 "Department", "Create a department";
     }
     /// `/api/v1/departments/{id}`.
     Department "/api/v1/departments/{id}" ["api", "v1", "departments", id] Admin Caller {
-        GET => departments::get, Public, () -> "Department", "One department";
-        PATCH => catalog::department_update, Institution("departments.write"), ("DepartmentPatch") -> "Department", "Rename, re-code or retire a department";
+        GET => departments::get, Public, () -> 200 "Department", "One department";
+        PATCH => catalog::department_update, Institution("departments.write"), ("DepartmentPatch") -> 200 "Department", "Rename, re-code or retire a department";
     }
     /// `/api/v1/departments/{id}/summary` (analytics).
     DepartmentSummary "/api/v1/departments/{id}/summary" ["api", "v1", "departments", id, "summary"] Read Caller {
-        GET => departments::summary, Record("attendance.read"), () -> "DepartmentSummary", "People, catalogue and 30-day presence of a department";
+        GET => departments::summary, Record("attendance.read"), () -> 200 "DepartmentSummary", "People, catalogue and 30-day presence of a department";
     }
     /// `/api/v1/auth/login`.
     Login "/api/v1/auth/login" ["api", "v1", "auth", "login"] Credentials Auth {
-        POST => auth::login, Public, ("LoginRequest") -> "TokenPair", "Log in with a username or email and a password";
+        POST => auth::login, Public, ("LoginRequest") -> 200 "TokenPair", "Log in with a username or email and a password";
     }
     /// `/api/v1/auth/refresh`.
     Refresh "/api/v1/auth/refresh" ["api", "v1", "auth", "refresh"] Credentials Auth {
-        POST => auth::refresh, Public, ("RefreshRequest") -> "TokenPair", "Rotate a refresh token";
+        POST => auth::refresh, Public, ("RefreshRequest") -> 200 "TokenPair", "Rotate a refresh token";
     }
     /// `/api/v1/auth/logout`.
     Logout "/api/v1/auth/logout" ["api", "v1", "auth", "logout"] Credentials Auth {
-        POST => auth::logout, Public, ("RefreshRequest") -> "Empty", "End a session and its access tokens";
+        POST => auth::logout, Public, ("RefreshRequest") -> 204 "Empty", "End a session and its access tokens";
     }
     /// `/api/v1/auth/mfa/verify`: the second step of an MFA log-in.
     MfaVerify "/api/v1/auth/mfa/verify" ["api", "v1", "auth", "mfa", "verify"] Credentials Auth {
-        POST => credentials::verify, Public, ("MfaVerifyRequest") -> "TokenPair", "Finish an MFA log-in with the challenge and a one-time code";
+        POST => credentials::verify, Public, ("MfaVerifyRequest") -> 200 "TokenPair", "Finish an MFA log-in with the challenge and a one-time code";
     }
     /// `/api/v1/auth/mfa/enroll`: start (no code) or confirm (code) MFA enrolment.
     MfaEnroll "/api/v1/auth/mfa/enroll" ["api", "v1", "auth", "mfa", "enroll"] Credentials Caller {
-        POST => credentials::enroll, Person, ("MfaCodeRequest") -> "MfaEnrolment", "Start MFA enrolment, or confirm it with a code";
+        POST => credentials::enroll, Person, ("MfaCodeRequest") -> 200 "MfaEnrolment", "Start MFA enrolment, or confirm it with a code";
     }
     /// `/api/v1/auth/mfa/disable`.
     MfaDisable "/api/v1/auth/mfa/disable" ["api", "v1", "auth", "mfa", "disable"] Credentials Auth {
-        POST => credentials::disable, Person, ("MfaCodeRequest") -> "MfaState", "Turn MFA off with a current code";
+        POST => credentials::disable, Person, ("MfaCodeRequest") -> 200 "MfaState", "Turn MFA off with a current code";
     }
     /// `/api/v1/auth/password`: change one's password.
     Password "/api/v1/auth/password" ["api", "v1", "auth", "password"] Credentials Auth {
-        POST => credentials::change_password, Person, ("PasswordChangeRequest") -> "Empty", "Change one's password and end every session";
+        POST => credentials::change_password, Person, ("PasswordChangeRequest") -> 204 "Empty", "Change one's password and end every session";
     }
     /// `/api/v1/me`.
     Me "/api/v1/me" ["api", "v1", "me"] Read Caller {
-        GET => auth::me, Caller, () -> "Me", "Who the caller is";
+        GET => auth::me, Caller, () -> 200 "Me", "Who the caller is";
     }
     /// `/api/v1/me/permissions`.
     MyPermissions "/api/v1/me/permissions" ["api", "v1", "me", "permissions"] Read Caller {
-        GET => auth::my_permissions, Caller, () -> "Permissions", "What the caller may do, and where";
+        GET => auth::my_permissions, Caller, () -> 200 "Permissions", "What the caller may do, and where";
     }
     /// `/api/v1/roles`.
     Roles "/api/v1/roles" ["api", "v1", "roles"] Admin Caller {
-        GET => roles::list, Institution("roles.manage"), () -> "RoleList", "Every role with its permissions";
-        POST => roles::create, Institution("roles.manage"), ("NewRole") -> "Role", "Create a custom role";
+        GET => roles::list, Institution("roles.manage"), () -> 200 "RoleList", "Every role with its permissions";
+        POST => roles::create, Institution("roles.manage"), ("NewRole") -> 201 "Role", "Create a custom role";
     }
     /// `/api/v1/roles/{name}`.
     Role "/api/v1/roles/{name}" ["api", "v1", "roles", name] Admin Caller {
-        GET => roles::get, Institution("roles.manage"), () -> "Role", "One role";
-        PATCH => roles::update, Institution("roles.manage"), ("RolePatch") -> "Role", "Change a custom role's description or permissions";
-        DELETE => roles::delete, Institution("roles.manage"), () -> "Empty", "Delete a custom role nobody holds";
+        GET => roles::get, Institution("roles.manage"), () -> 200 "Role", "One role";
+        PATCH => roles::update, Institution("roles.manage"), ("RolePatch") -> 200 "Role", "Change a custom role's description or permissions";
+        DELETE => roles::delete, Institution("roles.manage"), () -> 204 "Empty", "Delete a custom role nobody holds";
     }
     /// `/api/v1/role-bindings`.
     RoleBindings "/api/v1/role-bindings" ["api", "v1", "role-bindings"] Admin Caller {
-        GET => roles::list_bindings, Institution("roles.manage"), () -> "BindingList", "A user's role bindings";
-        POST => roles::create_binding, Institution("roles.manage"), ("NewBinding") -> "Binding", "Bind a role to a user at a scope";
+        GET => roles::list_bindings, Institution("roles.manage"), () -> 200 "BindingList", "A user's role bindings" ["user:uuid"];
+        POST => roles::create_binding, Institution("roles.manage"), ("NewBinding") -> 201 "Binding", "Bind a role to a user at a scope";
     }
     /// `/api/v1/role-bindings/{id}`.
     RoleBinding "/api/v1/role-bindings/{id}" ["api", "v1", "role-bindings", id] Admin Caller {
-        DELETE => roles::delete_binding, Institution("roles.manage"), () -> "Empty", "Remove a binding";
+        DELETE => roles::delete_binding, Institution("roles.manage"), () -> 204 "Empty", "Remove a binding";
     }
     /// `/api/v1/authz/explain`.
     AuthzExplain "/api/v1/authz/explain" ["api", "v1", "authz", "explain"] Admin Caller {
-        POST => roles::explain, Institution("roles.manage"), ("ExplainRequest") -> "Explanation", "Whether a user would be allowed a permission, and why";
+        POST => roles::explain, Institution("roles.manage"), ("ExplainRequest") -> 200 "Explanation", "Whether a user would be allowed a permission, and why";
     }
     /// `/api/v1/api-keys`.
     ApiKeys "/api/v1/api-keys" ["api", "v1", "api-keys"] Admin Caller {
-        GET => api_keys::list, Person, () -> "ApiKeyList", "The caller's own API keys, by prefix";
-        POST => api_keys::create, PersonInstitution("api_keys.manage"), ("NewApiKey") -> "CreatedApiKey", "Create an API key (shown once)";
+        GET => api_keys::list, Person, () -> 200 "ApiKeyList", "The caller's own API keys, by prefix";
+        POST => api_keys::create, PersonInstitution("api_keys.manage"), ("NewApiKey") -> 201 "CreatedApiKey", "Create an API key (shown once)";
     }
     /// `/api/v1/api-keys/{id}`.
     ApiKey "/api/v1/api-keys/{id}" ["api", "v1", "api-keys", id] Admin Caller {
-        DELETE => api_keys::revoke, Person, () -> "Empty", "Revoke an API key on every instance";
+        DELETE => api_keys::revoke, Person, () -> 204 "Empty", "Revoke an API key on every instance";
     }
     /// `/api/v1/audit-events`: the audit trail.
     AuditEvents "/api/v1/audit-events" ["api", "v1", "audit-events"] Read Caller {
-        GET => audit::list, Institution("audit.read"), () -> "AuditPage", "The audit trail, newest first, filtered";
+        GET => audit::list, Institution("audit.read"), () -> 200 "AuditPage", "The audit trail, newest first, filtered" ["action:string", "actor:uuid", "target_type:string", "target_id:string", "from:datetime", "to:datetime", "limit:integer", "after:string"];
     }
     /// `/debug/pprof/profile`: a CPU flamegraph of the running server (admins, when enabled).
     Profile "/debug/pprof/profile" ["debug", "pprof", "profile"] Read Caller {
-        GET => debug::profile, Institution("roles.manage"), () -> "FlamegraphSvg", "A CPU flamegraph of the whole server (when profiling is on)";
+        GET => debug::profile, Institution("roles.manage"), () -> 200 "FlamegraphSvg", "A CPU flamegraph of the whole server (when profiling is on)" ["seconds:integer"];
     }
     /// `/api/v1/students/{id}`.
     Student "/api/v1/students/{id}" ["api", "v1", "students", id] Admin Caller {
-        GET => students::get, Record("students.read"), () -> "Student", "A student's profile (ETag; If-None-Match answers 304)";
-        PATCH => people::update, Record("students.write"), ("StudentPatch") -> "Student", "Change a student (If-Match honoured)";
-        DELETE => people::deactivate, Record("students.write"), () -> "Empty", "Deactivate a student: the account is disabled, the record kept";
+        GET => students::get, Record("students.read"), () -> 200 "Student", "A student's profile (ETag; If-None-Match answers 304)";
+        PATCH => people::update, Record("students.write"), ("StudentPatch") -> 200 "Student", "Change a student (If-Match honoured)";
+        DELETE => people::deactivate, Record("students.write"), () -> 204 "Empty", "Deactivate a student: the account is disabled, the record kept";
     }
     /// `/api/v1/students`.
     Students "/api/v1/students" ["api", "v1", "students"] Admin Caller {
-        GET => people::list, Record("students.read"), () -> "StudentPage", "Students, filtered and searched, keyset-paginated";
-        POST => people::create, Record("students.write"), ("NewStudent") -> "Student", "Admit a student";
+        GET => people::list, Record("students.read"), () -> 200 "StudentPage", "Students, filtered and searched, keyset-paginated" ["department:uuid", "program:string", "year:integer", "status:string", "q:string", "limit:integer", "cursor:string", "fields:string"];
+        POST => people::create, Record("students.write"), ("NewStudent") -> 201 "Student", "Admit a student";
     }
     /// `/api/v1/students/{id}/enrollments`.
     StudentEnrollments "/api/v1/students/{id}/enrollments" ["api", "v1", "students", id, "enrollments"] Read Caller {
-        GET => people::student_enrollments, Record("classes.read"), () -> "EnrollmentList", "A student's classes";
+        GET => people::student_enrollments, Record("classes.read"), () -> 200 "EnrollmentList", "A student's classes";
     }
     /// `/api/v1/students/{id}/results`.
     StudentResults "/api/v1/students/{id}/results" ["api", "v1", "students", id, "results"] Read Caller {
-        GET => exams::student_results, Record("exams.read"), () -> "ResultList", "A student's results (students and guardians: published only)";
+        GET => exams::student_results, Record("exams.read"), () -> 200 "ResultList", "A student's results (students and guardians: published only)";
     }
     /// `/api/v1/staff`.
     Staff "/api/v1/staff" ["api", "v1", "staff"] Admin Caller {
-        GET => people::staff_list, Record("staff.read"), () -> "StaffPage", "Staff, filtered and searched, keyset-paginated";
-        POST => people::staff_create, Record("staff.write"), ("NewStaff") -> "StaffMember", "Add a staff member";
+        GET => people::staff_list, Record("staff.read"), () -> 200 "StaffPage", "Staff, filtered and searched, keyset-paginated" ["department:uuid", "role:string", "status:string", "q:string", "limit:integer", "cursor:string", "fields:string"];
+        POST => people::staff_create, Record("staff.write"), ("NewStaff") -> 201 "StaffMember", "Add a staff member";
     }
     /// `/api/v1/staff/{id}`.
     StaffMember "/api/v1/staff/{id}" ["api", "v1", "staff", id] Admin Caller {
-        GET => people::staff_get, Record("staff.read"), () -> "StaffMember", "A staff member (ETag)";
-        PATCH => people::staff_update, Record("staff.write"), ("StaffPatch") -> "StaffMember", "Change a staff member (If-Match honoured)";
-        DELETE => people::staff_deactivate, Record("staff.write"), () -> "Empty", "Deactivate a staff member";
+        GET => people::staff_get, Record("staff.read"), () -> 200 "StaffMember", "A staff member (ETag)";
+        PATCH => people::staff_update, Record("staff.write"), ("StaffPatch") -> 200 "StaffMember", "Change a staff member (If-Match honoured)";
+        DELETE => people::staff_deactivate, Record("staff.write"), () -> 204 "Empty", "Deactivate a staff member";
     }
     /// `/api/v1/terms`: academic sessions.
     Terms "/api/v1/terms" ["api", "v1", "terms"] Admin Caller {
-        GET => catalog::terms, Caller, () -> "TermPage", "School years, semesters and terms";
-        POST => catalog::term_create, Institution("classes.write"), ("NewTerm") -> "Term", "Create an academic session";
+        GET => catalog::terms, Caller, () -> 200 "TermPage", "School years, semesters and terms" ["type:string", "school_year:integer", "limit:integer", "cursor:string", "fields:string"];
+        POST => catalog::term_create, Institution("classes.write"), ("NewTerm") -> 201 "Term", "Create an academic session";
     }
     /// `/api/v1/terms/{id}`.
     Term "/api/v1/terms/{id}" ["api", "v1", "terms", id] Admin Caller {
-        GET => catalog::term, Caller, () -> "Term", "One academic session (ETag)";
-        PATCH => catalog::term_update, Institution("classes.write"), ("TermPatch") -> "Term", "Change an academic session (If-Match honoured)";
+        GET => catalog::term, Caller, () -> 200 "Term", "One academic session (ETag)";
+        PATCH => catalog::term_update, Institution("classes.write"), ("TermPatch") -> 200 "Term", "Change an academic session (If-Match honoured)";
     }
     /// `/api/v1/courses`.
     Courses "/api/v1/courses" ["api", "v1", "courses"] Admin Caller {
-        GET => catalog::courses, Caller, () -> "CoursePage", "The course catalogue";
-        POST => catalog::course_create, Record("classes.write"), ("NewCourse") -> "Course", "Create a course in a department";
+        GET => catalog::courses, Caller, () -> 200 "CoursePage", "The course catalogue" ["department:uuid", "q:string", "limit:integer", "cursor:string", "fields:string"];
+        POST => catalog::course_create, Record("classes.write"), ("NewCourse") -> 201 "Course", "Create a course in a department";
     }
     /// `/api/v1/courses/{id}`.
     Course "/api/v1/courses/{id}" ["api", "v1", "courses", id] Admin Caller {
-        GET => catalog::course, Caller, () -> "Course", "One course (ETag)";
-        PATCH => catalog::course_update, Record("classes.write"), ("CoursePatch") -> "Course", "Change a course (If-Match honoured)";
+        GET => catalog::course, Caller, () -> 200 "Course", "One course (ETag)";
+        PATCH => catalog::course_update, Record("classes.write"), ("CoursePatch") -> 200 "Course", "Change a course (If-Match honoured)";
     }
     /// `/api/v1/classes`.
     Classes "/api/v1/classes" ["api", "v1", "classes"] Admin Caller {
-        GET => catalog::classes, Record("classes.read"), () -> "ClassPage", "Classes (sections) with their timetable";
-        POST => catalog::class_create, Record("classes.write"), ("NewClass") -> "Class", "Create a class of a course in a term";
+        GET => catalog::classes, Record("classes.read"), () -> 200 "ClassPage", "Classes (sections) with their timetable" ["term:uuid", "course:uuid", "department:uuid", "mine:boolean", "limit:integer", "cursor:string", "fields:string"];
+        POST => catalog::class_create, Record("classes.write"), ("NewClass") -> 201 "Class", "Create a class of a course in a term";
     }
     /// `/api/v1/classes/{id}`.
     Class "/api/v1/classes/{id}" ["api", "v1", "classes", id] Admin Caller {
-        GET => catalog::class, Record("classes.read"), () -> "Class", "One class (ETag)";
-        PATCH => catalog::class_update, Record("classes.write"), ("ClassPatch") -> "Class", "Change a class (If-Match honoured)";
+        GET => catalog::class, Record("classes.read"), () -> 200 "Class", "One class (ETag)";
+        PATCH => catalog::class_update, Record("classes.write"), ("ClassPatch") -> 200 "Class", "Change a class (If-Match honoured)";
     }
     /// `/api/v1/classes/{id}/students`: the roster.
     ClassStudents "/api/v1/classes/{id}/students" ["api", "v1", "classes", id, "students"] Read Caller {
-        GET => catalog::roster, Record("enrollments.read"), () -> "Roster", "The students of a class, by name";
+        GET => catalog::roster, Record("enrollments.read"), () -> 200 "Roster", "The students of a class, by name";
     }
     /// `/api/v1/classes/{id}/enrollments`.
     ClassEnrollments "/api/v1/classes/{id}/enrollments" ["api", "v1", "classes", id, "enrollments"] Bulk Caller {
-        GET => catalog::enrollments, Record("enrollments.read"), () -> "EnrollmentList", "Every enrollment of a class";
-        POST => catalog::enroll, Record("enrollments.write"), ("NewEnrollments") -> "EnrollmentList", "Enroll one person or up to 500, all or nothing";
+        GET => catalog::enrollments, Record("enrollments.read"), () -> 200 "EnrollmentList", "Every enrollment of a class";
+        POST => catalog::enroll, Record("enrollments.write"), ("NewEnrollments") -> 201 "EnrollmentList", "Enroll one person or up to 500, all or nothing";
     }
     /// `/api/v1/enrollments/{id}`.
     Enrollment "/api/v1/enrollments/{id}" ["api", "v1", "enrollments", id] Read Caller {
-        DELETE => catalog::drop_enrollment, Record("enrollments.write"), () -> "Empty", "End an enrollment (kept for the record)";
+        DELETE => catalog::drop_enrollment, Record("enrollments.write"), () -> 204 "Empty", "End an enrollment (kept for the record)";
     }
     /// `/api/v1/classes/{id}/attendance-sessions`.
     ClassSessions "/api/v1/classes/{id}/attendance-sessions" ["api", "v1", "classes", id, "attendance-sessions"] Admin Caller {
-        GET => attendance::sessions, Record("attendance.read"), () -> "SessionList", "A class's attendance sessions between two dates";
-        POST => attendance::open, Record("attendance.mark"), ("NewSession") -> "AttendanceSession", "Open the register of one meeting (date, period)";
+        GET => attendance::sessions, Record("attendance.read"), () -> 200 "SessionList", "A class's attendance sessions between two dates" ["from:date", "to:date"];
+        POST => attendance::open, Record("attendance.mark"), ("NewSession") -> 201 "AttendanceSession", "Open the register of one meeting (date, period)";
     }
     /// `/api/v1/attendance-sessions/{id}`.
     AttendanceSession "/api/v1/attendance-sessions/{id}" ["api", "v1", "attendance-sessions", id] Read Caller {
-        GET => attendance::get, Record("attendance.read"), () -> "AttendanceSession", "A register with every record (ETag)";
+        GET => attendance::get, Record("attendance.read"), () -> 200 "AttendanceSession", "A register with every record (ETag)";
     }
     /// `/api/v1/attendance-sessions/{id}/records`.
     SessionRecords "/api/v1/attendance-sessions/{id}/records" ["api", "v1", "attendance-sessions", id, "records"] Bulk Caller {
-        PUT => attendance::mark, Record("attendance.mark"), ("AttendanceMarks") -> "AttendanceSession", "Mark a whole class in one request (idempotent; office overrides after submission)";
+        PUT => attendance::mark, Record("attendance.mark"), ("AttendanceMarks") -> 200 "AttendanceSession", "Mark a whole class in one request (idempotent; office overrides after submission)";
     }
     /// `/api/v1/attendance-sessions/{id}/submit`.
     SessionSubmit "/api/v1/attendance-sessions/{id}/submit" ["api", "v1", "attendance-sessions", id, "submit"] Read Caller {
-        POST => attendance::submit, Record("attendance.mark"), () -> "AttendanceSession", "Submit a complete register: teachers can no longer change it";
+        POST => attendance::submit, Record("attendance.mark"), () -> 200 "AttendanceSession", "Submit a complete register: teachers can no longer change it";
     }
     /// `/api/v1/classes/{id}/attendance/report`.
     ClassAttendanceReport "/api/v1/classes/{id}/attendance/report" ["api", "v1", "classes", id, "attendance", "report"] Read Caller {
-        GET => attendance::report, Record("attendance.read"), () -> "AttendanceReport", "Per-student attendance of a class between two dates";
+        GET => attendance::report, Record("attendance.read"), () -> 200 "AttendanceReport", "Per-student attendance of a class between two dates" ["from:date", "to:date"];
     }
     /// `/api/v1/attendance/not-taken`.
     NotTaken "/api/v1/attendance/not-taken" ["api", "v1", "attendance", "not-taken"] Read Caller {
-        GET => attendance::not_taken, Record("attendance.read"), () -> "NotTaken", "Classes whose register was not submitted on a day";
+        GET => attendance::not_taken, Record("attendance.read"), () -> 200 "NotTaken", "Classes whose register was not submitted on a day" ["date:date"];
     }
     /// `/api/v1/classes/{id}/line-items`.
     ClassLineItems "/api/v1/classes/{id}/line-items" ["api", "v1", "classes", id, "line-items"] Admin Caller {
-        GET => exams::list, Record("exams.read"), () -> "LineItemList", "A class's exams and assignments";
-        POST => exams::create, Record("exams.grade"), ("NewLineItem") -> "LineItem", "Create an exam or assignment";
+        GET => exams::list, Record("exams.read"), () -> 200 "LineItemList", "A class's exams and assignments";
+        POST => exams::create, Record("exams.grade"), ("NewLineItem") -> 201 "LineItem", "Create an exam or assignment";
     }
     /// `/api/v1/line-items/{id}`.
     LineItem "/api/v1/line-items/{id}" ["api", "v1", "line-items", id] Admin Caller {
-        GET => exams::get, Record("exams.read"), () -> "LineItem", "One line item (ETag)";
-        PATCH => exams::update, Record("exams.grade"), ("LineItemPatch") -> "LineItem", "Change, publish or lock a line item (If-Match honoured)";
+        GET => exams::get, Record("exams.read"), () -> 200 "LineItem", "One line item (ETag)";
+        PATCH => exams::update, Record("exams.grade"), ("LineItemPatch") -> 200 "LineItem", "Change, publish or lock a line item (If-Match honoured)";
     }
     /// `/api/v1/line-items/{id}/results`.
     LineItemResults "/api/v1/line-items/{id}/results" ["api", "v1", "line-items", id, "results"] Bulk Caller {
-        GET => exams::results, Record("exams.read"), () -> "ResultList", "The results of a line item";
-        PUT => exams::put_results, Record("exams.grade"), ("ResultSheet") -> "ResultList", "Enter results in bulk (all or nothing, idempotent)";
+        GET => exams::results, Record("exams.read"), () -> 200 "ResultList", "The results of a line item";
+        PUT => exams::put_results, Record("exams.grade"), ("ResultSheet") -> 200 "ResultList", "Enter results in bulk (all or nothing, idempotent)";
     }
     /// `/api/v1/students/{id}/attendance`.
     StudentAttendance "/api/v1/students/{id}/attendance" ["api", "v1", "students", id, "attendance"] Read Caller {
-        GET => students::attendance, Record("attendance.read"), () -> "StudentAttendance", "A student's attendance between two dates";
+        GET => students::attendance, Record("attendance.read"), () -> 200 "StudentAttendance", "A student's attendance between two dates" ["from:date", "to:date"];
     }
 }
 

@@ -1041,3 +1041,50 @@ fn a_change_through_one_instance_is_read_through_another() {
     .status
         == 401));
 }
+
+#[test]
+fn caches_report_their_entries_and_admins_can_clear_them_everywhere() {
+    let a = TestServer::spawn(&[]);
+    let b = TestServer::spawn(&[]);
+    let admin = access_token(&a, "admin");
+    let registrar = access_token(&a, "registrar");
+    let c = build_campus(&a, &admin, &registrar, 1);
+    let path = format!("/api/v1/students/{}", c.students[0]);
+    let students_cached = |s: &TestServer| {
+        let r = call(s, "GET", "/readyz", None, None);
+        r.json()["cache"]["caches"]["students"].as_u64().unwrap()
+    };
+    ok(&get(&b, &path, &registrar), 200);
+    ok(&get(&b, &path, &registrar), 200);
+    assert!(students_cached(&b) >= 1);
+    assert!(
+        call(&b, "GET", "/readyz", None, None).json()["cache"]["entries"]
+            .as_u64()
+            .unwrap()
+            >= 3
+    );
+    // Hits and misses per cache on /metrics (shards publish their figures once a second).
+    assert!(eventually(Duration::from_secs(3), || {
+        let m = String::from_utf8_lossy(&call(&b, "GET", "/metrics", None, None).body).to_string();
+        m.lines().any(|l| {
+            l.starts_with("campushub_cache_hits_total{shard=\"0\",cache=\"students\"}")
+                && !l.ends_with(" 0")
+        }) && m.contains("campushub_cache_misses_total{shard=\"0\",cache=\"principals\"}")
+    }));
+    // Only those with cache.manage may clear; the clear reaches the other instance.
+    let r = call(
+        &a,
+        "POST",
+        "/api/v1/admin/cache/clear",
+        Some(&registrar),
+        None,
+    );
+    assert_eq!(r.status, 403);
+    let r = call(&a, "POST", "/api/v1/admin/cache/clear", Some(&admin), None);
+    assert_eq!(ok(&r, 200)["cleared"], true);
+    assert!(eventually(Duration::from_secs(3), || students_cached(&b) == 0));
+    assert_eq!(
+        sql_one("SELECT count(*) > 0 FROM audit_events WHERE action = 'cache.cleared' AND occurred_at > now() - interval '1 minute'"),
+        "t"
+    );
+}

@@ -129,6 +129,11 @@ impl KeyCache {
         self.cache.len()
     }
 
+    /// (hits, misses) since start.
+    pub fn hit_miss(&self) -> (u64, u64) {
+        self.cache.hit_miss()
+    }
+
     /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
         self.cache.is_empty()

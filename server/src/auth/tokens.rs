@@ -313,6 +313,11 @@ impl TokenCache {
         self.cache.len()
     }
 
+    /// (hits, misses) since start.
+    pub fn hit_miss(&self) -> (u64, u64) {
+        self.cache.hit_miss()
+    }
+
     /// Whether the cache is empty.
     pub fn is_empty(&self) -> bool {
         self.cache.is_empty()

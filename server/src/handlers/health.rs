@@ -64,7 +64,10 @@ struct Readiness {
 
 #[derive(Serialize)]
 struct CacheView {
+    /// Entries of every cache of the answering shard.
     entries: u64,
+    /// Entries per cache.
+    caches: std::collections::BTreeMap<&'static str, u64>,
 }
 
 #[derive(Serialize)]
@@ -153,7 +156,13 @@ pub async fn readyz(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
             replica,
             redis,
         },
-        cache: CacheView { entries: 0 },
+        cache: {
+            let stats = shard.cache_stats();
+            CacheView {
+                entries: stats.iter().map(|c| c.entries).sum(),
+                caches: stats.iter().map(|c| (c.name, c.entries)).collect(),
+            }
+        },
         memory: MemoryView {
             rss_bytes: metrics::rss_bytes(),
         },

@@ -3,6 +3,7 @@
 //! and method, and what each needs from its caller, is the route table's (`router.rs`); `handle`
 //! runs the stages in order.
 
+pub mod admin;
 pub mod api_keys;
 pub mod attendance;
 pub mod audit;

@@ -102,7 +102,49 @@ pub struct CachedStudent {
     pub json: Rc<[u8]>,
 }
 
+/// One per-shard cache's figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// `tokens`, `principals`, `api_keys`, `students` or `summaries`.
+    pub name: &'static str,
+    /// Entries held now.
+    pub entries: u64,
+    /// Lookups answered from the cache since start.
+    pub hits: u64,
+    /// Lookups that went to the database since start.
+    pub misses: u64,
+}
+
+impl CacheStats {
+    fn of(name: &'static str, entries: usize, (hits, misses): (u64, u64)) -> CacheStats {
+        CacheStats {
+            name,
+            entries: entries as u64,
+            hits,
+            misses,
+        }
+    }
+}
+
 impl Shard {
+    /// The figures of every cache of this shard.
+    pub fn cache_stats(&self) -> [CacheStats; 5] {
+        let (t, p, k, s, d) = (
+            self.tokens.borrow(),
+            self.principals.borrow(),
+            self.api_keys.borrow(),
+            self.students.borrow(),
+            self.summaries.borrow(),
+        );
+        [
+            CacheStats::of("tokens", t.len(), t.hit_miss()),
+            CacheStats::of("principals", p.len(), p.hit_miss()),
+            CacheStats::of("api_keys", k.len(), k.hit_miss()),
+            CacheStats::of("students", s.len(), s.hit_miss()),
+            CacheStats::of("summaries", d.len(), d.hit_miss()),
+        ]
+    }
+
     /// The shard's current snapshot.
     pub fn snapshot(&self) -> ShardSnapshot {
         let mut metrics = self.metrics.borrow().clone();
@@ -116,10 +158,7 @@ impl Shard {
             replica_fallbacks: self.db.replica_fallbacks(),
             replica_lag_s: self.db.replica_lag().map(|d| d.as_secs_f64()),
             redis: self.redis.as_ref().map(|r| r.stats()),
-            cache_entries: (self.tokens.borrow().len()
-                + self.principals.borrow().len()
-                + self.api_keys.borrow().len()
-                + self.students.borrow().len()) as u64,
+            caches: self.cache_stats(),
             bus: self.bus.get().map(|b| b.stats()),
             authz_version: self.authz_version.get(),
             driver: self.driver,
@@ -158,6 +197,7 @@ impl Shard {
                 self.principals.borrow_mut().clear();
                 self.api_keys.borrow_mut().clear();
                 self.students.borrow_mut().clear();
+                self.summaries.borrow_mut().clear();
             }
         }
     }

@@ -1,0 +1,37 @@
+//! `POST /api/v1/admin/cache/clear`: drops every cached entry (profiles, principals, API keys,
+//! summaries) on every shard of every instance, for an administrator who changed data behind
+//! the API's back (a bulk import, a manual fix in SQL). Audited.
+
+use campushub_cache::{Invalidation, Message};
+use campushub_db::audit::{self, Event};
+
+use super::Request;
+use crate::api_error::ApiError;
+use crate::http::Response;
+use crate::shard::Shard;
+
+/// `POST /api/v1/admin/cache/clear` (`cache.manage` for the whole institution).
+pub async fn clear_cache(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let before = shard.cache_stats().iter().map(|c| c.entries).sum::<u64>();
+    audit::append(
+        shard.db.primary(),
+        &Event {
+            actor: Some(caller.principal.user_id),
+            action: "cache.cleared",
+            target_type: None,
+            target_id: None,
+            ip: Some(req.peer.to_string()),
+            details: Some(format!("{{\"entries_on_this_shard\":{before}}}")),
+        },
+    )
+    .await?;
+    shard
+        .invalidate(Message {
+            version: 0,
+            what: Invalidation::All,
+        })
+        .await;
+    let body = format!("{{\"cleared\":true,\"entries_dropped_on_this_shard\":{before}}}");
+    Ok(Response::json(200, body.into_bytes()))
+}

@@ -1,0 +1,873 @@
+//! The shapes of request and response bodies, for the OpenAPI document only: each type is
+//! named as the route table names it, and mirrors what the handler reads (strictly: unknown
+//! members are refused) or what it (or PostgreSQL's document) writes. Nothing on the request
+//! path uses them.
+#![allow(dead_code)]
+
+use utoipa::ToSchema;
+
+/// A reference to another object.
+#[derive(ToSchema)]
+pub struct ObjectRef {
+    /// Public id.
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    /// `org`, `user`, `class`, `course`, `academicSession`.
+    #[serde(rename = "type")]
+    type_: String,
+}
+
+/// Where a grant or binding applies.
+#[derive(ToSchema)]
+pub struct Scope {
+    /// `institution`, `department` or `class`.
+    #[serde(rename = "type")]
+    type_: String,
+    /// Public id of the org or class.
+    #[schema(format = Uuid)]
+    sourced_id: Option<String>,
+}
+
+/// RFC 9457 problem details: every error answer.
+#[derive(ToSchema)]
+pub struct Problem {
+    /// `/problems/<slug>`.
+    #[serde(rename = "type")]
+    type_: String,
+    title: String,
+    status: u16,
+    detail: String,
+    /// Identifies the request in the server's logs.
+    request_id: String,
+    /// `invalid-fields`: every bad field of the body.
+    errors: Option<Vec<FieldError>>,
+    /// `mfa-required`: the challenge to finish the log-in with.
+    challenge: Option<String>,
+    /// `mfa-required`: its lifetime in seconds.
+    challenge_expires_in: Option<u64>,
+}
+
+/// One bad field of a request body.
+#[derive(ToSchema)]
+pub struct FieldError {
+    /// Path into the body: `email`, `records[3].student`.
+    field: String,
+    detail: String,
+}
+
+/// A body-less answer (204).
+#[derive(ToSchema)]
+pub struct Empty {}
+
+/// `/healthz`.
+#[derive(ToSchema)]
+pub struct Status {
+    status: String,
+}
+
+/// `/readyz` (details for operators only).
+#[derive(ToSchema)]
+pub struct Readiness {
+    status: String,
+    draining: Option<bool>,
+    #[schema(value_type = Object)]
+    checks: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    cache: Option<serde_json::Value>,
+}
+
+/// Prometheus text exposition (text/plain).
+#[derive(ToSchema)]
+#[schema(value_type = String)]
+pub struct PrometheusText(String);
+
+/// An SVG flamegraph (image/svg+xml).
+#[derive(ToSchema)]
+#[schema(value_type = String)]
+pub struct FlamegraphSvg(String);
+
+/// A department.
+#[derive(ToSchema)]
+pub struct Department {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    name: String,
+    identifier: String,
+    status: String,
+    date_last_modified: String,
+    parent: ObjectRef,
+}
+
+/// A page of departments.
+#[derive(ToSchema)]
+pub struct DepartmentPage {
+    departments: Vec<Department>,
+    next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/departments`.
+#[derive(ToSchema)]
+pub struct NewDepartment {
+    name: String,
+    identifier: String,
+}
+
+/// `PATCH /api/v1/departments/{id}`.
+#[derive(ToSchema)]
+pub struct DepartmentPatch {
+    name: Option<String>,
+    identifier: Option<String>,
+    status: Option<String>,
+}
+
+/// A department's figures.
+#[derive(ToSchema)]
+pub struct DepartmentSummary {
+    department: ObjectRef,
+    name: String,
+    identifier: String,
+    students: i64,
+    staff: i64,
+    courses: i64,
+    classes: i64,
+    #[schema(value_type = Object)]
+    attendance_30d: serde_json::Value,
+    source: String,
+}
+
+/// `POST /api/v1/auth/login`.
+#[derive(ToSchema)]
+pub struct LoginRequest {
+    /// Username or email.
+    username: String,
+    password: String,
+}
+
+/// Tokens.
+#[derive(ToSchema)]
+pub struct TokenPair {
+    access_token: String,
+    token_type: String,
+    expires_in: u64,
+    refresh_token: String,
+    refresh_expires_in: u64,
+}
+
+/// `POST /api/v1/auth/refresh` and `/logout`.
+#[derive(ToSchema)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// `POST /api/v1/auth/mfa/verify`.
+#[derive(ToSchema)]
+pub struct MfaVerifyRequest {
+    challenge: String,
+    code: String,
+}
+
+/// A one-time code (absent: start enrolment).
+#[derive(ToSchema)]
+pub struct MfaCodeRequest {
+    code: Option<String>,
+}
+
+/// MFA enrolment, started.
+#[derive(ToSchema)]
+pub struct MfaEnrolment {
+    secret: Option<String>,
+    otpauth_uri: Option<String>,
+    digits: Option<u32>,
+    period_s: Option<u64>,
+    mfa_enabled: Option<bool>,
+}
+
+/// MFA state.
+#[derive(ToSchema)]
+pub struct MfaState {
+    mfa_enabled: bool,
+}
+
+/// `POST /api/v1/auth/password`.
+#[derive(ToSchema)]
+pub struct PasswordChangeRequest {
+    current_password: String,
+    new_password: String,
+}
+
+/// The caller.
+#[derive(ToSchema)]
+pub struct Me {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    username: String,
+    email: Option<String>,
+    given_name: String,
+    family_name: String,
+    role: String,
+}
+
+/// One permission held, and where.
+#[derive(ToSchema)]
+pub struct Grant {
+    permission: String,
+    role: String,
+    scope: Scope,
+}
+
+/// The caller's permissions.
+#[derive(ToSchema)]
+pub struct Permissions {
+    permissions: Vec<Grant>,
+}
+
+/// A role.
+#[derive(ToSchema)]
+pub struct Role {
+    name: String,
+    description: String,
+    builtin: bool,
+    permissions: Vec<String>,
+}
+
+/// Every role.
+#[derive(ToSchema)]
+pub struct RoleList {
+    roles: Vec<Role>,
+}
+
+/// `POST /api/v1/roles`.
+#[derive(ToSchema)]
+pub struct NewRole {
+    name: String,
+    description: String,
+    permissions: Vec<String>,
+}
+
+/// `PATCH /api/v1/roles/{name}`.
+#[derive(ToSchema)]
+pub struct RolePatch {
+    description: Option<String>,
+    permissions: Option<Vec<String>>,
+}
+
+/// A role binding.
+#[derive(ToSchema)]
+pub struct Binding {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    role: String,
+    scope: Scope,
+    created_at: String,
+}
+
+/// A user's bindings.
+#[derive(ToSchema)]
+pub struct BindingList {
+    #[schema(format = Uuid)]
+    user: String,
+    bindings: Vec<Binding>,
+}
+
+/// `POST /api/v1/role-bindings`.
+#[derive(ToSchema)]
+pub struct NewBinding {
+    #[schema(format = Uuid)]
+    user: String,
+    role: String,
+    scope: Scope,
+}
+
+/// `POST /api/v1/authz/explain`.
+#[derive(ToSchema)]
+pub struct ExplainRequest {
+    #[schema(format = Uuid)]
+    user: String,
+    permission: String,
+    #[schema(format = Uuid)]
+    student: Option<String>,
+}
+
+/// Why a permission would be allowed.
+#[derive(ToSchema)]
+pub struct Explanation {
+    allowed: bool,
+    user: String,
+    permission: String,
+    student: Option<String>,
+    #[schema(value_type = Object)]
+    decided_by: Option<serde_json::Value>,
+}
+
+/// An API key as listed.
+#[derive(ToSchema)]
+pub struct ApiKey {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    name: String,
+    prefix: String,
+    created_at: String,
+    expires_at: Option<String>,
+    last_used_at: Option<String>,
+    revoked_at: Option<String>,
+    #[schema(value_type = Vec<Object>)]
+    bindings: serde_json::Value,
+}
+
+/// The caller's API keys.
+#[derive(ToSchema)]
+pub struct ApiKeyList {
+    api_keys: Vec<ApiKey>,
+}
+
+/// A role for a new key.
+#[derive(ToSchema)]
+pub struct KeyBinding {
+    role: String,
+    scope: Scope,
+}
+
+/// `POST /api/v1/api-keys`.
+#[derive(ToSchema)]
+pub struct NewApiKey {
+    name: String,
+    expires_in_days: Option<i32>,
+    bindings: Vec<KeyBinding>,
+}
+
+/// A new key: the secret is shown once.
+#[derive(ToSchema)]
+pub struct CreatedApiKey {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    name: String,
+    prefix: String,
+    key: String,
+    expires_in_days: i32,
+}
+
+/// One audit event.
+#[derive(ToSchema)]
+pub struct AuditEvent {
+    id: i64,
+    occurred_at: String,
+    actor: Option<ObjectRef>,
+    action: String,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    ip: Option<String>,
+    #[schema(value_type = Object)]
+    details: serde_json::Value,
+    hash: String,
+}
+
+/// A page of the audit trail.
+#[derive(ToSchema)]
+pub struct AuditPage {
+    events: Vec<AuditEvent>,
+    next: Option<String>,
+}
+
+/// A student.
+#[derive(ToSchema)]
+pub struct Student {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    status: String,
+    date_last_modified: String,
+    username: String,
+    email: Option<String>,
+    given_name: String,
+    family_name: String,
+    roll_number: String,
+    program: String,
+    year_of_study: i16,
+    department: ObjectRef,
+}
+
+/// A page of students (`fields=` keeps only the named members).
+#[derive(ToSchema)]
+pub struct StudentPage {
+    students: Vec<Student>,
+    next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/students`.
+#[derive(ToSchema)]
+pub struct NewStudent {
+    username: String,
+    email: Option<String>,
+    given_name: String,
+    family_name: String,
+    roll_number: String,
+    program: String,
+    year_of_study: i16,
+    #[schema(format = Uuid)]
+    department: String,
+    #[schema(format = Date)]
+    admitted_on: Option<String>,
+}
+
+/// `PATCH /api/v1/students/{id}` (null `email` clears it).
+#[derive(ToSchema)]
+pub struct StudentPatch {
+    email: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    roll_number: Option<String>,
+    program: Option<String>,
+    year_of_study: Option<i16>,
+    #[schema(format = Uuid)]
+    department: Option<String>,
+    #[schema(format = Date)]
+    admitted_on: Option<String>,
+    /// `active` or `tobedeleted`.
+    status: Option<String>,
+}
+
+/// A student's attendance between two dates.
+#[derive(ToSchema)]
+pub struct StudentAttendance {
+    student: ObjectRef,
+    from: String,
+    to: String,
+    #[schema(value_type = Vec<Object>)]
+    classes: serde_json::Value,
+    #[schema(value_type = Vec<Object>)]
+    records: serde_json::Value,
+}
+
+/// A staff member.
+#[derive(ToSchema)]
+pub struct StaffMember {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    status: String,
+    date_last_modified: String,
+    username: String,
+    email: Option<String>,
+    given_name: String,
+    family_name: String,
+    /// `teacher`, `administrator` or `aide`.
+    role: String,
+    employee_number: String,
+    designation: String,
+    department: ObjectRef,
+}
+
+/// A page of staff.
+#[derive(ToSchema)]
+pub struct StaffPage {
+    staff: Vec<StaffMember>,
+    next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/staff`.
+#[derive(ToSchema)]
+pub struct NewStaff {
+    username: String,
+    email: Option<String>,
+    given_name: String,
+    family_name: String,
+    role: String,
+    employee_number: String,
+    designation: String,
+    #[schema(format = Uuid)]
+    department: String,
+}
+
+/// `PATCH /api/v1/staff/{id}`.
+#[derive(ToSchema)]
+pub struct StaffPatch {
+    email: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    employee_number: Option<String>,
+    designation: Option<String>,
+    #[schema(format = Uuid)]
+    department: Option<String>,
+    status: Option<String>,
+}
+
+/// An academic session.
+#[derive(ToSchema)]
+pub struct Term {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    status: String,
+    date_last_modified: String,
+    title: String,
+    /// `schoolYear`, `semester`, `term` or `gradingPeriod`.
+    #[serde(rename = "type")]
+    type_: String,
+    #[schema(format = Date)]
+    start_date: String,
+    #[schema(format = Date)]
+    end_date: String,
+    school_year: i16,
+    parent: Option<ObjectRef>,
+}
+
+/// A page of academic sessions.
+#[derive(ToSchema)]
+pub struct TermPage {
+    terms: Vec<Term>,
+    next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/terms`.
+#[derive(ToSchema)]
+pub struct NewTerm {
+    title: String,
+    #[serde(rename = "type")]
+    type_: String,
+    #[schema(format = Date)]
+    start_date: String,
+    #[schema(format = Date)]
+    end_date: String,
+    school_year: i16,
+    #[schema(format = Uuid)]
+    parent: Option<String>,
+}
+
+/// `PATCH /api/v1/terms/{id}`.
+#[derive(ToSchema)]
+pub struct TermPatch {
+    title: Option<String>,
+    #[serde(rename = "type")]
+    type_: Option<String>,
+    #[schema(format = Date)]
+    start_date: Option<String>,
+    #[schema(format = Date)]
+    end_date: Option<String>,
+    school_year: Option<i16>,
+    #[schema(format = Uuid)]
+    parent: Option<String>,
+    status: Option<String>,
+}
+
+/// A course.
+#[derive(ToSchema)]
+pub struct Course {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    status: String,
+    date_last_modified: String,
+    title: String,
+    course_code: String,
+    credits: Option<f64>,
+    department: ObjectRef,
+}
+
+/// A page of courses.
+#[derive(ToSchema)]
+pub struct CoursePage {
+    courses: Vec<Course>,
+    next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/courses`.
+#[derive(ToSchema)]
+pub struct NewCourse {
+    title: String,
+    course_code: String,
+    credits: Option<f64>,
+    #[schema(format = Uuid)]
+    department: String,
+}
+
+/// `PATCH /api/v1/courses/{id}`.
+#[derive(ToSchema)]
+pub struct CoursePatch {
+    title: Option<String>,
+    course_code: Option<String>,
+    credits: Option<f64>,
+    #[schema(format = Uuid)]
+    department: Option<String>,
+    status: Option<String>,
+}
+
+/// A class: a section of a course in a term, with its timetable.
+#[derive(ToSchema)]
+pub struct Class {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    status: String,
+    date_last_modified: String,
+    title: String,
+    class_code: String,
+    /// `homeroom` or `scheduled`.
+    class_type: String,
+    location: Option<String>,
+    /// Timetable slots: day and period, e.g. `MON-1`.
+    periods: Vec<String>,
+    capacity: Option<i32>,
+    course: ObjectRef,
+    term: ObjectRef,
+    department: ObjectRef,
+    teachers: Vec<ObjectRef>,
+    enrolled: i64,
+}
+
+/// A page of classes.
+#[derive(ToSchema)]
+pub struct ClassPage {
+    classes: Vec<Class>,
+    next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/classes`.
+#[derive(ToSchema)]
+pub struct NewClass {
+    title: String,
+    class_code: String,
+    class_type: Option<String>,
+    location: Option<String>,
+    periods: Option<Vec<String>>,
+    capacity: Option<i32>,
+    #[schema(format = Uuid)]
+    course: String,
+    #[schema(format = Uuid)]
+    term: String,
+}
+
+/// `PATCH /api/v1/classes/{id}`.
+#[derive(ToSchema)]
+pub struct ClassPatch {
+    title: Option<String>,
+    class_code: Option<String>,
+    class_type: Option<String>,
+    location: Option<String>,
+    periods: Option<Vec<String>>,
+    capacity: Option<i32>,
+    #[schema(format = Uuid)]
+    course: Option<String>,
+    #[schema(format = Uuid)]
+    term: Option<String>,
+    status: Option<String>,
+}
+
+/// A class's students, by name.
+#[derive(ToSchema)]
+pub struct Roster {
+    students: Vec<Student>,
+}
+
+/// An enrollment.
+#[derive(ToSchema)]
+pub struct Enrollment {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    status: String,
+    date_last_modified: String,
+    role: String,
+    is_primary: bool,
+    begin_date: Option<String>,
+    end_date: Option<String>,
+    user: ObjectRef,
+    class: ObjectRef,
+    class_code: String,
+    class_title: String,
+}
+
+/// Enrollments.
+#[derive(ToSchema)]
+pub struct EnrollmentList {
+    enrollments: Vec<Enrollment>,
+}
+
+/// `POST /api/v1/classes/{id}/enrollments`: `user` or `users` (up to 500).
+#[derive(ToSchema)]
+pub struct NewEnrollments {
+    #[schema(format = Uuid)]
+    user: Option<String>,
+    users: Option<Vec<String>>,
+    /// `student` (default), `teacher` or `aide`.
+    role: Option<String>,
+    is_primary: Option<bool>,
+}
+
+/// `POST /api/v1/classes/{id}/attendance-sessions`.
+#[derive(ToSchema)]
+pub struct NewSession {
+    #[schema(format = Date)]
+    date: String,
+    period: i16,
+}
+
+/// One attendance record.
+#[derive(ToSchema)]
+pub struct AttendanceRecord {
+    student: ObjectRef,
+    code: String,
+    category: String,
+    minutes_present: Option<i16>,
+    /// `teacher` or `office`.
+    source: String,
+    overrides_teacher: bool,
+    recorded_at: String,
+}
+
+/// A register.
+#[derive(ToSchema)]
+pub struct AttendanceSession {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    class: ObjectRef,
+    #[schema(format = Date)]
+    date: String,
+    period: i16,
+    taken_by: Option<ObjectRef>,
+    submitted_at: Option<String>,
+    date_last_modified: String,
+    records: Vec<AttendanceRecord>,
+}
+
+/// A class's sessions (`records`: how many).
+#[derive(ToSchema)]
+pub struct SessionList {
+    #[schema(value_type = Vec<Object>)]
+    sessions: serde_json::Value,
+}
+
+/// One mark of a register.
+#[derive(ToSchema)]
+pub struct Mark {
+    #[schema(format = Uuid)]
+    student: String,
+    code: String,
+    minutes_present: Option<i16>,
+}
+
+/// `PUT /api/v1/attendance-sessions/{id}/records`: up to 500 marks.
+#[derive(ToSchema)]
+pub struct AttendanceMarks {
+    records: Vec<Mark>,
+}
+
+/// One student's line of a report.
+#[derive(ToSchema)]
+pub struct ReportRow {
+    student: ObjectRef,
+    given_name: String,
+    family_name: String,
+    roll_number: String,
+    marks: i64,
+    present: i64,
+    late: i64,
+    absent: i64,
+    excused: i64,
+    presence_rate: Option<f64>,
+}
+
+/// A class's attendance between two dates.
+#[derive(ToSchema)]
+pub struct AttendanceReport {
+    class: ObjectRef,
+    from: String,
+    to: String,
+    /// `replica` or `primary`.
+    source: String,
+    students: Vec<ReportRow>,
+}
+
+/// Registers not taken on a day.
+#[derive(ToSchema)]
+pub struct NotTaken {
+    #[schema(format = Date)]
+    date: String,
+    #[schema(value_type = Vec<Object>)]
+    classes: serde_json::Value,
+}
+
+/// An exam or assignment.
+#[derive(ToSchema)]
+pub struct LineItem {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    /// `draft`, `published` or `locked`.
+    status: String,
+    date_last_modified: String,
+    title: String,
+    category: String,
+    max_score: f64,
+    due_date: Option<String>,
+    class: ObjectRef,
+}
+
+/// A class's line items.
+#[derive(ToSchema)]
+pub struct LineItemList {
+    line_items: Vec<LineItem>,
+}
+
+/// `POST /api/v1/classes/{id}/line-items`.
+#[derive(ToSchema)]
+pub struct NewLineItem {
+    title: String,
+    category: String,
+    max_score: f64,
+    #[schema(format = Date)]
+    due_date: Option<String>,
+}
+
+/// `PATCH /api/v1/line-items/{id}`.
+#[derive(ToSchema)]
+pub struct LineItemPatch {
+    title: Option<String>,
+    category: Option<String>,
+    max_score: Option<f64>,
+    #[schema(format = Date)]
+    due_date: Option<String>,
+    status: Option<String>,
+}
+
+/// One result.
+#[derive(ToSchema)]
+pub struct ExamResult {
+    student: ObjectRef,
+    score: Option<f64>,
+    score_status: String,
+    comment: Option<String>,
+    date_last_modified: String,
+    line_item: Option<LineItem>,
+    class_title: Option<String>,
+}
+
+/// Results.
+#[derive(ToSchema)]
+pub struct ResultList {
+    results: Vec<ExamResult>,
+}
+
+/// One line of a result sheet.
+#[derive(ToSchema)]
+pub struct ResultIn {
+    #[schema(format = Uuid)]
+    student: String,
+    score: Option<f64>,
+    score_status: Option<String>,
+    comment: Option<String>,
+}
+
+/// `PUT /api/v1/line-items/{id}/results`: up to 500.
+#[derive(ToSchema)]
+pub struct ResultSheet {
+    results: Vec<ResultIn>,
+}
+
+/// The OpenAPI document itself.
+#[derive(ToSchema)]
+pub struct OpenApiDocument {
+    openapi: String,
+    #[schema(value_type = Object)]
+    info: serde_json::Value,
+    #[schema(value_type = Object)]
+    paths: serde_json::Value,
+}
+
+/// Cache entries dropped.
+#[derive(ToSchema)]
+pub struct CacheCleared {
+    cleared: bool,
+}
