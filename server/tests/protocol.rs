@@ -312,7 +312,7 @@ fn options_and_cors_follow_the_allowlist() {
     );
     assert_eq!(
         r.header("Access-Control-Allow-Methods"),
-        Some("GET, HEAD, OPTIONS")
+        Some("GET, HEAD, POST, OPTIONS")
     );
     assert_eq!(r.header("Vary"), Some("Origin"));
 
@@ -356,7 +356,7 @@ fn unknown_paths_and_methods_are_problems() {
         b"DELETE /api/v1/departments HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(r.status, 405);
-    assert_eq!(r.header("Allow"), Some("GET, HEAD, OPTIONS"));
+    assert_eq!(r.header("Allow"), Some("GET, HEAD, POST, OPTIONS"));
     assert_eq!(r.json()["request_id"].as_str(), r.header("X-Request-Id"));
 }
 

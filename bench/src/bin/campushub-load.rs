@@ -13,7 +13,7 @@ use campushub_bench::load::schedule::sweep_rates;
 use campushub_bench::load::svg;
 
 const USAGE: &str = "usage: campushub-load --url http://HOST:PORT --scenario FILE (--rate N | --sweep | --rates N,N,..)
-  [--ids FILE] [--connections 64] [--duration 10s] [--warmup 2s] [--timeout 10s] [--grace 2s]
+  [--ids FILE] [--rows FILE] [--connections 64] [--duration 10s] [--warmup 2s] [--timeout 10s] [--grace 2s]
   [--server-pid PID] [--json FILE] [--svg FILE] [--title TEXT] [--slo-p99-ms 200]
   [--slo-errors 0.001] [--seed N]";
 
@@ -21,6 +21,7 @@ struct Args {
     url: String,
     scenario: String,
     ids: Option<String>,
+    rows: Option<String>,
     rates: Option<Vec<f64>>,
     sweep: bool,
     settings: Settings,
@@ -57,6 +58,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         url: String::new(),
         scenario: String::new(),
         ids: None,
+        rows: None,
         rates: None,
         sweep: false,
         settings: Settings {
@@ -91,6 +93,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--url" => a.url = v,
             "--scenario" => a.scenario = v,
             "--ids" => a.ids = Some(v),
+            "--rows" => a.rows = Some(v),
             "--rate" | "--rates" => {
                 let rates = v
                     .split(',')
@@ -156,6 +159,21 @@ fn read_ids(path: &str) -> anyhow::Result<Vec<String>> {
     Ok(ids)
 }
 
+/// `--rows FILE`: one fixture per line, columns separated by tabs.
+fn read_rows(path: &str) -> anyhow::Result<Vec<Vec<String>>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read --rows {path}"))?;
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').map(String::from).collect())
+        .collect();
+    if rows.is_empty() {
+        bail!("--rows {path} holds no rows");
+    }
+    Ok(rows)
+}
+
 fn main() {
     if let Err(e) = real_main() {
         eprintln!("campushub-load: {e:#}");
@@ -188,6 +206,7 @@ fn real_main() -> anyhow::Result<()> {
         .map(read_ids)
         .transpose()?
         .unwrap_or_default();
+    let rows_file = args.rows.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -205,7 +224,14 @@ fn real_main() -> anyhow::Result<()> {
         max_rps_meeting_slo: None,
     };
     local.block_on(&runtime, async {
-        let prep = Rc::new(prepare(&target, scenario, ids).await?);
+        let mut prep = prepare(&target, scenario, ids).await?;
+        if let Some(path) = &rows_file {
+            prep.rows = read_rows(path)?;
+        }
+        if prep.scenario.needs_rows() && prep.rows.is_empty() {
+            bail!("the scenario uses {{rowN}}: give fixtures with --rows FILE (tab-separated)");
+        }
+        let prep = Rc::new(prep);
         let mut missed_in_a_row = 0;
         for rate in rates {
             let mut step = run_step(prep.clone(), &target, &args.settings, rate).await?;
@@ -226,6 +252,18 @@ fn real_main() -> anyhow::Result<()> {
             if args.sweep && missed_in_a_row >= 2 {
                 break;
             }
+        }
+        if !prep.rows.is_empty() {
+            eprintln!(
+                "rows: {} taken of {}{}",
+                prep.rows_taken(),
+                prep.rows.len(),
+                if prep.rows_taken() > prep.rows.len() {
+                    " (some were used twice: give more rows for fixtures that must be fresh)"
+                } else {
+                    ""
+                }
+            );
         }
         Ok::<_, anyhow::Error>(())
     })?;

@@ -107,6 +107,17 @@ pub struct Prepared {
     pub identities: Vec<Vec<Identity>>,
     /// Ids for `{student_id}`.
     pub student_ids: Vec<String>,
+    /// Rows for `{row1}`..`{row9}` (`--rows`), taken in order.
+    pub rows: Vec<Vec<String>>,
+    /// The next row to take (wraps around; `rows_taken` says how often that happened).
+    pub next_row: std::cell::Cell<usize>,
+}
+
+impl Prepared {
+    /// Rows handed out so far (more than `rows.len()` means some were used twice).
+    pub fn rows_taken(&self) -> usize {
+        self.next_row.get()
+    }
 }
 
 /// Why an exchange failed.
@@ -239,6 +250,8 @@ pub async fn prepare(
         scenario,
         identities,
         student_ids,
+        rows: Vec::new(),
+        next_row: std::cell::Cell::new(0),
     })
 }
 
@@ -390,7 +403,15 @@ impl Step {
         let group_password = spec
             .group
             .map_or("", |g| scenario.groups[g].password.as_str());
+        let row: &[String] = if self.prep.rows.is_empty() || !spec.uses_rows() {
+            &[]
+        } else {
+            let n = self.prep.next_row.get();
+            self.prep.next_row.set(n + 1);
+            &self.prep.rows[n % self.prep.rows.len()]
+        };
         let vars = Vars {
+            row,
             student_id,
             own_student_id: who.and_then(|w| w.own_id.as_deref()).unwrap_or(""),
             username: who.map_or("", |w| w.username.as_str()),

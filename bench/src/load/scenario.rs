@@ -99,6 +99,9 @@ pub enum Part {
     Username,
     /// `{password}`: that user's password.
     Password,
+    /// `{row1}`..`{row9}`: that column (tab-separated) of the request's row of `--rows FILE`;
+    /// each request takes the next row, so fixtures such as registers are each used once.
+    Row(usize),
 }
 
 /// A path or body with `{variables}`.
@@ -116,6 +119,8 @@ pub struct Vars<'a> {
     pub username: &'a str,
     /// The password.
     pub password: &'a str,
+    /// The request's row of `--rows` (empty when the scenario uses none).
+    pub row: &'a [String],
 }
 
 impl Template {
@@ -140,9 +145,15 @@ impl Template {
                     "own_student_id" => Part::OwnStudentId,
                     "username" => Part::Username,
                     "password" => Part::Password,
+                    r if r.len() == 4
+                        && r.starts_with("row")
+                        && (b'1'..=b'9').contains(&r.as_bytes()[3]) =>
+                    {
+                        Part::Row(usize::from(r.as_bytes()[3] - b'1'))
+                    }
                     other => bail!(
                         "unknown variable `{{{other}}}` in `{text}` (known: student_id, \
-                         own_student_id, username, password; write {{{{ and }}}} for braces)"
+                         own_student_id, username, password, row1..row9; write {{{{ and }}}} for braces)"
                     ),
                 };
                 if !lit.is_empty() {
@@ -177,6 +188,7 @@ impl Template {
                 Part::OwnStudentId => vars.own_student_id,
                 Part::Username => vars.username,
                 Part::Password => vars.password,
+                Part::Row(i) => vars.row.get(*i).map_or("", String::as_str),
             };
             out.extend_from_slice(s.as_bytes());
         }
@@ -242,6 +254,14 @@ fn yes() -> bool {
 }
 fn get() -> String {
     "GET".into()
+}
+
+impl RequestSpec {
+    /// Whether its path or body takes a `{rowN}` (the request then takes the next row).
+    pub fn uses_rows(&self) -> bool {
+        let uses = |t: &Template| t.0.iter().any(|p| matches!(p, Part::Row(_)));
+        uses(&self.path) || self.body.as_ref().is_some_and(uses)
+    }
 }
 
 impl Scenario {
@@ -382,6 +402,11 @@ impl Scenario {
         })
     }
 
+    /// True when some request uses a `{rowN}` (a `--rows` file is needed).
+    pub fn needs_rows(&self) -> bool {
+        self.requests.iter().any(RequestSpec::uses_rows)
+    }
+
     /// A request index, drawn by weight.
     pub fn pick(&self, rng: &mut Rng) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(1);
@@ -471,15 +496,29 @@ as = "logins"
             r#"{{"u":"{username}","p":"{password}"}}/{student_id}/{own_student_id}"#,
         )
         .unwrap();
+        let row = ["r1".to_string(), "{\"x\":1}".to_string()];
         let vars = Vars {
             student_id: "S",
             own_student_id: "O",
             username: "alice",
             password: "pw",
+            row: &row,
         };
         let mut out = Vec::new();
         t.expand_into(&vars, &mut out);
         assert_eq!(out, br#"{"u":"alice","p":"pw"}/S/O"#);
+        let t = Template::parse("/s/{row1}/x").unwrap();
+        assert_eq!(t.0[1], Part::Row(0));
+        let mut out = Vec::new();
+        t.expand_into(&vars, &mut out);
+        assert_eq!(out, b"/s/r1/x");
+        let mut out = Vec::new();
+        Template::parse("{row2}")
+            .unwrap()
+            .expand_into(&vars, &mut out);
+        assert_eq!(out, br#"{"x":1}"#);
+        assert!(Template::parse("{row0}").is_err());
+        assert!(Template::parse("{row10}").is_err());
         assert_eq!(
             Template::parse("/plain").unwrap().0,
             vec![Part::Literal("/plain".into())]
