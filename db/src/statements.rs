@@ -677,156 +677,163 @@ pub const RESULTS_PUT: Stmt = Stmt {
     ],
 };
 
-/// A page of students after row id `$6`: (row id, document). Filters, each NULL for any: department `$1`, programme `$2`, year `$3`, status `$4`, a lower-case LIKE prefix `$5` (escaped) of the family or given name, roll number or email; `$8` the departments the caller may read (NULL: all).
-pub const STUDENTS_PAGE: Stmt = Stmt {
+/// Students by public ids, for a page the shard assembles from its profile cache: the columns of `STUDENT_BY_ID`.
+pub const STUDENTS_BY_IDS: Stmt = Stmt {
     id: 61,
-    sql: "SELECT u.id, student_doc(u, sp, d.sourced_id)::text FROM users u JOIN student_profiles sp ON sp.user_id = u.id JOIN orgs d ON d.id = sp.department_id WHERE u.id > $6 AND ($1::uuid IS NULL OR d.sourced_id = $1) AND ($2::text IS NULL OR sp.program = $2) AND ($3::int2 IS NULL OR sp.year_of_study = $3) AND ($4::text IS NULL OR u.status = $4) AND ($8::int8[] IS NULL OR sp.department_id = ANY($8)) AND ($5::text IS NULL OR lower(u.family_name) LIKE $5 || '%' OR lower(u.given_name) LIKE $5 || '%' OR lower(sp.roll_number) LIKE $5 || '%' OR lower(u.email) LIKE $5 || '%') ORDER BY u.id LIMIT $7",
+    sql: "SELECT u.id, u.sourced_id, u.username, u.email, u.given_name, u.family_name, u.status, greatest(u.date_last_modified, sp.date_last_modified), sp.roll_number, sp.program, sp.year_of_study, sp.department_id FROM users u JOIN student_profiles sp ON sp.user_id = u.id WHERE u.sourced_id = ANY($1)",
+    params: &[Type::UUID_ARRAY],
+};
+
+/// A page of students after row id `$6`: (row id, public id); the shard fills in the profiles from its cache. Filters, each NULL for any: department `$1`, programme `$2`, year `$3`, status `$4`, a lower-case LIKE prefix `$5` (escaped) of the family or given name, roll number or email; `$8` the departments the caller may read (NULL: all).
+pub const STUDENTS_PAGE: Stmt = Stmt {
+    id: 62,
+    sql: "SELECT u.id, u.sourced_id FROM users u JOIN student_profiles sp ON sp.user_id = u.id JOIN orgs d ON d.id = sp.department_id WHERE u.id > $6 AND ($1::uuid IS NULL OR d.sourced_id = $1) AND ($2::text IS NULL OR sp.program = $2) AND ($3::int2 IS NULL OR sp.year_of_study = $3) AND ($4::text IS NULL OR u.status = $4) AND ($8::int8[] IS NULL OR sp.department_id = ANY($8)) AND ($5::text IS NULL OR lower(u.family_name) LIKE $5 || '%' OR lower(u.given_name) LIKE $5 || '%' OR lower(sp.roll_number) LIKE $5 || '%' OR lower(u.email) LIKE $5 || '%') ORDER BY u.id LIMIT $7",
     params: &[Type::UUID, Type::TEXT, Type::INT2, Type::TEXT, Type::TEXT, Type::INT8, Type::INT8, Type::INT8_ARRAY],
 };
 
 /// A staff member: (row id, department, version, document).
 pub const STAFF_BY_ID: Stmt = Stmt {
-    id: 62,
+    id: 63,
     sql: "SELECT u.id, st.department_id, campus_version(greatest(u.date_last_modified, st.date_last_modified)), staff_doc(u, st, d.sourced_id)::text FROM users u JOIN staff_profiles st ON st.user_id = u.id JOIN orgs d ON d.id = st.department_id WHERE u.sourced_id = $1",
     params: &[Type::UUID],
 };
 
 /// A page of staff after row id `$5`: department `$1`, role `$2`, status `$3`, prefix `$4` as for students; `$7` the departments the caller may read (NULL: all).
 pub const STAFF_PAGE: Stmt = Stmt {
-    id: 63,
+    id: 64,
     sql: "SELECT u.id, staff_doc(u, st, d.sourced_id)::text FROM users u JOIN staff_profiles st ON st.user_id = u.id JOIN orgs d ON d.id = st.department_id WHERE u.id > $5 AND ($1::uuid IS NULL OR d.sourced_id = $1) AND ($2::text IS NULL OR u.role = $2) AND ($3::text IS NULL OR u.status = $3) AND ($7::int8[] IS NULL OR st.department_id = ANY($7)) AND ($4::text IS NULL OR lower(u.family_name) LIKE $4 || '%' OR lower(u.given_name) LIKE $4 || '%' OR lower(st.employee_number) LIKE $4 || '%' OR lower(u.email) LIKE $4 || '%') ORDER BY u.id LIMIT $6",
     params: &[Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::INT8, Type::INT8_ARRAY],
 };
 
 /// An academic session: (row id, version, document).
 pub const TERM_BY_ID: Stmt = Stmt {
-    id: 64,
+    id: 65,
     sql: "SELECT a.id, campus_version(a.date_last_modified), json_build_object('sourced_id', a.sourced_id, 'status', a.status, 'date_last_modified', to_char(a.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', a.title, 'type', a.type, 'start_date', a.start_date, 'end_date', a.end_date, 'school_year', a.school_year, 'parent', (SELECT json_build_object('sourced_id', p.sourced_id, 'type', 'academicSession') FROM academic_sessions p WHERE p.id = a.parent_id))::text FROM academic_sessions a WHERE a.sourced_id = $1",
     params: &[Type::UUID],
 };
 
 /// Academic sessions after row id `$1` (`$3` type, `$4` school year: NULL for any).
 pub const TERMS_PAGE: Stmt = Stmt {
-    id: 65,
+    id: 66,
     sql: "SELECT a.id, json_build_object('sourced_id', a.sourced_id, 'status', a.status, 'date_last_modified', to_char(a.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', a.title, 'type', a.type, 'start_date', a.start_date, 'end_date', a.end_date, 'school_year', a.school_year, 'parent', (SELECT json_build_object('sourced_id', p.sourced_id, 'type', 'academicSession') FROM academic_sessions p WHERE p.id = a.parent_id))::text FROM academic_sessions a WHERE a.id > $1 AND ($3::text IS NULL OR a.type = $3) AND ($4::int2 IS NULL OR a.school_year = $4) ORDER BY a.id LIMIT $2",
     params: &[Type::INT8, Type::INT8, Type::TEXT, Type::INT2],
 };
 
 /// A course: (row id, department, version, document).
 pub const COURSE_BY_ID: Stmt = Stmt {
-    id: 66,
+    id: 67,
     sql: "SELECT c.id, c.org_id, campus_version(c.date_last_modified), json_build_object('sourced_id', c.sourced_id, 'status', c.status, 'date_last_modified', to_char(c.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', c.title, 'course_code', c.course_code, 'credits', c.credits::float8, 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'))::text FROM courses c JOIN orgs d ON d.id = c.org_id WHERE c.sourced_id = $1",
     params: &[Type::UUID],
 };
 
 /// Courses after row id `$3`: department `$1`, LIKE prefix `$2` of the code or lower-case title (NULL for any).
 pub const COURSES_PAGE: Stmt = Stmt {
-    id: 67,
+    id: 68,
     sql: "SELECT c.id, json_build_object('sourced_id', c.sourced_id, 'status', c.status, 'date_last_modified', to_char(c.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', c.title, 'course_code', c.course_code, 'credits', c.credits::float8, 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'))::text FROM courses c JOIN orgs d ON d.id = c.org_id WHERE c.id > $3 AND ($1::uuid IS NULL OR d.sourced_id = $1) AND ($2::text IS NULL OR lower(c.course_code) LIKE $2 || '%' OR lower(c.title) LIKE $2 || '%') ORDER BY c.id LIMIT $4",
     params: &[Type::UUID, Type::TEXT, Type::INT8, Type::INT8],
 };
 
 /// A class: (row id, department, version, document).
 pub const CLASS_BY_ID: Stmt = Stmt {
-    id: 68,
+    id: 69,
     sql: "SELECT k.id, k.org_id, campus_version(k.date_last_modified), json_build_object('sourced_id', k.sourced_id, 'status', k.status, 'date_last_modified', to_char(k.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', k.title, 'class_code', k.class_code, 'class_type', k.class_type, 'location', k.location, 'periods', k.periods, 'capacity', k.capacity, 'course', json_build_object('sourced_id', c.sourced_id, 'type', 'course'), 'term', json_build_object('sourced_id', t.sourced_id, 'type', 'academicSession'), 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'), 'teachers', (SELECT coalesce(json_agg(json_build_object('sourced_id', u.sourced_id, 'type', 'user') ORDER BY u.id), '[]') FROM enrollments e JOIN users u ON u.id = e.user_id WHERE e.class_id = k.id AND e.role = 'teacher' AND e.status = 'active'), 'enrolled', (SELECT count(*) FROM enrollments e WHERE e.class_id = k.id AND e.role = 'student' AND e.status = 'active'))::text FROM classes k JOIN courses c ON c.id = k.course_id JOIN academic_sessions t ON t.id = k.term_id JOIN orgs d ON d.id = k.org_id WHERE k.sourced_id = $1",
     params: &[Type::UUID],
 };
 
 /// Classes after row id `$4`: term `$1`, course `$2`, department `$3` (NULL for any); `$6` the departments the caller may read (NULL: all); `$7` only classes this user teaches (NULL: any).
 pub const CLASSES_PAGE: Stmt = Stmt {
-    id: 69,
+    id: 70,
     sql: "SELECT k.id, json_build_object('sourced_id', k.sourced_id, 'status', k.status, 'date_last_modified', to_char(k.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', k.title, 'class_code', k.class_code, 'class_type', k.class_type, 'location', k.location, 'periods', k.periods, 'capacity', k.capacity, 'course', json_build_object('sourced_id', c.sourced_id, 'type', 'course'), 'term', json_build_object('sourced_id', t.sourced_id, 'type', 'academicSession'), 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'), 'teachers', (SELECT coalesce(json_agg(json_build_object('sourced_id', u.sourced_id, 'type', 'user') ORDER BY u.id), '[]') FROM enrollments e JOIN users u ON u.id = e.user_id WHERE e.class_id = k.id AND e.role = 'teacher' AND e.status = 'active'), 'enrolled', (SELECT count(*) FROM enrollments e WHERE e.class_id = k.id AND e.role = 'student' AND e.status = 'active'))::text FROM classes k JOIN courses c ON c.id = k.course_id JOIN academic_sessions t ON t.id = k.term_id JOIN orgs d ON d.id = k.org_id WHERE k.id > $4 AND ($1::uuid IS NULL OR t.sourced_id = $1) AND ($2::uuid IS NULL OR c.sourced_id = $2) AND ($3::uuid IS NULL OR d.sourced_id = $3) AND ($6::int8[] IS NULL OR k.org_id = ANY($6)) AND ($7::int8 IS NULL OR EXISTS (SELECT 1 FROM enrollments e WHERE e.class_id = k.id AND e.user_id = $7 AND e.role IN ('teacher', 'aide') AND e.status = 'active')) ORDER BY k.id LIMIT $5",
     params: &[Type::UUID, Type::UUID, Type::UUID, Type::INT8, Type::INT8, Type::INT8_ARRAY, Type::INT8],
 };
 
-/// The students actively enrolled in class `$1`, by name, as one JSON array.
+/// The public ids of the students actively enrolled in class `$1`, by name (the shard fills in the profiles from its cache).
 pub const CLASS_ROSTER: Stmt = Stmt {
-    id: 70,
-    sql: "SELECT coalesce(json_agg(student_doc(u, sp, d.sourced_id) ORDER BY lower(u.family_name), lower(u.given_name), u.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN student_profiles sp ON sp.user_id = u.id JOIN orgs d ON d.id = sp.department_id WHERE e.class_id = $1 AND e.role = 'student' AND e.status = 'active'",
+    id: 71,
+    sql: "SELECT u.id, u.sourced_id FROM enrollments e JOIN users u ON u.id = e.user_id WHERE e.class_id = $1 AND e.role = 'student' AND e.status = 'active' ORDER BY lower(u.family_name), lower(u.given_name), u.id",
     params: &[Type::INT8],
 };
 
 /// Every enrollment of class `$1` (ended ones included), as one JSON array.
 pub const CLASS_ENROLLMENTS: Stmt = Stmt {
-    id: 71,
+    id: 72,
     sql: "SELECT coalesce(json_agg(json_build_object('sourced_id', e.sourced_id, 'status', e.status, 'date_last_modified', to_char(e.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'role', e.role, 'is_primary', e.is_primary, 'begin_date', e.begin_date, 'end_date', e.end_date, 'user', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'class_title', k.title) ORDER BY e.role DESC, u.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN classes k ON k.id = e.class_id WHERE e.class_id = $1",
     params: &[Type::INT8],
 };
 
 /// An enrollment: (row id, class row id, class department, status, version, document).
 pub const ENROLLMENT_BY_ID: Stmt = Stmt {
-    id: 72,
+    id: 73,
     sql: "SELECT e.id, e.class_id, k.org_id, e.status, campus_version(e.date_last_modified), json_build_object('sourced_id', e.sourced_id, 'status', e.status, 'date_last_modified', to_char(e.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'role', e.role, 'is_primary', e.is_primary, 'begin_date', e.begin_date, 'end_date', e.end_date, 'user', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'class_title', k.title)::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN classes k ON k.id = e.class_id WHERE e.sourced_id = $1",
     params: &[Type::UUID],
 };
 
 /// Every enrollment of user `$1`, as one JSON array.
 pub const USER_ENROLLMENTS: Stmt = Stmt {
-    id: 73,
+    id: 74,
     sql: "SELECT coalesce(json_agg(json_build_object('sourced_id', e.sourced_id, 'status', e.status, 'date_last_modified', to_char(e.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'role', e.role, 'is_primary', e.is_primary, 'begin_date', e.begin_date, 'end_date', e.end_date, 'user', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'class_title', k.title) ORDER BY k.class_code, e.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN classes k ON k.id = e.class_id WHERE e.user_id = $1",
     params: &[Type::INT8],
 };
 
 /// Whether user `$1` teaches (or assists in) class `$2`.
 pub const TEACHES: Stmt = Stmt {
-    id: 74,
+    id: 75,
     sql: "SELECT EXISTS (SELECT 1 FROM enrollments WHERE user_id = $1 AND class_id = $2 AND role IN ('teacher', 'aide') AND status = 'active')",
     params: &[Type::INT8, Type::INT8],
 };
 
 /// An attendance session: (row id, class row id, class department, submitted, version, document with its records).
 pub const SESSION_BY_ID: Stmt = Stmt {
-    id: 75,
+    id: 76,
     sql: "SELECT s.id, s.class_id, k.org_id, s.submitted_at IS NOT NULL, campus_version(s.date_last_modified), (json_build_object('sourced_id', s.sourced_id, 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'date', s.session_date, 'period', s.period, 'taken_by', (SELECT json_build_object('sourced_id', u.sourced_id, 'type', 'user') FROM users u WHERE u.id = s.taken_by), 'submitted_at', to_char(s.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'date_last_modified', to_char(s.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'records', (SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'code', a.code, 'category', a.category, 'minutes_present', r.minutes_present, 'source', r.source, 'overrides_teacher', r.overrides_id IS NOT NULL, 'recorded_at', to_char(r.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) ORDER BY u.id, r.source DESC), '[]') FROM attendance_records r JOIN users u ON u.id = r.student_id JOIN attendance_codes a ON a.id = r.code_id WHERE r.session_id = s.id AND r.session_date = s.session_date)))::text FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.sourced_id = $1",
     params: &[Type::UUID],
 };
 
 /// The attendance sessions of class `$1` from `$2` to `$3`, as one JSON array.
 pub const CLASS_SESSIONS: Stmt = Stmt {
-    id: 76,
+    id: 77,
     sql: "SELECT coalesce(json_agg(json_build_object('sourced_id', s.sourced_id, 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'date', s.session_date, 'period', s.period, 'taken_by', (SELECT json_build_object('sourced_id', u.sourced_id, 'type', 'user') FROM users u WHERE u.id = s.taken_by), 'submitted_at', to_char(s.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'date_last_modified', to_char(s.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'records', (SELECT count(*) FROM attendance_records r WHERE r.session_id = s.id AND r.session_date = s.session_date)) ORDER BY s.session_date, s.period), '[]')::text FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3",
     params: &[Type::INT8, Type::DATE, Type::DATE],
 };
 
 /// Per-student attendance of class `$1` from `$2` to `$3` (an office record counts instead of the teacher's), as one JSON array. Analytics: the replica when fresh.
 pub const CLASS_ATTENDANCE_REPORT: Stmt = Stmt {
-    id: 77,
+    id: 78,
     sql: "WITH marks AS (SELECT DISTINCT ON (r.session_id, r.student_id) r.student_id, a.category, a.presence_fraction FROM attendance_sessions s JOIN attendance_records r ON r.session_id = s.id AND r.session_date = s.session_date JOIN attendance_codes a ON a.id = r.code_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3 AND r.session_date BETWEEN $2 AND $3 ORDER BY r.session_id, r.student_id, (r.source = 'office') DESC) SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'given_name', u.given_name, 'family_name', u.family_name, 'roll_number', sp.roll_number, 'marks', coalesce(m.n, 0), 'present', coalesce(m.present, 0), 'late', coalesce(m.late, 0), 'absent', coalesce(m.absent, 0), 'excused', coalesce(m.excused, 0), 'presence_rate', CASE WHEN coalesce(m.n, 0) = 0 THEN NULL ELSE round(m.presence / m.n, 4)::float8 END) ORDER BY lower(u.family_name), lower(u.given_name), u.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN student_profiles sp ON sp.user_id = u.id LEFT JOIN (SELECT student_id, count(*) AS n, count(*) FILTER (WHERE category = 'present') AS present, count(*) FILTER (WHERE category = 'late') AS late, count(*) FILTER (WHERE category = 'absent') AS absent, count(*) FILTER (WHERE category = 'excused') AS excused, sum(presence_fraction) AS presence FROM marks GROUP BY student_id) m ON m.student_id = u.id WHERE e.class_id = $1 AND e.role = 'student' AND e.status = 'active'",
     params: &[Type::INT8, Type::DATE, Type::DATE],
 };
 
 /// Classes that meet on date `$1` (weekday `$2`, e.g. MON) in a term covering it and whose register for a period is not submitted, as one JSON array; `$3` the departments the caller may read (NULL: all), `$4` only classes this user teaches (NULL: any).
 pub const NOT_TAKEN: Stmt = Stmt {
-    id: 78,
+    id: 79,
     sql: "SELECT coalesce(json_agg(json_build_object('class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'title', k.title, 'period', x.period, 'session', s.sourced_id, 'state', CASE WHEN s.id IS NULL THEN 'not_opened' ELSE 'not_submitted' END) ORDER BY k.class_code, x.period), '[]')::text FROM academic_sessions t JOIN classes k ON k.term_id = t.id CROSS JOIN LATERAL (SELECT split_part(p, '-', 2)::int2 AS period FROM unnest(k.periods) p WHERE p LIKE $2 || '-%') x LEFT JOIN attendance_sessions s ON s.class_id = k.id AND s.session_date = $1 AND s.period = x.period WHERE $1 >= t.start_date AND $1 < t.end_date AND k.status = 'active' AND (s.id IS NULL OR s.submitted_at IS NULL) AND ($3::int8[] IS NULL OR k.org_id = ANY($3)) AND ($4::int8 IS NULL OR EXISTS (SELECT 1 FROM enrollments e WHERE e.class_id = k.id AND e.user_id = $4 AND e.role IN ('teacher', 'aide') AND e.status = 'active'))",
     params: &[Type::DATE, Type::TEXT, Type::INT8_ARRAY, Type::INT8],
 };
 
 /// A line item: (row id, class row id, class department, status, version, document).
 pub const LINE_ITEM_BY_ID: Stmt = Stmt {
-    id: 79,
+    id: 80,
     sql: "SELECT li.id, li.class_id, k.org_id, li.status, campus_version(li.date_last_modified), json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'))::text FROM line_items li JOIN classes k ON k.id = li.class_id WHERE li.sourced_id = $1",
     params: &[Type::UUID],
 };
 
 /// The line items of class `$1` (`$2`: published and locked only), as one JSON array.
 pub const CLASS_LINE_ITEMS: Stmt = Stmt {
-    id: 80,
+    id: 81,
     sql: "SELECT coalesce(json_agg(json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class')) ORDER BY li.due_date NULLS LAST, li.id), '[]')::text FROM line_items li JOIN classes k ON k.id = li.class_id WHERE li.class_id = $1 AND (NOT $2 OR li.status <> 'draft')",
     params: &[Type::INT8, Type::BOOL],
 };
 
 /// The results of line item `$1`, as one JSON array.
 pub const LINE_ITEM_RESULTS: Stmt = Stmt {
-    id: 81,
+    id: 82,
     sql: "SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'score', r.score::float8, 'score_status', r.score_status, 'comment', r.comment, 'date_last_modified', to_char(r.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) ORDER BY u.id), '[]')::text FROM results r JOIN users u ON u.id = r.student_id WHERE r.line_item_id = $1",
     params: &[Type::INT8],
 };
 
 /// The results of student `$1` (`$2`: of published and locked line items only), as one JSON array.
 pub const STUDENT_RESULTS: Stmt = Stmt {
-    id: 82,
+    id: 83,
     sql: "SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'score', r.score::float8, 'score_status', r.score_status, 'comment', r.comment, 'date_last_modified', to_char(r.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'line_item', json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class')), 'class_title', k.title) ORDER BY li.due_date NULLS LAST, li.id), '[]')::text FROM results r JOIN users u ON u.id = r.student_id JOIN line_items li ON li.id = r.line_item_id JOIN classes k ON k.id = li.class_id WHERE r.student_id = $1 AND (NOT $2 OR li.status <> 'draft')",
     params: &[Type::INT8, Type::BOOL],
 };
@@ -894,6 +901,7 @@ pub const ALL: &[&Stmt] = &[
     &ATTENDANCE_SUBMIT,
     &LINE_ITEM_SAVE,
     &RESULTS_PUT,
+    &STUDENTS_BY_IDS,
     &STUDENTS_PAGE,
     &STAFF_BY_ID,
     &STAFF_PAGE,

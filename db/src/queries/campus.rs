@@ -70,6 +70,19 @@ pub async fn page(
         .map_err(|_| DbError::Decode)
 }
 
+/// A page of (row id, public id) rows: the server fills in the documents from its cache.
+pub async fn id_page(
+    pool: &Pool,
+    stmt: &Stmt,
+    params: &Params<'_>,
+) -> Result<Vec<(i64, Uuid)>, DbError> {
+    let rows = pool.query(stmt, params).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+        .map_err(|_| DbError::Decode)
+}
+
 /// One record with what access checks need: its row id, its department (orgs.id), its
 /// version (the ETag) and its document.
 #[derive(Debug, Clone, PartialEq, Eq)]

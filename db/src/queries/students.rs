@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use crate::pgtypes::{Date, Timestamp};
-use crate::statements::{ORG_SOURCED_ID, STUDENT_ATTENDANCE, STUDENT_BY_ID};
+use crate::statements::{ORG_SOURCED_ID, STUDENTS_BY_IDS, STUDENT_ATTENDANCE, STUDENT_BY_ID};
 use crate::{DbError, Pool};
 
 /// A student's profile.
@@ -39,9 +39,20 @@ pub struct Student {
 
 /// A student by public id.
 pub async fn by_id(pool: &Pool, id: Uuid) -> Result<Option<Student>, DbError> {
-    let Some(r) = pool.query_opt(&STUDENT_BY_ID, &[&id]).await? else {
-        return Ok(None);
-    };
+    match pool.query_opt(&STUDENT_BY_ID, &[&id]).await? {
+        Some(r) => decode(&r).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Students by public ids (in no particular order; unknown ids are left out).
+pub async fn by_ids(pool: &Pool, ids: &[Uuid]) -> Result<Vec<Student>, DbError> {
+    let rows = pool.query(&STUDENTS_BY_IDS, &[&ids]).await?;
+    rows.iter().map(decode).collect()
+}
+
+/// A row of `STUDENT_BY_ID` or `STUDENTS_BY_IDS`.
+fn decode(r: &tokio_postgres::Row) -> Result<Student, DbError> {
     let decode = || -> Result<Student, tokio_postgres::Error> {
         let modified: Timestamp = r.try_get(7)?;
         Ok(Student {
@@ -60,7 +71,7 @@ pub async fn by_id(pool: &Pool, id: Uuid) -> Result<Option<Student>, DbError> {
             department_id: r.try_get(11)?,
         })
     };
-    decode().map(Some).map_err(|_| DbError::Decode)
+    decode().map_err(|_| DbError::Decode)
 }
 
 /// One attendance mark.

@@ -156,50 +156,64 @@ pub fn parse_query(
 }
 
 /// Keeps only `fields` of a JSON object document.
-fn project(doc: &str, fields: &[String]) -> Result<String, ApiError> {
+fn project(doc: &[u8], fields: &[String]) -> Result<Vec<u8>, ApiError> {
     let v: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(doc).map_err(|_| ApiError::Internal)?;
+        serde_json::from_slice(doc).map_err(|_| ApiError::Internal)?;
     let kept: serde_json::Map<String, serde_json::Value> = v
         .into_iter()
         .filter(|(k, _)| fields.iter().any(|f| f == k))
         .collect();
-    serde_json::to_string(&kept).map_err(|_| ApiError::Internal)
+    serde_json::to_vec(&kept).map_err(|_| ApiError::Internal)
 }
 
 /// A page: `{"<key>": [documents], "next_cursor": ...}`. `rows` holds up to `limit + 1` rows:
-/// the extra one only says there is a next page. The documents are PostgreSQL's JSON, copied
-/// as they are (or projected to `fields=`).
-pub fn page_response(
+/// the extra one only says there is a next page. The documents (PostgreSQL's JSON, or the
+/// shard's encoded profiles) are copied as they are, or projected to `fields=`.
+pub fn page_response<D: AsRef<[u8]>>(
     key: &str,
-    mut rows: Vec<(i64, String)>,
+    mut rows: Vec<(i64, D)>,
     paging: &Paging,
 ) -> Result<Response, ApiError> {
     let more = rows.len() as i64 > paging.limit;
     rows.truncate(paging.limit as usize);
-    let mut body = String::with_capacity(rows.iter().map(|r| r.1.len() + 1).sum::<usize>() + 64);
-    body.push_str("{\"");
-    body.push_str(key);
-    body.push_str("\":[");
-    for (i, (_, doc)) in rows.iter().enumerate() {
+    let next = rows.last().filter(|_| more).map(|(id, _)| cursor(*id));
+    let docs: Vec<&[u8]> = rows.iter().map(|(_, d)| d.as_ref()).collect();
+    let mut body = array_body(key, &docs, paging.fields.as_deref())?;
+    body.truncate(body.len() - 1);
+    body.extend_from_slice(b",\"next_cursor\":");
+    match next {
+        Some(c) => {
+            body.push(b'"');
+            body.extend_from_slice(c.as_bytes());
+            body.push(b'"');
+        }
+        None => body.extend_from_slice(b"null"),
+    }
+    body.push(b'}');
+    Ok(Response::json(200, body).with_header("Cache-Control", "private, no-store"))
+}
+
+/// `{"<key>":[documents]}`, each document copied or projected to `fields`.
+pub fn array_body(
+    key: &str,
+    docs: &[&[u8]],
+    fields: Option<&[String]>,
+) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::with_capacity(docs.iter().map(|d| d.len() + 1).sum::<usize>() + 64);
+    body.extend_from_slice(b"{\"");
+    body.extend_from_slice(key.as_bytes());
+    body.extend_from_slice(b"\":[");
+    for (i, doc) in docs.iter().enumerate() {
         if i > 0 {
-            body.push(',');
+            body.push(b',');
         }
-        match &paging.fields {
-            Some(f) => body.push_str(&project(doc, f)?),
-            None => body.push_str(doc),
+        match fields {
+            Some(f) => body.extend_from_slice(&project(doc, f)?),
+            None => body.extend_from_slice(doc),
         }
     }
-    body.push_str("],\"next_cursor\":");
-    match rows.last().filter(|_| more) {
-        Some((id, _)) => {
-            body.push('"');
-            body.push_str(&cursor(*id));
-            body.push('"');
-        }
-        None => body.push_str("null"),
-    }
-    body.push('}');
-    Ok(Response::json(200, body.into_bytes()).with_header("Cache-Control", "private, no-store"))
+    body.extend_from_slice(b"]}");
+    Ok(body)
 }
 
 /// A list that is one JSON array document: `{"<key>": [...]}`.
@@ -332,7 +346,7 @@ mod tests {
             fields: Some(vec!["b".into()]),
             ..Paging::default()
         };
-        let r = page_response("items", vec![(1, r#"{"a":1,"b":2}"#.into())], &paging).unwrap();
+        let r = page_response("items", vec![(1, r#"{"a":1,"b":2}"#.to_string())], &paging).unwrap();
         let crate::http::response::Body::Bytes(b) = &r.body else {
             panic!()
         };

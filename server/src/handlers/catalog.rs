@@ -594,8 +594,13 @@ pub async fn class_update(shard: &Shard, req: &Request<'_>) -> Result<Response, 
 /// `GET /api/v1/classes/{id}/students`: the roster, by name.
 pub async fn roster(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let rec = class_for(shard, req, req.permission()?).await?;
-    let doc = campus::document(shard.db.primary(), &CLASS_ROSTER, &[&rec.id]).await?;
-    Ok(array_response("students", doc))
+    // PostgreSQL orders the roster's ids; the profiles come from the shard's cache.
+    let ids = campus::id_page(shard.db.primary(), &CLASS_ROSTER, &[&rec.id]).await?;
+    let public: Vec<uuid::Uuid> = ids.iter().map(|(_, u)| *u).collect();
+    let profiles = super::students::load_many(shard, &public).await?;
+    let docs: Vec<&[u8]> = profiles.iter().map(|p| &p.json[..]).collect();
+    let body = super::campus::array_body("students", &docs, None)?;
+    Ok(Response::json(200, body).with_header("Cache-Control", "private, no-store"))
 }
 
 /// `GET /api/v1/classes/{id}/enrollments`: every enrollment, ended ones included.
