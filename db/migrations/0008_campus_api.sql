@@ -680,12 +680,13 @@ BEGIN
 END
 $$;
 
--- Marks a register: one record per student, teacher (before submission) or office (an
+-- Marks one register: one record per student, teacher (before submission) or office (an
 -- override that keeps the teacher's record). The same call twice leaves the same state.
 -- Outcomes: ok (row_id: records written or changed), not_found, submitted (a teacher after
 -- submission), not_enrolled (bad: student ids not actively enrolled as students),
--- bad_code (bad: codes that do not exist or this source may not enter).
-CREATE FUNCTION attendance_mark(
+-- bad_code (bad: codes that do not exist or this source may not enter). Called through
+-- attendance_mark_batch.
+CREATE FUNCTION attendance_mark_one(
     p_actor bigint, p_ip inet, p_session uuid, p_source text, p_students uuid[], p_codes text[],
     p_minutes int2[]
 ) RETURNS TABLE (outcome text, ref uuid, row_id bigint, bad text[]) LANGUAGE plpgsql AS $$
@@ -750,6 +751,35 @@ BEGIN
     PERFORM audit_append(p_actor, 'attendance.marked', 'attendance_session', s.sourced_id::text, p_ip,
         jsonb_build_object('source', p_source, 'records', cardinality(p_students), 'changed', n));
     RETURN QUERY SELECT 'ok'::text, s.sourced_id, n, NULL::text[];
+END
+$$;
+
+-- Marks many registers in one statement, so one transaction and one commit: a shard
+-- coalesces the registers that arrive together and acknowledges each after this commits.
+-- Register i has p_counts[i] records, laid out one register after the other in p_students,
+-- p_codes and p_minutes. Each register is checked and applied on its own (one refused
+-- register changes nothing of the others); the answer is one row per register, in order.
+CREATE FUNCTION attendance_mark_batch(
+    p_actors bigint[], p_ips inet[], p_sessions uuid[], p_sources text[], p_counts int[],
+    p_students uuid[], p_codes text[], p_minutes int2[]
+) RETURNS TABLE (idx int, outcome text, ref uuid, row_id bigint, bad text[]) LANGUAGE plpgsql AS $$
+DECLARE
+    lo int := 1;
+    hi int;
+    r  record;
+BEGIN
+    FOR i IN 1 .. coalesce(cardinality(p_sessions), 0) LOOP
+        hi := lo + p_counts[i] - 1;
+        SELECT * INTO r FROM attendance_mark_one(p_actors[i], p_ips[i], p_sessions[i], p_sources[i],
+            coalesce(p_students[lo:hi], '{}'), coalesce(p_codes[lo:hi], '{}'), coalesce(p_minutes[lo:hi], '{}'));
+        idx := i;
+        outcome := r.outcome;
+        ref := r.ref;
+        row_id := r.row_id;
+        bad := r.bad;
+        RETURN NEXT;
+        lo := hi + 1;
+    END LOOP;
 END
 $$;
 

@@ -633,19 +633,11 @@ pub const ATTENDANCE_OPEN: Stmt = Stmt {
     params: &[Type::INT8, Type::TEXT, Type::UUID, Type::DATE, Type::INT2],
 };
 
-/// Marks a register (teacher or office records).
-pub const ATTENDANCE_MARK: Stmt = Stmt {
+/// Marks many registers in one transaction (a shard's coalesced registers): one row per register, in order.
+pub const ATTENDANCE_MARK_BATCH: Stmt = Stmt {
     id: 57,
-    sql: "SELECT outcome, ref, row_id, bad FROM attendance_mark($1, $2::inet, $3, $4, $5, $6, $7)",
-    params: &[
-        Type::INT8,
-        Type::TEXT,
-        Type::UUID,
-        Type::TEXT,
-        Type::UUID_ARRAY,
-        Type::TEXT_ARRAY,
-        Type::INT2_ARRAY,
-    ],
+    sql: "SELECT outcome, ref, row_id, bad FROM attendance_mark_batch($1, $2::inet[], $3, $4, $5, $6, $7, $8) ORDER BY idx",
+    params: &[Type::INT8_ARRAY, Type::TEXT_ARRAY, Type::UUID_ARRAY, Type::TEXT_ARRAY, Type::INT4_ARRAY, Type::UUID_ARRAY, Type::TEXT_ARRAY, Type::INT2_ARRAY],
 };
 
 /// Submits a register.
@@ -897,7 +889,7 @@ pub const ALL: &[&Stmt] = &[
     &ENROLLMENTS_ADD,
     &ENROLLMENT_DROP,
     &ATTENDANCE_OPEN,
-    &ATTENDANCE_MARK,
+    &ATTENDANCE_MARK_BATCH,
     &ATTENDANCE_SUBMIT,
     &LINE_ITEM_SAVE,
     &RESULTS_PUT,

@@ -65,6 +65,8 @@ pub struct ShardMetrics {
     pub invalidation_publish_failures_total: u64,
     /// Requests refused with 429.
     pub rate_limited_total: u64,
+    /// Coalesced attendance writes (statements, each holding one or more registers).
+    pub register_batches_total: u64,
 }
 
 impl ShardMetrics {
@@ -291,6 +293,13 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
             }
         }
     }
+    per_shard(
+        &mut out,
+        "campushub_register_batches_total",
+        "Coalesced attendance writes: statements holding one or more registers.",
+        "counter",
+        &|s| s.metrics.register_batches_total,
+    );
     per_shard(
         &mut out,
         "campushub_rate_limited_total",

@@ -1088,3 +1088,87 @@ fn caches_report_their_entries_and_admins_can_clear_them_everywhere() {
         "t"
     );
 }
+
+#[test]
+fn registers_marked_together_are_written_together_and_answered_one_by_one() {
+    let server = TestServer::spawn(&[]);
+    let admin = access_token(&server, "admin");
+    let registrar = access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, 3);
+    let teacher = access_token(&server, &c.teacher_name);
+    let sessions: Vec<String> = (1..=12)
+        .map(|day| {
+            id_of(&ok(
+                &send(
+                    &server,
+                    "POST",
+                    &format!("/api/v1/classes/{}/attendance-sessions", c.class),
+                    &teacher,
+                    json!({"date": format!("2026-10-{day:02}"), "period": 1}),
+                ),
+                201,
+            ))
+        })
+        .collect();
+    let outsider = build_campus(&server, &admin, &registrar, 1).students[0].clone();
+    // Twelve registers at once, and one that names a student of another class: the shard
+    // writes them in as few statements as arrive together; each answer is the register's own.
+    let statuses: Vec<(usize, u16)> = std::thread::scope(|scope| {
+        let mut threads = Vec::new();
+        for (i, sid) in sessions.iter().enumerate() {
+            let (server, teacher, c) = (&server, &teacher, &c);
+            threads.push(scope.spawn(move || {
+                let records: Vec<Value> = c
+                    .students
+                    .iter()
+                    .map(|s| json!({"student": s, "code": if i % 2 == 0 { "P" } else { "A" }}))
+                    .collect();
+                (
+                    i,
+                    send(
+                        server,
+                        "PUT",
+                        &format!("/api/v1/attendance-sessions/{sid}/records"),
+                        teacher,
+                        json!({"records": records}),
+                    )
+                    .status,
+                )
+            }));
+        }
+        let (server, teacher, sid, outsider) = (&server, &teacher, &sessions[0], &outsider);
+        threads.push(scope.spawn(move || {
+            (
+                99,
+                send(
+                    server,
+                    "PUT",
+                    &format!("/api/v1/attendance-sessions/{sid}/records"),
+                    teacher,
+                    json!({"records": [{"student": outsider, "code": "P"}]}),
+                )
+                .status,
+            )
+        }));
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for (i, status) in statuses {
+        assert_eq!(status, if i == 99 { 422 } else { 200 }, "register {i}");
+    }
+    for (i, sid) in sessions.iter().enumerate() {
+        let register = ok(
+            &get(
+                &server,
+                &format!("/api/v1/attendance-sessions/{sid}"),
+                &teacher,
+            ),
+            200,
+        );
+        let records = register["records"].as_array().unwrap();
+        assert_eq!(records.len(), 3, "{sid}");
+        let want = if i % 2 == 0 { "P" } else { "A" };
+        assert!(records.iter().all(|r| r["code"] == want), "{register}");
+    }
+    let m = String::from_utf8_lossy(&call(&server, "GET", "/metrics", None, None).body).to_string();
+    assert!(m.contains("campushub_register_batches_total"), "{m}");
+}

@@ -175,3 +175,78 @@ pub async fn teaches(pool: &Pool, user: i64, class: i64) -> Result<bool, DbError
         .ok_or(DbError::Decode)?;
     row.try_get(0).map_err(|_| DbError::Decode)
 }
+
+/// One register to mark: who, from where, which session, whose records (`teacher` or
+/// `office`), and the records (student, code, minutes present).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Register {
+    /// users.id of the caller.
+    pub actor: i64,
+    /// Client address, as text.
+    pub ip: String,
+    /// The session's public id.
+    pub session: Uuid,
+    /// `teacher` or `office`.
+    pub source: &'static str,
+    /// Students, in the request's order.
+    pub students: Vec<Uuid>,
+    /// Their codes.
+    pub codes: Vec<String>,
+    /// Their minutes present, where given.
+    pub minutes: Vec<Option<i16>>,
+}
+
+/// Marks `registers` in one statement (one transaction, one commit): an outcome per register,
+/// in order. A register refused for its own reasons changes nothing, and nothing of the others.
+pub async fn mark_registers(pool: &Pool, registers: &[&Register]) -> Result<Vec<Outcome>, DbError> {
+    let n = registers.len();
+    let records: usize = registers.iter().map(|r| r.students.len()).sum();
+    let (mut actors, mut ips, mut sessions, mut sources, mut counts) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut students, mut codes, mut minutes) = (
+        Vec::with_capacity(records),
+        Vec::with_capacity(records),
+        Vec::with_capacity(records),
+    );
+    for r in registers {
+        actors.push(r.actor);
+        ips.push(r.ip.as_str());
+        sessions.push(r.session);
+        sources.push(r.source);
+        counts.push(i32::try_from(r.students.len()).map_err(|_| DbError::Query)?);
+        students.extend_from_slice(&r.students);
+        codes.extend(r.codes.iter().map(String::as_str));
+        minutes.extend_from_slice(&r.minutes);
+    }
+    let rows = pool
+        .query(
+            &crate::statements::ATTENDANCE_MARK_BATCH,
+            &[
+                &actors, &ips, &sessions, &sources, &counts, &students, &codes, &minutes,
+            ],
+        )
+        .await?;
+    if rows.len() != n {
+        return Err(DbError::Decode);
+    }
+    rows.iter()
+        .map(|row| {
+            let decode = || -> Result<Outcome, tokio_postgres::Error> {
+                Ok(Outcome {
+                    outcome: row.try_get(0)?,
+                    id: row.try_get(1)?,
+                    row_id: row.try_get(2)?,
+                    bad: row
+                        .try_get::<_, Option<Vec<String>>>(3)?
+                        .unwrap_or_default(),
+                })
+            };
+            decode().map_err(|_| DbError::Decode)
+        })
+        .collect()
+}

@@ -11,10 +11,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use campushub_db::pgtypes::Date;
-use campushub_db::queries::campus::{self, Record, Shape};
+use campushub_db::queries::campus::{self, Record, Register, Shape};
 use campushub_db::statements::{
-    ATTENDANCE_MARK, ATTENDANCE_OPEN, ATTENDANCE_SUBMIT, CLASS_ATTENDANCE_REPORT, CLASS_SESSIONS,
-    NOT_TAKEN, SESSION_BY_ID,
+    ATTENDANCE_OPEN, ATTENDANCE_SUBMIT, CLASS_ATTENDANCE_REPORT, CLASS_SESSIONS, NOT_TAKEN,
+    SESSION_BY_ID,
 };
 
 use super::campus::{array_response, ip, path_id, record_response, refused, written, MAX_BULK};
@@ -188,21 +188,20 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
         return Err(ApiError::Forbidden);
     };
     let id = path_id(req, "attendance session")?;
-    let ip = ip(req);
-    let o = campus::change(
-        shard.db.primary(),
-        &ATTENDANCE_MARK,
-        &[
-            &caller.principal.user_id,
-            &ip,
-            &id,
-            &source,
-            &students,
-            &codes,
-            &minutes,
-        ],
-    )
-    .await?;
+    // Coalesced with the shard's other registers into one statement and one commit; the
+    // answer comes once that commit is durable.
+    let o = shard
+        .registers
+        .mark(Register {
+            actor: caller.principal.user_id,
+            ip: ip(req),
+            session: id,
+            source,
+            students: students.clone(),
+            codes: codes.clone(),
+            minutes,
+        })
+        .await?;
     if !o.applied() {
         return Err(match o.outcome.as_str() {
             "bad_code" => ApiError::Invalid(

@@ -3,6 +3,7 @@
 //! `!Send` (`Rc`, `Cell`, `RefCell`); only the validated config, the shutdown flag and the
 //! once-a-second metrics board cross threads.
 
+pub mod registers;
 pub mod timers;
 
 use std::cell::{Cell, OnceCell, RefCell};
@@ -84,6 +85,10 @@ pub struct Shard {
     /// Department summaries (encoded), each kept `summary_cache` (60 s by default): the
     /// figures are aggregates of a month's attendance, and computing one costs tens of ms.
     pub summaries: RefCell<campushub_cache::LocalCache<uuid::Uuid, Rc<[u8]>>>,
+    /// Attendance registers waiting for the shard's next coalesced write.
+    pub registers: registers::Registers,
+    /// The other end of `registers`, until the shard's writer task takes it.
+    pub register_queue: RefCell<Option<registers::Queue>>,
     /// Hot student profiles, encoded.
     pub students: RefCell<campushub_cache::LocalCache<uuid::Uuid, Rc<CachedStudent>>>,
 }
@@ -454,7 +459,10 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
     });
     let seed = (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
         ^ shared.started.elapsed().as_nanos() as u64;
+    let (registers, register_queue) = registers::Registers::new();
     Ok(Shard {
+        registers,
+        register_queue: RefCell::new(Some(register_queue)),
         passwords,
         keys: Arc::clone(&shared.keys),
         tokens: RefCell::new(crate::auth::tokens::TokenCache::new(100_000)),
@@ -559,6 +567,9 @@ async fn serve(shard: Rc<Shard>, listener: monoio::net::TcpListener) {
     }
     monoio::spawn(Rc::clone(&shard.date).run());
     monoio::spawn(crate::auth::api_keys::record_use(Rc::clone(&shard)));
+    if let Some(queue) = shard.register_queue.borrow_mut().take() {
+        monoio::spawn(registers::run(Rc::clone(&shard), queue));
+    }
     monoio::spawn(Rc::clone(&shard.log).run());
     {
         let shard = Rc::clone(&shard);
