@@ -573,15 +573,7 @@ pub const STAFF_UPDATE: Stmt = Stmt {
 pub const DEPARTMENT_SAVE: Stmt = Stmt {
     id: 50,
     sql: "SELECT outcome, ref, row_id, bad FROM department_save($1, $2::inet, $3, $4, $5, $6, $7)",
-    params: &[
-        Type::INT8,
-        Type::TEXT,
-        Type::UUID,
-        Type::INT8,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-    ],
+    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT],
 };
 
 /// Creates (`$3` NULL) or changes an academic session.
@@ -609,14 +601,7 @@ pub const CLASS_SAVE: Stmt = Stmt {
 pub const ENROLLMENTS_ADD: Stmt = Stmt {
     id: 54,
     sql: "SELECT outcome, ref, row_id, bad FROM enrollments_add($1, $2::inet, $3, $4, $5, $6)",
-    params: &[
-        Type::INT8,
-        Type::TEXT,
-        Type::UUID,
-        Type::UUID_ARRAY,
-        Type::TEXT,
-        Type::BOOL,
-    ],
+    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::UUID_ARRAY, Type::TEXT, Type::BOOL],
 };
 
 /// Ends an enrollment.
@@ -658,15 +643,7 @@ pub const LINE_ITEM_SAVE: Stmt = Stmt {
 pub const RESULTS_PUT: Stmt = Stmt {
     id: 60,
     sql: "SELECT outcome, ref, row_id, bad FROM results_put($1, $2::inet, $3, $4, $5, $6, $7)",
-    params: &[
-        Type::INT8,
-        Type::TEXT,
-        Type::UUID,
-        Type::UUID_ARRAY,
-        Type::FLOAT8_ARRAY,
-        Type::TEXT_ARRAY,
-        Type::TEXT_ARRAY,
-    ],
+    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::UUID_ARRAY, Type::FLOAT8_ARRAY, Type::TEXT_ARRAY, Type::TEXT_ARRAY],
 };
 
 /// Students by public ids, for a page the shard assembles from its profile cache: the columns of `STUDENT_BY_ID`.
@@ -676,10 +653,10 @@ pub const STUDENTS_BY_IDS: Stmt = Stmt {
     params: &[Type::UUID_ARRAY],
 };
 
-/// A page of students after row id `$6`: (row id, public id); the shard fills in the profiles from its cache. Filters, each NULL for any: department `$1`, programme `$2`, year `$3`, status `$4`, a lower-case LIKE prefix `$5` (escaped) of the family or given name, roll number or email; `$8` the departments the caller may read (NULL: all).
+/// A page of students after row id `$6`: (row id, public id); the shard fills in the profiles from its cache. Filters, each NULL for any: department `$1`, programme `$2`, year `$3`, status `$4`, a lower-case LIKE prefix `$5` (escaped) of the family or given name, roll number or email; `$8` the departments the caller may read (NULL: all). Walks student_profiles' primary key from the cursor, so generic and custom plans alike read one page's rows (plus those the filters skip).
 pub const STUDENTS_PAGE: Stmt = Stmt {
     id: 62,
-    sql: "SELECT u.id, u.sourced_id FROM users u JOIN student_profiles sp ON sp.user_id = u.id JOIN orgs d ON d.id = sp.department_id WHERE u.id > $6 AND ($1::uuid IS NULL OR d.sourced_id = $1) AND ($2::text IS NULL OR sp.program = $2) AND ($3::int2 IS NULL OR sp.year_of_study = $3) AND ($4::text IS NULL OR u.status = $4) AND ($8::int8[] IS NULL OR sp.department_id = ANY($8)) AND ($5::text IS NULL OR lower(u.family_name) LIKE $5 || '%' OR lower(u.given_name) LIKE $5 || '%' OR lower(sp.roll_number) LIKE $5 || '%' OR lower(u.email) LIKE $5 || '%') ORDER BY u.id LIMIT $7",
+    sql: "SELECT sp.user_id, u.sourced_id FROM student_profiles sp JOIN users u ON u.id = sp.user_id WHERE sp.user_id > $6 AND ($1::uuid IS NULL OR sp.department_id = (SELECT o.id FROM orgs o WHERE o.sourced_id = $1)) AND ($2::text IS NULL OR sp.program = $2) AND ($3::int2 IS NULL OR sp.year_of_study = $3) AND ($4::text IS NULL OR u.status = $4) AND ($8::int8[] IS NULL OR sp.department_id = ANY($8)) AND ($5::text IS NULL OR lower(u.family_name) LIKE $5 || '%' OR lower(u.given_name) LIKE $5 || '%' OR lower(sp.roll_number) LIKE $5 || '%' OR lower(u.email) LIKE $5 || '%') ORDER BY sp.user_id LIMIT $7",
     params: &[Type::UUID, Type::TEXT, Type::INT2, Type::TEXT, Type::TEXT, Type::INT8, Type::INT8, Type::INT8_ARRAY],
 };
 
@@ -690,10 +667,10 @@ pub const STAFF_BY_ID: Stmt = Stmt {
     params: &[Type::UUID],
 };
 
-/// A page of staff after row id `$5`: department `$1`, role `$2`, status `$3`, prefix `$4` as for students; `$7` the departments the caller may read (NULL: all).
+/// A page of staff after row id `$5`: department `$1`, role `$2`, status `$3`, prefix `$4` as for students; `$7` the departments the caller may read (NULL: all). Walks staff_profiles' primary key from the cursor.
 pub const STAFF_PAGE: Stmt = Stmt {
     id: 64,
-    sql: "SELECT u.id, staff_doc(u, st, d.sourced_id)::text FROM users u JOIN staff_profiles st ON st.user_id = u.id JOIN orgs d ON d.id = st.department_id WHERE u.id > $5 AND ($1::uuid IS NULL OR d.sourced_id = $1) AND ($2::text IS NULL OR u.role = $2) AND ($3::text IS NULL OR u.status = $3) AND ($7::int8[] IS NULL OR st.department_id = ANY($7)) AND ($4::text IS NULL OR lower(u.family_name) LIKE $4 || '%' OR lower(u.given_name) LIKE $4 || '%' OR lower(st.employee_number) LIKE $4 || '%' OR lower(u.email) LIKE $4 || '%') ORDER BY u.id LIMIT $6",
+    sql: "SELECT st.user_id, staff_doc(u, st, d.sourced_id)::text FROM staff_profiles st JOIN users u ON u.id = st.user_id JOIN orgs d ON d.id = st.department_id WHERE st.user_id > $5 AND ($1::uuid IS NULL OR st.department_id = (SELECT o.id FROM orgs o WHERE o.sourced_id = $1)) AND ($2::text IS NULL OR u.role = $2) AND ($3::text IS NULL OR u.status = $3) AND ($7::int8[] IS NULL OR st.department_id = ANY($7)) AND ($4::text IS NULL OR lower(u.family_name) LIKE $4 || '%' OR lower(u.given_name) LIKE $4 || '%' OR lower(st.employee_number) LIKE $4 || '%' OR lower(u.email) LIKE $4 || '%') ORDER BY st.user_id LIMIT $6",
     params: &[Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::INT8, Type::INT8_ARRAY],
 };
 
