@@ -573,7 +573,15 @@ pub const STAFF_UPDATE: Stmt = Stmt {
 pub const DEPARTMENT_SAVE: Stmt = Stmt {
     id: 50,
     sql: "SELECT outcome, ref, row_id, bad FROM department_save($1, $2::inet, $3, $4, $5, $6, $7)",
-    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT],
+    params: &[
+        Type::INT8,
+        Type::TEXT,
+        Type::UUID,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+    ],
 };
 
 /// Creates (`$3` NULL) or changes an academic session.
@@ -601,7 +609,14 @@ pub const CLASS_SAVE: Stmt = Stmt {
 pub const ENROLLMENTS_ADD: Stmt = Stmt {
     id: 54,
     sql: "SELECT outcome, ref, row_id, bad FROM enrollments_add($1, $2::inet, $3, $4, $5, $6)",
-    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::UUID_ARRAY, Type::TEXT, Type::BOOL],
+    params: &[
+        Type::INT8,
+        Type::TEXT,
+        Type::UUID,
+        Type::UUID_ARRAY,
+        Type::TEXT,
+        Type::BOOL,
+    ],
 };
 
 /// Ends an enrollment.
@@ -643,7 +658,15 @@ pub const LINE_ITEM_SAVE: Stmt = Stmt {
 pub const RESULTS_PUT: Stmt = Stmt {
     id: 60,
     sql: "SELECT outcome, ref, row_id, bad FROM results_put($1, $2::inet, $3, $4, $5, $6, $7)",
-    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::UUID_ARRAY, Type::FLOAT8_ARRAY, Type::TEXT_ARRAY, Type::TEXT_ARRAY],
+    params: &[
+        Type::INT8,
+        Type::TEXT,
+        Type::UUID,
+        Type::UUID_ARRAY,
+        Type::FLOAT8_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::TEXT_ARRAY,
+    ],
 };
 
 /// Students by public ids, for a page the shard assembles from its profile cache: the columns of `STUDENT_BY_ID`.
