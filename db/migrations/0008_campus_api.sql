@@ -706,10 +706,15 @@ CREATE FUNCTION attendance_mark_one(
 ) RETURNS TABLE (outcome text, ref uuid, row_id bigint, bad text[]) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    s       attendance_sessions%ROWTYPE;
-    org     bigint;
-    missing text[];
-    n       bigint;
+    s        attendance_sessions%ROWTYPE;
+    dept     bigint;
+    inst     bigint;
+    uids     bigint[];
+    code_ids bigint[];
+    mins     int2[];
+    missing  text[];
+    badcodes text[];
+    n        bigint;
 BEGIN
     SELECT * INTO s FROM attendance_sessions x WHERE x.sourced_id = p_session FOR UPDATE;
     IF NOT FOUND THEN
@@ -720,37 +725,38 @@ BEGIN
         RETURN QUERY SELECT 'submitted'::text, s.sourced_id, s.id, NULL::text[];
         RETURN;
     END IF;
-    SELECT array_agg(DISTINCT w::text) INTO missing FROM unnest(p_students) w
-        WHERE NOT EXISTS (SELECT 1 FROM enrollments e JOIN users u ON u.id = e.user_id
-            WHERE u.sourced_id = w AND e.class_id = s.class_id AND e.role = 'student' AND e.status = 'active');
+    -- Codes are the institution's or the class's department's.
+    SELECT k.org_id, o.parent_id INTO dept, inst FROM classes k JOIN orgs o ON o.id = k.org_id
+        WHERE k.id = s.class_id;
+    -- One pass over the marks: each student's row id and active enrollment in the class, each
+    -- code's id where this source may enter it.
+    SELECT array_agg(u.id ORDER BY m.ord), array_agg(a.id ORDER BY m.ord), array_agg(m.minutes ORDER BY m.ord),
+           array_agg(DISTINCT m.student::text) FILTER (WHERE u.id IS NULL OR NOT EXISTS (
+               SELECT 1 FROM enrollments e WHERE e.class_id = s.class_id AND e.user_id = u.id
+                 AND e.role = 'student' AND e.status = 'active')),
+           array_agg(DISTINCT m.code) FILTER (WHERE a.id IS NULL)
+        INTO uids, code_ids, mins, missing, badcodes
+        FROM unnest(p_students, p_codes, p_minutes) WITH ORDINALITY AS m (student, code, minutes, ord)
+        LEFT JOIN users u ON u.sourced_id = m.student
+        LEFT JOIN attendance_codes a ON a.code = m.code AND a.status = 'active'
+            AND a.org_id IN (inst, dept) AND a.entered_by IN ('any', p_source);
     IF missing IS NOT NULL THEN
         RETURN QUERY SELECT 'not_enrolled'::text, s.sourced_id, s.id, missing;
         RETURN;
     END IF;
-    -- Codes are per institution: the class's department's parent.
-    SELECT o.parent_id INTO org FROM classes k JOIN orgs o ON o.id = k.org_id WHERE k.id = s.class_id;
-    SELECT array_agg(DISTINCT c) INTO missing FROM unnest(p_codes) c
-        WHERE NOT EXISTS (SELECT 1 FROM attendance_codes a WHERE a.org_id IN (org, (SELECT k.org_id FROM classes k WHERE k.id = s.class_id))
-            AND a.code = c AND a.status = 'active' AND a.entered_by IN ('any', p_source));
-    IF missing IS NOT NULL THEN
-        RETURN QUERY SELECT 'bad_code'::text, s.sourced_id, s.id, missing;
+    IF badcodes IS NOT NULL THEN
+        RETURN QUERY SELECT 'bad_code'::text, s.sourced_id, s.id, badcodes;
         RETURN;
     END IF;
-    WITH marks AS (
-        SELECT u.id AS student_id, a.id AS code_id, m.minutes
-        FROM unnest(p_students, p_codes, p_minutes) AS m (student, code, minutes)
-        JOIN users u ON u.sourced_id = m.student
-        JOIN attendance_codes a ON a.code = m.code AND a.status = 'active'
-            AND a.org_id IN (org, (SELECT k.org_id FROM classes k WHERE k.id = s.class_id))
-    ), written AS (
+    WITH written AS (
         INSERT INTO attendance_records AS r (session_id, session_date, student_id, code_id, minutes_present,
                                              source, overrides_id, recorded_by)
-        SELECT s.id, s.session_date, m.student_id, m.code_id, m.minutes, p_source,
+        SELECT s.id, s.session_date, x.uid, x.code_id, x.minutes, p_source,
                CASE WHEN p_source = 'office' THEN (SELECT t.id FROM attendance_records t
                    WHERE t.session_id = s.id AND t.session_date = s.session_date
-                     AND t.student_id = m.student_id AND t.source = 'teacher') END,
+                     AND t.student_id = x.uid AND t.source = 'teacher') END,
                p_actor
-        FROM marks m
+        FROM unnest(uids, code_ids, mins) AS x (uid, code_id, minutes)
         ON CONFLICT (session_id, student_id, source, session_date) DO UPDATE
             SET code_id = excluded.code_id, minutes_present = excluded.minutes_present,
                 overrides_id = excluded.overrides_id, recorded_by = excluded.recorded_by, recorded_at = now()
@@ -762,8 +768,7 @@ BEGIN
     SELECT count(*) INTO n FROM written;
     UPDATE attendance_sessions x SET taken_by = CASE WHEN p_source = 'teacher' THEN p_actor ELSE x.taken_by END,
         date_last_modified = now() WHERE x.id = s.id;
-    PERFORM audit_append(p_actor, 'attendance.marked', 'attendance_session', s.sourced_id::text, p_ip,
-        jsonb_build_object('source', p_source, 'records', cardinality(p_students), 'changed', n));
+    -- The audit event is the caller's (attendance_mark_batch) to append, last.
     RETURN QUERY SELECT 'ok'::text, s.sourced_id, n, NULL::text[];
 END
 $$;
@@ -778,9 +783,12 @@ CREATE FUNCTION attendance_mark_batch(
     p_students uuid[], p_codes text[], p_minutes int2[]
 ) RETURNS TABLE (idx int, outcome text, ref uuid, row_id bigint, bad text[]) LANGUAGE plpgsql AS $$
 DECLARE
-    lo int := 1;
-    hi int;
-    r  record;
+    lo   int := 1;
+    hi   int;
+    r    record;
+    done int[] := '{}';
+    refs uuid[] := '{}';
+    ns   bigint[] := '{}';
 BEGIN
     FOR i IN 1 .. coalesce(cardinality(p_sessions), 0) LOOP
         hi := lo + p_counts[i] - 1;
@@ -792,7 +800,19 @@ BEGIN
         row_id := r.row_id;
         bad := r.bad;
         RETURN NEXT;
+        IF r.outcome = 'ok' THEN
+            done := done || i;
+            refs := refs || r.ref;
+            ns := ns || r.row_id;
+        END IF;
         lo := hi + 1;
+    END LOOP;
+    -- The audit events last: audit_append holds the audit chain's lock until the commit, so
+    -- other shards' batches wait for it only during the commit, not during this batch's writes.
+    FOR j IN 1 .. coalesce(cardinality(done), 0) LOOP
+        PERFORM audit_append(p_actors[done[j]], 'attendance.marked', 'attendance_session', refs[j]::text,
+            p_ips[done[j]], jsonb_build_object('source', p_sources[done[j]], 'records', p_counts[done[j]],
+                                               'changed', ns[j]));
     END LOOP;
 END
 $$;
