@@ -781,51 +781,58 @@ pub const SESSION_BY_ID: Stmt = Stmt {
     params: &[Type::UUID],
 };
 
+/// What marking a register needs to know of its session: (row id, class row id, class department, submitted).
+pub const SESSION_STATE: Stmt = Stmt {
+    id: 77,
+    sql: "SELECT s.id, s.class_id, k.org_id, s.submitted_at IS NOT NULL FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.sourced_id = $1",
+    params: &[Type::UUID],
+};
+
 /// The attendance sessions of class `$1` from `$2` to `$3`, as one JSON array.
 pub const CLASS_SESSIONS: Stmt = Stmt {
-    id: 77,
+    id: 78,
     sql: "SELECT coalesce(json_agg(json_build_object('sourced_id', s.sourced_id, 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'date', s.session_date, 'period', s.period, 'taken_by', (SELECT json_build_object('sourced_id', u.sourced_id, 'type', 'user') FROM users u WHERE u.id = s.taken_by), 'submitted_at', to_char(s.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'date_last_modified', to_char(s.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'records', (SELECT count(*) FROM attendance_records r WHERE r.session_id = s.id AND r.session_date = s.session_date)) ORDER BY s.session_date, s.period), '[]')::text FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3",
     params: &[Type::INT8, Type::DATE, Type::DATE],
 };
 
 /// Per-student attendance of class `$1` from `$2` to `$3` (an office record counts instead of the teacher's), as one JSON array. Analytics: the replica when fresh.
 pub const CLASS_ATTENDANCE_REPORT: Stmt = Stmt {
-    id: 78,
+    id: 79,
     sql: "WITH marks AS (SELECT DISTINCT ON (r.session_id, r.student_id) r.student_id, a.category, a.presence_fraction FROM attendance_sessions s JOIN attendance_records r ON r.session_id = s.id AND r.session_date = s.session_date JOIN attendance_codes a ON a.id = r.code_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3 AND r.session_date BETWEEN $2 AND $3 ORDER BY r.session_id, r.student_id, (r.source = 'office') DESC) SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'given_name', u.given_name, 'family_name', u.family_name, 'roll_number', sp.roll_number, 'marks', coalesce(m.n, 0), 'present', coalesce(m.present, 0), 'late', coalesce(m.late, 0), 'absent', coalesce(m.absent, 0), 'excused', coalesce(m.excused, 0), 'presence_rate', CASE WHEN coalesce(m.n, 0) = 0 THEN NULL ELSE round(m.presence / m.n, 4)::float8 END) ORDER BY lower(u.family_name), lower(u.given_name), u.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN student_profiles sp ON sp.user_id = u.id LEFT JOIN (SELECT student_id, count(*) AS n, count(*) FILTER (WHERE category = 'present') AS present, count(*) FILTER (WHERE category = 'late') AS late, count(*) FILTER (WHERE category = 'absent') AS absent, count(*) FILTER (WHERE category = 'excused') AS excused, sum(presence_fraction) AS presence FROM marks GROUP BY student_id) m ON m.student_id = u.id WHERE e.class_id = $1 AND e.role = 'student' AND e.status = 'active'",
     params: &[Type::INT8, Type::DATE, Type::DATE],
 };
 
 /// Classes that meet on date `$1` (weekday `$2`, e.g. MON) in a term covering it and whose register for a period is not submitted, as one JSON array; `$3` the departments the caller may read (NULL: all), `$4` only classes this user teaches (NULL: any).
 pub const NOT_TAKEN: Stmt = Stmt {
-    id: 79,
+    id: 80,
     sql: "SELECT coalesce(json_agg(json_build_object('class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'title', k.title, 'period', x.period, 'session', s.sourced_id, 'state', CASE WHEN s.id IS NULL THEN 'not_opened' ELSE 'not_submitted' END) ORDER BY k.class_code, x.period), '[]')::text FROM academic_sessions t JOIN classes k ON k.term_id = t.id CROSS JOIN LATERAL (SELECT split_part(p, '-', 2)::int2 AS period FROM unnest(k.periods) p WHERE p LIKE $2 || '-%') x LEFT JOIN attendance_sessions s ON s.class_id = k.id AND s.session_date = $1 AND s.period = x.period WHERE $1 >= t.start_date AND $1 < t.end_date AND k.status = 'active' AND (s.id IS NULL OR s.submitted_at IS NULL) AND ($3::int8[] IS NULL OR k.org_id = ANY($3)) AND ($4::int8 IS NULL OR EXISTS (SELECT 1 FROM enrollments e WHERE e.class_id = k.id AND e.user_id = $4 AND e.role IN ('teacher', 'aide') AND e.status = 'active'))",
     params: &[Type::DATE, Type::TEXT, Type::INT8_ARRAY, Type::INT8],
 };
 
 /// A line item: (row id, class row id, class department, status, version, document).
 pub const LINE_ITEM_BY_ID: Stmt = Stmt {
-    id: 80,
+    id: 81,
     sql: "SELECT li.id, li.class_id, k.org_id, li.status, campus_version(li.date_last_modified), json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'))::text FROM line_items li JOIN classes k ON k.id = li.class_id WHERE li.sourced_id = $1",
     params: &[Type::UUID],
 };
 
 /// The line items of class `$1` (`$2`: published and locked only), as one JSON array.
 pub const CLASS_LINE_ITEMS: Stmt = Stmt {
-    id: 81,
+    id: 82,
     sql: "SELECT coalesce(json_agg(json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class')) ORDER BY li.due_date NULLS LAST, li.id), '[]')::text FROM line_items li JOIN classes k ON k.id = li.class_id WHERE li.class_id = $1 AND (NOT $2 OR li.status <> 'draft')",
     params: &[Type::INT8, Type::BOOL],
 };
 
 /// The results of line item `$1`, as one JSON array.
 pub const LINE_ITEM_RESULTS: Stmt = Stmt {
-    id: 82,
+    id: 83,
     sql: "SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'score', r.score::float8, 'score_status', r.score_status, 'comment', r.comment, 'date_last_modified', to_char(r.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) ORDER BY u.id), '[]')::text FROM results r JOIN users u ON u.id = r.student_id WHERE r.line_item_id = $1",
     params: &[Type::INT8],
 };
 
 /// The results of student `$1` (`$2`: of published and locked line items only), as one JSON array.
 pub const STUDENT_RESULTS: Stmt = Stmt {
-    id: 83,
+    id: 84,
     sql: "SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'score', r.score::float8, 'score_status', r.score_status, 'comment', r.comment, 'date_last_modified', to_char(r.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'line_item', json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class')), 'class_title', k.title) ORDER BY li.due_date NULLS LAST, li.id), '[]')::text FROM results r JOIN users u ON u.id = r.student_id JOIN line_items li ON li.id = r.line_item_id JOIN classes k ON k.id = li.class_id WHERE r.student_id = $1 AND (NOT $2 OR li.status <> 'draft')",
     params: &[Type::INT8, Type::BOOL],
 };
@@ -909,6 +916,7 @@ pub const ALL: &[&Stmt] = &[
     &USER_ENROLLMENTS,
     &TEACHES,
     &SESSION_BY_ID,
+    &SESSION_STATE,
     &CLASS_SESSIONS,
     &CLASS_ATTENDANCE_REPORT,
     &NOT_TAKEN,

@@ -445,7 +445,7 @@ route_table! {
     }
     /// `/api/v1/attendance-sessions/{id}/records`.
     SessionRecords "/api/v1/attendance-sessions/{id}/records" ["api", "v1", "attendance-sessions", id, "records"] Bulk Caller {
-        PUT => attendance::mark, Record("attendance.mark"), ("AttendanceMarks") -> 200 "AttendanceSession", "Mark a whole class in one request (idempotent; office overrides after submission)";
+        PUT => attendance::mark, Record("attendance.mark"), ("AttendanceMarks") -> 200 "MarkResult", "Mark a whole class in one request (idempotent; office overrides after submission)";
     }
     /// `/api/v1/attendance-sessions/{id}/submit`.
     SessionSubmit "/api/v1/attendance-sessions/{id}/submit" ["api", "v1", "attendance-sessions", id, "submit"] Read Caller {

@@ -300,13 +300,25 @@ fn a_registrars_and_a_teachers_day() {
         .collect();
     let body = json!({"records": marks});
     let path = format!("/api/v1/attendance-sessions/{sid}/records");
+    let register = format!("/api/v1/attendance-sessions/{sid}");
     let r = send(&server, "PUT", &path, &teacher, body.clone());
-    let first_state = ok(&r, 200);
+    let answer = ok(&r, 200);
     assert_eq!(r.header("X-Records-Changed"), Some("5"));
+    assert_eq!(
+        (
+            answer["records"].as_i64(),
+            answer["changed"].as_i64(),
+            answer["source"].as_str()
+        ),
+        (Some(5), Some(5), Some("teacher"))
+    );
+    let first_state = ok(&get(&server, &register, &teacher), 200);
     // Idempotent: the same PUT again changes nothing and leaves the same register.
     let r = send(&server, "PUT", &path, &teacher, body.clone());
-    let second_state = ok(&r, 200);
+    assert_eq!(ok(&r, 200)["changed"], 0);
     assert_eq!(r.header("X-Records-Changed"), Some("0"));
+    let second_state = ok(&get(&server, &register, &teacher), 200);
+    assert_eq!(first_state["records"].as_array().unwrap().len(), 5);
     assert_eq!(first_state["records"], second_state["records"]);
     assert_eq!(
         sql_one(&format!("SELECT count(*) FROM attendance_records r JOIN attendance_sessions s ON s.id = r.session_id WHERE s.sourced_id = '{sid}'")),
@@ -342,7 +354,8 @@ fn a_registrars_and_a_teachers_day() {
         &registrar,
         json!({"records": [{"student": c.students[0], "code": "M"}]}),
     );
-    let state = ok(&r, 200);
+    assert_eq!(ok(&r, 200)["source"], "office");
+    let state = ok(&get(&server, &register, &registrar), 200);
     let recs: Vec<&Value> = state["records"]
         .as_array()
         .unwrap()

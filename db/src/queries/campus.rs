@@ -250,3 +250,21 @@ pub async fn mark_registers(pool: &Pool, registers: &[&Register]) -> Result<Vec<
         })
         .collect()
 }
+
+/// What marking needs of a session: its row id, its class's row id and department, and
+/// whether it is submitted (`None`: no such session). No document: marking is the hot write.
+pub async fn session_state(
+    pool: &Pool,
+    id: Uuid,
+) -> Result<Option<(i64, i64, i64, bool)>, DbError> {
+    let Some(r) = pool
+        .query_opt(&crate::statements::SESSION_STATE, &[&id])
+        .await?
+    else {
+        return Ok(None);
+    };
+    let decode = || -> Result<(i64, i64, i64, bool), tokio_postgres::Error> {
+        Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
+    };
+    decode().map(Some).map_err(|_| DbError::Decode)
+}

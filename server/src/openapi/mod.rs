@@ -98,6 +98,7 @@ fn components() -> Value {
         AttendanceRecord,
         AttendanceSession,
         SessionList,
+        MarkResult,
         Mark,
         AttendanceMarks,
         ReportRow,

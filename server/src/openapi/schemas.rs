@@ -739,6 +739,18 @@ pub struct Mark {
     minutes_present: Option<i16>,
 }
 
+/// What marking a register did (the register itself: `GET /api/v1/attendance-sessions/{id}`).
+#[derive(ToSchema)]
+pub struct MarkResult {
+    session: ObjectRef,
+    /// `teacher` or `office`.
+    source: String,
+    /// Records in the request.
+    records: i64,
+    /// Records written or changed (0: the register already said this).
+    changed: i64,
+}
+
 /// `PUT /api/v1/attendance-sessions/{id}/records`: up to 500 marks.
 #[derive(ToSchema)]
 pub struct AttendanceMarks {
