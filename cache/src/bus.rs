@@ -33,6 +33,8 @@ pub enum Invalidation {
     Student(String),
     /// An API key was revoked (api_keys.id).
     ApiKey(i64),
+    /// A class's roster changed: someone enrolled or left (classes.id).
+    Class(i64),
     /// Everything (missed messages, bulk changes).
     All,
 }
@@ -54,6 +56,7 @@ impl Message {
             Invalidation::Role(id) => format!("{} role {id}", self.version),
             Invalidation::Student(id) => format!("{} student {id}", self.version),
             Invalidation::ApiKey(id) => format!("{} apikey {id}", self.version),
+            Invalidation::Class(id) => format!("{} class {id}", self.version),
             Invalidation::All => format!("{} all 0", self.version),
         }
     }
@@ -71,6 +74,7 @@ impl Message {
             "user" => Invalidation::User(id.parse().ok()?),
             "role" => Invalidation::Role(id.parse().ok()?),
             "apikey" => Invalidation::ApiKey(id.parse().ok()?),
+            "class" => Invalidation::Class(id.parse().ok()?),
             "student" if !id.is_empty() && id.len() <= 64 => Invalidation::Student(id.into()),
             "all" => Invalidation::All,
             _ => return None,
@@ -255,6 +259,7 @@ mod tests {
             Invalidation::User(42),
             Invalidation::Role(7),
             Invalidation::ApiKey(3),
+            Invalidation::Class(5),
             Invalidation::Student("0b7a3c1e-0000-4000-8000-000000000001".into()),
             Invalidation::All,
         ] {
@@ -267,6 +272,7 @@ mod tests {
             "1 user x",
             "1 nobody 1",
             "1 user 1 extra",
+            "1 class x",
             "1 student ",
         ] {
             assert_eq!(Message::decode(bad), None, "{bad:?}");

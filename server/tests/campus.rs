@@ -1043,6 +1043,65 @@ fn a_change_through_one_instance_is_read_through_another() {
             == 2),
         "instance B still serves the old profile"
     );
+    // Rosters are cached per shard too: an enrollment through A shows on B's roster.
+    let roster = format!("/api/v1/classes/{}/students", c.class);
+    let count = |s: &TestServer| {
+        get(s, &roster, &registrar).json()["students"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count(&b), 1);
+    assert_eq!(count(&b), 1);
+    let newcomer = ok(
+        &send(
+            &a,
+            "POST",
+            "/api/v1/students",
+            &registrar,
+            json!({"username": format!("new{}", c.t), "given_name": "New", "family_name": "Comer", "roll_number": format!("N{}", c.t), "program": "P", "year_of_study": 1, "department": c.dept}),
+        ),
+        201,
+    );
+    ok(
+        &send(
+            &a,
+            "POST",
+            &format!("/api/v1/classes/{}/enrollments", c.class),
+            &registrar,
+            json!({"user": id_of(&newcomer)}),
+        ),
+        201,
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || count(&b) == 2),
+        "instance B still serves the old roster"
+    );
+    let enrollments = ok(
+        &get(
+            &a,
+            &format!("/api/v1/students/{}/enrollments", id_of(&newcomer)),
+            &registrar,
+        ),
+        200,
+    );
+    ok(
+        &call(
+            &a,
+            "DELETE",
+            &format!(
+                "/api/v1/enrollments/{}",
+                id_of(&enrollments["enrollments"][0])
+            ),
+            Some(&registrar),
+            None,
+        ),
+        204,
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || count(&b) == 1),
+        "a dropped student stays on B's roster"
+    );
     // Deactivation through A locks the person out on B at once (their principal is dropped).
     give_password(&c.student_names[0]);
     let student = access_token(&b, &c.student_names[0]);

@@ -4,6 +4,8 @@
 //! `enrollments.read` / `enrollments.write` for the class (its department, or the class
 //! itself).
 
+use std::rc::Rc;
+
 use campushub_db::queries::campus::{self, Record, Shape};
 use campushub_db::statements::{
     CLASSES_PAGE, CLASS_BY_ID, CLASS_ENROLLMENTS, CLASS_ROSTER, CLASS_SAVE, COURSES_PAGE,
@@ -594,13 +596,49 @@ pub async fn class_update(shard: &Shard, req: &Request<'_>) -> Result<Response, 
 /// `GET /api/v1/classes/{id}/students`: the roster, by name.
 pub async fn roster(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let rec = class_for(shard, req, req.permission()?).await?;
-    // PostgreSQL orders the roster's ids; the profiles come from the shard's cache.
-    let ids = campus::id_page(shard.db.primary(), &CLASS_ROSTER, &[&rec.id]).await?;
+    // The roster's ids, by name, from the shard's cache or PostgreSQL; the profiles from the
+    // shard's profile cache.
+    let ids = roster_ids(shard, rec.id).await?;
     let public: Vec<uuid::Uuid> = ids.iter().map(|(_, u)| *u).collect();
     let profiles = super::students::load_many(shard, &public).await?;
     let docs: Vec<&[u8]> = profiles.iter().map(|p| &p.json[..]).collect();
     let body = super::campus::array_body("students", &docs, None)?;
     Ok(Response::json(200, body).with_header("Cache-Control", "private, no-store"))
+}
+
+/// A class's students (users.id, public id), by name: cached per shard (with the profile
+/// cache: off when it is), dropped everywhere when someone enrolls or leaves. A renamed student
+/// keeps their place until the entry expires.
+async fn roster_ids(shard: &Shard, class: i64) -> Result<crate::shard::Roster, ApiError> {
+    let now = std::time::Instant::now();
+    let cached = shard.config.profile_cache_entries > 0;
+    if cached {
+        if let Some(ids) = shard.rosters.borrow_mut().get(&class, now) {
+            return Ok(Rc::clone(ids));
+        }
+    }
+    let ids: Rc<[(i64, uuid::Uuid)]> =
+        campus::id_page(shard.db.primary(), &CLASS_ROSTER, &[&class])
+            .await?
+            .into();
+    if cached {
+        shard.rosters.borrow_mut().insert(
+            class,
+            Rc::clone(&ids),
+            now + crate::auth::access::cache_ttl(shard),
+        );
+    }
+    Ok(ids)
+}
+
+/// Tells every shard of every instance that class `class`'s roster changed.
+async fn publish_roster(shard: &Shard, class: i64) {
+    shard
+        .invalidate(campushub_cache::Message {
+            version: 0,
+            what: campushub_cache::Invalidation::Class(class),
+        })
+        .await;
 }
 
 /// `GET /api/v1/classes/{id}/enrollments`: every enrollment, ended ones included.
@@ -679,7 +717,8 @@ pub async fn enroll(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
         ));
     }
     // Access rules that go through enrollments (a class-scoped grant's students) are read
-    // live; the students' cached principals hold none of it. Nothing else to drop.
+    // live; the students' cached principals hold none of it. The roster is cached: drop it.
+    publish_roster(shard, rec.id).await;
     let doc = campus::document(shard.db.primary(), &CLASS_ENROLLMENTS, &[&rec.id]).await?;
     let mut resp = array_response("enrollments", doc);
     resp.status = 201;
@@ -714,6 +753,7 @@ pub async fn drop_enrollment(shard: &Shard, req: &Request<'_>) -> Result<Respons
     if !o.applied() {
         return Err(refused(&o, &[], |_| None));
     }
+    publish_roster(shard, rec.class_id.unwrap_or(0)).await;
     publish_person(shard, None, o.row_id).await;
     Ok(Response::empty(204))
 }

@@ -89,6 +89,9 @@ pub struct Shard {
     pub registers: registers::Registers,
     /// The other end of `registers`, until the shard's writer task takes it.
     pub register_queue: RefCell<Option<registers::Queue>>,
+    /// Class rosters: the (users.id, public id) of each class's students, by name; dropped on
+    /// every shard of every instance when someone enrolls or leaves.
+    pub rosters: RefCell<campushub_cache::LocalCache<i64, Roster>>,
     /// Hot student profiles, encoded.
     pub students: RefCell<campushub_cache::LocalCache<uuid::Uuid, Rc<CachedStudent>>>,
 }
@@ -107,10 +110,13 @@ pub struct CachedStudent {
     pub json: Rc<[u8]>,
 }
 
+/// A class's students as the roster cache keeps them: (users.id, public id), by name.
+pub type Roster = Rc<[(i64, uuid::Uuid)]>;
+
 /// One per-shard cache's figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
-    /// `tokens`, `principals`, `api_keys`, `students` or `summaries`.
+    /// `tokens`, `principals`, `api_keys`, `students`, `summaries` or `rosters`.
     pub name: &'static str,
     /// Entries held now.
     pub entries: u64,
@@ -133,13 +139,14 @@ impl CacheStats {
 
 impl Shard {
     /// The figures of every cache of this shard.
-    pub fn cache_stats(&self) -> [CacheStats; 5] {
-        let (t, p, k, s, d) = (
+    pub fn cache_stats(&self) -> [CacheStats; 6] {
+        let (t, p, k, s, d, r) = (
             self.tokens.borrow(),
             self.principals.borrow(),
             self.api_keys.borrow(),
             self.students.borrow(),
             self.summaries.borrow(),
+            self.rosters.borrow(),
         );
         [
             CacheStats::of("tokens", t.len(), t.hit_miss()),
@@ -147,6 +154,7 @@ impl Shard {
             CacheStats::of("api_keys", k.len(), k.hit_miss()),
             CacheStats::of("students", s.len(), s.hit_miss()),
             CacheStats::of("summaries", d.len(), d.hit_miss()),
+            CacheStats::of("rosters", r.len(), r.hit_miss()),
         ]
     }
 
@@ -193,6 +201,9 @@ impl Shard {
             }
             // Keys are cached by their bytes, not their id; revocations are rare.
             Invalidation::ApiKey(_) => self.api_keys.borrow_mut().clear(),
+            Invalidation::Class(id) => {
+                self.rosters.borrow_mut().remove(id);
+            }
             Invalidation::Student(id) => {
                 if let Ok(id) = uuid::Uuid::try_parse(id) {
                     self.students.borrow_mut().remove(&id);
@@ -203,6 +214,7 @@ impl Shard {
                 self.api_keys.borrow_mut().clear();
                 self.students.borrow_mut().clear();
                 self.summaries.borrow_mut().clear();
+                self.rosters.borrow_mut().clear();
             }
         }
     }
@@ -476,6 +488,7 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
         students: RefCell::new(campushub_cache::LocalCache::new(
             config.profile_cache_entries.max(1) as usize,
         )),
+        rosters: RefCell::new(campushub_cache::LocalCache::new(10_000)),
         id,
         config: Arc::clone(config),
         date: DateCache::new(),
