@@ -37,6 +37,11 @@ impl Outcome {
 /// Runs a write statement (`SELECT outcome, ref, row_id, bad FROM f(..)`).
 pub async fn change(pool: &Pool, stmt: &Stmt, params: &Params<'_>) -> Result<Outcome, DbError> {
     let row = pool.query_opt(stmt, params).await?.ok_or(DbError::Decode)?;
+    outcome(&row)
+}
+
+/// A row of (outcome, ref, row_id, bad).
+fn outcome(row: &tokio_postgres::Row) -> Result<Outcome, DbError> {
     let decode = || -> Result<Outcome, tokio_postgres::Error> {
         Ok(Outcome {
             outcome: row.try_get(0)?,
@@ -99,6 +104,14 @@ pub struct Record {
     pub version: i64,
     /// The JSON document.
     pub json: String,
+}
+
+impl Record {
+    /// (class row id, department) of a record that belongs to a class, for its access rule
+    /// (0 where the shape has none: no grant matches it).
+    pub fn class_scope(&self) -> (i64, i64) {
+        (self.class_id.unwrap_or(0), self.department_id.unwrap_or(0))
+    }
 }
 
 /// The shape of a record statement's row.
@@ -234,21 +247,7 @@ pub async fn mark_registers(pool: &Pool, registers: &[&Register]) -> Result<Vec<
     if rows.len() != n {
         return Err(DbError::Decode);
     }
-    rows.iter()
-        .map(|row| {
-            let decode = || -> Result<Outcome, tokio_postgres::Error> {
-                Ok(Outcome {
-                    outcome: row.try_get(0)?,
-                    id: row.try_get(1)?,
-                    row_id: row.try_get(2)?,
-                    bad: row
-                        .try_get::<_, Option<Vec<String>>>(3)?
-                        .unwrap_or_default(),
-                })
-            };
-            decode().map_err(|_| DbError::Decode)
-        })
-        .collect()
+    rows.iter().map(outcome).collect()
 }
 
 /// What marking needs of a session: its row id, its class's row id and department, and

@@ -247,6 +247,19 @@ pub fn department_access(principal: &Principal, permission: &str, department: i6
         })
 }
 
+/// 403 unless `principal` holds `permission` for the whole institution or for the department
+/// with public id `department`.
+pub fn require_department(
+    principal: &Principal,
+    permission: &str,
+    department: uuid::Uuid,
+) -> Result<(), ApiError> {
+    principal
+        .department_grant(permission, department)
+        .map(|_| ())
+        .ok_or(ApiError::Forbidden)
+}
+
 /// The departments (orgs.id) where `principal` holds `permission`: `None` for every
 /// department (an institution-wide grant), else the list (empty: none).
 pub fn departments_with(principal: &Principal, permission: &str) -> Option<Vec<i64>> {

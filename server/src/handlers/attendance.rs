@@ -8,87 +8,29 @@
 //! beside the teacher's (which they point at), never over them. Codes that only the office may
 //! enter (medical leave, authorised absence) are refused in teacher records.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use campushub_db::pgtypes::Date;
 use campushub_db::queries::campus::{self, Record, Register, Shape};
 use campushub_db::statements::{
     ATTENDANCE_OPEN, ATTENDANCE_SUBMIT, CLASS_ATTENDANCE_REPORT, CLASS_SESSIONS, NOT_TAKEN,
     SESSION_BY_ID,
 };
 
-use super::campus::{array_response, ip, path_id, record_response, refused, written, MAX_BULK};
+use super::campus::{
+    allow_in_class, array_response, date_range, ip, may_in_class, path_id, record_response,
+    refused, today, written, MAX_BULK,
+};
 use super::catalog::class_for;
 use super::fields::{parse_date, Fields};
 use super::{query_pairs, Request};
 use crate::api_error::{ApiError, FieldError};
-use crate::auth::access::{class_access, departments_with};
+use crate::auth::access::departments_with;
 use crate::http::Response;
 use crate::shard::Shard;
-
-/// Longest date range of a report or a session list.
-pub const MAX_RANGE_DAYS: i32 = 366;
-
-fn today() -> Date {
-    Date(
-        (SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs()
-            / 86_400) as i32,
-    )
-}
-
-/// `from` and `to` of the query (default: the last 30 days), at most a year apart.
-fn date_range(req: &Request<'_>) -> Result<(Date, Date), ApiError> {
-    let t = today();
-    let (mut from, mut to) = (Date(t.0 - 30), t);
-    for pair in query_pairs(req.query) {
-        let (k, v) = pair?;
-        let d = || {
-            parse_date(&v).ok_or_else(|| {
-                ApiError::BadParameter(format!("`{k}` must be a date like 2026-11-30 that exists."))
-            })
-        };
-        match k.as_str() {
-            "from" => from = d()?,
-            "to" => to = d()?,
-            _ => {
-                return Err(ApiError::BadParameter(
-                    "This route takes `from` and `to` (dates).".into(),
-                ))
-            }
-        }
-    }
-    if to < from || to.0 - from.0 > MAX_RANGE_DAYS {
-        return Err(ApiError::BadParameter(format!(
-            "`from` must not be after `to`, and the range at most {MAX_RANGE_DAYS} days."
-        )));
-    }
-    Ok((from, to))
-}
 
 async fn session(shard: &Shard, req: &Request<'_>) -> Result<Record, ApiError> {
     let id = path_id(req, "attendance session")?;
     campus::record(shard.db.primary(), &SESSION_BY_ID, Shape::Session, id)
         .await?
         .ok_or(ApiError::NotFound)
-}
-
-async fn may(
-    shard: &Shard,
-    req: &Request<'_>,
-    permission: &str,
-    rec: &Record,
-) -> Result<bool, ApiError> {
-    class_access(
-        shard,
-        &req.caller()?.principal,
-        permission,
-        rec.class_id.unwrap_or(0),
-        rec.department_id.unwrap_or(0),
-    )
-    .await
 }
 
 /// `POST /api/v1/classes/{id}/attendance-sessions`: `{"date": ..., "period": n}`.
@@ -133,9 +75,7 @@ pub async fn sessions(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiE
 /// `GET /api/v1/attendance-sessions/{id}`: the register with every record.
 pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let rec = session(shard, req).await?;
-    if !may(shard, req, req.permission()?, &rec).await? {
-        return Err(ApiError::Forbidden);
-    }
+    allow_in_class(shard, req, req.permission()?, rec.class_scope()).await?;
     Ok(record_response(req, rec))
 }
 
@@ -177,18 +117,11 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
     let (_, class_id, department, submitted) = campus::session_state(shard.db.primary(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let rec = Record {
-        id: 0,
-        class_id: Some(class_id),
-        department_id: Some(department),
-        state: None,
-        version: 0,
-        json: String::new(),
-    };
-    let marks = may(shard, req, "attendance.mark", &rec).await?;
+    let scope = (class_id, department);
+    let marks = may_in_class(shard, req, "attendance.mark", scope).await?;
     let source = if marks && !submitted {
         "teacher"
-    } else if may(shard, req, "attendance.override", &rec).await? {
+    } else if may_in_class(shard, req, "attendance.override", scope).await? {
         "office"
     } else if marks {
         return Err(ApiError::Conflict(
@@ -258,9 +191,7 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
 pub async fn submit(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let caller = req.caller()?;
     let rec = session(shard, req).await?;
-    if !may(shard, req, req.permission()?, &rec).await? {
-        return Err(ApiError::Forbidden);
-    }
+    allow_in_class(shard, req, req.permission()?, rec.class_scope()).await?;
     let id = path_id(req, "attendance session")?;
     let ip = ip(req);
     let o = campus::change(

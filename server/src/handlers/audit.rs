@@ -5,7 +5,7 @@ use campushub_db::audit::{self, Filter, Record};
 use campushub_db::pgtypes::Timestamp;
 use serde::Serialize;
 
-use super::students::parse_date;
+use super::fields::parse_date;
 use super::{json, query_pairs, ObjectRef, Request};
 use crate::api_error::ApiError;
 use crate::http::Response;
@@ -101,7 +101,7 @@ fn parse_instant(name: &str, v: &str) -> Result<Timestamp, ApiError> {
     if !date_ok {
         return Err(err());
     }
-    let date = parse_date(name, &v[..10]).map_err(|_| err())?;
+    let date = parse_date(&v[..10]).ok_or_else(err)?;
     if b.len() == 10 {
         return Ok(Timestamp::at(date, 0));
     }

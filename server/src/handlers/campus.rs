@@ -2,12 +2,17 @@
 //! responses with ETags, the mapping of a write's outcome to an answer, and publishing what a
 //! write made stale.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use base64::Engine as _;
 use campushub_cache::{Invalidation, Message};
+use campushub_db::pgtypes::Date;
 use campushub_db::queries::campus::{Outcome, Record};
 
+use super::fields::parse_date;
 use super::{query_pairs, Request};
 use crate::api_error::{ApiError, FieldError};
+use crate::auth::access::class_access;
 use crate::http::Response;
 use crate::request::etag;
 use crate::shard::Shard;
@@ -18,6 +23,51 @@ pub const MAX_LIMIT: i64 = 200;
 pub const DEFAULT_LIMIT: i64 = 50;
 /// Most entries of one bulk request (a class register, a result sheet, enrollments).
 pub const MAX_BULK: usize = 500;
+
+/// Record states a write may set.
+pub const STATUSES: &[&str] = &["active", "tobedeleted"];
+
+/// Longest date range one request may ask for (attendance histories, reports, sessions).
+pub const MAX_RANGE_DAYS: i32 = 366;
+
+/// Today, UTC.
+pub fn today() -> Date {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    Date((secs / 86_400) as i32)
+}
+
+/// `from` and `to` of the query (default: the last 30 days), at most a year apart; any other
+/// parameter is refused.
+pub fn date_range(req: &Request<'_>) -> Result<(Date, Date), ApiError> {
+    let t = today();
+    let (mut from, mut to) = (Date(t.0 - 30), t);
+    for pair in query_pairs(req.query) {
+        let (k, v) = pair?;
+        let d = || {
+            parse_date(&v).ok_or_else(|| {
+                ApiError::BadParameter(format!("`{k}` must be a date like 2026-11-30 that exists."))
+            })
+        };
+        match k.as_str() {
+            "from" => from = d()?,
+            "to" => to = d()?,
+            _ => {
+                return Err(ApiError::BadParameter(
+                    "This route takes `from` and `to` (dates).".into(),
+                ))
+            }
+        }
+    }
+    if to < from || to.0 - from.0 > MAX_RANGE_DAYS {
+        return Err(ApiError::BadParameter(format!(
+            "`from` must not be after `to`, and the range at most {MAX_RANGE_DAYS} days."
+        )));
+    }
+    Ok((from, to))
+}
 
 /// The route's `{id}` as a public id (400 when it is not a UUID).
 pub fn path_id(req: &Request<'_>, what: &str) -> Result<uuid::Uuid, ApiError> {
@@ -294,6 +344,38 @@ pub async fn publish_person(shard: &Shard, student: Option<uuid::Uuid>, user: Op
                 what: Invalidation::User(user),
             })
             .await;
+    }
+}
+
+/// Whether the caller may use `permission` on a record of class `class` of department
+/// `department` (the rule of `auth::access::class_access`).
+pub async fn may_in_class(
+    shard: &Shard,
+    req: &Request<'_>,
+    permission: &str,
+    (class, department): (i64, i64),
+) -> Result<bool, ApiError> {
+    class_access(
+        shard,
+        &req.caller()?.principal,
+        permission,
+        class,
+        department,
+    )
+    .await
+}
+
+/// 403 unless [`may_in_class`].
+pub async fn allow_in_class(
+    shard: &Shard,
+    req: &Request<'_>,
+    permission: &str,
+    scope: (i64, i64),
+) -> Result<(), ApiError> {
+    if may_in_class(shard, req, permission, scope).await? {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
     }
 }
 

@@ -14,30 +14,15 @@ use campushub_db::statements::{
 };
 
 use super::campus::{
-    array_response, ip, page_response, parse_query, path_id, prefix_pattern, publish_person,
-    query_uuid, record_response, refused, written, MAX_BULK,
+    allow_in_class, array_response, ip, page_response, parse_query, path_id, prefix_pattern,
+    publish_person, query_uuid, record_response, refused, written, MAX_BULK, STATUSES,
 };
 use super::fields::Fields;
 use super::Request;
 use crate::api_error::ApiError;
-use crate::auth::access::{class_access, department_access, departments_with};
-use crate::auth::caller::Caller;
+use crate::auth::access::{department_access, departments_with, require_department};
 use crate::http::Response;
 use crate::shard::Shard;
-
-const STATUSES: &[&str] = &["active", "tobedeleted"];
-
-fn allow_department_uuid(
-    caller: &Caller,
-    permission: &str,
-    dept: uuid::Uuid,
-) -> Result<(), ApiError> {
-    caller
-        .principal
-        .department_grant(permission, dept)
-        .map(|_| ())
-        .ok_or(ApiError::Forbidden)
-}
 
 fn nothing_to_change(f: &mut Fields, create: bool, empty: bool) {
     if !create && f.ok() && empty {
@@ -330,7 +315,7 @@ async fn save_course(
         }
     }
     if let Some(d) = dept {
-        allow_department_uuid(caller, permission, d)?;
+        require_department(&caller.principal, permission, d)?;
     }
     let if_match = req.if_match()?;
     let ip = ip(req);
@@ -389,22 +374,17 @@ pub async fn class_for(
     req: &Request<'_>,
     permission: &str,
 ) -> Result<Record, ApiError> {
-    let caller = req.caller()?;
     let id = path_id(req, "class")?;
     let rec = campus::record(shard.db.primary(), &CLASS_BY_ID, Shape::Department, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if !class_access(
+    allow_in_class(
         shard,
-        &caller.principal,
+        req,
         permission,
-        rec.id,
-        rec.department_id.unwrap_or(0),
+        (rec.id, rec.department_id.unwrap_or(0)),
     )
-    .await?
-    {
-        return Err(ApiError::Forbidden);
-    }
+    .await?;
     Ok(rec)
 }
 
@@ -732,17 +712,7 @@ pub async fn drop_enrollment(shard: &Shard, req: &Request<'_>) -> Result<Respons
     let rec = campus::record(shard.db.primary(), &ENROLLMENT_BY_ID, Shape::LineItem, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if !class_access(
-        shard,
-        &caller.principal,
-        req.permission()?,
-        rec.class_id.unwrap_or(0),
-        rec.department_id.unwrap_or(0),
-    )
-    .await?
-    {
-        return Err(ApiError::Forbidden);
-    }
+    allow_in_class(shard, req, req.permission()?, rec.class_scope()).await?;
     let ip = ip(req);
     let o = campus::change(
         shard.db.primary(),
@@ -753,7 +723,7 @@ pub async fn drop_enrollment(shard: &Shard, req: &Request<'_>) -> Result<Respons
     if !o.applied() {
         return Err(refused(&o, &[], |_| None));
     }
-    publish_roster(shard, rec.class_id.unwrap_or(0)).await;
+    publish_roster(shard, rec.class_scope().0).await;
     publish_person(shard, None, o.row_id).await;
     Ok(Response::empty(204))
 }

@@ -10,13 +10,15 @@ use campushub_db::statements::{
     STUDENT_RESULTS,
 };
 
-use super::campus::{array_response, ip, path_id, record_response, refused, written, MAX_BULK};
+use super::campus::{
+    allow_in_class, array_response, ip, path_id, record_response, refused, written, MAX_BULK,
+};
 use super::catalog::class_for;
 use super::fields::Fields;
 use super::students::{load, parse_id};
 use super::Request;
 use crate::api_error::ApiError;
-use crate::auth::access::{class_access, student_access, Reason};
+use crate::auth::access::{student_access, Reason};
 use crate::http::Response;
 use crate::shard::Shard;
 
@@ -47,27 +49,6 @@ async fn item(shard: &Shard, req: &Request<'_>) -> Result<Record, ApiError> {
     campus::record(shard.db.primary(), &LINE_ITEM_BY_ID, Shape::LineItem, id)
         .await?
         .ok_or(ApiError::NotFound)
-}
-
-async fn may(
-    shard: &Shard,
-    req: &Request<'_>,
-    permission: &str,
-    rec: &Record,
-) -> Result<(), ApiError> {
-    if class_access(
-        shard,
-        &req.caller()?.principal,
-        permission,
-        rec.class_id.unwrap_or(0),
-        rec.department_id.unwrap_or(0),
-    )
-    .await?
-    {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
 }
 
 /// A due date (a day) as the last second of that day, UTC.
@@ -127,7 +108,7 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
 /// `GET /api/v1/line-items/{id}`.
 pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let rec = item(shard, req).await?;
-    may(shard, req, req.permission()?, &rec).await?;
+    allow_in_class(shard, req, req.permission()?, rec.class_scope()).await?;
     Ok(record_response(req, rec))
 }
 
@@ -149,10 +130,10 @@ pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     let caller = req.caller()?;
     let rec = item(shard, req).await?;
     if edits {
-        may(shard, req, "exams.grade", &rec).await?;
+        allow_in_class(shard, req, "exams.grade", rec.class_scope()).await?;
     }
     if status.is_some() {
-        may(shard, req, "exams.publish", &rec).await?;
+        allow_in_class(shard, req, "exams.publish", rec.class_scope()).await?;
     }
     let id = path_id(req, "line item")?;
     let if_match = req.if_match()?;
@@ -226,7 +207,7 @@ pub async fn put_results(shard: &Shard, req: &Request<'_>) -> Result<Response, A
     f.finish()?;
     let caller = req.caller()?;
     let rec = item(shard, req).await?;
-    may(shard, req, req.permission()?, &rec).await?;
+    allow_in_class(shard, req, req.permission()?, rec.class_scope()).await?;
     let id = path_id(req, "line item")?;
     let ip = ip(req);
     let o = campus::change(
@@ -277,7 +258,7 @@ pub async fn put_results(shard: &Shard, req: &Request<'_>) -> Result<Response, A
 /// `GET /api/v1/line-items/{id}/results`.
 pub async fn results(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let rec = item(shard, req).await?;
-    may(shard, req, req.permission()?, &rec).await?;
+    allow_in_class(shard, req, req.permission()?, rec.class_scope()).await?;
     let doc = campus::document(shard.db.primary(), &LINE_ITEM_RESULTS, &[&rec.id]).await?;
     Ok(array_response("results", doc))
 }

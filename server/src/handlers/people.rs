@@ -12,18 +12,17 @@ use campushub_db::statements::{
 
 use super::campus::{
     array_response, ip, page_response, parse_query, path_id, prefix_pattern, publish_person,
-    query_uuid, record_response, refused, written,
+    query_uuid, record_response, refused, written, STATUSES,
 };
 use super::fields::Fields;
 use super::students::{allow_student, load, load_many, parse_id};
 use super::Request;
 use crate::api_error::ApiError;
-use crate::auth::access::{department_access, departments_with};
+use crate::auth::access::{department_access, departments_with, require_department};
 use crate::auth::caller::Caller;
 use crate::http::Response;
 use crate::shard::Shard;
 
-const STATUSES: &[&str] = &["active", "tobedeleted"];
 const STAFF_ROLES: &[&str] = &["teacher", "administrator", "aide"];
 
 /// The departments whose records the caller may list with `permission` (`None`: all); 403
@@ -33,19 +32,6 @@ fn list_scope(caller: &Caller, permission: &str) -> Result<Option<Vec<i64>>, Api
         Some(ids) if ids.is_empty() => Err(ApiError::Forbidden),
         scope => Ok(scope),
     }
-}
-
-/// 403 unless the caller holds `permission` for the department with public id `dept`.
-fn allow_department_uuid(
-    caller: &Caller,
-    permission: &str,
-    dept: uuid::Uuid,
-) -> Result<(), ApiError> {
-    caller
-        .principal
-        .department_grant(permission, dept)
-        .map(|_| ())
-        .ok_or(ApiError::Forbidden)
 }
 
 /// `GET /api/v1/students`: `department`, `program`, `year`, `status`, `q` (prefix of the
@@ -104,8 +90,7 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
     let profiles = load_many(shard, &public).await?;
     let rows: Vec<(i64, &[u8])> = ids
         .iter()
-        .zip(public.iter())
-        .filter_map(|((row, _), _)| {
+        .filter_map(|(row, _)| {
             profiles
                 .iter()
                 .find(|p| p.id == *row)
@@ -210,7 +195,7 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     else {
         return Err(ApiError::Internal);
     };
-    allow_department_uuid(caller, req.permission()?, dept)?;
+    require_department(&caller.principal, req.permission()?, dept)?;
     let ip = ip(req);
     let email = s.email.clone().flatten();
     let o = campus::change(
@@ -257,7 +242,7 @@ async fn change_student(
         return Err(ApiError::Forbidden);
     }
     if let Some(dept) = s.department {
-        allow_department_uuid(caller, permission, dept)?;
+        require_department(&caller.principal, permission, dept)?;
     }
     let ip = ip(req);
     let email_set = s.email.is_some();
@@ -456,7 +441,7 @@ pub async fn staff_create(shard: &Shard, req: &Request<'_>) -> Result<Response, 
     let (Some(dept), Some(role)) = (s.department, s.role) else {
         return Err(ApiError::Internal);
     };
-    allow_department_uuid(caller, req.permission()?, dept)?;
+    require_department(&caller.principal, req.permission()?, dept)?;
     let ip = ip(req);
     let email = s.email.clone().flatten();
     let o = campus::change(
@@ -503,7 +488,7 @@ async fn change_staff(
         return Err(ApiError::Forbidden);
     }
     if let Some(dept) = s.department {
-        allow_department_uuid(caller, permission, dept)?;
+        require_department(&caller.principal, permission, dept)?;
     }
     let id = path_id(req, "staff member")?;
     let ip = ip(req);

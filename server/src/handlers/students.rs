@@ -3,21 +3,18 @@
 //! Both need a token and pass the object-level rule of `auth::access`.
 
 use std::rc::Rc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use campushub_db::pgtypes::{days_from_civil, Date};
 use campushub_db::queries::students;
 use serde::Serialize;
 
-use super::{json, query_pairs, ObjectRef, Request};
+use super::campus::date_range;
+use super::{json, ObjectRef, Request};
 use crate::api_error::ApiError;
 use crate::auth::access::{cache_ttl, student_access};
 use crate::auth::caller::Caller;
 use crate::http::Response;
 use crate::shard::{CachedStudent, Shard};
-
-/// Longest attendance range one request may ask for.
-pub const MAX_RANGE_DAYS: i32 = 366;
 
 #[derive(Serialize)]
 struct StudentDto<'a> {
@@ -177,30 +174,6 @@ pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError>
         .with_header("Cache-Control", "private, no-cache"))
 }
 
-pub(super) fn parse_date(name: &str, v: &str) -> Result<Date, ApiError> {
-    let bad = || ApiError::BadParameter(format!("`{name}` must be a date like 2026-11-22."));
-    let mut parts = v.split('-');
-    let (Some(y), Some(m), Some(d), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad());
-    };
-    let (y, m, d): (i32, u32, u32) = (
-        y.parse().map_err(|_| bad())?,
-        m.parse().map_err(|_| bad())?,
-        d.parse().map_err(|_| bad())?,
-    );
-    if !(1900..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return Err(bad());
-    }
-    let days = days_from_civil(y, m, d);
-    // Reject dates that roll over (2026-02-30).
-    if campushub_db::pgtypes::civil_from_days(days) != (y, m, d) {
-        return Err(bad());
-    }
-    Ok(Date(days))
-}
-
 #[derive(Serialize)]
 struct ClassSummary {
     class_id: String,
@@ -232,31 +205,7 @@ struct AttendanceDto<'a> {
 pub async fn attendance(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let caller = req.caller()?;
     let id = parse_id(req.param)?;
-    let today = Date(
-        (SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs()
-            / 86_400) as i32,
-    );
-    let (mut from, mut to) = (Date(today.0 - 30), today);
-    for pair in query_pairs(req.query) {
-        let (k, v) = pair?;
-        match k.as_str() {
-            "from" => from = parse_date("from", &v)?,
-            "to" => to = parse_date("to", &v)?,
-            _ => {
-                return Err(ApiError::BadParameter(
-                    "This route takes `from` and `to` (dates).".into(),
-                ))
-            }
-        }
-    }
-    if to < from || to.0 - from.0 > MAX_RANGE_DAYS {
-        return Err(ApiError::BadParameter(format!(
-            "`from` must not be after `to`, and the range at most {MAX_RANGE_DAYS} days."
-        )));
-    }
+    let (from, to) = date_range(req)?;
     let s = load(shard, id).await?;
     allow_student(shard, caller, req.permission()?, &s).await?;
     let marks = students::attendance(shard.db.primary(), s.id, from, to).await?;
