@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "campus_api",
         sql: include_str!("../migrations/0008_campus_api.sql"),
     },
+    Migration {
+        version: 9,
+        name: "attendance_registers",
+        sql: include_str!("../migrations/0009_attendance_registers.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

@@ -1,4 +1,4 @@
-//! Monthly partitions of `attendance_records`.
+//! Monthly partitions of `attendance_registers` (one row per session register).
 //!
 //! `maintain` makes sure the current month and the next three have partitions, and creates a
 //! partition for every month that has rows waiting in the default partition (an insert whose
@@ -55,7 +55,7 @@ impl Month {
 
     /// The partition's table name.
     pub fn table(self) -> String {
-        format!("attendance_records_y{:04}m{:02}", self.year, self.month)
+        format!("attendance_registers_y{:04}m{:02}", self.year, self.month)
     }
 
     /// First day, as an SQL date literal body.
@@ -115,13 +115,13 @@ pub async fn existing(client: &Client) -> Result<Vec<Month>, MaintainError> {
     let r = rows(
         client,
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-         WHERE i.inhparent = 'attendance_records'::regclass ORDER BY 1",
+         WHERE i.inhparent = 'attendance_registers'::regclass ORDER BY 1",
     )
     .await?;
     Ok(r.into_iter()
         .filter_map(|row| row.into_iter().next().flatten())
         .filter_map(|name| {
-            let rest = name.strip_prefix("attendance_records_y")?;
+            let rest = name.strip_prefix("attendance_registers_y")?;
             let (y, m) = rest.split_once('m')?;
             Some(Month {
                 year: y.parse().ok()?,
@@ -164,7 +164,7 @@ async fn maintain_inner(
     }
     for row in rows(
         client,
-        "SELECT DISTINCT to_char(session_date, 'YYYY-MM') FROM attendance_records_default",
+        "SELECT DISTINCT to_char(session_date, 'YYYY-MM') FROM attendance_registers_default",
     )
     .await?
     {
@@ -225,10 +225,10 @@ async fn create(
         // Names and dates are built from validated integers, never from input text.
         client
             .batch_execute(&format!(
-                "LOCK TABLE attendance_records_default IN ACCESS EXCLUSIVE MODE;
-                 CREATE TABLE {table} (LIKE attendance_records INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+                "LOCK TABLE attendance_registers_default IN ACCESS EXCLUSIVE MODE;
+                 CREATE TABLE {table} (LIKE attendance_registers INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
                  WITH moved AS (
-                     DELETE FROM attendance_records_default
+                     DELETE FROM attendance_registers_default
                      WHERE session_date >= DATE '{lo}' AND session_date < DATE '{hi}'
                      RETURNING *
                  )
@@ -243,7 +243,7 @@ async fn create(
             .unwrap_or(0);
         client
             .batch_execute(&format!(
-                "ALTER TABLE attendance_records ATTACH PARTITION {table} \
+                "ALTER TABLE attendance_registers ATTACH PARTITION {table} \
                  FOR VALUES FROM ('{lo}') TO ('{hi}'); {commit}"
             ))
             .await?;
@@ -273,7 +273,7 @@ mod tests {
                 month: 1
             }
         );
-        assert_eq!(dec.table(), "attendance_records_y2026m12");
+        assert_eq!(dec.table(), "attendance_registers_y2026m12");
         assert_eq!(dec.next().first_day(), "2027-01-01");
         assert!(Month::parse("2026-13").is_none());
         assert!(Month::parse("2026-00-01").is_none());

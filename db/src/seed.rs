@@ -915,20 +915,26 @@ async fn fill(
     }
     sessions_copy.finish(&mut summary).await?;
 
-    let n_records: u64 = planned
-        .iter()
-        .map(|(_, ci, _, _)| classes[*ci].students.len() as u64)
-        .sum();
+    // One row per register: the teacher's marks, and the office's where it marked anyone.
     let mut records = CopyIn::start(
         client,
-        "attendance_records",
-        "id, session_id, session_date, student_id, code_id, minutes_present, source, recorded_by, recorded_at",
-        &[Type::INT8, Type::INT8, Type::DATE, Type::INT8, Type::INT8, Type::INT2, Type::TEXT, Type::INT8, Type::TIMESTAMPTZ],
-        n_records,
+        "attendance_registers",
+        "session_id, session_date, source, students, codes, minutes, recorded_by, recorded_at, date_last_modified",
+        &[
+            Type::INT8,
+            Type::DATE,
+            Type::TEXT,
+            Type::INT8_ARRAY,
+            Type::INT8_ARRAY,
+            Type::INT2_ARRAY,
+            Type::INT8_ARRAY,
+            Type::TIMESTAMPTZ_ARRAY,
+            Type::TIMESTAMPTZ,
+        ],
+        planned.len() as u64,
         &mut *progress,
     )
     .await?;
-    let mut rid = 0i64;
     let propensity = |student: i64| -> u64 {
         // 0..=9: how often this student misses or is late (deterministic per student).
         let mut r = Rng(seed ^ (student as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
@@ -941,24 +947,59 @@ async fn fill(
     let habits: Vec<u64> = (0..opts.students as i64)
         .map(|s| propensity(student_base + s))
         .collect();
+    /// A register being built: students (ascending), codes, minutes, recorded_by.
+    #[derive(Default)]
+    struct Marks {
+        students: Vec<i64>,
+        codes: Vec<i64>,
+        minutes: Vec<i16>,
+        by: Vec<i64>,
+    }
     for (session, ci, day, period) in &planned {
         let c = &classes[*ci];
         let at = Timestamp::at(*day, 8 * 3600 + i64::from(*period) * 3600 + 300);
-        for s in &c.students {
-            rid += 1;
+        let mut roster = c.students.clone();
+        roster.sort_unstable();
+        let (mut teacher, mut office) = (Marks::default(), Marks::default());
+        for s in &roster {
             let habit = habits[(*s - student_base) as usize];
             let roll = rng.below(100);
-            let (code, minutes, source, by): (i64, i16, &str, i64) = if roll < habit * 2 {
-                (3, 0, "teacher", c.teacher)
+            let (code, minutes, office_mark, by): (i64, i16, bool, i64) = if roll < habit * 2 {
+                (3, 0, false, c.teacher)
             } else if roll < habit * 3 {
-                (2, 40, "teacher", c.teacher)
+                (2, 40, false, c.teacher)
             } else if roll < habit * 3 + 1 {
-                (4, 0, "office", 2)
+                (4, 0, true, 2)
             } else {
-                (1, 50, "teacher", c.teacher)
+                (1, 50, false, c.teacher)
             };
+            let m = if office_mark {
+                &mut office
+            } else {
+                &mut teacher
+            };
+            m.students.push(*s);
+            m.codes.push(code);
+            m.minutes.push(minutes);
+            m.by.push(by);
+        }
+        for (source, m) in [("teacher", &teacher), ("office", &office)] {
+            if m.students.is_empty() {
+                continue;
+            }
+            let ats = vec![at; m.students.len()];
             records
-                .row(&[&rid, session, day, s, &code, &minutes, &source, &by, &at])
+                .row(&[
+                    session,
+                    day,
+                    &source,
+                    &m.students,
+                    &m.codes,
+                    &m.minutes,
+                    &m.by,
+                    &ats,
+                    &at,
+                ])
                 .await?;
         }
     }
@@ -1141,7 +1182,6 @@ async fn fill(
         "enrollments",
         "attendance_codes",
         "attendance_sessions",
-        "attendance_records",
         "line_items",
         "results",
         "roles",

@@ -75,12 +75,13 @@ pub const DEPARTMENT_SUMMARY: Stmt = Stmt {
           (SELECT count(*) FROM staff_profiles st WHERE st.department_id = d.id), \
           (SELECT count(*) FROM courses co WHERE co.org_id = d.id), \
           (SELECT count(*) FROM classes cl WHERE cl.org_id = d.id), \
-          (SELECT count(*) FROM attendance_records r \
+          (SELECT coalesce(sum(cardinality(r.students)), 0)::int8 FROM attendance_registers r \
              JOIN attendance_sessions s ON s.id = r.session_id \
              JOIN classes cl ON cl.id = s.class_id \
            WHERE cl.org_id = d.id AND r.session_date >= current_date - 30), \
-          (SELECT avg(ac.presence_fraction)::float8 FROM attendance_records r \
-             JOIN attendance_codes ac ON ac.id = r.code_id \
+          (SELECT avg(ac.presence_fraction)::float8 FROM attendance_registers r \
+             CROSS JOIN unnest(r.codes) AS x (code_id) \
+             JOIN attendance_codes ac ON ac.id = x.code_id \
              JOIN attendance_sessions s ON s.id = r.session_id \
              JOIN classes cl ON cl.id = s.class_id \
            WHERE cl.org_id = d.id AND r.session_date >= current_date - 30) \
@@ -248,17 +249,22 @@ pub const ENROLLED_IN_ANY: Stmt = Stmt {
     params: &[Type::INT8, Type::INT8_ARRAY],
 };
 
-/// A student's attendance marks between two dates (inclusive), with class and code.
+/// A student's attendance marks between two dates (inclusive), with class and code: the
+/// registers of the sessions of every class the student was ever enrolled in, and the
+/// student's place in each.
 pub const STUDENT_ATTENDANCE: Stmt = Stmt {
     id: 19,
     sql: "SELECT r.session_date - DATE '1970-01-01', s.period, cl.sourced_id, cl.title, \
           c.code, c.category, c.presence_fraction::float8, r.source \
-          FROM attendance_records r \
-          JOIN attendance_sessions s ON s.id = r.session_id \
+          FROM attendance_sessions s \
+          JOIN attendance_registers r ON r.session_id = s.id AND r.session_date = s.session_date \
+          CROSS JOIN LATERAL array_position(r.students, $1) AS p (i) \
           JOIN classes cl ON cl.id = s.class_id \
-          JOIN attendance_codes c ON c.id = r.code_id \
-          WHERE r.student_id = $1 AND r.session_date >= $2 AND r.session_date <= $3 \
-          ORDER BY r.session_date, s.period",
+          JOIN attendance_codes c ON c.id = r.codes[p.i] \
+          WHERE s.class_id IN (SELECT e.class_id FROM enrollments e WHERE e.user_id = $1 AND e.role = 'student') \
+          AND s.session_date >= $2 AND s.session_date <= $3 \
+          AND r.session_date >= $2 AND r.session_date <= $3 AND p.i IS NOT NULL \
+          ORDER BY s.session_date, s.period, r.source DESC",
     params: &[Type::INT8, Type::DATE, Type::DATE],
 };
 
@@ -633,11 +639,12 @@ pub const ATTENDANCE_OPEN: Stmt = Stmt {
     params: &[Type::INT8, Type::TEXT, Type::UUID, Type::DATE, Type::INT2],
 };
 
-/// Marks many registers in one transaction (a shard's coalesced registers): one row per register, in order.
+/// Marks many registers in one transaction (a shard's coalesced registers), by session row id
+/// and the students' users ids: one row per register, in order.
 pub const ATTENDANCE_MARK_BATCH: Stmt = Stmt {
     id: 57,
     sql: "SELECT outcome, ref, row_id, bad FROM attendance_mark_batch($1, $2::inet[], $3, $4, $5, $6, $7, $8) ORDER BY idx",
-    params: &[Type::INT8_ARRAY, Type::TEXT_ARRAY, Type::UUID_ARRAY, Type::TEXT_ARRAY, Type::INT4_ARRAY, Type::UUID_ARRAY, Type::TEXT_ARRAY, Type::INT2_ARRAY],
+    params: &[Type::INT8_ARRAY, Type::TEXT_ARRAY, Type::INT8_ARRAY, Type::TEXT_ARRAY, Type::INT4_ARRAY, Type::INT8_ARRAY, Type::TEXT_ARRAY, Type::INT2_ARRAY],
 };
 
 /// Submits a register.
@@ -777,7 +784,7 @@ pub const TEACHES: Stmt = Stmt {
 /// An attendance session: (row id, class row id, class department, submitted, version, document with its records).
 pub const SESSION_BY_ID: Stmt = Stmt {
     id: 76,
-    sql: "SELECT s.id, s.class_id, k.org_id, s.submitted_at IS NOT NULL, campus_version(s.date_last_modified), (json_build_object('sourced_id', s.sourced_id, 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'date', s.session_date, 'period', s.period, 'taken_by', (SELECT json_build_object('sourced_id', u.sourced_id, 'type', 'user') FROM users u WHERE u.id = s.taken_by), 'submitted_at', to_char(s.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'date_last_modified', to_char(s.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'records', (SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'code', a.code, 'category', a.category, 'minutes_present', r.minutes_present, 'source', r.source, 'overrides_teacher', r.overrides_id IS NOT NULL, 'recorded_at', to_char(r.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) ORDER BY u.id, r.source DESC), '[]') FROM attendance_records r JOIN users u ON u.id = r.student_id JOIN attendance_codes a ON a.id = r.code_id WHERE r.session_id = s.id AND r.session_date = s.session_date)))::text FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.sourced_id = $1",
+    sql: "SELECT s.id, s.class_id, k.org_id, s.submitted_at IS NOT NULL, campus_version(s.date_last_modified), (json_build_object('sourced_id', s.sourced_id, 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'date', s.session_date, 'period', s.period, 'taken_by', (SELECT json_build_object('sourced_id', u.sourced_id, 'type', 'user') FROM users u WHERE u.id = s.taken_by), 'submitted_at', to_char(s.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'date_last_modified', to_char(s.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'records', (SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'code', a.code, 'category', a.category, 'minutes_present', x.minutes, 'source', r.source, 'overrides_teacher', r.source = 'office' AND EXISTS (SELECT 1 FROM attendance_registers t WHERE t.session_id = s.id AND t.session_date = s.session_date AND t.source = 'teacher' AND x.uid = ANY (t.students)), 'recorded_at', to_char(x.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) ORDER BY x.uid, r.source DESC), '[]') FROM attendance_registers r CROSS JOIN unnest(r.students, r.codes, r.minutes, r.recorded_at) AS x (uid, code_id, minutes, at) JOIN users u ON u.id = x.uid JOIN attendance_codes a ON a.id = x.code_id WHERE r.session_id = s.id AND r.session_date = s.session_date)))::text FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.sourced_id = $1",
     params: &[Type::UUID],
 };
 
@@ -791,14 +798,14 @@ pub const SESSION_STATE: Stmt = Stmt {
 /// The attendance sessions of class `$1` from `$2` to `$3`, as one JSON array.
 pub const CLASS_SESSIONS: Stmt = Stmt {
     id: 78,
-    sql: "SELECT coalesce(json_agg(json_build_object('sourced_id', s.sourced_id, 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'date', s.session_date, 'period', s.period, 'taken_by', (SELECT json_build_object('sourced_id', u.sourced_id, 'type', 'user') FROM users u WHERE u.id = s.taken_by), 'submitted_at', to_char(s.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'date_last_modified', to_char(s.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'records', (SELECT count(*) FROM attendance_records r WHERE r.session_id = s.id AND r.session_date = s.session_date)) ORDER BY s.session_date, s.period), '[]')::text FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3",
+    sql: "SELECT coalesce(json_agg(json_build_object('sourced_id', s.sourced_id, 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'date', s.session_date, 'period', s.period, 'taken_by', (SELECT json_build_object('sourced_id', u.sourced_id, 'type', 'user') FROM users u WHERE u.id = s.taken_by), 'submitted_at', to_char(s.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'date_last_modified', to_char(s.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'records', (SELECT coalesce(sum(cardinality(r.students)), 0) FROM attendance_registers r WHERE r.session_id = s.id AND r.session_date = s.session_date)) ORDER BY s.session_date, s.period), '[]')::text FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3",
     params: &[Type::INT8, Type::DATE, Type::DATE],
 };
 
-/// Per-student attendance of class `$1` from `$2` to `$3` (an office record counts instead of the teacher's), as one JSON array. Analytics: the replica when fresh.
+/// Per-student attendance of class `$1` from `$2` to `$3` (an office mark counts instead of the teacher's), as one JSON array. Analytics: the replica when fresh.
 pub const CLASS_ATTENDANCE_REPORT: Stmt = Stmt {
     id: 79,
-    sql: "WITH marks AS (SELECT DISTINCT ON (r.session_id, r.student_id) r.student_id, a.category, a.presence_fraction FROM attendance_sessions s JOIN attendance_records r ON r.session_id = s.id AND r.session_date = s.session_date JOIN attendance_codes a ON a.id = r.code_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3 AND r.session_date BETWEEN $2 AND $3 ORDER BY r.session_id, r.student_id, (r.source = 'office') DESC) SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'given_name', u.given_name, 'family_name', u.family_name, 'roll_number', sp.roll_number, 'marks', coalesce(m.n, 0), 'present', coalesce(m.present, 0), 'late', coalesce(m.late, 0), 'absent', coalesce(m.absent, 0), 'excused', coalesce(m.excused, 0), 'presence_rate', CASE WHEN coalesce(m.n, 0) = 0 THEN NULL ELSE round(m.presence / m.n, 4)::float8 END) ORDER BY lower(u.family_name), lower(u.given_name), u.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN student_profiles sp ON sp.user_id = u.id LEFT JOIN (SELECT student_id, count(*) AS n, count(*) FILTER (WHERE category = 'present') AS present, count(*) FILTER (WHERE category = 'late') AS late, count(*) FILTER (WHERE category = 'absent') AS absent, count(*) FILTER (WHERE category = 'excused') AS excused, sum(presence_fraction) AS presence FROM marks GROUP BY student_id) m ON m.student_id = u.id WHERE e.class_id = $1 AND e.role = 'student' AND e.status = 'active'",
+    sql: "WITH marks AS (SELECT DISTINCT ON (r.session_id, x.uid) x.uid AS student_id, a.category, a.presence_fraction FROM attendance_sessions s JOIN attendance_registers r ON r.session_id = s.id AND r.session_date = s.session_date CROSS JOIN unnest(r.students, r.codes) AS x (uid, code_id) JOIN attendance_codes a ON a.id = x.code_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3 AND r.session_date BETWEEN $2 AND $3 ORDER BY r.session_id, x.uid, (r.source = 'office') DESC) SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'given_name', u.given_name, 'family_name', u.family_name, 'roll_number', sp.roll_number, 'marks', coalesce(m.n, 0), 'present', coalesce(m.present, 0), 'late', coalesce(m.late, 0), 'absent', coalesce(m.absent, 0), 'excused', coalesce(m.excused, 0), 'presence_rate', CASE WHEN coalesce(m.n, 0) = 0 THEN NULL ELSE round(m.presence / m.n, 4)::float8 END) ORDER BY lower(u.family_name), lower(u.given_name), u.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN student_profiles sp ON sp.user_id = u.id LEFT JOIN (SELECT student_id, count(*) AS n, count(*) FILTER (WHERE category = 'present') AS present, count(*) FILTER (WHERE category = 'late') AS late, count(*) FILTER (WHERE category = 'absent') AS absent, count(*) FILTER (WHERE category = 'excused') AS excused, sum(presence_fraction) AS presence FROM marks GROUP BY student_id) m ON m.student_id = u.id WHERE e.class_id = $1 AND e.role = 'student' AND e.status = 'active'",
     params: &[Type::INT8, Type::DATE, Type::DATE],
 };
 

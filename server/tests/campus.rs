@@ -321,7 +321,7 @@ fn a_registrars_and_a_teachers_day() {
     assert_eq!(first_state["records"].as_array().unwrap().len(), 5);
     assert_eq!(first_state["records"], second_state["records"]);
     assert_eq!(
-        sql_one(&format!("SELECT count(*) FROM attendance_records r JOIN attendance_sessions s ON s.id = r.session_id WHERE s.sourced_id = '{sid}'")),
+        sql_one(&format!("SELECT sum(cardinality(r.students)) FROM attendance_registers r JOIN attendance_sessions s ON s.id = r.session_id WHERE s.sourced_id = '{sid}'")),
         "5"
     );
     // Office-only codes are refused in a teacher's register, by position.
@@ -1243,4 +1243,73 @@ fn registers_marked_together_are_written_together_and_answered_one_by_one() {
     }
     let m = String::from_utf8_lossy(&call(&server, "GET", "/metrics", None, None).body).to_string();
     assert!(m.contains("campushub_register_batches_total"), "{m}");
+
+    // The same register marked by eight requests at once: a batch holds it once, the others
+    // follow in later batches, so every answer is 200 and the register is one PUT's whole
+    // state (all one code), never a mix.
+    let sid = &sessions[1];
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let (server, teacher, c) = (&server, &teacher, &c);
+                scope.spawn(move || {
+                    let code = ["P", "A", "L"][i % 3];
+                    let records: Vec<Value> = c
+                        .students
+                        .iter()
+                        .map(|s| json!({"student": s, "code": code}))
+                        .collect();
+                    send(
+                        server,
+                        "PUT",
+                        &format!("/api/v1/attendance-sessions/{sid}/records"),
+                        teacher,
+                        json!({"records": records}),
+                    )
+                    .status
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let register = ok(
+        &get(&server, &format!("/api/v1/attendance-sessions/{sid}"), &teacher),
+        200,
+    );
+    let records = register["records"].as_array().unwrap();
+    assert_eq!(records.len(), 3, "{register}");
+    assert!(
+        records.iter().all(|r| r["code"] == records[0]["code"]),
+        "{register}"
+    );
+
+    // A student who left the class behind the shard's back (the roster cache still lists
+    // them): PostgreSQL checks the enrollment again and the student is refused by position.
+    let gone = &c.students[2];
+    assert_eq!(
+        sql_one(&format!(
+            "WITH x AS (UPDATE enrollments SET status = 'tobedeleted' \
+             WHERE user_id = (SELECT id FROM users WHERE sourced_id = '{gone}') \
+             AND class_id = (SELECT id FROM classes WHERE sourced_id = '{}') RETURNING 1) \
+             SELECT count(*) FROM x",
+            c.class
+        )),
+        "1"
+    );
+    let records: Vec<Value> = c
+        .students
+        .iter()
+        .map(|s| json!({"student": s, "code": "P"}))
+        .collect();
+    let r = send(
+        &server,
+        "PUT",
+        &format!("/api/v1/attendance-sessions/{}/records", sessions[2]),
+        &teacher,
+        json!({"records": records}),
+    );
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["errors"][0]["field"], "records[2].student", "{v}");
 }

@@ -11,7 +11,7 @@ fn campushub(url: &str, args: &[&str]) -> (i32, String, String) {
     common::cli(url, args)
 }
 
-/// One class with one student and sessions on the given dates, each with one record.
+/// One class with one student and sessions on the given dates, each with a register of one mark.
 fn insert_records(url: &str, dates: &[&str]) {
     let values: Vec<String> = dates.iter().map(|d| format!("(DATE '{d}')")).collect();
     psql(
@@ -23,9 +23,12 @@ fn insert_records(url: &str, dates: &[&str]) {
                  ON CONFLICT (class_id, session_date, period) DO UPDATE SET period = 1
                  RETURNING id, session_date
              )
-             INSERT INTO attendance_records (session_id, session_date, student_id, code_id, source)
-             SELECT s.id, s.session_date, (SELECT id FROM users WHERE username = 'p-student'),
-                    (SELECT id FROM attendance_codes LIMIT 1), 'teacher'
+             INSERT INTO attendance_registers (session_id, session_date, source, students, codes,
+                                               minutes, recorded_by, recorded_at)
+             SELECT s.id, s.session_date, 'teacher',
+                    ARRAY[(SELECT id FROM users WHERE username = 'p-student')],
+                    ARRAY[(SELECT id FROM attendance_codes LIMIT 1)], ARRAY[NULL::int2],
+                    ARRAY[NULL::int8], ARRAY[now()]
              FROM s",
             values.join(", ")
         ),
@@ -35,7 +38,7 @@ fn insert_records(url: &str, dates: &[&str]) {
 fn partition_of(url: &str) -> Vec<String> {
     psql(
         url,
-        "SELECT session_date || ' ' || tableoid::regclass FROM attendance_records ORDER BY session_date",
+        "SELECT session_date || ' ' || tableoid::regclass FROM attendance_registers ORDER BY session_date",
     )
     .lines()
     .map(str::to_string)
@@ -73,7 +76,7 @@ fn maintain_moves_waiting_rows_across_month_and_year_boundaries() {
     );
     assert!(partition_of(&db.url)
         .iter()
-        .all(|l| l.ends_with("attendance_records_default")));
+        .all(|l| l.ends_with("attendance_registers_default")));
 
     // November plus one month ahead; January 2027 is created because rows wait for it.
     let (code, out, err) = campushub(
@@ -82,29 +85,29 @@ fn maintain_moves_waiting_rows_across_month_and_year_boundaries() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("created attendance_records_y2026m11 (2026-11); moved 1 rows"),
+        out.contains("created attendance_registers_y2026m11 (2026-11); moved 1 rows"),
         "{out}"
     );
     assert!(
-        out.contains("created attendance_records_y2026m12 (2026-12); moved 2 rows"),
+        out.contains("created attendance_registers_y2026m12 (2026-12); moved 2 rows"),
         "{out}"
     );
     assert!(
-        out.contains("created attendance_records_y2027m01 (2027-01); moved 2 rows"),
+        out.contains("created attendance_registers_y2027m01 (2027-01); moved 2 rows"),
         "{out}"
     );
     assert_eq!(
         partition_of(&db.url),
         vec![
-            "2026-11-30 attendance_records_y2026m11",
-            "2026-12-01 attendance_records_y2026m12",
-            "2026-12-31 attendance_records_y2026m12",
-            "2027-01-01 attendance_records_y2027m01",
-            "2027-01-15 attendance_records_y2027m01",
+            "2026-11-30 attendance_registers_y2026m11",
+            "2026-12-01 attendance_registers_y2026m12",
+            "2026-12-31 attendance_registers_y2026m12",
+            "2027-01-01 attendance_registers_y2027m01",
+            "2027-01-15 attendance_registers_y2027m01",
         ]
     );
     assert_eq!(
-        psql(&db.url, "SELECT count(*) FROM attendance_records_default").trim(),
+        psql(&db.url, "SELECT count(*) FROM attendance_registers_default").trim(),
         "0"
     );
 
@@ -119,26 +122,26 @@ fn maintain_moves_waiting_rows_across_month_and_year_boundaries() {
     // New rows route straight to their partition; a month still missing waits, then moves.
     insert_records(&db.url, &["2026-12-15", "2027-03-03"]);
     let rows = partition_of(&db.url);
-    assert!(rows.contains(&"2026-12-15 attendance_records_y2026m12".to_string()));
-    assert!(rows.contains(&"2027-03-03 attendance_records_default".to_string()));
+    assert!(rows.contains(&"2026-12-15 attendance_registers_y2026m12".to_string()));
+    assert!(rows.contains(&"2027-03-03 attendance_registers_default".to_string()));
     let (code, out, _) = campushub(
         &db.url,
         &["db", "maintain", "--from", "2026-11", "--ahead", "1"],
     );
     assert_eq!(code, 0);
     assert!(
-        out.contains("created attendance_records_y2027m03 (2027-03); moved 1 rows"),
+        out.contains("created attendance_registers_y2027m03 (2027-03); moved 1 rows"),
         "{out}"
     );
     assert_eq!(
-        psql(&db.url, "SELECT count(*) FROM attendance_records").trim(),
+        psql(&db.url, "SELECT count(*) FROM attendance_registers").trim(),
         "7"
     );
 
-    // The partitions carry the parent's indexes (a student's attendance by date).
+    // The partitions carry the parent's primary key (a session's registers by source).
     let idx = psql(
         &db.url,
-        "SELECT count(*) FROM pg_indexes WHERE tablename = 'attendance_records_y2027m03' AND indexdef LIKE '%(student_id, session_date)%'",
+        "SELECT count(*) FROM pg_indexes WHERE tablename = 'attendance_registers_y2027m03' AND indexdef LIKE '%(session_id, source, session_date)%'",
     );
     assert_eq!(idx.trim(), "1");
 }

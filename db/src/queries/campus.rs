@@ -197,12 +197,12 @@ pub struct Register {
     pub actor: i64,
     /// Client address, as text.
     pub ip: String,
-    /// The session's public id.
-    pub session: Uuid,
+    /// The session's row id.
+    pub session: i64,
     /// `teacher` or `office`.
     pub source: &'static str,
-    /// Students, in the request's order.
-    pub students: Vec<Uuid>,
+    /// Students' users ids, in the request's order.
+    pub students: Vec<i64>,
     /// Their codes.
     pub codes: Vec<String>,
     /// Their minutes present, where given.
@@ -210,28 +210,30 @@ pub struct Register {
 }
 
 /// Marks `registers` in one statement (one transaction, one commit): an outcome per register,
-/// in order. A register refused for its own reasons changes nothing, and nothing of the others.
+/// in order. At most one register per (session, source): the caller keeps the others for the
+/// next batch. A register refused for its own reasons changes nothing, and nothing of the others.
 pub async fn mark_registers(pool: &Pool, registers: &[&Register]) -> Result<Vec<Outcome>, DbError> {
     let n = registers.len();
     let records: usize = registers.iter().map(|r| r.students.len()).sum();
-    let (mut actors, mut ips, mut sessions, mut sources, mut counts) = (
-        Vec::with_capacity(n),
+    let (mut actors, mut ips, mut sessions, mut sources) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let (mut students, mut codes, mut minutes) = (
+    let (mut owner, mut students, mut codes, mut minutes) = (
+        Vec::with_capacity(records),
         Vec::with_capacity(records),
         Vec::with_capacity(records),
         Vec::with_capacity(records),
     );
-    for r in registers {
+    for (i, r) in registers.iter().enumerate() {
         actors.push(r.actor);
         ips.push(r.ip.as_str());
         sessions.push(r.session);
         sources.push(r.source);
-        counts.push(i32::try_from(r.students.len()).map_err(|_| DbError::Query)?);
+        let i = i32::try_from(i + 1).map_err(|_| DbError::Query)?;
+        owner.extend(std::iter::repeat_n(i, r.students.len()));
         students.extend_from_slice(&r.students);
         codes.extend(r.codes.iter().map(String::as_str));
         minutes.extend_from_slice(&r.minutes);
@@ -240,7 +242,7 @@ pub async fn mark_registers(pool: &Pool, registers: &[&Register]) -> Result<Vec<
         .query(
             &crate::statements::ATTENDANCE_MARK_BATCH,
             &[
-                &actors, &ips, &sessions, &sources, &counts, &students, &codes, &minutes,
+                &actors, &ips, &sessions, &sources, &owner, &students, &codes, &minutes,
             ],
         )
         .await?;

@@ -18,7 +18,7 @@ use super::campus::{
     allow_in_class, array_response, date_range, ip, may_in_class, path_id, record_response,
     refused, today, written, MAX_BULK,
 };
-use super::catalog::class_for;
+use super::catalog::{class_for, roster_ids};
 use super::fields::{parse_date, Fields};
 use super::{query_pairs, Request};
 use crate::api_error::{ApiError, FieldError};
@@ -114,7 +114,7 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
     let caller = req.caller()?;
     let id = path_id(req, "attendance session")?;
     // Only what the access check needs: the register's document is not read on this path.
-    let (_, class_id, department, submitted) = campus::session_state(shard.db.primary(), id)
+    let (session, class_id, department, submitted) = campus::session_state(shard.db.primary(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let scope = (class_id, department);
@@ -131,6 +131,7 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
     } else {
         return Err(ApiError::Forbidden);
     };
+    let ids = enrolled_ids(shard, class_id, &students).await?;
     // Coalesced with the shard's other registers into one statement and one commit; the
     // answer comes once that commit is durable.
     let o = shard
@@ -138,9 +139,9 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
         .mark(Register {
             actor: caller.principal.user_id,
             ip: ip(req),
-            session: id,
+            session,
             source,
-            students: students.clone(),
+            students: ids.clone(),
             codes: codes.clone(),
             minutes,
         })
@@ -167,9 +168,8 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
                 &o,
                 &[("not_enrolled", "records", "is not enrolled in this class")],
                 |bad| {
-                    students
-                        .iter()
-                        .position(|s| s.hyphenated().to_string() == bad)
+                    ids.iter()
+                        .position(|s| s.to_string() == bad)
                         .map(|i| format!("records[{i}].student"))
                 },
             ),
@@ -185,6 +185,49 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
     Ok(Response::json(200, body.into_bytes())
         .with_header("X-Records-Changed", changed.to_string())
         .with_header("Location", format!("/api/v1/attendance-sessions/{id}")))
+}
+
+/// The users ids of `students` from class `class`'s roster: the shard's cached roster, read
+/// again from PostgreSQL when a student is not in it (the cache may not have heard of an
+/// enrollment yet). 422 naming each student that is not enrolled. PostgreSQL checks the
+/// enrollments again when it writes (a student who left meanwhile is refused there).
+async fn enrolled_ids(
+    shard: &Shard,
+    class: i64,
+    students: &[uuid::Uuid],
+) -> Result<Vec<i64>, ApiError> {
+    fn resolve(roster: &[(i64, uuid::Uuid)], students: &[uuid::Uuid]) -> Vec<Option<i64>> {
+        let mut by_public: Vec<(uuid::Uuid, i64)> = roster.iter().map(|(i, u)| (*u, *i)).collect();
+        by_public.sort_unstable();
+        students
+            .iter()
+            .map(|s| {
+                by_public
+                    .binary_search_by(|(u, _)| u.cmp(s))
+                    .ok()
+                    .map(|at| by_public[at].1)
+            })
+            .collect()
+    }
+    let mut found = resolve(&roster_ids(shard, class, false).await?, students);
+    if found.iter().any(Option::is_none) {
+        found = resolve(&roster_ids(shard, class, true).await?, students);
+    }
+    let missing: Vec<FieldError> = found
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| id.is_none())
+        .map(|(i, _)| {
+            FieldError::new(
+                format!("records[{i}].student"),
+                "is not enrolled in this class",
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::Invalid(missing));
+    }
+    Ok(found.into_iter().flatten().collect())
 }
 
 /// `POST /api/v1/attendance-sessions/{id}/submit`: every enrolled student must have a mark.

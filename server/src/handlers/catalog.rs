@@ -578,7 +578,7 @@ pub async fn roster(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     let rec = class_for(shard, req, req.permission()?).await?;
     // The roster's ids, by name, from the shard's cache or PostgreSQL; the profiles from the
     // shard's profile cache.
-    let ids = roster_ids(shard, rec.id).await?;
+    let ids = roster_ids(shard, rec.id, false).await?;
     let public: Vec<uuid::Uuid> = ids.iter().map(|(_, u)| *u).collect();
     let profiles = super::students::load_many(shard, &public).await?;
     let docs: Vec<&[u8]> = profiles.iter().map(|p| &p.json[..]).collect();
@@ -588,11 +588,16 @@ pub async fn roster(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
 
 /// A class's students (users.id, public id), by name: cached per shard (with the profile
 /// cache: off when it is), dropped everywhere when someone enrolls or leaves. A renamed student
-/// keeps their place until the entry expires.
-async fn roster_ids(shard: &Shard, class: i64) -> Result<crate::shard::Roster, ApiError> {
+/// keeps their place until the entry expires. `fresh`: read PostgreSQL (and refill the cache)
+/// even when the cache holds the class.
+pub(super) async fn roster_ids(
+    shard: &Shard,
+    class: i64,
+    fresh: bool,
+) -> Result<crate::shard::Roster, ApiError> {
     let now = std::time::Instant::now();
     let cached = shard.config.profile_cache_entries > 0;
-    if cached {
+    if cached && !fresh {
         if let Some(ids) = shard.rosters.borrow_mut().get(&class, now) {
             return Ok(Rc::clone(ids));
         }

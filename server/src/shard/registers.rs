@@ -4,8 +4,8 @@
 //! queues the registers its requests bring, and one task writes everything queued in one
 //! statement (one transaction, one commit), then answers each request with its own outcome.
 //! While a batch is in flight the next one gathers, so the batch grows with the load and the
-//! wait is at most one batch's round trip. Registers are sent in session order, so two shards'
-//! batches lock sessions in the same order and cannot deadlock.
+//! wait is at most one batch's round trip. PostgreSQL locks a batch's sessions in id order, so
+//! two shards' batches cannot deadlock.
 
 use std::rc::Rc;
 
@@ -48,21 +48,37 @@ impl Registers {
     }
 }
 
-/// Writes what is queued, batch after batch, until the shard goes away.
+/// Writes what is queued, batch after batch, until the shard goes away. A batch holds at most
+/// one register per (session, source): a second PUT of the same register waits for the next
+/// batch, so it applies after the first, as it would one statement at a time.
 pub async fn run(shard: Rc<Shard>, mut rx: Queue) {
-    while let Some(first) = rx.next().await {
+    let mut held: Option<Job> = None;
+    loop {
+        let first = match held.take() {
+            Some(job) => job,
+            None => match rx.next().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
         let mut records = first.0.students.len();
         let mut batch = vec![first];
         while batch.len() < MAX_REGISTERS && records < MAX_RECORDS {
             match rx.try_recv() {
                 Ok(job) => {
+                    let again = batch
+                        .iter()
+                        .any(|(r, _)| r.session == job.0.session && r.source == job.0.source);
+                    if again {
+                        held = Some(job);
+                        break;
+                    }
                     records += job.0.students.len();
                     batch.push(job);
                 }
                 Err(_) => break,
             }
         }
-        batch.sort_by_key(|(r, _)| r.session);
         let registers: Vec<&Register> = batch.iter().map(|(r, _)| r).collect();
         let result = campus::mark_registers(shard.db.primary(), &registers).await;
         shard.metrics.borrow_mut().register_batches_total += 1;
