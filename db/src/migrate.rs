@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "attendance_registers",
         sql: include_str!("../migrations/0009_attendance_registers.sql"),
     },
+    Migration {
+        version: 10,
+        name: "audit_chain_head",
+        sql: include_str!("../migrations/0010_audit_chain_head.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

@@ -407,6 +407,7 @@ async fn fill(
         client
             .batch_execute(
                 "TRUNCATE orgs, users, api_keys, audit_events RESTART IDENTITY CASCADE; \
+                 UPDATE audit_chain_head SET last_id = NULL, hash = NULL; \
                  DELETE FROM roles WHERE NOT builtin",
             )
             .await?;

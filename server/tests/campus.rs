@@ -1274,7 +1274,11 @@ fn registers_marked_together_are_written_together_and_answered_one_by_one() {
     });
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let register = ok(
-        &get(&server, &format!("/api/v1/attendance-sessions/{sid}"), &teacher),
+        &get(
+            &server,
+            &format!("/api/v1/attendance-sessions/{sid}"),
+            &teacher,
+        ),
         200,
     );
     let records = register["records"].as_array().unwrap();
