@@ -1053,6 +1053,17 @@ fn a_change_through_one_instance_is_read_through_another() {
     };
     assert_eq!(count(&b), 1);
     assert_eq!(count(&b), 1);
+    // List pages are cached per shard too: B's page of the department gains the student
+    // created through A.
+    let list = format!("/api/v1/students?department={}&fields=sourced_id", c.dept);
+    let listed = |s: &TestServer| {
+        get(s, &list, &registrar).json()["students"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(listed(&b), 1);
+    assert_eq!(listed(&b), 1);
     let newcomer = ok(
         &send(
             &a,
@@ -1076,6 +1087,34 @@ fn a_change_through_one_instance_is_read_through_another() {
     assert!(
         eventually(Duration::from_secs(3), || count(&b) == 2),
         "instance B still serves the old roster"
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || listed(&b) == 2),
+        "instance B still serves the old list page"
+    );
+    // A rename through A moves the student out of a prefix search B has cached.
+    let comers = format!("/api/v1/students?department={}&q=comer", c.dept);
+    let found = |s: &TestServer| {
+        get(s, &comers, &registrar).json()["students"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(found(&b), 1);
+    assert_eq!(found(&b), 1);
+    ok(
+        &send(
+            &a,
+            "PATCH",
+            &format!("/api/v1/students/{}", id_of(&newcomer)),
+            &registrar,
+            json!({"family_name": "Renamed"}),
+        ),
+        200,
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || found(&b) == 0),
+        "instance B still finds the old name"
     );
     let enrollments = ok(
         &get(

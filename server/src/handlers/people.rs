@@ -4,6 +4,8 @@
 //! when a person moves); every write drops the person's cached profile and principal on every
 //! shard of every instance.
 
+use std::rc::Rc;
+
 use campushub_db::queries::campus::{self, Shape};
 use campushub_db::statements::{
     STAFF_BY_ID, STAFF_CREATE, STAFF_PAGE, STAFF_UPDATE, STUDENTS_PAGE, STUDENT_CREATE,
@@ -70,22 +72,52 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
             Ok(true)
         },
     )?;
-    let ids = campus::id_page(
-        shard.db.primary(),
-        &STUDENTS_PAGE,
-        &[
-            &dept,
-            &program,
-            &year,
-            &status,
-            &q,
-            &paging.after,
-            &(paging.limit + 1),
-            &scope,
-        ],
-    )
-    .await?;
-    // PostgreSQL finds the page's ids; the profiles come from the shard's cache.
+    // The page's ids from the shard's page cache, else PostgreSQL (which walks the index from
+    // the cursor); the profiles from the shard's profile cache.
+    let key = format!(
+        "{dept:?}|{program:?}|{year:?}|{status:?}|{q:?}|{}|{}|{scope:?}",
+        paging.after, paging.limit
+    );
+    let now = std::time::Instant::now();
+    let cached = shard.config.profile_cache_entries > 0;
+    let hit = if cached {
+        shard
+            .student_pages
+            .borrow_mut()
+            .get(key.as_str(), now)
+            .map(Rc::clone)
+    } else {
+        None
+    };
+    let ids = match hit {
+        Some(ids) => ids,
+        None => {
+            let ids: crate::shard::Roster = campus::id_page(
+                shard.db.primary(),
+                &STUDENTS_PAGE,
+                &[
+                    &dept,
+                    &program,
+                    &year,
+                    &status,
+                    &q,
+                    &paging.after,
+                    &(paging.limit + 1),
+                    &scope,
+                ],
+            )
+            .await?
+            .into();
+            if cached {
+                shard.student_pages.borrow_mut().insert(
+                    key,
+                    Rc::clone(&ids),
+                    now + crate::auth::access::cache_ttl(shard),
+                );
+            }
+            ids
+        }
+    };
     let public: Vec<uuid::Uuid> = ids.iter().map(|(_, u)| *u).collect();
     let profiles = load_many(shard, &public).await?;
     let rows: Vec<(i64, &[u8])> = ids
@@ -220,12 +252,12 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
         return Err(refused(&o, PERSON_REFUSALS, |_| None));
     }
     let id = o.id.ok_or(ApiError::Internal)?;
+    // A new student belongs in pages every shard may hold.
+    publish_person(shard, Some(id), None).await;
     let student = load(shard, id).await?;
-    Ok(
-        Response::shared_json(201, std::rc::Rc::clone(&student.json))
-            .with_header("Location", format!("/api/v1/students/{id}"))
-            .with_header("ETag", crate::request::etag(student.version)),
-    )
+    Ok(Response::shared_json(201, Rc::clone(&student.json))
+        .with_header("Location", format!("/api/v1/students/{id}"))
+        .with_header("ETag", crate::request::etag(student.version)))
 }
 
 async fn change_student(

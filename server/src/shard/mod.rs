@@ -94,6 +94,11 @@ pub struct Shard {
     pub rosters: RefCell<campushub_cache::LocalCache<i64, Roster>>,
     /// Hot student profiles, encoded.
     pub students: RefCell<campushub_cache::LocalCache<uuid::Uuid, Rc<CachedStudent>>>,
+    /// Pages of the student list: the (users.id, public id) of each page, by its query (filters,
+    /// the caller's department scope, cursor and limit). Dropped whole on every shard of every
+    /// instance when any student is created or changed, so a page is never staler than the
+    /// invalidation bus; the profiles themselves come from `students`.
+    pub student_pages: RefCell<campushub_cache::LocalCache<String, Roster>>,
 }
 
 /// A student profile as the shard's cache keeps it: what access checks need, and the encoded
@@ -110,13 +115,15 @@ pub struct CachedStudent {
     pub json: Rc<[u8]>,
 }
 
-/// A class's students as the roster cache keeps them: (users.id, public id), by name.
+/// A list of students as the roster and page caches keep them: (users.id, public id), in the
+/// list's order.
 pub type Roster = Rc<[(i64, uuid::Uuid)]>;
 
 /// One per-shard cache's figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
-    /// `tokens`, `principals`, `api_keys`, `students`, `summaries` or `rosters`.
+    /// `tokens`, `principals`, `api_keys`, `students`, `summaries`, `rosters` or
+    /// `student_pages`.
     pub name: &'static str,
     /// Entries held now.
     pub entries: u64,
@@ -139,14 +146,15 @@ impl CacheStats {
 
 impl Shard {
     /// The figures of every cache of this shard.
-    pub fn cache_stats(&self) -> [CacheStats; 6] {
-        let (t, p, k, s, d, r) = (
+    pub fn cache_stats(&self) -> [CacheStats; 7] {
+        let (t, p, k, s, d, r, g) = (
             self.tokens.borrow(),
             self.principals.borrow(),
             self.api_keys.borrow(),
             self.students.borrow(),
             self.summaries.borrow(),
             self.rosters.borrow(),
+            self.student_pages.borrow(),
         );
         [
             CacheStats::of("tokens", t.len(), t.hit_miss()),
@@ -155,6 +163,7 @@ impl Shard {
             CacheStats::of("students", s.len(), s.hit_miss()),
             CacheStats::of("summaries", d.len(), d.hit_miss()),
             CacheStats::of("rosters", r.len(), r.hit_miss()),
+            CacheStats::of("student_pages", g.len(), g.hit_miss()),
         ]
     }
 
@@ -204,10 +213,13 @@ impl Shard {
             Invalidation::Class(id) => {
                 self.rosters.borrow_mut().remove(id);
             }
+            // A student who is new, renamed, moved or deactivated may enter, leave or move
+            // within any page: every page goes.
             Invalidation::Student(id) => {
                 if let Ok(id) = uuid::Uuid::try_parse(id) {
                     self.students.borrow_mut().remove(&id);
                 }
+                self.student_pages.borrow_mut().clear();
             }
             Invalidation::All => {
                 self.principals.borrow_mut().clear();
@@ -215,6 +227,7 @@ impl Shard {
                 self.students.borrow_mut().clear();
                 self.summaries.borrow_mut().clear();
                 self.rosters.borrow_mut().clear();
+                self.student_pages.borrow_mut().clear();
             }
         }
     }
@@ -489,6 +502,7 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
             config.profile_cache_entries.max(1) as usize,
         )),
         rosters: RefCell::new(campushub_cache::LocalCache::new(10_000)),
+        student_pages: RefCell::new(campushub_cache::LocalCache::new(10_000)),
         id,
         config: Arc::clone(config),
         date: DateCache::new(),
