@@ -35,6 +35,9 @@ pub enum Invalidation {
     ApiKey(i64),
     /// A class's roster changed: someone enrolled or left (classes.id).
     Class(i64),
+    /// Results of a class's line item changed, or a line item was published, locked or edited
+    /// (classes.id).
+    Results(i64),
     /// Everything (missed messages, bulk changes).
     All,
 }
@@ -57,6 +60,7 @@ impl Message {
             Invalidation::Student(id) => format!("{} student {id}", self.version),
             Invalidation::ApiKey(id) => format!("{} apikey {id}", self.version),
             Invalidation::Class(id) => format!("{} class {id}", self.version),
+            Invalidation::Results(id) => format!("{} results {id}", self.version),
             Invalidation::All => format!("{} all 0", self.version),
         }
     }
@@ -75,6 +79,7 @@ impl Message {
             "role" => Invalidation::Role(id.parse().ok()?),
             "apikey" => Invalidation::ApiKey(id.parse().ok()?),
             "class" => Invalidation::Class(id.parse().ok()?),
+            "results" => Invalidation::Results(id.parse().ok()?),
             "student" if !id.is_empty() && id.len() <= 64 => Invalidation::Student(id.into()),
             "all" => Invalidation::All,
             _ => return None,
@@ -260,6 +265,7 @@ mod tests {
             Invalidation::Role(7),
             Invalidation::ApiKey(3),
             Invalidation::Class(5),
+            Invalidation::Results(6),
             Invalidation::Student("0b7a3c1e-0000-4000-8000-000000000001".into()),
             Invalidation::All,
         ] {

@@ -100,7 +100,7 @@ pub struct ShardSnapshot {
     /// Redis, if configured.
     pub redis: Option<RedisStats>,
     /// The shard's hot caches: entries, hits and misses of each.
-    pub caches: [crate::shard::CacheStats; 7],
+    pub caches: [crate::shard::CacheStats; 8],
     /// The invalidation subscription, if Redis is configured.
     pub bus: Option<campushub_cache::BusStats>,
     /// Highest authorisation version the shard has seen.

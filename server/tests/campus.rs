@@ -508,6 +508,26 @@ fn a_registrars_and_a_teachers_day() {
     );
     assert_eq!(mine["results"][0]["score"], 41.5);
     assert_eq!(mine["results"][0]["line_item"]["status"], "published");
+    // The student's published results are cached per shard; a new score drops them.
+    ok(
+        &send(
+            &server,
+            "PUT",
+            &format!("/api/v1/line-items/{li}/results"),
+            &teacher,
+            json!({"results": [{"student": c.students[0], "score": 45}]}),
+        ),
+        200,
+    );
+    let mine = ok(
+        &get(
+            &server,
+            &format!("/api/v1/students/{}/results", c.students[0]),
+            &student,
+        ),
+        200,
+    );
+    assert_eq!(mine["results"][0]["score"], 45.0, "{mine}");
     // Another student's results are not theirs to read.
     let r = get(
         &server,

@@ -267,12 +267,13 @@ pub fn array_body(
 }
 
 /// A list that is one JSON array document: `{"<key>": [...]}`.
-pub fn array_response(key: &str, array: String) -> Response {
+pub fn array_response(key: &str, array: impl AsRef<str>) -> Response {
+    let array = array.as_ref();
     let mut body = String::with_capacity(array.len() + key.len() + 6);
     body.push_str("{\"");
     body.push_str(key);
     body.push_str("\":");
-    body.push_str(&array);
+    body.push_str(array);
     body.push('}');
     Response::json(200, body.into_bytes()).with_header("Cache-Control", "private, no-store")
 }

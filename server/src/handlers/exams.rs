@@ -168,6 +168,7 @@ pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
             _ => refused(&o, ITEM_REFUSALS, |_| None),
         });
     }
+    publish_results(shard, rec.class_scope().0).await;
     Ok(written(200, item(shard, req).await?))
 }
 
@@ -250,6 +251,7 @@ pub async fn put_results(shard: &Shard, req: &Request<'_>) -> Result<Response, A
             ),
         });
     }
+    publish_results(shard, rec.class_scope().0).await;
     let doc = campus::document(shard.db.primary(), &LINE_ITEM_RESULTS, &[&rec.id]).await?;
     Ok(array_response("results", doc)
         .with_header("X-Results-Changed", o.row_id.unwrap_or(0).to_string()))
@@ -278,11 +280,38 @@ pub async fn student_results(shard: &Shard, req: &Request<'_>) -> Result<Respons
     .await?
     .ok_or(ApiError::Forbidden)?;
     let published_only = matches!(reason, Reason::Own | Reason::Guardian);
-    let doc = campus::document(
+    // What students and guardians read (published results) is cached per shard; staff, who
+    // see drafts too, read PostgreSQL.
+    let now = std::time::Instant::now();
+    let cached = published_only && shard.config.profile_cache_entries > 0;
+    if cached {
+        if let Some(doc) = shard.results.borrow_mut().get(&s.id, now) {
+            return Ok(array_response("results", doc));
+        }
+    }
+    let doc: std::rc::Rc<str> = campus::document(
         shard.db.primary(),
         &STUDENT_RESULTS,
         &[&s.id, &published_only],
     )
-    .await?;
-    Ok(array_response("results", doc))
+    .await?
+    .into();
+    if cached {
+        shard.results.borrow_mut().insert(
+            s.id,
+            std::rc::Rc::clone(&doc),
+            now + crate::auth::access::cache_ttl(shard),
+        );
+    }
+    Ok(array_response("results", &doc))
+}
+
+/// Tells every shard of every instance that class `class`'s results or line items changed.
+async fn publish_results(shard: &Shard, class: i64) {
+    shard
+        .invalidate(campushub_cache::Message {
+            version: 0,
+            what: campushub_cache::Invalidation::Results(class),
+        })
+        .await;
 }

@@ -99,6 +99,10 @@ pub struct Shard {
     /// instance when any student is created or changed, so a page is never staler than the
     /// invalidation bus; the profiles themselves come from `students`.
     pub student_pages: RefCell<campushub_cache::LocalCache<String, Roster>>,
+    /// Students' published results as they and their guardians read them (the encoded array,
+    /// by users.id). Dropped whole on every shard of every instance when any result or line
+    /// item changes: results are read all term and written in a few sittings.
+    pub results: RefCell<campushub_cache::LocalCache<i64, Rc<str>>>,
 }
 
 /// A student profile as the shard's cache keeps it: what access checks need, and the encoded
@@ -123,7 +127,7 @@ pub type Roster = Rc<[(i64, uuid::Uuid)]>;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// `tokens`, `principals`, `api_keys`, `students`, `summaries`, `rosters` or
-    /// `student_pages`.
+    /// `student_pages` or `results`.
     pub name: &'static str,
     /// Entries held now.
     pub entries: u64,
@@ -146,8 +150,8 @@ impl CacheStats {
 
 impl Shard {
     /// The figures of every cache of this shard.
-    pub fn cache_stats(&self) -> [CacheStats; 7] {
-        let (t, p, k, s, d, r, g) = (
+    pub fn cache_stats(&self) -> [CacheStats; 8] {
+        let (t, p, k, s, d, r, g, x) = (
             self.tokens.borrow(),
             self.principals.borrow(),
             self.api_keys.borrow(),
@@ -155,6 +159,7 @@ impl Shard {
             self.summaries.borrow(),
             self.rosters.borrow(),
             self.student_pages.borrow(),
+            self.results.borrow(),
         );
         [
             CacheStats::of("tokens", t.len(), t.hit_miss()),
@@ -164,6 +169,7 @@ impl Shard {
             CacheStats::of("summaries", d.len(), d.hit_miss()),
             CacheStats::of("rosters", r.len(), r.hit_miss()),
             CacheStats::of("student_pages", g.len(), g.hit_miss()),
+            CacheStats::of("results", x.len(), x.hit_miss()),
         ]
     }
 
@@ -213,6 +219,8 @@ impl Shard {
             Invalidation::Class(id) => {
                 self.rosters.borrow_mut().remove(id);
             }
+            // Which students a class's results concern is not kept per shard: all go.
+            Invalidation::Results(_) => self.results.borrow_mut().clear(),
             // A student who is new, renamed, moved or deactivated may enter, leave or move
             // within any page: every page goes.
             Invalidation::Student(id) => {
@@ -228,6 +236,7 @@ impl Shard {
                 self.summaries.borrow_mut().clear();
                 self.rosters.borrow_mut().clear();
                 self.student_pages.borrow_mut().clear();
+                self.results.borrow_mut().clear();
             }
         }
     }
@@ -503,6 +512,9 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
         )),
         rosters: RefCell::new(campushub_cache::LocalCache::new(10_000)),
         student_pages: RefCell::new(campushub_cache::LocalCache::new(10_000)),
+        results: RefCell::new(campushub_cache::LocalCache::new(
+            config.profile_cache_entries.max(1) as usize,
+        )),
         id,
         config: Arc::clone(config),
         date: DateCache::new(),
