@@ -8,6 +8,7 @@ pub mod policies;
 pub mod ratelimit;
 mod redis_conn;
 mod send;
+pub mod shared;
 
 pub use bus::{BusStats, Invalidation, InvalidationBus, Message};
 pub use local::LocalCache;

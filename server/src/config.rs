@@ -78,6 +78,7 @@ struct RawConfig {
     password_threads: Option<u32>,
     password_queue: Option<u32>,
     profile_cache_entries: Option<u32>,
+    profile_l2: Option<bool>,
 }
 
 /// The validated configuration shared (read-only) by every shard.
@@ -165,6 +166,9 @@ pub struct Config {
     pub password_queue: u32,
     /// Student profiles each shard keeps encoded (0: read PostgreSQL every time).
     pub profile_cache_entries: u32,
+    /// Whether a profile missing from the shard's cache is looked up in Redis (shared by every
+    /// shard of every instance) before PostgreSQL, and stored there after a PostgreSQL read.
+    pub profile_l2: bool,
 }
 
 /// How each shard's io_uring runs completion work.
@@ -584,6 +588,7 @@ impl Config {
             50_000u32,
             0..=10_000_000,
         )?;
+        let profile_l2 = parse_bool("profile_l2", env("profile_l2"), raw.profile_l2, false)?;
 
         Ok(Config {
             listen,
@@ -625,6 +630,7 @@ impl Config {
             password_threads,
             password_queue,
             profile_cache_entries,
+            profile_l2,
         })
     }
 
@@ -755,6 +761,7 @@ impl Config {
             "profile_cache_entries",
             self.profile_cache_entries.to_string(),
         );
+        line("profile_l2", self.profile_l2.to_string());
         out
     }
 }

@@ -67,6 +67,10 @@ pub struct ShardMetrics {
     pub rate_limited_total: u64,
     /// Coalesced attendance writes (statements, each holding one or more registers).
     pub register_batches_total: u64,
+    /// Student profiles found in the shared (Redis) level.
+    pub profile_shared_hits_total: u64,
+    /// Student profiles looked up in the shared level and not found there.
+    pub profile_shared_misses_total: u64,
 }
 
 impl ShardMetrics {
@@ -299,6 +303,20 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
         "Coalesced attendance writes: statements holding one or more registers.",
         "counter",
         &|s| s.metrics.register_batches_total,
+    );
+    per_shard(
+        &mut out,
+        "campushub_profile_shared_hits_total",
+        "Student profiles found in the shared (Redis) level after missing the shard's cache.",
+        "counter",
+        &|s| s.metrics.profile_shared_hits_total,
+    );
+    per_shard(
+        &mut out,
+        "campushub_profile_shared_misses_total",
+        "Student profiles looked up in the shared (Redis) level and read from PostgreSQL.",
+        "counter",
+        &|s| s.metrics.profile_shared_misses_total,
     );
     per_shard(
         &mut out,

@@ -1376,3 +1376,59 @@ fn registers_marked_together_are_written_together_and_answered_one_by_one() {
     let v = r.json();
     assert_eq!(v["errors"][0]["field"], "records[2].student", "{v}");
 }
+
+/// The value of a `/metrics` counter summed over shards.
+fn counter(server: &TestServer, name: &str) -> u64 {
+    let body =
+        String::from_utf8_lossy(&call(server, "GET", "/metrics", None, None).body).to_string();
+    body.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn the_shared_profile_level_serves_other_instances_and_never_an_old_profile() {
+    // A fills the shared level; B keeps no profiles of its own, so every read of B consults it.
+    let a = TestServer::spawn(&[("CAMPUSHUB_PROFILE_L2", "on")]);
+    let b = TestServer::spawn(&[
+        ("CAMPUSHUB_PROFILE_L2", "on"),
+        ("CAMPUSHUB_PROFILE_CACHE_ENTRIES", "0"),
+    ]);
+    let admin = access_token(&a, "admin");
+    let registrar = access_token(&a, "registrar");
+    let c = build_campus(&a, &admin, &registrar, 1);
+    let path = format!("/api/v1/students/{}", c.students[0]);
+    assert_eq!(ok(&get(&a, &path, &registrar), 200)["year_of_study"], 1);
+    // The fill runs in the background: B finds the profile in the shared level soon after.
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            let before = counter(&b, "campushub_profile_shared_hits_total");
+            ok(&get(&b, &path, &registrar), 200)["year_of_study"] == 1
+                && counter(&b, "campushub_profile_shared_hits_total") > before
+        }),
+        "B never found the profile in the shared level"
+    );
+    // A change through A stores the new profile in the shared level once it has committed: B
+    // reads it at once, and the old one (an older version) is never stored again.
+    ok(
+        &send(&a, "PATCH", &path, &registrar, json!({"year_of_study": 2})),
+        200,
+    );
+    for _ in 0..5 {
+        assert_eq!(ok(&get(&b, &path, &registrar), 200)["year_of_study"], 2);
+    }
+    // An unknown id is a 404 through the shared level too.
+    let r = get(
+        &b,
+        "/api/v1/students/00000000-0000-4000-8000-000000000000",
+        &registrar,
+    );
+    assert_eq!(r.status, 404);
+    // Clearing the caches clears the shared level as well.
+    let cleared = ok(
+        &call(&a, "POST", "/api/v1/admin/cache/clear", Some(&admin), None),
+        200,
+    );
+    assert!(cleared["shared_entries_dropped"].is_u64(), "{cleared}");
+}

@@ -32,6 +32,19 @@ pub async fn clear_cache(shard: &Shard, req: &Request<'_>) -> Result<Response, A
             what: Invalidation::All,
         })
         .await;
-    let body = format!("{{\"cleared\":true,\"entries_dropped_on_this_shard\":{before}}}");
+    // The shared level too, when this server uses one (`null`: Redis did not answer; its
+    // entries then expire within a minute).
+    let shared = match shard.redis.as_ref().filter(|_| shard.config.profile_l2) {
+        Some(redis) => {
+            match campushub_cache::shared::clear(redis, super::students::SHARED_PREFIX).await {
+                Ok(n) => n.to_string(),
+                Err(_) => "null".to_string(),
+            }
+        }
+        None => "0".to_string(),
+    };
+    let body = format!(
+        "{{\"cleared\":true,\"entries_dropped_on_this_shard\":{before},\"shared_entries_dropped\":{shared}}}"
+    );
     Ok(Response::json(200, body.into_bytes()))
 }

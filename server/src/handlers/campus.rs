@@ -331,6 +331,7 @@ pub fn refused(
 /// stale (their profile, status or enrollments changed).
 pub async fn publish_person(shard: &Shard, student: Option<uuid::Uuid>, user: Option<i64>) {
     if let Some(id) = student {
+        super::students::shared_refresh(shard, id).await;
         shard
             .invalidate(Message {
                 version: 0,

@@ -52,7 +52,97 @@ async fn org_id(shard: &Shard, id: i64) -> Result<uuid::Uuid, ApiError> {
     Ok(u)
 }
 
-/// The student, from the shard's cache or PostgreSQL.
+/// Key prefix of student profiles in the shared (Redis) level.
+pub const SHARED_PREFIX: &str = "campushub:student:";
+
+/// How long a profile, or a writer's tombstone, lives in the shared level: as long as a cached
+/// profile lives on a shard while the invalidation bus is up.
+const SHARED_TTL: std::time::Duration = crate::auth::access::LIVE_TTL;
+
+fn shared_key(id: &uuid::Uuid) -> String {
+    format!("{SHARED_PREFIX}{}", id.hyphenated())
+}
+
+/// The shared level, when this server uses one (`profile_l2` and Redis configured).
+fn shared(shard: &Shard) -> Option<&Rc<campushub_cache::ShardRedis>> {
+    shard.redis.as_ref().filter(|_| shard.config.profile_l2)
+}
+
+/// Profiles of `ids` from the shared level, in order (`None`: a miss, or Redis unavailable).
+async fn shared_get(shard: &Shard, ids: &[uuid::Uuid]) -> Vec<Option<Rc<CachedStudent>>> {
+    let Some(redis) = shared(shard) else {
+        return vec![None; ids.len()];
+    };
+    let keys: Vec<String> = ids.iter().map(shared_key).collect();
+    let entries = campushub_cache::shared::get_many(redis, &keys)
+        .await
+        .unwrap_or_else(|_| vec![None; ids.len()]);
+    let found: Vec<Option<Rc<CachedStudent>>> = entries
+        .into_iter()
+        .map(|e| {
+            e.map(|e| {
+                Rc::new(CachedStudent {
+                    id: e.id,
+                    department_id: e.group,
+                    version: e.version,
+                    json: e.body.into(),
+                })
+            })
+        })
+        .collect();
+    let hits = found.iter().filter(|f| f.is_some()).count() as u64;
+    let mut m = shard.metrics.borrow_mut();
+    m.profile_shared_hits_total += hits;
+    m.profile_shared_misses_total += ids.len() as u64 - hits;
+    found
+}
+
+fn shared_entry(s: &CachedStudent) -> campushub_cache::shared::Entry {
+    campushub_cache::shared::Entry {
+        version: s.version,
+        id: s.id,
+        group: s.department_id,
+        body: s.json.to_vec(),
+    }
+}
+
+/// Stores a profile read from PostgreSQL in the shared level, in the background (a newer
+/// version there wins).
+fn shared_fill(shard: &Shard, id: uuid::Uuid, s: &CachedStudent) {
+    let Some(redis) = shared(shard) else {
+        return;
+    };
+    let redis = Rc::clone(redis);
+    let entry = shared_entry(s);
+    monoio::spawn(async move {
+        let _ = campushub_cache::shared::fill(&redis, &shared_key(&id), &entry, SHARED_TTL).await;
+    });
+}
+
+/// After a committed change to student `id`: the new profile, read from PostgreSQL, replaces
+/// the shared level's (an older one can no longer be stored there). Failures are left to the
+/// entry's expiry.
+pub async fn shared_refresh(shard: &Shard, id: uuid::Uuid) {
+    let Some(redis) = shared(shard) else {
+        return;
+    };
+    let redis = Rc::clone(redis);
+    let Ok(Some(row)) = students::by_id(shard.db.primary(), id).await else {
+        return;
+    };
+    let Ok(student) = encode(shard, &row).await else {
+        return;
+    };
+    let _ = campushub_cache::shared::fill(
+        &redis,
+        &shared_key(&id),
+        &shared_entry(&student),
+        SHARED_TTL,
+    )
+    .await;
+}
+
+/// The student, from the shard's cache, the shared level or PostgreSQL.
 pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, ApiError> {
     let now = Instant::now();
     let cached = shard.config.profile_cache_entries > 0;
@@ -61,10 +151,17 @@ pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, Ap
             return Ok(Rc::clone(s));
         }
     }
-    let s = students::by_id(shard.db.primary(), id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let student = encode(shard, &s).await?;
+    let student = match shared_get(shard, &[id]).await.pop().flatten() {
+        Some(s) => s,
+        None => {
+            let s = students::by_id(shard.db.primary(), id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            let student = encode(shard, &s).await?;
+            shared_fill(shard, id, &student);
+            student
+        }
+    };
     if cached {
         shard
             .students
@@ -123,11 +220,31 @@ pub async fn load_many(
             found.push(hit);
         }
     }
+    if !missing.is_empty() && shared(shard).is_some() {
+        let ttl = now + cache_ttl(shard);
+        let mut still = Vec::with_capacity(missing.len());
+        for (id, hit) in missing.iter().zip(shared_get(shard, &missing).await) {
+            let Some(student) = hit else {
+                still.push(*id);
+                continue;
+            };
+            for (i, want) in ids.iter().enumerate() {
+                if want == id && found[i].is_none() {
+                    found[i] = Some(Rc::clone(&student));
+                }
+            }
+            if cached {
+                shard.students.borrow_mut().insert(*id, student, ttl);
+            }
+        }
+        missing = still;
+    }
     if !missing.is_empty() {
         let rows = students::by_ids(shard.db.primary(), &missing).await?;
         let ttl = now + cache_ttl(shard);
         for row in &rows {
             let student = encode(shard, row).await?;
+            shared_fill(shard, row.sourced_id, &student);
             for (i, id) in ids.iter().enumerate() {
                 if *id == row.sourced_id && found[i].is_none() {
                     found[i] = Some(Rc::clone(&student));
