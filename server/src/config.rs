@@ -588,7 +588,7 @@ impl Config {
             50_000u32,
             0..=10_000_000,
         )?;
-        let profile_l2 = parse_bool("profile_l2", env("profile_l2"), raw.profile_l2, false)?;
+        let profile_l2 = parse_bool("profile_l2", env("profile_l2"), raw.profile_l2, true)?;
 
         Ok(Config {
             listen,
