@@ -115,12 +115,14 @@ BEGIN
                CASE WHEN g.session IS NULL THEN 'not_found'
                     WHEN g.source = 'teacher' AND g.submitted_at IS NOT NULL THEN 'submitted'
                     WHEN bool_or(NOT c.enrolled) THEN 'not_enrolled'
-                    WHEN bool_or(c.code_id IS NULL) THEN 'bad_code'
+                    WHEN bool_or(c.uid IS NOT NULL AND c.code_id IS NULL) THEN 'bad_code'
                     ELSE 'ok' END AS outcome,
                array_agg(c.uid::text) FILTER (WHERE NOT c.enrolled) AS missing,
-               array_agg(DISTINCT c.code) FILTER (WHERE c.code_id IS NULL) AS badcodes,
-               array_agg(c.uid ORDER BY c.uid) AS uids, array_agg(c.code_id ORDER BY c.uid) AS code_ids,
-               array_agg(c.minutes ORDER BY c.uid) AS mins
+               array_agg(DISTINCT c.code) FILTER (WHERE c.uid IS NOT NULL AND c.code_id IS NULL) AS badcodes,
+               -- (a register with no records joins one row of NULLs: it marks nothing)
+               array_agg(c.uid ORDER BY c.uid) FILTER (WHERE c.uid IS NOT NULL) AS uids,
+               array_agg(c.code_id ORDER BY c.uid) FILTER (WHERE c.uid IS NOT NULL) AS code_ids,
+               array_agg(c.minutes ORDER BY c.uid) FILTER (WHERE c.uid IS NOT NULL) AS mins
         FROM reg g LEFT JOIN rec c ON c.i = g.i
         GROUP BY g.i, g.actor, g.source, g.session, g.sourced_id, g.session_date, g.submitted_at
     ), merged AS MATERIALIZED (

@@ -317,6 +317,9 @@ fn a_registrars_and_a_teachers_day() {
     let r = send(&server, "PUT", &path, &teacher, body.clone());
     assert_eq!(ok(&r, 200)["changed"], 0);
     assert_eq!(r.header("X-Records-Changed"), Some("0"));
+    // An empty register marks nothing and changes nothing.
+    let r = send(&server, "PUT", &path, &teacher, json!({"records": []}));
+    assert_eq!(ok(&r, 200)["changed"], 0);
     let second_state = ok(&get(&server, &register, &teacher), 200);
     assert_eq!(first_state["records"].as_array().unwrap().len(), 5);
     assert_eq!(first_state["records"], second_state["records"]);
