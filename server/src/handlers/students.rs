@@ -55,8 +55,9 @@ async fn org_id(shard: &Shard, id: i64) -> Result<uuid::Uuid, ApiError> {
 /// Key prefix of student profiles in the shared (Redis) level.
 pub const SHARED_PREFIX: &str = "campushub:student:";
 
-/// How long a profile, or a writer's tombstone, lives in the shared level: as long as a cached
-/// profile lives on a shard while the invalidation bus is up.
+/// How long a profile lives in the shared level: as long as a cached profile lives on a shard
+/// while the invalidation bus is up (also the bound on an old profile there when a writer could
+/// not store the new one).
 const SHARED_TTL: std::time::Duration = crate::auth::access::LIVE_TTL;
 
 fn shared_key(id: &uuid::Uuid) -> String {
