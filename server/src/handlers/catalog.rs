@@ -602,11 +602,12 @@ pub(super) async fn roster_ids(
             return Ok(Rc::clone(ids));
         }
     }
+    let epoch = shard.cache_epoch.get();
     let ids: Rc<[(i64, uuid::Uuid)]> =
         campus::id_page(shard.db.primary(), &CLASS_ROSTER, &[&class])
             .await?
             .into();
-    if cached {
+    if cached && shard.cache_epoch.get() == epoch {
         shard.rosters.borrow_mut().insert(
             class,
             Rc::clone(&ids),

@@ -289,6 +289,7 @@ pub async fn student_results(shard: &Shard, req: &Request<'_>) -> Result<Respons
             return Ok(array_response("results", doc));
         }
     }
+    let epoch = shard.cache_epoch.get();
     let doc: std::rc::Rc<str> = campus::document(
         shard.db.primary(),
         &STUDENT_RESULTS,
@@ -296,7 +297,7 @@ pub async fn student_results(shard: &Shard, req: &Request<'_>) -> Result<Respons
     )
     .await?
     .into();
-    if cached {
+    if cached && shard.cache_epoch.get() == epoch {
         shard.results.borrow_mut().insert(
             s.id,
             std::rc::Rc::clone(&doc),

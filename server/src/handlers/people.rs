@@ -92,6 +92,7 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
     let ids = match hit {
         Some(ids) => ids,
         None => {
+            let epoch = shard.cache_epoch.get();
             let ids: crate::shard::Roster = campus::id_page(
                 shard.db.primary(),
                 &STUDENTS_PAGE,
@@ -108,7 +109,7 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
             )
             .await?
             .into();
-            if cached {
+            if cached && shard.cache_epoch.get() == epoch {
                 shard.student_pages.borrow_mut().insert(
                     key,
                     Rc::clone(&ids),

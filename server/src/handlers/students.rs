@@ -152,6 +152,7 @@ pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, Ap
             return Ok(Rc::clone(s));
         }
     }
+    let epoch = shard.cache_epoch.get();
     let student = match shared_get(shard, &[id]).await.pop().flatten() {
         Some(s) => s,
         None => {
@@ -163,7 +164,7 @@ pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, Ap
             student
         }
     };
-    if cached {
+    if cached && shard.cache_epoch.get() == epoch {
         shard
             .students
             .borrow_mut()
@@ -221,10 +222,13 @@ pub async fn load_many(
             found.push(hit);
         }
     }
+    let epoch = shard.cache_epoch.get();
     if !missing.is_empty() && shared(shard).is_some() {
         let ttl = now + cache_ttl(shard);
         let mut still = Vec::with_capacity(missing.len());
-        for (id, hit) in missing.iter().zip(shared_get(shard, &missing).await) {
+        let hits = shared_get(shard, &missing).await;
+        let keep = cached && shard.cache_epoch.get() == epoch;
+        for (id, hit) in missing.iter().zip(hits) {
             let Some(student) = hit else {
                 still.push(*id);
                 continue;
@@ -234,7 +238,7 @@ pub async fn load_many(
                     found[i] = Some(Rc::clone(&student));
                 }
             }
-            if cached {
+            if keep {
                 shard.students.borrow_mut().insert(*id, student, ttl);
             }
         }
@@ -251,7 +255,7 @@ pub async fn load_many(
                     found[i] = Some(Rc::clone(&student));
                 }
             }
-            if cached {
+            if cached && shard.cache_epoch.get() == epoch {
                 shard
                     .students
                     .borrow_mut()

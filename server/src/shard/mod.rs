@@ -76,6 +76,11 @@ pub struct Shard {
     pub bus: OnceCell<Rc<InvalidationBus>>,
     /// Highest authorisation version seen (applied here or received from the bus).
     pub authz_version: Cell<i64>,
+    /// Counts the invalidations applied to the campus caches (profiles, rosters, list pages,
+    /// results). A reader notes it before reading PostgreSQL or Redis and caches what it read
+    /// only if it has not moved: a read that began before a change and ended after its
+    /// invalidation would otherwise put the old data back for an entry's whole life.
+    pub cache_epoch: Cell<u64>,
     /// Verified API keys, and those used since the last batch was recorded.
     pub api_keys: RefCell<crate::auth::api_keys::KeyCache>,
     /// Public ids of orgs by row id (they never change).
@@ -202,6 +207,15 @@ impl Shard {
     pub fn apply(&self, msg: &Message) {
         if msg.version > self.authz_version.get() {
             self.authz_version.set(msg.version);
+        }
+        if matches!(
+            msg.what,
+            Invalidation::Student(_)
+                | Invalidation::Class(_)
+                | Invalidation::Results(_)
+                | Invalidation::All
+        ) {
+            self.cache_epoch.set(self.cache_epoch.get() + 1);
         }
         match &msg.what {
             Invalidation::User(id) => {
@@ -506,6 +520,7 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
         org_ids: RefCell::new(hashbrown::HashMap::default()),
         api_keys: RefCell::new(crate::auth::api_keys::KeyCache::new(10_000)),
         authz_version: Cell::new(0),
+        cache_epoch: Cell::new(0),
         summaries: RefCell::new(campushub_cache::LocalCache::new(1_000)),
         students: RefCell::new(campushub_cache::LocalCache::new(
             config.profile_cache_entries.max(1) as usize,
