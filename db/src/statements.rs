@@ -844,6 +844,14 @@ pub const STUDENT_RESULTS: Stmt = Stmt {
     params: &[Type::INT8, Type::BOOL],
 };
 
+/// The active attendance codes a register of class `$1` takes (the institution's and the class's
+/// department's), as one JSON array.
+pub const CLASS_ATTENDANCE_CODES: Stmt = Stmt {
+    id: 85,
+    sql: "SELECT coalesce(json_agg(json_build_object('code', a.code, 'description', a.description, 'category', a.category, 'presence_fraction', a.presence_fraction::float8, 'entered_by', a.entered_by, 'scope', CASE WHEN a.org_id = k.org_id THEN 'department' ELSE 'institution' END) ORDER BY a.code), '[]')::text FROM classes k JOIN orgs o ON o.id = k.org_id JOIN attendance_codes a ON a.org_id IN (k.org_id, o.parent_id) WHERE k.id = $1 AND a.status = 'active'",
+    params: &[Type::INT8],
+};
+
 /// Every statement, indexed by [`Stmt::id`].
 pub const ALL: &[&Stmt] = &[
     &PING,
@@ -931,6 +939,7 @@ pub const ALL: &[&Stmt] = &[
     &CLASS_LINE_ITEMS,
     &LINE_ITEM_RESULTS,
     &STUDENT_RESULTS,
+    &CLASS_ATTENDANCE_CODES,
 ];
 
 #[cfg(test)]

@@ -439,6 +439,10 @@ route_table! {
         GET => attendance::sessions, Record("attendance.read"), () -> 200 "SessionList", "A class's attendance sessions between two dates" ["from:date", "to:date"];
         POST => attendance::open, Record("attendance.mark"), ("NewSession") -> 201 "AttendanceSession", "Open the register of one meeting (date, period)";
     }
+    /// `/api/v1/classes/{id}/attendance-codes`.
+    ClassAttendanceCodes "/api/v1/classes/{id}/attendance-codes" ["api", "v1", "classes", id, "attendance-codes"] Read Caller {
+        GET => attendance::codes, Record("attendance.read"), () -> 200 "AttendanceCodeList", "The attendance codes a class's registers take, and who may enter each";
+    }
     /// `/api/v1/attendance-sessions/{id}`.
     AttendanceSession "/api/v1/attendance-sessions/{id}" ["api", "v1", "attendance-sessions", id] Read Caller {
         GET => attendance::get, Record("attendance.read"), () -> 200 "AttendanceSession", "A register with every record (ETag)";

@@ -425,6 +425,16 @@ fn a_registrars_and_a_teachers_day() {
         (Some(2), Some("not_opened"))
     );
 
+    // The codes a register takes: the institution's and the department's, with who may enter
+    // each (cached per shard: the second read is the cache's).
+    let codes_path = format!("/api/v1/classes/{class}/attendance-codes");
+    for _ in 0..2 {
+        let codes = ok(&get(&server, &codes_path, &teacher), 200);
+        let list = codes["codes"].as_array().unwrap();
+        assert!(list.iter().any(|c| c["code"] == "P"), "{codes}");
+        assert!(list.iter().any(|c| c["entered_by"] == "office"), "{codes}");
+    }
+    assert_eq!(call(&server, "GET", &codes_path, None, None).status, 401);
     // Exams: the teacher creates a midterm and enters results; students see them only once
     // the registrar publishes.
     let item = ok(

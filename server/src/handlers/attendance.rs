@@ -10,8 +10,8 @@
 
 use campushub_db::queries::campus::{self, Record, Register, Shape};
 use campushub_db::statements::{
-    ATTENDANCE_OPEN, ATTENDANCE_SUBMIT, CLASS_ATTENDANCE_REPORT, CLASS_SESSIONS, NOT_TAKEN,
-    SESSION_BY_ID,
+    ATTENDANCE_OPEN, ATTENDANCE_SUBMIT, CLASS_ATTENDANCE_CODES, CLASS_ATTENDANCE_REPORT,
+    CLASS_SESSIONS, NOT_TAKEN, SESSION_BY_ID,
 };
 
 use super::campus::{
@@ -257,6 +257,31 @@ pub async fn submit(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     }
     let rec = session(shard, req).await?;
     Ok(written(200, rec))
+}
+
+/// `GET /api/v1/classes/{id}/attendance-codes`: what a register of this class may say. Read on
+/// every register a client opens and changed by hand a few times a year, so each shard keeps
+/// them per department.
+pub async fn codes(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let rec = class_for(shard, req, req.permission()?).await?;
+    let (class, department) = (rec.id, rec.department_id.unwrap_or(0));
+    let now = std::time::Instant::now();
+    if let Some(doc) = shard.codes.borrow_mut().get(&department, now) {
+        return Ok(array_response("codes", doc));
+    }
+    let epoch = shard.cache_epoch.get();
+    let doc: std::rc::Rc<str> =
+        campus::document(shard.db.primary(), &CLASS_ATTENDANCE_CODES, &[&class])
+            .await?
+            .into();
+    if shard.cache_epoch.get() == epoch {
+        shard.codes.borrow_mut().insert(
+            department,
+            std::rc::Rc::clone(&doc),
+            now + crate::auth::access::cache_ttl(shard),
+        );
+    }
+    Ok(array_response("codes", &doc))
 }
 
 /// `GET /api/v1/classes/{id}/attendance/report?from=&to=`: per student, marks by category and

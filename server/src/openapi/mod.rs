@@ -104,6 +104,8 @@ fn components() -> Value {
         ReportRow,
         AttendanceReport,
         NotTaken,
+        AttendanceCode,
+        AttendanceCodeList,
         LineItem,
         LineItemList,
         NewLineItem,

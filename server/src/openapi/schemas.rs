@@ -783,6 +783,26 @@ pub struct AttendanceReport {
     students: Vec<ReportRow>,
 }
 
+/// One attendance code.
+#[derive(ToSchema)]
+pub struct AttendanceCode {
+    code: String,
+    description: String,
+    /// `present`, `late`, `absent` or `excused`.
+    category: String,
+    presence_fraction: f64,
+    /// `any`, `teacher` or `office`.
+    entered_by: String,
+    /// `institution` or `department`.
+    scope: String,
+}
+
+/// The codes a class's registers take.
+#[derive(ToSchema)]
+pub struct AttendanceCodeList {
+    codes: Vec<AttendanceCode>,
+}
+
 /// Registers not taken on a day.
 #[derive(ToSchema)]
 pub struct NotTaken {

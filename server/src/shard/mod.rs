@@ -108,6 +108,10 @@ pub struct Shard {
     /// by users.id). Dropped whole on every shard of every instance when any result or line
     /// item changes: results are read all term and written in a few sittings.
     pub results: RefCell<campushub_cache::LocalCache<i64, Rc<str>>>,
+    /// The active attendance codes of each department's classes (the institution's and the
+    /// department's, encoded), by department. Codes change by hand a few times a year: entries
+    /// live `cache_ttl` and go with `Invalidation::All`.
+    pub codes: RefCell<campushub_cache::LocalCache<i64, Rc<str>>>,
 }
 
 /// A student profile as the shard's cache keeps it: what access checks need, and the encoded
@@ -132,7 +136,7 @@ pub type Roster = Rc<[(i64, uuid::Uuid)]>;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// `tokens`, `principals`, `api_keys`, `students`, `summaries`, `rosters` or
-    /// `student_pages` or `results`.
+    /// `student_pages`, `results` or `codes`.
     pub name: &'static str,
     /// Entries held now.
     pub entries: u64,
@@ -155,8 +159,8 @@ impl CacheStats {
 
 impl Shard {
     /// The figures of every cache of this shard.
-    pub fn cache_stats(&self) -> [CacheStats; 8] {
-        let (t, p, k, s, d, r, g, x) = (
+    pub fn cache_stats(&self) -> [CacheStats; 9] {
+        let (t, p, k, s, d, r, g, x, c) = (
             self.tokens.borrow(),
             self.principals.borrow(),
             self.api_keys.borrow(),
@@ -165,6 +169,7 @@ impl Shard {
             self.rosters.borrow(),
             self.student_pages.borrow(),
             self.results.borrow(),
+            self.codes.borrow(),
         );
         [
             CacheStats::of("tokens", t.len(), t.hit_miss()),
@@ -175,6 +180,7 @@ impl Shard {
             CacheStats::of("rosters", r.len(), r.hit_miss()),
             CacheStats::of("student_pages", g.len(), g.hit_miss()),
             CacheStats::of("results", x.len(), x.hit_miss()),
+            CacheStats::of("codes", c.len(), c.hit_miss()),
         ]
     }
 
@@ -251,6 +257,7 @@ impl Shard {
                 self.rosters.borrow_mut().clear();
                 self.student_pages.borrow_mut().clear();
                 self.results.borrow_mut().clear();
+                self.codes.borrow_mut().clear();
             }
         }
     }
@@ -527,6 +534,7 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
         )),
         rosters: RefCell::new(campushub_cache::LocalCache::new(10_000)),
         student_pages: RefCell::new(campushub_cache::LocalCache::new(10_000)),
+        codes: RefCell::new(campushub_cache::LocalCache::new(1_000)),
         results: RefCell::new(campushub_cache::LocalCache::new(
             config.profile_cache_entries.max(1) as usize,
         )),
