@@ -274,13 +274,14 @@ pub async fn codes(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErro
         campus::document(shard.db.primary(), &CLASS_ATTENDANCE_CODES, &[&class])
             .await?
             .into();
-    if shard.cache_epoch.get() == epoch {
-        shard.codes.borrow_mut().insert(
-            department,
-            std::rc::Rc::clone(&doc),
-            now + crate::auth::access::cache_ttl(shard),
-        );
-    }
+    super::campus::keep(
+        shard,
+        &shard.codes,
+        epoch,
+        department,
+        std::rc::Rc::clone(&doc),
+        now,
+    );
     Ok(array_response("codes", &doc))
 }
 

@@ -327,25 +327,44 @@ pub fn refused(
     }
 }
 
+/// Tells every shard of every instance that what `what` names is stale (a campus write, after
+/// its commit; no authorisation version).
+pub async fn publish(shard: &Shard, what: Invalidation) {
+    shard.invalidate(Message { version: 0, what }).await;
+}
+
+/// Whether the campus caches (profiles, rosters, list pages, results) are on: they follow the
+/// profile cache's size (0: every read goes to PostgreSQL).
+pub fn campus_caches(shard: &Shard) -> bool {
+    shard.config.profile_cache_entries > 0
+}
+
+/// Puts what a read found in a campus cache for `cache_ttl`, unless an invalidation reached the
+/// shard while the read was in flight (`epoch`: `Shard::cache_epoch` before the read).
+pub fn keep<K: std::hash::Hash + Eq, V>(
+    shard: &Shard,
+    cache: &std::cell::RefCell<campushub_cache::LocalCache<K, V>>,
+    epoch: u64,
+    key: K,
+    value: V,
+    now: std::time::Instant,
+) {
+    if shard.cache_epoch.get() == epoch {
+        cache
+            .borrow_mut()
+            .insert(key, value, now + crate::auth::access::cache_ttl(shard));
+    }
+}
+
 /// Tells every shard of every instance that a person's cached records and principal are
 /// stale (their profile, status or enrollments changed).
 pub async fn publish_person(shard: &Shard, student: Option<uuid::Uuid>, user: Option<i64>) {
     if let Some(id) = student {
         super::students::shared_refresh(shard, id).await;
-        shard
-            .invalidate(Message {
-                version: 0,
-                what: Invalidation::Student(id.hyphenated().to_string()),
-            })
-            .await;
+        publish(shard, Invalidation::Student(id.hyphenated().to_string())).await;
     }
     if let Some(user) = user {
-        shard
-            .invalidate(Message {
-                version: 0,
-                what: Invalidation::User(user),
-            })
-            .await;
+        publish(shard, Invalidation::User(user)).await;
     }
 }
 

@@ -596,7 +596,7 @@ pub(super) async fn roster_ids(
     fresh: bool,
 ) -> Result<crate::shard::Roster, ApiError> {
     let now = std::time::Instant::now();
-    let cached = shard.config.profile_cache_entries > 0;
+    let cached = super::campus::campus_caches(shard);
     if cached && !fresh {
         if let Some(ids) = shard.rosters.borrow_mut().get(&class, now) {
             return Ok(Rc::clone(ids));
@@ -607,24 +607,15 @@ pub(super) async fn roster_ids(
         campus::id_page(shard.db.primary(), &CLASS_ROSTER, &[&class])
             .await?
             .into();
-    if cached && shard.cache_epoch.get() == epoch {
-        shard.rosters.borrow_mut().insert(
-            class,
-            Rc::clone(&ids),
-            now + crate::auth::access::cache_ttl(shard),
-        );
+    if cached {
+        super::campus::keep(shard, &shard.rosters, epoch, class, Rc::clone(&ids), now);
     }
     Ok(ids)
 }
 
 /// Tells every shard of every instance that class `class`'s roster changed.
 async fn publish_roster(shard: &Shard, class: i64) {
-    shard
-        .invalidate(campushub_cache::Message {
-            version: 0,
-            what: campushub_cache::Invalidation::Class(class),
-        })
-        .await;
+    super::campus::publish(shard, campushub_cache::Invalidation::Class(class)).await;
 }
 
 /// `GET /api/v1/classes/{id}/enrollments`: every enrollment, ended ones included.

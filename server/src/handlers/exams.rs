@@ -283,7 +283,7 @@ pub async fn student_results(shard: &Shard, req: &Request<'_>) -> Result<Respons
     // What students and guardians read (published results) is cached per shard; staff, who
     // see drafts too, read PostgreSQL.
     let now = std::time::Instant::now();
-    let cached = published_only && shard.config.profile_cache_entries > 0;
+    let cached = published_only && super::campus::campus_caches(shard);
     if cached {
         if let Some(doc) = shard.results.borrow_mut().get(&s.id, now) {
             return Ok(array_response("results", doc));
@@ -297,11 +297,14 @@ pub async fn student_results(shard: &Shard, req: &Request<'_>) -> Result<Respons
     )
     .await?
     .into();
-    if cached && shard.cache_epoch.get() == epoch {
-        shard.results.borrow_mut().insert(
+    if cached {
+        super::campus::keep(
+            shard,
+            &shard.results,
+            epoch,
             s.id,
             std::rc::Rc::clone(&doc),
-            now + crate::auth::access::cache_ttl(shard),
+            now,
         );
     }
     Ok(array_response("results", &doc))
@@ -309,10 +312,5 @@ pub async fn student_results(shard: &Shard, req: &Request<'_>) -> Result<Respons
 
 /// Tells every shard of every instance that class `class`'s results or line items changed.
 async fn publish_results(shard: &Shard, class: i64) {
-    shard
-        .invalidate(campushub_cache::Message {
-            version: 0,
-            what: campushub_cache::Invalidation::Results(class),
-        })
-        .await;
+    super::campus::publish(shard, campushub_cache::Invalidation::Results(class)).await;
 }

@@ -79,7 +79,7 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
         paging.after, paging.limit
     );
     let now = std::time::Instant::now();
-    let cached = shard.config.profile_cache_entries > 0;
+    let cached = super::campus::campus_caches(shard);
     let hit = if cached {
         shard
             .student_pages
@@ -109,11 +109,14 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
             )
             .await?
             .into();
-            if cached && shard.cache_epoch.get() == epoch {
-                shard.student_pages.borrow_mut().insert(
+            if cached {
+                super::campus::keep(
+                    shard,
+                    &shard.student_pages,
+                    epoch,
                     key,
                     Rc::clone(&ids),
-                    now + crate::auth::access::cache_ttl(shard),
+                    now,
                 );
             }
             ids

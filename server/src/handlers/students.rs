@@ -8,10 +8,10 @@ use std::time::Instant;
 use campushub_db::queries::students;
 use serde::Serialize;
 
-use super::campus::date_range;
+use super::campus::{date_range, keep};
 use super::{json, ObjectRef, Request};
 use crate::api_error::ApiError;
-use crate::auth::access::{cache_ttl, student_access};
+use crate::auth::access::student_access;
 use crate::auth::caller::Caller;
 use crate::http::Response;
 use crate::shard::{CachedStudent, Shard};
@@ -146,7 +146,7 @@ pub async fn shared_refresh(shard: &Shard, id: uuid::Uuid) {
 /// The student, from the shard's cache, the shared level or PostgreSQL.
 pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, ApiError> {
     let now = Instant::now();
-    let cached = shard.config.profile_cache_entries > 0;
+    let cached = super::campus::campus_caches(shard);
     if cached {
         if let Some(s) = shard.students.borrow_mut().get(&id, now) {
             return Ok(Rc::clone(s));
@@ -164,11 +164,8 @@ pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, Ap
             student
         }
     };
-    if cached && shard.cache_epoch.get() == epoch {
-        shard
-            .students
-            .borrow_mut()
-            .insert(id, Rc::clone(&student), now + cache_ttl(shard));
+    if cached {
+        keep(shard, &shard.students, epoch, id, Rc::clone(&student), now);
     }
     Ok(student)
 }
@@ -205,7 +202,7 @@ pub async fn load_many(
     ids: &[uuid::Uuid],
 ) -> Result<Vec<Rc<CachedStudent>>, ApiError> {
     let now = Instant::now();
-    let cached = shard.config.profile_cache_entries > 0;
+    let cached = super::campus::campus_caches(shard);
     let mut found: Vec<Option<Rc<CachedStudent>>> = Vec::with_capacity(ids.len());
     let mut missing: Vec<uuid::Uuid> = Vec::new();
     {
@@ -223,44 +220,33 @@ pub async fn load_many(
         }
     }
     let epoch = shard.cache_epoch.get();
-    if !missing.is_empty() && shared(shard).is_some() {
-        let ttl = now + cache_ttl(shard);
-        let mut still = Vec::with_capacity(missing.len());
-        let hits = shared_get(shard, &missing).await;
-        let keep = cached && shard.cache_epoch.get() == epoch;
-        for (id, hit) in missing.iter().zip(hits) {
-            let Some(student) = hit else {
-                still.push(*id);
-                continue;
-            };
+    // A student found after the cache: answered at every place it was asked for, and cached.
+    let settle =
+        |found: &mut Vec<Option<Rc<CachedStudent>>>, id: uuid::Uuid, student: Rc<CachedStudent>| {
             for (i, want) in ids.iter().enumerate() {
-                if want == id && found[i].is_none() {
+                if *want == id && found[i].is_none() {
                     found[i] = Some(Rc::clone(&student));
                 }
             }
-            if keep {
-                shard.students.borrow_mut().insert(*id, student, ttl);
+            if cached {
+                keep(shard, &shard.students, epoch, id, student, now);
+            }
+        };
+    if !missing.is_empty() && shared(shard).is_some() {
+        let mut still = Vec::with_capacity(missing.len());
+        for (id, hit) in missing.iter().zip(shared_get(shard, &missing).await) {
+            match hit {
+                Some(student) => settle(&mut found, *id, student),
+                None => still.push(*id),
             }
         }
         missing = still;
     }
     if !missing.is_empty() {
-        let rows = students::by_ids(shard.db.primary(), &missing).await?;
-        let ttl = now + cache_ttl(shard);
-        for row in &rows {
+        for row in &students::by_ids(shard.db.primary(), &missing).await? {
             let student = encode(shard, row).await?;
             shared_fill(shard, row.sourced_id, &student);
-            for (i, id) in ids.iter().enumerate() {
-                if *id == row.sourced_id && found[i].is_none() {
-                    found[i] = Some(Rc::clone(&student));
-                }
-            }
-            if cached && shard.cache_epoch.get() == epoch {
-                shard
-                    .students
-                    .borrow_mut()
-                    .insert(row.sourced_id, student, ttl);
-            }
+            settle(&mut found, row.sourced_id, student);
         }
     }
     Ok(found.into_iter().flatten().collect())
