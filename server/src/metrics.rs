@@ -59,6 +59,8 @@ pub struct ShardMetrics {
     pub connections_total: u64,
     /// Times accepting paused because the shard was at its connection cap.
     pub backpressure_total: u64,
+    /// Idle keep-alive connections that gave up their buffers (`net::conn::PARK_AFTER`).
+    pub parked_total: u64,
     /// Access-log lines dropped because the log could not keep up.
     pub log_dropped_total: u64,
     /// Invalidations that could not be published (other shards caught up by expiry).
@@ -67,6 +69,10 @@ pub struct ShardMetrics {
     pub rate_limited_total: u64,
     /// Coalesced attendance writes (statements, each holding one or more registers).
     pub register_batches_total: u64,
+    /// Coalesced student profile reads (statements, each holding one or more ids).
+    pub profile_read_batches_total: u64,
+    /// Student profile reads those statements answered.
+    pub profile_reads_total: u64,
     /// Student profiles found in the shared (Redis) level.
     pub profile_shared_hits_total: u64,
     /// Student profiles looked up in the shared level and not found there.
@@ -260,6 +266,13 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
     );
     per_shard(
         &mut out,
+        "campushub_connections_parked_total",
+        "Idle keep-alive connections that freed their buffers to wait for readiness alone.",
+        "counter",
+        &|s| s.metrics.parked_total,
+    );
+    per_shard(
+        &mut out,
         "campushub_access_log_dropped_total",
         "Access-log lines dropped under pressure.",
         "counter",
@@ -303,6 +316,20 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
         "Coalesced attendance writes: statements holding one or more registers.",
         "counter",
         &|s| s.metrics.register_batches_total,
+    );
+    per_shard(
+        &mut out,
+        "campushub_profile_read_batches_total",
+        "Coalesced student profile reads from PostgreSQL: statements holding one or more ids.",
+        "counter",
+        &|s| s.metrics.profile_read_batches_total,
+    );
+    per_shard(
+        &mut out,
+        "campushub_profile_reads_total",
+        "Student profile reads answered by those statements (reads per statement: this over the batches).",
+        "counter",
+        &|s| s.metrics.profile_reads_total,
     );
     per_shard(
         &mut out,

@@ -1449,3 +1449,59 @@ fn the_shared_profile_level_serves_other_instances_and_never_an_old_profile() {
     );
     assert!(cleared["shared_entries_dropped"].is_u64(), "{cleared}");
 }
+
+#[test]
+fn cold_profile_reads_are_coalesced_and_each_gets_its_own_student() {
+    // No shard cache and no shared level: every profile read goes to PostgreSQL, through the
+    // shard's coalescer.
+    let server = TestServer::spawn(&[
+        ("CAMPUSHUB_PROFILE_CACHE_ENTRIES", "0"),
+        ("CAMPUSHUB_PROFILE_L2", "off"),
+    ]);
+    let registrar = access_token(&server, "registrar");
+    let ids: Vec<String> = sql_one(
+        "SELECT string_agg(sourced_id::text, ',') FROM (SELECT u.sourced_id FROM users u \
+         JOIN student_profiles sp ON sp.user_id = u.id ORDER BY u.id LIMIT 24) s",
+    )
+    .split(',')
+    .map(String::from)
+    .collect();
+    assert_eq!(ids.len(), 24);
+    let unknown = "00000000-0000-4000-8000-00000000c01d".to_string();
+    let reads_before = counter(&server, "campushub_profile_reads_total");
+    let batches_before = counter(&server, "campushub_profile_read_batches_total");
+    // 12 threads at once, each asking for every id (so the same id is often asked for twice in
+    // one statement) and an unknown one.
+    let per_thread = ids.len() + 1;
+    std::thread::scope(|scope| {
+        for t in 0..12 {
+            let (server, registrar, ids, unknown) = (&server, &registrar, &ids, &unknown);
+            scope.spawn(move || {
+                for i in 0..per_thread {
+                    let id = if i == per_thread - 1 {
+                        unknown
+                    } else {
+                        &ids[(i + t * 5) % ids.len()]
+                    };
+                    let r = get(server, &format!("/api/v1/students/{id}"), registrar);
+                    if id == unknown {
+                        assert_eq!(r.status, 404);
+                    } else {
+                        assert_eq!(ok(&r, 200)["sourced_id"], id.as_str());
+                    }
+                }
+            });
+        }
+    });
+    let reads = counter(&server, "campushub_profile_reads_total") - reads_before;
+    let batches = counter(&server, "campushub_profile_read_batches_total") - batches_before;
+    assert_eq!(
+        reads,
+        12 * per_thread as u64,
+        "every cold read went through the coalescer"
+    );
+    assert!(
+        batches >= 1 && batches <= reads,
+        "{batches} statements for {reads} reads"
+    );
+}

@@ -156,7 +156,9 @@ pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, Ap
     let student = match shared_get(shard, &[id]).await.pop().flatten() {
         Some(s) => s,
         None => {
-            let s = students::by_id(shard.db.primary(), id)
+            let s = shard
+                .profile_reads
+                .get(id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
             let student = encode(shard, &s).await?;

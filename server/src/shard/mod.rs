@@ -3,6 +3,7 @@
 //! `!Send` (`Rc`, `Cell`, `RefCell`); only the validated config, the shutdown flag and the
 //! once-a-second metrics board cross threads.
 
+pub mod profiles;
 pub mod registers;
 pub mod timers;
 
@@ -92,6 +93,10 @@ pub struct Shard {
     pub summaries: RefCell<campushub_cache::LocalCache<uuid::Uuid, Rc<[u8]>>>,
     /// Attendance registers waiting for the shard's next coalesced write.
     pub registers: registers::Registers,
+    /// Student profile reads that missed every cache, waiting for the next coalesced read.
+    pub profile_reads: profiles::ProfileReads,
+    /// The other end of `profile_reads`, until the shard's reader task takes it.
+    pub profile_queue: RefCell<Option<profiles::Queue>>,
     /// The other end of `registers`, until the shard's writer task takes it.
     pub register_queue: RefCell<Option<registers::Queue>>,
     /// Class rosters: the (users.id, public id) of each class's students, by name; dropped on
@@ -515,9 +520,12 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
     let seed = (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
         ^ shared.started.elapsed().as_nanos() as u64;
     let (registers, register_queue) = registers::Registers::new();
+    let (profile_reads, profile_queue) = profiles::ProfileReads::new();
     Ok(Shard {
         registers,
         register_queue: RefCell::new(Some(register_queue)),
+        profile_reads,
+        profile_queue: RefCell::new(Some(profile_queue)),
         passwords,
         keys: Arc::clone(&shared.keys),
         tokens: RefCell::new(crate::auth::tokens::TokenCache::new(100_000)),
@@ -631,6 +639,9 @@ async fn serve(shard: Rc<Shard>, listener: monoio::net::TcpListener) {
     monoio::spawn(crate::auth::api_keys::record_use(Rc::clone(&shard)));
     if let Some(queue) = shard.register_queue.borrow_mut().take() {
         monoio::spawn(registers::run(Rc::clone(&shard), queue));
+    }
+    if let Some(queue) = shard.profile_queue.borrow_mut().take() {
+        monoio::spawn(profiles::run(Rc::clone(&shard), queue));
     }
     monoio::spawn(Rc::clone(&shard.log).run());
     {
