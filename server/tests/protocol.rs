@@ -198,6 +198,92 @@ fn slow_headers_get_408_and_idle_connections_are_closed() {
     assert!(read_to_close(&mut s).is_empty());
 }
 
+/// Reads from `s` until `n` whole responses (with Content-Length bodies) have arrived.
+fn read_responses(s: &mut std::net::TcpStream, n: usize) -> Vec<common::Resp> {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    let complete = |bytes: &[u8]| -> usize {
+        let mut count = 0;
+        let mut rest = bytes;
+        while let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&rest[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if rest.len() < end + 4 + len {
+                break;
+            }
+            rest = &rest[end + 4 + len..];
+            count += 1;
+        }
+        count
+    };
+    while complete(&bytes) < n {
+        let got = s.read(&mut buf).unwrap();
+        assert!(
+            got > 0,
+            "closed early: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        bytes.extend_from_slice(&buf[..got]);
+    }
+    parse_responses(&bytes, &vec![false; n])
+}
+
+#[test]
+fn idle_keep_alive_connections_park_and_serve_what_comes_next() {
+    let server = TestServer::spawn(&[]);
+    let parked = || {
+        let m = common::call(&server, "GET", "/metrics", None, None);
+        common::metric_sum(
+            &String::from_utf8_lossy(&m.body),
+            "campushub_connections_parked_total",
+        )
+    };
+    let before = parked();
+    let mut s = server.connect();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: one\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_responses(&mut s, 1)[0].status, 200);
+    // Idle past PARK_AFTER (200 ms) plus a sweep: the connection gives up its buffers.
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(parked() > before, "no connection parked");
+    // Two pipelined requests in one write wake it: both are answered, in order.
+    s.write_all(
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: two\r\n\r\n\
+          GET /nope HTTP/1.1\r\nHost: t\r\nX-Request-Id: three\r\n\r\n",
+    )
+    .unwrap();
+    let r = read_responses(&mut s, 2);
+    assert_eq!(
+        r.iter()
+            .map(|r| (r.status, r.header("X-Request-Id").unwrap()))
+            .collect::<Vec<_>>(),
+        vec![(200, "two"), (404, "three")]
+    );
+    // Parked again, then a head that arrives in pieces (the first wakes it, the rest follows).
+    std::thread::sleep(Duration::from_millis(600));
+    s.write_all(b"GET /heal").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    s.write_all(b"thz HTTP/1.1\r\nHost: t\r\nX-Request-Id: four\r\n\r\n")
+        .unwrap();
+    let r = read_responses(&mut s, 1);
+    assert_eq!(
+        (r[0].status, r[0].header("X-Request-Id")),
+        (200, Some("four"))
+    );
+    // Requests back to back never wait for a park: answered at once, on the same connection.
+    for i in 0..50 {
+        let req = format!("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: r{i}\r\n\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        let r = read_responses(&mut s, 1);
+        assert_eq!(r[0].header("X-Request-Id"), Some(format!("r{i}").as_str()));
+    }
+}
+
 #[test]
 fn head_has_length_but_no_body() {
     let server = TestServer::spawn(&[]);
