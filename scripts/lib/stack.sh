@@ -542,14 +542,44 @@ HBA
         svc_start "$dir" replica
     fi
 
-    cat >"$dir/pgbouncer/pgbouncer.ini" <<INI || die "cannot write $dir/pgbouncer/pgbouncer.ini"
+    pgbouncer_ini "$dir"
+    (umask 077 && printf '"campushub" "%s"\n' "$pg_scram" >"$dir/pgbouncer/userlist.txt") \
+        || die "cannot write $dir/pgbouncer/userlist.txt"
+    if [ "$EUID" -eq 0 ]; then
+        chown -R postgres:postgres "$dir/pgbouncer" || die "cannot hand $dir/pgbouncer to the postgres user"
+    fi
+    svc_start "$dir" pgbouncer
+    (umask 077 && printf '# campushub local stack (scripts/lib/stack.sh)\nrequirepass %s\n' "$redis_pw" >"$dir/redis/redis.conf") \
+        || die "cannot write $dir/redis/redis.conf"
+    svc_start "$dir" redis
+}
+
+# PgBouncer's two pools over the one database (sizing: README.md, "Production layout"):
+# - campushub_server, session pooling: the server's own long-lived, pipelined connections
+#   (instances x shards x CAMPUSHUB_DB_CONNECTIONS_PER_SHARD of them). A session keeps its
+#   server connection, so named prepared statements work through PgBouncer 1.18 and PostgreSQL
+#   plans each statement once per connection, not once per query.
+# - campushub, transaction pooling: short-lived clients (the CLI, scripts, psql, cron jobs),
+#   which use unnamed statements.
+# PGB_SESSION_POOL (default 120) is the session pool: with the transaction pool (20), the
+# replica's and maintenance connections it stays under PostgreSQL's max_connections (200).
+# A server connection beyond it would wait for a session to end, so size it with headroom
+# (a rolling restart runs old and new instances side by side).
+pgbouncer_ini() {
+    local dir=$1 session_pool=${PGB_SESSION_POOL:-120}
+    stack_load_ports "$dir"
+    [[ $session_pool =~ ^[1-9][0-9]*$ ]] || die "PGB_SESSION_POOL must be a positive number"
+    cat >"$dir/pgbouncer/.pgbouncer.ini.tmp" <<INI || die "cannot write $dir/pgbouncer/pgbouncer.ini"
 ;; campushub local stack (scripts/lib/stack.sh): PgBouncer in front of the primary.
 [databases]
-campushub = host=127.0.0.1 port=$pg dbname=campushub
+;; short-lived clients: transaction pooling, unnamed statements
+campushub = host=127.0.0.1 port=$PG_PORT dbname=campushub
+;; the server's long-lived pipelined connections: session pooling, named prepared statements
+campushub_server = host=127.0.0.1 port=$PG_PORT dbname=campushub pool_mode=session pool_size=$session_pool
 
 [pgbouncer]
 listen_addr = 127.0.0.1
-listen_port = $pgb
+listen_port = $PGB_PORT
 unix_socket_dir = $dir/run
 ;; Clients prove the password by SCRAM against the secret in auth_file, the same secret as
 ;; PostgreSQL's, so PgBouncer logs in to PostgreSQL with that client's SCRAM keys.
@@ -563,15 +593,22 @@ ignore_startup_parameters = extra_float_digits,options
 logfile = $dir/log/pgbouncer.log
 pidfile = $dir/run/pgbouncer.pid
 INI
-    (umask 077 && printf '"campushub" "%s"\n' "$pg_scram" >"$dir/pgbouncer/userlist.txt") \
-        || die "cannot write $dir/pgbouncer/userlist.txt"
+    mv -f "$dir/pgbouncer/.pgbouncer.ini.tmp" "$dir/pgbouncer/pgbouncer.ini" || die "cannot write $dir/pgbouncer/pgbouncer.ini"
     if [ "$EUID" -eq 0 ]; then
-        chown -R postgres:postgres "$dir/pgbouncer" || die "cannot hand $dir/pgbouncer to the postgres user"
+        chown postgres:postgres "$dir/pgbouncer/pgbouncer.ini" || die "cannot hand $dir/pgbouncer/pgbouncer.ini to the postgres user"
     fi
-    svc_start "$dir" pgbouncer
-    (umask 077 && printf '# campushub local stack (scripts/lib/stack.sh)\nrequirepass %s\n' "$redis_pw" >"$dir/redis/redis.conf") \
-        || die "cannot write $dir/redis/redis.conf"
-    svc_start "$dir" redis
+}
+
+# A stack made before the session pool existed gets it (PgBouncer reloads its configuration
+# on SIGHUP; clients already connected keep their connections).
+pgbouncer_upgrade() {
+    local dir=$1 pid
+    grep -q '^campushub_server = ' "$dir/pgbouncer/pgbouncer.ini" 2>/dev/null && return 0
+    echo "adding PgBouncer's session pool (campushub_server) to $dir/pgbouncer/pgbouncer.ini"
+    pgbouncer_ini "$dir"
+    if pid=$(svc_pid "$dir" pgbouncer 2>/dev/null); then
+        kill -HUP "$pid" || die "cannot reload PgBouncer (pid $pid)"
+    fi
 }
 
 write_env() {
@@ -600,10 +637,12 @@ write_env() {
         printf 'CAMPUSHUB_LISTEN=%q\n' "$listen"
         echo "# shards: auto = one per core"
         printf 'CAMPUSHUB_SHARDS=%q\n' "${CAMPUSHUB_SHARDS:-auto}"
-        echo "# through PgBouncer (transaction pooling); role campushub, password in $dir/pg_password"
-        echo "CAMPUSHUB_DATABASE_URL=postgres://campushub:$pg_pw@127.0.0.1:$PGB_PORT/campushub"
-        echo "# PgBouncer before 1.21 cannot keep named prepared statements in transaction mode"
-        echo "CAMPUSHUB_STATEMENTS=unnamed"
+        echo "# the server: through PgBouncer's session pool (campushub_server), named prepared statements;"
+        echo "# role campushub, password in $dir/pg_password"
+        echo "CAMPUSHUB_DATABASE_URL=postgres://campushub:$pg_pw@127.0.0.1:$PGB_PORT/campushub_server"
+        echo "CAMPUSHUB_STATEMENTS=prepared"
+        echo "# short-lived clients: PgBouncer's transaction pool (before 1.21 it keeps no named statements)"
+        echo "CAMPUSHUB_POOLED_DATABASE_URL=postgres://campushub:$pg_pw@127.0.0.1:$PGB_PORT/campushub"
         echo "CAMPUSHUB_DIRECT_DATABASE_URL=postgres://campushub:$pg_pw@127.0.0.1:$PG_PORT/campushub"
         if [ -n "$REPLICA_PORT" ]; then
             echo "CAMPUSHUB_REPLICA_URL=postgres://campushub:$pg_pw@127.0.0.1:$REPLICA_PORT/campushub"
