@@ -1,20 +1,21 @@
 //! `campushub-load`: open-loop constant-rate HTTP/1.1 load from a scenario file; one rate
-//! (`--rate`) or the scenario's geometric sweep (`--sweep`), reported as a markdown table on
+//! (`--rate`) or the scenario's geometric sweep (`--sweep`, then `--refine` steps bisecting
+//! between the highest rate held and the lowest missed), reported as a markdown table on
 //! stdout and, on request, JSON and an SVG picture. See bench/README.md.
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use campushub_bench::load::report::{RunReport, Slo};
+use campushub_bench::load::report::{RunReport, Slo, StepReport};
 use campushub_bench::load::run::{prepare, run_step, Settings, Target};
 use campushub_bench::load::scenario::Scenario;
-use campushub_bench::load::schedule::sweep_rates;
+use campushub_bench::load::schedule::{bisect, bracket, sweep_rates};
 use campushub_bench::load::svg;
 
-const USAGE: &str = "usage: campushub-load --url http://HOST:PORT --scenario FILE (--rate N | --sweep | --rates N,N,..)
+const USAGE: &str = "usage: campushub-load --url http://HOST:PORT --scenario FILE (--rate N | --sweep [--refine 4] | --rates N,N,..)
   [--ids FILE] [--rows FILE] [--connections 64] [--duration 10s] [--warmup 2s] [--timeout 10s] [--grace 2s]
-  [--server-pid PID] [--json FILE] [--svg FILE] [--title TEXT] [--slo-p99-ms 200]
+  [--server-pid PID] [--database-pids PID,PID,..] [--json FILE] [--svg FILE] [--title TEXT] [--slo-p99-ms 200]
   [--slo-errors 0.001] [--seed N]";
 
 struct Args {
@@ -24,6 +25,8 @@ struct Args {
     rows: Option<String>,
     rates: Option<Vec<f64>>,
     sweep: bool,
+    /// Bisection steps after a sweep (between the highest rate held and the lowest missed).
+    refine: u32,
     settings: Settings,
     json: Option<String>,
     svg: Option<String>,
@@ -61,6 +64,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         rows: None,
         rates: None,
         sweep: false,
+        refine: 4,
         settings: Settings {
             connections: 64,
             duration: Duration::from_secs(10),
@@ -68,6 +72,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             timeout: Duration::from_secs(10),
             grace: Duration::from_secs(2),
             server_pid: None,
+            database_pids: Vec::new(),
             seed: 0x5eed,
         },
         json: None,
@@ -120,7 +125,15 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--timeout" => s.timeout = parse_duration(&flag, &v)?,
             "--grace" => s.grace = parse_duration(&flag, &v)?,
             "--server-pid" => s.server_pid = Some(parse_num(&flag, &v)?),
+            "--database-pids" => {
+                s.database_pids = v
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(|p| parse_num(&flag, p))
+                    .collect::<Result<_, _>>()?;
+            }
             "--seed" => s.seed = parse_num(&flag, &v)?,
+            "--refine" => a.refine = parse_num(&flag, &v)?,
             "--json" => a.json = Some(v),
             "--svg" => a.svg = Some(v),
             "--title" => a.title = v,
@@ -172,6 +185,29 @@ fn read_rows(path: &str) -> anyhow::Result<Vec<Vec<String>>> {
         bail!("--rows {path} holds no rows");
     }
     Ok(rows)
+}
+
+/// One step at `rate`, judged against the level and told on stderr.
+async fn judged_step(
+    prep: &Rc<campushub_bench::load::run::Prepared>,
+    target: &Target,
+    args: &Args,
+    rate: f64,
+    note: &str,
+) -> anyhow::Result<StepReport> {
+    let mut step = run_step(Rc::clone(prep), target, &args.settings, rate).await?;
+    step.judge(&args.slo);
+    eprintln!(
+        "{:>9.0}/s offered{note}: {:>9.0}/s achieved, p50 {:.2} ms, p99 {:.2} ms, errors {:.3}% ({}), {}",
+        step.offered_rps,
+        step.achieved_rps,
+        step.latency_ms.p50,
+        step.latency_ms.p99,
+        step.error_ratio * 100.0,
+        step.outcome_summary(),
+        if step.meets_slo { "held" } else { "missed" }
+    );
+    Ok(step)
 }
 
 fn main() {
@@ -234,25 +270,38 @@ fn real_main() -> anyhow::Result<()> {
         let prep = Rc::new(prep);
         let mut missed_in_a_row = 0;
         for rate in rates {
-            let mut step = run_step(prep.clone(), &target, &args.settings, rate).await?;
-            step.judge(&args.slo);
-            eprintln!(
-                "{:>9.0}/s offered: {:>9.0}/s achieved, p50 {:.2} ms, p99 {:.2} ms, errors {:.3}% ({}), {}",
-                step.offered_rps,
-                step.achieved_rps,
-                step.latency_ms.p50,
-                step.latency_ms.p99,
-                step.error_ratio * 100.0,
-                step.outcome_summary(),
-                if step.meets_slo { "held" } else { "missed" }
-            );
-            missed_in_a_row = if step.meets_slo { 0 } else { missed_in_a_row + 1 };
+            let step = judged_step(&prep, &target, &args, rate, "").await?;
+            missed_in_a_row = if step.meets_slo {
+                0
+            } else {
+                missed_in_a_row + 1
+            };
             report.steps.push(step);
             // A sweep stops after two missed steps in a row: one may be noise, two are not.
             if args.sweep && missed_in_a_row >= 2 {
                 break;
             }
         }
+        // The sweep's factor leaves the maximum anywhere between the last step held and the
+        // first missed (a factor of 1.6 apart): bisect that gap, so that the figure reported is
+        // within RESOLUTION of the rate where the level is lost.
+        const RESOLUTION: f64 = 1.05;
+        for _ in 0..if args.sweep { args.refine } else { 0 } {
+            let judged: Vec<(f64, bool)> = report
+                .steps
+                .iter()
+                .map(|s| (s.offered_rps, s.meets_slo))
+                .collect();
+            let Some(rate) = bracket(&judged).and_then(|(lo, hi)| bisect(lo, hi, RESOLUTION))
+            else {
+                break;
+            };
+            let step = judged_step(&prep, &target, &args, rate, " (refining)").await?;
+            report.steps.push(step);
+        }
+        report
+            .steps
+            .sort_by(|a, b| a.offered_rps.total_cmp(&b.offered_rps));
         if !prep.rows.is_empty() {
             eprintln!(
                 "rows: {} taken of {}{}",

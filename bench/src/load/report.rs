@@ -98,6 +98,9 @@ pub struct StepReport {
     pub generator_cpu_cores: Option<f64>,
     /// Server CPU (utime+stime) over the window divided by the responses, when its pid was given.
     pub server_cpu_us_per_request: Option<f64>,
+    /// The database's processes' CPU (`--database-pids`: PostgreSQL's, PgBouncer's) over the
+    /// window divided by the responses.
+    pub database_cpu_us_per_request: Option<f64>,
     /// Held the service level.
     pub meets_slo: bool,
     /// Per request kind: name -> count sent in the window.
@@ -197,12 +200,12 @@ impl RunReport {
             self.slo.p99_ms,
             self.slo.error_ratio * 100.0
         ));
-        s.push_str("| offered/s | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | server CPU us/req | service p99 ms | send lag p99 ms | generator CPU | level | outcomes |\n");
-        s.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|---|\n");
+        s.push_str("| offered/s | achieved/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | server CPU us/req | database CPU us/req | service p99 ms | send lag p99 ms | generator CPU | level | outcomes |\n");
+        s.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|---|\n");
         for st in &self.steps {
             let l = &st.latency_ms;
             s.push_str(&format!(
-                "| {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.3}% | {} | {:.2} | {:.2} | {} | {} | {} |\n",
+                "| {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.3}% | {} | {} | {:.2} | {:.2} | {} | {} | {} |\n",
                 st.offered_rps,
                 st.achieved_rps,
                 l.p50,
@@ -212,6 +215,7 @@ impl RunReport {
                 l.max,
                 st.error_ratio * 100.0,
                 st.server_cpu_us_per_request.map_or("-".into(), |c| format!("{c:.2}")),
+                st.database_cpu_us_per_request.map_or("-".into(), |c| format!("{c:.2}")),
                 st.service_ms.p99,
                 st.send_lag_p99_ms,
                 st.generator_cpu_cores.map_or("-".into(), |c| format!("{c:.2}")),
@@ -255,6 +259,7 @@ mod tests {
             error_ratio: 0.0,
             generator_cpu_cores: Some(0.5),
             server_cpu_us_per_request: Some(9.5),
+            database_cpu_us_per_request: None,
             meets_slo: false,
             mix: BTreeMap::new(),
         }

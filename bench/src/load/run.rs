@@ -83,6 +83,8 @@ pub struct Settings {
     pub grace: Duration,
     /// The server's pid, for its CPU time per request.
     pub server_pid: Option<u32>,
+    /// The database's processes (PostgreSQL's, PgBouncer's), for their CPU time per request.
+    pub database_pids: Vec<u32>,
     /// Seed of the random choices.
     pub seed: u64,
 }
@@ -612,14 +614,29 @@ pub async fn run_step(
     });
     // CPU ticks over the window: the server's (when its pid is known) and the generator's own.
     let server_pid = settings.server_pid;
+    let database_pids = settings.database_pids.clone();
     let cpu = tokio::task::spawn_local(async move {
         let own = std::process::id();
         let delta = |t0: Option<u64>, t1: Option<u64>| Some(t1?.saturating_sub(t0?));
+        // A database process that ends during the window takes its ticks with it: the sum
+        // counts the processes alive at both ends.
+        let database =
+            |pids: &[u32]| -> Vec<Option<u64>> { pids.iter().map(|p| cpu_ticks(*p)).collect() };
         sleep_until(window_start).await;
-        let (s0, g0) = (server_pid.and_then(cpu_ticks), cpu_ticks(own));
+        let (s0, g0, d0) = (
+            server_pid.and_then(cpu_ticks),
+            cpu_ticks(own),
+            database(&database_pids),
+        );
         sleep_until(window_end).await;
-        let (s1, g1) = (server_pid.and_then(cpu_ticks), cpu_ticks(own));
-        (delta(s0, s1), delta(g0, g1))
+        let (s1, g1, d1) = (
+            server_pid.and_then(cpu_ticks),
+            cpu_ticks(own),
+            database(&database_pids),
+        );
+        let d: Option<u64> = (!database_pids.is_empty())
+            .then(|| d0.iter().zip(&d1).filter_map(|(a, b)| delta(*a, *b)).sum());
+        (delta(s0, s1), delta(g0, g1), d)
     });
     let tasks: Vec<_> = (0..settings.connections)
         .map(|_| tokio::task::spawn_local(connection(step.clone())))
@@ -636,7 +653,13 @@ pub async fn run_step(
             .saturating_record(micros(step.hard_stop.saturating_duration_since(intended)));
         rec.transport.unsent += 1;
     }
-    let (server_ticks, own_ticks) = cpu.await.map_err(|e| anyhow!("cpu task failed: {e}"))?;
+    let (server_ticks, own_ticks, database_ticks) =
+        cpu.await.map_err(|e| anyhow!("cpu task failed: {e}"))?;
+    let per_request = |ticks: Option<u64>, answered: u64| -> Option<f64> {
+        ticks
+            .filter(|_| answered > 0)
+            .map(|t| t as f64 / TICKS_PER_S * 1e6 / answered as f64)
+    };
     let rec = step.rec.borrow();
     let answered: u64 = rec.statuses.values().sum();
     let duration_s = settings.duration.as_secs_f64();
@@ -661,9 +684,8 @@ pub async fn run_step(
         transport_errors: rec.transport,
         error_ratio: 0.0,
         generator_cpu_cores: own_ticks.map(|t| t as f64 / TICKS_PER_S / duration_s),
-        server_cpu_us_per_request: server_ticks
-            .filter(|_| answered > 0)
-            .map(|t| t as f64 / TICKS_PER_S * 1e6 / answered as f64),
+        server_cpu_us_per_request: per_request(server_ticks, answered),
+        database_cpu_us_per_request: per_request(database_ticks, answered),
         meets_slo: false,
         mix: step
             .prep

@@ -29,6 +29,30 @@ pub fn sweep_rates(start: f64, factor: f64, max: f64) -> Vec<f64> {
     rates
 }
 
+/// Where a sweep's maximum lies: the highest offered rate that held the level and the lowest
+/// rate above it that missed, from `(offered, held)` steps. `None` when nothing held or nothing
+/// above the best held step missed (the sweep never reached the limit).
+pub fn bracket(steps: &[(f64, bool)]) -> Option<(f64, f64)> {
+    let held = steps.iter().filter(|s| s.1).map(|s| s.0).reduce(f64::max)?;
+    let missed = steps
+        .iter()
+        .filter(|s| !s.1 && s.0 > held)
+        .map(|s| s.0)
+        .reduce(f64::min)?;
+    Some((held, missed))
+}
+
+/// The next rate to try between a held `lo` and a missed `hi`: their geometric mean, rounded
+/// to whole requests per second; `None` once the two are within `resolution` (a ratio, e.g.
+/// 1.05) of each other.
+pub fn bisect(lo: f64, hi: f64, resolution: f64) -> Option<f64> {
+    if !(lo > 0.0 && hi > lo) || hi / lo <= resolution {
+        return None;
+    }
+    let mid = (lo * hi).sqrt().round();
+    (mid > lo && mid < hi).then_some(mid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +85,24 @@ mod tests {
         assert_eq!(sweep_rates(10.0, 1.5, 40.0), vec![10.0, 15.0, 23.0, 34.0]);
         assert!(sweep_rates(100.0, 1.0, 800.0).is_empty());
         assert!(sweep_rates(100.0, 2.0, 50.0).is_empty());
+    }
+
+    #[test]
+    fn brackets_the_limit() {
+        let steps = [(100.0, true), (160.0, true), (256.0, false), (410.0, false)];
+        assert_eq!(bracket(&steps), Some((160.0, 256.0)));
+        // A refinement step that held above a missed one moves the bracket up.
+        let steps = [(100.0, true), (160.0, false), (126.0, true), (256.0, false)];
+        assert_eq!(bracket(&steps), Some((126.0, 160.0)));
+        assert_eq!(bracket(&[(100.0, false), (160.0, false)]), None);
+        assert_eq!(bracket(&[(100.0, true), (160.0, true)]), None);
+    }
+
+    #[test]
+    fn bisects_geometrically_until_fine_enough() {
+        assert_eq!(bisect(100.0, 400.0, 1.05), Some(200.0));
+        assert_eq!(bisect(100.0, 104.0, 1.05), None);
+        assert_eq!(bisect(100.0, 100.0, 1.05), None);
+        assert_eq!(bisect(0.0, 100.0, 1.05), None);
     }
 }
