@@ -107,28 +107,26 @@ async fn read_more(
     }
 }
 
-/// How an idle wait ended: with a read's outcome, or ready for `read_more` into this buffer
-/// (kept apart so that an idle connection's state never holds both waits at once).
+/// How an idle wait ended: with a read's outcome, ready for `read_more` into this buffer
+/// (kept apart so that an idle connection's state never holds both waits at once), or parked:
+/// the read was cancelled before any byte came and its buffer is freed.
 enum Idle {
     Done(ReadEnd, Vec<u8>),
     Read(Vec<u8>),
+    Parked,
 }
 
 /// Waits for the next request on an idle connection (`buf` empty) until `deadline`, or until
 /// the shard starts draining. For [`PARK_AFTER`] it reads into `buf` as `read_more` does; then
-/// it cancels that read (what the read returned, if it completed first, is kept), frees the
-/// buffers (`buf` and the connection's `other` ones) and waits for readiness with none, and
-/// hands back a fresh buffer to read into once bytes are there.
-#[allow(clippy::too_many_arguments)]
+/// it cancels that read: what the read returned, if it completed first, is kept; otherwise the
+/// connection parks (`serve` waits for readiness holding no buffer).
 async fn read_idle(
     stream: &mut TcpStream,
     mut buf: Vec<u8>,
-    other: [&mut Vec<u8>; 2],
     canceller: &mut Canceller,
     timer: &Deadline,
     now: Instant,
     deadline: Instant,
-    shard: &Shard,
 ) -> Idle {
     let park_at = now + PARK_AFTER;
     if park_at >= deadline {
@@ -167,22 +165,7 @@ async fn read_idle(
         Err(_) => return Idle::Done(ReadEnd::Closed, buf),
     }
     drop(buf);
-    for b in other {
-        *b = Vec::new();
-    }
-    shard.metrics.borrow_mut().parked_total += 1;
-    timer.arm(Some(deadline), true);
-    let ready = monoio::select! {
-        ready = stream.readable(false) => ready,
-        wake = timer.wait() => match wake {
-            Wake::Deadline => return Idle::Done(ReadEnd::Timeout, Vec::new()),
-            Wake::Drain => return Idle::Done(ReadEnd::Draining, Vec::new()),
-        },
-    };
-    if ready.is_err() {
-        return Idle::Done(ReadEnd::Closed, Vec::new());
-    }
-    Idle::Read(Vec::with_capacity(READ_CHUNK))
+    Idle::Parked
 }
 
 /// Writes `buf` fully; returns it cleared for reuse, or `None` if the peer is gone.
@@ -254,7 +237,19 @@ impl RequestIdBuf {
     }
 }
 
-/// Serves one connection until it closes.
+/// How a connection's active phase ended.
+enum Phase {
+    /// The connection is done (closed, failed, timed out or drained).
+    Closed,
+    /// Idle past [`PARK_AFTER`]: wait for readiness, holding nothing, until this deadline.
+    Parked(Instant),
+}
+
+/// Serves one connection until it closes. While it is active (requests coming, or idle for
+/// less than [`PARK_AFTER`]) it runs `active`, boxed, with its buffers and the handlers'
+/// futures; once it parks, that box and the buffers are gone and only this small future waits
+/// for the next bytes. A busy connection never leaves its active phase, so the box is made
+/// once per wake-up from a park, not per request.
 pub async fn serve(
     shard: Rc<Shard>,
     mut stream: TcpStream,
@@ -264,10 +259,36 @@ pub async fn serve(
     let _open = open;
     let timer = shard.timers.slot();
     let _ = stream.set_nodelay(true);
-    let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut wbuf: Vec<u8> = Vec::new();
-    let mut scratch: Vec<u8> = Vec::new();
     let mut canceller = Canceller::new();
+    loop {
+        let phase = Box::pin(active(&shard, &mut stream, &timer, &mut canceller, peer)).await;
+        let Phase::Parked(deadline) = phase else {
+            return;
+        };
+        shard.metrics.borrow_mut().parked_total += 1;
+        timer.arm(Some(deadline), true);
+        let ready = monoio::select! {
+            ready = stream.readable(false) => ready.is_ok(),
+            _ = timer.wait() => false,
+        };
+        if !ready {
+            return;
+        }
+    }
+}
+
+/// The active phase of a connection: read, serve, write, until it closes or parks.
+async fn active(
+    shard: &Rc<Shard>,
+    stream: &mut TcpStream,
+    timer: &Deadline,
+    canceller: &mut Canceller,
+    peer: std::net::IpAddr,
+) -> Phase {
+    let shard = &**shard;
+    let mut rbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut scratch: Vec<u8> = Vec::new();
     // Time by which the head now arriving must be complete (slowloris bound).
     let mut head_deadline: Option<Instant> = None;
 
@@ -280,29 +301,27 @@ pub async fn serve(
                 Ok(Some(head)) => head,
                 Ok(None) => break,
                 Err(e) => {
-                    let rid = RequestIdBuf::from_head(&shard, &rbuf, None);
-                    queue_proto_error(&shard, e, None, &rid, Instant::now(), &mut wbuf);
-                    if let Some(w) = flush(&mut stream, wbuf).await {
+                    let rid = RequestIdBuf::from_head(shard, &rbuf, None);
+                    queue_proto_error(shard, e, None, &rid, Instant::now(), &mut wbuf);
+                    if let Some(w) = flush(stream, wbuf).await {
                         drop(w);
-                        linger_close(&mut stream).await;
+                        linger_close(stream).await;
                     }
-                    return;
+                    return Phase::Closed;
                 }
             };
             head_deadline = None;
-            // Boxed: the handlers' futures are most of a connection's state, and an idle
-            // connection should not carry them (7.4 KB a connection when inlined).
-            let outcome = Box::pin(serve_one(
-                &shard,
-                &mut stream,
-                &timer,
+            let outcome = serve_one(
+                shard,
+                stream,
+                timer,
                 peer,
                 rbuf,
                 start,
                 head,
                 wbuf,
                 &mut scratch,
-            ))
+            )
             .await;
             match outcome {
                 Served::KeepGoing {
@@ -321,22 +340,22 @@ pub async fn serve(
                     linger,
                 } => {
                     if stream_ok {
-                        if let Some(w) = flush(&mut stream, w).await {
+                        if let Some(w) = flush(stream, w).await {
                             drop(w);
                             if linger {
-                                linger_close(&mut stream).await;
+                                linger_close(stream).await;
                             }
                         }
                     }
-                    return;
+                    return Phase::Closed;
                 }
             }
         }
 
         // 2. One write for the whole batch.
-        wbuf = match flush(&mut stream, wbuf).await {
+        wbuf = match flush(stream, wbuf).await {
             Some(w) => w,
-            None => return,
+            None => return Phase::Closed,
         };
         if start > 0 {
             rbuf.drain(..start);
@@ -346,7 +365,7 @@ pub async fn serve(
             continue;
         }
         if shard.timers.is_draining() && rbuf.is_empty() {
-            return;
+            return Phase::Closed;
         }
 
         // 3. Read more: idle timeout between requests, header timeout inside one.
@@ -358,23 +377,13 @@ pub async fn serve(
         };
         let was_empty = rbuf.is_empty();
         let (end, buf) = if was_empty {
-            let other = [&mut wbuf, &mut scratch];
-            let idle = read_idle(
-                &mut stream,
-                rbuf,
-                other,
-                &mut canceller,
-                &timer,
-                now,
-                deadline,
-                &shard,
-            );
-            match idle.await {
+            match read_idle(stream, rbuf, canceller, timer, now, deadline).await {
                 Idle::Done(end, buf) => (end, buf),
-                Idle::Read(buf) => read_more(&mut stream, buf, &timer, deadline, true).await,
+                Idle::Read(buf) => read_more(stream, buf, timer, deadline, true).await,
+                Idle::Parked => return Phase::Parked(deadline),
             }
         } else {
-            read_more(&mut stream, rbuf, &timer, deadline, false).await
+            read_more(stream, rbuf, timer, deadline, false).await
         };
         rbuf = buf;
         match end {
@@ -383,23 +392,16 @@ pub async fn serve(
                     head_deadline = Some(shard.timers.now() + shard.config.header_timeout);
                 }
             }
-            ReadEnd::Closed | ReadEnd::Draining => return,
+            ReadEnd::Closed | ReadEnd::Draining => return Phase::Closed,
             ReadEnd::Timeout => {
                 if !was_empty {
                     let rid = RequestIdBuf::Generated(shard.ids.borrow_mut().next_id());
-                    queue_proto_error(
-                        &shard,
-                        ProtoError::HeaderTimeout,
-                        None,
-                        &rid,
-                        now,
-                        &mut wbuf,
-                    );
-                    if flush(&mut stream, wbuf).await.is_some() {
-                        linger_close(&mut stream).await;
+                    queue_proto_error(shard, ProtoError::HeaderTimeout, None, &rid, now, &mut wbuf);
+                    if flush(stream, wbuf).await.is_some() {
+                        linger_close(stream).await;
                     }
                 }
-                return;
+                return Phase::Closed;
             }
         }
     }
