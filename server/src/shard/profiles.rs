@@ -71,7 +71,14 @@ async fn read(shard: &Shard, batch: Vec<Job>) {
     let mut ids: Vec<uuid::Uuid> = batch.iter().map(|(id, _)| *id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let result = students::by_ids(shard.db.primary(), &ids).await;
+    // One id alone (a quiet shard) takes the single-row statement: its plan is an index scan,
+    // where `= ANY($1)`'s generic plan is a bitmap scan that costs a lone read ~0.3 ms more.
+    let result = match ids.as_slice() {
+        [id] => students::by_id(shard.db.primary(), *id)
+            .await
+            .map(|s| s.into_iter().collect()),
+        _ => students::by_ids(shard.db.primary(), &ids).await,
+    };
     {
         let mut m = shard.metrics.borrow_mut();
         m.profile_read_batches_total += 1;
