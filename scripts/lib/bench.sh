@@ -16,7 +16,8 @@ bench_cleanup() {
     [ -n "$bench_dir" ] && { svc_stop "$bench_dir" all >/dev/null 2>&1 || true; rm -rf "$bench_dir"; }
 }
 
-# bench_setup: wrk, two cores, a stack with a seeded campus, release binaries (sets bin, floor).
+# bench_setup: wrk, two cores, a stack with a seeded campus (BENCH_REPLICA=1: and a streaming
+# replica), release binaries (sets bin, floor).
 bench_setup() {
     ensure_packages
     command -v wrk >/dev/null || {
@@ -28,8 +29,13 @@ bench_setup() {
     bench_dir=$(mktemp -d /tmp/campushub-bench.XXXXXX)
     trap bench_cleanup EXIT
     local ports
-    mapfile -t ports < <(free_port 3)
-    stack_init "$bench_dir" "${ports[0]}" "${ports[1]}" "${ports[2]}"
+    mapfile -t ports < <(free_port 4)
+    # BENCH_REPLICA=1: a streaming replica too (scripts/faults stops it).
+    if [ "${BENCH_REPLICA:-0}" = 1 ]; then
+        stack_init "$bench_dir" "${ports[0]}" "${ports[1]}" "${ports[2]}" "${ports[3]}"
+    else
+        stack_init "$bench_dir" "${ports[0]}" "${ports[1]}" "${ports[2]}"
+    fi
     write_env "$bench_dir" 127.0.0.1:0
     set -a
     # shellcheck disable=SC1091
@@ -44,6 +50,24 @@ bench_setup() {
     # The seed's 3 million fresh rows would otherwise have autovacuum scanning them during the
     # first scenario, taking a core from whatever it measures.
     stack_psql "$CAMPUSHUB_DIRECT_DATABASE_URL" -qc "VACUUM (ANALYZE)" >/dev/null
+}
+
+# bench_registers DB DAYS: fixtures for the attendance scenario (tab-separated: session id, PUT
+# body): sessions in period 0 (the seed's timetable uses 1 and up) of every class with students
+# on each of the next DAYS days, each register not yet marked, in random order.
+bench_registers() {
+    local db=$1 days=$2
+    stack_psql "$db" -qc "INSERT INTO attendance_sessions (class_id, session_date, period)
+        SELECT k.id, current_date + d, 0 FROM classes k CROSS JOIN generate_series(1, $days) d
+        WHERE EXISTS (SELECT 1 FROM enrollments e WHERE e.class_id = k.id AND e.role = 'student' AND e.status = 'active')
+        ON CONFLICT DO NOTHING" >/dev/null
+    stack_psql "$db" -AtF $'\t' -c "SELECT s.sourced_id, json_build_object('records', json_agg(json_build_object(
+            'student', u.sourced_id, 'code', CASE WHEN random() < 0.9 THEN 'P' WHEN random() < 0.5 THEN 'L' ELSE 'A' END)))
+        FROM attendance_sessions s JOIN enrollments e ON e.class_id = s.class_id AND e.role = 'student' AND e.status = 'active'
+        JOIN users u ON u.id = e.user_id
+        WHERE s.period = 0 AND s.session_date > current_date
+          AND NOT EXISTS (SELECT 1 FROM attendance_registers r WHERE r.session_id = s.id AND r.session_date = s.session_date)
+        GROUP BY s.id ORDER BY random()"
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -15,7 +15,7 @@ use campushub_bench::load::svg;
 
 const USAGE: &str = "usage: campushub-load --url http://HOST:PORT --scenario FILE (--rate N | --sweep [--refine 4] | --rates N,N,..)
   [--ids FILE] [--rows FILE] [--connections 64] [--duration 10s] [--warmup 2s] [--timeout 10s] [--grace 2s]
-  [--server-pid PID] [--database-pids PID,PID,..] [--json FILE] [--svg FILE] [--title TEXT] [--slo-p99-ms 200]
+  [--server-pid PID] [--database-pids PID,PID,..] [--json FILE] [--acked FILE] [--announce] [--svg FILE] [--title TEXT] [--slo-p99-ms 200]
   [--slo-errors 0.001] [--seed N]";
 
 struct Args {
@@ -29,6 +29,8 @@ struct Args {
     refine: u32,
     settings: Settings,
     json: Option<String>,
+    /// Where to write the first column of every fixture row whose request was answered 2xx.
+    acked: Option<String>,
     svg: Option<String>,
     title: String,
     slo: Slo,
@@ -73,9 +75,11 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             grace: Duration::from_secs(2),
             server_pid: None,
             database_pids: Vec::new(),
+            announce: false,
             seed: 0x5eed,
         },
         json: None,
+        acked: None,
         svg: None,
         title: String::new(),
         slo: Slo {
@@ -90,6 +94,10 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         }
         if flag == "--sweep" {
             a.sweep = true;
+            continue;
+        }
+        if flag == "--announce" {
+            a.settings.announce = true;
             continue;
         }
         let v = it.next().ok_or_else(|| anyhow!("{flag} needs a value"))?;
@@ -135,6 +143,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--seed" => s.seed = parse_num(&flag, &v)?,
             "--refine" => a.refine = parse_num(&flag, &v)?,
             "--json" => a.json = Some(v),
+            "--acked" => a.acked = Some(v),
             "--svg" => a.svg = Some(v),
             "--title" => a.title = v,
             "--slo-p99-ms" => a.slo.p99_ms = parse_num(&flag, &v)?,
@@ -318,6 +327,14 @@ fn real_main() -> anyhow::Result<()> {
     })?;
     report.find_max();
     print!("{}", report.markdown());
+    if let Some(path) = &args.acked {
+        let mut text = String::new();
+        for row in report.steps.iter().flat_map(|s| &s.acked) {
+            text.push_str(row);
+            text.push('\n');
+        }
+        std::fs::write(path, text).with_context(|| format!("cannot write {path}"))?;
+    }
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
         std::fs::write(path, json + "\n").with_context(|| format!("cannot write {path}"))?;
@@ -366,5 +383,17 @@ mod tests {
         );
         assert!(err("--bogus 1").contains("unknown argument"));
         assert!(err("--url").contains("needs a value"));
+        let a = args(
+            "--url http://h:1 --scenario s --rate 5 --announce --acked a.txt --refine 2 --database-pids 7,9",
+        )
+        .unwrap();
+        assert!(a.settings.announce);
+        assert_eq!(a.acked.as_deref(), Some("a.txt"));
+        assert_eq!(a.refine, 2);
+        assert_eq!(a.settings.database_pids, vec![7, 9]);
+        assert!(
+            err("--url http://h:1 --scenario s --rate 5 --database-pids 7,x")
+                .contains("not a valid number")
+        );
     }
 }

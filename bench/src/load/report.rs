@@ -70,6 +70,19 @@ impl TransportErrors {
     }
 }
 
+/// One second of a step's window: requests due in it, how they ended, the slowest.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Second {
+    /// Requests due in this second.
+    pub due: u64,
+    /// Of them, answered 2xx.
+    pub ok: u64,
+    /// Of them, anything else (a status other than 2xx, a transport error, never sent).
+    pub errors: u64,
+    /// The slowest of them, from its due time, in milliseconds.
+    pub max_ms: f64,
+}
+
 /// One step: a constant offered rate held for the measured duration.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepReport {
@@ -103,6 +116,13 @@ pub struct StepReport {
     pub database_cpu_us_per_request: Option<f64>,
     /// Held the service level.
     pub meets_slo: bool,
+    /// Second by second (by due time): what came due, what succeeded, the slowest.
+    pub timeline: Vec<Second>,
+    /// When the measured window opened (its first second in `timeline`), Unix seconds.
+    pub window_start_unix_s: f64,
+    /// The first column of the fixture row of every request answered 2xx (`--acked`).
+    #[serde(skip)]
+    pub acked: Vec<String>,
     /// Per request kind: name -> count sent in the window.
     pub mix: BTreeMap<String, u64>,
 }
@@ -260,6 +280,9 @@ mod tests {
             generator_cpu_cores: Some(0.5),
             server_cpu_us_per_request: Some(9.5),
             database_cpu_us_per_request: None,
+            timeline: Vec::new(),
+            window_start_unix_s: 0.0,
+            acked: Vec::new(),
             meets_slo: false,
             mix: BTreeMap::new(),
         }

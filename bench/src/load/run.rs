@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout_at, Instant};
 
 use super::http::{encode_request, parse_response};
-use super::report::{Percentiles, StepReport, TransportErrors};
+use super::report::{Percentiles, Second, StepReport, TransportErrors};
 use super::rng::Rng;
 use super::scenario::{Scenario, Vars};
 use super::schedule::{intended_offset, slots};
@@ -85,6 +85,9 @@ pub struct Settings {
     pub server_pid: Option<u32>,
     /// The database's processes (PostgreSQL's, PgBouncer's), for their CPU time per request.
     pub database_pids: Vec<u32>,
+    /// Print `window open <unix seconds>` on stderr when each step's measured window opens
+    /// (for scripts that inject a fault at a known point of it).
+    pub announce: bool,
     /// Seed of the random choices.
     pub seed: u64,
 }
@@ -375,6 +378,10 @@ struct Recorder {
     statuses: BTreeMap<u16, u64>,
     transport: TransportErrors,
     mix: Vec<u64>,
+    /// Per second of the window, by due time.
+    timeline: Vec<Second>,
+    /// The first column of the row of each request that used one and was answered 2xx.
+    acked: Vec<String>,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -386,8 +393,14 @@ impl Step {
         self.start + intended_offset(slot, self.rate)
     }
 
-    /// Builds the request for one slot into `out`; returns its kind.
-    fn build(&self, out: &mut Vec<u8>, path: &mut Vec<u8>, body: &mut Vec<u8>) -> usize {
+    /// Builds the request for one slot into `out`; returns its kind and the fixture row it
+    /// used, if any.
+    fn build(
+        &self,
+        out: &mut Vec<u8>,
+        path: &mut Vec<u8>,
+        body: &mut Vec<u8>,
+    ) -> (usize, Option<usize>) {
         let scenario = &self.prep.scenario;
         let mut rng = self.rng.borrow_mut();
         let kind = scenario.pick(&mut rng);
@@ -405,13 +418,15 @@ impl Step {
         let group_password = spec
             .group
             .map_or("", |g| scenario.groups[g].password.as_str());
-        let row: &[String] = if self.prep.rows.is_empty() || !spec.uses_rows() {
-            &[]
-        } else {
-            let n = self.prep.next_row.get();
-            self.prep.next_row.set(n + 1);
-            &self.prep.rows[n % self.prep.rows.len()]
-        };
+        let (row, row_index): (&[String], Option<usize>) =
+            if self.prep.rows.is_empty() || !spec.uses_rows() {
+                (&[], None)
+            } else {
+                let n = self.prep.next_row.get();
+                self.prep.next_row.set(n + 1);
+                let i = n % self.prep.rows.len();
+                (&self.prep.rows[i], Some(i))
+            };
         let vars = Vars {
             row,
             student_id,
@@ -439,13 +454,14 @@ impl Step {
             token,
             spec.body.as_ref().map(|_| body.as_slice()),
         );
-        kind
+        (kind, row_index)
     }
 
     fn record(
         &self,
         slot: u64,
         kind: Option<usize>,
+        row: Option<usize>,
         intended: Instant,
         sent: Option<Instant>,
         outcome: Outcome,
@@ -457,8 +473,29 @@ impl Step {
         let mut rec = self.rec.borrow_mut();
         // From the due time, or from the send when it went out early (see `wait_until`).
         let origin = sent.map_or(intended, |s| s.min(intended));
-        rec.latency
-            .saturating_record(micros(done.saturating_duration_since(origin)));
+        let took = micros(done.saturating_duration_since(origin));
+        let second = ((slot - self.warmup_slots) as f64 / self.rate) as usize;
+        if rec.timeline.len() <= second {
+            rec.timeline.resize(second + 1, Second::default());
+        }
+        let ok = matches!(outcome, Outcome::Status(s) if (200..300).contains(&s));
+        let t = &mut rec.timeline[second];
+        t.due += 1;
+        if ok {
+            t.ok += 1;
+        } else {
+            t.errors += 1;
+        }
+        t.max_ms = t.max_ms.max(took as f64 / 1000.0);
+        if ok {
+            if let Some(first) = row
+                .and_then(|r| self.prep.rows.get(r))
+                .and_then(|r| r.first())
+            {
+                rec.acked.push(first.clone());
+            }
+        }
+        rec.latency.saturating_record(took);
         if let Some(sent) = sent {
             rec.service
                 .saturating_record(micros(done.saturating_duration_since(sent)));
@@ -502,10 +539,10 @@ async fn connection(step: Rc<Step>) {
         let intended = step.intended(slot);
         wait_until(intended).await;
         if Instant::now() >= step.hard_stop {
-            step.record(slot, None, intended, None, Outcome::Unsent);
+            step.record(slot, None, None, intended, None, Outcome::Unsent);
             return;
         }
-        let kind = step.build(&mut req, &mut path, &mut body);
+        let (kind, row) = step.build(&mut req, &mut path, &mut body);
         let c = match conn.as_mut() {
             Some(c) => c,
             None => {
@@ -513,7 +550,7 @@ async fn connection(step: Rc<Step>) {
                 match timeout_at(deadline, Conn::connect(step.target.addr)).await {
                     Ok(Ok(c)) => conn.insert(c),
                     _ => {
-                        step.record(slot, Some(kind), intended, None, Outcome::Connect);
+                        step.record(slot, Some(kind), row, intended, None, Outcome::Connect);
                         // Refused at once when the server is down: do not spin through slots.
                         tokio::time::sleep(Duration::from_millis(1)).await;
                         continue;
@@ -543,7 +580,7 @@ async fn connection(step: Rc<Step>) {
                 Outcome::Timeout
             }
         };
-        step.record(slot, Some(kind), intended, Some(sent), outcome);
+        step.record(slot, Some(kind), row, intended, Some(sent), outcome);
     }
 }
 
@@ -571,6 +608,13 @@ pub fn cpu_ticks(pid: u32) -> Option<u64> {
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// Seconds since the Unix epoch, now.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Linux reports /proc times in USER_HZ, which is 100 on every architecture it supports.
@@ -610,11 +654,18 @@ pub async fn run_step(
             statuses: BTreeMap::new(),
             transport: TransportErrors::default(),
             mix: vec![0; kinds],
+            timeline: Vec::new(),
+            acked: Vec::new(),
         }),
     });
     // CPU ticks over the window: the server's (when its pid is known) and the generator's own.
     let server_pid = settings.server_pid;
     let database_pids = settings.database_pids.clone();
+    let announce = settings.announce;
+    let window_start_unix_s = unix_now()
+        + window_start
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64();
     let cpu = tokio::task::spawn_local(async move {
         let own = std::process::id();
         let delta = |t0: Option<u64>, t1: Option<u64>| Some(t1?.saturating_sub(t0?));
@@ -623,6 +674,9 @@ pub async fn run_step(
         let database =
             |pids: &[u32]| -> Vec<Option<u64>> { pids.iter().map(|p| cpu_ticks(*p)).collect() };
         sleep_until(window_start).await;
+        if announce {
+            eprintln!("window open {:.3}", unix_now());
+        }
         let (s0, g0, d0) = (
             server_pid.and_then(cpu_ticks),
             cpu_ticks(own),
@@ -646,12 +700,9 @@ pub async fn run_step(
             .map_err(|e| anyhow!("connection task failed: {e}"))?;
     }
     // Requests due in the window that no connection took before the hard stop.
+    // Their latency counts to now, past the hard stop.
     for slot in step.next.get().max(warmup_slots)..step.total_slots {
-        let intended = step.intended(slot);
-        let mut rec = step.rec.borrow_mut();
-        rec.latency
-            .saturating_record(micros(step.hard_stop.saturating_duration_since(intended)));
-        rec.transport.unsent += 1;
+        step.record(slot, None, None, step.intended(slot), None, Outcome::Unsent);
     }
     let (server_ticks, own_ticks, database_ticks) =
         cpu.await.map_err(|e| anyhow!("cpu task failed: {e}"))?;
@@ -687,6 +738,9 @@ pub async fn run_step(
         server_cpu_us_per_request: per_request(server_ticks, answered),
         database_cpu_us_per_request: per_request(database_ticks, answered),
         meets_slo: false,
+        timeline: rec.timeline.clone(),
+        window_start_unix_s,
+        acked: rec.acked.clone(),
         mix: step
             .prep
             .scenario
