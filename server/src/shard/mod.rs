@@ -519,8 +519,8 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
     });
     let seed = (id as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
         ^ shared.started.elapsed().as_nanos() as u64;
-    let (registers, register_queue) = registers::Registers::new();
-    let (profile_reads, profile_queue) = profiles::ProfileReads::new();
+    let (registers, register_queue) = registers::Registers::new(config.statement_timeout);
+    let (profile_reads, profile_queue) = profiles::ProfileReads::new(config.statement_timeout);
     Ok(Shard {
         registers,
         register_queue: RefCell::new(Some(register_queue)),

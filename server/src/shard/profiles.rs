@@ -29,23 +29,29 @@ pub type Queue = mpsc::UnboundedReceiver<Job>;
 /// The shard's queue of profile reads.
 pub struct ProfileReads {
     tx: mpsc::UnboundedSender<Job>,
+    /// Longest wait for an answer, the queue included (the statement timeout).
+    wait: std::time::Duration,
 }
 
 impl ProfileReads {
-    /// A queue and its receiving end, for the task that drains it (spawned by the shard).
-    pub fn new() -> (ProfileReads, Queue) {
+    /// A queue and its receiving end, for the task that drains it (spawned by the shard);
+    /// requests wait at most `wait`.
+    pub fn new(wait: std::time::Duration) -> (ProfileReads, Queue) {
         let (tx, rx) = mpsc::unbounded();
-        (ProfileReads { tx }, rx)
+        (ProfileReads { tx, wait }, rx)
     }
 
     /// The student with public id `id` (`None`: no such student), read with whatever other
-    /// reads are queued with it.
+    /// reads are queued with it; `DbError::Timeout` past the statement timeout.
     pub async fn get(&self, id: uuid::Uuid) -> Result<Option<Rc<Student>>, DbError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .unbounded_send((id, reply))
             .map_err(|_| DbError::Unavailable)?;
-        answer.await.map_err(|_| DbError::Unavailable)?
+        match monoio::time::timeout(self.wait, answer).await {
+            Ok(answer) => answer.map_err(|_| DbError::Unavailable)?,
+            Err(_) => Err(DbError::Timeout),
+        }
     }
 }
 
@@ -62,7 +68,11 @@ pub async fn run(shard: Rc<Shard>, mut rx: Queue) {
                 Err(_) => break,
             }
         }
-        read(&shard, batch).await;
+        // Requests that stopped waiting (answered 503) are not read for.
+        batch.retain(|(_, reply)| !reply.is_canceled());
+        if !batch.is_empty() {
+            read(&shard, batch).await;
+        }
     }
 }
 

@@ -29,22 +29,30 @@ pub type Queue = mpsc::UnboundedReceiver<Job>;
 /// The shard's queue of registers to write.
 pub struct Registers {
     tx: mpsc::UnboundedSender<Job>,
+    /// Longest wait for an answer, the queue included (the statement timeout): past it the
+    /// request is answered 503 and a register not yet in a batch is never written.
+    wait: std::time::Duration,
 }
 
 impl Registers {
-    /// A queue and the task that drains it (spawned by the shard).
-    pub fn new() -> (Registers, Queue) {
+    /// A queue and the task that drains it (spawned by the shard); requests wait at most `wait`.
+    pub fn new(wait: std::time::Duration) -> (Registers, Queue) {
         let (tx, rx) = mpsc::unbounded();
-        (Registers { tx }, rx)
+        (Registers { tx, wait }, rx)
     }
 
-    /// Queues `register`; answers once the batch holding it has committed (or failed).
+    /// Queues `register`; answers once the batch holding it has committed (or failed), or with
+    /// `DbError::Timeout` when that takes longer than the statement timeout (a slow database
+    /// must give fast 503s, never a queue that grows without bound).
     pub async fn mark(&self, register: Register) -> Result<Outcome, DbError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .unbounded_send((register, reply))
             .map_err(|_| DbError::Unavailable)?;
-        answer.await.map_err(|_| DbError::Unavailable)?
+        match monoio::time::timeout(self.wait, answer).await {
+            Ok(answer) => answer.map_err(|_| DbError::Unavailable)?,
+            Err(_) => Err(DbError::Timeout),
+        }
     }
 }
 
@@ -61,10 +69,15 @@ pub async fn run(shard: Rc<Shard>, mut rx: Queue) {
                 None => return,
             },
         };
+        // A request that stopped waiting (answered 503) is not written.
+        if first.1.is_canceled() {
+            continue;
+        }
         let mut records = first.0.students.len();
         let mut batch = vec![first];
         while batch.len() < MAX_REGISTERS && records < MAX_RECORDS {
             match rx.try_recv() {
+                Ok(job) if job.1.is_canceled() => {}
                 Ok(job) => {
                     let again = batch
                         .iter()
