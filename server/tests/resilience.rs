@@ -178,6 +178,11 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let mut idle = server.connect();
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
+    // Another one whose client sends its next request just after the drain begins: that
+    // request is answered (with Connection: close), not lost with the connection.
+    let mut late = server.connect();
+    late.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: early\r\n\r\n")
+        .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     // The database read really is in flight: no answer yet.
     db_req
@@ -205,6 +210,8 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
         "listener still open while draining"
     );
     upload.write_all(b" world").unwrap();
+    late.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: late\r\n\r\n")
+        .unwrap();
 
     let r = parse_responses(&read_to_close(&mut db_req), &[]);
     assert_eq!(r.len(), 1);
@@ -214,6 +221,14 @@ fn sigterm_finishes_in_flight_requests_and_exits_zero() {
     let r = parse_responses(&read_to_close(&mut upload), &[]);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].status, 200);
+    let r = parse_responses(&read_to_close(&mut late), &[]);
+    let got: Vec<(u16, Option<&str>, Option<&str>)> = r
+        .iter()
+        .map(|r| (r.status, r.header("X-Request-Id"), r.header("Connection")))
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!((got[0].0, got[0].1), (200, Some("early")));
+    assert_eq!(got[1], (200, Some("late"), Some("close")));
     let r = parse_responses(&read_to_close(&mut idle), &[]);
     assert_eq!(
         r.len(),

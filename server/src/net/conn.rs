@@ -38,6 +38,16 @@ const READ_CHUNK: usize = 8 * 1024;
 /// How long a connection waits for its next request holding its buffers before it parks
 /// (frees them and waits for readiness alone).
 pub const PARK_AFTER: Duration = Duration::from_millis(200);
+/// Once the shard drains, how long an idle keep-alive connection still waits for the request
+/// its client may be sending at that moment (answered with `Connection: close`), instead of
+/// being closed under it.
+const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
+
+/// The end of the drain grace for a wait that would otherwise last until `deadline`.
+fn drain_grace(deadline: Instant) -> Instant {
+    deadline.min(Instant::now() + DRAIN_IDLE_GRACE)
+}
+
 /// Linux's ECANCELED: what a read cancelled before any byte arrived ends with.
 const ECANCELED: i32 = 125;
 /// After an error response, how long to keep reading (and discarding) before closing.
@@ -70,40 +80,45 @@ enum ReadEnd {
     Data,
     /// Peer closed or the socket failed.
     Closed,
-    /// The deadline passed.
+    /// The deadline passed (or, draining, the grace).
     Timeout,
-    /// The shard started draining.
-    Draining,
 }
 
 /// Reads more bytes onto the end of `buf`, until `deadline` (coarse, see `shard::timers`) or,
-/// with `stop_on_drain`, until the shard starts draining. On anything but `Data` the buffer
-/// may be gone (an io_uring read owns it until it completes), so callers then only close.
+/// with `idle` (no request under way), until [`DRAIN_IDLE_GRACE`] after the shard starts
+/// draining. On anything but `Data` the buffer may be gone (an io_uring read owns it until it
+/// completes), so callers then only close.
 async fn read_more(
     stream: &mut TcpStream,
     mut buf: Vec<u8>,
     timer: &Deadline,
     deadline: Instant,
-    stop_on_drain: bool,
+    idle: bool,
 ) -> (ReadEnd, Vec<u8>) {
     if buf.capacity() - buf.len() < READ_CHUNK / 2 {
         buf.reserve(READ_CHUNK);
     }
     let len = buf.len();
     let cap = buf.capacity();
-    timer.arm(Some(deadline), stop_on_drain);
-    monoio::select! {
-        (res, slice) = stream.read(buf.slice_mut(len..cap)) => {
-            let buf = slice.into_inner();
-            match res {
-                Ok(0) | Err(_) => (ReadEnd::Closed, buf),
-                Ok(_) => (ReadEnd::Data, buf),
-            }
-        },
-        wake = timer.wait() => match wake {
-            Wake::Deadline => (ReadEnd::Timeout, Vec::new()),
-            Wake::Drain => (ReadEnd::Draining, Vec::new()),
-        },
+    timer.arm(Some(deadline), idle);
+    let read = stream.read(buf.slice_mut(len..cap));
+    let mut read = std::pin::pin!(read);
+    loop {
+        let woke = monoio::select! {
+            (res, slice) = &mut read => {
+                let buf = slice.into_inner();
+                return match res {
+                    Ok(0) | Err(_) => (ReadEnd::Closed, buf),
+                    Ok(_) => (ReadEnd::Data, buf),
+                };
+            },
+            wake = timer.wait() => wake,
+        };
+        match woke {
+            Wake::Deadline => return (ReadEnd::Timeout, Vec::new()),
+            // The read goes on: its bytes, if they come within the grace, are a request.
+            Wake::Drain => timer.arm(Some(drain_grace(deadline)), false),
+        }
     }
 }
 
@@ -140,12 +155,22 @@ async fn read_idle(
     let (res, slice) = {
         let read = stream.cancelable_read(buf.slice_mut(0..cap), canceller.handle());
         let mut read = std::pin::pin!(read);
-        let done = monoio::select! {
-            (res, slice) = &mut read => Some((res, slice)),
-            wake = timer.wait() => match wake {
-                Wake::Drain => return Idle::Done(ReadEnd::Draining, Vec::new()),
-                Wake::Deadline => None,
-            },
+        let mut grace = false;
+        let done = loop {
+            let woke = monoio::select! {
+                (res, slice) = &mut read => break Some((res, slice)),
+                wake = timer.wait() => wake,
+            };
+            match woke {
+                // Draining: the read goes on for the grace (see `read_more`), then the
+                // connection closes.
+                Wake::Drain => {
+                    grace = true;
+                    timer.arm(Some(drain_grace(deadline)), false);
+                }
+                Wake::Deadline if grace => return Idle::Done(ReadEnd::Timeout, Vec::new()),
+                Wake::Deadline => break None,
+            }
         };
         match done {
             Some(done) => done,
@@ -267,12 +292,22 @@ pub async fn serve(
         };
         shard.metrics.borrow_mut().parked_total += 1;
         timer.arm(Some(deadline), true);
-        let ready = monoio::select! {
-            ready = stream.readable(false) => ready.is_ok(),
-            _ = timer.wait() => false,
-        };
-        if !ready {
-            return;
+        let readable = stream.readable(false);
+        let mut readable = std::pin::pin!(readable);
+        loop {
+            let woke = monoio::select! {
+                ready = &mut readable => {
+                    if ready.is_err() {
+                        return;
+                    }
+                    break;
+                },
+                wake = timer.wait() => wake,
+            };
+            match woke {
+                Wake::Deadline => return,
+                Wake::Drain => timer.arm(Some(drain_grace(deadline)), false),
+            }
         }
     }
 }
@@ -364,9 +399,6 @@ async fn active(
             yield_now().await;
             continue;
         }
-        if shard.timers.is_draining() && rbuf.is_empty() {
-            return Phase::Closed;
-        }
 
         // 3. Read more: idle timeout between requests, header timeout inside one.
         let now = shard.timers.now();
@@ -392,7 +424,7 @@ async fn active(
                     head_deadline = Some(shard.timers.now() + shard.config.header_timeout);
                 }
             }
-            ReadEnd::Closed | ReadEnd::Draining => return Phase::Closed,
+            ReadEnd::Closed => return Phase::Closed,
             ReadEnd::Timeout => {
                 if !was_empty {
                     let rid = RequestIdBuf::Generated(shard.ids.borrow_mut().next_id());
@@ -596,7 +628,7 @@ async fn read_body_more(
     match read_more(stream, rbuf, timer, deadline, false).await {
         (ReadEnd::Data, buf) => Ok(buf),
         (ReadEnd::Timeout, _) => Err(BodyFail::Answer(ProtoError::BodyTimeout)),
-        (ReadEnd::Closed | ReadEnd::Draining, _) => Err(BodyFail::Gone),
+        (ReadEnd::Closed, _) => Err(BodyFail::Gone),
     }
 }
 
