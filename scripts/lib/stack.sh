@@ -602,12 +602,13 @@ INI
     fi
 }
 
-# A stack made before the session pool existed gets it (PgBouncer reloads its configuration
-# on SIGHUP; clients already connected keep their connections).
+# A stack made before the session pool (or its 1 s server_login_retry) existed gets the
+# current configuration (PgBouncer reloads it on SIGHUP; clients already connected keep their
+# connections).
 pgbouncer_upgrade() {
-    local dir=$1 pid
-    grep -q '^campushub_server = ' "$dir/pgbouncer/pgbouncer.ini" 2>/dev/null && return 0
-    echo "adding PgBouncer's session pool (campushub_server) to $dir/pgbouncer/pgbouncer.ini"
+    local dir=$1 ini=$1/pgbouncer/pgbouncer.ini pid
+    grep -q '^campushub_server = ' "$ini" 2>/dev/null && grep -q '^server_login_retry = 1$' "$ini" && return 0
+    echo "updating $ini: PgBouncer's session pool (campushub_server), server_login_retry = 1"
     pgbouncer_ini "$dir"
     if pid=$(svc_pid "$dir" pgbouncer 2>/dev/null); then
         kill -HUP "$pid" || die "cannot reload PgBouncer (pid $pid)"

@@ -14,6 +14,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
+use campushub_bench::load::args::{parse_duration, parse_num};
 use campushub_bench::load::http::parse_response;
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,18 +35,6 @@ struct Args {
     open_rate: u32,
 }
 
-fn duration(flag: &str, v: &str) -> anyhow::Result<Duration> {
-    let (n, scale) = match v.strip_suffix("ms") {
-        Some(n) => (n, 0.001),
-        None => (v.strip_suffix('s').unwrap_or(v), 1.0),
-    };
-    n.parse::<f64>()
-        .ok()
-        .filter(|x| x.is_finite() && *x >= 0.0)
-        .and_then(|x| Duration::try_from_secs_f64(x * scale).ok())
-        .ok_or_else(|| anyhow!("{flag}: `{v}` is not a duration (e.g. 3s, 500ms)"))
-}
-
 fn parse_args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
     let mut url = None;
     let mut a = Args {
@@ -64,16 +53,13 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             std::process::exit(0);
         }
         let v = it.next().ok_or_else(|| anyhow!("{flag} needs a value"))?;
-        let num = |v: &str| -> anyhow::Result<u64> {
-            v.parse()
-                .map_err(|_| anyhow!("{flag}: `{v}` is not a whole number"))
-        };
+        let num = |v: &str| parse_num::<u64>(&flag, v);
         match flag.as_str() {
             "--url" => url = Some(v),
             "--connections" => a.connections = num(&v)? as usize,
             "--path" => a.path = v,
-            "--every" => a.every = duration(&flag, &v)?,
-            "--hold" => a.hold = duration(&flag, &v)?,
+            "--every" => a.every = parse_duration(&flag, &v)?,
+            "--hold" => a.hold = parse_duration(&flag, &v)?,
             "--sources" => {
                 a.sources = u8::try_from(num(&v)?)
                     .ok()
@@ -167,6 +153,25 @@ async fn open(args: &Args, i: usize) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
+/// One request on `stream`, recorded with its latency from `due` (a late send counts); `false`
+/// when the connection is gone. The buffer is let go between requests, as an idle client's is.
+async fn ask(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    req: &[u8],
+    shared: &Shared,
+    due: Instant,
+) -> bool {
+    let status = exchange(stream, buf, req).await;
+    record(shared, status, due.elapsed());
+    if status.is_none() {
+        shared.tally.borrow_mut().closed_by_server += 1;
+        return false;
+    }
+    *buf = Vec::new();
+    true
+}
+
 /// One connection: open, one request, then idle or a request every `every` (first at a
 /// random-looking offset spread by index) until `until`.
 async fn connection(args: Rc<Args>, shared: Rc<Shared>, req: Rc<[u8]>, i: usize, until: Instant) {
@@ -176,14 +181,9 @@ async fn connection(args: Rc<Args>, shared: Rc<Shared>, req: Rc<[u8]>, i: usize,
     };
     shared.tally.borrow_mut().opened += 1;
     let mut buf = Vec::with_capacity(512);
-    let t0 = Instant::now();
-    let status = exchange(&mut stream, &mut buf, &req).await;
-    record(&shared, status, t0.elapsed());
-    if status.is_none() {
-        shared.tally.borrow_mut().closed_by_server += 1;
+    if !ask(&mut stream, &mut buf, &req, &shared, Instant::now()).await {
         return;
     }
-    buf = Vec::new();
     if args.every.is_zero() {
         // Idle: wait for the end (or for the server to close the connection).
         let mut byte = [0u8; 1];
@@ -201,14 +201,9 @@ async fn connection(args: Rc<Args>, shared: Rc<Shared>, req: Rc<[u8]>, i: usize,
     let mut next = Instant::now() + offset;
     while next < until {
         tokio::time::sleep_until(next.into()).await;
-        let status = exchange(&mut stream, &mut buf, &req).await;
-        // Latency from when the request was due: a late send counts.
-        record(&shared, status, next.elapsed());
-        if status.is_none() {
-            shared.tally.borrow_mut().closed_by_server += 1;
+        if !ask(&mut stream, &mut buf, &req, &shared, next).await {
             return;
         }
-        buf = Vec::new();
         next += args.every;
     }
 }

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
+use campushub_bench::load::args::{parse_duration, parse_num};
 use campushub_bench::load::report::{RunReport, Slo, StepReport};
 use campushub_bench::load::run::{prepare, run_step, Settings, Target};
 use campushub_bench::load::scenario::Scenario;
@@ -34,28 +35,6 @@ struct Args {
     svg: Option<String>,
     title: String,
     slo: Slo,
-}
-
-fn parse_duration(flag: &str, v: &str) -> anyhow::Result<Duration> {
-    let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = v.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = v.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (v, 1.0)
-    };
-    num.parse::<f64>()
-        .ok()
-        .filter(|x| x.is_finite() && *x >= 0.0)
-        .and_then(|x| Duration::try_from_secs_f64(x * scale).ok())
-        .ok_or_else(|| anyhow!("{flag}: `{v}` is not a duration (e.g. 10s, 500ms, 1m)"))
-}
-
-fn parse_num<T: std::str::FromStr>(flag: &str, v: &str) -> anyhow::Result<T> {
-    v.parse()
-        .map_err(|_| anyhow!("{flag}: `{v}` is not a valid number"))
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {

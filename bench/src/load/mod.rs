@@ -4,6 +4,7 @@
 //! The pure parts (schedule, random choice, scenario and template, HTTP framing, report, SVG)
 //! live in their own modules with their tests; `run` owns the sockets and the clock.
 
+pub mod args;
 pub mod http;
 pub mod report;
 pub mod rng;

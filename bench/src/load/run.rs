@@ -711,7 +711,7 @@ pub async fn run_step(
             .filter(|_| answered > 0)
             .map(|t| t as f64 / TICKS_PER_S * 1e6 / answered as f64)
     };
-    let rec = step.rec.borrow();
+    let mut rec = step.rec.borrow_mut();
     let answered: u64 = rec.statuses.values().sum();
     let duration_s = settings.duration.as_secs_f64();
     Ok(StepReport {
@@ -738,9 +738,9 @@ pub async fn run_step(
         server_cpu_us_per_request: per_request(server_ticks, answered),
         database_cpu_us_per_request: per_request(database_ticks, answered),
         meets_slo: false,
-        timeline: rec.timeline.clone(),
+        timeline: std::mem::take(&mut rec.timeline),
         window_start_unix_s,
-        acked: rec.acked.clone(),
+        acked: std::mem::take(&mut rec.acked),
         mix: step
             .prep
             .scenario

@@ -136,7 +136,7 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
     // answer comes once that commit is durable.
     let o = shard
         .registers
-        .mark(Register {
+        .ask(Register {
             actor: caller.principal.user_id,
             ip: ip(req),
             session,

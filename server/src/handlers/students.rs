@@ -158,7 +158,7 @@ pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, Ap
         None => {
             let s = shard
                 .profile_reads
-                .get(id)
+                .ask(id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
             let student = encode(shard, &s).await?;

@@ -122,12 +122,10 @@ async fn read_more(
     }
 }
 
-/// How an idle wait ended: with a read's outcome, ready for `read_more` into this buffer
-/// (kept apart so that an idle connection's state never holds both waits at once), or parked:
-/// the read was cancelled before any byte came and its buffer is freed.
+/// How an idle wait ended: with a read's outcome, or parked: the read was cancelled before any
+/// byte came and its buffer is freed.
 enum Idle {
     Done(ReadEnd, Vec<u8>),
-    Read(Vec<u8>),
     Parked,
 }
 
@@ -145,7 +143,8 @@ async fn read_idle(
 ) -> Idle {
     let park_at = now + PARK_AFTER;
     if park_at >= deadline {
-        return Idle::Read(buf);
+        let (end, buf) = read_more(stream, buf, timer, deadline, true).await;
+        return Idle::Done(end, buf);
     }
     if buf.capacity() < READ_CHUNK / 2 {
         buf.reserve(READ_CHUNK);
@@ -205,13 +204,8 @@ async fn flush(stream: &mut TcpStream, buf: Vec<u8>) -> Option<Vec<u8>> {
 }
 
 /// After an error: stop writing, read and discard briefly so our answer is not lost to a
-/// reset caused by unread input, then close. Boxed: a rare path, kept out of every
-/// connection's state.
+/// reset caused by unread input, then close.
 async fn linger_close(stream: &mut TcpStream) {
-    Box::pin(linger(stream)).await;
-}
-
-async fn linger(stream: &mut TcpStream) {
     let _ = stream.shutdown().await;
     let deadline = Instant::now() + LINGER;
     let mut buf = Vec::with_capacity(READ_CHUNK);
@@ -411,7 +405,6 @@ async fn active(
         let (end, buf) = if was_empty {
             match read_idle(stream, rbuf, canceller, timer, now, deadline).await {
                 Idle::Done(end, buf) => (end, buf),
-                Idle::Read(buf) => read_more(stream, buf, timer, deadline, true).await,
                 Idle::Parked => return Phase::Parked(deadline),
             }
         } else {

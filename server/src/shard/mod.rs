@@ -3,6 +3,7 @@
 //! `!Send` (`Rc`, `Cell`, `RefCell`); only the validated config, the shutdown flag and the
 //! once-a-second metrics board cross threads.
 
+pub mod coalesce;
 pub mod profiles;
 pub mod registers;
 pub mod timers;

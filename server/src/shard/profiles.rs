@@ -10,50 +10,24 @@
 use std::rc::Rc;
 
 use campushub_db::queries::students::{self, Student};
-use campushub_db::DbError;
-use futures_channel::{mpsc, oneshot};
+use futures_channel::mpsc;
 use futures_util::StreamExt;
 use hashbrown::HashMap;
 
+use super::coalesce::{self, Coalescer};
 use super::Shard;
 
 /// Most ids in one statement.
 pub const MAX_IDS: usize = 512;
 
-type Reply = oneshot::Sender<Result<Option<Rc<Student>>, DbError>>;
-type Job = (uuid::Uuid, Reply);
+type Job = coalesce::Job<uuid::Uuid, Option<Rc<Student>>>;
 
 /// The receiving end of a shard's queue of profile reads.
 pub type Queue = mpsc::UnboundedReceiver<Job>;
 
-/// The shard's queue of profile reads.
-pub struct ProfileReads {
-    tx: mpsc::UnboundedSender<Job>,
-    /// Longest wait for an answer, the queue included (the statement timeout).
-    wait: std::time::Duration,
-}
-
-impl ProfileReads {
-    /// A queue and its receiving end, for the task that drains it (spawned by the shard);
-    /// requests wait at most `wait`.
-    pub fn new(wait: std::time::Duration) -> (ProfileReads, Queue) {
-        let (tx, rx) = mpsc::unbounded();
-        (ProfileReads { tx, wait }, rx)
-    }
-
-    /// The student with public id `id` (`None`: no such student), read with whatever other
-    /// reads are queued with it; `DbError::Timeout` past the statement timeout.
-    pub async fn get(&self, id: uuid::Uuid) -> Result<Option<Rc<Student>>, DbError> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .unbounded_send((id, reply))
-            .map_err(|_| DbError::Unavailable)?;
-        match monoio::time::timeout(self.wait, answer).await {
-            Ok(answer) => answer.map_err(|_| DbError::Unavailable)?,
-            Err(_) => Err(DbError::Timeout),
-        }
-    }
-}
+/// The shard's queue of profile reads: `ask(id)` answers the student with that public id
+/// (`None`: no such student), read with whatever other reads are queued with it.
+pub type ProfileReads = Coalescer<uuid::Uuid, Option<Rc<Student>>>;
 
 /// Reads what is queued, one statement at a time, until the shard goes away: a read that
 /// arrives while none is in flight goes out at once, alone; those that arrive during a statement
@@ -69,7 +43,7 @@ pub async fn run(shard: Rc<Shard>, mut rx: Queue) {
             }
         }
         // Requests that stopped waiting (answered 503) are not read for.
-        batch.retain(|(_, reply)| !reply.is_canceled());
+        batch.retain(|job| !coalesce::abandoned(job));
         if !batch.is_empty() {
             read(&shard, batch).await;
         }

@@ -10,10 +10,10 @@
 use std::rc::Rc;
 
 use campushub_db::queries::campus::{self, Outcome, Register};
-use campushub_db::DbError;
-use futures_channel::{mpsc, oneshot};
+use futures_channel::mpsc;
 use futures_util::StreamExt;
 
+use super::coalesce::{self, Coalescer};
 use super::Shard;
 
 /// Most registers in one statement.
@@ -21,40 +21,14 @@ pub const MAX_REGISTERS: usize = 128;
 /// Most records in one statement (about 4,700 at 37 a register).
 pub const MAX_RECORDS: usize = 8_192;
 
-type Job = (Register, oneshot::Sender<Result<Outcome, DbError>>);
+type Job = coalesce::Job<Register, Outcome>;
 
 /// The receiving end of a shard's register queue.
 pub type Queue = mpsc::UnboundedReceiver<Job>;
 
-/// The shard's queue of registers to write.
-pub struct Registers {
-    tx: mpsc::UnboundedSender<Job>,
-    /// Longest wait for an answer, the queue included (the statement timeout): past it the
-    /// request is answered 503 and a register not yet in a batch is never written.
-    wait: std::time::Duration,
-}
-
-impl Registers {
-    /// A queue and the task that drains it (spawned by the shard); requests wait at most `wait`.
-    pub fn new(wait: std::time::Duration) -> (Registers, Queue) {
-        let (tx, rx) = mpsc::unbounded();
-        (Registers { tx, wait }, rx)
-    }
-
-    /// Queues `register`; answers once the batch holding it has committed (or failed), or with
-    /// `DbError::Timeout` when that takes longer than the statement timeout (a slow database
-    /// must give fast 503s, never a queue that grows without bound).
-    pub async fn mark(&self, register: Register) -> Result<Outcome, DbError> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .unbounded_send((register, reply))
-            .map_err(|_| DbError::Unavailable)?;
-        match monoio::time::timeout(self.wait, answer).await {
-            Ok(answer) => answer.map_err(|_| DbError::Unavailable)?,
-            Err(_) => Err(DbError::Timeout),
-        }
-    }
-}
+/// The shard's queue of registers to write: `ask(register)` answers once the batch holding it
+/// has committed (or failed).
+pub type Registers = Coalescer<Register, Outcome>;
 
 /// Writes what is queued, batch after batch, until the shard goes away. A batch holds at most
 /// one register per (session, source): a second PUT of the same register waits for the next
@@ -70,14 +44,14 @@ pub async fn run(shard: Rc<Shard>, mut rx: Queue) {
             },
         };
         // A request that stopped waiting (answered 503) is not written.
-        if first.1.is_canceled() {
+        if coalesce::abandoned(&first) {
             continue;
         }
         let mut records = first.0.students.len();
         let mut batch = vec![first];
         while batch.len() < MAX_REGISTERS && records < MAX_RECORDS {
             match rx.try_recv() {
-                Ok(job) if job.1.is_canceled() => {}
+                Ok(job) if coalesce::abandoned(&job) => {}
                 Ok(job) => {
                     let again = batch
                         .iter()
