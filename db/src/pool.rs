@@ -1,6 +1,11 @@
 //! Per-shard PostgreSQL clients: a few connections driven by the shard's runtime, shared by
 //! all of its requests so that queries pipeline; reconnect with backoff; statement timeouts.
 //!
+//! A connection that answers nothing for a whole statement timeout while a statement waits on
+//! it is stalled (a network path that drops packets, a peer that hung): it is closed at once
+//! and the slot reconnects, so later requests get a fast 503 or a live connection instead of
+//! each waiting out the timeout on a socket that will never answer.
+//!
 //! Everything here is `!Send` on purpose (`Rc`, `Cell`): a pool is built inside its shard's
 //! thread and never leaves it.
 
@@ -8,6 +13,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use futures_channel::oneshot;
+use futures_util::future::{self, Either};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
@@ -160,6 +167,8 @@ pub struct PoolStats {
     pub connects_total: u64,
     /// Statements that hit the statement timeout.
     pub timeouts_total: u64,
+    /// Connections closed because they answered nothing for a whole statement timeout.
+    pub stalls_total: u64,
     /// Requests refused because no connection was up.
     pub unavailable_total: u64,
 }
@@ -167,6 +176,16 @@ pub struct PoolStats {
 struct Conn {
     client: Client,
     prepared: Vec<Statement>,
+    /// When a statement on this connection last got its answer (or its error).
+    answered: Cell<Instant>,
+    /// Ends the connection's driver (closing the socket): taken once, when it stalls.
+    kill: RefCell<Option<oneshot::Sender<()>>>,
+}
+
+impl Conn {
+    fn usable(&self) -> bool {
+        !self.client.is_closed() && self.kill.borrow().is_some()
+    }
 }
 
 #[derive(Default)]
@@ -186,6 +205,7 @@ pub struct Pool {
     next: Cell<usize>,
     connects_total: Cell<u64>,
     timeouts_total: Cell<u64>,
+    stalls_total: Cell<u64>,
     unavailable_total: Cell<u64>,
     last_error: RefCell<Option<String>>,
 }
@@ -209,6 +229,8 @@ impl Drop for InFlight<'_> {
 
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Longest a new connection may take to prepare every statement.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Pool {
     fn start(config: &ShardDbConfig, url: DbUrl, role: &'static str) -> Rc<Pool> {
@@ -224,6 +246,7 @@ impl Pool {
             next: Cell::new(0),
             connects_total: Cell::new(0),
             timeouts_total: Cell::new(0),
+            stalls_total: Cell::new(0),
             unavailable_total: Cell::new(0),
             last_error: RefCell::new(None),
         });
@@ -252,6 +275,7 @@ impl Pool {
             total: self.slots.len() as u32,
             connects_total: self.connects_total.get(),
             timeouts_total: self.timeouts_total.get(),
+            stalls_total: self.stalls_total.get(),
             unavailable_total: self.unavailable_total.get(),
             ..PoolStats::default()
         };
@@ -278,7 +302,7 @@ impl Pool {
             let idx = (start + i) % n;
             let slot = &self.slots[idx];
             if let Some(conn) = slot.conn.borrow().as_ref() {
-                if !conn.client.is_closed() {
+                if conn.usable() {
                     self.next.set((idx + 1) % n);
                     return Ok((slot, Rc::clone(conn)));
                 }
@@ -296,6 +320,7 @@ impl Pool {
     ) -> Result<Vec<Row>, DbError> {
         let (slot, conn) = self.pick()?;
         let _in_flight = InFlight::new(slot);
+        let sent = Instant::now();
         let fut = async {
             match self.mode {
                 StatementMode::Prepared => match conn.prepared.get(stmt.id) {
@@ -313,7 +338,11 @@ impl Pool {
                 }
             }
         };
-        match monoio::time::timeout(self.timeout, fut).await {
+        let result = monoio::time::timeout(self.timeout, fut).await;
+        if result.is_ok() {
+            conn.answered.set(Instant::now());
+        }
+        match result {
             Ok(Ok(rows)) => Ok(rows),
             Ok(Err(e)) => {
                 if conn.client.is_closed() || is_unavailable(&e) {
@@ -327,6 +356,20 @@ impl Pool {
             }
             Err(_) => {
                 self.timeouts_total.set(self.timeouts_total.get() + 1);
+                // Nothing came back on this connection since this statement was sent: it is
+                // stalled, not merely busy with a slow statement of someone else's.
+                if conn.answered.get() < sent {
+                    if let Some(kill) = conn.kill.borrow_mut().take() {
+                        self.stalls_total.set(self.stalls_total.get() + 1);
+                        let detail = format!(
+                            "no answer for {} ms: closing the connection",
+                            self.timeout.as_millis()
+                        );
+                        log_event(self, "connection stalled", &detail);
+                        *self.last_error.borrow_mut() = Some(detail);
+                        let _ = kill.send(());
+                    }
+                }
                 Err(DbError::Timeout)
             }
         }
@@ -398,19 +441,32 @@ async fn run_slot(pool: Rc<Pool>, idx: usize) {
     loop {
         match crate::connect(&pool.url, &pool.application_name, connect_timeout).await {
             Ok((client, task)) => {
-                let driver = monoio::spawn(task);
+                // The driver runs until the connection ends or the pool closes it (`kill`).
+                let (kill, killed) = oneshot::channel::<()>();
+                let driver = monoio::spawn(async move {
+                    match future::select(task, killed).await {
+                        Either::Left((result, _)) => result.map_err(|e| e.to_string()),
+                        Either::Right(_) => Err("closed: it stalled".to_string()),
+                    }
+                });
                 let mut prepared = Vec::new();
                 let mut prepare_error = None;
                 if pool.mode == StatementMode::Prepared {
-                    for stmt in statements::ALL {
-                        match client.prepare_typed(stmt.sql, stmt.params).await {
-                            Ok(s) => prepared.push(s),
-                            Err(e) => {
-                                prepare_error = Some(e.to_string());
-                                break;
-                            }
+                    // Bounded like the connect: a path that stalls here must not hold the slot.
+                    let prepare = async {
+                        for stmt in statements::ALL {
+                            prepared.push(client.prepare_typed(stmt.sql, stmt.params).await?);
                         }
-                    }
+                        Ok::<(), tokio_postgres::Error>(())
+                    };
+                    prepare_error = match monoio::time::timeout(PREPARE_TIMEOUT, prepare).await {
+                        Ok(Ok(())) => None,
+                        Ok(Err(e)) => Some(e.to_string()),
+                        Err(_) => Some(format!(
+                            "preparing statements took over {} s",
+                            PREPARE_TIMEOUT.as_secs()
+                        )),
+                    };
                 }
                 if let Some(e) = prepare_error {
                     if !failing {
@@ -419,6 +475,7 @@ async fn run_slot(pool: Rc<Pool>, idx: usize) {
                     *pool.last_error.borrow_mut() = Some(e);
                     failing = true;
                     drop(client);
+                    let _ = kill.send(());
                     let _ = driver.await;
                 } else {
                     pool.connects_total.set(pool.connects_total.get() + 1);
@@ -427,12 +484,17 @@ async fn run_slot(pool: Rc<Pool>, idx: usize) {
                     }
                     failing = false;
                     backoff = BACKOFF_MIN;
-                    *pool.slots[idx].conn.borrow_mut() = Some(Rc::new(Conn { client, prepared }));
+                    *pool.slots[idx].conn.borrow_mut() = Some(Rc::new(Conn {
+                        client,
+                        prepared,
+                        answered: Cell::new(Instant::now()),
+                        kill: RefCell::new(Some(kill)),
+                    }));
                     let result = driver.await;
                     pool.slots[idx].conn.borrow_mut().take();
                     let detail = match result {
                         Ok(()) => "closed by server".to_string(),
-                        Err(e) => e.to_string(),
+                        Err(e) => e,
                     };
                     log_event(&pool, "connection lost", &detail);
                     *pool.last_error.borrow_mut() = Some(detail);

@@ -413,6 +413,11 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
             |p: &PoolStats| p.timeouts_total,
         ),
         (
+            "campushub_db_stalls_total",
+            "Database connections closed because they answered nothing for a whole statement timeout.",
+            |p: &PoolStats| p.stalls_total,
+        ),
+        (
             "campushub_db_unavailable_total",
             "Requests refused because no database connection was up.",
             |p: &PoolStats| p.unavailable_total,

@@ -86,6 +86,82 @@ fn database_down_gives_503_fast_and_recovers_by_itself() {
     assert_eq!(status_of(&server, "/readyz").0, 200);
 }
 
+/// Reads `path` on a fresh connection; its status and how long the answer took.
+fn timed_status(server: &TestServer, path: &str) -> (u16, Duration) {
+    let started = Instant::now();
+    let (status, _) = status_of(server, path);
+    (status, started.elapsed())
+}
+
+/// The path to PostgreSQL blackholed (nothing comes back, nothing fails) and then cut: every
+/// request is answered, a 503 within the statement timeout, never a hang; a connection that
+/// answers nothing for a whole statement timeout is closed at once, so later requests get fast
+/// 503s; and the server serves again by itself once the path works.
+#[test]
+fn database_path_blackholed_or_cut_gives_bounded_503s_and_recovers() {
+    let _g = serial();
+    let db_url = common::stack_env("CAMPUSHUB_DATABASE_URL");
+    let proxy = common::FaultProxy::start(common::url_addr(&db_url));
+    let timeout = Duration::from_millis(1000);
+    let server = TestServer::spawn(&[
+        (
+            "CAMPUSHUB_DATABASE_URL",
+            &common::with_port(&db_url, proxy.port),
+        ),
+        ("CAMPUSHUB_STATEMENT_TIMEOUT_MS", "1000"),
+        ("CAMPUSHUB_DB_CONNECTIONS_PER_SHARD", "2"),
+    ]);
+    let id = common::some_department_id(&server);
+    let path = format!("/api/v1/departments/{id}");
+    assert_eq!(timed_status(&server, &path).0, 200);
+
+    // The answer bound: the statement timeout, plus the loopback and the test's own slack.
+    let bound = timeout + Duration::from_millis(700);
+    proxy.blackhole(true);
+    let mut took = Vec::new();
+    for _ in 0..6 {
+        let (status, t) = timed_status(&server, &path);
+        assert_eq!(status, 503, "a blackholed database gives 503");
+        assert!(t < bound, "answered in {t:?}, past the statement timeout");
+        took.push(t);
+    }
+    // Both connections stalled and were closed: the requests after them did not wait.
+    let fast = took.iter().filter(|t| **t < timeout / 2).count();
+    assert!(fast >= 3, "later requests were not fast 503s: {took:?}");
+    let (_, m) = status_of(&server, "/metrics");
+    let stalls = common::metric_sum(
+        &String::from_utf8_lossy(&m.body),
+        "campushub_db_stalls_total",
+    );
+    assert!(stalls >= 1.0, "no stalled connection was closed");
+    proxy.blackhole(false);
+    assert!(
+        eventually(Duration::from_secs(20), || timed_status(&server, &path).0
+            == 200),
+        "the server did not recover once the path worked: {:?}",
+        server.logs()
+    );
+
+    // Cut every connection: answered at once (503) or served, then served again by itself.
+    proxy.cut();
+    let started = Instant::now();
+    loop {
+        let (status, t) = timed_status(&server, &path);
+        assert!(t < bound, "answered in {t:?} after the cut");
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "still failing 20 s after the cut: {:?}",
+            server.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(status_of(&server, "/readyz").0, 200);
+}
+
 #[test]
 fn redis_down_degrades_and_recovers() {
     let _g = serial();

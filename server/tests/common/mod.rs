@@ -579,3 +579,103 @@ pub fn forget_failures(user: &str) {
          (SELECT 'u:' || id FROM users WHERE username = '{user}') RETURNING 1) SELECT count(*) FROM d"
     ));
 }
+
+/// A TCP proxy between a test server and one of the stack's services that can cut every
+/// connection through it, or blackhole them: while blackholed it forwards nothing either way
+/// (what it reads is held, as a path that drops packets holds them in the peers' send queues)
+/// and delivers it once the hole closes.
+pub struct FaultProxy {
+    pub port: u16,
+    blackholed: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl FaultProxy {
+    /// Listens on a free loopback port and forwards every connection to `upstream`.
+    pub fn start(upstream: SocketAddr) -> FaultProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let blackholed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
+        let (hole, conns) = (Arc::clone(&blackholed), Arc::clone(&open));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                {
+                    let mut conns = conns.lock().unwrap();
+                    conns.push(client.try_clone().unwrap());
+                    conns.push(server.try_clone().unwrap());
+                }
+                for (from, to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let hole = Arc::clone(&hole);
+                    std::thread::spawn(move || pump(from, to, &hole));
+                }
+            }
+        });
+        FaultProxy {
+            port,
+            blackholed,
+            open,
+        }
+    }
+
+    /// Stops (true) or resumes (false) forwarding on every connection, new ones included.
+    pub fn blackhole(&self, on: bool) {
+        self.blackholed
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Closes every connection open through the proxy (new ones are forwarded as before).
+    pub fn cut(&self) {
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, hole: &std::sync::atomic::AtomicBool) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        while hole.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
+    let _ = from.shutdown(std::net::Shutdown::Both);
+}
+
+/// `url` (a postgres:// URL) with its port replaced by `port`.
+pub fn with_port(url: &str, port: u16) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (format!("{u}@"), h),
+        None => (String::new(), authority),
+    };
+    let host = hostport.rsplit_once(':').map_or(hostport, |(h, _)| h);
+    format!("{scheme}://{userinfo}{host}:{port}/{path}")
+}
+
+/// The host:port of a URL.
+pub fn url_addr(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").expect("a URL").1;
+    let authority = rest.split('/').next().unwrap();
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    use std::net::ToSocketAddrs;
+    hostport.to_socket_addrs().unwrap().next().unwrap()
+}
