@@ -70,6 +70,37 @@ bench_registers() {
         GROUP BY s.id ORDER BY random()"
 }
 
+# bench_cursors DB: keyset cursors of the student list at random positions (the server's
+# opaque form).
+bench_cursors() {
+    stack_psql "$1" -At -c "SELECT translate(rtrim(encode(convert_to('k1.' || (u.id - 1), 'UTF8'), 'base64'), '='), '+/', '-_')
+        FROM users u JOIN student_profiles sp ON sp.user_id = u.id ORDER BY random() LIMIT 20000"
+}
+
+# bench_classes DB: the public ids of the classes with students, in random order.
+bench_classes() {
+    stack_psql "$1" -At -c "SELECT k.sourced_id FROM classes k WHERE EXISTS (SELECT 1 FROM enrollments e
+        WHERE e.class_id = k.id AND e.role = 'student') ORDER BY random()"
+}
+
+# bench_mix_rows DB: fixtures for the campus-day mix (bench/scenarios/mix.toml), one row per
+# fresh register of the next 60 days: session, body, then a list cursor and a class, reused
+# round-robin.
+bench_mix_rows() {
+    bench_registers "$1" 60 >"$bench_dir/mix-registers"
+    bench_cursors "$1" >"$bench_dir/mix-cursors"
+    bench_classes "$1" >"$bench_dir/mix-classes"
+    python3 - "$bench_dir" <<'PY'
+import sys
+d = sys.argv[1]
+regs = [l for l in open(f"{d}/mix-registers").read().splitlines() if l]
+curs = [l for l in open(f"{d}/mix-cursors").read().splitlines() if l]
+klass = [l for l in open(f"{d}/mix-classes").read().splitlines() if l]
+for i, r in enumerate(regs):
+    print(f"{r}\t{curs[i % len(curs)]}\t{klass[i % len(klass)]}")
+PY
+}
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # start_server DATABASE_URL STATEMENTS [VAR=VALUE...]: one shard on core 0 (sets port, server_pid).

@@ -16,7 +16,7 @@ use campushub_bench::load::svg;
 
 const USAGE: &str = "usage: campushub-load --url http://HOST:PORT --scenario FILE (--rate N | --sweep [--refine 4] | --rates N,N,..)
   [--ids FILE] [--rows FILE] [--connections 64] [--duration 10s] [--warmup 2s] [--timeout 10s] [--grace 2s]
-  [--server-pid PID] [--database-pids PID,PID,..] [--json FILE] [--acked FILE] [--announce] [--svg FILE] [--title TEXT] [--slo-p99-ms 200]
+  [--server-pid PID] [--database-pids PID,PID,..] [--json FILE] [--acked FILE] [--announce] [--interval 60s] [--svg FILE] [--title TEXT] [--slo-p99-ms 200]
   [--slo-errors 0.001] [--seed N]";
 
 struct Args {
@@ -55,6 +55,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             server_pid: None,
             database_pids: Vec::new(),
             announce: false,
+            interval: None,
             seed: 0x5eed,
         },
         json: None,
@@ -111,6 +112,13 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--warmup" => s.warmup = parse_duration(&flag, &v)?,
             "--timeout" => s.timeout = parse_duration(&flag, &v)?,
             "--grace" => s.grace = parse_duration(&flag, &v)?,
+            "--interval" => {
+                let every = parse_duration(&flag, &v)?;
+                if every < Duration::from_secs(1) {
+                    bail!("--interval must be at least 1s");
+                }
+                s.interval = Some(every);
+            }
             "--server-pid" => s.server_pid = Some(parse_num(&flag, &v)?),
             "--database-pids" => {
                 s.database_pids = v

@@ -81,6 +81,19 @@ pub struct Second {
     pub errors: u64,
     /// The slowest of them, from its due time, in milliseconds.
     pub max_ms: f64,
+    /// The slowest of them from its send to its answer (the server's share), in milliseconds.
+    pub max_service_ms: f64,
+}
+
+/// One interval of a long step (`--interval`), by due time.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Interval {
+    /// Requests due in it.
+    pub requests: u64,
+    /// Of them, anything but 2xx.
+    pub errors: u64,
+    /// Their latency from the due time, in milliseconds.
+    pub latency_ms: Percentiles,
 }
 
 /// One step: a constant offered rate held for the measured duration.
@@ -118,6 +131,9 @@ pub struct StepReport {
     pub meets_slo: bool,
     /// Second by second (by due time): what came due, what succeeded, the slowest.
     pub timeline: Vec<Second>,
+    /// Per `--interval` of the window (empty without it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<Interval>,
     /// When the measured window opened (its first second in `timeline`), Unix seconds.
     pub window_start_unix_s: f64,
     /// The first column of the fixture row of every request answered 2xx (`--acked`).
@@ -281,6 +297,7 @@ mod tests {
             server_cpu_us_per_request: Some(9.5),
             database_cpu_us_per_request: None,
             timeline: Vec::new(),
+            intervals: Vec::new(),
             window_start_unix_s: 0.0,
             acked: Vec::new(),
             meets_slo: false,

@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 use tokio::time::{sleep_until, timeout_at, Instant};
 
 use super::http::{encode_request, parse_response};
-use super::report::{Percentiles, Second, StepReport, TransportErrors};
+use super::report::{Interval, Percentiles, Second, StepReport, TransportErrors};
 use super::rng::Rng;
 use super::scenario::{Scenario, Vars};
 use super::schedule::{intended_offset, slots};
@@ -88,6 +88,8 @@ pub struct Settings {
     /// Print `window open <unix seconds>` on stderr when each step's measured window opens
     /// (for scripts that inject a fault at a known point of it).
     pub announce: bool,
+    /// Also report latency per interval of this length (long runs: is it flat?).
+    pub interval: Option<Duration>,
     /// Seed of the random choices.
     pub seed: u64,
 }
@@ -366,6 +368,8 @@ struct Step {
     total_slots: u64,
     hard_stop: Instant,
     timeout: Duration,
+    /// Seconds per reported interval (`Settings::interval`).
+    interval: Option<f64>,
     next: Cell<u64>,
     rng: RefCell<Rng>,
     rec: RefCell<Recorder>,
@@ -380,6 +384,8 @@ struct Recorder {
     mix: Vec<u64>,
     /// Per second of the window, by due time.
     timeline: Vec<Second>,
+    /// Per `Settings::interval` of the window, by due time: latency (us) and errors.
+    intervals: Vec<(Histogram<u64>, u64, u64)>,
     /// The first column of the row of each request that used one and was answered 2xx.
     acked: Vec<String>,
 }
@@ -487,6 +493,24 @@ impl Step {
             t.errors += 1;
         }
         t.max_ms = t.max_ms.max(took as f64 / 1000.0);
+        if let Some(sent) = sent {
+            let service = micros(done.saturating_duration_since(sent));
+            t.max_service_ms = t.max_service_ms.max(service as f64 / 1000.0);
+        }
+        if let Some(every) = self.interval {
+            let i = (second as f64 / every) as usize;
+            while rec.intervals.len() <= i {
+                match Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 2) {
+                    Ok(h) => rec.intervals.push((h, 0, 0)),
+                    Err(_) => break,
+                }
+            }
+            if let Some((h, n, errors)) = rec.intervals.get_mut(i) {
+                h.saturating_record(took);
+                *n += 1;
+                *errors += u64::from(!ok);
+            }
+        }
         if ok {
             if let Some(first) = row
                 .and_then(|r| self.prep.rows.get(r))
@@ -655,8 +679,10 @@ pub async fn run_step(
             transport: TransportErrors::default(),
             mix: vec![0; kinds],
             timeline: Vec::new(),
+            intervals: Vec::new(),
             acked: Vec::new(),
         }),
+        interval: settings.interval.map(|d| d.as_secs_f64().max(1.0)),
     });
     // CPU ticks over the window: the server's (when its pid is known) and the generator's own.
     let server_pid = settings.server_pid;
@@ -739,6 +765,15 @@ pub async fn run_step(
         database_cpu_us_per_request: per_request(database_ticks, answered),
         meets_slo: false,
         timeline: std::mem::take(&mut rec.timeline),
+        intervals: rec
+            .intervals
+            .iter()
+            .map(|(h, n, errors)| Interval {
+                requests: *n,
+                errors: *errors,
+                latency_ms: Percentiles::of(h),
+            })
+            .collect(),
         window_start_unix_s,
         acked: std::mem::take(&mut rec.acked),
         mix: step
