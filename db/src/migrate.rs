@@ -71,6 +71,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "audit_chain_head",
         sql: include_str!("../migrations/0010_audit_chain_head.sql"),
     },
+    Migration {
+        version: 11,
+        name: "registers_wait_for_partition_moves",
+        sql: include_str!("../migrations/0011_registers_wait_for_partition_moves.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

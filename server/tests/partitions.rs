@@ -158,3 +158,75 @@ fn maintain_refuses_bad_arguments_in_one_line() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
+
+/// A register marked while maintenance moves its month out of the default partition keeps
+/// every mark: the second PUT, which waits for the move, must not read the register as absent
+/// (its snapshot older than the move) and replace it with its own marks alone.
+#[test]
+fn a_register_marked_during_a_partition_move_keeps_every_mark() {
+    let db = ScratchDb::new("partitions_race");
+    let (code, _, err) = campushub(&db.url, &["migrate"]);
+    assert_eq!(code, 0, "{err}");
+    psql(
+        &db.url,
+        "INSERT INTO orgs (name, type, identifier) VALUES ('U', 'institution', 'U');
+         INSERT INTO academic_sessions (title, type, start_date, end_date, school_year, org_id)
+             SELECT 'Y', 'schoolYear', DATE '2030-08-01', DATE '2031-08-01', 2031, id FROM orgs;
+         INSERT INTO courses (title, course_code, org_id) SELECT 'C', 'C1', id FROM orgs;
+         INSERT INTO classes (title, class_code, course_id, term_id, org_id)
+             SELECT 'C', 'C1-A', c.id, a.id, o.id FROM courses c, academic_sessions a, orgs o;
+         INSERT INTO users (username, given_name, family_name, role) VALUES
+             ('r-teacher', 'T', 'T', 'teacher'), ('r-a', 'A', 'S', 'student'), ('r-b', 'B', 'S', 'student');
+         INSERT INTO enrollments (user_id, class_id, role)
+             SELECT u.id, k.id, 'student' FROM users u, classes k WHERE u.role = 'student';
+         INSERT INTO attendance_codes (org_id, code, description, category, presence_fraction)
+             SELECT id, 'P', 'Present', 'present', 1 FROM orgs;
+         INSERT INTO attendance_sessions (class_id, session_date, period)
+             SELECT id, DATE '2031-05-12', 1 FROM classes;",
+    );
+    let id = |sql: &str| psql(&db.url, sql).trim().to_string();
+    let (teacher, a, b, session) = (
+        id("SELECT id FROM users WHERE username = 'r-teacher'"),
+        id("SELECT id FROM users WHERE username = 'r-a'"),
+        id("SELECT id FROM users WHERE username = 'r-b'"),
+        id("SELECT id FROM attendance_sessions"),
+    );
+    // What the server sends for one register of one mark.
+    let mark = |student: &str| {
+        format!(
+            "SELECT outcome FROM attendance_mark_batch(ARRAY[{teacher}]::bigint[], ARRAY['127.0.0.1']::inet[],
+                 ARRAY[{session}]::bigint[], ARRAY['teacher'], ARRAY[1], ARRAY[{student}]::bigint[],
+                 ARRAY['P'], ARRAY[NULL]::int2[])"
+        )
+    };
+    assert_eq!(psql(&db.url, &mark(&a)).trim(), "ok");
+    assert!(partition_of(&db.url)[0].ends_with("attendance_registers_default"));
+
+    // The move, as `campushub db maintain` makes it, held open for a while before its commit.
+    let url = db.url.clone();
+    let mover = std::thread::spawn(move || {
+        psql(
+            &url,
+            "BEGIN;
+             SELECT pg_advisory_xact_lock(109270099062881);
+             LOCK TABLE attendance_registers_default IN ACCESS EXCLUSIVE MODE;
+             CREATE TABLE attendance_registers_y2031m05 (LIKE attendance_registers INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+             WITH moved AS (DELETE FROM attendance_registers_default
+                            WHERE session_date >= DATE '2031-05-01' AND session_date < DATE '2031-06-01' RETURNING *)
+             INSERT INTO attendance_registers_y2031m05 SELECT * FROM moved;
+             ALTER TABLE attendance_registers ATTACH PARTITION attendance_registers_y2031m05
+                 FOR VALUES FROM ('2031-05-01') TO ('2031-06-01');
+             SELECT pg_sleep(1.5);
+             COMMIT;",
+        )
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Marks student B while the move is in flight: it waits, then adds to the register.
+    assert_eq!(psql(&db.url, &mark(&b)).trim(), "ok");
+    mover.join().unwrap();
+    let marked = psql(
+        &db.url,
+        "SELECT tableoid::regclass || ' ' || cardinality(students) FROM attendance_registers",
+    );
+    assert_eq!(marked.trim(), "attendance_registers_y2031m05 2", "{marked}");
+}
