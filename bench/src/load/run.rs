@@ -99,8 +99,8 @@ pub struct Settings {
 pub struct Identity {
     /// User name.
     pub username: String,
-    /// Access token (groups that log in).
-    pub token: Option<String>,
+    /// Access token (groups that log in); renewed before it expires (`renew_tokens`).
+    pub token: RefCell<Option<String>>,
     /// The user's own public id (groups whose requests use `{own_student_id}`).
     pub own_id: Option<String>,
 }
@@ -118,6 +118,11 @@ pub struct Prepared {
     pub rows: Vec<Vec<String>>,
     /// The next row to take (wraps around; `rows_taken` says how often that happened).
     pub next_row: std::cell::Cell<usize>,
+    /// The shortest access-token lifetime the server gave, and when the tokens were taken:
+    /// a run longer than that logs in again halfway (`renew_tokens`).
+    pub token_ttl: Option<Duration>,
+    /// When the tokens in `identities` were taken.
+    pub logged_in_at: Cell<Instant>,
 }
 
 impl Prepared {
@@ -204,6 +209,7 @@ pub async fn prepare(
         bail!("the scenario uses {{student_id}}: give student ids with --ids FILE (one per line)");
     }
     let mut identities = Vec::new();
+    let mut token_ttl: Option<Duration> = None;
     for group in &scenario.groups {
         if !group.login {
             identities.push(
@@ -212,7 +218,7 @@ pub async fn prepare(
                     .iter()
                     .map(|u| Identity {
                         username: u.clone(),
-                        token: None,
+                        token: RefCell::new(None),
                         own_id: None,
                     })
                     .collect(),
@@ -241,12 +247,18 @@ pub async fn prepare(
                 }
             }));
         }
-        let mut got: Vec<(usize, Identity)> = Vec::new();
+        let mut got: Vec<(usize, (Identity, Option<Duration>))> = Vec::new();
         for t in tasks {
             got.extend(t.await.map_err(|e| anyhow!("log-in task failed: {e}"))??);
         }
         got.sort_by_key(|(i, _)| *i);
-        identities.push(got.into_iter().map(|(_, id)| id).collect());
+        for (_, (_, ttl)) in &got {
+            token_ttl = match (token_ttl, *ttl) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        identities.push(got.into_iter().map(|(_, (id, _))| id).collect());
         eprintln!(
             "logged in {} users of group `{}`",
             group.users.len(),
@@ -259,18 +271,20 @@ pub async fn prepare(
         student_ids,
         rows: Vec::new(),
         next_row: std::cell::Cell::new(0),
+        token_ttl,
+        logged_in_at: Cell::new(Instant::now()),
     })
 }
 
 /// One user's log-in (retried while the server is busy hashing: 503 and 429) and, when asked,
-/// their own id from `/api/v1/me`.
+/// their own id from `/api/v1/me`; with the token's lifetime (`expires_in`).
 async fn log_in(
     conn: &mut Conn,
     target: &Target,
     user: &str,
     password: &str,
     own_id: bool,
-) -> anyhow::Result<Identity> {
+) -> anyhow::Result<(Identity, Option<Duration>)> {
     let body = serde_json::json!({ "username": user, "password": password }).to_string();
     let mut req = Vec::new();
     encode_request(
@@ -282,7 +296,7 @@ async fn log_in(
         Some(body.as_bytes()),
     );
     let mut tries = 0;
-    let token = loop {
+    let (token, ttl) = loop {
         let (status, body) = exchange_once(conn, target, &req).await?;
         if (status == 503 || status == 429) && tries < 100 {
             tries += 1;
@@ -294,10 +308,11 @@ async fn log_in(
         }
         let v: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|_| anyhow!("log-in of `{user}`: the answer is not JSON"))?;
-        break v["access_token"]
+        let token = v["access_token"]
             .as_str()
             .ok_or_else(|| anyhow!("log-in of `{user}`: no access_token in the answer"))?
             .to_string();
+        break (token, v["expires_in"].as_u64().map(Duration::from_secs));
     };
     let own_id = if own_id {
         let mut req = Vec::new();
@@ -327,11 +342,48 @@ async fn log_in(
     } else {
         None
     };
-    Ok(Identity {
-        username: user.to_string(),
-        token: Some(token),
-        own_id,
-    })
+    Ok((
+        Identity {
+            username: user.to_string(),
+            token: RefCell::new(Some(token)),
+            own_id,
+        },
+        ttl,
+    ))
+}
+
+/// Logs every user in again when half the tokens' lifetime has passed, for as long as the step
+/// runs (a soak outlives the 15-minute access tokens). A failed renewal is reported and retried
+/// a minute later; the old tokens stay until then.
+async fn renew_tokens(prep: Rc<Prepared>, target: Target) {
+    let Some(ttl) = prep.token_ttl else { return };
+    loop {
+        sleep_until(prep.logged_in_at.get() + ttl / 2).await;
+        let started = Instant::now();
+        let renewed = async {
+            let mut conn = Conn::connect(target.addr).await.context("cannot connect")?;
+            for (group, ids) in prep.scenario.groups.iter().zip(&prep.identities) {
+                if !group.login {
+                    continue;
+                }
+                for id in ids {
+                    let (fresh, _) =
+                        log_in(&mut conn, &target, &id.username, &group.password, false).await?;
+                    *id.token.borrow_mut() = fresh.token.into_inner();
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+        .await;
+        match renewed {
+            Ok(()) => prep.logged_in_at.set(started),
+            Err(e) => {
+                eprintln!("renewing the access tokens failed (retrying in a minute): {e:#}");
+                prep.logged_in_at
+                    .set(Instant::now() + Duration::from_secs(60) - ttl / 2);
+            }
+        }
+    }
 }
 
 /// One exchange outside a step: 30 s at most, reconnecting when the server closed.
@@ -446,10 +498,9 @@ impl Step {
         if let Some(b) = &spec.body {
             b.expand_into(&vars, body);
         }
-        let token = if spec.send_token {
-            who.and_then(|w| w.token.as_deref())
-        } else {
-            None
+        let token = match who {
+            Some(w) if spec.send_token => Some(w.token.borrow()),
+            _ => None,
         };
         out.clear();
         encode_request(
@@ -457,7 +508,7 @@ impl Step {
             &spec.method,
             path,
             &self.target.host,
-            token,
+            token.as_ref().and_then(|t| t.as_deref()),
             spec.body.as_ref().map(|_| body.as_slice()),
         );
         (kind, row_index)
@@ -718,6 +769,7 @@ pub async fn run_step(
             .then(|| d0.iter().zip(&d1).filter_map(|(a, b)| delta(*a, *b)).sum());
         (delta(s0, s1), delta(g0, g1), d)
     });
+    let renewer = tokio::task::spawn_local(renew_tokens(step.prep.clone(), target.clone()));
     let tasks: Vec<_> = (0..settings.connections)
         .map(|_| tokio::task::spawn_local(connection(step.clone())))
         .collect();
@@ -725,6 +777,7 @@ pub async fn run_step(
         t.await
             .map_err(|e| anyhow!("connection task failed: {e}"))?;
     }
+    renewer.abort();
     // Requests due in the window that no connection took before the hard stop.
     // Their latency counts to now, past the hard stop.
     for slot in step.next.get().max(warmup_slots)..step.total_slots {
