@@ -59,6 +59,7 @@ struct RawConfig {
     max_header_bytes: Option<u64>,
     max_uri_bytes: Option<u64>,
     cors_origins: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<String>>,
     access_log_sample: Option<f64>,
     shutdown_grace_s: Option<f64>,
     ring_entries: Option<u32>,
@@ -126,6 +127,8 @@ pub struct Config {
     pub max_uri_bytes: usize,
     /// Origins allowed by CORS (exact match, `scheme://host[:port]`).
     pub cors_origins: Vec<String>,
+    /// Peers whose `X-Forwarded-For` names the client (balancers; `net::forwarded`).
+    pub trusted_proxies: Vec<crate::net::forwarded::Cidr>,
     /// Fraction of requests that get an access-log line (errors always do).
     pub access_log_sample: f64,
     /// Time in-flight requests get to finish after SIGTERM.
@@ -417,6 +420,18 @@ impl Config {
                 ));
             }
         }
+        let trusted_proxies = match env("trusted_proxies") {
+            Some(s) => s
+                .split(',')
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            None => raw.trusted_proxies.unwrap_or_default(),
+        }
+        .iter()
+        .map(|c| crate::net::forwarded::Cidr::parse(c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err("CAMPUSHUB_TRUSTED_PROXIES", e))?;
         let access_log_sample = match env("access_log_sample") {
             Some(s) => s.parse::<f64>().map_err(|_| {
                 err(
@@ -612,6 +627,7 @@ impl Config {
             max_header_bytes,
             max_uri_bytes,
             cors_origins,
+            trusted_proxies,
             access_log_sample,
             shutdown_grace,
             ring_entries,
@@ -706,6 +722,14 @@ impl Config {
         line("max_header_bytes", self.max_header_bytes.to_string());
         line("max_uri_bytes", self.max_uri_bytes.to_string());
         line("cors_origins", format!("{:?}", self.cors_origins));
+        line(
+            "trusted_proxies",
+            self.trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         line("access_log_sample", self.access_log_sample.to_string());
         line(
             "shutdown_grace_s",

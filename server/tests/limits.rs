@@ -115,6 +115,58 @@ fn anonymous_callers_are_limited_per_address_and_probes_never() {
     assert_eq!(call(&server, "GET", "/readyz", None, None).status, 200);
 }
 
+/// A GET with `X-Forwarded-For: xff` on its own connection; its status.
+fn forwarded_status(server: &TestServer, xff: &str) -> u16 {
+    let req = format!(
+        "GET /api/v1/departments?limit=1 HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: {xff}\r\nConnection: close\r\n\r\n"
+    );
+    common::parse_responses(&server.raw(req.as_bytes()), &[false])
+        .remove(0)
+        .status
+}
+
+/// Behind a trusted balancer, limits key on the client it names; from anyone else the header
+/// is ignored, so a client cannot dodge its limit by writing another address there.
+#[test]
+fn limits_key_on_the_forwarded_client_only_behind_a_trusted_proxy() {
+    let behind = TestServer::spawn(&[
+        ("CAMPUSHUB_RATE_LIMITS", "anonymous=3/1m"),
+        ("CAMPUSHUB_TRUSTED_PROXIES", "127.0.0.1/32"),
+    ]);
+    let statuses: Vec<u16> = (0..4)
+        .map(|_| forwarded_status(&behind, "203.0.113.7"))
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    // Another client behind the same balancer has its own budget; so has the balancer.
+    assert_eq!(forwarded_status(&behind, "203.0.113.8"), 200);
+    assert_eq!(
+        forwarded_status(&behind, "198.51.100.1, 203.0.113.9"),
+        200,
+        "the rightmost address counts, not a forged one on its left"
+    );
+    assert_eq!(
+        call(&behind, "GET", "/api/v1/departments?limit=1", None, None).status,
+        200
+    );
+    // A trusted proxy that sends something other than addresses gets 400.
+    assert_eq!(forwarded_status(&behind, "unknown"), 400);
+
+    let direct = TestServer::spawn(&[("CAMPUSHUB_RATE_LIMITS", "anonymous=3/1m")]);
+    let statuses: Vec<u16> = (0..4)
+        .map(|i| forwarded_status(&direct, &format!("203.0.113.{i}")))
+        .collect();
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 429],
+        "a spoofed header changed nothing"
+    );
+    assert_eq!(
+        forwarded_status(&direct, "unknown"),
+        429,
+        "and is not even read"
+    );
+}
+
 #[test]
 fn authenticated_callers_are_limited_per_principal() {
     let server = TestServer::spawn(&[("CAMPUSHUB_RATE_LIMITS", "authenticated=4/1m")]);

@@ -18,6 +18,8 @@ pub enum ProtoError {
     BadHost,
     /// `Authorization` or `X-API-Key` sent more than once.
     RepeatedCredential,
+    /// `X-Forwarded-For` from a trusted proxy with an entry that is not an address.
+    BadForwardedFor,
     /// Content-Length not a plain decimal, overflowing, or two different values.
     BadContentLength,
     /// Transfer-Encoding with Content-Length, in HTTP/1.0, or chunked not last/only once.
@@ -55,6 +57,7 @@ impl ProtoError {
             | ProtoError::BareLf
             | ProtoError::BadHost
             | ProtoError::RepeatedCredential
+            | ProtoError::BadForwardedFor
             | ProtoError::BadContentLength
             | ProtoError::BadTransferEncoding
             | ProtoError::BadChunk => 400,
@@ -76,6 +79,7 @@ impl ProtoError {
             ProtoError::BareLf => "Lines must end with CRLF; a bare LF was found.",
             ProtoError::BadHost => "HTTP/1.1 requests need exactly one Host header, a valid host[:port].",
             ProtoError::RepeatedCredential => "Authorization and X-API-Key may appear at most once each.",
+            ProtoError::BadForwardedFor => "X-Forwarded-For from a trusted proxy must list addresses.",
             ProtoError::BadContentLength => "Content-Length must be one decimal number.",
             ProtoError::BadTransferEncoding => "Transfer-Encoding must be chunked, once, without Content-Length, and only in HTTP/1.1.",
             ProtoError::UnsupportedTransferEncoding => "Only the chunked transfer coding is supported.",

@@ -142,6 +142,9 @@ pub struct RequestHead {
     pub if_match: Option<Range<usize>>,
     /// `If-None-Match` value (conditional read).
     pub if_none_match: Option<Range<usize>>,
+    /// The last `X-Forwarded-For` value (what the nearest proxy appended; believed only from
+    /// a trusted proxy, `net::forwarded`).
+    pub forwarded_for: Option<Range<usize>>,
 }
 
 fn range_of(buf: &[u8], part: &[u8]) -> Range<usize> {
@@ -274,6 +277,7 @@ pub fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>
         content_type: None,
         if_match: None,
         if_none_match: None,
+        forwarded_for: None,
     };
 
     let mut content_length: Option<u64> = None;
@@ -339,6 +343,9 @@ pub fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>
                     return Err(ProtoError::RepeatedCredential);
                 }
                 head.authorization = Some(range_of(buf, value));
+            }
+            15 if name.eq_ignore_ascii_case(b"x-forwarded-for") => {
+                head.forwarded_for = Some(range_of(buf, value));
             }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
                 let n = parse_content_length(value)?;

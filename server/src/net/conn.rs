@@ -520,6 +520,22 @@ async fn serve_one(
     let matched = router::route(path);
     let route = matched.route;
     let origin = header(&head.origin);
+    // Behind a trusted balancer, the client it names (net::forwarded).
+    let peer = match crate::net::forwarded::client(
+        &shard.config.trusted_proxies,
+        peer,
+        header(&head.forwarded_for),
+    ) {
+        Ok(ip) => ip,
+        Err(e) => {
+            queue_proto_error(shard, e, Some((&head, route)), &rid, t0, &mut wbuf);
+            return Served::Close {
+                stream_ok: true,
+                wbuf,
+                linger: true,
+            };
+        }
+    };
     let req = Request {
         method: head.method,
         route,

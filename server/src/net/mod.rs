@@ -1,4 +1,5 @@
 //! Sockets: the listeners and the per-connection loop.
 
 pub mod conn;
+pub mod forwarded;
 pub mod listener;
