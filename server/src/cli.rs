@@ -1,5 +1,5 @@
 //! Subcommands: `serve`, `migrate`, `seed`, `db maintain`, `audit verify`, `admin create`,
-//! `config check`. Errors are one line on stderr and
+//! `config check`, `tune`. Errors are one line on stderr and
 //! a non-zero exit status (1 for failures, 2 for usage errors).
 
 use std::time::Duration;
@@ -28,6 +28,10 @@ commands:
                         password is read from standard input (prompted, without echo, on a
                         terminal), never from an argument
   config check          validate the configuration and print it, secrets redacted
+  tune pg|pgbouncer|redis --ram SIZE --cores N [--instances N] [--shards N]
+       [--connections-per-shard N] [--storage ssd|hdd] [--db-host H] [--db-port P]
+                        print postgresql.conf, pgbouncer.ini or redis.conf sized to a machine and
+                        to the fleet that connects (shards default to --cores)
   version               print the version";
 
 /// Runs the command line; returns the process exit status.
@@ -44,6 +48,7 @@ pub fn run(args: &[String]) -> i32 {
         ["config", "check"] => config_check(),
         ["db", "maintain", rest @ ..] => maintain_cmd(rest),
         ["audit", "verify"] => audit_verify(),
+        ["tune", rest @ ..] => crate::tune::run(rest),
         ["admin", "create", rest @ ..] => admin_create(rest),
         ["version"] | ["--version"] | ["-V"] => {
             println!("campushub {}", env!("CARGO_PKG_VERSION"));

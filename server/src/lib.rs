@@ -22,3 +22,4 @@ pub mod request_id;
 pub mod router;
 pub mod shard;
 pub mod shutdown;
+pub mod tune;
