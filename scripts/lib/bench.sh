@@ -3,7 +3,7 @@
 # measurement: req/s, p99 and the server's CPU time per request (utime+stime from
 # /proc/PID/stat over the run, divided by the requests served), median of RUNS runs.
 # Source it after scripts/lib/stack.sh; set `duration` and `runs` first.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154,SC2034 # the sourcing script sets repo, runs, duration; it uses floor
 
 bench_dir=
 server_pid=

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154 # the sourcing script sets repo
 # scripts/lib/callgrind.sh: owns the instruction-count figures that scripts/bench-baseline records
 # and scripts/bench-gate checks. Instruction counts under valgrind's callgrind are the same for
 # the same binary and input, where wall-clock times on a shared machine are not.

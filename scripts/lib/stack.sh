@@ -96,6 +96,8 @@ ensure_packages() {
     redis_bin >/dev/null || missing+=(redis-server)
     # The test suite checks tokens with PyJWT (tests/interop.rs); a missing tool fails it.
     command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+    # scripts/test runs shellcheck on every script.
+    command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
     [ ${#missing[@]} -gt 0 ] || return 0
     command -v apt-get >/dev/null 2>&1 \
         || die "missing ${missing[*]}: install PostgreSQL (server and client), PgBouncer and Redis with your package manager, then retry"
@@ -106,7 +108,7 @@ ensure_packages() {
     echo "installing ${missing[*]} with apt-get" >&2
     { "${sudo[@]}" apt-get update && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; } >&2 \
         || die "apt-get install ${missing[*]} failed"
-    { pg_bindir >/dev/null && pgbouncer_bin >/dev/null && redis_bin >/dev/null && command -v python3 >/dev/null; } \
+    { pg_bindir >/dev/null && pgbouncer_bin >/dev/null && redis_bin >/dev/null && command -v python3 >/dev/null && command -v shellcheck >/dev/null; } \
         || die "${missing[*]} still missing after apt-get install"
 }
 
