@@ -89,6 +89,16 @@ impl TestServer {
         server
     }
 
+    /// A server this test did not start (one of scripts/fleet's instances): the helpers work
+    /// on it, and dropping it leaves it running.
+    pub fn at(addr: SocketAddr) -> TestServer {
+        TestServer {
+            addr,
+            child: None,
+            output: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
     /// Waits until the database pool is connected (readyz 200).
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
