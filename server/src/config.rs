@@ -401,14 +401,18 @@ impl Config {
                 "must be smaller than CAMPUSHUB_MAX_HEADER_BYTES",
             ));
         }
-        let cors_origins = match env("cors_origins") {
-            Some(s) => s
-                .split(',')
-                .map(|o| o.trim().to_string())
-                .filter(|o| !o.is_empty())
-                .collect(),
-            None => raw.cors_origins.unwrap_or_default(),
+        // A comma-separated variable, else the file's list.
+        let list = |var: Option<String>, file: Option<Vec<String>>| -> Vec<String> {
+            match var {
+                Some(s) => s
+                    .split(',')
+                    .map(|o| o.trim().to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+                None => file.unwrap_or_default(),
+            }
         };
+        let cors_origins = list(env("cors_origins"), raw.cors_origins);
         for origin in &cors_origins {
             let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
                 && !origin.ends_with('/')
@@ -420,18 +424,11 @@ impl Config {
                 ));
             }
         }
-        let trusted_proxies = match env("trusted_proxies") {
-            Some(s) => s
-                .split(',')
-                .map(|o| o.trim().to_string())
-                .filter(|o| !o.is_empty())
-                .collect(),
-            None => raw.trusted_proxies.unwrap_or_default(),
-        }
-        .iter()
-        .map(|c| crate::net::forwarded::Cidr::parse(c))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err("CAMPUSHUB_TRUSTED_PROXIES", e))?;
+        let trusted_proxies = list(env("trusted_proxies"), raw.trusted_proxies)
+            .iter()
+            .map(|c| crate::net::forwarded::Cidr::parse(c))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| err("CAMPUSHUB_TRUSTED_PROXIES", e))?;
         let access_log_sample = match env("access_log_sample") {
             Some(s) => s.parse::<f64>().map_err(|_| {
                 err(

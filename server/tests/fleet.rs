@@ -7,18 +7,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{access_token, call, eventually, sql_one, TestServer};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use common::{access_token, call, eventually, repo, sql_one, TestServer};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -161,10 +154,9 @@ fn a_fleet_behind_haproxy_loses_no_request_and_agrees_with_itself() {
     // A role binding made through instance 1 is enforced by instance 2, and so is its removal.
     let admin = access_token(&one, "admin");
     let faculty = access_token(&two, "faculty5");
-    assert_eq!(
-        call(&two, "GET", "/api/v1/roles", Some(&faculty), None).status,
-        403
-    );
+    // What faculty5 gets from instance 2 for the roles list.
+    let roles_on_two = || call(&two, "GET", "/api/v1/roles", Some(&faculty), None).status;
+    assert_eq!(roles_on_two(), 403);
     let bind = serde_json::json!({
         "user": sql_one("SELECT sourced_id FROM users WHERE username = 'faculty5'"),
         "role": "admin",
@@ -180,26 +172,10 @@ fn a_fleet_behind_haproxy_loses_no_request_and_agrees_with_itself() {
     );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let binding = r.json()["sourced_id"].as_str().unwrap().to_string();
-    assert!(eventually(Duration::from_secs(5), || call(
-        &two,
-        "GET",
-        "/api/v1/roles",
-        Some(&faculty),
-        None
-    )
-    .status
-        == 200));
+    assert!(eventually(Duration::from_secs(5), || roles_on_two() == 200));
     let path = format!("/api/v1/role-bindings/{binding}");
     assert_eq!(call(&one, "DELETE", &path, Some(&admin), None).status, 204);
-    assert!(eventually(Duration::from_secs(5), || call(
-        &two,
-        "GET",
-        "/api/v1/roles",
-        Some(&faculty),
-        None
-    )
-    .status
-        == 403));
+    assert!(eventually(Duration::from_secs(5), || roles_on_two() == 403));
 
     // An attendance mark made through instance 1 reads back through instance 2.
     let session = sql_one(

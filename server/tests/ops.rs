@@ -8,15 +8,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use common::repo;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use std::path::PathBuf;
+use std::process::Command;
 
 /// Runs `script` with bash in the repository root; (exit code, stdout, stderr).
 fn sh(script: &str, env: &[(&str, &str)]) -> (i32, String, String) {

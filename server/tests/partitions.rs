@@ -45,22 +45,35 @@ fn partition_of(url: &str) -> Vec<String> {
     .collect()
 }
 
-#[test]
-fn maintain_moves_waiting_rows_across_month_and_year_boundaries() {
-    let db = ScratchDb::new("partitions");
+/// A migrated scratch database holding one institution, a school year starting in August of
+/// `year`, one course and one class, and the code `P`.
+fn one_class_campus(tag: &str, year: i32) -> ScratchDb {
+    let db = ScratchDb::new(tag);
     let (code, _, err) = campushub(&db.url, &["migrate"]);
     assert_eq!(code, 0, "{err}");
     psql(
         &db.url,
-        "INSERT INTO orgs (name, type, identifier) VALUES ('U', 'institution', 'U');
-         INSERT INTO academic_sessions (title, type, start_date, end_date, school_year, org_id)
-             SELECT 'Y', 'schoolYear', DATE '2026-08-01', DATE '2027-08-01', 2027, id FROM orgs;
-         INSERT INTO courses (title, course_code, org_id) SELECT 'C', 'C1', id FROM orgs;
-         INSERT INTO classes (title, class_code, course_id, term_id, org_id)
-             SELECT 'C', 'C1-A', c.id, a.id, o.id FROM courses c, academic_sessions a, orgs o;
-         INSERT INTO users (username, given_name, family_name, role) VALUES ('p-student', 'P', 'S', 'student');
-         INSERT INTO attendance_codes (org_id, code, description, category, presence_fraction)
-             SELECT id, 'P', 'Present', 'present', 1 FROM orgs;",
+        &format!(
+            "INSERT INTO orgs (name, type, identifier) VALUES ('U', 'institution', 'U');
+             INSERT INTO academic_sessions (title, type, start_date, end_date, school_year, org_id)
+                 SELECT 'Y', 'schoolYear', DATE '{year}-08-01', DATE '{next}-08-01', {next}, id FROM orgs;
+             INSERT INTO courses (title, course_code, org_id) SELECT 'C', 'C1', id FROM orgs;
+             INSERT INTO classes (title, class_code, course_id, term_id, org_id)
+                 SELECT 'C', 'C1-A', c.id, a.id, o.id FROM courses c, academic_sessions a, orgs o;
+             INSERT INTO attendance_codes (org_id, code, description, category, presence_fraction)
+                 SELECT id, 'P', 'Present', 'present', 1 FROM orgs;",
+            next = year + 1
+        ),
+    );
+    db
+}
+
+#[test]
+fn maintain_moves_waiting_rows_across_month_and_year_boundaries() {
+    let db = one_class_campus("partitions", 2026);
+    psql(
+        &db.url,
+        "INSERT INTO users (username, given_name, family_name, role) VALUES ('p-student', 'P', 'S', 'student')",
     );
 
     // No monthly partitions yet: everything waits in the default partition.
@@ -164,23 +177,13 @@ fn maintain_refuses_bad_arguments_in_one_line() {
 /// (its snapshot older than the move) and replace it with its own marks alone.
 #[test]
 fn a_register_marked_during_a_partition_move_keeps_every_mark() {
-    let db = ScratchDb::new("partitions_race");
-    let (code, _, err) = campushub(&db.url, &["migrate"]);
-    assert_eq!(code, 0, "{err}");
+    let db = one_class_campus("partitions_race", 2030);
     psql(
         &db.url,
-        "INSERT INTO orgs (name, type, identifier) VALUES ('U', 'institution', 'U');
-         INSERT INTO academic_sessions (title, type, start_date, end_date, school_year, org_id)
-             SELECT 'Y', 'schoolYear', DATE '2030-08-01', DATE '2031-08-01', 2031, id FROM orgs;
-         INSERT INTO courses (title, course_code, org_id) SELECT 'C', 'C1', id FROM orgs;
-         INSERT INTO classes (title, class_code, course_id, term_id, org_id)
-             SELECT 'C', 'C1-A', c.id, a.id, o.id FROM courses c, academic_sessions a, orgs o;
-         INSERT INTO users (username, given_name, family_name, role) VALUES
+        "INSERT INTO users (username, given_name, family_name, role) VALUES
              ('r-teacher', 'T', 'T', 'teacher'), ('r-a', 'A', 'S', 'student'), ('r-b', 'B', 'S', 'student');
          INSERT INTO enrollments (user_id, class_id, role)
              SELECT u.id, k.id, 'student' FROM users u, classes k WHERE u.role = 'student';
-         INSERT INTO attendance_codes (org_id, code, description, category, presence_fraction)
-             SELECT id, 'P', 'Present', 'present', 1 FROM orgs;
          INSERT INTO attendance_sessions (class_id, session_date, period)
              SELECT id, DATE '2031-05-12', 1 FROM classes;",
     );

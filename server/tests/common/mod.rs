@@ -8,6 +8,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The repository's root (scripts, deploy files, tuning).
+pub fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("server/ sits in the repository")
+        .to_path_buf()
+}
+
 /// Environment of the throwaway stack, or a clear failure telling how to get one.
 pub fn stack_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
