@@ -65,14 +65,26 @@ limits_file=$root/etc/security/limits.d/90-campushub.conf
 dropin_file=$root/etc/systemd/system/campushub.service.d/90-tuning.conf
 governor_file=$root/etc/tmpfiles.d/campushub-governor.conf
 
+# The listening ports of the stack, kept out of the ephemeral range (ip_local_reserved_ports):
+# an outgoing connection that took one of them (PgBouncer's to PostgreSQL, the server's to Redis)
+# would keep that service from binding it at its next restart. PostgreSQL 5432, PgBouncer 6432,
+# Redis 6379, campushub 8080 (scripts/up's CAMPUSHUB_LISTEN), scripts/fleet's HAProxy 8443
+# (TLS) and 8081 (redirect), and scripts/up's stack: primary 55432, replica 55433, PgBouncer
+# 56432, Redis 56379. Those below 10240 are outside the range ip_local_port_range is given, but
+# a wider range is kept, so they are reserved all the same.
+reserved_ports=5432,6379,6432,8080,8081,8443,55432,55433,56432,56379
+
 # The profile. Each knob: group|name|rule|target|critical|why. Rules: min N (at least N; a
 # higher value is kept), max N (at most N), exact V, oneof V,V (any of them; target when none),
-# range LO HI (a range reaching at least from LO to HI; a wider one is kept).
+# range LO HI (a range reaching at least from LO to HI; a wider one is kept), covers LIST (a
+# port list, ranges allowed, holding every port of LIST; apply adds the missing ones and keeps
+# the others).
 knobs=(
     "net|net.core.somaxconn|min 4096|65535|yes|accept backlog per listener: each shard listens with a backlog of 4096, and the kernel caps it at this"
     "net|net.ipv4.tcp_max_syn_backlog|min 8192|65535|no|half-open connections queued while a burst of clients connects"
     "net|net.core.netdev_max_backlog|min 16384|65535|no|packets queued per CPU before the stack drops them"
-    "net|net.ipv4.ip_local_port_range|range 10240 65000|1024 65535|no|ephemeral ports: every connection to PgBouncer, Redis or a balancer's backend takes one"
+    "net|net.ipv4.ip_local_port_range|range 10240 65000|10240 65000|no|ephemeral ports: every connection to PgBouncer, Redis or a balancer's backend takes one; none below 10240, where PostgreSQL, Redis and the server listen"
+    "net|net.ipv4.ip_local_reserved_ports|covers $reserved_ports|$reserved_ports|no|never handed out as ephemeral ports: the stack's listening ports, so that a restarted service finds its port free"
     "net|net.ipv4.tcp_tw_reuse|oneof 1,2|1|no|reuse TIME_WAIT ports for new outgoing connections (2: loopback only, enough when PgBouncer is local)"
     "net|net.ipv4.tcp_fin_timeout|max 30|15|no|how long orphaned connections hold FIN-WAIT-2 state (and a port)"
     "net|net.core.rmem_max|min 16777216|16777216|no|largest socket receive buffer a socket may ask for"
@@ -133,7 +145,7 @@ service_limit() {
 
 # current NAME: the knob's value now, or empty when this host has no such knob.
 current() {
-    local name=$1 p
+    local name=$1 p v
     case $name in
     nofile | memlock) service_limit "$name" ;;
     governor)
@@ -149,10 +161,30 @@ current() {
         ;;
     *)
         p=$(sysctl_path "$name")
-        [ -r "$p" ] && tr -s '\t ' ' ' <"$p"
+        [ -r "$p" ] || return 0
+        v=$(tr -s '\t ' ' ' <"$p")
+        # An empty port list is a value (nothing reserved), not an absent knob.
+        if [ -z "$v" ] && [ "$name" = net.ipv4.ip_local_reserved_ports ]; then v=none; fi
+        echo "$v"
         ;;
     esac
     return 0
+}
+
+# uncovered PORTS LIST: the ports of PORTS (comma-separated) that LIST (the kernel's form:
+# ports and LO-HI ranges, comma-separated, or none) does not hold, comma-separated.
+uncovered() {
+    local port part lo hi wanted held missing=()
+    IFS=',' read -ra wanted <<<"$1"
+    IFS=',' read -ra held <<<"${2#none}"
+    for port in "${wanted[@]}"; do
+        for part in "${held[@]}"; do
+            lo=${part%-*} hi=${part#*-}
+            [ "$port" -ge "$lo" ] && [ "$port" -le "$hi" ] && continue 2
+        done
+        missing+=("$port")
+    done
+    (IFS=,; echo "${missing[*]}")
 }
 
 # meets RULE VALUE: whether VALUE satisfies RULE.
@@ -170,6 +202,7 @@ meets() {
         read -r hlo hhi <<<"$have"
         [ "$hlo" -le "$lo" ] && [ "$hhi" -ge "$hi" ]
         ;;
+    covers) [ -z "$(uncovered "$arg" "$have")" ] ;;
     off-shards)
         [ -n "$shard_cores" ] || return 0
         local pair cpus c s
@@ -214,7 +247,10 @@ set_value() {
             { echo "${pair#*:}" >"/proc/irq/${pair%%:*}/smp_affinity_list"; } 2>/dev/null || return 1
         done
         ;;
-    *) { echo "$value" >"$(sysctl_path "$name")"; } 2>/dev/null ;;
+    *)
+        if [ "$name" = net.ipv4.ip_local_reserved_ports ] && [ "$value" = none ]; then value=; fi
+        { echo "$value" >"$(sysctl_path "$name")"; } 2>/dev/null
+        ;;
     esac
 }
 
@@ -275,7 +311,8 @@ persist() {
     esac
 }
 
-# The target of a knob, given what it is now (nic-irqs: every NIC interrupt on irq_target).
+# The target of a knob, given what it is now (nic-irqs: every NIC interrupt on irq_target; a
+# port list: what it holds now, and the ports of the target it lacks).
 target_of() {
     local name=$1 target=$2 have=$3
     if [ "$name" = nic-irqs ]; then
@@ -283,6 +320,8 @@ target_of() {
         to=$(irq_target)
         for pair in $have; do out+=("${pair%%:*}:$to"); done
         echo "${out[*]}"
+    elif [ "$name" = net.ipv4.ip_local_reserved_ports ] && [ "$have" != none ]; then
+        echo "$have,$(uncovered "$target" "$have")"
     else
         echo "$target"
     fi

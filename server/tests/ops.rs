@@ -59,19 +59,24 @@ fn tuning_apply_raises_only_what_breaks_a_rule_persists_it_and_revert_restores_e
     .unwrap();
     let script = r#"
 set -u
-p() { cat "/proc/sys/$1"; }
+p() { tr '\t' ' ' <"/proc/sys/$1"; }
 echo 1000 > /proc/sys/net/core/somaxconn
 echo 100000 > /proc/sys/net/ipv4/tcp_max_syn_backlog
 echo 60 > /proc/sys/net/ipv4/tcp_fin_timeout
+echo "32768 60999" > /proc/sys/net/ipv4/ip_local_port_range
+echo 9000 > /proc/sys/net/ipv4/ip_local_reserved_ports
 echo "before $(p net/core/somaxconn) $(p net/ipv4/tcp_max_syn_backlog) $(p net/ipv4/tcp_fin_timeout)"
-tuning/host.sh check --only net; echo "check1 rc=$?"
+echo "ports before: $(p net/ipv4/ip_local_port_range) reserved $(p net/ipv4/ip_local_reserved_ports)"
+echo "=== check1"; tuning/host.sh check --only net; echo "check1 rc=$?"
 tuning/host.sh apply --only net; echo "apply rc=$?"
 echo "after $(p net/core/somaxconn) $(p net/ipv4/tcp_max_syn_backlog) $(p net/ipv4/tcp_fin_timeout)"
+echo "ports after: $(p net/ipv4/ip_local_port_range) reserved $(p net/ipv4/ip_local_reserved_ports)"
 echo "--- sysctl.d"; cat "$TUNING_ROOT/etc/sysctl.d/90-campushub.conf"; echo "--- end"
 echo "=== check2"; tuning/host.sh check --only net; echo "check2 rc=$?"
 tuning/host.sh apply --only net; echo "again rc=$?"
 tuning/host.sh revert; echo "revert rc=$?"
 echo "reverted $(p net/core/somaxconn) $(p net/ipv4/tcp_max_syn_backlog) $(p net/ipv4/tcp_fin_timeout)"
+echo "ports reverted: $(p net/ipv4/ip_local_port_range) reserved $(p net/ipv4/ip_local_reserved_ports)"
 "#;
     let (code, out, err) = sh(
         &format!("unshare -n bash -c {}", shell_quote(script)),
@@ -98,7 +103,31 @@ echo "reverted $(p net/core/somaxconn) $(p net/ipv4/tcp_max_syn_backlog) $(p net
     assert!(out.contains(&format!("apply rc={rc}")), "{out}");
     // Raised where a rule was broken; the backlog above its minimum is not lowered.
     assert!(out.contains("after 65535 100000 15"), "{out}");
+    // The ephemeral range is set to exactly what check asks for (it once set 1024-65535, which
+    // hands out 5432, 6379 and 8080), and the stack's listening ports are reserved beside the
+    // operator's own reservation (9000).
+    let check1 = section(&out, "=== check1", "check1 rc=");
+    assert_eq!(verdict(check1, "net.ipv4.ip_local_port_range"), "low");
+    assert_eq!(verdict(check1, "net.ipv4.ip_local_reserved_ports"), "low");
+    let wanted = wanted_range(check1);
+    assert_eq!(wanted, "10240 65000", "{check1}");
+    assert!(
+        out.contains(&format!(
+            "ports after: {wanted} reserved {RESERVED_WITH_9000}"
+        )),
+        "{out}"
+    );
     let persisted = section(&out, "--- sysctl.d", "--- end");
+    assert!(
+        persisted.contains(&format!("net.ipv4.ip_local_port_range = {wanted}")),
+        "{persisted}"
+    );
+    assert!(
+        persisted.contains(&format!(
+            "net.ipv4.ip_local_reserved_ports = 9000,{STACK_PORTS}"
+        )),
+        "{persisted}"
+    );
     assert!(persisted.contains("# the operator's own"), "{persisted}");
     assert!(
         persisted.contains("net.core.somaxconn = 65535"),
@@ -110,22 +139,91 @@ echo "reverted $(p net/core/somaxconn) $(p net/ipv4/tcp_max_syn_backlog) $(p net
     );
     assert!(!persisted.contains("tcp_max_syn_backlog"), "{persisted}");
     assert!(out.contains("check2 rc=0"), "{out}");
-    assert_eq!(
-        verdict(
-            section(&out, "=== check2", "check2 rc="),
-            "net.core.somaxconn"
-        ),
-        "ok"
-    );
+    let check2 = section(&out, "=== check2", "check2 rc=");
+    for knob in [
+        "net.core.somaxconn",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.ip_local_reserved_ports",
+    ] {
+        assert_eq!(verdict(check2, knob), "ok", "{knob}: {check2}");
+    }
     // A second apply changes nothing more and keeps the first saved values.
     assert!(out.contains(&format!("again rc={rc}")), "{out}");
     assert!(out.contains("revert rc=0"), "{out}");
     assert!(out.contains("reverted 1000 100000 60"), "{out}");
+    assert!(
+        out.contains("ports reverted: 32768 60999 reserved 9000\n"),
+        "{out}"
+    );
     assert_eq!(
         std::fs::read_to_string(root.join("etc/sysctl.d/90-campushub.conf")).unwrap(),
         "# the operator's own\n"
     );
     assert!(!root.join("var/lib/campushub/tuning").exists());
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The ports host.sh reserves: the stack's listening ports (tuning/README.md says which).
+const STACK_PORTS: &str = "5432,6379,6432,8080,8081,8443,55432,55433,56432,56379";
+/// The kernel's form of those ports and 9000.
+const RESERVED_WITH_9000: &str = "5432,6379,6432,8080-8081,8443,9000,55432-55433,56379,56432";
+
+/// The range `check` wants for ip_local_port_range ("LO HI"), from its row in `table`.
+fn wanted_range(table: &str) -> String {
+    let row = table
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("net.ipv4.ip_local_port_range"))
+        .unwrap_or_else(|| panic!("no port range row in:\n{table}"));
+    let words: Vec<&str> = row.split_whitespace().collect();
+    let at = words
+        .iter()
+        .position(|w| *w == "range")
+        .unwrap_or_else(|| panic!("no range rule in {row}"));
+    words[at + 1..at + 3].join(" ")
+}
+
+/// On a host with no reserved ports (the kernel's default) apply reserves the stack's, check is
+/// then satisfied, and revert leaves none reserved again.
+#[test]
+fn tuning_apply_reserves_the_stacks_listening_ports_and_revert_clears_them() {
+    let root = scratch("ports");
+    let root_s = root.to_str().unwrap();
+    let script = r#"
+set -u
+p() { tr '\t' ' ' <"/proc/sys/$1"; }
+echo "32768 60999" > /proc/sys/net/ipv4/ip_local_port_range
+echo > /proc/sys/net/ipv4/ip_local_reserved_ports
+echo "=== check1"; tuning/host.sh check --only net; echo "check1 rc=$?"
+tuning/host.sh apply --only net >/dev/null; echo "apply rc=$?"
+echo "ports after: $(p net/ipv4/ip_local_port_range) reserved $(p net/ipv4/ip_local_reserved_ports)"
+echo "=== check2"; tuning/host.sh check --only net; echo "check2 rc=$?"
+tuning/host.sh revert; echo "revert rc=$?"
+echo "ports reverted: $(p net/ipv4/ip_local_port_range) reserved [$(p net/ipv4/ip_local_reserved_ports)]"
+"#;
+    let (code, out, err) = sh(
+        &format!("unshare -n bash -c {}", shell_quote(script)),
+        &[("TUNING_ROOT", root_s)],
+    );
+    assert_eq!(code, 0, "unshare -n failed: {err}\n{out}");
+    let check1 = section(&out, "=== check1", "check1 rc=");
+    // An empty list is a value (nothing reserved), not a knob this host lacks.
+    assert_eq!(verdict(check1, "net.ipv4.ip_local_reserved_ports"), "low");
+    assert!(
+        out.contains(&format!(
+            "ports after: {} reserved 5432,6379,6432,8080-8081,8443,55432-55433,56379,56432\n",
+            wanted_range(check1)
+        )),
+        "{out}"
+    );
+    let check2 = section(&out, "=== check2", "check2 rc=");
+    assert_eq!(verdict(check2, "net.ipv4.ip_local_port_range"), "ok");
+    assert_eq!(verdict(check2, "net.ipv4.ip_local_reserved_ports"), "ok");
+    assert!(out.contains("revert rc=0"), "{out}");
+    assert!(
+        out.contains("ports reverted: 32768 60999 reserved []"),
+        "{out}"
+    );
+    assert!(!root.join("etc/sysctl.d/90-campushub.conf").exists());
     let _ = std::fs::remove_dir_all(&root);
 }
 
@@ -154,6 +252,7 @@ fn tuning_dry_run_shows_every_change_and_changes_nothing() {
     for knob in [
         "net.core.somaxconn",
         "net.ipv4.ip_local_port_range",
+        "net.ipv4.ip_local_reserved_ports",
         "fs.file-max",
         "fs.nr_open",
         "vm.swappiness",
