@@ -6,7 +6,8 @@ use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
-/// Who the administrator is.
+/// Who the administrator is. The values are stored as they are: the caller holds them to the
+/// API's rules for a person first (`campushub admin create` does).
 #[derive(Debug, Clone)]
 pub struct NewAdmin<'a> {
     /// Log-in name.

@@ -76,6 +76,21 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "registers_wait_for_partition_moves",
         sql: include_str!("../migrations/0011_registers_wait_for_partition_moves.sql"),
     },
+    Migration {
+        version: 12,
+        name: "write_conflicts",
+        sql: include_str!("../migrations/0012_write_conflicts.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "admin_create",
+        sql: include_str!("../migrations/0013_admin_create.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "security_review",
+        sql: include_str!("../migrations/0014_security_review.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

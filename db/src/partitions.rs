@@ -77,7 +77,18 @@ pub struct MaintainReport {
     pub created: Vec<(Month, u64)>,
     /// Months that already had a partition.
     pub existing: Vec<Month>,
+    /// Months that need a partition but were left for a later run: at most
+    /// [`MAX_CREATED_PER_RUN`] are made per run (their rows wait, safe, in the default
+    /// partition).
+    pub deferred: Vec<Month>,
 }
+
+/// Most partitions one run creates. Each creation holds the default partition locked while it
+/// moves that month's rows, and register writes wait on it: a flood of far-off dates (the
+/// server refuses them now, but rows may come from elsewhere) must not become hours of
+/// locking in one night. The window the server keeps (this month and three ahead) is made
+/// first.
+pub const MAX_CREATED_PER_RUN: usize = 8;
 
 /// PostgreSQL refused something.
 #[derive(Debug)]
@@ -138,16 +149,17 @@ pub async fn maintain(
     from: Month,
     ahead: u32,
 ) -> Result<MaintainReport, MaintainError> {
-    maintain_inner(client, from, ahead, true).await
+    maintain_inner(client, from, ahead, true, MAX_CREATED_PER_RUN).await
 }
 
-/// The same, inside a transaction the caller already opened (the seeder's).
+/// The same, inside a transaction the caller already opened (the seeder's, which makes a
+/// partition for every month of the history it writes, unbounded).
 pub async fn maintain_in_transaction(
     client: &Client,
     from: Month,
     ahead: u32,
 ) -> Result<MaintainReport, MaintainError> {
-    maintain_inner(client, from, ahead, false).await
+    maintain_inner(client, from, ahead, false, usize::MAX).await
 }
 
 async fn maintain_inner(
@@ -155,13 +167,15 @@ async fn maintain_inner(
     from: Month,
     ahead: u32,
     own_transaction: bool,
+    limit: usize,
 ) -> Result<MaintainReport, MaintainError> {
-    let mut wanted = vec![from];
+    let mut window = vec![from];
     let mut m = from;
     for _ in 0..ahead {
         m = m.next();
-        wanted.push(m);
+        window.push(m);
     }
+    let mut waiting = Vec::new();
     for row in rows(
         client,
         "SELECT DISTINCT to_char(session_date, 'YYYY-MM') FROM attendance_registers_default",
@@ -174,17 +188,25 @@ async fn maintain_inner(
             .flatten()
             .and_then(|s| Month::parse(&s))
         {
-            wanted.push(month);
+            if !window.contains(&month) {
+                waiting.push(month);
+            }
         }
     }
-    wanted.sort();
-    wanted.dedup();
+    waiting.sort();
+    waiting.dedup();
+    // The window first, in order, then the months rows wait for, oldest first.
+    let wanted = window.into_iter().chain(waiting);
 
     let have = existing(client).await?;
     let mut report = MaintainReport::default();
     for month in wanted {
         if have.contains(&month) {
             report.existing.push(month);
+            continue;
+        }
+        if report.created.len() >= limit {
+            report.deferred.push(month);
             continue;
         }
         match create(client, month, own_transaction).await? {

@@ -18,6 +18,7 @@ use futures_util::future::{self, Either};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 
+use crate::error::{log_query_failed, CONFLICT_SQLSTATE};
 use crate::statements::{self, Stmt};
 use crate::{DbError, DbUrl, StatementMode};
 
@@ -349,7 +350,11 @@ impl Pool {
                     self.unavailable_total.set(self.unavailable_total.get() + 1);
                     *self.last_error.borrow_mut() = Some(e.to_string());
                     Err(DbError::Unavailable)
+                } else if e.code().map(|c| c.code()) == Some(CONFLICT_SQLSTATE) {
+                    Err(DbError::Conflict)
                 } else {
+                    // The server answers 500 and nothing more: the cause goes to the log.
+                    log_query_failed(self.role, &self.application_name, stmt, &e);
                     *self.last_error.borrow_mut() = Some(e.to_string());
                     Err(DbError::Query)
                 }
@@ -383,7 +388,10 @@ impl Pool {
     ) -> Result<Option<Row>, DbError> {
         let mut rows = self.query(stmt, params).await?;
         if rows.len() > 1 {
-            return Err(DbError::Decode);
+            return Err(DbError::undecodable(
+                stmt,
+                format_args!("{} rows where at most one was expected", rows.len()),
+            ));
         }
         Ok(rows.pop())
     }

@@ -661,10 +661,10 @@ pub const LINE_ITEM_SAVE: Stmt = Stmt {
     params: &[Type::INT8, Type::TEXT, Type::UUID, Type::INT8, Type::UUID, Type::TEXT, Type::TEXT, Type::FLOAT8, Type::TIMESTAMPTZ, Type::TEXT],
 };
 
-/// Enters results for a line item in bulk.
+/// Enters results for a line item in bulk, if its version is still `$8` (NULL: any).
 pub const RESULTS_PUT: Stmt = Stmt {
     id: 60,
-    sql: "SELECT outcome, ref, row_id, bad FROM results_put($1, $2::inet, $3, $4, $5, $6, $7)",
+    sql: "SELECT outcome, ref, row_id, bad FROM results_put_checked($1, $2::inet, $3, $4, $5, $6, $7, $8)",
     params: &[
         Type::INT8,
         Type::TEXT,
@@ -673,6 +673,7 @@ pub const RESULTS_PUT: Stmt = Stmt {
         Type::FLOAT8_ARRAY,
         Type::TEXT_ARRAY,
         Type::TEXT_ARRAY,
+        Type::INT8,
     ],
 };
 
@@ -837,11 +838,13 @@ pub const LINE_ITEM_RESULTS: Stmt = Stmt {
     params: &[Type::INT8],
 };
 
-/// The results of student `$1` (`$2`: of published and locked line items only), as one JSON array.
+/// The results of student `$1`, as one JSON array: those of published and locked line items,
+/// and drafts where `$2` (every class) or of the classes `$3` (those whose line items the caller
+/// may grade or publish).
 pub const STUDENT_RESULTS: Stmt = Stmt {
     id: 84,
-    sql: "SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'score', r.score::float8, 'score_status', r.score_status, 'comment', r.comment, 'date_last_modified', to_char(r.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'line_item', json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class')), 'class_title', k.title) ORDER BY li.due_date NULLS LAST, li.id), '[]')::text FROM results r JOIN users u ON u.id = r.student_id JOIN line_items li ON li.id = r.line_item_id JOIN classes k ON k.id = li.class_id WHERE r.student_id = $1 AND (NOT $2 OR li.status <> 'draft')",
-    params: &[Type::INT8, Type::BOOL],
+    sql: "SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'score', r.score::float8, 'score_status', r.score_status, 'comment', r.comment, 'date_last_modified', to_char(r.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'line_item', json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class')), 'class_title', k.title) ORDER BY li.due_date NULLS LAST, li.id), '[]')::text FROM results r JOIN users u ON u.id = r.student_id JOIN line_items li ON li.id = r.line_item_id JOIN classes k ON k.id = li.class_id WHERE r.student_id = $1 AND (li.status <> 'draft' OR $2 OR k.id = ANY($3))",
+    params: &[Type::INT8, Type::BOOL, Type::INT8_ARRAY],
 };
 
 /// The active attendance codes a register of class `$1` takes (the institution's and the class's
@@ -850,6 +853,72 @@ pub const CLASS_ATTENDANCE_CODES: Stmt = Stmt {
     id: 85,
     sql: "SELECT coalesce(json_agg(json_build_object('code', a.code, 'description', a.description, 'category', a.category, 'presence_fraction', a.presence_fraction::float8, 'entered_by', a.entered_by, 'scope', CASE WHEN a.org_id = k.org_id THEN 'department' ELSE 'institution' END) ORDER BY a.code), '[]')::text FROM classes k JOIN orgs o ON o.id = k.org_id JOIN attendance_codes a ON a.org_id IN (k.org_id, o.parent_id) WHERE k.id = $1 AND a.status = 'active'",
     params: &[Type::INT8],
+};
+
+/// Every (permission, scope type, scope id, role) of user `$1`, with the department (orgs.id)
+/// of a class scope: what a caller must cover to change or deactivate that person.
+pub const TARGET_GRANTS: Stmt = Stmt {
+    id: 86,
+    sql: "SELECT rp.permission, b.scope_type, b.scope_id, r.name, \
+          CASE b.scope_type WHEN 'class' THEN (SELECT k.org_id FROM classes k WHERE k.id = b.scope_id) END \
+          FROM role_bindings b JOIN roles r ON r.id = b.role_id \
+          JOIN role_permissions rp ON rp.role_id = b.role_id WHERE b.user_id = $1",
+    params: &[Type::INT8],
+};
+
+/// The department (orgs.id) of each person `$1` (public ids) with a student or staff profile:
+/// (public id, department).
+pub const PEOPLE_DEPARTMENTS: Stmt = Stmt {
+    id: 87,
+    sql:
+        "SELECT u.sourced_id, coalesce(sp.department_id, st.department_id) FROM users u \
+          LEFT JOIN student_profiles sp ON sp.user_id = u.id \
+          LEFT JOIN staff_profiles st ON st.user_id = u.id \
+          WHERE u.sourced_id = ANY($1) AND coalesce(sp.department_id, st.department_id) IS NOT NULL",
+    params: &[Type::UUID_ARRAY],
+};
+
+/// The classes (row id, department) with draft line items that student `$1` has results in.
+pub const STUDENT_DRAFT_CLASSES: Stmt = Stmt {
+    id: 88,
+    sql: "SELECT DISTINCT k.id, k.org_id FROM results r JOIN line_items li ON li.id = r.line_item_id \
+          JOIN classes k ON k.id = li.class_id WHERE r.student_id = $1 AND li.status = 'draft'",
+    params: &[Type::INT8],
+};
+
+/// Whether making `$2` the parent of academic session `$1` (public ids) would close a circle:
+/// `$1` is `$2` or one of its ancestors.
+pub const TERM_WOULD_CYCLE: Stmt = Stmt {
+    id: 89,
+    sql: "WITH RECURSIVE up(id, parent_id) AS ( \
+            SELECT a.id, a.parent_id FROM academic_sessions a WHERE a.sourced_id = $2 \
+            UNION SELECT a.id, a.parent_id FROM academic_sessions a JOIN up ON a.id = up.parent_id) \
+          SELECT EXISTS (SELECT 1 FROM up JOIN academic_sessions t ON t.id = up.id WHERE t.sourced_id = $1)",
+    params: &[Type::UUID, Type::UUID],
+};
+
+/// One register written alone, if its session's version is still `$1` (NULL: any): a mark
+/// with `If-Match`, which leaves the coalescer.
+pub const ATTENDANCE_MARK_CHECKED: Stmt = Stmt {
+    id: 90,
+    sql: "SELECT outcome, ref, row_id, bad FROM attendance_mark_checked($1, $2, $3::inet, $4, $5, $6, $7, $8)",
+    params: &[
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+        Type::INT8_ARRAY,
+        Type::TEXT_ARRAY,
+        Type::INT2_ARRAY,
+    ],
+};
+
+/// The owner (users.id) of API key `$1` (public id).
+pub const API_KEY_OWNER: Stmt = Stmt {
+    id: 91,
+    sql: "SELECT owner_id FROM api_keys WHERE sourced_id = $1",
+    params: &[Type::UUID],
 };
 
 /// Every statement, indexed by [`Stmt::id`].
@@ -940,6 +1009,12 @@ pub const ALL: &[&Stmt] = &[
     &LINE_ITEM_RESULTS,
     &STUDENT_RESULTS,
     &CLASS_ATTENDANCE_CODES,
+    &TARGET_GRANTS,
+    &PEOPLE_DEPARTMENTS,
+    &STUDENT_DRAFT_CLASSES,
+    &TERM_WOULD_CYCLE,
+    &ATTENDANCE_MARK_CHECKED,
+    &API_KEY_OWNER,
 ];
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Every JSON request body type, decoded as the handlers decode it
 //! (`handlers::fuzz_decode_body`: `json_body` with sonic-rs after the NUL check, then the
-//! scope check). The first byte picks the type, the rest is the body.
+//! scope check; for the eighteen campus writes, the handler's own strict reader over
+//! `handlers::fields`: duplicate members, dates, numbers, nested records, the capped list of
+//! bad fields). The first byte picks the type, the rest is the body.
 //!
 //! Checks: a refusal is 422 (never a 500 or a panic); a body the server accepts is JSON to an
 //! independent parser (serde_json), members it skips included, and holds no NUL character in

@@ -64,6 +64,10 @@ pub enum ApiError {
     ForbiddenBecause(&'static str),
     /// The request conflicts with the current state (duplicate, in use, built in).
     Conflict(String),
+    /// A value the request sets is already another record's (a username, an email, a course
+    /// code in that department): 409, and `errors` names each such field, as a 422 names bad
+    /// ones. The client can fix the form field, but no retry of the same request succeeds.
+    Taken(Vec<FieldError>),
     /// Over a rate limit: retry after this many seconds; `RateLimit-Policy` and `RateLimit`
     /// values.
     RateLimited {
@@ -117,7 +121,8 @@ struct Problem<'a> {
     /// Extension member of `not-ready` (operators only).
     #[serde(skip_serializing_if = "Option::is_none")]
     draining: Option<bool>,
-    /// Extension member of `invalid-fields`: every bad field.
+    /// Extension member of `invalid-fields` (every bad field) and of a `conflict` over taken
+    /// values (every such field).
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [FieldError]>,
 }
@@ -127,6 +132,10 @@ impl From<DbError> for ApiError {
         match e {
             DbError::Unavailable => ApiError::DatabaseUnavailable,
             DbError::Timeout => ApiError::DatabaseTimeout,
+            DbError::Conflict => ApiError::Conflict(
+                "The change would leave the institution without an active administrator.".into(),
+            ),
+            // The db crate logged the cause (SQLSTATE, constraint, statement).
             DbError::Query | DbError::Decode => ApiError::Internal,
         }
     }
@@ -154,7 +163,7 @@ impl ApiError {
             ApiError::Unprocessable(_) | ApiError::Invalid(_) => 422,
             ApiError::PreconditionFailed => 412,
             ApiError::Internal => 500,
-            ApiError::Conflict(_) => 409,
+            ApiError::Conflict(_) | ApiError::Taken(_) => 409,
             ApiError::RateLimited { .. } | ApiError::LoginThrottled(_) => 429,
         }
     }
@@ -192,7 +201,7 @@ impl ApiError {
             ApiError::PreconditionFailed => ("precondition-failed", "Precondition failed"),
             ApiError::Busy => ("busy", "Busy"),
             ApiError::Forbidden | ApiError::ForbiddenBecause(_) => ("forbidden", "Forbidden"),
-            ApiError::Conflict(_) => ("conflict", "Conflict"),
+            ApiError::Conflict(_) | ApiError::Taken(_) => ("conflict", "Conflict"),
             ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
             ApiError::Internal => ("internal", "Internal server error"),
         }
@@ -205,6 +214,15 @@ impl ApiError {
                     [one] => format!("`{}`: {}", one.field, one.detail),
                     many => format!(
                         "{} fields are not valid; `errors` lists each of them.",
+                        many.len()
+                    ),
+                })
+            }
+            ApiError::Taken(errors) => {
+                return std::borrow::Cow::Owned(match errors.as_slice() {
+                    [one] => format!("`{}`: {}", one.field, one.detail),
+                    many => format!(
+                        "{} fields hold values other records have; `errors` lists each of them.",
                         many.len()
                     ),
                 })
@@ -281,7 +299,7 @@ impl ApiError {
                 _ => None,
             },
             errors: match self {
-                ApiError::Invalid(errors) => Some(errors),
+                ApiError::Invalid(errors) | ApiError::Taken(errors) => Some(errors),
                 _ => None,
             },
         };
@@ -349,6 +367,27 @@ mod tests {
             .headers
             .iter()
             .any(|(k, v)| *k == "Allow" && v == "GET, HEAD"));
+    }
+
+    #[test]
+    fn a_taken_value_is_409_naming_the_field() {
+        let r = ApiError::Taken(vec![FieldError::new("email", "is already taken")])
+            .to_response("rid-2");
+        assert_eq!(r.status, 409);
+        assert_eq!(r.content_type, PROBLEM_JSON);
+        let Body::Bytes(b) = &r.body else { panic!() };
+        let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+        assert_eq!(v["type"], "/problems/conflict");
+        assert_eq!(v["errors"][0]["field"], "email");
+        assert_eq!(v["detail"], "`email`: is already taken");
+    }
+
+    #[test]
+    fn database_errors_are_mapped_to_their_status() {
+        assert_eq!(ApiError::from(DbError::Conflict).status(), 409);
+        for e in [DbError::Query, DbError::Decode] {
+            assert_eq!(ApiError::from(e).status(), 500);
+        }
     }
 
     #[test]

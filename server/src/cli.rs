@@ -320,6 +320,16 @@ fn maintain_cmd(args: &[&str]) -> i32 {
                     from,
                     (0..ahead).fold(from, |m, _| m.next())
                 );
+                if !report.deferred.is_empty() {
+                    let months: Vec<String> =
+                        report.deferred.iter().map(ToString::to_string).collect();
+                    println!(
+                        "maintain: {} months deferred to the next run (at most {} partitions per run; their rows wait in the default partition): {}",
+                        months.len(),
+                        partitions::MAX_CREATED_PER_RUN,
+                        months.join(", ")
+                    );
+                }
                 0
             }
             Err(e) => fail(e),
@@ -375,19 +385,19 @@ fn admin_create(args: &[&str]) -> i32 {
     let Some(username) = username else {
         return usage_error("admin create: --username is required");
     };
-    if username.chars().count() > 150 || username.chars().any(char::is_whitespace) {
-        return usage_error("admin create: --username is 1 to 150 characters without spaces");
-    }
-    if email.is_some_and(|e| !e.contains('@')) {
-        return usage_error("admin create: --email must look like name@example.edu");
-    }
-    for (name, v) in [
-        ("--given-name", given),
-        ("--family-name", family),
-        ("--institution", institution),
-    ] {
-        if v.is_some_and(|v| v.chars().count() > 100) {
-            return usage_error(&format!("admin create: {name} is at most 100 characters"));
+    // The API's rules, so that the first administrator is one the API could have made. The
+    // value is never echoed back: a bidi override in it would garble the message.
+    type Check = fn(&str) -> Option<&'static str>;
+    let checks: [(&str, Option<&str>, Check); 5] = [
+        ("--username", Some(username), username_problem),
+        ("--email", email, email_problem),
+        ("--given-name", given, name_problem),
+        ("--family-name", family, name_problem),
+        ("--institution", institution, name_problem),
+    ];
+    for (name, value, check) in checks {
+        if let Some(problem) = value.and_then(check) {
+            return usage_error(&format!("admin create: {name} {problem}"));
         }
     }
     let password = match read_password(&format!("Password for {username}: ")) {
@@ -434,6 +444,62 @@ fn admin_create(args: &[&str]) -> i32 {
             Err(e) => fail(format!("admin create: {e}")),
         }
     })
+}
+
+/// What is wrong with an administrator's username, by the API's rule (handlers/people.rs): at
+/// most 150 letters, digits and `. _ - +`. No `@`: log-in takes a username or an email, so a
+/// username shaped like another account's email would make one name mean two accounts.
+fn username_problem(u: &str) -> Option<&'static str> {
+    if u.contains('@') {
+        Some("must not hold @ (log-in takes a username or an email; give the email with --email)")
+    } else if !u
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'))
+    {
+        Some("may hold only letters, digits and . _ - +")
+    } else if u.len() > 150 {
+        Some("must be at most 150 characters")
+    } else {
+        None
+    }
+}
+
+/// What is wrong with an email address, by the API's rule (handlers/fields.rs, `email`).
+fn email_problem(e: &str) -> Option<&'static str> {
+    if e.chars().count() > 254 {
+        Some("must be at most 254 characters")
+    } else if crate::handlers::fields::has_control(e) || !is_email(e) {
+        Some("must be an email address like name@example.edu")
+    } else {
+        None
+    }
+}
+
+/// The API's test of an email address: one `@` with something before it, a dotted domain
+/// after it, and no spaces.
+fn is_email(e: &str) -> bool {
+    e.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+    }) && !e.contains(char::is_whitespace)
+}
+
+/// What is wrong with a name (given, family, the institution's), by the API's rule for names
+/// (handlers/fields.rs, `text`): at most 100 characters, none of them a control character, a
+/// bidirectional override or isolate, or a zero-width one.
+fn name_problem(v: &str) -> Option<&'static str> {
+    if v.chars().count() > 100 {
+        Some("must be at most 100 characters")
+    } else if crate::handlers::fields::has_control(v) {
+        Some(
+            "must not contain control characters, bidirectional overrides or zero-width characters",
+        )
+    } else {
+        None
+    }
 }
 
 /// The password from standard input: prompted without echo on a terminal, else its first line.

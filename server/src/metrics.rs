@@ -77,6 +77,15 @@ pub struct ShardMetrics {
     pub profile_shared_hits_total: u64,
     /// Student profiles looked up in the shared level and not found there.
     pub profile_shared_misses_total: u64,
+    /// Attendance partitions the daily maintenance created (shard 0).
+    pub partitions_created_total: u64,
+    /// Months the last maintenance run left for a later one (its bound on partitions per run).
+    pub partitions_deferred: u64,
+    /// Daily maintenance runs that failed.
+    pub partition_maintenance_failures_total: u64,
+    /// `/readyz` answers that checked the dependencies (the others reused a verdict under a
+    /// second old).
+    pub readiness_checks_total: u64,
 }
 
 impl ShardMetrics {
@@ -310,6 +319,34 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
             }
         }
     }
+    per_shard(
+        &mut out,
+        "campushub_readiness_checks_total",
+        "Readiness answers that checked the database, the replica and Redis (anonymous callers reuse a verdict under a second old).",
+        "counter",
+        &|s| s.metrics.readiness_checks_total,
+    );
+    per_shard(
+        &mut out,
+        "campushub_attendance_partitions_created_total",
+        "Attendance partitions the daily maintenance created.",
+        "counter",
+        &|s| s.metrics.partitions_created_total,
+    );
+    per_shard(
+        &mut out,
+        "campushub_attendance_partitions_deferred",
+        "Months that need an attendance partition and were left for a later run (at most campushub_db::partitions::MAX_CREATED_PER_RUN are made per run).",
+        "gauge",
+        &|s| s.metrics.partitions_deferred,
+    );
+    per_shard(
+        &mut out,
+        "campushub_attendance_partition_maintenance_failures_total",
+        "Daily attendance partition maintenance runs that failed.",
+        "counter",
+        &|s| s.metrics.partition_maintenance_failures_total,
+    );
     per_shard(
         &mut out,
         "campushub_register_batches_total",

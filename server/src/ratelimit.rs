@@ -19,8 +19,13 @@ use crate::shard::Shard;
 /// Which rate limit a route's requests count against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitGroup {
-    /// Health probes: never limited (limiting them would fail balancers' checks).
+    /// Liveness probes: never limited (limiting them would fail balancers' checks; they do
+    /// no I/O).
     Probe,
+    /// Readiness: operators never limited; anyone else per client address, under the
+    /// `anonymous` policy (a balancer polls a few times a second; a flood of anonymous
+    /// readiness checks once pinged PostgreSQL, the replica and Redis on every call).
+    Readiness,
     /// Log-in and credential routes: per client address (`auth`).
     Auth,
     /// Everything else: per principal when authenticated, per address when anonymous.
@@ -141,10 +146,16 @@ pub async fn check_request(
     peer: IpAddr,
     user: Option<i64>,
 ) -> Result<Option<Applied>, ApiError> {
+    // A readiness check from anyone but an operator counts as an anonymous call (`user` is
+    // `None` for it).
+    let group = match group {
+        LimitGroup::Readiness => LimitGroup::Caller,
+        g => g,
+    };
     let limits = &shard.config.rate_limits;
     let applied = match group {
         // Probes are for operators and balancers; limiting them would fail health checks.
-        LimitGroup::Probe => return Ok(None),
+        LimitGroup::Probe | LimitGroup::Readiness => return Ok(None),
         LimitGroup::Auth => match &limits.auth {
             Some(p) => decide(shard, 2, p, Key::Ip(peer)).await?,
             None => return Ok(None),

@@ -38,8 +38,12 @@ pub struct Request<'a> {
     pub if_match: Option<&'a [u8]>,
     /// `If-None-Match`, if sent.
     pub if_none_match: Option<&'a [u8]>,
-    /// The client's address (the connection's peer).
+    /// The client's address: the connection's peer, or behind a trusted balancer the client
+    /// it names in `X-Forwarded-For` (what rate limits, throttling and the audit trail key on).
     pub peer: std::net::IpAddr,
+    /// The connection's own peer, whatever any header says: the only address that may grant
+    /// anything (an operator is a loopback connection when no ops token is set).
+    pub socket_peer: std::net::IpAddr,
     /// The request id echoed in the response (ASCII).
     pub request_id: &'a [u8],
     /// The access token's claims once verified (rate limiting verifies before the handler;

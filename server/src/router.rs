@@ -246,7 +246,7 @@ macro_rules! route_table {
 }
 
 use crate::auth::caller::Access::{
-    Caller, Institution, Operator, Person, PersonInstitution, Public, Record,
+    Caller, Institution, Operator, Person, PersonInstitution, Public, Record, RecordEither,
 };
 
 route_table! {
@@ -255,7 +255,7 @@ route_table! {
         GET => health::healthz, Public, () -> 200 "Status", "Liveness: the shard's event loop answers; no I/O";
     }
     /// `/readyz`: readiness (details for operators).
-    Readyz "/readyz" ["readyz"] Read Probe {
+    Readyz "/readyz" ["readyz"] Read Readiness {
         GET => health::readyz, Public, () -> 200 "Readiness", "Readiness: database, replica, Redis; figures for operators only";
     }
     /// `/metrics`: Prometheus text.
@@ -449,7 +449,7 @@ route_table! {
     }
     /// `/api/v1/attendance-sessions/{id}/records`.
     SessionRecords "/api/v1/attendance-sessions/{id}/records" ["api", "v1", "attendance-sessions", id, "records"] Bulk Caller {
-        PUT => attendance::mark, Record("attendance.mark"), ("AttendanceMarks") -> 200 "MarkResult", "Mark a whole class in one request (idempotent; office overrides after submission)";
+        PUT => attendance::mark, RecordEither("attendance.mark", "attendance.override"), ("AttendanceMarks") -> 200 "MarkResult", "Mark a whole class in one request (idempotent; office overrides after submission)";
     }
     /// `/api/v1/attendance-sessions/{id}/submit`.
     SessionSubmit "/api/v1/attendance-sessions/{id}/submit" ["api", "v1", "attendance-sessions", id, "submit"] Read Caller {
@@ -471,7 +471,7 @@ route_table! {
     /// `/api/v1/line-items/{id}`.
     LineItem "/api/v1/line-items/{id}" ["api", "v1", "line-items", id] Admin Caller {
         GET => exams::get, Record("exams.read"), () -> 200 "LineItem", "One line item (ETag)";
-        PATCH => exams::update, Record("exams.grade"), ("LineItemPatch") -> 200 "LineItem", "Change, publish or lock a line item (If-Match honoured)";
+        PATCH => exams::update, RecordEither("exams.grade", "exams.publish"), ("LineItemPatch") -> 200 "LineItem", "Change, publish or lock a line item (If-Match honoured)";
     }
     /// `/api/v1/line-items/{id}/results`.
     LineItemResults "/api/v1/line-items/{id}/results" ["api", "v1", "line-items", id, "results"] Bulk Caller {

@@ -5,37 +5,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use common::{call, psql, ScratchDb, TestServer};
-
-/// Runs `campushub admin create ARGS` against `url` with `stdin` on standard input:
-/// (exit code, stdout, stderr).
-fn admin_create(url: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_campushub"))
-        .args(["admin", "create"])
-        .args(args)
-        .env_remove("CAMPUSHUB_CONFIG")
-        .env("CAMPUSHUB_DATABASE_URL", url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{admin_create, call, psql, ScratchDb, TestServer};
 
 #[test]
 fn a_migrated_database_gets_its_first_administrator_who_can_log_in() {
@@ -164,4 +134,117 @@ fn a_migrated_database_gets_its_first_administrator_who_can_log_in() {
     drop(server);
     // The demo seed refuses a database with campus data, and works over the migrated roles
     // on an empty one: covered by scripts/test, which migrates, then seeds.
+}
+
+/// Regression (security review, issue 19): `admin create` took control characters, bidi
+/// overrides and zero-width characters in names, and usernames the API refuses (an email
+/// address or any `@`, characters outside `. _ - +`). Each is now refused with one line
+/// naming the option (and not echoing the value), exit status 2, before the password is
+/// read, and nothing is written.
+#[test]
+fn admin_create_refuses_names_and_usernames_the_api_refuses() {
+    let db = ScratchDb::new("bootstrap_refuses");
+    assert_eq!(common::cli(&db.url, &["migrate"]).0, 0);
+    let line = "first-admin-password-1\n";
+    let ok = [
+        "--username",
+        "root_admin",
+        "--given-name",
+        "Ada",
+        "--family-name",
+        "Lovelace",
+        "--institution",
+        "Example University",
+    ];
+    // (the option to replace, its bad value)
+    for (option, bad) in [
+        ("--given-name", "Ada\u{7}"),
+        ("--given-name", "Ada\u{1b}[2J"),
+        ("--family-name", "\u{202E}ecalevoL"),
+        ("--family-name", "Love\u{2066}lace\u{2069}"),
+        ("--given-name", "Ada\u{200B}"),
+        ("--given-name", "\u{FEFF}Ada"),
+        ("--institution", "Example\u{202D} University"),
+        ("--username", "it@example.edu"),
+        ("--username", "Root@Example.EDU"),
+        ("--username", "ops@campus"),
+        ("--username", "root;admin"),
+        ("--username", "root\tadmin"),
+        ("--username", "rööt"),
+        ("--username", "root\u{202E}admin"),
+    ] {
+        let mut args = ok.to_vec();
+        match args.iter().position(|a| *a == option) {
+            Some(i) => args[i + 1] = bad,
+            None => args.extend([option, bad]),
+        }
+        let (code, out, err) = admin_create(&db.url, &args, line);
+        assert_eq!(code, 2, "{option} {bad:?} was taken: {out}{err}");
+        assert_eq!(err.lines().count(), 1, "{option} {bad:?}: one line: {err}");
+        assert!(
+            err.starts_with(&format!("error: admin create: {option} ")),
+            "{option} {bad:?}: {err}"
+        );
+        assert!(!err.contains(bad.trim()), "{option}: echoed {bad:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let (code, _, err) = admin_create(
+        &db.url,
+        &[&ok[..], &["--email", "it\u{200B}@example.edu"]].concat(),
+        line,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("error: admin create: --email "), "{err}");
+    assert_eq!(psql(&db.url, "SELECT count(*) FROM users").trim(), "0");
+    // The same administrator with clean values is made.
+    let (code, _, err) = admin_create(&db.url, &ok, line);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Regression (security review, issue 19): the `users.admin_created` event named the new user
+/// by row id (`1`), where every campus event names a user by its public id (`students.created`:
+/// target `user`, the sourced_id). A username or email equal to another account's email or
+/// username is refused, since log-in takes either.
+#[test]
+fn admin_created_event_names_the_administrator_by_public_id() {
+    let db = ScratchDb::new("bootstrap_audit");
+    assert_eq!(common::cli(&db.url, &["migrate"]).0, 0);
+    let one = |sql: &str| psql(&db.url, sql).trim().to_string();
+    let (code, out, err) = admin_create(
+        &db.url,
+        &[
+            "--username",
+            "root_admin",
+            "--email",
+            "it@example.edu",
+            "--institution",
+            "Example University",
+        ],
+        "first-admin-password-1\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let public = one("SELECT sourced_id::text FROM users WHERE username = 'root_admin'");
+    assert_eq!(public.len(), 36, "{public}");
+    assert!(out.contains(&format!("({public})")), "{out}");
+    assert_eq!(
+        one("SELECT target_type || ' ' || target_id FROM audit_events WHERE action = 'users.admin_created'"),
+        format!("user {public}")
+    );
+    // The chain still verifies with the new event in it.
+    let (code, out, err) = common::cli(&db.url, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // An account whose username is another's email address (the API took such names).
+    psql(
+        &db.url,
+        "INSERT INTO users (username, given_name, family_name, role) VALUES ('ops@example.edu', 'O', 'P', 'teacher')",
+    );
+    let (code, _, err) = admin_create(
+        &db.url,
+        &["--username", "second_admin", "--email", "OPS@example.edu"],
+        "second-admin-password\n",
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(one("SELECT count(*) FROM users"), "2");
 }

@@ -68,6 +68,66 @@ fn one_class_campus(tag: &str, year: i32) -> ScratchDb {
     db
 }
 
+/// Security review: rows dated across many far months (a teacher could once open sessions
+/// from 1900 to 9999) made one run create a partition for each, every one under a lock that
+/// register writes wait on. A run creates at most `MAX_CREATED_PER_RUN`, says which months
+/// it left, and loses no row.
+#[test]
+fn maintain_creates_a_bounded_number_of_partitions_per_run_and_says_so() {
+    let db = one_class_campus("partitions_bound", 2026);
+    psql(
+        &db.url,
+        "INSERT INTO users (username, given_name, family_name, role) VALUES ('p-student', 'P', 'S', 'student')",
+    );
+    let far: Vec<String> = (0..12).map(|i| format!("{}-01-15", 1950 + i)).collect();
+    let dates: Vec<&str> = far.iter().map(String::as_str).collect();
+    insert_records(&db.url, &dates);
+    let bound = campushub_db::partitions::MAX_CREATED_PER_RUN;
+    let (code, out, err) = campushub(
+        &db.url,
+        &["db", "maintain", "--from", "2026-11", "--ahead", "1"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("{bound} partitions created")),
+        "{out}"
+    );
+    // The window first (2026-11, 2026-12), then the oldest waiting months.
+    assert!(
+        out.contains("created attendance_registers_y2026m11"),
+        "{out}"
+    );
+    assert!(
+        out.contains("created attendance_registers_y1950m01"),
+        "{out}"
+    );
+    let deferred = 14 - bound;
+    assert!(
+        out.contains(&format!("{deferred} months deferred to the next run")),
+        "{out}"
+    );
+    assert!(out.contains("1961-01"), "{out}");
+    assert_eq!(
+        psql(&db.url, "SELECT count(*) FROM attendance_registers").trim(),
+        "12"
+    );
+    // The next run finishes the job.
+    let (code, out, _) = campushub(
+        &db.url,
+        &["db", "maintain", "--from", "2026-11", "--ahead", "1"],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&format!("{deferred} partitions created")),
+        "{out}"
+    );
+    assert!(!out.contains("deferred"), "{out}");
+    assert_eq!(
+        psql(&db.url, "SELECT count(*) FROM attendance_registers_default").trim(),
+        "0"
+    );
+}
+
 #[test]
 fn maintain_moves_waiting_rows_across_month_and_year_boundaries() {
     let db = one_class_campus("partitions", 2026);

@@ -713,3 +713,1000 @@ fn an_api_key_cannot_touch_its_creators_credentials() {
         200
     );
 }
+
+// ---- The attacker's review of the campus API (da3d698): five medium and eleven low findings.
+
+use common::campus::{build_campus, give_password, id_of, ok, send, tag};
+use serde_json::json;
+
+/// A new staff member of department `dept` with the demo password; returns their public id.
+fn staff_member(server: &TestServer, admin: &str, name: &str, dept: &str) -> String {
+    let s = ok(
+        &send(
+            server,
+            "POST",
+            "/api/v1/staff",
+            admin,
+            json!({"username": name, "given_name": "Sam", "family_name": "Staff", "role": "administrator",
+                   "employee_number": format!("E{name}"), "designation": "Office", "department": dept}),
+        ),
+        201,
+    );
+    give_password(name);
+    id_of(&s)
+}
+
+fn status(r: &Resp) -> u16 {
+    r.status
+}
+
+/// Medium 1: with `admin` bound to one department, a caller deactivated (and could re-email)
+/// an institution-wide administrator whose profile sat in that department; students alike.
+#[test]
+fn a_department_admin_cannot_change_or_deactivate_someone_with_wider_grants() {
+    let server = TestServer::spawn(&[]);
+    let admin = admin(&server);
+    let registrar = access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, 1);
+    let t = &c.t;
+    let dept_admin_name = format!("da{t}");
+    let dept_admin = staff_member(&server, &admin, &dept_admin_name, &c.dept);
+    bind(
+        &server,
+        &admin,
+        &dept_admin_name,
+        "admin",
+        ("department", &c.dept),
+    );
+    let big_name = format!("ia{t}");
+    let big = staff_member(&server, &admin, &big_name, &c.dept);
+    bind(
+        &server,
+        &admin,
+        &big_name,
+        "admin",
+        ("institution", &institution()),
+    );
+    let big_token = access_token(&server, &big_name);
+    let da = access_token(&server, &dept_admin_name);
+
+    let email = json!({"email": format!("taken{t}@example.edu")}).to_string();
+    let staff = format!("/api/v1/staff/{big}");
+    assert_eq!(
+        status(&call(&server, "PATCH", &staff, Some(&da), Some(&email))),
+        403
+    );
+    assert_eq!(
+        status(&call(&server, "DELETE", &staff, Some(&da), None)),
+        403
+    );
+    assert_eq!(
+        status(&call(&server, "GET", "/api/v1/me", Some(&big_token), None)),
+        200
+    );
+    // A student of the department who also holds an institution-wide role: the same.
+    bind(
+        &server,
+        &admin,
+        &c.student_names[0],
+        "registrar",
+        ("institution", &institution()),
+    );
+    let student = format!("/api/v1/students/{}", c.students[0]);
+    assert_eq!(
+        status(&call(&server, "DELETE", &student, Some(&da), None)),
+        403
+    );
+    assert_eq!(
+        status(&call(&server, "PATCH", &student, Some(&da), Some(&email))),
+        403
+    );
+    // Within the department the department's admin still works: the class's teacher.
+    let teacher = format!("/api/v1/staff/{}", c.teacher);
+    assert_eq!(
+        status(&call(&server, "DELETE", &teacher, Some(&da), None)),
+        204
+    );
+    // Nobody deactivates themself (409), the institution's administrator included.
+    let own = call(
+        &server,
+        "DELETE",
+        &format!("/api/v1/staff/{dept_admin}"),
+        Some(&da),
+        None,
+    );
+    assert_eq!(own.status, 409, "{}", String::from_utf8_lossy(&own.body));
+    assert_eq!(
+        status(&call(&server, "DELETE", &staff, Some(&big_token), None)),
+        409
+    );
+    // The institution's administrator may deactivate the department's.
+    let r = call(
+        &server,
+        "DELETE",
+        &format!("/api/v1/staff/{dept_admin}"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+}
+
+/// Low: the institution's last administrator could be deactivated (or unbound), after which
+/// nobody could administer the campus. On a database of its own, with one administrator;
+/// then two, each removing the other at the same moment, round after round: never both.
+#[test]
+fn the_last_institution_administrator_cannot_be_removed_even_by_two_at_once() {
+    let db = common::ScratchDb::new("lastadmin");
+    let (rc, _, err) = common::cli(&db.url, &["migrate"]);
+    assert_eq!(rc, 0, "{err}");
+    let (rc, _, err) = common::admin_create(
+        &db.url,
+        &[
+            "--username",
+            "root",
+            "--given-name",
+            "Ro",
+            "--family-name",
+            "Ot",
+            "--institution",
+            "Scratch U",
+        ],
+        "campushub-demo-root\n",
+    );
+    assert_eq!(rc, 0, "{err}");
+    let server = TestServer::spawn(&[("CAMPUSHUB_DATABASE_URL", db.url.as_str())]);
+    // The first line of the answer (psql adds the command's tag after RETURNING rows).
+    let sql = |q: &str| {
+        common::psql(&db.url, q)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    let login = |user: &str| {
+        let body = json!({"username": user, "password": "campushub-demo-root"}).to_string();
+        let r = call(&server, "POST", "/api/v1/auth/login", None, Some(&body));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()["access_token"].as_str().unwrap().to_string()
+    };
+    let admin_binding = |user: &str| {
+        sql(&format!(
+            "SELECT b.sourced_id FROM role_bindings b JOIN roles r ON r.id = b.role_id \
+             JOIN users u ON u.id = b.user_id WHERE u.username = '{user}' AND r.name = 'admin' \
+             AND b.scope_type = 'institution'"
+        ))
+    };
+    let admins = || {
+        sql("SELECT count(*) FROM role_bindings b JOIN roles r ON r.id = b.role_id \
+             JOIN users u ON u.id = b.user_id WHERE r.name = 'admin' AND b.scope_type = 'institution' \
+             AND u.status = 'active' AND u.enabled_user")
+    };
+    let root = login("root");
+    let inst = sql("SELECT sourced_id FROM orgs WHERE type = 'institution'");
+    // The only administrator cannot unbind themself, and SQL behind the server's back cannot
+    // deactivate them either.
+    let unbind = |token: &str, binding: &str| {
+        call(
+            &server,
+            "DELETE",
+            &format!("/api/v1/role-bindings/{binding}"),
+            Some(token),
+            None,
+        )
+        .status
+    };
+    let r = call(
+        &server,
+        "DELETE",
+        &format!("/api/v1/role-bindings/{}", admin_binding("root")),
+        Some(&root),
+        None,
+    );
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["type"], "/problems/conflict");
+    let (_, _, err) = common::psql_result(
+        &db.url,
+        "UPDATE users SET status = 'tobedeleted' WHERE username = 'root'",
+    );
+    assert!(err.contains("no active administrator"), "{err}");
+    assert_eq!(admins(), "1");
+
+    let second = sql(
+        "INSERT INTO users (username, given_name, family_name, role, password_hash) \
+         SELECT 'second', 'Se', 'Cond', 'administrator', password_hash FROM users WHERE username = 'root' \
+         RETURNING sourced_id",
+    );
+    let root_id = sql("SELECT sourced_id FROM users WHERE username = 'root'");
+    let bind_admin = |token: &str, user: &str| {
+        let r = send(
+            &server,
+            "POST",
+            "/api/v1/role-bindings",
+            token,
+            json!({"user": user, "role": "admin", "scope": {"type": "institution", "sourced_id": inst}}),
+        );
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    };
+    bind_admin(&root, &second);
+    for round in 0..8 {
+        let (root_token, second_token) = (login("root"), login("second"));
+        let (a, b) = (admin_binding("root"), admin_binding("second"));
+        let answers = std::thread::scope(|s| {
+            let h1 = s.spawn(|| unbind(&root_token, &b));
+            let h2 = s.spawn(|| unbind(&second_token, &a));
+            (h1.join().unwrap(), h2.join().unwrap())
+        });
+        // One wins; the other is refused: 409 by the database's rule, or 403 when its own
+        // grant was already gone by the time it was checked.
+        assert!(
+            matches!(answers, (204, 409 | 403) | (409 | 403, 204)),
+            "round {round}: {answers:?}"
+        );
+        assert_eq!(admins(), "1", "round {round}");
+        // The survivor makes the other an administrator again.
+        if answers.0 == 204 {
+            bind_admin(&root_token, &second);
+        } else {
+            bind_admin(&second_token, &root_id);
+        }
+    }
+}
+
+/// Medium 2: any teacher could open sessions dated 1900 to 9999, whatever the class's term;
+/// daily maintenance then made a partition for every month it found.
+#[test]
+fn attendance_sessions_lie_in_their_classes_term_and_the_partition_window() {
+    let server = TestServer::spawn(&[]);
+    let admin = admin(&server);
+    let registrar = access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, 1);
+    let teacher = access_token(&server, &c.teacher_name);
+    let path = format!("/api/v1/classes/{}/attendance-sessions", c.class);
+    // The term runs 2026-09-01 to 2027-01-31.
+    for date in ["1900-01-01", "9999-12-31", "2026-08-31", "2027-02-01"] {
+        let r = send(
+            &server,
+            "POST",
+            &path,
+            &teacher,
+            json!({"date": date, "period": 1}),
+        );
+        assert_eq!(
+            r.status,
+            422,
+            "{date}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.json()["errors"][0]["field"], "date", "{date}");
+    }
+    for date in ["2026-11-30", "2026-09-01"] {
+        let r = send(
+            &server,
+            "POST",
+            &path,
+            &teacher,
+            json!({"date": date, "period": 1}),
+        );
+        assert_eq!(
+            r.status,
+            201,
+            "{date}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+}
+
+/// Medium 3: a department's registrar enrolled a student of another department into one of
+/// its classes, then read the student's whole profile through the roster.
+#[test]
+fn enrolling_needs_the_right_on_the_student_and_rosters_show_strangers_briefly() {
+    let server = TestServer::spawn(&[]);
+    let admin = admin(&server);
+    let registrar = access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, 1);
+    let name = format!("dr{}", c.t);
+    staff_member(&server, &admin, &name, &c.dept);
+    bind(&server, &admin, &name, "registrar", ("department", &c.dept));
+    let dept_registrar = access_token(&server, &name);
+    let stranger = student_in("ACC");
+    let enroll = format!("/api/v1/classes/{}/enrollments", c.class);
+    let r = send(
+        &server,
+        "POST",
+        &enroll,
+        &dept_registrar,
+        json!({"user": stranger}),
+    );
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    let r = send(
+        &server,
+        "POST",
+        &enroll,
+        &dept_registrar,
+        json!({"users": [c.students[0], stranger]}),
+    );
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            &format!("/api/v1/students/{stranger}"),
+            Some(&dept_registrar),
+            None
+        )
+        .status,
+        403
+    );
+    // Enrolled by someone who may: the roster shows the stranger only as a register needs.
+    ok(
+        &send(&server, "POST", &enroll, &admin, json!({"user": stranger})),
+        201,
+    );
+    let roster = ok(
+        &call(
+            &server,
+            "GET",
+            &format!("/api/v1/classes/{}/students", c.class),
+            Some(&dept_registrar),
+            None,
+        ),
+        200,
+    );
+    let entries = roster["students"].as_array().unwrap();
+    let find = |id: &str| {
+        entries
+            .iter()
+            .find(|e| e["sourced_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let brief = find(&stranger);
+    let mut keys: Vec<&str> = brief
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "family_name",
+            "given_name",
+            "roll_number",
+            "sourced_id",
+            "status",
+            "username"
+        ],
+        "{brief}"
+    );
+    let own = find(&c.students[0]);
+    assert!(
+        own["email"].is_string() && own["program"].is_string(),
+        "{own}"
+    );
+}
+
+/// Medium 4: a faculty member of the student's home department saw draft results of other
+/// departments' classes through the student's results, though the line item's own results
+/// were 403 to them.
+#[test]
+fn draft_results_show_only_to_those_who_may_grade_or_publish_them() {
+    let server = TestServer::spawn(&[]);
+    let admin = admin(&server);
+    let registrar = access_token(&server, "registrar");
+    let home = build_campus(&server, &admin, &registrar, 1);
+    let other = build_campus(&server, &admin, &registrar, 0);
+    let student = &home.students[0];
+    ok(
+        &send(
+            &server,
+            "POST",
+            &format!("/api/v1/classes/{}/enrollments", other.class),
+            &admin,
+            json!({"user": student}),
+        ),
+        201,
+    );
+    let other_teacher = access_token(&server, &other.teacher_name);
+    let item = id_of(&ok(
+        &send(
+            &server,
+            "POST",
+            &format!("/api/v1/classes/{}/line-items", other.class),
+            &other_teacher,
+            json!({"title": "Draft quiz", "category": "quiz", "max_score": 10}),
+        ),
+        201,
+    ));
+    ok(
+        &send(
+            &server,
+            "PUT",
+            &format!("/api/v1/line-items/{item}/results"),
+            &other_teacher,
+            json!({"results": [{"student": student, "score": 4}]}),
+        ),
+        200,
+    );
+    let drafts = |token: &str| -> usize {
+        let v = ok(
+            &call(
+                &server,
+                "GET",
+                &format!("/api/v1/students/{student}/results"),
+                Some(token),
+                None,
+            ),
+            200,
+        );
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["line_item"]["sourced_id"] == item.as_str())
+            .count()
+    };
+    // The home department's teacher reads the student's results, but not another
+    // department's draft; nor the draft's own results.
+    let home_teacher = access_token(&server, &home.teacher_name);
+    assert_eq!(drafts(&home_teacher), 0);
+    // A colleague of the other department who does not teach the class: 403 on the draft.
+    let colleague = format!("oc{}", other.t);
+    staff_member(&server, &admin, &colleague, &other.dept);
+    bind(
+        &server,
+        &admin,
+        &colleague,
+        "faculty",
+        ("department", &other.dept),
+    );
+    let colleague = access_token(&server, &colleague);
+    let sheet = format!("/api/v1/line-items/{item}/results");
+    assert_eq!(
+        call(&server, "GET", &sheet, Some(&colleague), None).status,
+        403
+    );
+    // Those who may grade or publish it see it.
+    assert_eq!(
+        call(&server, "GET", &sheet, Some(&other_teacher), None).status,
+        200
+    );
+    assert_eq!(drafts(&admin), 1);
+    // Published, everyone who may read the student's results sees it.
+    ok(
+        &send(
+            &server,
+            "PATCH",
+            &format!("/api/v1/line-items/{item}"),
+            &admin,
+            json!({"status": "published"}),
+        ),
+        200,
+    );
+    assert_eq!(drafts(&home_teacher), 1);
+}
+
+/// The machine's address that is not loopback (the route to a documentation address), to
+/// connect from: a client the server does not take for itself.
+fn outside_address() -> Ipv4Addr {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    s.connect("203.0.113.1:9")
+        .expect("a route off this machine (needed to act as a remote client)");
+    match s.local_addr().unwrap().ip() {
+        std::net::IpAddr::V4(ip) if !ip.is_loopback() => ip,
+        other => panic!("no IPv4 address besides loopback: {other}"),
+    }
+}
+
+/// Medium 5: with a trusted proxy network that also holds clients, a client sending
+/// `X-Forwarded-For: 127.0.0.1` was taken for loopback: an operator when no ops token is set.
+#[test]
+fn a_forwarded_loopback_address_grants_nothing() {
+    let from = outside_address();
+    let trusted = format!("{from}/24");
+    let server = TestServer::spawn(&[("CAMPUSHUB_TRUSTED_PROXIES", trusted.as_str())]);
+    let req = |xff: &str| {
+        format!("GET /metrics HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: {xff}\r\nConnection: close\r\n\r\n")
+    };
+    let r = common::parse_responses(
+        &common::raw_from(&server, from, req("127.0.0.1").as_bytes()),
+        &[],
+    )
+    .remove(0);
+    assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
+    let ready =
+        "GET /readyz HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: ::1\r\nConnection: close\r\n\r\n";
+    let r =
+        common::parse_responses(&common::raw_from(&server, from, ready.as_bytes()), &[]).remove(0);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json(),
+        json!({"status": "ready"}),
+        "details are for operators only"
+    );
+    // A real loopback connection still is one.
+    assert_eq!(call(&server, "GET", "/metrics", None, None).status, 200);
+}
+
+/// Low: a student got 404 for a random id and 403 for a real one (students, sessions, line
+/// items, classes): an oracle for which ids exist.
+#[test]
+fn a_caller_without_rights_on_a_kind_cannot_tell_real_ids_from_random_ones() {
+    let server = TestServer::spawn(&[]);
+    let admin = admin(&server);
+    let registrar = access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, 2);
+    let teacher = access_token(&server, &c.teacher_name);
+    let session = id_of(&ok(
+        &send(
+            &server,
+            "POST",
+            &format!("/api/v1/classes/{}/attendance-sessions", c.class),
+            &teacher,
+            json!({"date": "2026-12-02", "period": 2}),
+        ),
+        201,
+    ));
+    let item = id_of(&ok(
+        &send(
+            &server,
+            "POST",
+            &format!("/api/v1/classes/{}/line-items", c.class),
+            &teacher,
+            json!({"title": "Quiz", "category": "quiz", "max_score": 10}),
+        ),
+        201,
+    ));
+    give_password(&c.student_names[0]);
+    let student = access_token(&server, &c.student_names[0]);
+    let random = "0b5e1d8e-6f44-4c3b-9d7e-2f1a3c4b5d6e";
+    for (real, template) in [
+        (c.students[1].as_str(), "/api/v1/students/{}"),
+        (session.as_str(), "/api/v1/attendance-sessions/{}"),
+        (item.as_str(), "/api/v1/line-items/{}/results"),
+        (c.class.as_str(), "/api/v1/classes/{}/students"),
+    ] {
+        let real = call(
+            &server,
+            "GET",
+            &template.replace("{}", real),
+            Some(&student),
+            None,
+        );
+        let made_up = call(
+            &server,
+            "GET",
+            &template.replace("{}", random),
+            Some(&student),
+            None,
+        );
+        assert_eq!((real.status, made_up.status), (403, 403), "{template}");
+        assert_eq!(
+            real.json()["detail"],
+            made_up.json()["detail"],
+            "{template}"
+        );
+    }
+    // Their own record still answers, and staff still learn that an id does not exist.
+    let own = format!("/api/v1/students/{}", c.students[0]);
+    assert_eq!(call(&server, "GET", &own, Some(&student), None).status, 200);
+    let missing = format!("/api/v1/students/{random}");
+    assert_eq!(
+        call(&server, "GET", &missing, Some(&registrar), None).status,
+        404
+    );
+}
+
+/// Low: anonymous `/readyz` was never limited and pinged PostgreSQL, the replica and Redis on
+/// every call (2,588 requests/s from one address, all 200).
+#[test]
+fn anonymous_readiness_is_limited_and_answered_from_a_verdict_at_most_a_second_old() {
+    let ops = "ops-token-for-readiness-0123456789";
+    let server = TestServer::spawn(&[
+        ("CAMPUSHUB_OPS_TOKEN", ops),
+        (
+            "CAMPUSHUB_RATE_LIMITS",
+            "anonymous=20/1m,authenticated=off,auth=off,login=off,credentials=off",
+        ),
+    ]);
+    let checks_made = |s: &TestServer| {
+        let r = call(s, "GET", "/metrics", Some(ops), None);
+        assert_eq!(r.status, 200);
+        common::metric_sum(
+            &String::from_utf8_lossy(&r.body),
+            "campushub_readiness_checks_total",
+        )
+    };
+    let before = checks_made(&server);
+    // From an address of its own: the spawn helper's own readiness polls spent 127.0.0.1's.
+    let from = Ipv4Addr::new(127, 0, 0, 77);
+    let statuses: Vec<u16> = (0..40)
+        .map(|_| call_from(&server, from, "GET", "/readyz", None, None).status)
+        .collect();
+    assert!(statuses.iter().take(20).all(|s| *s == 200), "{statuses:?}");
+    assert!(statuses.iter().skip(20).all(|s| *s == 429), "{statuses:?}");
+    // 20 answered within a second or two: a few verdicts taken (each one pings PostgreSQL
+    // and Redis), not one per call. (The scrape itself is not a readiness check.)
+    let checks = checks_made(&server) - before;
+    assert!(
+        checks <= 4.0,
+        "{checks} dependency checks for 20 anonymous readiness calls"
+    );
+    // The operator is never limited and always checks.
+    for _ in 0..30 {
+        assert_eq!(call(&server, "GET", "/readyz", Some(ops), None).status, 200);
+    }
+}
+
+/// Low: `TRACE` answered 501 on every path; it is a registered method no route takes: 405.
+#[test]
+fn trace_is_a_method_not_allowed_with_allow() {
+    let server = TestServer::spawn(&[]);
+    let r = call(&server, "TRACE", "/api/v1/departments", None, None);
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("Allow"), Some("GET, HEAD, POST, OPTIONS"));
+    assert_eq!(call(&server, "TRACE", "/nowhere", None, None).status, 404);
+}
+
+/// Low: lenient input: `2026-+1-+1` stored as 2026-01-01, duplicate JSON keys accepted (the
+/// last won), names with right-to-left overrides or zero-width characters accepted, a
+/// username equal to another account's email, term parents in a circle.
+#[test]
+fn lenient_input_is_refused() {
+    let server = TestServer::spawn(&[]);
+    let admin = admin(&server);
+    let registrar = access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, 0);
+    let t = tag();
+    let term = |start: &str| json!({"title": format!("T{t}"), "type": "term", "start_date": start, "end_date": "2027-06-30", "school_year": 2027});
+    let r = send(
+        &server,
+        "POST",
+        "/api/v1/terms",
+        &registrar,
+        term("2026-+1-+1"),
+    );
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    let dup = format!(
+        r#"{{"username":"dup{t}","given_name":"A","given_name":"B","family_name":"C","roll_number":"D{t}","program":"P","year_of_study":1,"department":"{}"}}"#,
+        c.dept
+    );
+    let r = call(
+        &server,
+        "POST",
+        "/api/v1/students",
+        Some(&registrar),
+        Some(&dup),
+    );
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    assert!(String::from_utf8_lossy(&r.body).contains("appears twice"));
+    let student = |username: &str, given: &str| {
+        json!({"username": username, "given_name": given, "family_name": "C", "roll_number": format!("R{username}"),
+               "program": "P", "year_of_study": 1, "department": c.dept})
+    };
+    for given in [
+        "Ad\u{202E}nimda",
+        "Ada\u{200B}",
+        "\u{FEFF}Ada",
+        "Ad\u{2066}a",
+    ] {
+        let r = send(
+            &server,
+            "POST",
+            "/api/v1/students",
+            &registrar,
+            student(&format!("n{t}"), given),
+        );
+        assert_eq!(
+            r.status,
+            422,
+            "{given:?}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    // admin@campushub.example is the seeded administrator's email.
+    let r = send(
+        &server,
+        "POST",
+        "/api/v1/students",
+        &registrar,
+        student("admin@campushub.example", "Ada"),
+    );
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["errors"][0]["field"], "username");
+    // Two terms, each the other's parent: the second link is refused.
+    let a = id_of(&ok(
+        &send(
+            &server,
+            "POST",
+            "/api/v1/terms",
+            &registrar,
+            term("2027-01-01"),
+        ),
+        201,
+    ));
+    let mut child = term("2027-01-02");
+    child["parent"] = json!(a);
+    let b = id_of(&ok(
+        &send(&server, "POST", "/api/v1/terms", &registrar, child),
+        201,
+    ));
+    for parent in [&b, &a] {
+        let r = send(
+            &server,
+            "PATCH",
+            &format!("/api/v1/terms/{a}"),
+            &registrar,
+            json!({"parent": parent}),
+        );
+        assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json()["errors"][0]["field"], "parent");
+    }
+}
+
+/// Low: the 422 list of bad fields was unbounded: a 167 KB request produced a 1.31 MB answer.
+#[test]
+fn the_list_of_bad_fields_is_capped() {
+    let server = TestServer::spawn(&[]);
+    let registrar = access_token(&server, "registrar");
+    let mut body = serde_json::Map::new();
+    // Under the route's body limit (16 KiB): 150 members nobody asked for.
+    for i in 0..150 {
+        body.insert(
+            format!("unknown_member_{i:05}_{}", "x".repeat(80)),
+            json!(i),
+        );
+    }
+    let body = serde_json::Value::Object(body).to_string();
+    assert!(body.len() > 14_000 && body.len() < 16 * 1024);
+    let r = call(
+        &server,
+        "POST",
+        "/api/v1/students",
+        Some(&registrar),
+        Some(&body),
+    );
+    assert_eq!(r.status, 422);
+    let errors = r.json()["errors"].as_array().unwrap().len();
+    assert!(errors <= 51, "{errors} errors listed");
+    assert!(
+        r.body.len() < body.len() / 2,
+        "{} bytes answered",
+        r.body.len()
+    );
+}
+
+/// Low: any holder of `api_keys.manage` could revoke anyone's key, an administrator's
+/// included.
+#[test]
+fn key_managers_revoke_only_keys_of_people_within_their_own_grants() {
+    let server = TestServer::spawn(&[]);
+    let admin = admin(&server);
+    let registrar = access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, 2);
+    let (manager, reader) = (c.student_names[0].as_str(), c.student_names[1].as_str());
+    give_password(manager);
+    give_password(reader);
+    let keymaster = role(
+        &server,
+        &admin,
+        "keymaster",
+        &["api_keys.manage", "students.read"],
+    );
+    bind(
+        &server,
+        &admin,
+        manager,
+        &keymaster,
+        ("institution", &institution()),
+    );
+    let manager_token = access_token(&server, manager);
+    let admins_key = new_key(
+        &server,
+        &admin,
+        "admins",
+        Some(1),
+        json!([
+        {"role": "registrar", "scope": {"type": "institution", "sourced_id": institution()}}]),
+    );
+    assert_eq!(admins_key.status, 201);
+    let admins_key = admins_key.json()["sourced_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = call(
+        &server,
+        "DELETE",
+        &format!("/api/v1/api-keys/{admins_key}"),
+        Some(&manager_token),
+        None,
+    );
+    assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+    // A key of someone whose grants the manager covers: revoked.
+    let reading = role(
+        &server,
+        &admin,
+        "reading",
+        &["students.read", "api_keys.manage"],
+    );
+    bind(
+        &server,
+        &admin,
+        reader,
+        &reading,
+        ("institution", &institution()),
+    );
+    let reader_token = access_token(&server, reader);
+    let readers_key = new_key(
+        &server,
+        &reader_token,
+        "reader",
+        Some(1),
+        json!([
+        {"role": reading, "scope": {"type": "institution", "sourced_id": institution()}}]),
+    );
+    assert_eq!(
+        readers_key.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&readers_key.body)
+    );
+    let readers_key = readers_key.json()["sourced_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = call(
+        &server,
+        "DELETE",
+        &format!("/api/v1/api-keys/{readers_key}"),
+        Some(&manager_token),
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    // The administrator's key still works.
+    assert_eq!(
+        call(
+            &server,
+            "DELETE",
+            &format!("/api/v1/api-keys/{admins_key}"),
+            Some(&admin),
+            None
+        )
+        .status,
+        204
+    );
+}
+
+/// Low: `If-Match` was ignored on the bulk PUTs (`.../records`, `.../results`).
+#[test]
+fn if_match_holds_on_registers_and_result_sheets() {
+    let server = TestServer::spawn(&[]);
+    let admin = admin(&server);
+    let registrar = access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, 2);
+    let teacher = access_token(&server, &c.teacher_name);
+    let session = id_of(&ok(
+        &send(
+            &server,
+            "POST",
+            &format!("/api/v1/classes/{}/attendance-sessions", c.class),
+            &teacher,
+            json!({"date": "2026-12-02", "period": 1}),
+        ),
+        201,
+    ));
+    let etag_of = |path: &str| {
+        let r = call(&server, "GET", path, Some(&teacher), None);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.header("ETag").unwrap().to_string()
+    };
+    let session_path = format!("/api/v1/attendance-sessions/{session}");
+    let records = format!("{session_path}/records");
+    let marks = |code: &str| json!({"records": [{"student": c.students[0], "code": code}]});
+    let seen = etag_of(&session_path);
+    // Someone else marks meanwhile; the write from the old copy is refused, nothing lost.
+    ok(&send(&server, "PUT", &records, &teacher, marks("P")), 200);
+    let stale = common::campus::call_with(
+        &server,
+        "PUT",
+        &records,
+        &teacher,
+        &[("If-Match", &seen)],
+        Some(&marks("A")),
+    );
+    assert_eq!(
+        stale.status,
+        412,
+        "{}",
+        String::from_utf8_lossy(&stale.body)
+    );
+    let now = etag_of(&session_path);
+    let fresh = common::campus::call_with(
+        &server,
+        "PUT",
+        &records,
+        &teacher,
+        &[("If-Match", &now)],
+        Some(&marks("A")),
+    );
+    assert_eq!(
+        fresh.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&fresh.body)
+    );
+    assert_ne!(
+        etag_of(&session_path),
+        now,
+        "a mark moves the register's version"
+    );
+
+    let item = id_of(&ok(
+        &send(
+            &server,
+            "POST",
+            &format!("/api/v1/classes/{}/line-items", c.class),
+            &teacher,
+            json!({"title": "Quiz", "category": "quiz", "max_score": 10}),
+        ),
+        201,
+    ));
+    let sheet = format!("/api/v1/line-items/{item}/results");
+    let scores = |n: u32| json!({"results": [{"student": c.students[1], "score": n}]});
+    let seen = etag_of(&sheet);
+    ok(&send(&server, "PUT", &sheet, &teacher, scores(5)), 200);
+    let stale = common::campus::call_with(
+        &server,
+        "PUT",
+        &sheet,
+        &teacher,
+        &[("If-Match", &seen)],
+        Some(&scores(9)),
+    );
+    assert_eq!(
+        stale.status,
+        412,
+        "{}",
+        String::from_utf8_lossy(&stale.body)
+    );
+    let now = etag_of(&sheet);
+    let fresh = common::campus::call_with(
+        &server,
+        "PUT",
+        &sheet,
+        &teacher,
+        &[("If-Match", &now)],
+        Some(&scores(9)),
+    );
+    assert_eq!(
+        fresh.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&fresh.body)
+    );
+    let v = ok(&call(&server, "GET", &sheet, Some(&teacher), None), 200);
+    assert_eq!(v["results"][0]["score"], 9.0);
+}
+
+/// Low: the route table said `attendance.mark` and `exams.grade` for routes that also take
+/// `attendance.override` and `exams.publish`; the OpenAPI `x-permission` misled the same way.
+#[test]
+fn the_openapi_document_names_every_permission_a_route_accepts() {
+    let server = TestServer::spawn(&[]);
+    let doc = ok(&call(&server, "GET", "/openapi.json", None, None), 200);
+    let paths = &doc["paths"];
+    assert_eq!(
+        paths["/api/v1/attendance-sessions/{id}/records"]["put"]["x-permission"],
+        json!(["attendance.mark", "attendance.override"])
+    );
+    assert_eq!(
+        paths["/api/v1/line-items/{id}"]["patch"]["x-permission"],
+        json!(["exams.grade", "exams.publish"])
+    );
+    assert_eq!(
+        paths["/api/v1/students/{id}"]["get"]["x-permission"],
+        "students.read"
+    );
+}

@@ -5,8 +5,9 @@
 use uuid::Uuid;
 
 use crate::statements::{
-    Stmt, BINDING_CREATE, BINDING_DELETE, ENROLLED_IN_ANY, IS_GUARDIAN_OF, ROLES_LIST, ROLE_CREATE,
-    ROLE_DELETE, ROLE_UPDATE, USER_AUTH_STATE, USER_BINDINGS, USER_GRANTS, USER_ID_BY_SOURCED,
+    Stmt, BINDING_CREATE, BINDING_DELETE, ENROLLED_IN_ANY, IS_GUARDIAN_OF, PEOPLE_DEPARTMENTS,
+    ROLES_LIST, ROLE_CREATE, ROLE_DELETE, ROLE_UPDATE, STUDENT_DRAFT_CLASSES, TARGET_GRANTS,
+    TERM_WOULD_CYCLE, USER_AUTH_STATE, USER_BINDINGS, USER_GRANTS, USER_ID_BY_SOURCED,
 };
 use crate::{DbError, Pool};
 
@@ -294,4 +295,60 @@ pub async fn delete_binding(
         })
     };
     decode().map_err(|_| DbError::Decode)
+}
+
+/// One grant of a person someone wants to change, with the department of a class scope.
+#[derive(Debug, Clone)]
+pub struct TargetGrant {
+    /// e.g. `students.read`.
+    pub permission: String,
+    /// `institution`, `department` or `class`.
+    pub scope_type: String,
+    /// orgs.id or classes.id.
+    pub scope_id: i64,
+    /// The role that carries it.
+    pub role: String,
+    /// orgs.id of the class's department, for a class scope.
+    pub class_department: Option<i64>,
+}
+
+/// Every grant of user `id`, for the rule that nobody changes a person whose grants reach
+/// beyond their own.
+pub async fn target_grants(pool: &Pool, id: i64) -> Result<Vec<TargetGrant>, DbError> {
+    let rows = pool.query(&TARGET_GRANTS, &[&id]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TargetGrant {
+                permission: r.try_get(0)?,
+                scope_type: r.try_get(1)?,
+                scope_id: r.try_get(2)?,
+                role: r.try_get(3)?,
+                class_department: r.try_get(4)?,
+            })
+        })
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+        .map_err(|_| DbError::Decode)
+}
+
+/// The department (orgs.id) of each of `ids` that has a student or staff profile.
+pub async fn people_departments(pool: &Pool, ids: &[Uuid]) -> Result<Vec<(Uuid, i64)>, DbError> {
+    let rows = pool.query(&PEOPLE_DEPARTMENTS, &[&ids]).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+        .map_err(|_| DbError::Decode)
+}
+
+/// The classes (row id, department) with draft line items that `student` has results in.
+pub async fn student_draft_classes(pool: &Pool, student: i64) -> Result<Vec<(i64, i64)>, DbError> {
+    let rows = pool.query(&STUDENT_DRAFT_CLASSES, &[&student]).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+        .map_err(|_| DbError::Decode)
+}
+
+/// Whether making `parent` the parent of academic session `term` would close a circle.
+pub async fn term_would_cycle(pool: &Pool, term: Uuid, parent: Uuid) -> Result<bool, DbError> {
+    exists(pool, &TERM_WOULD_CYCLE, &[&term, &parent]).await
 }

@@ -114,6 +114,17 @@ pub async fn revoke(
     Ok(Some((id, version)))
 }
 
+/// The owner (users.id) of key `key`, if it exists.
+pub async fn owner(pool: &Pool, key: Uuid) -> Result<Option<i64>, DbError> {
+    match pool
+        .query_opt(&crate::statements::API_KEY_OWNER, &[&key])
+        .await?
+    {
+        Some(row) => row.try_get(0).map(Some).map_err(|_| DbError::Decode),
+        None => Ok(None),
+    }
+}
+
 /// A key as its owner sees it listed (never the secret).
 #[derive(Debug, Clone)]
 pub struct Listed {

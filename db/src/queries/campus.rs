@@ -1,14 +1,16 @@
 //! The campus records: people, terms, courses, classes, enrollments, attendance and results.
 //!
 //! Writes are one call of a SQL function of migration 0008 (one statement: one transaction,
-//! audit event included) answering an [`Outcome`]. Reads answer documents PostgreSQL encodes
-//! as JSON (`json_build_object`), passed through to the client as they are: the server never
-//! decodes and re-encodes them.
+//! audit event included) answering an [`Outcome`]; a taken unique value is an outcome word too,
+//! never an error, however writes interleave (migration 0012). Reads answer documents
+//! PostgreSQL encodes as JSON (`json_build_object`), passed through to the client as they are:
+//! the server never decodes and re-encodes them. A row of the wrong shape is logged with its
+//! statement ([`DbError::undecodable`]).
 
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use crate::statements::Stmt;
+use crate::statements::{self, Stmt};
 use crate::{DbError, Pool};
 
 /// Parameters of a statement.
@@ -36,12 +38,15 @@ impl Outcome {
 
 /// Runs a write statement (`SELECT outcome, ref, row_id, bad FROM f(..)`).
 pub async fn change(pool: &Pool, stmt: &Stmt, params: &Params<'_>) -> Result<Outcome, DbError> {
-    let row = pool.query_opt(stmt, params).await?.ok_or(DbError::Decode)?;
-    outcome(&row)
+    let row = pool
+        .query_opt(stmt, params)
+        .await?
+        .ok_or_else(|| DbError::undecodable(stmt, "no row"))?;
+    outcome(stmt, &row)
 }
 
 /// A row of (outcome, ref, row_id, bad).
-fn outcome(row: &tokio_postgres::Row) -> Result<Outcome, DbError> {
+fn outcome(stmt: &Stmt, row: &tokio_postgres::Row) -> Result<Outcome, DbError> {
     let decode = || -> Result<Outcome, tokio_postgres::Error> {
         Ok(Outcome {
             outcome: row.try_get(0)?,
@@ -52,14 +57,17 @@ fn outcome(row: &tokio_postgres::Row) -> Result<Outcome, DbError> {
                 .unwrap_or_default(),
         })
     };
-    decode().map_err(|_| DbError::Decode)
+    decode().map_err(|e| DbError::undecodable(stmt, e))
 }
 
 /// A document statement answering one row with one JSON text column (an aggregate: always a
 /// row).
 pub async fn document(pool: &Pool, stmt: &Stmt, params: &Params<'_>) -> Result<String, DbError> {
-    let row = pool.query_opt(stmt, params).await?.ok_or(DbError::Decode)?;
-    row.try_get(0).map_err(|_| DbError::Decode)
+    let row = pool
+        .query_opt(stmt, params)
+        .await?
+        .ok_or_else(|| DbError::undecodable(stmt, "no row"))?;
+    row.try_get(0).map_err(|e| DbError::undecodable(stmt, e))
 }
 
 /// A page of (row id, JSON document) rows; the row id is the keyset cursor.
@@ -72,7 +80,7 @@ pub async fn page(
     rows.iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<Result<Vec<_>, tokio_postgres::Error>>()
-        .map_err(|_| DbError::Decode)
+        .map_err(|e| DbError::undecodable(stmt, e))
 }
 
 /// A page of (row id, public id) rows: the server fills in the documents from its cache.
@@ -85,7 +93,7 @@ pub async fn id_page(
     rows.iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
         .collect::<Result<Vec<_>, tokio_postgres::Error>>()
-        .map_err(|_| DbError::Decode)
+        .map_err(|e| DbError::undecodable(stmt, e))
 }
 
 /// One record with what access checks need: its row id, its department (orgs.id), its
@@ -177,16 +185,19 @@ pub async fn record(
             },
         })
     };
-    decode().map(Some).map_err(|_| DbError::Decode)
+    decode()
+        .map(Some)
+        .map_err(|e| DbError::undecodable(stmt, e))
 }
 
 /// Whether `user` teaches (or assists in) class `class`.
 pub async fn teaches(pool: &Pool, user: i64, class: i64) -> Result<bool, DbError> {
+    let stmt = &statements::TEACHES;
     let row = pool
-        .query_opt(&crate::statements::TEACHES, &[&user, &class])
+        .query_opt(stmt, &[&user, &class])
         .await?
-        .ok_or(DbError::Decode)?;
-    row.try_get(0).map_err(|_| DbError::Decode)
+        .ok_or_else(|| DbError::undecodable(stmt, "no row"))?;
+    row.try_get(0).map_err(|e| DbError::undecodable(stmt, e))
 }
 
 /// One register to mark: who, from where, which session, whose records (`teacher` or
@@ -238,18 +249,22 @@ pub async fn mark_registers(pool: &Pool, registers: &[&Register]) -> Result<Vec<
         codes.extend(r.codes.iter().map(String::as_str));
         minutes.extend_from_slice(&r.minutes);
     }
+    let stmt = &statements::ATTENDANCE_MARK_BATCH;
     let rows = pool
         .query(
-            &crate::statements::ATTENDANCE_MARK_BATCH,
+            stmt,
             &[
                 &actors, &ips, &sessions, &sources, &owner, &students, &codes, &minutes,
             ],
         )
         .await?;
     if rows.len() != n {
-        return Err(DbError::Decode);
+        return Err(DbError::undecodable(
+            stmt,
+            format_args!("{} rows for {n} registers", rows.len()),
+        ));
     }
-    rows.iter().map(outcome).collect()
+    rows.iter().map(|r| outcome(stmt, r)).collect()
 }
 
 /// What marking needs of a session: its row id, its class's row id and department, and
@@ -258,14 +273,14 @@ pub async fn session_state(
     pool: &Pool,
     id: Uuid,
 ) -> Result<Option<(i64, i64, i64, bool)>, DbError> {
-    let Some(r) = pool
-        .query_opt(&crate::statements::SESSION_STATE, &[&id])
-        .await?
-    else {
+    let stmt = &statements::SESSION_STATE;
+    let Some(r) = pool.query_opt(stmt, &[&id]).await? else {
         return Ok(None);
     };
     let decode = || -> Result<(i64, i64, i64, bool), tokio_postgres::Error> {
         Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
     };
-    decode().map(Some).map_err(|_| DbError::Decode)
+    decode()
+        .map(Some)
+        .map_err(|e| DbError::undecodable(stmt, e))
 }

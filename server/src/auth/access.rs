@@ -80,6 +80,12 @@ impl Principal {
         })
     }
 
+    /// Whether the principal holds `permission` anywhere through a role that is not
+    /// self-only: some right on that kind of record beyond their own or their children's.
+    pub fn holds_scoped(&self, permission: &str) -> bool {
+        self.grants.iter().any(|g| scoped(g, permission))
+    }
+
     /// The institution-wide grant of `permission`, if held (function-level checks: admin
     /// routes need the permission for the whole institution).
     pub fn institution_grant(&self, permission: &str) -> Option<&Grant> {
@@ -224,6 +230,41 @@ pub fn within(key_grants: &[Grant], creator: &Principal) -> Vec<Grant> {
         })
         .cloned()
         .collect()
+}
+
+/// Whether `caller` covers every grant in `target` (a person's own, through roles that are not
+/// self-only): for each, the caller holds the same permission, not through a self-only role,
+/// for the whole institution, at the same scope, or for the department of the class it is
+/// scoped to. Someone who does not may not change or deactivate that person: a department's
+/// administrator cannot disable an administrator of the whole institution, as they cannot
+/// bind one.
+pub fn covers(caller: &Principal, target: &[access::TargetGrant]) -> bool {
+    target
+        .iter()
+        .filter(|t| !SELF_ONLY.contains(&t.role.as_str()))
+        .all(|t| {
+            caller.grants.iter().any(|c| {
+                scoped(c, &t.permission)
+                    && (c.scope_type == "institution"
+                        || (c.scope_type == t.scope_type && c.scope_id == t.scope_id)
+                        || (t.scope_type == "class"
+                            && c.scope_type == "department"
+                            && t.class_department == Some(c.scope_id)))
+            })
+        })
+}
+
+/// 403 unless `caller` [`covers`] every grant of user `target` (users.id).
+pub async fn require_covers(
+    db: &campushub_db::Pool,
+    caller: &Principal,
+    target: i64,
+) -> Result<(), ApiError> {
+    if covers(caller, &access::target_grants(db, target).await?) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
 }
 
 /// Function-level check: the caller holds `permission` for the whole institution (403 if not).

@@ -36,14 +36,29 @@ pub enum Access {
     /// A caller; the handler applies the object-level rule of the record (a student's, a
     /// department's) with this permission.
     Record(&'static str),
+    /// A caller; the handler applies the object-level rule with the first permission, or
+    /// with the second for what only it allows (an office override of a submitted register,
+    /// publishing a line item).
+    RecordEither(&'static str, &'static str),
 }
 
 impl Access {
-    /// The permission the rule names, if it names one.
+    /// The permission the rule names first, if it names one.
     pub fn permission(self) -> Option<&'static str> {
         match self {
-            Access::Institution(p) | Access::PersonInstitution(p) | Access::Record(p) => Some(p),
+            Access::Institution(p)
+            | Access::PersonInstitution(p)
+            | Access::Record(p)
+            | Access::RecordEither(p, _) => Some(p),
             _ => None,
+        }
+    }
+
+    /// Every permission the rule accepts (for the documentation).
+    pub fn permissions(self) -> Vec<&'static str> {
+        match self {
+            Access::RecordEither(a, b) => vec![a, b],
+            other => other.permission().into_iter().collect(),
         }
     }
 }
@@ -62,7 +77,9 @@ pub async fn admit(shard: &Shard, req: &Request<'_>, access: Access) -> Result<(
                 ))
             }
         }
-        Access::Caller | Access::Record(_) => authenticate(shard, req).await?,
+        Access::Caller | Access::Record(_) | Access::RecordEither(..) => {
+            authenticate(shard, req).await?
+        }
         Access::Person => person(authenticate(shard, req).await?)?,
         Access::Institution(p) => {
             let c = authenticate(shard, req).await?;
@@ -89,12 +106,14 @@ fn person(caller: Caller) -> Result<Caller, ApiError> {
 }
 
 /// Whether the request comes from an operator: the configured ops token as a Bearer
-/// credential (compared in constant time), or a loopback client when none is configured.
+/// credential (compared in constant time), or, when none is configured, a connection from
+/// loopback. The connection's own peer decides, never `X-Forwarded-For`: a client inside a
+/// trusted proxy network could write `127.0.0.1` there.
 pub fn operator(shard: &Shard, req: &Request<'_>) -> bool {
     match &shard.config.ops_token {
         Some(token) => bearer(req.authorization)
             .is_some_and(|presented| same_secret(presented, token.expose().as_bytes())),
-        None => req.peer.is_loopback(),
+        None => req.socket_peer.is_loopback(),
     }
 }
 

@@ -58,6 +58,11 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     if body.name.trim().is_empty() || body.name.len() > 100 {
         return Err(bad("`name` is required, at most 100 bytes."));
     }
+    if super::fields::has_control(&body.name) {
+        return Err(bad(
+            "`name` must not contain control or invisible formatting characters.",
+        ));
+    }
     // Every key expires: absent means the longest lifetime the server allows.
     let max_days = i32::try_from(shard.config.api_key_max_days).unwrap_or(i32::MAX);
     let expires_in_days = body.expires_in_days.unwrap_or(max_days);
@@ -170,13 +175,30 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
     Ok(Response::json(200, json(&ListDto { api_keys })?))
 }
 
-/// `DELETE /api/v1/api-keys/{id}`: the caller's own key, or any key for holders of
-/// `api_keys.manage`. It stops working on every shard of every instance.
+/// `DELETE /api/v1/api-keys/{id}`: the caller's own key, or, for holders of `api_keys.manage`
+/// for the whole institution, a key whose owner holds no grant beyond the caller's (404
+/// otherwise, as for a key that does not exist). It stops working on every shard of every
+/// instance.
 pub async fn revoke(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let caller = req.caller()?;
     let id = uuid::Uuid::try_parse(req.param)
         .map_err(|_| ApiError::BadParameter("The key id must be a UUID.".into()))?;
-    let any = caller.principal.institution_grant(MANAGE).is_some();
+    // Anyone's key for an institution-wide manager, but only a key whose owner holds no
+    // grant beyond the manager's own: revoking an administrator's integration is the
+    // administrator's business (or another administrator's).
+    let mut any = caller.principal.institution_grant(MANAGE).is_some();
+    if any {
+        match api_keys::owner(shard.db.primary(), id).await? {
+            Some(owner) if owner != caller.principal.user_id => {
+                let grants =
+                    campushub_db::queries::access::target_grants(shard.db.primary(), owner).await?;
+                if !crate::auth::access::covers(&caller.principal, &grants) {
+                    any = false;
+                }
+            }
+            _ => {}
+        }
+    }
     let ip = req.peer.to_string();
     let revoked = api_keys::revoke(shard.db.primary(), caller.actor(&ip), id, any).await?;
     let Some((key_id, version)) = revoked else {

@@ -10,8 +10,8 @@
 
 use campushub_db::queries::campus::{self, Record, Register, Shape};
 use campushub_db::statements::{
-    ATTENDANCE_OPEN, ATTENDANCE_SUBMIT, CLASS_ATTENDANCE_CODES, CLASS_ATTENDANCE_REPORT,
-    CLASS_SESSIONS, NOT_TAKEN, SESSION_BY_ID,
+    ATTENDANCE_MARK_CHECKED, ATTENDANCE_OPEN, ATTENDANCE_SUBMIT, CLASS_ATTENDANCE_CODES,
+    CLASS_ATTENDANCE_REPORT, CLASS_SESSIONS, NOT_TAKEN, SESSION_BY_ID,
 };
 
 use super::campus::{
@@ -33,12 +33,20 @@ async fn session(shard: &Shard, req: &Request<'_>) -> Result<Record, ApiError> {
         .ok_or(ApiError::NotFound)
 }
 
-/// `POST /api/v1/classes/{id}/attendance-sessions`: `{"date": ..., "period": n}`.
-pub async fn open(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+/// Reads a new session's body: `(date, period)`.
+pub(super) fn session_in(
+    req: &Request<'_>,
+) -> Result<(Option<campushub_db::pgtypes::Date>, Option<i16>), ApiError> {
     let mut f = Fields::parse(req)?;
     let date = f.date("date", true);
     let period = f.int("period", true, 0, 24).map(|p| p as i16);
     f.finish()?;
+    Ok((date, period))
+}
+
+/// `POST /api/v1/classes/{id}/attendance-sessions`: `{"date": ..., "period": n}`.
+pub async fn open(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let (date, period) = session_in(req)?;
     let caller = req.caller()?;
     class_for(shard, req, req.permission()?).await?;
     let class = path_id(req, "class")?;
@@ -49,15 +57,27 @@ pub async fn open(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
         &[&caller.principal.user_id, &ip, &class, &date, &period],
     )
     .await?;
-    let id = o.id.ok_or(ApiError::NotFound)?;
     if o.outcome == "exists" {
+        let id = o.id.ok_or(ApiError::Internal)?;
         return Err(ApiError::Conflict(format!(
             "This class already has a session for that date and period: /api/v1/attendance-sessions/{id}."
         )));
     }
     if !o.applied() {
-        return Err(refused(&o, &[], |_| None));
+        return Err(refused(
+            &o,
+            &[
+                ("outside_term", "date", "must lie within the class's term"),
+                (
+                    "outside_window",
+                    "date",
+                    "must lie between 24 months ago and the end of the third month ahead",
+                ),
+            ],
+            |_| None,
+        ));
     }
+    let id = o.id.ok_or(ApiError::Internal)?;
     let rec = campus::record(shard.db.primary(), &SESSION_BY_ID, Shape::Session, id)
         .await?
         .ok_or(ApiError::Internal)?;
@@ -79,10 +99,11 @@ pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError>
     Ok(record_response(req, rec))
 }
 
-/// `PUT /api/v1/attendance-sessions/{id}/records`: `{"records": [{"student", "code",
-/// "minutes_present"}]}`, up to 500: the whole register, or part of it, in one request. The
-/// same request twice leaves the same state.
-pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+/// Students, codes and minutes present.
+pub(super) type Marks = (Vec<uuid::Uuid>, Vec<String>, Vec<Option<i16>>);
+
+/// Reads a register's body: `records`, each a student, a code and perhaps minutes present.
+pub(super) fn marks_in(req: &Request<'_>) -> Result<Marks, ApiError> {
     let mut f = Fields::parse(req)?;
     let list = f.array("records", true, MAX_BULK).unwrap_or_default();
     let mut students = Vec::with_capacity(list.len());
@@ -111,6 +132,14 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
         }
     }
     f.finish()?;
+    Ok((students, codes, minutes))
+}
+
+/// `PUT /api/v1/attendance-sessions/{id}/records`: `{"records": [{"student", "code",
+/// "minutes_present"}]}`, up to 500: the whole register, or part of it, in one request. The
+/// same request twice leaves the same state.
+pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let (students, codes, minutes) = marks_in(req)?;
     let caller = req.caller()?;
     let id = path_id(req, "attendance session")?;
     // Only what the access check needs: the register's document is not read on this path.
@@ -132,20 +161,43 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
         return Err(ApiError::Forbidden);
     };
     let ids = enrolled_ids(shard, class_id, &students).await?;
-    // Coalesced with the shard's other registers into one statement and one commit; the
-    // answer comes once that commit is durable.
-    let o = shard
-        .registers
-        .ask(Register {
-            actor: caller.principal.user_id,
-            ip: ip(req),
-            session,
-            source,
-            students: ids.clone(),
-            codes: codes.clone(),
-            minutes,
-        })
-        .await?;
+    let o = match req.if_match()? {
+        // Coalesced with the shard's other registers into one statement and one commit; the
+        // answer comes once that commit is durable.
+        None => {
+            shard
+                .registers
+                .ask(Register {
+                    actor: caller.principal.user_id,
+                    ip: ip(req),
+                    session,
+                    source,
+                    students: ids.clone(),
+                    codes: codes.clone(),
+                    minutes,
+                })
+                .await?
+        }
+        // With `If-Match`, alone: the version check and the write hold the session's lock
+        // together (migration 0014); 412 when someone marked it since.
+        Some(version) => {
+            campus::change(
+                shard.db.primary(),
+                &ATTENDANCE_MARK_CHECKED,
+                &[
+                    &Some(version),
+                    &caller.principal.user_id,
+                    &ip(req),
+                    &session,
+                    &source,
+                    &ids,
+                    &codes,
+                    &minutes,
+                ],
+            )
+            .await?
+        }
+    };
     if !o.applied() {
         return Err(match o.outcome.as_str() {
             "bad_code" => ApiError::Invalid(

@@ -296,7 +296,8 @@ pub fn written(status: u16, rec: Record) -> Response {
 }
 
 /// The answer to a write that changed nothing: 404, 412, 409 or 422 saying why. `fields`
-/// names the request member each refusal word concerns (for 422 `errors`), and `bad_field`
+/// names the request member each refusal word concerns (for `errors`: 409 for a `*_taken`
+/// word, a value another record holds; 422 for the others), and `bad_field`
 /// maps an offending entry of a bulk request to its member path.
 pub fn refused(
     o: &Outcome,
@@ -312,7 +313,7 @@ pub fn refused(
     // entries), without one a 409.
     match conflicts.iter().find(|(word, _, _)| *word == o.outcome) {
         Some((_, "", detail)) => ApiError::Conflict((*detail).to_string()),
-        Some((_, field, detail)) => {
+        Some((word, field, detail)) => {
             let mut errors: Vec<FieldError> = o
                 .bad
                 .iter()
@@ -321,7 +322,13 @@ pub fn refused(
             if errors.is_empty() {
                 errors.push(FieldError::new(*field, *detail));
             }
-            ApiError::Invalid(errors)
+            // A value someone else holds (a username, an email, a code) is a conflict with
+            // the state, not a malformed request: 409, naming the field.
+            if word.ends_with("_taken") {
+                ApiError::Taken(errors)
+            } else {
+                ApiError::Invalid(errors)
+            }
         }
         None => ApiError::Internal,
     }

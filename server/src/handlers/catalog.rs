@@ -32,14 +32,15 @@ fn nothing_to_change(f: &mut Fields, create: bool, empty: bool) {
 
 // ---- departments ----
 
-/// `POST /api/v1/departments` and `PATCH /api/v1/departments/{id}` (`departments.write`).
-async fn save_department(
-    shard: &Shard,
-    req: &Request<'_>,
-    id: Option<uuid::Uuid>,
-) -> Result<uuid::Uuid, ApiError> {
-    let caller = req.caller()?;
-    let create = id.is_none();
+/// What a department's body may say, read strictly.
+pub(super) struct DepartmentIn {
+    name: Option<String>,
+    identifier: Option<String>,
+    status: Option<&'static str>,
+}
+
+/// Reads a department's body (`create`: a new one, else a change).
+pub(super) fn department_in(req: &Request<'_>, create: bool) -> Result<DepartmentIn, ApiError> {
     let mut f = Fields::parse(req)?;
     let name = f.text("name", create, 200);
     let identifier = f.text("identifier", create, 32);
@@ -62,6 +63,25 @@ async fn save_department(
         name.is_none() && identifier.is_none() && status.is_none(),
     );
     f.finish()?;
+    Ok(DepartmentIn {
+        name,
+        identifier,
+        status,
+    })
+}
+
+/// `POST /api/v1/departments` and `PATCH /api/v1/departments/{id}` (`departments.write`).
+async fn save_department(
+    shard: &Shard,
+    req: &Request<'_>,
+    id: Option<uuid::Uuid>,
+) -> Result<uuid::Uuid, ApiError> {
+    let caller = req.caller()?;
+    let DepartmentIn {
+        name,
+        identifier,
+        status,
+    } = department_in(req, id.is_none())?;
     let if_match = req.if_match()?;
     let ip = ip(req);
     let o = campus::change(
@@ -153,13 +173,19 @@ pub async fn term(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
     ))
 }
 
-async fn save_term(
-    shard: &Shard,
-    req: &Request<'_>,
-    id: Option<uuid::Uuid>,
-) -> Result<uuid::Uuid, ApiError> {
-    let caller = req.caller()?;
-    let create = id.is_none();
+/// What an academic session's body may say, read strictly.
+pub(super) struct TermIn {
+    title: Option<String>,
+    kind: Option<&'static str>,
+    start: Option<campushub_db::pgtypes::Date>,
+    end: Option<campushub_db::pgtypes::Date>,
+    year: Option<i16>,
+    parent: Option<uuid::Uuid>,
+    status: Option<&'static str>,
+}
+
+/// Reads an academic session's body (`create`: a new one, else a change).
+pub(super) fn term_in(req: &Request<'_>, create: bool) -> Result<TermIn, ApiError> {
     let mut f = Fields::parse(req)?;
     let title = f.text("title", create, 200);
     let kind = f.one_of(
@@ -193,6 +219,43 @@ async fn save_term(
             && status.is_none(),
     );
     f.finish()?;
+    Ok(TermIn {
+        title,
+        kind,
+        start,
+        end,
+        year,
+        parent,
+        status,
+    })
+}
+
+async fn save_term(
+    shard: &Shard,
+    req: &Request<'_>,
+    id: Option<uuid::Uuid>,
+) -> Result<uuid::Uuid, ApiError> {
+    let caller = req.caller()?;
+    let TermIn {
+        title,
+        kind,
+        start,
+        end,
+        year,
+        parent,
+        status,
+    } = term_in(req, id.is_none())?;
+    if let (Some(term), Some(parent)) = (id, parent) {
+        // A term may not become its own ancestor: lists and reports that climb the parents
+        // would go round for ever.
+        if campushub_db::queries::access::term_would_cycle(shard.db.primary(), term, parent).await?
+        {
+            return Err(ApiError::Invalid(vec![crate::api_error::FieldError::new(
+                "parent",
+                "is this academic session or one of its descendants",
+            )]));
+        }
+    }
     let if_match = req.if_match()?;
     let ip = ip(req);
     let o = campus::change(
@@ -276,14 +339,17 @@ pub async fn course(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     ))
 }
 
-async fn save_course(
-    shard: &Shard,
-    req: &Request<'_>,
-    id: Option<uuid::Uuid>,
-) -> Result<uuid::Uuid, ApiError> {
-    let caller = req.caller()?;
-    let permission = req.permission()?;
-    let create = id.is_none();
+/// What a course's body may say, read strictly.
+pub(super) struct CourseIn {
+    title: Option<String>,
+    code: Option<String>,
+    credits: Option<f64>,
+    dept: Option<uuid::Uuid>,
+    status: Option<&'static str>,
+}
+
+/// Reads a course's body (`create`: a new one, else a change).
+pub(super) fn course_in(req: &Request<'_>, create: bool) -> Result<CourseIn, ApiError> {
     let mut f = Fields::parse(req)?;
     let title = f.text("title", create, 200);
     let code = f.text("course_code", create, 32);
@@ -304,6 +370,29 @@ async fn save_course(
             && status.is_none(),
     );
     f.finish()?;
+    Ok(CourseIn {
+        title,
+        code,
+        credits,
+        dept,
+        status,
+    })
+}
+
+async fn save_course(
+    shard: &Shard,
+    req: &Request<'_>,
+    id: Option<uuid::Uuid>,
+) -> Result<uuid::Uuid, ApiError> {
+    let caller = req.caller()?;
+    let permission = req.permission()?;
+    let CourseIn {
+        title,
+        code,
+        credits,
+        dept,
+        status,
+    } = course_in(req, id.is_none())?;
     if let Some(id) = id {
         let current = course_record(shard, id).await?;
         if !department_access(
@@ -462,14 +551,21 @@ fn periods(f: &mut Fields) -> Option<Vec<String>> {
     Some(out)
 }
 
-async fn save_class(
-    shard: &Shard,
-    req: &Request<'_>,
-    id: Option<uuid::Uuid>,
-) -> Result<uuid::Uuid, ApiError> {
-    let caller = req.caller()?;
-    let permission = req.permission()?;
-    let create = id.is_none();
+/// What a class's body may say, read strictly.
+pub(super) struct ClassIn {
+    title: Option<String>,
+    code: Option<String>,
+    kind: Option<&'static str>,
+    location: Option<String>,
+    slots: Option<Vec<String>>,
+    capacity: Option<i32>,
+    course: Option<uuid::Uuid>,
+    term: Option<uuid::Uuid>,
+    status: Option<&'static str>,
+}
+
+/// Reads a class's body (`create`: a new one, else a change).
+pub(super) fn class_in(req: &Request<'_>, create: bool) -> Result<ClassIn, ApiError> {
     let mut f = Fields::parse(req)?;
     let title = f.text("title", create, 200);
     let code = f.text("class_code", create, 64);
@@ -498,6 +594,37 @@ async fn save_class(
             && status.is_none(),
     );
     f.finish()?;
+    Ok(ClassIn {
+        title,
+        code,
+        kind,
+        location,
+        slots,
+        capacity,
+        course,
+        term,
+        status,
+    })
+}
+
+async fn save_class(
+    shard: &Shard,
+    req: &Request<'_>,
+    id: Option<uuid::Uuid>,
+) -> Result<uuid::Uuid, ApiError> {
+    let caller = req.caller()?;
+    let permission = req.permission()?;
+    let ClassIn {
+        title,
+        code,
+        kind,
+        location,
+        slots,
+        capacity,
+        course,
+        term,
+        status,
+    } = class_in(req, id.is_none())?;
     if id.is_some() {
         class_for(shard, req, permission).await?;
     }
@@ -581,9 +708,50 @@ pub async fn roster(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     let ids = roster_ids(shard, rec.id, false).await?;
     let public: Vec<uuid::Uuid> = ids.iter().map(|(_, u)| *u).collect();
     let profiles = super::students::load_many(shard, &public).await?;
-    let docs: Vec<&[u8]> = profiles.iter().map(|p| &p.json[..]).collect();
+    // A student the caller may not read in full (of another department, enrolled here) shows
+    // only what taking a register needs.
+    let principal = &req.caller()?.principal;
+    let full = |department: i64| {
+        department_access(principal, "students.read", department)
+            || principal.grants.iter().any(|g| {
+                g.permission == "students.read" && g.scope_type == "class" && g.scope_id == rec.id
+            })
+    };
+    let reduced: Vec<Option<Vec<u8>>> = profiles
+        .iter()
+        .map(|p| {
+            if full(p.department_id) {
+                Ok(None)
+            } else {
+                roster_entry(&p.json).map(Some)
+            }
+        })
+        .collect::<Result<_, ApiError>>()?;
+    let docs: Vec<&[u8]> = profiles
+        .iter()
+        .zip(&reduced)
+        .map(|(p, r)| r.as_deref().unwrap_or(&p.json[..]))
+        .collect();
     let body = super::campus::array_body("students", &docs, None)?;
     Ok(Response::json(200, body).with_header("Cache-Control", "private, no-store"))
+}
+
+/// What a roster shows of a student the caller may not read in full: who they are, not how
+/// to reach them or what they study.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RosterEntry<'a> {
+    sourced_id: &'a str,
+    status: &'a str,
+    username: &'a str,
+    given_name: &'a str,
+    family_name: &'a str,
+    roll_number: &'a str,
+}
+
+/// A cached profile cut down to a [`RosterEntry`].
+fn roster_entry(profile: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let e: RosterEntry<'_> = sonic_rs::from_slice(profile).map_err(|_| ApiError::Internal)?;
+    super::json(&e)
 }
 
 /// A class's students (users.id, public id), by name: cached per shard (with the profile
@@ -625,10 +793,16 @@ pub async fn enrollments(shard: &Shard, req: &Request<'_>) -> Result<Response, A
     Ok(array_response("enrollments", doc))
 }
 
-/// `POST /api/v1/classes/{id}/enrollments`: `{"user": id}` or `{"users": [ids]}` (up to 500,
-/// all or nothing), `role` (student by default), `is_primary`. Enrolling someone already
-/// enrolled changes nothing, so a retried request is harmless.
-pub async fn enroll(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+/// What an enrollment request may say: one `user` or a list of `users`, read strictly.
+pub(super) struct EnrollIn {
+    one: Option<uuid::Uuid>,
+    users: Vec<uuid::Uuid>,
+    role: &'static str,
+    primary: bool,
+}
+
+/// Reads an enrollment request's body.
+pub(super) fn enroll_in(req: &Request<'_>) -> Result<EnrollIn, ApiError> {
     let mut f = Fields::parse(req)?;
     let one = f.uuid("user", false);
     let many = f.array("users", false, MAX_BULK);
@@ -657,8 +831,41 @@ pub async fn enroll(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
         _ => {}
     }
     f.finish()?;
+    Ok(EnrollIn {
+        one,
+        users,
+        role,
+        primary,
+    })
+}
+
+/// `POST /api/v1/classes/{id}/enrollments`: `{"user": id}` or `{"users": [ids]}` (up to 500,
+/// all or nothing), `role` (student by default), `is_primary`. Enrolling someone already
+/// enrolled changes nothing, so a retried request is harmless.
+pub async fn enroll(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let EnrollIn {
+        one,
+        users,
+        role,
+        primary,
+    } = enroll_in(req)?;
     let caller = req.caller()?;
-    let rec = class_for(shard, req, req.permission()?).await?;
+    let permission = req.permission()?;
+    let rec = class_for(shard, req, permission).await?;
+    // The right on the class is not enough: enrolling a student of another department would
+    // open their profile through the roster. The caller needs the permission for each
+    // student's own department too (someone with no profile is the database's 422). Staff
+    // teach across departments; their assignment opens no profile.
+    if role == "student" {
+        let departments =
+            campushub_db::queries::access::people_departments(shard.db.primary(), &users).await?;
+        if departments
+            .iter()
+            .any(|(_, d)| !department_access(&caller.principal, permission, *d))
+        {
+            return Err(ApiError::Forbidden);
+        }
+    }
     let class_id = path_id(req, "class")?;
     let ip = ip(req);
     let o = campus::change(

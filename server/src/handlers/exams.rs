@@ -4,6 +4,7 @@
 //! draft, published, locked; a locked line item takes no more changes.
 
 use campushub_db::pgtypes::Timestamp;
+use campushub_db::queries::access;
 use campushub_db::queries::campus::{self, Record, Shape};
 use campushub_db::statements::{
     CLASS_LINE_ITEMS, LINE_ITEM_BY_ID, LINE_ITEM_RESULTS, LINE_ITEM_SAVE, RESULTS_PUT,
@@ -11,7 +12,8 @@ use campushub_db::statements::{
 };
 
 use super::campus::{
-    allow_in_class, array_response, ip, path_id, record_response, refused, written, MAX_BULK,
+    allow_in_class, array_response, ip, may_in_class, path_id, record_response, refused, written,
+    MAX_BULK,
 };
 use super::catalog::class_for;
 use super::fields::Fields;
@@ -56,14 +58,51 @@ fn due(d: Option<campushub_db::pgtypes::Date>) -> Option<Timestamp> {
     d.map(|d| Timestamp::at(d, 86_399))
 }
 
+/// What a line item's body may say, read strictly.
+pub(super) struct LineItemIn {
+    title: Option<String>,
+    category: Option<&'static str>,
+    max: Option<f64>,
+    due_date: Option<Timestamp>,
+    status: Option<&'static str>,
+}
+
+/// Reads a line item's body: a new one (`create`: title, category and max_score required, no
+/// status) or a change (anything, at least one member).
+pub(super) fn line_item_in(req: &Request<'_>, create: bool) -> Result<LineItemIn, ApiError> {
+    let mut f = Fields::parse(req)?;
+    let title = f.text("title", create, 200);
+    let category = f.one_of("category", create, CATEGORIES);
+    let max = f.number("max_score", create, 0.01, 99_999.99, 2);
+    let due_date = due(f.date("due_date", false));
+    let status = if create {
+        None
+    } else {
+        f.one_of("status", false, &["draft", "published", "locked"])
+    };
+    let edits = title.is_some() || category.is_some() || max.is_some() || due_date.is_some();
+    if !create && f.ok() && !edits && status.is_none() {
+        f.bad("body", "names nothing to change");
+    }
+    f.finish()?;
+    Ok(LineItemIn {
+        title,
+        category,
+        max,
+        due_date,
+        status,
+    })
+}
+
 /// `POST /api/v1/classes/{id}/line-items`: `title`, `category`, `max_score`, `due_date`.
 pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let mut f = Fields::parse(req)?;
-    let title = f.text("title", true, 200);
-    let category = f.one_of("category", true, CATEGORIES);
-    let max = f.number("max_score", true, 0.01, 99_999.99, 2);
-    let due_date = due(f.date("due_date", false));
-    f.finish()?;
+    let LineItemIn {
+        title,
+        category,
+        max,
+        due_date,
+        status: _,
+    } = line_item_in(req, true)?;
     let caller = req.caller()?;
     class_for(shard, req, req.permission()?).await?;
     let class = path_id(req, "class")?;
@@ -116,17 +155,14 @@ pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError>
 /// `exams.grade`) and `status` (`published` or `locked`: `exams.publish`). `If-Match`
 /// honoured.
 pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let mut f = Fields::parse(req)?;
-    let title = f.text("title", false, 200);
-    let category = f.one_of("category", false, CATEGORIES);
-    let max = f.number("max_score", false, 0.01, 99_999.99, 2);
-    let due_date = due(f.date("due_date", false));
-    let status = f.one_of("status", false, &["draft", "published", "locked"]);
+    let LineItemIn {
+        title,
+        category,
+        max,
+        due_date,
+        status,
+    } = line_item_in(req, false)?;
     let edits = title.is_some() || category.is_some() || max.is_some() || due_date.is_some();
-    if f.ok() && !edits && status.is_none() {
-        f.bad("body", "names nothing to change");
-    }
-    f.finish()?;
     let caller = req.caller()?;
     let rec = item(shard, req).await?;
     if edits {
@@ -172,9 +208,16 @@ pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     Ok(written(200, item(shard, req).await?))
 }
 
-/// `PUT /api/v1/line-items/{id}/results`: `{"results": [{"student", "score", "score_status",
-/// "comment"}]}`, up to 500, all or nothing; the same request twice leaves the same state.
-pub async fn put_results(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+/// A result sheet, read strictly: per student, a score and/or a status, and a comment.
+pub(super) struct ResultsIn {
+    students: Vec<uuid::Uuid>,
+    scores: Vec<Option<f64>>,
+    statuses: Vec<String>,
+    comments: Vec<Option<String>>,
+}
+
+/// Reads a result sheet's body (`results`).
+pub(super) fn results_in(req: &Request<'_>) -> Result<ResultsIn, ApiError> {
     let mut f = Fields::parse(req)?;
     let list = f.array("results", true, MAX_BULK).unwrap_or_default();
     let (mut students, mut scores, mut statuses, mut comments) = (
@@ -206,6 +249,23 @@ pub async fn put_results(shard: &Shard, req: &Request<'_>) -> Result<Response, A
         }
     }
     f.finish()?;
+    Ok(ResultsIn {
+        students,
+        scores,
+        statuses,
+        comments,
+    })
+}
+
+/// `PUT /api/v1/line-items/{id}/results`: `{"results": [{"student", "score", "score_status",
+/// "comment"}]}`, up to 500, all or nothing; the same request twice leaves the same state.
+pub async fn put_results(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let ResultsIn {
+        students,
+        scores,
+        statuses,
+        comments,
+    } = results_in(req)?;
     let caller = req.caller()?;
     let rec = item(shard, req).await?;
     allow_in_class(shard, req, req.permission()?, rec.class_scope()).await?;
@@ -222,6 +282,7 @@ pub async fn put_results(shard: &Shard, req: &Request<'_>) -> Result<Response, A
             &scores,
             &statuses,
             &comments,
+            &req.if_match()?,
         ],
     )
     .await?;
@@ -261,8 +322,26 @@ pub async fn put_results(shard: &Shard, req: &Request<'_>) -> Result<Response, A
 pub async fn results(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let rec = item(shard, req).await?;
     allow_in_class(shard, req, req.permission()?, rec.class_scope()).await?;
+    if rec.state.as_deref() == Some("draft")
+        && !may_see_drafts(shard, req, rec.class_scope()).await?
+    {
+        return Err(ApiError::Forbidden);
+    }
     let doc = campus::document(shard.db.primary(), &LINE_ITEM_RESULTS, &[&rec.id]).await?;
-    Ok(array_response("results", doc))
+    // The sheet's version is its line item's (a change to any result moves it): what
+    // `If-Match` on the sheet's PUT compares.
+    Ok(array_response("results", doc).with_header("ETag", crate::request::etag(rec.version)))
+}
+
+/// Whether the caller may see the unpublished results of class `scope`'s line items: only
+/// those who may grade or publish them.
+async fn may_see_drafts(
+    shard: &Shard,
+    req: &Request<'_>,
+    scope: (i64, i64),
+) -> Result<bool, ApiError> {
+    Ok(may_in_class(shard, req, "exams.grade", scope).await?
+        || may_in_class(shard, req, "exams.publish", scope).await?)
 }
 
 /// `GET /api/v1/students/{id}/results`: students and guardians see published (and locked)
@@ -289,11 +368,26 @@ pub async fn student_results(shard: &Shard, req: &Request<'_>) -> Result<Respons
             return Ok(array_response("results", doc));
         }
     }
+    // Drafts: every class's for those who may grade or publish for the whole institution,
+    // else those of the classes where the caller may (the student's home department's staff
+    // no longer see other departments' drafts).
+    let principal = &caller.principal;
+    let all_drafts = !published_only
+        && (principal.institution_grant("exams.grade").is_some()
+            || principal.institution_grant("exams.publish").is_some());
+    let mut draft_classes: Vec<i64> = Vec::new();
+    if !published_only && !all_drafts {
+        for scope in access::student_draft_classes(shard.db.primary(), s.id).await? {
+            if may_see_drafts(shard, req, scope).await? {
+                draft_classes.push(scope.0);
+            }
+        }
+    }
     let epoch = shard.cache_epoch.get();
     let doc: std::rc::Rc<str> = campus::document(
         shard.db.primary(),
         &STUDENT_RESULTS,
-        &[&s.id, &published_only],
+        &[&s.id, &all_drafts, &draft_classes],
     )
     .await?
     .into();

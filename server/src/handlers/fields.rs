@@ -17,17 +17,138 @@ pub struct Fields {
     errors: Vec<FieldError>,
 }
 
-/// Whether a string holds a control character (other than none at all): names, codes and
-/// titles never need one, and a NUL cannot be stored.
-fn has_control(s: &str) -> bool {
-    s.chars().any(char::is_control)
+/// Most bad fields one 422 lists: a body of thousands of unknown members must not buy an
+/// answer larger than itself (a 167 KB request once produced a 1.31 MB answer).
+pub const MAX_FIELD_ERRORS: usize = 50;
+
+/// Longest member name echoed back in a 422 (longer ones are cut, marked with `...`).
+const MAX_ECHOED_NAME: usize = 64;
+
+/// Whether a string holds a control character or an invisible formatting character: names,
+/// codes and titles never need one, a NUL cannot be stored, and bidirectional overrides or
+/// zero-width characters make one name look like another (`admin\u{200B}` beside `admin`,
+/// a right-to-left override that reverses what a list shows). The zero-width (non-)joiner is
+/// part of spelling in Persian and Indic scripts, so it passes between two non-ASCII letters.
+pub fn has_control(s: &str) -> bool {
+    let chars: Vec<char> = s.chars().collect();
+    chars.iter().enumerate().any(|(i, &c)| {
+        if c.is_control() {
+            return true;
+        }
+        match c {
+            '\u{200C}' | '\u{200D}' => {
+                let letter =
+                    |o: Option<&char>| o.is_some_and(|c| c.is_alphabetic() && !c.is_ascii());
+                !(i > 0 && letter(chars.get(i - 1)) && letter(chars.get(i + 1)))
+            }
+            // Zero-width space, LRM, RLM, bidi embeddings and overrides, word joiner and the
+            // invisible operators, bidi isolates, the Arabic letter mark, the Mongolian vowel
+            // separator, the byte-order mark (zero-width no-break space), interlinear
+            // annotation, and the tag characters.
+            '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}' => true,
+            _ => false,
+        }
+    })
+}
+
+/// A JSON value whose objects, at every depth, name each member once: serde_json's map keeps
+/// the last of two equal keys, so `{"role":"x","role":"y"}` would pass whatever checked the
+/// first (a proxy, a WAF, a log) and store the second.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Strict, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let Strict(v) = map.next_value()?;
+            if out.contains_key(&k) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "the member {:?} appears twice",
+                    echo(&k)
+                )));
+            }
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// A member name as a 422 may echo it: at most [`MAX_ECHOED_NAME`] characters.
+fn echo(name: &str) -> String {
+    if name.chars().count() <= MAX_ECHOED_NAME {
+        name.to_string()
+    } else {
+        let mut s: String = name.chars().take(MAX_ECHOED_NAME).collect();
+        s.push_str("...");
+        s
+    }
 }
 
 impl Fields {
-    /// The request's body, which must be one JSON object (415 / 422 otherwise).
+    /// The request's body, which must be one JSON object naming each member once, at every
+    /// depth (415 / 422 otherwise).
     pub fn parse(req: &Request<'_>) -> Result<Fields, ApiError> {
-        let map: Map<String, Value> = json_body(req)?;
-        Ok(Fields::of(map, String::new()))
+        let Strict(v) = json_body(req)?;
+        match v {
+            Value::Object(map) => Ok(Fields::of(map, String::new())),
+            _ => Err(ApiError::Unprocessable(
+                "The body is not a JSON object of the expected shape: expected an object.".into(),
+            )),
+        }
     }
 
     /// An object nested at `prefix` (e.g. `records[3]`).
@@ -91,7 +212,10 @@ impl Fields {
         } else if s.chars().count() > max {
             self.bad(name, format!("must be at most {max} characters"));
         } else if has_control(&s) {
-            self.bad(name, "must not contain control characters");
+            self.bad(
+                name,
+                "must not contain control or invisible formatting characters",
+            );
         } else {
             return Some(s);
         }
@@ -259,7 +383,7 @@ impl Fields {
             .collect();
         unknown.sort();
         for k in unknown {
-            self.bad(&k, "is not a member of this request");
+            self.bad(&echo(&k), "is not a member of this request");
         }
     }
 
@@ -268,21 +392,37 @@ impl Fields {
         self.errors.is_empty()
     }
 
-    /// Done: 422 listing every bad field (unknown members included), or nothing.
+    /// Done: 422 listing every bad field (unknown members included), or nothing. At most
+    /// [`MAX_FIELD_ERRORS`] are listed; one last entry says how many more there were.
     pub fn finish(mut self) -> Result<(), ApiError> {
         self.refuse_unknown();
         if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Invalid(self.errors))
+            return Ok(());
         }
+        if self.errors.len() > MAX_FIELD_ERRORS {
+            let more = self.errors.len() - MAX_FIELD_ERRORS;
+            self.errors.truncate(MAX_FIELD_ERRORS);
+            self.errors.push(FieldError::new(
+                "body",
+                format!("{more} more problems are not listed: fix these first"),
+            ));
+        }
+        Err(ApiError::Invalid(self.errors))
     }
 }
 
 /// A date `YYYY-MM-DD` between 1900 and 9999 that exists.
 pub fn parse_date(v: &str) -> Option<Date> {
     let b = v.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+    // Digits only: `str::parse` would take `+1` for a month (`2026-+1-+1` was 2026-01-01).
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !digits(0..4)
+        || !digits(5..7)
+        || !digits(8..10)
+    {
         return None;
     }
     let y: i32 = v.get(0..4)?.parse().ok()?;
@@ -348,5 +488,67 @@ mod tests {
         let mut f = fields(serde_json::json!({"name": "a\u{7}b"}));
         assert_eq!(f.text("name", true, 10), None);
         assert!(f.finish().is_err());
+    }
+
+    /// Security review: `2026-+1-+1` was stored as 2026-01-01.
+    #[test]
+    fn dates_are_digits_only() {
+        assert!(parse_date("2026-+1-+1").is_none());
+        assert!(parse_date("+026-01-01").is_none());
+        assert!(parse_date("2026-01- 1").is_none());
+        assert!(parse_date("2026-01-01").is_some());
+    }
+
+    /// Security review: names with right-to-left overrides or zero-width characters passed.
+    #[test]
+    fn invisible_formatting_characters_are_refused() {
+        for bad in [
+            "adm\u{202E}nim",
+            "admin\u{200B}",
+            "\u{FEFF}Ada",
+            "Ad\u{2066}a",
+            "Ad\u{200D}a",
+            "\u{200C}",
+        ] {
+            let mut f = fields(serde_json::json!({ "name": bad }));
+            assert_eq!(f.text("name", true, 20), None, "{bad:?}");
+        }
+        // Persian spelling keeps its zero-width non-joiner between letters.
+        let mut f =
+            fields(serde_json::json!({"name": "\u{0645}\u{06CC}\u{200C}\u{0631}\u{0648}\u{062F}"}));
+        assert!(f.text("name", true, 20).is_some());
+        assert!(f.finish().is_ok());
+    }
+
+    /// Security review: `{"a":1,"a":2}` was read as `{"a":2}`.
+    #[test]
+    fn duplicate_members_are_refused_at_every_depth() {
+        for body in [
+            &br#"{"a":1,"a":2}"#[..],
+            br#"{"records":[{"code":"P","code":"A"}]}"#,
+        ] {
+            let e = sonic_rs::from_slice::<Strict>(body).err().expect("refused");
+            assert!(e.to_string().contains("appears twice"), "{e}");
+        }
+        let Strict(v) = sonic_rs::from_slice(br#"{"a":[1,2.5,"x",null,true,{"b":{}}]}"#).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"a": [1, 2.5, "x", null, true, {"b": {}}]})
+        );
+    }
+
+    /// Security review: a 167 KB body of bad members produced a 1.31 MB answer.
+    #[test]
+    fn the_list_of_bad_fields_is_capped() {
+        let mut m = Map::new();
+        for i in 0..5000 {
+            m.insert(format!("{i}{}", "x".repeat(200)), Value::from(i));
+        }
+        let Err(ApiError::Invalid(errors)) = Fields::of(m, String::new()).finish() else {
+            panic!("not invalid")
+        };
+        assert_eq!(errors.len(), MAX_FIELD_ERRORS + 1);
+        assert!(errors.iter().all(|e| e.field.len() <= MAX_ECHOED_NAME + 3));
+        assert!(errors[MAX_FIELD_ERRORS].detail.starts_with("4950 more"));
     }
 }

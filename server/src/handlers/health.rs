@@ -1,8 +1,11 @@
 //! `/healthz` (liveness, no I/O, open to all), `/readyz` (dependencies: a bare verdict for
 //! anyone, the details for operators) and `/metrics` (operators only). An operator is a
 //! request carrying `Authorization: Bearer <CAMPUSHUB_OPS_TOKEN>`, or, while no token is
-//! configured, any loopback client: pool figures, memory and database error text are a map
-//! for an attacker, and nothing a balancer's health check needs.
+//! configured, any loopback connection: pool figures, memory and database error text are a
+//! map for an attacker, and nothing a balancer's health check needs. Anyone else gets a
+//! verdict at most a second old (taken with real checks, then reused), and is rate limited
+//! per address: anonymous readiness checks cannot make the server ping PostgreSQL, the
+//! replica and Redis at the rate they arrive.
 
 use serde::Serialize;
 
@@ -11,7 +14,7 @@ use crate::api_error::ApiError;
 use crate::http::response::PROMETHEUS;
 use crate::http::{Body, Response};
 use crate::metrics::{self, ProcessInfo};
-use crate::shard::Shard;
+use crate::shard::{Shard, Verdict};
 
 /// Liveness: the shard's event loop answers. No I/O.
 pub async fn healthz(_shard: &Shard, _req: &Request<'_>) -> Result<Response, ApiError> {
@@ -101,11 +104,41 @@ async fn pool_check(pool: &campushub_db::Pool) -> Check {
     }
 }
 
+/// How long an anonymous caller's verdict is reused.
+const VERDICT_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn verdict_answer(v: Verdict) -> Result<Response, ApiError> {
+    match v {
+        Verdict::Ready => Ok(Response::json(200, b"{\"status\":\"ready\"}".to_vec())
+            .with_header("Cache-Control", "no-store")),
+        Verdict::Degraded => Ok(Response::json(200, b"{\"status\":\"degraded\"}".to_vec())
+            .with_header("Cache-Control", "no-store")),
+        Verdict::DatabaseDown => Err(ApiError::NotReady("The database does not answer.", None)),
+    }
+}
+
 /// Readiness: 200 when the database answers and the server is not draining; 503
 /// (problem+json) otherwise. Redis or replica trouble is reported as `degraded` (the server
-/// still serves). Only operators see the checks.
+/// still serves). Only operators see the checks, and only they make every call check; others
+/// get the shard's last verdict while it is under a second old (draining is always live: a
+/// balancer must see it at once).
 pub async fn readyz(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let draining = shard.shutdown.is_draining();
+    let operator = crate::auth::caller::operator(shard, req);
+    let now = std::time::Instant::now();
+    if !operator {
+        if draining {
+            return Err(ApiError::NotReady("The server is shutting down.", None));
+        }
+        if let Some((at, v)) = shard.readiness.get() {
+            if now.duration_since(at) < VERDICT_TTL {
+                return verdict_answer(v);
+            }
+            // Callers that arrive while this one checks reuse the last verdict.
+            shard.readiness.set(Some((now, v)));
+        }
+    }
+    shard.metrics.borrow_mut().readiness_checks_total += 1;
     let database = pool_check(shard.db.primary()).await;
     let replica = match shard.db.replica() {
         Some(r) => {
@@ -167,7 +200,14 @@ pub async fn readyz(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
             rss_bytes: metrics::rss_bytes(),
         },
     };
-    let operator = crate::auth::caller::operator(shard, req);
+    let verdict = if !db_up {
+        Verdict::DatabaseDown
+    } else if degraded {
+        Verdict::Degraded
+    } else {
+        Verdict::Ready
+    };
+    shard.readiness.set(Some((now, verdict)));
     if status == "not_ready" {
         let why = if draining {
             "The server is shutting down."

@@ -20,7 +20,9 @@ use super::fields::Fields;
 use super::students::{allow_student, load, load_many, parse_id};
 use super::Request;
 use crate::api_error::ApiError;
-use crate::auth::access::{department_access, departments_with, require_department};
+use crate::auth::access::{
+    department_access, departments_with, require_covers, require_department,
+};
 use crate::auth::caller::Caller;
 use crate::http::Response;
 use crate::shard::Shard;
@@ -137,7 +139,7 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
 }
 
 /// What a student's body may say, read strictly (every bad field reported).
-struct StudentIn {
+pub(super) struct StudentIn {
     username: Option<String>,
     email: Option<Option<String>>,
     given_name: Option<String>,
@@ -150,19 +152,21 @@ struct StudentIn {
     status: Option<&'static str>,
 }
 
+/// A log-in name: letters, digits and `. _ - +`. No `@`: log-in takes a username or an email,
+/// so a username shaped like someone else's email would make one name mean two accounts.
 fn username(f: &mut Fields, required: bool) -> Option<String> {
     let u = f.text("username", required, 150)?;
     if !u
         .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@' | b'+'))
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'))
     {
-        f.bad("username", "may hold only letters, digits and . _ - @ +");
+        f.bad("username", "may hold only letters, digits and . _ - +");
         return None;
     }
     Some(u)
 }
 
-fn student_in(req: &Request<'_>, create: bool) -> Result<StudentIn, ApiError> {
+pub(super) fn student_in(req: &Request<'_>, create: bool) -> Result<StudentIn, ApiError> {
     let mut f = Fields::parse(req)?;
     let s = StudentIn {
         username: if create { username(&mut f, true) } else { None },
@@ -206,6 +210,25 @@ const PERSON_REFUSALS: &[(&str, &str, &str)] = &[
     ("employee_taken", "employee_number", "is already taken"),
     ("no_department", "department", "is not a department"),
 ];
+
+/// What holds for every change to a person (`target`, users.id), whatever their department:
+/// nobody deactivates themself (409: the last administrator could lock the campus out, and a
+/// stolen session could hide its tracks), and nobody changes a person whose grants reach
+/// beyond their own (403). That the institution keeps an active administrator is the
+/// database's to hold (migration 0014), under concurrency too.
+async fn guard_person(
+    shard: &Shard,
+    caller: &Caller,
+    target: i64,
+    status: Option<&str>,
+) -> Result<(), ApiError> {
+    if target == caller.principal.user_id && status == Some("tobedeleted") {
+        return Err(ApiError::Conflict(
+            "You cannot deactivate your own account; another administrator can.".into(),
+        ));
+    }
+    require_covers(shard.db.primary(), &caller.principal, target).await
+}
 
 /// `POST /api/v1/students`.
 pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
@@ -280,6 +303,7 @@ async fn change_student(
     if let Some(dept) = s.department {
         require_department(&caller.principal, permission, dept)?;
     }
+    guard_person(shard, caller, current.id, s.status).await?;
     let ip = ip(req);
     let email_set = s.email.is_some();
     let email = s.email.clone().flatten();
@@ -422,7 +446,8 @@ pub async fn staff_get(shard: &Shard, req: &Request<'_>) -> Result<Response, Api
     Ok(record_response(req, rec))
 }
 
-struct StaffIn {
+/// What a staff member's body may say, read strictly.
+pub(super) struct StaffIn {
     username: Option<String>,
     email: Option<Option<String>>,
     given_name: Option<String>,
@@ -434,7 +459,7 @@ struct StaffIn {
     status: Option<&'static str>,
 }
 
-fn staff_in(req: &Request<'_>, create: bool) -> Result<StaffIn, ApiError> {
+pub(super) fn staff_in(req: &Request<'_>, create: bool) -> Result<StaffIn, ApiError> {
     let mut f = Fields::parse(req)?;
     let s = StaffIn {
         username: if create { username(&mut f, true) } else { None },
@@ -526,6 +551,7 @@ async fn change_staff(
     if let Some(dept) = s.department {
         require_department(&caller.principal, permission, dept)?;
     }
+    guard_person(shard, caller, current.id, s.status).await?;
     let id = path_id(req, "staff member")?;
     let ip = ip(req);
     let email_set = s.email.is_some();

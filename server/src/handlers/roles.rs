@@ -129,9 +129,12 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
             "`name` is 1-63 lower-case letters, digits or _, starting with a letter.".into(),
         ));
     }
-    if body.description.trim().is_empty() || body.description.len() > 500 {
+    if body.description.trim().is_empty()
+        || body.description.len() > 500
+        || super::fields::has_control(&body.description)
+    {
         return Err(ApiError::Unprocessable(
-            "`description` is required, at most 500 bytes.".into(),
+            "`description` is required, at most 500 bytes, without control or invisible formatting characters.".into(),
         ));
     }
     check_permissions(&body.permissions)?;
@@ -165,9 +168,9 @@ pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     let caller = req.caller()?;
     let body: RolePatch = json_body(req)?;
     if let Some(d) = &body.description {
-        if d.trim().is_empty() || d.len() > 500 {
+        if d.trim().is_empty() || d.len() > 500 || super::fields::has_control(d) {
             return Err(ApiError::Unprocessable(
-                "`description` must not be empty, at most 500 bytes.".into(),
+                "`description` must not be empty, at most 500 bytes, without control or invisible formatting characters.".into(),
             ));
         }
     }

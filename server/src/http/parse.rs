@@ -11,7 +11,9 @@ use super::error::ProtoError;
 /// Most header fields accepted in one request.
 pub const MAX_HEADERS: usize = 64;
 
-/// Request methods the server knows; anything else is answered 501.
+/// Request methods the server knows; anything else is answered 501. `TRACE` is registered
+/// (RFC 9110 §9.3.8) but no route takes it: it gets 405 with `Allow`, like any registered
+/// method a route does not take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
     /// GET
@@ -28,6 +30,8 @@ pub enum Method {
     Delete,
     /// OPTIONS
     Options,
+    /// TRACE (no route takes it: 405)
+    Trace,
 }
 
 impl Method {
@@ -40,6 +44,7 @@ impl Method {
             b"PATCH" => Method::Patch,
             b"DELETE" => Method::Delete,
             b"OPTIONS" => Method::Options,
+            b"TRACE" => Method::Trace,
             _ => return None,
         })
     }
@@ -54,6 +59,7 @@ impl Method {
             Method::Patch => "PATCH",
             Method::Delete => "DELETE",
             Method::Options => "OPTIONS",
+            Method::Trace => "TRACE",
         }
     }
 
@@ -63,7 +69,7 @@ impl Method {
     }
 
     /// Every method, in index order.
-    pub const ALL: [Method; 7] = [
+    pub const ALL: [Method; 8] = [
         Method::Get,
         Method::Head,
         Method::Post,
@@ -71,6 +77,7 @@ impl Method {
         Method::Patch,
         Method::Delete,
         Method::Options,
+        Method::Trace,
     ];
 }
 

@@ -521,6 +521,7 @@ async fn serve_one(
     let route = matched.route;
     let origin = header(&head.origin);
     // Behind a trusted balancer, the client it names (net::forwarded).
+    let socket_peer = peer;
     let peer = match crate::net::forwarded::client(
         &shard.config.trusted_proxies,
         peer,
@@ -556,6 +557,7 @@ async fn serve_one(
         if_match: header(&head.if_match),
         if_none_match: header(&head.if_none_match),
         peer,
+        socket_peer,
         request_id: rid.as_bytes(),
         claims: std::cell::OnceCell::new(),
         key: std::cell::OnceCell::new(),

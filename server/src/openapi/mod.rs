@@ -280,12 +280,15 @@ fn operation(spec: &RouteSpec, e: &Endpoint) -> Value {
         Access::Public => json!([]),
         Access::Operator => json!([{"opsToken": []}]),
         Access::Person | Access::PersonInstitution(_) => json!([{"bearer": []}]),
-        Access::Caller | Access::Institution(_) | Access::Record(_) => {
+        Access::Caller | Access::Institution(_) | Access::Record(_) | Access::RecordEither(..) => {
             json!([{"bearer": []}, {"apiKey": []}])
         }
     };
-    if let Some(p) = e.access.permission() {
+    if let [p] = e.access.permissions()[..] {
         op["x-permission"] = json!(p);
+    } else if !e.access.permissions().is_empty() {
+        // Either permission is accepted, each for what it allows (the summary says which).
+        op["x-permission"] = json!(e.access.permissions());
     }
     op
 }

@@ -83,6 +83,9 @@ pub struct Shard {
     /// only if it has not moved: a read that began before a change and ended after its
     /// invalidation would otherwise put the old data back for an entry's whole life.
     pub cache_epoch: Cell<u64>,
+    /// The readiness verdict anonymous callers get, and when it was taken: refreshed at most
+    /// once a second (`handlers::health::readyz`).
+    pub readiness: Cell<Option<(Instant, Verdict)>>,
     /// Verified API keys, and those used since the last batch was recorded.
     pub api_keys: RefCell<crate::auth::api_keys::KeyCache>,
     /// Public ids of orgs by row id (they never change).
@@ -132,6 +135,17 @@ pub struct CachedStudent {
     pub version: i64,
     /// The profile, encoded once.
     pub json: Rc<[u8]>,
+}
+
+/// What anonymous callers of `/readyz` are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Everything answers.
+    Ready,
+    /// The database answers; Redis or the replica does not.
+    Degraded,
+    /// The database does not answer.
+    DatabaseDown,
 }
 
 /// A list of students as the roster and page caches keep them: (users.id, public id), in the
@@ -537,6 +551,7 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
         api_keys: RefCell::new(crate::auth::api_keys::KeyCache::new(10_000)),
         authz_version: Cell::new(0),
         cache_epoch: Cell::new(0),
+        readiness: Cell::new(None),
         summaries: RefCell::new(campushub_cache::LocalCache::new(1_000)),
         students: RefCell::new(campushub_cache::LocalCache::new(
             config.profile_cache_entries.max(1) as usize,
@@ -597,27 +612,57 @@ async fn maintain_partitions(shard: Rc<Shard>) {
         }
         .await;
         match result {
-            Ok(report) => access_log::event(
-                "info",
-                "attendance partitions maintained",
-                &[
-                    (
-                        "created",
-                        report
-                            .created
-                            .iter()
-                            .map(|(m, moved)| format!("{m} (moved {moved})"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    ),
-                    ("existing", report.existing.len().to_string()),
-                ],
-            ),
-            Err(e) => access_log::event(
-                "warn",
-                "attendance partition maintenance failed",
-                &[("detail", e)],
-            ),
+            Ok(report) => {
+                {
+                    let mut m = shard.metrics.borrow_mut();
+                    m.partitions_created_total += report.created.len() as u64;
+                    m.partitions_deferred = report.deferred.len() as u64;
+                }
+                let months = |v: &[campushub_db::partitions::Month]| {
+                    v.iter()
+                        .map(|m| m.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                // Deferred months are a warning: rows wait in the default partition, and
+                // something wrote dates far from today.
+                access_log::event(
+                    if report.deferred.is_empty() {
+                        "info"
+                    } else {
+                        "warn"
+                    },
+                    "attendance partitions maintained",
+                    &[
+                        (
+                            "created",
+                            report
+                                .created
+                                .iter()
+                                .map(|(m, moved)| format!("{m} (moved {moved})"))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        ),
+                        ("existing", report.existing.len().to_string()),
+                        ("deferred", months(&report.deferred)),
+                        (
+                            "limit_per_run",
+                            campushub_db::partitions::MAX_CREATED_PER_RUN.to_string(),
+                        ),
+                    ],
+                )
+            }
+            Err(e) => {
+                shard
+                    .metrics
+                    .borrow_mut()
+                    .partition_maintenance_failures_total += 1;
+                access_log::event(
+                    "warn",
+                    "attendance partition maintenance failed",
+                    &[("detail", e)],
+                )
+            }
         }
         monoio::time::sleep(DAY).await;
     }

@@ -2,6 +2,8 @@
 //! throwaway stack that `scripts/test` started (its URLs come in through the environment).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod campus;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -381,6 +383,19 @@ pub fn psql(url: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `sql` through psql, which may fail: (success, stdout, stderr).
+pub fn psql_result(url: &str, sql: &str) -> (bool, String, String) {
+    let out = psql_command(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-Atc", sql])
+        .output()
+        .expect("psql");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Runs the `campushub` binary against the database at `url`: (exit code, stdout, stderr).
 pub fn cli(url: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_campushub"))
@@ -389,6 +404,30 @@ pub fn cli(url: &str, args: &[&str]) -> (i32, String, String) {
         .env("CAMPUSHUB_DATABASE_URL", url)
         .output()
         .expect("run campushub");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `campushub admin create ARGS` against `url` with `stdin` on standard input:
+/// (exit code, stdout, stderr).
+pub fn admin_create(url: &str, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_campushub"))
+        .args(["admin", "create"])
+        .args(args)
+        .env_remove("CAMPUSHUB_CONFIG")
+        .env("CAMPUSHUB_DATABASE_URL", url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command refused before it reads the password may be gone already: a broken pipe here
+    // is its answer, not the test's failure.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
