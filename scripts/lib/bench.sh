@@ -22,7 +22,7 @@ bench_setup() {
     ensure_packages
     command -v wrk >/dev/null || {
         command -v apt-get >/dev/null || die "wrk not found: install it"
-        apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || die "could not install wrk"
+        apt-get -o DPkg::Lock::Timeout=300 install -y -qq wrk >/dev/null 2>&1 || { apt-get -o DPkg::Lock::Timeout=300 update -qq && apt-get -o DPkg::Lock::Timeout=300 install -y -qq wrk >/dev/null; } || die "could not install wrk"
     }
     cores=$(nproc)
     [ "$cores" -ge 2 ] || die "needs at least 2 cores (server on core 0, wrk on core 1)"

@@ -106,7 +106,7 @@ ensure_packages() {
         sudo=(sudo)
     fi
     echo "installing ${missing[*]} with apt-get" >&2
-    { "${sudo[@]}" apt-get update && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; } >&2 \
+    { "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y "${missing[@]}"; } >&2 \
         || die "apt-get install ${missing[*]} failed"
     { pg_bindir >/dev/null && pgbouncer_bin >/dev/null && redis_bin >/dev/null && command -v python3 >/dev/null && command -v shellcheck >/dev/null; } \
         || die "${missing[*]} still missing after apt-get install"

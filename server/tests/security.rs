@@ -716,7 +716,7 @@ fn an_api_key_cannot_touch_its_creators_credentials() {
 
 // ---- The attacker's review of the campus API (da3d698): five medium and eleven low findings.
 
-use common::campus::{build_campus, give_password, id_of, ok, send, tag};
+use common::campus::{build_campus, give_password, id_of, new_quiz, ok, open_session, send, tag};
 use serde_json::json;
 
 /// A new staff member of department `dept` with the demo password; returns their public id.
@@ -1110,16 +1110,7 @@ fn draft_results_show_only_to_those_who_may_grade_or_publish_them() {
         201,
     );
     let other_teacher = access_token(&server, &other.teacher_name);
-    let item = id_of(&ok(
-        &send(
-            &server,
-            "POST",
-            &format!("/api/v1/classes/{}/line-items", other.class),
-            &other_teacher,
-            json!({"title": "Draft quiz", "category": "quiz", "max_score": 10}),
-        ),
-        201,
-    ));
+    let item = new_quiz(&server, &other_teacher, &other.class, "Draft quiz");
     ok(
         &send(
             &server,
@@ -1239,26 +1230,8 @@ fn a_caller_without_rights_on_a_kind_cannot_tell_real_ids_from_random_ones() {
     let registrar = access_token(&server, "registrar");
     let c = build_campus(&server, &admin, &registrar, 2);
     let teacher = access_token(&server, &c.teacher_name);
-    let session = id_of(&ok(
-        &send(
-            &server,
-            "POST",
-            &format!("/api/v1/classes/{}/attendance-sessions", c.class),
-            &teacher,
-            json!({"date": "2026-12-02", "period": 2}),
-        ),
-        201,
-    ));
-    let item = id_of(&ok(
-        &send(
-            &server,
-            "POST",
-            &format!("/api/v1/classes/{}/line-items", c.class),
-            &teacher,
-            json!({"title": "Quiz", "category": "quiz", "max_score": 10}),
-        ),
-        201,
-    ));
+    let session = open_session(&server, &teacher, &c.class, "2026-12-02", 2);
+    let item = new_quiz(&server, &teacher, &c.class, "Quiz");
     give_password(&c.student_names[0]);
     let student = access_token(&server, &c.student_names[0]);
     let random = "0b5e1d8e-6f44-4c3b-9d7e-2f1a3c4b5d6e";
@@ -1587,16 +1560,7 @@ fn if_match_holds_on_registers_and_result_sheets() {
     let registrar = access_token(&server, "registrar");
     let c = build_campus(&server, &admin, &registrar, 2);
     let teacher = access_token(&server, &c.teacher_name);
-    let session = id_of(&ok(
-        &send(
-            &server,
-            "POST",
-            &format!("/api/v1/classes/{}/attendance-sessions", c.class),
-            &teacher,
-            json!({"date": "2026-12-02", "period": 1}),
-        ),
-        201,
-    ));
+    let session = open_session(&server, &teacher, &c.class, "2026-12-02", 1);
     let etag_of = |path: &str| {
         let r = call(&server, "GET", path, Some(&teacher), None);
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -1643,16 +1607,7 @@ fn if_match_holds_on_registers_and_result_sheets() {
         "a mark moves the register's version"
     );
 
-    let item = id_of(&ok(
-        &send(
-            &server,
-            "POST",
-            &format!("/api/v1/classes/{}/line-items", c.class),
-            &teacher,
-            json!({"title": "Quiz", "category": "quiz", "max_score": 10}),
-        ),
-        201,
-    ));
+    let item = new_quiz(&server, &teacher, &c.class, "Quiz");
     let sheet = format!("/api/v1/line-items/{item}/results");
     let scores = |n: u32| json!({"results": [{"student": c.students[1], "score": n}]});
     let seen = etag_of(&sheet);

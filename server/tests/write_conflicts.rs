@@ -257,6 +257,34 @@ fn a_class_moved_into_a_term_that_holds_its_code_is_409_on_class_code() {
     assert_eq!(now["term"]["sourced_id"], spring.as_str(), "{now}");
 }
 
+/// Round after round, every one of `records` (under `base`) is changed at once to the same
+/// value of `field` (`value(round)`): one 200, the rest 409 naming the field, and `count`
+/// (SQL, given the value) finds the value once.
+fn race_one_value(
+    server: &TestServer,
+    admin: &str,
+    base: &str,
+    records: &[String],
+    field: &str,
+    value: impl Fn(usize) -> String,
+    count: impl Fn(&str) -> String,
+) {
+    for round in 0..ROUNDS {
+        let v = value(round);
+        let responses = at_once(|i| {
+            send(
+                server,
+                "PATCH",
+                &format!("{base}/{}", records[i]),
+                admin,
+                json!({ field: v }),
+            )
+        });
+        one_winner(&responses, 200, field);
+        assert_eq!(sql_one(&count(&v)), "1", "round {round}");
+    }
+}
+
 #[test]
 fn concurrent_changes_to_one_email_give_one_200_and_409s() {
     let server = spawn_for_races();
@@ -266,25 +294,15 @@ fn concurrent_changes_to_one_email_give_one_200_and_409s() {
     let students: Vec<String> = (0..WRITERS)
         .map(|i| student(&server, &admin, &t, i, &dept))
         .collect();
-    for round in 0..ROUNDS {
-        let email = format!("shared{t}r{round}@example.edu");
-        let responses = at_once(|i| {
-            send(
-                &server,
-                "PATCH",
-                &format!("/api/v1/students/{}", students[i]),
-                &admin,
-                json!({"email": email}),
-            )
-        });
-        one_winner(&responses, 200, "email");
-        assert_eq!(
-            sql_one(&format!(
-                "SELECT count(*) FROM users WHERE lower(email) = '{email}'"
-            )),
-            "1"
-        );
-    }
+    race_one_value(
+        &server,
+        &admin,
+        "/api/v1/students",
+        &students,
+        "email",
+        |round| format!("shared{t}r{round}@example.edu"),
+        |email| format!("SELECT count(*) FROM users WHERE lower(email) = '{email}'"),
+    );
 }
 
 #[test]
@@ -318,25 +336,15 @@ fn concurrent_changes_to_one_roll_number_give_one_200_and_409s() {
     let students: Vec<String> = (0..WRITERS)
         .map(|i| student(&server, &admin, &t, i, &dept))
         .collect();
-    for round in 0..ROUNDS {
-        let roll = format!("WR{t}-{round}");
-        let responses = at_once(|i| {
-            send(
-                &server,
-                "PATCH",
-                &format!("/api/v1/students/{}", students[i]),
-                &admin,
-                json!({"roll_number": roll}),
-            )
-        });
-        one_winner(&responses, 200, "roll_number");
-        assert_eq!(
-            sql_one(&format!(
-                "SELECT count(*) FROM student_profiles WHERE roll_number = '{roll}'"
-            )),
-            "1"
-        );
-    }
+    race_one_value(
+        &server,
+        &admin,
+        "/api/v1/students",
+        &students,
+        "roll_number",
+        |round| format!("WR{t}-{round}"),
+        |roll| format!("SELECT count(*) FROM student_profiles WHERE roll_number = '{roll}'"),
+    );
 }
 
 #[test]
@@ -348,25 +356,15 @@ fn concurrent_changes_to_one_employee_number_give_one_200_and_409s() {
     let members: Vec<String> = (0..WRITERS)
         .map(|i| staff(&server, &admin, &t, i, &dept))
         .collect();
-    for round in 0..ROUNDS {
-        let number = format!("WN{t}-{round}");
-        let responses = at_once(|i| {
-            send(
-                &server,
-                "PATCH",
-                &format!("/api/v1/staff/{}", members[i]),
-                &admin,
-                json!({"employee_number": number}),
-            )
-        });
-        one_winner(&responses, 200, "employee_number");
-        assert_eq!(
-            sql_one(&format!(
-                "SELECT count(*) FROM staff_profiles WHERE employee_number = '{number}'"
-            )),
-            "1"
-        );
-    }
+    race_one_value(
+        &server,
+        &admin,
+        "/api/v1/staff",
+        &members,
+        "employee_number",
+        |round| format!("WN{t}-{round}"),
+        |number| format!("SELECT count(*) FROM staff_profiles WHERE employee_number = '{number}'"),
+    );
 }
 
 /// A 500 the code cannot foresee: a unique index the API knows nothing of (as a database

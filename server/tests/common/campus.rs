@@ -197,3 +197,33 @@ pub fn build_campus(server: &TestServer, admin: &str, registrar: &str, n: usize)
         student_names,
     }
 }
+
+/// Opens the register of class `class` for `date` and `period` as `teacher`; its public id.
+pub fn open_session(
+    server: &TestServer,
+    teacher: &str,
+    class: &str,
+    date: &str,
+    period: u8,
+) -> String {
+    let r = send(
+        server,
+        "POST",
+        &format!("/api/v1/classes/{class}/attendance-sessions"),
+        teacher,
+        json!({"date": date, "period": period}),
+    );
+    id_of(&ok(&r, 201))
+}
+
+/// A draft quiz (max score 10) titled `title` in class `class`, made by `teacher`; its id.
+pub fn new_quiz(server: &TestServer, teacher: &str, class: &str, title: &str) -> String {
+    let r = send(
+        server,
+        "POST",
+        &format!("/api/v1/classes/{class}/line-items"),
+        teacher,
+        json!({"title": title, "category": "quiz", "max_score": 10}),
+    );
+    id_of(&ok(&r, 201))
+}
