@@ -30,35 +30,36 @@ const MAX_ECHOED_NAME: usize = 64;
 /// a right-to-left override that reverses what a list shows). The zero-width (non-)joiner is
 /// part of spelling in Persian and Indic scripts, so it passes between two non-ASCII letters.
 pub fn has_control(s: &str) -> bool {
-    let chars: Vec<char> = s.chars().collect();
-    chars.iter().enumerate().any(|(i, &c)| {
-        if c.is_control() {
+    let letter = |c: Option<char>| c.is_some_and(|c| c.is_alphabetic() && !c.is_ascii());
+    let mut prev = None;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let bad = c.is_control()
+            || match c {
+                '\u{200C}' | '\u{200D}' => !(letter(prev) && letter(chars.peek().copied())),
+                // Zero-width space, LRM, RLM, bidi embeddings and overrides, word joiner and
+                // the invisible operators, bidi isolates, the Arabic letter mark, the
+                // Mongolian vowel separator, the byte-order mark (zero-width no-break space),
+                // interlinear annotation, and the tag characters.
+                '\u{200B}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}' => true,
+                _ => false,
+            };
+        if bad {
             return true;
         }
-        match c {
-            '\u{200C}' | '\u{200D}' => {
-                let letter =
-                    |o: Option<&char>| o.is_some_and(|c| c.is_alphabetic() && !c.is_ascii());
-                !(i > 0 && letter(chars.get(i - 1)) && letter(chars.get(i + 1)))
-            }
-            // Zero-width space, LRM, RLM, bidi embeddings and overrides, word joiner and the
-            // invisible operators, bidi isolates, the Arabic letter mark, the Mongolian vowel
-            // separator, the byte-order mark (zero-width no-break space), interlinear
-            // annotation, and the tag characters.
-            '\u{200B}'
-            | '\u{200E}'
-            | '\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{061C}'
-            | '\u{180E}'
-            | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{E0000}'..='\u{E007F}' => true,
-            _ => false,
-        }
-    })
+        prev = Some(c);
+    }
+    false
 }
 
 /// A JSON value whose objects, at every depth, name each member once: serde_json's map keeps
