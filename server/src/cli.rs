@@ -85,7 +85,7 @@ fn serve() -> i32 {
         Ok(s) => s,
         Err(e) => return fail(format!("could not install signal handlers: {e}")),
     };
-    match crate::shard::run(config, shutdown) {
+    match crate::server::run(config, shutdown) {
         Ok(()) => 0,
         Err(e) => fail(e),
     }

@@ -45,6 +45,32 @@ impl Histogram {
     }
 }
 
+/// One per-shard cache's figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// `tokens`, `principals`, `api_keys`, `students`, `summaries`, `rosters` or
+    /// `student_pages`, `results` or `codes`.
+    pub name: &'static str,
+    /// Entries held now.
+    pub entries: u64,
+    /// Lookups answered from the cache since start.
+    pub hits: u64,
+    /// Lookups that went to the database since start.
+    pub misses: u64,
+}
+
+impl CacheStats {
+    /// A cache's figures: its name, entries and (hits, misses).
+    pub fn of(name: &'static str, entries: usize, (hits, misses): (u64, u64)) -> CacheStats {
+        CacheStats {
+            name,
+            entries: entries as u64,
+            hits,
+            misses,
+        }
+    }
+}
+
 /// Key of a request series.
 pub type SeriesKey = (Method, Route, u16);
 
@@ -119,7 +145,7 @@ pub struct ShardSnapshot {
     /// Redis, if configured.
     pub redis: Option<RedisStats>,
     /// The shard's hot caches: entries, hits and misses of each.
-    pub caches: [crate::shard::CacheStats; 9],
+    pub caches: [CacheStats; 9],
     /// The invalidation subscription, if Redis is configured.
     pub bus: Option<campushub_cache::BusStats>,
     /// Highest authorisation version the shard has seen.
@@ -292,7 +318,7 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
             "campushub_cache_entries",
             "Entries in a shard's cache.",
             "gauge",
-            (|c: &crate::shard::CacheStats| c.entries) as fn(&crate::shard::CacheStats) -> u64,
+            (|c: &CacheStats| c.entries) as fn(&CacheStats) -> u64,
         ),
         (
             "campushub_cache_hits_total",

@@ -6,31 +6,16 @@
 //! shard's own limiter while Redis is away. Over a limit: 429 with `Retry-After` and the IETF
 //! `RateLimit` / `RateLimit-Policy` fields.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::time::Instant;
 
 use campushub_cache::policies::NAMES;
 use campushub_cache::ratelimit::{Decision, LocalLimiter, Policy, SharedLimiter};
+use campushub_cache::{RateLimits, ShardRedis};
 
 use crate::api_error::ApiError;
-use crate::shard::Shard;
-
-/// Which rate limit a route's requests count against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LimitGroup {
-    /// Liveness probes: never limited (limiting them would fail balancers' checks; they do
-    /// no I/O).
-    Probe,
-    /// Readiness: operators never limited; anyone else per client address, under the
-    /// `anonymous` policy (a balancer polls a few times a second; a flood of anonymous
-    /// readiness checks once pinged PostgreSQL, the replica and Redis on every call).
-    Readiness,
-    /// Log-in and credential routes: per client address (`auth`).
-    Auth,
-    /// Everything else: per principal when authenticated, per address when anonymous.
-    Caller,
-}
+pub use crate::router::LimitGroup;
 
 /// The shard's limiter state.
 pub struct ShardLimiters {
@@ -40,6 +25,8 @@ pub struct ShardLimiters {
     login: RefCell<LocalLimiter<Box<str>>>,
     credentials: RefCell<LocalLimiter<i64>>,
     shared: SharedLimiter,
+    /// Requests refused with 429 since start (the shard's metrics read it).
+    refused_total: Cell<u64>,
 }
 
 impl Default for ShardLimiters {
@@ -51,6 +38,7 @@ impl Default for ShardLimiters {
             login: RefCell::new(LocalLimiter::new(100_000)),
             credentials: RefCell::new(LocalLimiter::new(100_000)),
             shared: SharedLimiter::new(),
+            refused_total: Cell::new(0),
         }
     }
 }
@@ -98,105 +86,129 @@ enum Key<'k> {
     Credentials(i64),
 }
 
-async fn decide(
-    shard: &Shard,
-    which: usize,
-    policy: &Policy,
-    key: Key<'_>,
-) -> Result<Applied, ApiError> {
-    let limits = &shard.config.rate_limits;
-    let applied = |decision| Applied {
-        policy: limits.policy_headers[which],
-        which,
-        decision,
-    };
-    if limits.shared[which] {
-        if let Some(redis) = shard.redis.as_ref().filter(|r| r.connected()) {
-            let redis_key = match &key {
-                Key::Ip(ip) => format!("campushub:rl:{}:{ip}", NAMES[which]),
-                Key::User(id) => format!("campushub:rl:{}:{id}", NAMES[which]),
-                Key::Login(name) => format!("campushub:rl:{}:{name}", NAMES[which]),
-                Key::Credentials(id) => format!("campushub:rl:{}:{id}", NAMES[which]),
-            };
-            // Redis away or slow: the shard's own limiter decides instead.
-            if let Ok(decision) = shard.limiters.shared.check(redis, &redis_key, policy).await {
-                return Ok(applied(decision));
+impl ShardLimiters {
+    async fn decide(
+        &self,
+        limits: &RateLimits,
+        redis: Option<&ShardRedis>,
+        which: usize,
+        policy: &Policy,
+        key: Key<'_>,
+    ) -> Result<Applied, ApiError> {
+        let applied = |decision| Applied {
+            policy: limits.policy_headers[which],
+            which,
+            decision,
+        };
+        if limits.shared[which] {
+            if let Some(redis) = redis.filter(|r| r.connected()) {
+                let redis_key = match &key {
+                    Key::Ip(ip) => format!("campushub:rl:{}:{ip}", NAMES[which]),
+                    Key::User(id) => format!("campushub:rl:{}:{id}", NAMES[which]),
+                    Key::Login(name) => format!("campushub:rl:{}:{name}", NAMES[which]),
+                    Key::Credentials(id) => format!("campushub:rl:{}:{id}", NAMES[which]),
+                };
+                // Redis away or slow: the shard's own limiter decides instead.
+                if let Ok(decision) = self.shared.check(redis, &redis_key, policy).await {
+                    return Ok(applied(decision));
+                }
             }
         }
+        let now = Instant::now();
+        let l = self;
+        let decision = match key {
+            Key::Ip(ip) if which == 0 => l.anonymous.borrow_mut().check(&ip, policy, now),
+            Key::Ip(ip) => l.auth.borrow_mut().check(&ip, policy, now),
+            Key::User(id) => l.authenticated.borrow_mut().check(&id, policy, now),
+            Key::Login(name) => l.login.borrow_mut().check(name, policy, now),
+            Key::Credentials(id) => l.credentials.borrow_mut().check(&id, policy, now),
+        };
+        Ok(applied(decision))
     }
-    let now = Instant::now();
-    let l = &shard.limiters;
-    let decision = match key {
-        Key::Ip(ip) if which == 0 => l.anonymous.borrow_mut().check(&ip, policy, now),
-        Key::Ip(ip) => l.auth.borrow_mut().check(&ip, policy, now),
-        Key::User(id) => l.authenticated.borrow_mut().check(&id, policy, now),
-        Key::Login(name) => l.login.borrow_mut().check(name, policy, now),
-        Key::Credentials(id) => l.credentials.borrow_mut().check(&id, policy, now),
-    };
-    Ok(applied(decision))
-}
 
-/// Applies the route's limit group to a request: `Ok(Some)` when a limit applied and allowed
-/// it, `Err` (429) when it refused. `user` is the principal the authentication stage found
-/// without the database (`auth::caller::rate_identity`), asked for only in the group limited
-/// per principal, so probes and log-in routes never verify a token for it.
-pub async fn check_request(
-    shard: &Shard,
-    group: LimitGroup,
-    peer: IpAddr,
-    user: Option<i64>,
-) -> Result<Option<Applied>, ApiError> {
-    // A readiness check from anyone but an operator counts as an anonymous call (`user` is
-    // `None` for it).
-    let group = match group {
-        LimitGroup::Readiness => LimitGroup::Caller,
-        g => g,
-    };
-    let limits = &shard.config.rate_limits;
-    let applied = match group {
-        // Probes are for operators and balancers; limiting them would fail health checks.
-        LimitGroup::Probe | LimitGroup::Readiness => return Ok(None),
-        LimitGroup::Auth => match &limits.auth {
-            Some(p) => decide(shard, 2, p, Key::Ip(peer)).await?,
-            None => return Ok(None),
-        },
-        LimitGroup::Caller => match (user, &limits.authenticated, &limits.anonymous) {
-            (Some(id), Some(p), _) => decide(shard, 1, p, Key::User(id)).await?,
-            (Some(_), None, _) => return Ok(None),
-            (None, _, Some(p)) => decide(shard, 0, p, Key::Ip(peer)).await?,
-            (None, _, None) => return Ok(None),
-        },
-    };
-    finish(shard, &applied)?;
-    Ok(Some(applied))
-}
+    /// Applies the route's limit group to a request: `Ok(Some)` when a limit applied and allowed
+    /// it, `Err` (429) when it refused. `user` is the principal the authentication stage found
+    /// without the database (`auth::caller::rate_identity`), asked for only in the group limited
+    /// per principal, so probes and log-in routes never verify a token for it.
+    pub async fn check_request(
+        &self,
+        limits: &RateLimits,
+        redis: Option<&ShardRedis>,
+        group: LimitGroup,
+        peer: IpAddr,
+        user: Option<i64>,
+    ) -> Result<Option<Applied>, ApiError> {
+        // A readiness check from anyone but an operator counts as an anonymous call (`user` is
+        // `None` for it).
+        let group = match group {
+            LimitGroup::Readiness => LimitGroup::Caller,
+            g => g,
+        };
+        let applied = match group {
+            // Probes are for operators and balancers; limiting them would fail health checks.
+            LimitGroup::Probe | LimitGroup::Readiness => return Ok(None),
+            LimitGroup::Auth => match &limits.auth {
+                Some(p) => self.decide(limits, redis, 2, p, Key::Ip(peer)).await?,
+                None => return Ok(None),
+            },
+            LimitGroup::Caller => match (user, &limits.authenticated, &limits.anonymous) {
+                (Some(id), Some(p), _) => self.decide(limits, redis, 1, p, Key::User(id)).await?,
+                (Some(_), None, _) => return Ok(None),
+                (None, _, Some(p)) => self.decide(limits, redis, 0, p, Key::Ip(peer)).await?,
+                (None, _, None) => return Ok(None),
+            },
+        };
+        self.finish(&applied)?;
+        Ok(Some(applied))
+    }
 
-/// The strict limit on log-in attempts and one-time codes, per throttle subject (`u:<id>` for
-/// an account, `n:<name>` for a name that matches none) and client address.
-pub async fn check_login(shard: &Shard, subject: &str, peer: IpAddr) -> Result<(), ApiError> {
-    let Some(policy) = &shard.config.rate_limits.login else {
-        return Ok(());
-    };
-    let key = format!("{subject}|{peer}");
-    let applied = decide(shard, 3, policy, Key::Login(&key)).await?;
-    finish(shard, &applied)
-}
+    /// The strict limit on log-in attempts and one-time codes, per throttle subject (`u:<id>` for
+    /// an account, `n:<name>` for a name that matches none) and client address.
+    pub async fn check_login(
+        &self,
+        limits: &RateLimits,
+        redis: Option<&ShardRedis>,
+        subject: &str,
+        peer: IpAddr,
+    ) -> Result<(), ApiError> {
+        let Some(policy) = &limits.login else {
+            return Ok(());
+        };
+        let key = format!("{subject}|{peer}");
+        let applied = self
+            .decide(limits, redis, 3, policy, Key::Login(&key))
+            .await?;
+        self.finish(&applied)
+    }
 
-/// The per-principal limit on credential changes (password, MFA removal).
-pub async fn check_credentials(shard: &Shard, user: i64) -> Result<(), ApiError> {
-    let Some(policy) = &shard.config.rate_limits.credentials else {
-        return Ok(());
-    };
-    let applied = decide(shard, 4, policy, Key::Credentials(user)).await?;
-    finish(shard, &applied)
-}
+    /// The per-principal limit on credential changes (password, MFA removal).
+    pub async fn check_credentials(
+        &self,
+        limits: &RateLimits,
+        redis: Option<&ShardRedis>,
+        user: i64,
+    ) -> Result<(), ApiError> {
+        let Some(policy) = &limits.credentials else {
+            return Ok(());
+        };
+        let applied = self
+            .decide(limits, redis, 4, policy, Key::Credentials(user))
+            .await?;
+        self.finish(&applied)
+    }
 
-/// `Err` (429, counted) when the limit refused.
-fn finish(shard: &Shard, applied: &Applied) -> Result<(), ApiError> {
-    if applied.decision.allowed {
-        Ok(())
-    } else {
-        shard.metrics.borrow_mut().rate_limited_total += 1;
-        Err(applied.refused())
+    /// `Err` (429, counted) when the limit refused.
+    fn finish(&self, applied: &Applied) -> Result<(), ApiError> {
+        if applied.decision.allowed {
+            Ok(())
+        } else {
+            self.refused_total.set(self.refused_total.get() + 1);
+            Err(applied.refused())
+        }
+    }
+
+    /// Requests refused with 429 since start.
+    pub fn refused_total(&self) -> u64 {
+        self.refused_total.get()
     }
 }

@@ -3,7 +3,7 @@
 //! cached key, the admitted caller) is remembered on it, so each is worked out once.
 
 use crate::api_error::ApiError;
-use crate::auth::caller::Caller;
+use crate::auth::access::Caller;
 use crate::http::Method;
 use crate::router::{Endpoint, Route};
 

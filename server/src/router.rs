@@ -10,17 +10,24 @@
 //! request and response schema names and a one-line summary. A unit test checks that every
 //! template routes to its own entry.
 
-use crate::api_error::ApiError;
-use crate::auth::caller::Access;
-use crate::handlers::{
-    admin, api_keys, attendance, audit, auth, catalog, credentials, debug, departments, exams,
-    health, people, roles, students,
-};
-use crate::http::{Method, Response};
-use crate::openapi;
-pub use crate::ratelimit::LimitGroup;
-use crate::request::Request;
-use crate::shard::Shard;
+pub use crate::auth::rule::Access;
+use crate::http::Method;
+
+/// Which rate limit a route's requests count against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitGroup {
+    /// Liveness probes: never limited (limiting them would fail balancers' checks; they do
+    /// no I/O).
+    Probe,
+    /// Readiness: operators never limited; anyone else per client address, under the
+    /// `anonymous` policy (a balancer polls a few times a second; a flood of anonymous
+    /// readiness checks once pinged PostgreSQL, the replica and Redis on every call).
+    Readiness,
+    /// Log-in and credential routes: per client address (`auth`).
+    Auth,
+    /// Everything else: per principal when authenticated, per address when anonymous.
+    Caller,
+}
 
 /// How large a body a route accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,15 +116,6 @@ macro_rules! method_of {
     };
 }
 
-macro_rules! method_pattern {
-    (GET) => {
-        Method::Get | Method::Head
-    };
-    ($m:ident) => {
-        method_of!($m)
-    };
-}
-
 macro_rules! allow_part {
     (GET) => {
         "GET, HEAD, "
@@ -159,7 +157,7 @@ macro_rules! optional {
     };
 }
 
-macro_rules! route_table {
+macro_rules! route_data {
     ($(
         $(#[doc = $doc:literal])*
         $name:ident $template:literal [$($seg:tt),*] $body:ident $limit:ident {
@@ -231,25 +229,19 @@ macro_rules! route_table {
                 _ => not_found(),
             }
         }
-
-        /// Runs the handler of the request's route and method (404 and 405 included).
-        pub async fn dispatch(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-            match req.route {
-                $( Route::$name => match req.method {
-                    $( method_pattern!($method) => $handler(shard, req).await, )+
-                    _ => Err(ApiError::MethodNotAllowed(req.route.spec().allow)),
-                }, )+
-                Route::NotFound => Err(ApiError::NotFound),
-            }
-        }
     };
 }
 
-use crate::auth::caller::Access::{
+use crate::auth::rule::Access::{
     Caller, Institution, Operator, Person, PersonInstitution, Public, Record, RecordEither,
 };
 
-route_table! {
+/// The table itself, handed to a macro that expands it: `route_data` here (the enum, the specs,
+/// the matcher), `pipeline::route_dispatch` above the handlers (the dispatch `match`). The
+/// handler paths are names in `handlers`, resolved only where the dispatch is expanded.
+macro_rules! routes {
+    ($expand:ident) => {
+        $expand! {
     /// `/healthz`: liveness, no I/O.
     Healthz "/healthz" ["healthz"] Read Probe {
         GET => health::healthz, Public, () -> 200 "Status", "Liveness: the shard's event loop answers; no I/O";
@@ -482,7 +474,12 @@ route_table! {
     StudentAttendance "/api/v1/students/{id}/attendance" ["api", "v1", "students", id, "attendance"] Read Caller {
         GET => students::attendance, Record("attendance.read"), () -> 200 "StudentAttendance", "A student's attendance between two dates" ["from:date", "to:date"];
     }
+        }
+    };
 }
+pub(crate) use routes;
+
+routes!(route_data);
 
 impl Route {
     /// Dense index for metrics tables and [`SPECS`].

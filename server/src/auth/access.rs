@@ -10,14 +10,16 @@
 //! Roles named `student` and `guardian` only ever apply to the holder's own or linked records,
 //! whatever the scope of their binding says.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use campushub_cache::LocalCache;
 use campushub_db::queries::access::{self, Grant};
 
+use campushub_db::Pool;
+
 use crate::api_error::ApiError;
-use crate::shard::Shard;
 
 /// How long a principal is trusted while the invalidation bus is down (or not configured):
 /// the bound on how stale a role, binding or revocation can be without Redis.
@@ -41,6 +43,28 @@ pub struct Principal {
     pub usable: bool,
     /// Access tokens issued before this (ms since the epoch) are refused.
     pub revoked_before_ms: u64,
+}
+
+/// An authenticated caller, as the authentication stage (`auth::caller`) admits it and the
+/// request carries it forward: what the token says, and who that is now.
+#[derive(Debug)]
+pub struct Caller {
+    /// The verified claims (`None` for an API key).
+    pub claims: Option<Rc<crate::auth::tokens::Claims>>,
+    /// Grants and account state (cached per shard, dropped on change).
+    pub principal: Rc<Principal>,
+    /// The API key used, if the caller came with one (api_keys.id).
+    pub api_key: Option<i64>,
+}
+
+impl Caller {
+    /// Who makes a change, for the audit trail: this caller, from `ip`.
+    pub fn actor<'a>(&self, ip: &'a str) -> campushub_db::queries::access::Actor<'a> {
+        campushub_db::queries::access::Actor {
+            user_id: self.principal.user_id,
+            ip,
+        }
+    }
 }
 
 /// Why access was allowed (borrowing the deciding grant: checks on the hot path allocate
@@ -134,21 +158,27 @@ impl PrincipalCache {
     }
 }
 
-/// How long a shard may keep what it just loaded.
-pub fn cache_ttl(shard: &Shard) -> Duration {
-    match shard.bus.get() {
-        Some(bus) if bus.live() => LIVE_TTL,
-        _ => FALLBACK_TTL,
+/// How long a shard may keep what it just loaded, given whether its invalidation bus is live.
+pub fn cache_ttl(bus_live: bool) -> Duration {
+    if bus_live {
+        LIVE_TTL
+    } else {
+        FALLBACK_TTL
     }
 }
 
-/// The principal of `user`, from the shard's cache or the database (`None`: no such user).
-pub async fn principal(shard: &Shard, user: i64) -> Result<Option<Rc<Principal>>, ApiError> {
+/// The principal of `user`, from the shard's cache (`cache`) or the database (`None`: no such
+/// user); kept for `ttl`.
+pub async fn principal(
+    cache: &RefCell<PrincipalCache>,
+    db: &Pool,
+    ttl: Duration,
+    user: i64,
+) -> Result<Option<Rc<Principal>>, ApiError> {
     let now = Instant::now();
-    if let Some(p) = shard.principals.borrow_mut().cache.get(&user, now) {
+    if let Some(p) = cache.borrow_mut().cache.get(&user, now) {
         return Ok(Some(Rc::clone(p)));
     }
-    let db = shard.db.primary();
     // Both statements go out pipelined on the shard's connections.
     let (grants, state) =
         futures_util::future::try_join(access::grants(db, user), access::auth_state(db, user))
@@ -162,18 +192,17 @@ pub async fn principal(shard: &Shard, user: i64) -> Result<Option<Rc<Principal>>
         usable: state.usable,
         revoked_before_ms: state.revoked_before_ms,
     });
-    shard
-        .principals
+    cache
         .borrow_mut()
         .cache
-        .insert(user, Rc::clone(&p), now + cache_ttl(shard));
+        .insert(user, Rc::clone(&p), now + ttl);
     Ok(Some(p))
 }
 
 /// Why `principal` may use `permission` on the records of student `student` (row id) of
 /// department `department` (orgs.id), or `None` when it may not.
 pub async fn student_access<'p>(
-    shard: &Shard,
+    db: &Pool,
     principal: &'p Principal,
     permission: &str,
     student: i64,
@@ -198,7 +227,6 @@ pub async fn student_access<'p>(
         .iter()
         .filter(|x| scoped(x, permission) && x.scope_type == "class")
         .collect();
-    let db = shard.db.primary();
     if !classes.is_empty() {
         let ids: Vec<i64> = classes.iter().map(|g| g.scope_id).collect();
         if access::enrolled_in_any(db, student, &ids).await? {
@@ -255,11 +283,7 @@ pub fn covers(caller: &Principal, target: &[access::TargetGrant]) -> bool {
 }
 
 /// 403 unless `caller` [`covers`] every grant of user `target` (users.id).
-pub async fn require_covers(
-    db: &campushub_db::Pool,
-    caller: &Principal,
-    target: i64,
-) -> Result<(), ApiError> {
+pub async fn require_covers(db: &Pool, caller: &Principal, target: i64) -> Result<(), ApiError> {
     if covers(caller, &access::target_grants(db, target).await?) {
         Ok(())
     } else {
@@ -323,7 +347,7 @@ pub fn departments_with(principal: &Principal, permission: &str) -> Option<Vec<i
 /// department; for the teaching permissions a department grant covers only the classes the
 /// principal teaches.
 pub async fn class_access(
-    shard: &Shard,
+    db: &Pool,
     principal: &Principal,
     permission: &str,
     class: i64,
@@ -345,12 +369,7 @@ pub async fn class_access(
         return Ok(false);
     }
     if TEACHING.contains(&permission) {
-        return Ok(campushub_db::queries::campus::teaches(
-            shard.db.primary(),
-            principal.user_id,
-            class,
-        )
-        .await?);
+        return Ok(campushub_db::queries::campus::teaches(db, principal.user_id, class).await?);
     }
     Ok(true)
 }

@@ -14,8 +14,7 @@ use campushub_db::queries::api_keys;
 use sha2::Digest as _;
 
 use crate::api_error::ApiError;
-use crate::auth::access::{cache_ttl, Principal};
-use crate::shard::Shard;
+use crate::auth::access::Principal;
 
 /// What every key starts with (so a leaked one is recognisable, and tokens and keys never
 /// look alike).
@@ -140,14 +139,19 @@ impl KeyCache {
     }
 }
 
-/// The principal of a presented key, from the shard's cache or the database.
-pub async fn resolve(shard: &Shard, key: &[u8]) -> Result<Rc<KeyPrincipal>, ApiError> {
-    if let Some(k) = shard.api_keys.borrow_mut().get(key) {
+/// The principal of a presented key, from the shard's cache (`cache`, which keeps it for
+/// `ttl`) or the database.
+pub async fn resolve(
+    cache: &std::cell::RefCell<KeyCache>,
+    db: &campushub_db::Pool,
+    ttl: std::time::Duration,
+    key: &[u8],
+) -> Result<Rc<KeyPrincipal>, ApiError> {
+    if let Some(k) = cache.borrow_mut().get(key) {
         return Ok(k);
     }
     let invalid = ApiError::Unauthenticated("The API key is not valid.");
     let prefix = prefix_of(key).ok_or(invalid)?;
-    let db = shard.db.primary();
     let stored = api_keys::by_prefix(db, prefix)
         .await?
         .ok_or(ApiError::Unauthenticated("The API key is not valid."))?;
@@ -171,28 +175,26 @@ pub async fn resolve(shard: &Shard, key: &[u8]) -> Result<Rc<KeyPrincipal>, ApiE
         grants,
         acting: std::cell::RefCell::new(None),
     });
-    let mut cache = shard.api_keys.borrow_mut();
+    let mut cache = cache.borrow_mut();
     cache
         .cache
-        .insert(key.into(), Rc::clone(&k), Instant::now() + cache_ttl(shard));
+        .insert(key.into(), Rc::clone(&k), Instant::now() + ttl);
     cache.used.insert(k.key_id);
     Ok(k)
 }
 
-/// Every [`TOUCH_INTERVAL`], writes down which keys this shard saw used (one statement for the
-/// batch); a failed write keeps the ids for the next round.
-pub async fn record_use(shard: Rc<Shard>) {
-    loop {
-        monoio::time::sleep(TOUCH_INTERVAL).await;
-        let ids: Vec<i64> = shard.api_keys.borrow().used.iter().copied().collect();
-        if ids.is_empty() {
-            continue;
-        }
-        if api_keys::touch(shard.db.primary(), &ids).await.is_ok() {
-            let mut cache = shard.api_keys.borrow_mut();
-            for id in &ids {
-                cache.used.remove(id);
-            }
+/// Writes down which keys this shard saw used since the last time (one statement for the
+/// batch); a failed write keeps the ids for the next round. The spawner calls it every
+/// [`TOUCH_INTERVAL`].
+pub async fn record_use(cache: &std::cell::RefCell<KeyCache>, db: &campushub_db::Pool) {
+    let ids: Vec<i64> = cache.borrow().used.iter().copied().collect();
+    if ids.is_empty() {
+        return;
+    }
+    if api_keys::touch(db, &ids).await.is_ok() {
+        let mut cache = cache.borrow_mut();
+        for id in &ids {
+            cache.used.remove(id);
         }
     }
 }

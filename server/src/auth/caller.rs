@@ -11,57 +11,14 @@
 use std::rc::Rc;
 
 use crate::api_error::ApiError;
-use crate::auth::access::{self, require_institution, Principal};
+pub use crate::auth::access::Caller;
+use crate::auth::access::{self, require_institution};
 use crate::auth::api_keys;
+pub use crate::auth::rule::Access;
 use crate::auth::tokens::{self, TokenError};
 use crate::auth::{bearer, same_secret};
 use crate::request::Request;
 use crate::shard::Shard;
-
-/// What a route needs from its caller, as the route table declares it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone (credentials, if any, travel in the body: log-in, refresh, log-out, MFA verify).
-    Public,
-    /// An operator: the ops token, or a loopback client while none is configured.
-    Operator,
-    /// Any authenticated caller, by access token or API key.
-    Caller,
-    /// A person's own log-in (an access token), never an API key.
-    Person,
-    /// A caller holding the permission for the whole institution.
-    Institution(&'static str),
-    /// A person's own log-in holding the permission for the whole institution.
-    PersonInstitution(&'static str),
-    /// A caller; the handler applies the object-level rule of the record (a student's, a
-    /// department's) with this permission.
-    Record(&'static str),
-    /// A caller; the handler applies the object-level rule with the first permission, or
-    /// with the second for what only it allows (an office override of a submitted register,
-    /// publishing a line item).
-    RecordEither(&'static str, &'static str),
-}
-
-impl Access {
-    /// The permission the rule names first, if it names one.
-    pub fn permission(self) -> Option<&'static str> {
-        match self {
-            Access::Institution(p)
-            | Access::PersonInstitution(p)
-            | Access::Record(p)
-            | Access::RecordEither(p, _) => Some(p),
-            _ => None,
-        }
-    }
-
-    /// Every permission the rule accepts (for the documentation).
-    pub fn permissions(self) -> Vec<&'static str> {
-        match self {
-            Access::RecordEither(a, b) => vec![a, b],
-            other => other.permission().into_iter().collect(),
-        }
-    }
-}
 
 /// Admits a request under its route's access rule: remembers the caller on the request when
 /// the rule needs one, or refuses (401, 403).
@@ -117,16 +74,6 @@ pub fn operator(shard: &Shard, req: &Request<'_>) -> bool {
     }
 }
 
-impl Caller {
-    /// Who makes a change, for the audit trail: this caller, from `ip`.
-    pub fn actor<'a>(&self, ip: &'a str) -> campushub_db::queries::access::Actor<'a> {
-        campushub_db::queries::access::Actor {
-            user_id: self.principal.user_id,
-            ip,
-        }
-    }
-}
-
 /// The claims of the request's access token if it verifies (signature, expiry; not yet
 /// revocation), remembered on the request for the handler.
 pub fn verified_claims(shard: &Shard, req: &Request<'_>) -> Option<Rc<tokens::Claims>> {
@@ -164,17 +111,6 @@ pub fn rate_identity(shard: &Shard, req: &Request<'_>) -> Option<i64> {
     }
 }
 
-/// An authenticated caller: what the token says, and who that is now.
-#[derive(Debug)]
-pub struct Caller {
-    /// The verified claims (`None` for an API key).
-    pub claims: Option<Rc<tokens::Claims>>,
-    /// Grants and account state (cached per shard, dropped on change).
-    pub principal: Rc<Principal>,
-    /// The API key used, if the caller came with one (api_keys.id).
-    pub api_key: Option<i64>,
-}
-
 /// The caller, from a verified access token whose account is still usable and whose tokens
 /// were not revoked after it was issued. The caller is always taken from the credential,
 /// never from a request parameter.
@@ -182,16 +118,23 @@ pub async fn authenticate(shard: &Shard, req: &Request<'_>) -> Result<Caller, Ap
     if let Some(key) = presented_key(req) {
         let k = match req.key.get() {
             Some(k) => Rc::clone(k),
-            None => api_keys::resolve(shard, key).await?,
+            None => {
+                api_keys::resolve(&shard.api_keys, shard.db.primary(), shard.cache_ttl(), key)
+                    .await?
+            }
         };
         // The creator's principal as it is now (cached, dropped on every change to them): a
         // key is checked against its creator's account and rights on every use.
-        let creator =
-            access::principal(shard, k.owner_id)
-                .await?
-                .ok_or(ApiError::Unauthenticated(
-                    "The account that made this API key no longer exists.",
-                ))?;
+        let creator = access::principal(
+            &shard.principals,
+            shard.db.primary(),
+            shard.cache_ttl(),
+            k.owner_id,
+        )
+        .await?
+        .ok_or(ApiError::Unauthenticated(
+            "The account that made this API key no longer exists.",
+        ))?;
         if !creator.usable {
             return Err(ApiError::Unauthenticated(
                 "The account that made this API key is disabled.",
@@ -223,12 +166,16 @@ pub async fn authenticate(shard: &Shard, req: &Request<'_>) -> Result<Caller, Ap
                 })?
         }
     };
-    let principal =
-        access::principal(shard, claims.uid)
-            .await?
-            .ok_or(ApiError::Unauthenticated(
-                "The account behind this token no longer exists.",
-            ))?;
+    let principal = access::principal(
+        &shard.principals,
+        shard.db.primary(),
+        shard.cache_ttl(),
+        claims.uid,
+    )
+    .await?
+    .ok_or(ApiError::Unauthenticated(
+        "The account behind this token no longer exists.",
+    ))?;
     if !principal.usable || claims.issued_ms() < principal.revoked_before_ms {
         return Err(ApiError::Unauthenticated("This token has been revoked."));
     }

@@ -6,6 +6,7 @@ pub mod access;
 pub mod api_keys;
 pub mod caller;
 pub mod passwords;
+pub mod rule;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;

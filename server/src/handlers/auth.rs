@@ -57,7 +57,15 @@ pub async fn login(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErro
     let db = shard.db.primary();
     let source = req.peer.to_string();
     let lookup = users::for_login(db, username.trim(), &source).await?;
-    crate::ratelimit::check_login(shard, &lookup.subject, req.peer).await?;
+    shard
+        .limiters
+        .check_login(
+            &shard.config.rate_limits,
+            shard.redis.as_deref(),
+            &lookup.subject,
+            req.peer,
+        )
+        .await?;
     throttle::gate(&lookup.throttle)?;
     let subject_locked = throttle::subject_lock(&lookup.throttle);
     let account = lookup.account;

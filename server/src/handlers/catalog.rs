@@ -15,9 +15,10 @@ use campushub_db::statements::{
 
 use super::campus::{
     allow_in_class, array_response, ip, page_response, parse_query, path_id, prefix_pattern,
-    publish_person, query_uuid, record_response, refused, written, MAX_BULK, STATUSES,
+    query_uuid, record_response, refused, written, MAX_BULK, STATUSES,
 };
 use super::fields::Fields;
+use super::students::publish_person;
 use super::Request;
 use crate::api_error::ApiError;
 use crate::auth::access::{department_access, departments_with, require_department};

@@ -77,7 +77,15 @@ pub async fn verify(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     let user = claims.uid;
     // The strict per-(account, address) limit covers code guessing too, and so does the
     // lock-out: an address locked out of the account gets nothing, right code or not.
-    crate::ratelimit::check_login(shard, &users::subject_of(user), req.peer).await?;
+    shard
+        .limiters
+        .check_login(
+            &shard.config.rate_limits,
+            shard.redis.as_deref(),
+            &users::subject_of(user),
+            req.peer,
+        )
+        .await?;
     throttle::gate_user(shard, user, req.peer).await?;
     let db = shard.db.primary();
     let sourced_id = uuid::Uuid::try_parse(&claims.sub)
@@ -198,7 +206,10 @@ pub async fn disable(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
     let user = caller.principal.user_id;
     let body: DisableBody = json_body(req)?;
     let code = code_field(body.code)?;
-    crate::ratelimit::check_credentials(shard, user).await?;
+    shard
+        .limiters
+        .check_credentials(&shard.config.rate_limits, shard.redis.as_deref(), user)
+        .await?;
     throttle::gate_user(shard, user, req.peer).await?;
     let db = shard.db.primary();
     let state = users::mfa(db, user)
@@ -264,7 +275,10 @@ pub async fn change_password(shard: &Shard, req: &Request<'_>) -> Result<Respons
             "`new_password` must differ from the current one.".into(),
         ));
     }
-    crate::ratelimit::check_credentials(shard, user).await?;
+    shard
+        .limiters
+        .check_credentials(&shard.config.rate_limits, shard.redis.as_deref(), user)
+        .await?;
     throttle::gate_user(shard, user, req.peer).await?;
     let db = shard.db.primary();
     let stored = users::password_hash(db, user).await?;

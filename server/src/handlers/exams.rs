@@ -350,7 +350,7 @@ pub async fn student_results(shard: &Shard, req: &Request<'_>) -> Result<Respons
     let caller = req.caller()?;
     let s = load(shard, parse_id(req.param)?).await?;
     let reason = student_access(
-        shard,
+        shard.db.primary(),
         &caller.principal,
         req.permission()?,
         s.id,

@@ -1,7 +1,8 @@
 //! Handlers: they see a parsed [`Request`] (with its admitted caller) and the shard, never bytes
-//! or sockets, and return a [`Response`] or an [`ApiError`]. Which handler answers which route
-//! and method, and what each needs from its caller, is the route table's (`router.rs`); `handle`
-//! runs the stages in order.
+//! or sockets, and return a `Response` or an [`ApiError`]. Which handler answers which route
+//! and method, and what each needs from its caller, is the route table's (`router.rs`);
+//! `pipeline::handle` runs the stages in order and dispatches here. This module holds what the
+//! handlers share: bodies, query strings, references.
 
 pub mod admin;
 pub mod api_keys;
@@ -23,10 +24,8 @@ pub mod students;
 pub use crate::request::Request;
 
 use crate::api_error::ApiError;
-use crate::auth::caller;
-use crate::http::{Method, Response};
-use crate::router::{LimitGroup, Route};
-use crate::shard::Shard;
+use crate::http::Method;
+use crate::router::Route;
 
 /// A reference to another object, OneRoster style: `{"sourced_id": ..., "type": "org"}`.
 #[derive(Debug, serde::Serialize)]
@@ -156,82 +155,6 @@ fn has_bad_unicode_escape(body: &[u8]) -> bool {
 fn first_line(s: &str) -> &str {
     let line = s.lines().next().unwrap_or("");
     line.split(" at line ").next().unwrap_or(line)
-}
-
-/// Every method that some route of this server answers (for `OPTIONS *`).
-const SERVER_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
-
-/// Answers a request, stage by stage: `OPTIONS`, then the route's rate limit (counted against
-/// the identity the authentication stage finds without the database), 404 and 405, the
-/// authentication stage under the route's access rule, and the handler the route table names.
-/// Errors become problem+json; the applied limit is reported in `RateLimit` /
-/// `RateLimit-Policy`.
-pub async fn handle(shard: &Shard, req: &Request<'_>) -> Response {
-    let request_id = std::str::from_utf8(req.request_id).unwrap_or("");
-    if req.method == Method::Options {
-        let r = if req.path == "*" {
-            Ok(Response::empty(204).with_header("Allow", SERVER_METHODS))
-        } else if req.route == Route::NotFound {
-            Err(ApiError::NotFound)
-        } else {
-            crate::cors::options(
-                &shard.config.cors_origins,
-                req.route.allow(),
-                req.origin,
-                req.acr_method,
-            )
-        };
-        return r.unwrap_or_else(|e| e.to_response(request_id));
-    }
-    // Stage: who the limit counts against (no database), only where it counts per principal.
-    let group = match req.route.spec().limit {
-        // Operators' readiness checks are never limited.
-        LimitGroup::Readiness if caller::operator(shard, req) => LimitGroup::Probe,
-        g => g,
-    };
-    let user = match group {
-        LimitGroup::Caller => caller::rate_identity(shard, req),
-        LimitGroup::Probe | LimitGroup::Readiness | LimitGroup::Auth => None,
-    };
-    let applied = match crate::ratelimit::check_request(shard, group, req.peer, user).await {
-        Ok(a) => a,
-        Err(e) => return e.to_response(request_id),
-    };
-    let result = match req.endpoint {
-        Some(endpoint) => match caller::admit(shard, req, endpoint.access).await {
-            Ok(()) => crate::router::dispatch(shard, req).await,
-            Err(e) => Err(e),
-        },
-        // Not found, or the method is not allowed: dispatch says which.
-        None => crate::router::dispatch(shard, req).await,
-    };
-    let result = match result {
-        Err(ApiError::NotFound) if hides_existence(req) => Err(ApiError::Forbidden),
-        r => r,
-    };
-    let mut resp = result.unwrap_or_else(|e| e.to_response(request_id));
-    if let Some(a) = applied {
-        resp.headers.push(("RateLimit-Policy", a.policy.into()));
-        resp.headers.push(("RateLimit", a.state().into()));
-    }
-    resp
-}
-
-/// Whether a 404 from this record route would tell the caller something a 403 would not: a
-/// caller who holds the route's permissions nowhere, or only for their own or their
-/// children's records, gets 403 for an id they may not see, so an id that does not exist must
-/// answer the same (a student once told real ids from random ones by 403 against 404).
-fn hides_existence(req: &Request<'_>) -> bool {
-    let (Some(endpoint), Some(caller)) = (req.endpoint, req.caller.get()) else {
-        return false;
-    };
-    let permissions = endpoint.access.permissions();
-    !req.param.is_empty()
-        && matches!(
-            endpoint.access,
-            crate::auth::caller::Access::Record(_) | crate::auth::caller::Access::RecordEither(..)
-        )
-        && !permissions.iter().any(|p| caller.principal.holds_scoped(p))
 }
 
 /// Iterates `key=value` pairs of a query string, percent-decoded (`+` is a space).

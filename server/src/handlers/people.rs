@@ -13,17 +13,17 @@ use campushub_db::statements::{
 };
 
 use super::campus::{
-    array_response, ip, page_response, parse_query, path_id, prefix_pattern, publish_person,
-    query_uuid, record_response, refused, written, STATUSES,
+    array_response, ip, page_response, parse_query, path_id, prefix_pattern, query_uuid,
+    record_response, refused, written, STATUSES,
 };
 use super::fields::Fields;
-use super::students::{allow_student, load, load_many, parse_id};
+use super::students::{allow_student, load, load_many, parse_id, publish_person};
 use super::Request;
 use crate::api_error::ApiError;
+use crate::auth::access::Caller;
 use crate::auth::access::{
     department_access, departments_with, require_covers, require_department,
 };
-use crate::auth::caller::Caller;
 use crate::http::Response;
 use crate::shard::Shard;
 

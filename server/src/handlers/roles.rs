@@ -374,16 +374,21 @@ pub async fn explain(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
     let uid = q::user_id(shard.db.primary(), user)
         .await?
         .ok_or_else(|| ApiError::Unprocessable("`user` is not a known user.".into()))?;
-    let principal = access::principal(shard, uid)
-        .await?
-        .ok_or_else(|| ApiError::Unprocessable("`user` is not a known user.".into()))?;
+    let principal = access::principal(
+        &shard.principals,
+        shard.db.primary(),
+        shard.cache_ttl(),
+        uid,
+    )
+    .await?
+    .ok_or_else(|| ApiError::Unprocessable("`user` is not a known user.".into()))?;
     let reason = match &body.student {
         Some(s) => {
             let sid = uuid::Uuid::try_parse(s)
                 .map_err(|_| ApiError::Unprocessable("`student` must be a UUID.".into()))?;
             let student = super::students::load(shard, sid).await?;
             access::student_access(
-                shard,
+                shard.db.primary(),
                 &principal,
                 &body.permission,
                 student.id,

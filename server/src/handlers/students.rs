@@ -12,7 +12,7 @@ use super::campus::{date_range, keep};
 use super::{json, ObjectRef, Request};
 use crate::api_error::ApiError;
 use crate::auth::access::student_access;
-use crate::auth::caller::Caller;
+use crate::auth::access::Caller;
 use crate::http::Response;
 use crate::shard::{CachedStudent, Shard};
 
@@ -143,6 +143,22 @@ pub async fn shared_refresh(shard: &Shard, id: uuid::Uuid) {
     .await;
 }
 
+/// Tells every shard of every instance that a person's cached records and principal are
+/// stale (their profile, status or enrollments changed).
+pub async fn publish_person(shard: &Shard, student: Option<uuid::Uuid>, user: Option<i64>) {
+    if let Some(id) = student {
+        shared_refresh(shard, id).await;
+        super::campus::publish(
+            shard,
+            campushub_cache::Invalidation::Student(id.hyphenated().to_string()),
+        )
+        .await;
+    }
+    if let Some(user) = user {
+        super::campus::publish(shard, campushub_cache::Invalidation::User(user)).await;
+    }
+}
+
 /// The student, from the shard's cache, the shared level or PostgreSQL.
 pub async fn load(shard: &Shard, id: uuid::Uuid) -> Result<Rc<CachedStudent>, ApiError> {
     let now = Instant::now();
@@ -261,7 +277,15 @@ pub(super) async fn allow_student(
     permission: &str,
     s: &CachedStudent,
 ) -> Result<(), ApiError> {
-    match student_access(shard, &caller.principal, permission, s.id, s.department_id).await? {
+    match student_access(
+        shard.db.primary(),
+        &caller.principal,
+        permission,
+        s.id,
+        s.department_id,
+    )
+    .await?
+    {
         Some(_) => Ok(()),
         None => Err(ApiError::Forbidden),
     }

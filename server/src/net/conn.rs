@@ -22,10 +22,10 @@ use monoio::net::TcpStream;
 
 use crate::access_log::Entry;
 use crate::api_error::ApiError;
-use crate::handlers::{self, Request};
 use crate::http::body::ChunkedDecoder;
 use crate::http::response::{encode, EncodeContext};
 use crate::http::{parse_head, BodyFraming, Method, ProtoError, RequestHead, Response, Version};
+use crate::request::Request;
 use crate::request_id;
 use crate::router::{self, Route};
 use crate::shard::timers::{yield_now, Deadline, Wake};
@@ -564,7 +564,7 @@ async fn serve_one(
         caller: std::cell::OnceCell::new(),
     };
     shard.active_requests.set(shard.active_requests.get() + 1);
-    let resp = handlers::handle(shard, &req).await;
+    let resp = crate::pipeline::handle(shard, &req).await;
     shard
         .active_requests
         .set(shard.active_requests.get().saturating_sub(1));

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use utoipa::openapi::ComponentsBuilder;
 
 use crate::api_error::ApiError;
-use crate::auth::caller::Access;
+use crate::auth::rule::Access;
 use crate::http::{Method, Response};
 use crate::request::Request;
 use crate::router::{Endpoint, RouteSpec, SPECS};
