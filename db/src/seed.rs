@@ -406,7 +406,10 @@ async fn fill(
     if opts.reset {
         client
             .batch_execute(
-                "TRUNCATE orgs, users, api_keys, audit_events RESTART IDENTITY CASCADE; \
+                // attendance_registers has no foreign key (a partitioned table written in
+                // bulk): the cascade does not reach it, and the sessions' restarted ids would
+                // collide with what it kept.
+                "TRUNCATE orgs, users, api_keys, audit_events, attendance_registers RESTART IDENTITY CASCADE; \
                  UPDATE audit_chain_head SET last_id = NULL, hash = NULL; \
                  DELETE FROM roles WHERE NOT builtin",
             )

@@ -168,6 +168,29 @@ fn seed_is_deterministic_and_refuses_a_non_empty_database() {
         "SELECT string_agg(sourced_id::text, ',' ORDER BY identifier) FROM orgs",
     );
     assert_eq!(first, again, "the same seed gives the same ids");
+
+    // Issue 20: `--reset` left the attendance registers behind and failed on a duplicate key
+    // as soon as the new sessions' ids met the old registers.
+    let registers = || psql(&db.url, "SELECT count(*) FROM attendance_registers");
+    let before = {
+        let out = campushub(
+            &[&["seed", "--seed", "7", "--reset"][..], &small].concat(),
+            &env,
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        registers()
+    };
+    let out = campushub(
+        &[&["seed", "--seed", "7", "--reset"][..], &small].concat(),
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        registers(),
+        before,
+        "a reset replaces the registers, it does not add to them"
+    );
+    assert_ne!(before.trim(), "0");
 }
 
 #[test]
