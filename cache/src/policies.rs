@@ -37,6 +37,33 @@ pub const DEFAULT_SHARED: &str = "auth,login,credentials";
 /// The policy names, in the order of every per-policy array.
 pub const NAMES: [&str; 5] = ["anonymous", "authenticated", "auth", "login", "credentials"];
 
+/// One of the five policies, by name: what the arrays of [`RateLimits`] are indexed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyName {
+    /// Per client address, requests without a valid access token.
+    Anonymous,
+    /// Per principal, requests with a valid access token.
+    Authenticated,
+    /// Per client address, on the log-in, refresh and log-out routes.
+    Auth,
+    /// Per (account, client address) on log-in attempts and one-time codes.
+    Login,
+    /// Per principal, on password changes and MFA removal.
+    Credentials,
+}
+
+impl PolicyName {
+    /// Its position in [`NAMES`] and in the arrays of [`RateLimits`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Its name in configuration, headers and Redis keys.
+    pub fn as_str(self) -> &'static str {
+        NAMES[self.index()]
+    }
+}
+
 fn parse_period(s: &str) -> Option<Duration> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = n.parse().ok()?;
@@ -51,6 +78,27 @@ fn parse_period(s: &str) -> Option<Duration> {
 }
 
 impl RateLimits {
+    /// The policy `name`, if it is on.
+    pub fn policy(&self, name: PolicyName) -> Option<&Policy> {
+        match name {
+            PolicyName::Anonymous => self.anonymous.as_ref(),
+            PolicyName::Authenticated => self.authenticated.as_ref(),
+            PolicyName::Auth => self.auth.as_ref(),
+            PolicyName::Login => self.login.as_ref(),
+            PolicyName::Credentials => self.credentials.as_ref(),
+        }
+    }
+
+    /// Whether policy `name` is decided in Redis (across instances).
+    pub fn is_shared(&self, name: PolicyName) -> bool {
+        self.shared[name.index()]
+    }
+
+    /// Policy `name`'s `RateLimit-Policy` value.
+    pub fn header(&self, name: PolicyName) -> &'static str {
+        self.policy_headers[name.index()]
+    }
+
     /// Parses `name=LIMIT/PERIOD` (or `name=off`) pairs over the defaults, and the list of
     /// shared policy names. Periods: `30s`, `1m`, `1h`, `1d`.
     pub fn parse(spec: &str, shared: &str) -> Result<RateLimits, String> {

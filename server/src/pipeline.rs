@@ -125,7 +125,7 @@ macro_rules! route_dispatch {
     ($(
         $(#[doc = $doc:literal])*
         $name:ident $template:literal [$($seg:tt),*] $body:ident $limit:ident {
-            $( $method:ident => $handler:path, $access:expr, ($($req:literal)?) -> $status:literal $resp:literal, $summary:literal $([$($q:literal),* $(,)?])?; )+
+            $( $method:ident => $handler:path, $access:expr, ($($req:literal)?) -> $status:literal $resp:literal $($etag:ident)?, $summary:literal $([$($q:literal),* $(,)?])?; )+
         }
     )+) => {
         /// Runs the handler of the request's route and method (404 and 405 included).

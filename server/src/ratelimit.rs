@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::time::Instant;
 
-use campushub_cache::policies::NAMES;
+use campushub_cache::policies::PolicyName;
 use campushub_cache::ratelimit::{Decision, LocalLimiter, Policy, SharedLimiter};
 use campushub_cache::{RateLimits, ShardRedis};
 
@@ -48,8 +48,8 @@ impl Default for ShardLimiters {
 pub struct Applied {
     /// `RateLimit-Policy` value.
     pub policy: &'static str,
-    /// Which policy (index into the five).
-    which: usize,
+    /// Which policy.
+    name: PolicyName,
     /// Its decision.
     pub decision: Decision,
 }
@@ -62,7 +62,7 @@ impl Applied {
             .reset_after
             .as_secs()
             .saturating_add(u64::from(d.reset_after.subsec_nanos() > 0));
-        format!("\"{}\";r={};t={t}", NAMES[self.which], d.remaining)
+        format!("\"{}\";r={};t={t}", self.name.as_str(), d.remaining)
     }
 
     /// The 429 for a refused request.
@@ -80,10 +80,24 @@ impl Applied {
 /// built from a throttle subject (`u:<id>` or `n:<name>`) and the address, so no value typed
 /// into a form can name another policy's or another account's bucket.
 enum Key<'k> {
-    Ip(IpAddr),
-    User(i64),
+    Anonymous(IpAddr),
+    Authenticated(i64),
+    Auth(IpAddr),
     Login(&'k str),
     Credentials(i64),
+}
+
+impl Key<'_> {
+    /// The policy this key counts against.
+    fn policy(&self) -> PolicyName {
+        match self {
+            Key::Anonymous(_) => PolicyName::Anonymous,
+            Key::Authenticated(_) => PolicyName::Authenticated,
+            Key::Auth(_) => PolicyName::Auth,
+            Key::Login(_) => PolicyName::Login,
+            Key::Credentials(_) => PolicyName::Credentials,
+        }
+    }
 }
 
 impl ShardLimiters {
@@ -91,22 +105,24 @@ impl ShardLimiters {
         &self,
         limits: &RateLimits,
         redis: Option<&ShardRedis>,
-        which: usize,
         policy: &Policy,
         key: Key<'_>,
     ) -> Result<Applied, ApiError> {
+        let name = key.policy();
         let applied = |decision| Applied {
-            policy: limits.policy_headers[which],
-            which,
+            policy: limits.header(name),
+            name,
             decision,
         };
-        if limits.shared[which] {
+        if limits.is_shared(name) {
             if let Some(redis) = redis.filter(|r| r.connected()) {
+                let n = name.as_str();
                 let redis_key = match &key {
-                    Key::Ip(ip) => format!("campushub:rl:{}:{ip}", NAMES[which]),
-                    Key::User(id) => format!("campushub:rl:{}:{id}", NAMES[which]),
-                    Key::Login(name) => format!("campushub:rl:{}:{name}", NAMES[which]),
-                    Key::Credentials(id) => format!("campushub:rl:{}:{id}", NAMES[which]),
+                    Key::Anonymous(ip) | Key::Auth(ip) => format!("campushub:rl:{n}:{ip}"),
+                    Key::Authenticated(id) | Key::Credentials(id) => {
+                        format!("campushub:rl:{n}:{id}")
+                    }
+                    Key::Login(subject) => format!("campushub:rl:{n}:{subject}"),
                 };
                 // Redis away or slow: the shard's own limiter decides instead.
                 if let Ok(decision) = self.shared.check(redis, &redis_key, policy).await {
@@ -117,9 +133,9 @@ impl ShardLimiters {
         let now = Instant::now();
         let l = self;
         let decision = match key {
-            Key::Ip(ip) if which == 0 => l.anonymous.borrow_mut().check(&ip, policy, now),
-            Key::Ip(ip) => l.auth.borrow_mut().check(&ip, policy, now),
-            Key::User(id) => l.authenticated.borrow_mut().check(&id, policy, now),
+            Key::Anonymous(ip) => l.anonymous.borrow_mut().check(&ip, policy, now),
+            Key::Auth(ip) => l.auth.borrow_mut().check(&ip, policy, now),
+            Key::Authenticated(id) => l.authenticated.borrow_mut().check(&id, policy, now),
             Key::Login(name) => l.login.borrow_mut().check(name, policy, now),
             Key::Credentials(id) => l.credentials.borrow_mut().check(&id, policy, now),
         };
@@ -148,13 +164,16 @@ impl ShardLimiters {
             // Probes are for operators and balancers; limiting them would fail health checks.
             LimitGroup::Probe | LimitGroup::Readiness => return Ok(None),
             LimitGroup::Auth => match &limits.auth {
-                Some(p) => self.decide(limits, redis, 2, p, Key::Ip(peer)).await?,
+                Some(p) => self.decide(limits, redis, p, Key::Auth(peer)).await?,
                 None => return Ok(None),
             },
             LimitGroup::Caller => match (user, &limits.authenticated, &limits.anonymous) {
-                (Some(id), Some(p), _) => self.decide(limits, redis, 1, p, Key::User(id)).await?,
+                (Some(id), Some(p), _) => {
+                    self.decide(limits, redis, p, Key::Authenticated(id))
+                        .await?
+                }
                 (Some(_), None, _) => return Ok(None),
-                (None, _, Some(p)) => self.decide(limits, redis, 0, p, Key::Ip(peer)).await?,
+                (None, _, Some(p)) => self.decide(limits, redis, p, Key::Anonymous(peer)).await?,
                 (None, _, None) => return Ok(None),
             },
         };
@@ -175,9 +194,7 @@ impl ShardLimiters {
             return Ok(());
         };
         let key = format!("{subject}|{peer}");
-        let applied = self
-            .decide(limits, redis, 3, policy, Key::Login(&key))
-            .await?;
+        let applied = self.decide(limits, redis, policy, Key::Login(&key)).await?;
         self.finish(&applied)
     }
 
@@ -192,7 +209,7 @@ impl ShardLimiters {
             return Ok(());
         };
         let applied = self
-            .decide(limits, redis, 4, policy, Key::Credentials(user))
+            .decide(limits, redis, policy, Key::Credentials(user))
             .await?;
         self.finish(&applied)
     }

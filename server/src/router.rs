@@ -67,6 +67,9 @@ pub struct Endpoint {
     pub status: u16,
     /// The success response's schema.
     pub response: &'static str,
+    /// Whether the success answer carries an `ETag` (and a `GET` answers `If-None-Match` with
+    /// 304): documented from this, never from the summary's words.
+    pub etag: bool,
     /// Query parameters it takes, as `name:type` (`uuid`, `string`, `integer`, `date`,
     /// `datetime`, `boolean`).
     pub query: &'static [&'static str],
@@ -148,6 +151,16 @@ macro_rules! segment_param {
     ($id:ident $(, $($rest:tt)*)?) => { *$id };
 }
 
+/// Whether a table line marks its answer as carrying an `ETag` (`-> 200 "Student" etag`).
+macro_rules! etag {
+    () => {
+        false
+    };
+    (etag) => {
+        true
+    };
+}
+
 macro_rules! optional {
     () => {
         None
@@ -161,7 +174,7 @@ macro_rules! route_data {
     ($(
         $(#[doc = $doc:literal])*
         $name:ident $template:literal [$($seg:tt),*] $body:ident $limit:ident {
-            $( $method:ident => $handler:path, $access:expr, ($($req:literal)?) -> $status:literal $resp:literal, $summary:literal $([$($q:literal),* $(,)?])?; )+
+            $( $method:ident => $handler:path, $access:expr, ($($req:literal)?) -> $status:literal $resp:literal $($etag:ident)?, $summary:literal $([$($q:literal),* $(,)?])?; )+
         }
     )+) => {
         /// Every route template the server knows. Also the `route` label in metrics and logs,
@@ -185,6 +198,7 @@ macro_rules! route_data {
                     request: optional!($($req)?),
                     status: $status,
                     response: $resp,
+                    etag: etag!($($etag)?),
                     query: &[$($($q),*)?],
                     summary: $summary,
                 }, )+ ],
@@ -355,7 +369,7 @@ macro_rules! routes {
     }
     /// `/api/v1/students/{id}`.
     Student "/api/v1/students/{id}" ["api", "v1", "students", id] Admin Caller {
-        GET => students::get, Record("students.read"), () -> 200 "Student", "A student's profile (ETag; If-None-Match answers 304)";
+        GET => students::get, Record("students.read"), () -> 200 "Student" etag, "A student's profile (ETag; If-None-Match answers 304)";
         PATCH => people::update, Record("students.write"), ("StudentPatch") -> 200 "Student", "Change a student (If-Match honoured)";
         DELETE => people::deactivate, Record("students.write"), () -> 204 "Empty", "Deactivate a student: the account is disabled, the record kept";
     }
@@ -379,7 +393,7 @@ macro_rules! routes {
     }
     /// `/api/v1/staff/{id}`.
     StaffMember "/api/v1/staff/{id}" ["api", "v1", "staff", id] Admin Caller {
-        GET => people::staff_get, Record("staff.read"), () -> 200 "StaffMember", "A staff member (ETag)";
+        GET => people::staff_get, Record("staff.read"), () -> 200 "StaffMember" etag, "A staff member (ETag)";
         PATCH => people::staff_update, Record("staff.write"), ("StaffPatch") -> 200 "StaffMember", "Change a staff member (If-Match honoured)";
         DELETE => people::staff_deactivate, Record("staff.write"), () -> 204 "Empty", "Deactivate a staff member";
     }
@@ -390,7 +404,7 @@ macro_rules! routes {
     }
     /// `/api/v1/terms/{id}`.
     Term "/api/v1/terms/{id}" ["api", "v1", "terms", id] Admin Caller {
-        GET => catalog::term, Caller, () -> 200 "Term", "One academic session (ETag)";
+        GET => catalog::term, Caller, () -> 200 "Term" etag, "One academic session (ETag)";
         PATCH => catalog::term_update, Institution("classes.write"), ("TermPatch") -> 200 "Term", "Change an academic session (If-Match honoured)";
     }
     /// `/api/v1/courses`.
@@ -400,7 +414,7 @@ macro_rules! routes {
     }
     /// `/api/v1/courses/{id}`.
     Course "/api/v1/courses/{id}" ["api", "v1", "courses", id] Admin Caller {
-        GET => catalog::course, Caller, () -> 200 "Course", "One course (ETag)";
+        GET => catalog::course, Caller, () -> 200 "Course" etag, "One course (ETag)";
         PATCH => catalog::course_update, Record("classes.write"), ("CoursePatch") -> 200 "Course", "Change a course (If-Match honoured)";
     }
     /// `/api/v1/classes`.
@@ -410,7 +424,7 @@ macro_rules! routes {
     }
     /// `/api/v1/classes/{id}`.
     Class "/api/v1/classes/{id}" ["api", "v1", "classes", id] Admin Caller {
-        GET => catalog::class, Record("classes.read"), () -> 200 "Class", "One class (ETag)";
+        GET => catalog::class, Record("classes.read"), () -> 200 "Class" etag, "One class (ETag)";
         PATCH => catalog::class_update, Record("classes.write"), ("ClassPatch") -> 200 "Class", "Change a class (If-Match honoured)";
     }
     /// `/api/v1/classes/{id}/students`: the roster.
@@ -437,7 +451,7 @@ macro_rules! routes {
     }
     /// `/api/v1/attendance-sessions/{id}`.
     AttendanceSession "/api/v1/attendance-sessions/{id}" ["api", "v1", "attendance-sessions", id] Read Caller {
-        GET => attendance::get, Record("attendance.read"), () -> 200 "AttendanceSession", "A register with every record (ETag)";
+        GET => attendance::get, Record("attendance.read"), () -> 200 "AttendanceSession" etag, "A register with every record (ETag)";
     }
     /// `/api/v1/attendance-sessions/{id}/records`.
     SessionRecords "/api/v1/attendance-sessions/{id}/records" ["api", "v1", "attendance-sessions", id, "records"] Bulk Caller {
@@ -462,7 +476,7 @@ macro_rules! routes {
     }
     /// `/api/v1/line-items/{id}`.
     LineItem "/api/v1/line-items/{id}" ["api", "v1", "line-items", id] Admin Caller {
-        GET => exams::get, Record("exams.read"), () -> 200 "LineItem", "One line item (ETag)";
+        GET => exams::get, Record("exams.read"), () -> 200 "LineItem" etag, "One line item (ETag)";
         PATCH => exams::update, RecordEither("exams.grade", "exams.publish"), ("LineItemPatch") -> 200 "LineItem", "Change, publish or lock a line item (If-Match honoured)";
     }
     /// `/api/v1/line-items/{id}/results`.

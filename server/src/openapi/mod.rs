@@ -190,7 +190,7 @@ fn operation(spec: &RouteSpec, e: &Endpoint) -> Value {
             json!({"name": name, "in": "query", "required": false, "schema": param_schema(kind)}),
         );
     }
-    let conditional_read = e.method == Method::Get && e.summary.contains("ETag");
+    let conditional_read = e.method == Method::Get && e.etag;
     if conditional_read {
         params.push(json!({"name": "If-None-Match", "in": "header", "required": false, "schema": {"type": "string"}}));
     }
