@@ -4,6 +4,7 @@
 
 use uuid::Uuid;
 
+use crate::queries::word::Word;
 use crate::statements::{
     Stmt, BINDING_CREATE, BINDING_DELETE, ENROLLED_IN_ANY, IS_GUARDIAN_OF, PEOPLE_DEPARTMENTS,
     ROLES_LIST, ROLE_CREATE, ROLE_DELETE, ROLE_UPDATE, STUDENT_DRAFT_CLASSES, TARGET_GRANTS,
@@ -165,7 +166,7 @@ pub async fn bindings_of(pool: &Pool, user: Uuid) -> Result<Vec<Binding>, DbErro
 pub struct Change {
     /// `ok`, or why nothing changed (`exists`, `not_found`, `builtin`, `in_use`,
     /// `unknown_permission`, `no_user`, `no_role`, `no_scope`).
-    pub outcome: String,
+    pub outcome: Word,
     /// The role, for role changes.
     pub role_id: Option<i64>,
     /// The user whose grants changed, for binding changes.
@@ -179,7 +180,7 @@ pub struct Change {
 impl Change {
     /// Whether the change was applied.
     pub fn applied(&self) -> bool {
-        self.outcome == "ok"
+        self.outcome == Word::Ok
     }
 }
 

@@ -4,6 +4,7 @@
 use uuid::Uuid;
 
 use crate::queries::access::{decode_grants, Actor, Grant};
+use crate::queries::word::Word;
 use crate::statements::{
     API_KEYS_OF_OWNER, API_KEYS_TOUCH, API_KEY_BY_PREFIX, API_KEY_CREATE, API_KEY_GRANTS,
     API_KEY_REVOKE,
@@ -51,7 +52,7 @@ pub async fn grants(pool: &Pool, id: i64) -> Result<Vec<Grant>, DbError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
     /// `ok`, `no_role`, `no_scope`, `exceeds_creator` or `no_bindings`.
-    pub outcome: String,
+    pub outcome: Word,
     /// Public id of the new key (when `ok`).
     pub key: Option<Uuid>,
     /// What was wrong (the role, scope or permission), when not `ok`.
@@ -105,8 +106,8 @@ pub async fn revoke(
         .query_opt(&API_KEY_REVOKE, &[&actor.user_id, &actor.ip, &key, &any])
         .await?
         .ok_or(DbError::Decode)?;
-    let outcome: String = row.try_get(0).map_err(|_| DbError::Decode)?;
-    if outcome != "ok" {
+    let outcome: Word = row.try_get(0).map_err(|_| DbError::Decode)?;
+    if outcome != Word::Ok {
         return Ok(None);
     }
     let id: i64 = row.try_get(1).map_err(|_| DbError::Decode)?;

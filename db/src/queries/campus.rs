@@ -10,6 +10,7 @@
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+use crate::queries::word::Word;
 use crate::statements::{self, Stmt};
 use crate::{DbError, Pool};
 
@@ -19,8 +20,8 @@ pub type Params<'a> = [&'a (dyn ToSql + Sync)];
 /// What a write did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// `ok`, or the word saying why nothing changed (see the function's comment).
-    pub outcome: String,
+    /// `Ok`, or the word saying why nothing changed (see the function's comment).
+    pub outcome: Word,
     /// The public id of the created or changed row.
     pub id: Option<Uuid>,
     /// users.id of the person changed (people), the row id, or a count (bulk writes).
@@ -32,7 +33,7 @@ pub struct Outcome {
 impl Outcome {
     /// Whether the change was applied.
     pub fn applied(&self) -> bool {
-        self.outcome == "ok"
+        self.outcome == Word::Ok
     }
 }
 

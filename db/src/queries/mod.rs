@@ -7,3 +7,4 @@ pub mod campus;
 pub mod departments;
 pub mod students;
 pub mod users;
+pub mod word;

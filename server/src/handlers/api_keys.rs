@@ -6,6 +6,7 @@
 
 use campushub_cache::{Invalidation, Message};
 use campushub_db::queries::api_keys;
+use campushub_db::queries::word::Word;
 use serde::{Deserialize, Serialize};
 
 use super::{json, json_body, Request, ScopeIn};
@@ -99,24 +100,24 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     )
     .await?;
     let detail = created.detail.as_deref().unwrap_or("");
-    let id = match (created.outcome.as_str(), created.key) {
-        ("ok", Some(id)) => id,
-        ("no_role", _) => {
+    let id = match (created.outcome, created.key) {
+        (Word::Ok, Some(id)) => id,
+        (Word::NoRole, _) => {
             return Err(ApiError::Unprocessable(format!(
                 "{detail:?} is not a known role."
             )))
         }
-        ("no_scope", _) => {
+        (Word::NoScope, _) => {
             return Err(ApiError::Unprocessable(format!(
                 "{detail:?} is not an institution, department or class of the given type."
             )))
         }
-        ("self_only", _) => {
+        (Word::SelfOnly, _) => {
             return Err(ApiError::Unprocessable(format!(
                 "{detail:?} grants only on its holder's own or linked records; it cannot be given to a key."
             )))
         }
-        ("exceeds_creator", _) => {
+        (Word::ExceedsCreator, _) => {
             return Err(ApiError::Unprocessable(format!(
                 "The key would grant `{detail}`, which you do not hold at that scope; a key never grants more than its creator."
             )))

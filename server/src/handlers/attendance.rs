@@ -9,6 +9,7 @@
 //! enter (medical leave, authorised absence) are refused in teacher records.
 
 use campushub_db::queries::campus::{self, Record, Register, Shape};
+use campushub_db::queries::word::Word;
 use campushub_db::statements::{
     ATTENDANCE_MARK_CHECKED, ATTENDANCE_OPEN, ATTENDANCE_SUBMIT, CLASS_ATTENDANCE_CODES,
     CLASS_ATTENDANCE_REPORT, CLASS_SESSIONS, NOT_TAKEN, SESSION_BY_ID,
@@ -57,7 +58,7 @@ pub async fn open(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
         &[&caller.principal.user_id, &ip, &class, &date, &period],
     )
     .await?;
-    if o.outcome == "exists" {
+    if o.outcome == Word::Exists {
         let id = o.id.ok_or(ApiError::Internal)?;
         return Err(ApiError::Conflict(format!(
             "This class already has a session for that date and period: /api/v1/attendance-sessions/{id}."
@@ -67,9 +68,13 @@ pub async fn open(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
         return Err(refused(
             &o,
             &[
-                ("outside_term", "date", "must lie within the class's term"),
                 (
-                    "outside_window",
+                    Word::OutsideTerm,
+                    "date",
+                    "must lie within the class's term",
+                ),
+                (
+                    Word::OutsideWindow,
                     "date",
                     "must lie between 24 months ago and the end of the third month ahead",
                 ),
@@ -199,8 +204,8 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
         }
     };
     if !o.applied() {
-        return Err(match o.outcome.as_str() {
-            "bad_code" => ApiError::Invalid(
+        return Err(match o.outcome {
+            Word::BadCode => ApiError::Invalid(
                 codes
                     .iter()
                     .enumerate()
@@ -213,12 +218,16 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
                     })
                     .collect(),
             ),
-            "submitted" => ApiError::Conflict(
+            Word::Submitted => ApiError::Conflict(
                 "This register was submitted meanwhile; changes now go through the office.".into(),
             ),
             _ => refused(
                 &o,
-                &[("not_enrolled", "records", "is not enrolled in this class")],
+                &[(
+                    Word::NotEnrolled,
+                    "records",
+                    "is not enrolled in this class",
+                )],
                 |bad| {
                     ids.iter()
                         .position(|s| s.to_string() == bad)
@@ -296,9 +305,9 @@ pub async fn submit(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     )
     .await?;
     if !o.applied() {
-        return Err(match o.outcome.as_str() {
-            "submitted" => ApiError::Conflict("This register is already submitted.".into()),
-            "incomplete" => ApiError::Invalid(
+        return Err(match o.outcome {
+            Word::Submitted => ApiError::Conflict("This register is already submitted.".into()),
+            Word::Incomplete => ApiError::Invalid(
                 o.bad
                     .iter()
                     .map(|s| FieldError::new("records", format!("student {s} has no mark")))

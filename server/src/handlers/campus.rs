@@ -8,6 +8,7 @@ use base64::Engine as _;
 use campushub_cache::{Invalidation, Message};
 use campushub_db::pgtypes::Date;
 use campushub_db::queries::campus::{Outcome, Record};
+use campushub_db::queries::word::Word;
 
 use super::fields::parse_date;
 use super::{query_pairs, Request};
@@ -301,12 +302,12 @@ pub fn written(status: u16, rec: Record) -> Response {
 /// maps an offending entry of a bulk request to its member path.
 pub fn refused(
     o: &Outcome,
-    conflicts: &[(&str, &str, &str)],
+    conflicts: &[(Word, &str, &str)],
     bad_field: impl Fn(&str) -> Option<String>,
 ) -> ApiError {
-    match o.outcome.as_str() {
-        "not_found" => return ApiError::NotFound,
-        "stale" => return ApiError::PreconditionFailed,
+    match o.outcome {
+        Word::NotFound => return ApiError::NotFound,
+        Word::Stale => return ApiError::PreconditionFailed,
         _ => {}
     }
     // (word, field, detail): a word with a field is a 422 on that field (or on the bad
@@ -324,7 +325,7 @@ pub fn refused(
             }
             // A value someone else holds (a username, an email, a code) is a conflict with
             // the state, not a malformed request: 409, naming the field.
-            if word.ends_with("_taken") {
+            if word.is_taken() {
                 ApiError::Taken(errors)
             } else {
                 ApiError::Invalid(errors)

@@ -7,6 +7,7 @@
 use std::rc::Rc;
 
 use campushub_db::queries::campus::{self, Record, Shape};
+use campushub_db::queries::word::Word;
 use campushub_db::statements::{
     CLASSES_PAGE, CLASS_BY_ID, CLASS_ENROLLMENTS, CLASS_ROSTER, CLASS_SAVE, COURSES_PAGE,
     COURSE_BY_ID, COURSE_SAVE, DEPARTMENT_SAVE, ENROLLMENTS_ADD, ENROLLMENT_BY_ID, ENROLLMENT_DROP,
@@ -103,8 +104,8 @@ async fn save_department(
         return Err(refused(
             &o,
             &[
-                ("identifier_taken", "identifier", "is already taken"),
-                ("no_institution", "", "There is no institution yet: run `campushub admin create --institution NAME` first."),
+                (Word::IdentifierTaken, "identifier", "is already taken"),
+                (Word::NoInstitution, "", "There is no institution yet: run `campushub admin create --institution NAME` first."),
             ],
             |_| None,
         ));
@@ -281,9 +282,9 @@ async fn save_term(
         return Err(refused(
             &o,
             &[
-                ("no_parent", "parent", "is not an academic session"),
-                ("bad_dates", "end_date", "must be after start_date"),
-                ("no_institution", "", "There is no institution yet: run `campushub admin create --institution NAME` first."),
+                (Word::NoParent, "parent", "is not an academic session"),
+                (Word::BadDates, "end_date", "must be after start_date"),
+                (Word::NoInstitution, "", "There is no institution yet: run `campushub admin create --institution NAME` first."),
             ],
             |_| None,
         ));
@@ -430,11 +431,11 @@ async fn save_course(
             &o,
             &[
                 (
-                    "code_taken",
+                    Word::CodeTaken,
                     "course_code",
                     "is already taken in that department",
                 ),
-                ("no_department", "department", "is not a department"),
+                (Word::NoDepartment, "department", "is not a department"),
             ],
             |_| None,
         ));
@@ -672,9 +673,13 @@ async fn save_class(
         return Err(refused(
             &o,
             &[
-                ("code_taken", "class_code", "is already taken in that term"),
-                ("no_course", "course", "is not a course"),
-                ("no_term", "term", "is not an academic session"),
+                (
+                    Word::CodeTaken,
+                    "class_code",
+                    "is already taken in that term",
+                ),
+                (Word::NoCourse, "course", "is not a course"),
+                (Word::NoTerm, "term", "is not an academic session"),
             ],
             |_| None,
         ));
@@ -887,8 +892,8 @@ pub async fn enroll(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
         return Err(refused(
             &o,
             &[
-                ("unknown", "users", if role == "student" { "is not an active student" } else { "is not an active staff member" }),
-                ("full", "", "The class would be over its capacity; raise `capacity` or use another section."),
+                (Word::Unknown, "users", if role == "student" { "is not an active student" } else { "is not an active staff member" }),
+                (Word::Full, "", "The class would be over its capacity; raise `capacity` or use another section."),
             ],
             |bad| {
                 if single {

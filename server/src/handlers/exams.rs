@@ -6,6 +6,7 @@
 use campushub_db::pgtypes::Timestamp;
 use campushub_db::queries::access;
 use campushub_db::queries::campus::{self, Record, Shape};
+use campushub_db::queries::word::Word;
 use campushub_db::statements::{
     CLASS_LINE_ITEMS, LINE_ITEM_BY_ID, LINE_ITEM_RESULTS, LINE_ITEM_SAVE, RESULTS_PUT,
     STUDENT_RESULTS,
@@ -33,14 +34,14 @@ const SCORE_STATUSES: &[&str] = &[
     "submitted",
 ];
 
-const ITEM_REFUSALS: &[(&str, &str, &str)] = &[
+const ITEM_REFUSALS: &[(Word, &str, &str)] = &[
     (
-        "locked",
+        Word::Locked,
         "",
         "This line item is locked: its results are final.",
     ),
     (
-        "backwards",
+        Word::Backwards,
         "status",
         "only moves forward: draft, published, locked",
     ),
@@ -193,8 +194,8 @@ pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     )
     .await?;
     if !o.applied() {
-        return Err(match o.outcome.as_str() {
-            "over_max" => ApiError::Invalid(vec![crate::api_error::FieldError::new(
+        return Err(match o.outcome {
+            Word::OverMax => ApiError::Invalid(vec![crate::api_error::FieldError::new(
                 "max_score",
                 format!(
                     "is below scores already entered (students {})",
@@ -292,18 +293,26 @@ pub async fn put_results(shard: &Shard, req: &Request<'_>) -> Result<Response, A
                 .iter()
                 .position(|s| s.hyphenated().to_string() == bad)
         };
-        return Err(match o.outcome.as_str() {
-            "over_max" => refused(
+        return Err(match o.outcome {
+            Word::OverMax => refused(
                 &o,
-                &[("over_max", "results", "is above the line item's max_score")],
+                &[(
+                    Word::OverMax,
+                    "results",
+                    "is above the line item's max_score",
+                )],
                 |bad| at(bad).map(|i| format!("results[{i}].score")),
             ),
             _ => refused(
                 &o,
                 &[
-                    ("not_enrolled", "results", "is not enrolled in this class"),
                     (
-                        "locked",
+                        Word::NotEnrolled,
+                        "results",
+                        "is not enrolled in this class",
+                    ),
+                    (
+                        Word::Locked,
                         "",
                         "This line item is locked: its results are final.",
                     ),

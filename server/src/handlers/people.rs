@@ -7,6 +7,7 @@
 use std::rc::Rc;
 
 use campushub_db::queries::campus::{self, Shape};
+use campushub_db::queries::word::Word;
 use campushub_db::statements::{
     STAFF_BY_ID, STAFF_CREATE, STAFF_PAGE, STAFF_UPDATE, STUDENTS_PAGE, STUDENT_CREATE,
     STUDENT_UPDATE, USER_ENROLLMENTS,
@@ -203,12 +204,12 @@ fn nothing(s: &StudentIn) -> bool {
         && s.status.is_none()
 }
 
-const PERSON_REFUSALS: &[(&str, &str, &str)] = &[
-    ("username_taken", "username", "is already taken"),
-    ("email_taken", "email", "is already taken"),
-    ("roll_taken", "roll_number", "is already taken"),
-    ("employee_taken", "employee_number", "is already taken"),
-    ("no_department", "department", "is not a department"),
+const PERSON_REFUSALS: &[(Word, &str, &str)] = &[
+    (Word::UsernameTaken, "username", "is already taken"),
+    (Word::EmailTaken, "email", "is already taken"),
+    (Word::RollTaken, "roll_number", "is already taken"),
+    (Word::EmployeeTaken, "employee_number", "is already taken"),
+    (Word::NoDepartment, "department", "is not a department"),
 ];
 
 /// What holds for every change to a person (`target`, users.id), whatever their department:

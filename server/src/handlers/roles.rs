@@ -5,6 +5,7 @@
 
 use campushub_cache::{Invalidation, Message};
 use campushub_db::queries::access::{self as q, Change};
+use campushub_db::queries::word::Word;
 use serde::{Deserialize, Serialize};
 
 use super::{json, json_body, query_pairs, Request, ScopeDto, ScopeIn};
@@ -48,19 +49,19 @@ fn check_permissions(perms: &[String]) -> Result<(), ApiError> {
 
 /// The outcome of a change as an API error, when it was not applied.
 fn refused(c: &Change, what: &str) -> ApiError {
-    match c.outcome.as_str() {
-        "not_found" => ApiError::NotFound,
-        "exists" => ApiError::Conflict(format!("{what} already exists.")),
-        "builtin" => ApiError::Conflict("Built-in roles cannot be changed or deleted.".into()),
-        "in_use" => ApiError::Conflict(
+    match c.outcome {
+        Word::NotFound => ApiError::NotFound,
+        Word::Exists => ApiError::Conflict(format!("{what} already exists.")),
+        Word::Builtin => ApiError::Conflict("Built-in roles cannot be changed or deleted.".into()),
+        Word::InUse => ApiError::Conflict(
             "The role is still bound to someone; remove its bindings first.".into(),
         ),
-        "unknown_permission" => {
+        Word::UnknownPermission => {
             ApiError::Unprocessable("One of the permissions does not exist.".into())
         }
-        "no_user" => ApiError::Unprocessable("`user` is not a known user.".into()),
-        "no_role" => ApiError::Unprocessable("`role` is not a known role.".into()),
-        "no_scope" => ApiError::Unprocessable(
+        Word::NoUser => ApiError::Unprocessable("`user` is not a known user.".into()),
+        Word::NoRole => ApiError::Unprocessable("`role` is not a known role.".into()),
+        Word::NoScope => ApiError::Unprocessable(
             "`scope` does not name an institution, department or class of that type.".into(),
         ),
         _ => ApiError::Internal,
