@@ -64,7 +64,8 @@ fn authenticate_and_authorise(c: &mut Criterion) {
         let now = Instant::now();
         let p = Rc::clone(principals.get(&claims.uid, now).unwrap());
         assert!(p.usable && claims.issued_ms() >= p.revoked_before_ms);
-        p.institution_grant(black_box("students.read")).is_some()
+        p.institution_grant(black_box(campushub::auth::rule::Permission::StudentsRead))
+            .is_some()
     };
     tokens.verify(&keys, token.as_bytes()).unwrap();
     c.bench_function("auth/cached_token_and_permission", |b| {

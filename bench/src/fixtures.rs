@@ -131,7 +131,7 @@ pub fn authorise(
     tokens: &mut TokenCache,
     principals: &mut LocalCache<i64, Rc<Principal>>,
     token: &[u8],
-    permission: &str,
+    permission: campushub::auth::rule::Permission,
 ) -> bool {
     let Ok(claims) = tokens.verify(keys, token) else {
         return false;

@@ -98,7 +98,9 @@ fn hides_existence(req: &Request<'_>) -> bool {
             endpoint.access,
             crate::router::Access::Record(_) | crate::router::Access::RecordEither(..)
         )
-        && !permissions.iter().any(|p| caller.principal.holds_scoped(p))
+        && !permissions
+            .iter()
+            .any(|p| caller.principal.holds_scoped(*p))
 }
 
 /// The methods a table line names, as a pattern (`GET` also answers `HEAD`).

@@ -87,7 +87,7 @@ impl Request<'_> {
 
     /// The permission the route's access rule names (e.g. `students.read` for a record rule),
     /// so that a handler checking an object-level rule uses the table's permission.
-    pub fn permission(&self) -> Result<&'static str, ApiError> {
+    pub fn permission(&self) -> Result<crate::auth::rule::Permission, ApiError> {
         self.endpoint
             .and_then(|e| e.access.permission())
             .ok_or(ApiError::Internal)

@@ -10,7 +10,7 @@
 //! request and response schema names and a one-line summary. A unit test checks that every
 //! template routes to its own entry.
 
-pub use crate::auth::rule::Access;
+pub use crate::auth::rule::{Access, Permission};
 use crate::http::Method;
 
 /// Which rate limit a route's requests count against.
@@ -249,6 +249,7 @@ macro_rules! route_data {
 use crate::auth::rule::Access::{
     Caller, Institution, Operator, Person, PersonInstitution, Public, Record, RecordEither,
 };
+use crate::auth::rule::Permission::*;
 
 /// The table itself, handed to a macro that expands it: `route_data` here (the enum, the specs,
 /// the matcher), `pipeline::route_dispatch` above the handlers (the dispatch `match`). The
@@ -274,21 +275,21 @@ macro_rules! routes {
     }
     /// `/api/v1/admin/cache/clear`: drop every cached entry on every shard of every instance.
     CacheClear "/api/v1/admin/cache/clear" ["api", "v1", "admin", "cache", "clear"] Read Caller {
-        POST => admin::clear_cache, Institution("cache.manage"), () -> 200 "CacheCleared", "Drop every cached profile, principal, key and summary, on every instance";
+        POST => admin::clear_cache, Institution(CacheManage), () -> 200 "CacheCleared", "Drop every cached profile, principal, key and summary, on every instance";
     }
     /// `/api/v1/departments`: the public department directory.
     Departments "/api/v1/departments" ["api", "v1", "departments"] Admin Caller {
         GET => departments::list, Public, () -> 200 "DepartmentPage", "Active departments by identifier, keyset-paginated" ["limit:integer", "after:string"];
-        POST => catalog::department_create, Institution("departments.write"), ("NewDepartment") -> 201 "Department", "Create a department";
+        POST => catalog::department_create, Institution(DepartmentsWrite), ("NewDepartment") -> 201 "Department", "Create a department";
     }
     /// `/api/v1/departments/{id}`.
     Department "/api/v1/departments/{id}" ["api", "v1", "departments", id] Admin Caller {
         GET => departments::get, Public, () -> 200 "Department", "One department";
-        PATCH => catalog::department_update, Institution("departments.write"), ("DepartmentPatch") -> 200 "Department", "Rename, re-code or retire a department";
+        PATCH => catalog::department_update, Institution(DepartmentsWrite), ("DepartmentPatch") -> 200 "Department", "Rename, re-code or retire a department";
     }
     /// `/api/v1/departments/{id}/summary` (analytics).
     DepartmentSummary "/api/v1/departments/{id}/summary" ["api", "v1", "departments", id, "summary"] Read Caller {
-        GET => departments::summary, Record("attendance.read"), () -> 200 "DepartmentSummary", "People, catalogue and 30-day presence of a department";
+        GET => departments::summary, Record(AttendanceRead), () -> 200 "DepartmentSummary", "People, catalogue and 30-day presence of a department";
     }
     /// `/api/v1/auth/login`.
     Login "/api/v1/auth/login" ["api", "v1", "auth", "login"] Credentials Auth {
@@ -328,32 +329,32 @@ macro_rules! routes {
     }
     /// `/api/v1/roles`.
     Roles "/api/v1/roles" ["api", "v1", "roles"] Admin Caller {
-        GET => roles::list, Institution("roles.manage"), () -> 200 "RoleList", "Every role with its permissions";
-        POST => roles::create, Institution("roles.manage"), ("NewRole") -> 201 "Role", "Create a custom role";
+        GET => roles::list, Institution(RolesManage), () -> 200 "RoleList", "Every role with its permissions";
+        POST => roles::create, Institution(RolesManage), ("NewRole") -> 201 "Role", "Create a custom role";
     }
     /// `/api/v1/roles/{name}`.
     Role "/api/v1/roles/{name}" ["api", "v1", "roles", name] Admin Caller {
-        GET => roles::get, Institution("roles.manage"), () -> 200 "Role", "One role";
-        PATCH => roles::update, Institution("roles.manage"), ("RolePatch") -> 200 "Role", "Change a custom role's description or permissions";
-        DELETE => roles::delete, Institution("roles.manage"), () -> 204 "Empty", "Delete a custom role nobody holds";
+        GET => roles::get, Institution(RolesManage), () -> 200 "Role", "One role";
+        PATCH => roles::update, Institution(RolesManage), ("RolePatch") -> 200 "Role", "Change a custom role's description or permissions";
+        DELETE => roles::delete, Institution(RolesManage), () -> 204 "Empty", "Delete a custom role nobody holds";
     }
     /// `/api/v1/role-bindings`.
     RoleBindings "/api/v1/role-bindings" ["api", "v1", "role-bindings"] Admin Caller {
-        GET => roles::list_bindings, Institution("roles.manage"), () -> 200 "BindingList", "A user's role bindings" ["user:uuid"];
-        POST => roles::create_binding, Institution("roles.manage"), ("NewBinding") -> 201 "Binding", "Bind a role to a user at a scope";
+        GET => roles::list_bindings, Institution(RolesManage), () -> 200 "BindingList", "A user's role bindings" ["user:uuid"];
+        POST => roles::create_binding, Institution(RolesManage), ("NewBinding") -> 201 "Binding", "Bind a role to a user at a scope";
     }
     /// `/api/v1/role-bindings/{id}`.
     RoleBinding "/api/v1/role-bindings/{id}" ["api", "v1", "role-bindings", id] Admin Caller {
-        DELETE => roles::delete_binding, Institution("roles.manage"), () -> 204 "Empty", "Remove a binding";
+        DELETE => roles::delete_binding, Institution(RolesManage), () -> 204 "Empty", "Remove a binding";
     }
     /// `/api/v1/authz/explain`.
     AuthzExplain "/api/v1/authz/explain" ["api", "v1", "authz", "explain"] Admin Caller {
-        POST => roles::explain, Institution("roles.manage"), ("ExplainRequest") -> 200 "Explanation", "Whether a user would be allowed a permission, and why";
+        POST => roles::explain, Institution(RolesManage), ("ExplainRequest") -> 200 "Explanation", "Whether a user would be allowed a permission, and why";
     }
     /// `/api/v1/api-keys`.
     ApiKeys "/api/v1/api-keys" ["api", "v1", "api-keys"] Admin Caller {
         GET => api_keys::list, Person, () -> 200 "ApiKeyList", "The caller's own API keys, by prefix";
-        POST => api_keys::create, PersonInstitution("api_keys.manage"), ("NewApiKey") -> 201 "CreatedApiKey", "Create an API key (shown once)";
+        POST => api_keys::create, PersonInstitution(ApiKeysManage), ("NewApiKey") -> 201 "CreatedApiKey", "Create an API key (shown once)";
     }
     /// `/api/v1/api-keys/{id}`.
     ApiKey "/api/v1/api-keys/{id}" ["api", "v1", "api-keys", id] Admin Caller {
@@ -361,132 +362,132 @@ macro_rules! routes {
     }
     /// `/api/v1/audit-events`: the audit trail.
     AuditEvents "/api/v1/audit-events" ["api", "v1", "audit-events"] Read Caller {
-        GET => audit::list, Institution("audit.read"), () -> 200 "AuditPage", "The audit trail, newest first, filtered" ["action:string", "actor:uuid", "target_type:string", "target_id:string", "from:datetime", "to:datetime", "limit:integer", "after:string"];
+        GET => audit::list, Institution(AuditRead), () -> 200 "AuditPage", "The audit trail, newest first, filtered" ["action:string", "actor:uuid", "target_type:string", "target_id:string", "from:datetime", "to:datetime", "limit:integer", "after:string"];
     }
     /// `/debug/pprof/profile`: a CPU flamegraph of the running server (admins, when enabled).
     Profile "/debug/pprof/profile" ["debug", "pprof", "profile"] Read Caller {
-        GET => debug::profile, Institution("roles.manage"), () -> 200 "FlamegraphSvg", "A CPU flamegraph of the whole server (when profiling is on)" ["seconds:integer"];
+        GET => debug::profile, Institution(RolesManage), () -> 200 "FlamegraphSvg", "A CPU flamegraph of the whole server (when profiling is on)" ["seconds:integer"];
     }
     /// `/api/v1/students/{id}`.
     Student "/api/v1/students/{id}" ["api", "v1", "students", id] Admin Caller {
-        GET => students::get, Record("students.read"), () -> 200 "Student" etag, "A student's profile (ETag; If-None-Match answers 304)";
-        PATCH => people::update, Record("students.write"), ("StudentPatch") -> 200 "Student", "Change a student (If-Match honoured)";
-        DELETE => people::deactivate, Record("students.write"), () -> 204 "Empty", "Deactivate a student: the account is disabled, the record kept";
+        GET => students::get, Record(StudentsRead), () -> 200 "Student" etag, "A student's profile (ETag; If-None-Match answers 304)";
+        PATCH => people::update, Record(StudentsWrite), ("StudentPatch") -> 200 "Student", "Change a student (If-Match honoured)";
+        DELETE => people::deactivate, Record(StudentsWrite), () -> 204 "Empty", "Deactivate a student: the account is disabled, the record kept";
     }
     /// `/api/v1/students`.
     Students "/api/v1/students" ["api", "v1", "students"] Admin Caller {
-        GET => people::list, Record("students.read"), () -> 200 "StudentPage", "Students, filtered and searched, keyset-paginated" ["department:uuid", "program:string", "year:integer", "status:string", "q:string", "limit:integer", "cursor:string", "fields:string"];
-        POST => people::create, Record("students.write"), ("NewStudent") -> 201 "Student", "Admit a student";
+        GET => people::list, Record(StudentsRead), () -> 200 "StudentPage", "Students, filtered and searched, keyset-paginated" ["department:uuid", "program:string", "year:integer", "status:string", "q:string", "limit:integer", "cursor:string", "fields:string"];
+        POST => people::create, Record(StudentsWrite), ("NewStudent") -> 201 "Student", "Admit a student";
     }
     /// `/api/v1/students/{id}/enrollments`.
     StudentEnrollments "/api/v1/students/{id}/enrollments" ["api", "v1", "students", id, "enrollments"] Read Caller {
-        GET => people::student_enrollments, Record("classes.read"), () -> 200 "EnrollmentList", "A student's classes";
+        GET => people::student_enrollments, Record(ClassesRead), () -> 200 "EnrollmentList", "A student's classes";
     }
     /// `/api/v1/students/{id}/results`.
     StudentResults "/api/v1/students/{id}/results" ["api", "v1", "students", id, "results"] Read Caller {
-        GET => exams::student_results, Record("exams.read"), () -> 200 "ResultList", "A student's results (students and guardians: published only)";
+        GET => exams::student_results, Record(ExamsRead), () -> 200 "ResultList", "A student's results (students and guardians: published only)";
     }
     /// `/api/v1/staff`.
     Staff "/api/v1/staff" ["api", "v1", "staff"] Admin Caller {
-        GET => people::staff_list, Record("staff.read"), () -> 200 "StaffPage", "Staff, filtered and searched, keyset-paginated" ["department:uuid", "role:string", "status:string", "q:string", "limit:integer", "cursor:string", "fields:string"];
-        POST => people::staff_create, Record("staff.write"), ("NewStaff") -> 201 "StaffMember", "Add a staff member";
+        GET => people::staff_list, Record(StaffRead), () -> 200 "StaffPage", "Staff, filtered and searched, keyset-paginated" ["department:uuid", "role:string", "status:string", "q:string", "limit:integer", "cursor:string", "fields:string"];
+        POST => people::staff_create, Record(StaffWrite), ("NewStaff") -> 201 "StaffMember", "Add a staff member";
     }
     /// `/api/v1/staff/{id}`.
     StaffMember "/api/v1/staff/{id}" ["api", "v1", "staff", id] Admin Caller {
-        GET => people::staff_get, Record("staff.read"), () -> 200 "StaffMember" etag, "A staff member (ETag)";
-        PATCH => people::staff_update, Record("staff.write"), ("StaffPatch") -> 200 "StaffMember", "Change a staff member (If-Match honoured)";
-        DELETE => people::staff_deactivate, Record("staff.write"), () -> 204 "Empty", "Deactivate a staff member";
+        GET => people::staff_get, Record(StaffRead), () -> 200 "StaffMember" etag, "A staff member (ETag)";
+        PATCH => people::staff_update, Record(StaffWrite), ("StaffPatch") -> 200 "StaffMember", "Change a staff member (If-Match honoured)";
+        DELETE => people::staff_deactivate, Record(StaffWrite), () -> 204 "Empty", "Deactivate a staff member";
     }
     /// `/api/v1/terms`: academic sessions.
     Terms "/api/v1/terms" ["api", "v1", "terms"] Admin Caller {
         GET => catalog::terms, Caller, () -> 200 "TermPage", "School years, semesters and terms" ["type:string", "school_year:integer", "limit:integer", "cursor:string", "fields:string"];
-        POST => catalog::term_create, Institution("classes.write"), ("NewTerm") -> 201 "Term", "Create an academic session";
+        POST => catalog::term_create, Institution(ClassesWrite), ("NewTerm") -> 201 "Term", "Create an academic session";
     }
     /// `/api/v1/terms/{id}`.
     Term "/api/v1/terms/{id}" ["api", "v1", "terms", id] Admin Caller {
         GET => catalog::term, Caller, () -> 200 "Term" etag, "One academic session (ETag)";
-        PATCH => catalog::term_update, Institution("classes.write"), ("TermPatch") -> 200 "Term", "Change an academic session (If-Match honoured)";
+        PATCH => catalog::term_update, Institution(ClassesWrite), ("TermPatch") -> 200 "Term", "Change an academic session (If-Match honoured)";
     }
     /// `/api/v1/courses`.
     Courses "/api/v1/courses" ["api", "v1", "courses"] Admin Caller {
         GET => catalog::courses, Caller, () -> 200 "CoursePage", "The course catalogue" ["department:uuid", "q:string", "limit:integer", "cursor:string", "fields:string"];
-        POST => catalog::course_create, Record("classes.write"), ("NewCourse") -> 201 "Course", "Create a course in a department";
+        POST => catalog::course_create, Record(ClassesWrite), ("NewCourse") -> 201 "Course", "Create a course in a department";
     }
     /// `/api/v1/courses/{id}`.
     Course "/api/v1/courses/{id}" ["api", "v1", "courses", id] Admin Caller {
         GET => catalog::course, Caller, () -> 200 "Course" etag, "One course (ETag)";
-        PATCH => catalog::course_update, Record("classes.write"), ("CoursePatch") -> 200 "Course", "Change a course (If-Match honoured)";
+        PATCH => catalog::course_update, Record(ClassesWrite), ("CoursePatch") -> 200 "Course", "Change a course (If-Match honoured)";
     }
     /// `/api/v1/classes`.
     Classes "/api/v1/classes" ["api", "v1", "classes"] Admin Caller {
-        GET => catalog::classes, Record("classes.read"), () -> 200 "ClassPage", "Classes (sections) with their timetable" ["term:uuid", "course:uuid", "department:uuid", "mine:boolean", "limit:integer", "cursor:string", "fields:string"];
-        POST => catalog::class_create, Record("classes.write"), ("NewClass") -> 201 "Class", "Create a class of a course in a term";
+        GET => catalog::classes, Record(ClassesRead), () -> 200 "ClassPage", "Classes (sections) with their timetable" ["term:uuid", "course:uuid", "department:uuid", "mine:boolean", "limit:integer", "cursor:string", "fields:string"];
+        POST => catalog::class_create, Record(ClassesWrite), ("NewClass") -> 201 "Class", "Create a class of a course in a term";
     }
     /// `/api/v1/classes/{id}`.
     Class "/api/v1/classes/{id}" ["api", "v1", "classes", id] Admin Caller {
-        GET => catalog::class, Record("classes.read"), () -> 200 "Class" etag, "One class (ETag)";
-        PATCH => catalog::class_update, Record("classes.write"), ("ClassPatch") -> 200 "Class", "Change a class (If-Match honoured)";
+        GET => catalog::class, Record(ClassesRead), () -> 200 "Class" etag, "One class (ETag)";
+        PATCH => catalog::class_update, Record(ClassesWrite), ("ClassPatch") -> 200 "Class", "Change a class (If-Match honoured)";
     }
     /// `/api/v1/classes/{id}/students`: the roster.
     ClassStudents "/api/v1/classes/{id}/students" ["api", "v1", "classes", id, "students"] Read Caller {
-        GET => catalog::roster, Record("enrollments.read"), () -> 200 "Roster", "The students of a class, by name";
+        GET => catalog::roster, Record(EnrollmentsRead), () -> 200 "Roster", "The students of a class, by name";
     }
     /// `/api/v1/classes/{id}/enrollments`.
     ClassEnrollments "/api/v1/classes/{id}/enrollments" ["api", "v1", "classes", id, "enrollments"] Bulk Caller {
-        GET => catalog::enrollments, Record("enrollments.read"), () -> 200 "EnrollmentList", "Every enrollment of a class";
-        POST => catalog::enroll, Record("enrollments.write"), ("NewEnrollments") -> 201 "EnrollmentList", "Enroll one person or up to 500, all or nothing";
+        GET => catalog::enrollments, Record(EnrollmentsRead), () -> 200 "EnrollmentList", "Every enrollment of a class";
+        POST => catalog::enroll, Record(EnrollmentsWrite), ("NewEnrollments") -> 201 "EnrollmentList", "Enroll one person or up to 500, all or nothing";
     }
     /// `/api/v1/enrollments/{id}`.
     Enrollment "/api/v1/enrollments/{id}" ["api", "v1", "enrollments", id] Read Caller {
-        DELETE => catalog::drop_enrollment, Record("enrollments.write"), () -> 204 "Empty", "End an enrollment (kept for the record)";
+        DELETE => catalog::drop_enrollment, Record(EnrollmentsWrite), () -> 204 "Empty", "End an enrollment (kept for the record)";
     }
     /// `/api/v1/classes/{id}/attendance-sessions`.
     ClassSessions "/api/v1/classes/{id}/attendance-sessions" ["api", "v1", "classes", id, "attendance-sessions"] Admin Caller {
-        GET => attendance::sessions, Record("attendance.read"), () -> 200 "SessionList", "A class's attendance sessions between two dates" ["from:date", "to:date"];
-        POST => attendance::open, Record("attendance.mark"), ("NewSession") -> 201 "AttendanceSession", "Open the register of one meeting (date, period)";
+        GET => attendance::sessions, Record(AttendanceRead), () -> 200 "SessionList", "A class's attendance sessions between two dates" ["from:date", "to:date"];
+        POST => attendance::open, Record(AttendanceMark), ("NewSession") -> 201 "AttendanceSession", "Open the register of one meeting (date, period)";
     }
     /// `/api/v1/classes/{id}/attendance-codes`.
     ClassAttendanceCodes "/api/v1/classes/{id}/attendance-codes" ["api", "v1", "classes", id, "attendance-codes"] Read Caller {
-        GET => attendance::codes, Record("attendance.read"), () -> 200 "AttendanceCodeList", "The attendance codes a class's registers take, and who may enter each";
+        GET => attendance::codes, Record(AttendanceRead), () -> 200 "AttendanceCodeList", "The attendance codes a class's registers take, and who may enter each";
     }
     /// `/api/v1/attendance-sessions/{id}`.
     AttendanceSession "/api/v1/attendance-sessions/{id}" ["api", "v1", "attendance-sessions", id] Read Caller {
-        GET => attendance::get, Record("attendance.read"), () -> 200 "AttendanceSession" etag, "A register with every record (ETag)";
+        GET => attendance::get, Record(AttendanceRead), () -> 200 "AttendanceSession" etag, "A register with every record (ETag)";
     }
     /// `/api/v1/attendance-sessions/{id}/records`.
     SessionRecords "/api/v1/attendance-sessions/{id}/records" ["api", "v1", "attendance-sessions", id, "records"] Bulk Caller {
-        PUT => attendance::mark, RecordEither("attendance.mark", "attendance.override"), ("AttendanceMarks") -> 200 "MarkResult", "Mark a whole class in one request (idempotent; office overrides after submission)";
+        PUT => attendance::mark, RecordEither(AttendanceMark, AttendanceOverride), ("AttendanceMarks") -> 200 "MarkResult", "Mark a whole class in one request (idempotent; office overrides after submission)";
     }
     /// `/api/v1/attendance-sessions/{id}/submit`.
     SessionSubmit "/api/v1/attendance-sessions/{id}/submit" ["api", "v1", "attendance-sessions", id, "submit"] Read Caller {
-        POST => attendance::submit, Record("attendance.mark"), () -> 200 "AttendanceSession", "Submit a complete register: teachers can no longer change it";
+        POST => attendance::submit, Record(AttendanceMark), () -> 200 "AttendanceSession", "Submit a complete register: teachers can no longer change it";
     }
     /// `/api/v1/classes/{id}/attendance/report`.
     ClassAttendanceReport "/api/v1/classes/{id}/attendance/report" ["api", "v1", "classes", id, "attendance", "report"] Read Caller {
-        GET => attendance::report, Record("attendance.read"), () -> 200 "AttendanceReport", "Per-student attendance of a class between two dates" ["from:date", "to:date"];
+        GET => attendance::report, Record(AttendanceRead), () -> 200 "AttendanceReport", "Per-student attendance of a class between two dates" ["from:date", "to:date"];
     }
     /// `/api/v1/attendance/not-taken`.
     NotTaken "/api/v1/attendance/not-taken" ["api", "v1", "attendance", "not-taken"] Read Caller {
-        GET => attendance::not_taken, Record("attendance.read"), () -> 200 "NotTaken", "Classes whose register was not submitted on a day" ["date:date"];
+        GET => attendance::not_taken, Record(AttendanceRead), () -> 200 "NotTaken", "Classes whose register was not submitted on a day" ["date:date"];
     }
     /// `/api/v1/classes/{id}/line-items`.
     ClassLineItems "/api/v1/classes/{id}/line-items" ["api", "v1", "classes", id, "line-items"] Admin Caller {
-        GET => exams::list, Record("exams.read"), () -> 200 "LineItemList", "A class's exams and assignments";
-        POST => exams::create, Record("exams.grade"), ("NewLineItem") -> 201 "LineItem", "Create an exam or assignment";
+        GET => exams::list, Record(ExamsRead), () -> 200 "LineItemList", "A class's exams and assignments";
+        POST => exams::create, Record(ExamsGrade), ("NewLineItem") -> 201 "LineItem", "Create an exam or assignment";
     }
     /// `/api/v1/line-items/{id}`.
     LineItem "/api/v1/line-items/{id}" ["api", "v1", "line-items", id] Admin Caller {
-        GET => exams::get, Record("exams.read"), () -> 200 "LineItem" etag, "One line item (ETag)";
-        PATCH => exams::update, RecordEither("exams.grade", "exams.publish"), ("LineItemPatch") -> 200 "LineItem", "Change, publish or lock a line item (If-Match honoured)";
+        GET => exams::get, Record(ExamsRead), () -> 200 "LineItem" etag, "One line item (ETag)";
+        PATCH => exams::update, RecordEither(ExamsGrade, ExamsPublish), ("LineItemPatch") -> 200 "LineItem", "Change, publish or lock a line item (If-Match honoured)";
     }
     /// `/api/v1/line-items/{id}/results`.
     LineItemResults "/api/v1/line-items/{id}/results" ["api", "v1", "line-items", id, "results"] Bulk Caller {
-        GET => exams::results, Record("exams.read"), () -> 200 "ResultList", "The results of a line item";
-        PUT => exams::put_results, Record("exams.grade"), ("ResultSheet") -> 200 "ResultList", "Enter results in bulk (all or nothing, idempotent)";
+        GET => exams::results, Record(ExamsRead), () -> 200 "ResultList", "The results of a line item";
+        PUT => exams::put_results, Record(ExamsGrade), ("ResultSheet") -> 200 "ResultList", "Enter results in bulk (all or nothing, idempotent)";
     }
     /// `/api/v1/students/{id}/attendance`.
     StudentAttendance "/api/v1/students/{id}/attendance" ["api", "v1", "students", id, "attendance"] Read Caller {
-        GET => students::attendance, Record("attendance.read"), () -> 200 "StudentAttendance", "A student's attendance between two dates" ["from:date", "to:date"];
+        GET => students::attendance, Record(AttendanceRead), () -> 200 "StudentAttendance", "A student's attendance between two dates" ["from:date", "to:date"];
     }
         }
     };

@@ -140,7 +140,7 @@ fn run(name: &str, iterations: u64) -> Result<(), String> {
                     &mut tokens,
                     &mut principals,
                     black_box(list[key(i)].as_bytes()),
-                    black_box("students.read"),
+                    black_box(campushub::auth::rule::Permission::StudentsRead),
                 )
             })
         }

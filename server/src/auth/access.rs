@@ -20,6 +20,7 @@ use campushub_db::queries::access::{self, Grant};
 use campushub_db::Pool;
 
 use crate::api_error::ApiError;
+use crate::auth::rule::Permission;
 
 /// How long a principal is trusted while the invalidation bus is down (or not configured):
 /// the bound on how stale a role, binding or revocation can be without Redis.
@@ -80,13 +81,18 @@ pub enum Reason<'a> {
 }
 
 /// Whether `g` grants `permission` through a role that is not self-only.
-fn scoped(g: &Grant, permission: &str) -> bool {
+fn scoped(g: &Grant, permission: Permission) -> bool {
+    scoped_name(g, permission.as_str())
+}
+
+/// [`scoped`] for a permission named by another grant.
+fn scoped_name(g: &Grant, permission: &str) -> bool {
     g.permission == permission && !SELF_ONLY.contains(&g.role.as_str())
 }
 
 impl Principal {
     /// The grant of `permission` through the self-only `role`, if held.
-    fn via_role(&self, permission: &str, role: &str) -> Option<&Grant> {
+    fn via_role(&self, permission: Permission, role: &str) -> Option<&Grant> {
         self.grants
             .iter()
             .find(|g| g.permission == permission && g.role == role)
@@ -94,7 +100,11 @@ impl Principal {
 
     /// The grant of `permission` for the whole institution or for the department with public
     /// id `department`, if held through a role that is not self-only.
-    pub fn department_grant(&self, permission: &str, department: uuid::Uuid) -> Option<&Grant> {
+    pub fn department_grant(
+        &self,
+        permission: Permission,
+        department: uuid::Uuid,
+    ) -> Option<&Grant> {
         self.institution_grant(permission).or_else(|| {
             self.grants.iter().find(|g| {
                 scoped(g, permission)
@@ -106,13 +116,13 @@ impl Principal {
 
     /// Whether the principal holds `permission` anywhere through a role that is not
     /// self-only: some right on that kind of record beyond their own or their children's.
-    pub fn holds_scoped(&self, permission: &str) -> bool {
+    pub fn holds_scoped(&self, permission: Permission) -> bool {
         self.grants.iter().any(|g| scoped(g, permission))
     }
 
     /// The institution-wide grant of `permission`, if held (function-level checks: admin
     /// routes need the permission for the whole institution).
-    pub fn institution_grant(&self, permission: &str) -> Option<&Grant> {
+    pub fn institution_grant(&self, permission: Permission) -> Option<&Grant> {
         self.grants
             .iter()
             .find(|g| scoped(g, permission) && g.scope_type == "institution")
@@ -204,7 +214,7 @@ pub async fn principal(
 pub async fn student_access<'p>(
     db: &Pool,
     principal: &'p Principal,
-    permission: &str,
+    permission: Permission,
     student: i64,
     department: i64,
 ) -> Result<Option<Reason<'p>>, ApiError> {
@@ -251,7 +261,7 @@ pub fn within(key_grants: &[Grant], creator: &Principal) -> Vec<Grant> {
         .filter(|k| {
             !SELF_ONLY.contains(&k.role.as_str())
                 && creator.grants.iter().any(|c| {
-                    scoped(c, &k.permission)
+                    scoped_name(c, &k.permission)
                         && (c.scope_type == "institution"
                             || (c.scope_type == k.scope_type && c.scope_id == k.scope_id))
                 })
@@ -272,7 +282,7 @@ pub fn covers(caller: &Principal, target: &[access::TargetGrant]) -> bool {
         .filter(|t| !SELF_ONLY.contains(&t.role.as_str()))
         .all(|t| {
             caller.grants.iter().any(|c| {
-                scoped(c, &t.permission)
+                scoped_name(c, &t.permission)
                     && (c.scope_type == "institution"
                         || (c.scope_type == t.scope_type && c.scope_id == t.scope_id)
                         || (t.scope_type == "class"
@@ -292,7 +302,7 @@ pub async fn require_covers(db: &Pool, caller: &Principal, target: i64) -> Resul
 }
 
 /// Function-level check: the caller holds `permission` for the whole institution (403 if not).
-pub fn require_institution(principal: &Principal, permission: &str) -> Result<(), ApiError> {
+pub fn require_institution(principal: &Principal, permission: Permission) -> Result<(), ApiError> {
     principal
         .institution_grant(permission)
         .map(|_| ())
@@ -301,11 +311,11 @@ pub fn require_institution(principal: &Principal, permission: &str) -> Result<()
 
 /// Permissions that, below the whole institution, apply only to the classes their holder
 /// teaches: a department's faculty read its classes, but mark and grade only their own.
-const TEACHING: [&str; 2] = ["attendance.mark", "exams.grade"];
+const TEACHING: [Permission; 2] = [Permission::AttendanceMark, Permission::ExamsGrade];
 
 /// Whether `principal` holds `permission` for the whole institution or for department
 /// `department` (orgs.id), through a role that is not self-only.
-pub fn department_access(principal: &Principal, permission: &str, department: i64) -> bool {
+pub fn department_access(principal: &Principal, permission: Permission, department: i64) -> bool {
     principal.institution_grant(permission).is_some()
         || principal.grants.iter().any(|g| {
             scoped(g, permission) && g.scope_type == "department" && g.scope_id == department
@@ -316,7 +326,7 @@ pub fn department_access(principal: &Principal, permission: &str, department: i6
 /// with public id `department`.
 pub fn require_department(
     principal: &Principal,
-    permission: &str,
+    permission: Permission,
     department: uuid::Uuid,
 ) -> Result<(), ApiError> {
     principal
@@ -327,7 +337,7 @@ pub fn require_department(
 
 /// The departments (orgs.id) where `principal` holds `permission`: `None` for every
 /// department (an institution-wide grant), else the list (empty: none).
-pub fn departments_with(principal: &Principal, permission: &str) -> Option<Vec<i64>> {
+pub fn departments_with(principal: &Principal, permission: Permission) -> Option<Vec<i64>> {
     if principal.institution_grant(permission).is_some() {
         return None;
     }
@@ -349,7 +359,7 @@ pub fn departments_with(principal: &Principal, permission: &str) -> Option<Vec<i
 pub async fn class_access(
     db: &Pool,
     principal: &Principal,
-    permission: &str,
+    permission: Permission,
     class: i64,
     department: i64,
 ) -> Result<bool, ApiError> {

@@ -11,11 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{json, json_body, Request, ScopeIn};
 use crate::api_error::ApiError;
+use crate::auth::rule::Permission;
 use crate::http::Response;
 use crate::shard::Shard;
 
 /// The permission that makes and revokes keys.
-const MANAGE: &str = "api_keys.manage";
+const MANAGE: Permission = Permission::ApiKeysManage;
 /// Most bindings one key may carry.
 const MAX_BINDINGS: usize = 16;
 

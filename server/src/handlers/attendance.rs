@@ -24,6 +24,7 @@ use super::fields::{parse_date, Fields};
 use super::{query_pairs, Request};
 use crate::api_error::{ApiError, FieldError};
 use crate::auth::access::departments_with;
+use crate::auth::rule::Permission;
 use crate::http::Response;
 use crate::shard::Shard;
 
@@ -152,10 +153,10 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
         .await?
         .ok_or(ApiError::NotFound)?;
     let scope = (class_id, department);
-    let marks = may_in_class(shard, req, "attendance.mark", scope).await?;
+    let marks = may_in_class(shard, req, Permission::AttendanceMark, scope).await?;
     let source = if marks && !submitted {
         "teacher"
-    } else if may_in_class(shard, req, "attendance.override", scope).await? {
+    } else if may_in_class(shard, req, Permission::AttendanceOverride, scope).await? {
         "office"
     } else if marks {
         return Err(ApiError::Conflict(
@@ -389,7 +390,8 @@ pub async fn not_taken(shard: &Shard, req: &Request<'_>) -> Result<Response, Api
     let scope = departments_with(&caller.principal, req.permission()?);
     let teacher: Option<i64> = match &scope {
         Some(ids) if ids.is_empty() => {
-            if departments_with(&caller.principal, "attendance.mark").is_some_and(|d| d.is_empty())
+            if departments_with(&caller.principal, Permission::AttendanceMark)
+                .is_some_and(|d| d.is_empty())
             {
                 return Err(ApiError::Forbidden);
             }

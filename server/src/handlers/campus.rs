@@ -14,6 +14,7 @@ use super::fields::parse_date;
 use super::{query_pairs, Request};
 use crate::api_error::{ApiError, FieldError};
 use crate::auth::access::class_access;
+use crate::auth::rule::Permission;
 use crate::http::Response;
 use crate::request::etag;
 use crate::shard::Shard;
@@ -369,7 +370,7 @@ pub fn keep<K: std::hash::Hash + Eq, V>(
 pub async fn may_in_class(
     shard: &Shard,
     req: &Request<'_>,
-    permission: &str,
+    permission: Permission,
     (class, department): (i64, i64),
 ) -> Result<bool, ApiError> {
     class_access(
@@ -386,7 +387,7 @@ pub async fn may_in_class(
 pub async fn allow_in_class(
     shard: &Shard,
     req: &Request<'_>,
-    permission: &str,
+    permission: Permission,
     scope: (i64, i64),
 ) -> Result<(), ApiError> {
     if may_in_class(shard, req, permission, scope).await? {

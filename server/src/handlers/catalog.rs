@@ -23,6 +23,7 @@ use super::students::publish_person;
 use super::Request;
 use crate::api_error::ApiError;
 use crate::auth::access::{department_access, departments_with, require_department};
+use crate::auth::rule::Permission;
 use crate::http::Response;
 use crate::shard::Shard;
 
@@ -463,7 +464,7 @@ pub async fn course_update(shard: &Shard, req: &Request<'_>) -> Result<Response,
 pub async fn class_for(
     shard: &Shard,
     req: &Request<'_>,
-    permission: &str,
+    permission: Permission,
 ) -> Result<Record, ApiError> {
     let id = path_id(req, "class")?;
     let rec = campus::record(shard.db.primary(), &CLASS_BY_ID, Shape::Department, id)
@@ -718,9 +719,11 @@ pub async fn roster(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     // only what taking a register needs.
     let principal = &req.caller()?.principal;
     let full = |department: i64| {
-        department_access(principal, "students.read", department)
+        department_access(principal, Permission::StudentsRead, department)
             || principal.grants.iter().any(|g| {
-                g.permission == "students.read" && g.scope_type == "class" && g.scope_id == rec.id
+                g.permission == Permission::StudentsRead
+                    && g.scope_type == "class"
+                    && g.scope_id == rec.id
             })
     };
     let reduced: Vec<Option<Vec<u8>>> = profiles

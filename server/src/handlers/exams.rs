@@ -22,6 +22,7 @@ use super::students::{load, parse_id};
 use super::Request;
 use crate::api_error::ApiError;
 use crate::auth::access::{student_access, Reason};
+use crate::auth::rule::Permission;
 use crate::http::Response;
 use crate::shard::Shard;
 
@@ -167,10 +168,10 @@ pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     let caller = req.caller()?;
     let rec = item(shard, req).await?;
     if edits {
-        allow_in_class(shard, req, "exams.grade", rec.class_scope()).await?;
+        allow_in_class(shard, req, Permission::ExamsGrade, rec.class_scope()).await?;
     }
     if status.is_some() {
-        allow_in_class(shard, req, "exams.publish", rec.class_scope()).await?;
+        allow_in_class(shard, req, Permission::ExamsPublish, rec.class_scope()).await?;
     }
     let id = path_id(req, "line item")?;
     let if_match = req.if_match()?;
@@ -349,8 +350,10 @@ async fn may_see_drafts(
     req: &Request<'_>,
     scope: (i64, i64),
 ) -> Result<bool, ApiError> {
-    Ok(may_in_class(shard, req, "exams.grade", scope).await?
-        || may_in_class(shard, req, "exams.publish", scope).await?)
+    Ok(
+        may_in_class(shard, req, Permission::ExamsGrade, scope).await?
+            || may_in_class(shard, req, Permission::ExamsPublish, scope).await?,
+    )
 }
 
 /// `GET /api/v1/students/{id}/results`: students and guardians see published (and locked)
@@ -382,8 +385,12 @@ pub async fn student_results(shard: &Shard, req: &Request<'_>) -> Result<Respons
     // no longer see other departments' drafts).
     let principal = &caller.principal;
     let all_drafts = !published_only
-        && (principal.institution_grant("exams.grade").is_some()
-            || principal.institution_grant("exams.publish").is_some());
+        && (principal
+            .institution_grant(Permission::ExamsGrade)
+            .is_some()
+            || principal
+                .institution_grant(Permission::ExamsPublish)
+                .is_some());
     let mut draft_classes: Vec<i64> = Vec::new();
     if !published_only && !all_drafts {
         for scope in access::student_draft_classes(shard.db.primary(), s.id).await? {

@@ -25,6 +25,7 @@ use crate::auth::access::Caller;
 use crate::auth::access::{
     department_access, departments_with, require_covers, require_department,
 };
+use crate::auth::rule::Permission;
 use crate::http::Response;
 use crate::shard::Shard;
 
@@ -32,7 +33,7 @@ const STAFF_ROLES: &[&str] = &["teacher", "administrator", "aide"];
 
 /// The departments whose records the caller may list with `permission` (`None`: all); 403
 /// when none.
-fn list_scope(caller: &Caller, permission: &str) -> Result<Option<Vec<i64>>, ApiError> {
+fn list_scope(caller: &Caller, permission: Permission) -> Result<Option<Vec<i64>>, ApiError> {
     match departments_with(&caller.principal, permission) {
         Some(ids) if ids.is_empty() => Err(ApiError::Forbidden),
         scope => Ok(scope),

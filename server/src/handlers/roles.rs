@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{json, json_body, query_pairs, Request, ScopeDto, ScopeIn};
 use crate::api_error::ApiError;
 use crate::auth::access::{self, Reason};
+use crate::auth::rule::Permission;
 use crate::http::Response;
 use crate::shard::Shard;
 
@@ -383,6 +384,12 @@ pub async fn explain(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
     )
     .await?
     .ok_or_else(|| ApiError::Unprocessable("`user` is not a known user.".into()))?;
+    let permission = Permission::parse(&body.permission).ok_or_else(|| {
+        ApiError::Unprocessable(format!(
+            "{:?} is not a permission this server checks.",
+            body.permission
+        ))
+    })?;
     let reason = match &body.student {
         Some(s) => {
             let sid = uuid::Uuid::try_parse(s)
@@ -391,15 +398,13 @@ pub async fn explain(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
             access::student_access(
                 shard.db.primary(),
                 &principal,
-                &body.permission,
+                permission,
                 student.id,
                 student.department_id,
             )
             .await?
         }
-        None => principal
-            .institution_grant(&body.permission)
-            .map(Reason::Binding),
+        None => principal.institution_grant(permission).map(Reason::Binding),
     };
     let allowed = reason.is_some() && principal.usable;
     let decided_by = reason.as_ref().map(|r| match r {

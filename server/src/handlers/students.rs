@@ -13,6 +13,7 @@ use super::{json, ObjectRef, Request};
 use crate::api_error::ApiError;
 use crate::auth::access::student_access;
 use crate::auth::access::Caller;
+use crate::auth::rule::Permission;
 use crate::http::Response;
 use crate::shard::{CachedStudent, Shard};
 
@@ -274,7 +275,7 @@ pub async fn load_many(
 pub(super) async fn allow_student(
     shard: &Shard,
     caller: &Caller,
-    permission: &str,
+    permission: Permission,
     s: &CachedStudent,
 ) -> Result<(), ApiError> {
     match student_access(

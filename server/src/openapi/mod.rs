@@ -285,10 +285,11 @@ fn operation(spec: &RouteSpec, e: &Endpoint) -> Value {
         }
     };
     if let [p] = e.access.permissions()[..] {
-        op["x-permission"] = json!(p);
+        op["x-permission"] = json!(p.as_str());
     } else if !e.access.permissions().is_empty() {
         // Either permission is accepted, each for what it allows (the summary says which).
-        op["x-permission"] = json!(e.access.permissions());
+        let names: Vec<&str> = e.access.permissions().iter().map(|p| p.as_str()).collect();
+        op["x-permission"] = json!(names);
     }
     op
 }
