@@ -11,7 +11,7 @@ mod send;
 pub mod shared;
 
 pub use bus::{BusStats, Invalidation, InvalidationBus, Message};
-pub use local::LocalCache;
+pub use local::{LocalCache, ShardCache};
 pub use policies::RateLimits;
 pub use ratelimit::{Decision, LocalLimiter, Policy, SharedLimiter};
 pub use redis_conn::{RedisError, RedisStats, RedisTarget, ShardRedis};

@@ -101,6 +101,26 @@ impl<K: Hash + Eq, V> LocalCache<K, V> {
     }
 }
 
+/// What a shard counts and clears of each of its caches, whatever the cache holds: a shard
+/// lists its caches once (`Shard::caches` in the server) and its readiness figures, metrics
+/// and "clear everything" follow from that list.
+pub trait ShardCache {
+    /// (entries held, hits, misses since start).
+    fn figures(&self) -> (usize, u64, u64);
+    /// Drops every entry.
+    fn drop_all(&mut self);
+}
+
+impl<K: Hash + Eq, V> ShardCache for LocalCache<K, V> {
+    fn figures(&self) -> (usize, u64, u64) {
+        (self.map.len(), self.hits, self.misses)
+    }
+
+    fn drop_all(&mut self) {
+        self.map.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

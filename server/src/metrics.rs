@@ -145,7 +145,7 @@ pub struct ShardSnapshot {
     /// Redis, if configured.
     pub redis: Option<RedisStats>,
     /// The shard's hot caches: entries, hits and misses of each.
-    pub caches: [CacheStats; 9],
+    pub caches: Vec<CacheStats>,
     /// The invalidation subscription, if Redis is configured.
     pub bus: Option<campushub_cache::BusStats>,
     /// Highest authorisation version the shard has seen.

@@ -122,20 +122,15 @@ impl KeyCache {
     pub fn clear(&mut self) {
         self.cache.clear();
     }
+}
 
-    /// Entries held.
-    pub fn len(&self) -> usize {
-        self.cache.len()
+impl campushub_cache::ShardCache for KeyCache {
+    fn figures(&self) -> (usize, u64, u64) {
+        self.cache.figures()
     }
 
-    /// (hits, misses) since start.
-    pub fn hit_miss(&self) -> (u64, u64) {
-        self.cache.hit_miss()
-    }
-
-    /// Whether it is empty.
-    pub fn is_empty(&self) -> bool {
-        self.cache.is_empty()
+    fn drop_all(&mut self) {
+        self.cache.drop_all();
     }
 }
 

@@ -307,20 +307,15 @@ impl TokenCache {
         }
         Ok(claims)
     }
+}
 
-    /// Entries held.
-    pub fn len(&self) -> usize {
-        self.cache.len()
+impl campushub_cache::ShardCache for TokenCache {
+    fn figures(&self) -> (usize, u64, u64) {
+        self.cache.figures()
     }
 
-    /// (hits, misses) since start.
-    pub fn hit_miss(&self) -> (u64, u64) {
-        self.cache.hit_miss()
-    }
-
-    /// Whether the cache is empty.
-    pub fn is_empty(&self) -> bool {
-        self.cache.is_empty()
+    fn drop_all(&mut self) {
+        self.cache.drop_all();
     }
 }
 
@@ -413,8 +408,10 @@ mod tests {
         let (t, c) = issue(&ks, 9, "x", Duration::from_secs(900)).unwrap();
         let mut cache = TokenCache::new(16);
         assert_eq!(*cache.verify(&ks, t.as_bytes()).unwrap(), c);
-        assert_eq!(cache.len(), 1);
+        use campushub_cache::ShardCache as _;
+        assert_eq!(cache.figures(), (1, 0, 1));
         assert_eq!(*cache.verify(&ks, t.as_bytes()).unwrap(), c);
+        assert_eq!(cache.figures(), (1, 1, 1));
         assert_eq!(cache.verify(&ks, b"garbage"), Err(TokenError::Invalid));
         assert_eq!(cache.verify(&ks, &[0xff, 0xfe]), Err(TokenError::Invalid));
     }

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use campushub_cache::{Invalidation, InvalidationBus, Message, ShardRedis};
+use campushub_cache::{Invalidation, InvalidationBus, Message, ShardCache, ShardRedis};
 use campushub_db::ShardDb;
 
 use crate::access_log::{self, AccessLog};
@@ -155,30 +155,32 @@ impl Shard {
         crate::auth::access::cache_ttl(self.bus.get().is_some_and(|b| b.live()))
     }
 
-    /// The figures of every cache of this shard.
-    pub fn cache_stats(&self) -> [CacheStats; 9] {
-        let (t, p, k, s, d, r, g, x, c) = (
-            self.tokens.borrow(),
-            self.principals.borrow(),
-            self.api_keys.borrow(),
-            self.students.borrow(),
-            self.summaries.borrow(),
-            self.rosters.borrow(),
-            self.student_pages.borrow(),
-            self.results.borrow(),
-            self.codes.borrow(),
-        );
-        [
-            CacheStats::of("tokens", t.len(), t.hit_miss()),
-            CacheStats::of("principals", p.len(), p.hit_miss()),
-            CacheStats::of("api_keys", k.len(), k.hit_miss()),
-            CacheStats::of("students", s.len(), s.hit_miss()),
-            CacheStats::of("summaries", d.len(), d.hit_miss()),
-            CacheStats::of("rosters", r.len(), r.hit_miss()),
-            CacheStats::of("student_pages", g.len(), g.hit_miss()),
-            CacheStats::of("results", x.len(), x.hit_miss()),
-            CacheStats::of("codes", c.len(), c.hit_miss()),
-        ]
+    /// Every cache of this shard, by name: the one place a cache is listed (readiness,
+    /// metrics and clearing everything follow from it).
+    pub fn caches(&self) -> Vec<(&'static str, &RefCell<dyn ShardCache>)> {
+        let caches: &[(&'static str, &RefCell<dyn ShardCache>)] = &[
+            ("tokens", &self.tokens),
+            ("principals", &self.principals),
+            ("api_keys", &self.api_keys),
+            ("students", &self.students),
+            ("summaries", &self.summaries),
+            ("rosters", &self.rosters),
+            ("student_pages", &self.student_pages),
+            ("results", &self.results),
+            ("codes", &self.codes),
+        ];
+        caches.to_vec()
+    }
+
+    /// Each cache's figures: entries, hits and misses.
+    pub fn cache_stats(&self) -> Vec<CacheStats> {
+        self.caches()
+            .iter()
+            .map(|(name, c)| {
+                let (entries, hits, misses) = c.borrow().figures();
+                CacheStats::of(name, entries, (hits, misses))
+            })
+            .collect()
     }
 
     /// The shard's current snapshot.
@@ -248,14 +250,9 @@ impl Shard {
                 self.student_pages.borrow_mut().clear();
             }
             Invalidation::All => {
-                self.principals.borrow_mut().clear();
-                self.api_keys.borrow_mut().clear();
-                self.students.borrow_mut().clear();
-                self.summaries.borrow_mut().clear();
-                self.rosters.borrow_mut().clear();
-                self.student_pages.borrow_mut().clear();
-                self.results.borrow_mut().clear();
-                self.codes.borrow_mut().clear();
+                for (_, cache) in self.caches() {
+                    cache.borrow_mut().drop_all();
+                }
             }
         }
     }
