@@ -11,12 +11,11 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use monoio_compat::TcpStreamCompat;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ProtocolVersion, PushInfo, PushKind, Value};
 
 use crate::redis_conn::{RedisError, RedisTarget, ShardRedis};
-use crate::send::ShardLocal;
+use crate::send::{multiplexed, LocalDriver as Driver};
 
 /// The one channel every instance publishes invalidations on.
 pub const CHANNEL: &str = "campushub:invalidate";
@@ -150,8 +149,6 @@ pub async fn publish(redis: &ShardRedis, msg: &Message) -> Result<(), RedisError
         .map(|_| ())
 }
 
-type Driver = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
-
 async fn subscribe(
     target: &RedisTarget,
     sender: tokio::sync::mpsc::UnboundedSender<PushInfo>,
@@ -168,11 +165,9 @@ async fn subscribe(
         .set_connection_timeout(None)
         .set_response_timeout(None)
         .set_push_sender(sender);
-    let stream = ShardLocal::new(TcpStreamCompat::new(stream));
-    let (mut conn, driver) = MultiplexedConnection::new_with_config(&info, stream, config)
+    let (mut conn, mut driver) = multiplexed(&info, stream, config)
         .await
         .map_err(|e| e.to_string())?;
-    let mut driver: Driver = Box::pin(driver);
     // Subscribing needs the driver running: run both until the reply arrives.
     monoio::select! {
         r = conn.subscribe(CHANNEL) => r.map_err(|e| e.to_string())?,

@@ -6,11 +6,10 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use monoio_compat::TcpStreamCompat;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
 
-use crate::send::ShardLocal;
+use crate::send::{multiplexed, LocalDriver as Driver};
 
 /// A checked Redis URL (TCP, no TLS).
 #[derive(Clone)]
@@ -177,9 +176,6 @@ pub(crate) fn log_event(target: &RedisTarget, event: &str, detail: &str) {
     );
 }
 
-/// The future that owns the socket and drives the connection.
-type Driver = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
-
 async fn connect(target: &RedisTarget) -> Result<(MultiplexedConnection, Driver), String> {
     let stream = monoio::net::TcpStream::connect((target.host.as_str(), target.port))
         .await
@@ -190,11 +186,9 @@ async fn connect(target: &RedisTarget) -> Result<(MultiplexedConnection, Driver)
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(None)
         .set_response_timeout(None);
-    let stream = ShardLocal::new(TcpStreamCompat::new(stream));
-    let (conn, driver) = MultiplexedConnection::new_with_config(&target.info, stream, config)
+    multiplexed(&target.info, stream, config)
         .await
-        .map_err(|e| e.to_string())?;
-    Ok((conn, Box::pin(driver)))
+        .map_err(|e| e.to_string())
 }
 
 async fn run(redis: Rc<ShardRedis>) {
