@@ -42,7 +42,7 @@ pub async fn handle(shard: &Shard, req: &Request<'_>) -> Response {
     }
     // Stage: who the limit counts against (no database), only where it counts per principal.
     let group = match req.route.spec().limit {
-        // Operators' readiness checks are never limited.
+        // Readiness: operators are never limited; anyone else counts as an anonymous call.
         LimitGroup::Readiness if caller::operator(shard, req) => LimitGroup::Probe,
         g => g,
     };

@@ -154,28 +154,27 @@ impl ShardLimiters {
         peer: IpAddr,
         user: Option<i64>,
     ) -> Result<Option<Applied>, ApiError> {
-        // A readiness check from anyone but an operator counts as an anonymous call (`user` is
-        // `None` for it).
-        let group = match group {
-            LimitGroup::Readiness => LimitGroup::Caller,
-            g => g,
-        };
         let applied = match group {
             // Probes are for operators and balancers; limiting them would fail health checks.
-            LimitGroup::Probe | LimitGroup::Readiness => return Ok(None),
+            LimitGroup::Probe => return Ok(None),
             LimitGroup::Auth => match &limits.auth {
                 Some(p) => self.decide(limits, redis, p, Key::Auth(peer)).await?,
                 None => return Ok(None),
             },
-            LimitGroup::Caller => match (user, &limits.authenticated, &limits.anonymous) {
-                (Some(id), Some(p), _) => {
-                    self.decide(limits, redis, p, Key::Authenticated(id))
-                        .await?
+            // Readiness reaches here only from non-operators, with no `user`: anonymous.
+            LimitGroup::Caller | LimitGroup::Readiness => {
+                match (user, &limits.authenticated, &limits.anonymous) {
+                    (Some(id), Some(p), _) => {
+                        self.decide(limits, redis, p, Key::Authenticated(id))
+                            .await?
+                    }
+                    (Some(_), None, _) => return Ok(None),
+                    (None, _, Some(p)) => {
+                        self.decide(limits, redis, p, Key::Anonymous(peer)).await?
+                    }
+                    (None, _, None) => return Ok(None),
                 }
-                (Some(_), None, _) => return Ok(None),
-                (None, _, Some(p)) => self.decide(limits, redis, p, Key::Anonymous(peer)).await?,
-                (None, _, None) => return Ok(None),
-            },
+            }
         };
         self.finish(&applied)?;
         Ok(Some(applied))

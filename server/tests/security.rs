@@ -1560,87 +1560,64 @@ fn if_match_holds_on_registers_and_result_sheets() {
     let registrar = access_token(&server, "registrar");
     let c = build_campus(&server, &admin, &registrar, 2);
     let teacher = access_token(&server, &c.teacher_name);
-    let session = open_session(&server, &teacher, &c.class, "2026-12-02", 1);
     let etag_of = |path: &str| {
         let r = call(&server, "GET", path, Some(&teacher), None);
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         r.header("ETag").unwrap().to_string()
     };
+    // The copy read at `versioned` goes stale when someone else writes `first` to `put`: a
+    // write of `second` from it is refused (412, nothing lost); from a fresh copy it is taken.
+    let stale_then_fresh =
+        |versioned: &str, put: &str, first: serde_json::Value, second: serde_json::Value| {
+            let seen = etag_of(versioned);
+            ok(&send(&server, "PUT", put, &teacher, first), 200);
+            let write = |etag: &str| {
+                common::campus::call_with(
+                    &server,
+                    "PUT",
+                    put,
+                    &teacher,
+                    &[("If-Match", etag)],
+                    Some(&second),
+                )
+            };
+            let stale = write(&seen);
+            assert_eq!(
+                stale.status,
+                412,
+                "{}",
+                String::from_utf8_lossy(&stale.body)
+            );
+            let now = etag_of(versioned);
+            let fresh = write(&now);
+            assert_eq!(
+                fresh.status,
+                200,
+                "{}",
+                String::from_utf8_lossy(&fresh.body)
+            );
+            now
+        };
+
+    let session = open_session(&server, &teacher, &c.class, "2026-12-02", 1);
     let session_path = format!("/api/v1/attendance-sessions/{session}");
-    let records = format!("{session_path}/records");
     let marks = |code: &str| json!({"records": [{"student": c.students[0], "code": code}]});
-    let seen = etag_of(&session_path);
-    // Someone else marks meanwhile; the write from the old copy is refused, nothing lost.
-    ok(&send(&server, "PUT", &records, &teacher, marks("P")), 200);
-    let stale = common::campus::call_with(
-        &server,
-        "PUT",
-        &records,
-        &teacher,
-        &[("If-Match", &seen)],
-        Some(&marks("A")),
-    );
-    assert_eq!(
-        stale.status,
-        412,
-        "{}",
-        String::from_utf8_lossy(&stale.body)
-    );
-    let now = etag_of(&session_path);
-    let fresh = common::campus::call_with(
-        &server,
-        "PUT",
-        &records,
-        &teacher,
-        &[("If-Match", &now)],
-        Some(&marks("A")),
-    );
-    assert_eq!(
-        fresh.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&fresh.body)
+    let before = stale_then_fresh(
+        &session_path,
+        &format!("{session_path}/records"),
+        marks("P"),
+        marks("A"),
     );
     assert_ne!(
         etag_of(&session_path),
-        now,
+        before,
         "a mark moves the register's version"
     );
 
     let item = new_quiz(&server, &teacher, &c.class, "Quiz");
     let sheet = format!("/api/v1/line-items/{item}/results");
     let scores = |n: u32| json!({"results": [{"student": c.students[1], "score": n}]});
-    let seen = etag_of(&sheet);
-    ok(&send(&server, "PUT", &sheet, &teacher, scores(5)), 200);
-    let stale = common::campus::call_with(
-        &server,
-        "PUT",
-        &sheet,
-        &teacher,
-        &[("If-Match", &seen)],
-        Some(&scores(9)),
-    );
-    assert_eq!(
-        stale.status,
-        412,
-        "{}",
-        String::from_utf8_lossy(&stale.body)
-    );
-    let now = etag_of(&sheet);
-    let fresh = common::campus::call_with(
-        &server,
-        "PUT",
-        &sheet,
-        &teacher,
-        &[("If-Match", &now)],
-        Some(&scores(9)),
-    );
-    assert_eq!(
-        fresh.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&fresh.body)
-    );
+    stale_then_fresh(&sheet, &sheet, scores(5), scores(9));
     let v = ok(&call(&server, "GET", &sheet, Some(&teacher), None), 200);
     assert_eq!(v["results"][0]["score"], 9.0);
 }

@@ -289,11 +289,16 @@ pub fn covers(caller: &Principal, target: &[access::TargetGrant]) -> bool {
 
 /// 403 unless `caller` [`covers`] every grant of user `target` (users.id).
 pub async fn require_covers(db: &Pool, caller: &Principal, target: i64) -> Result<(), ApiError> {
-    if covers(caller, &access::target_grants(db, target).await?) {
+    if covers_user(db, caller, target).await? {
         Ok(())
     } else {
         Err(ApiError::Forbidden)
     }
+}
+
+/// Whether `caller` [`covers`] every grant of user `target` (users.id).
+pub async fn covers_user(db: &Pool, caller: &Principal, target: i64) -> Result<bool, ApiError> {
+    Ok(covers(caller, &access::target_grants(db, target).await?))
 }
 
 /// Function-level check: the caller holds `permission` for the whole institution (403 if not).

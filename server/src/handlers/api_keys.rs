@@ -192,11 +192,9 @@ pub async fn revoke(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     if any {
         match api_keys::owner(shard.db.primary(), id).await? {
             Some(owner) if owner != caller.principal.user_id => {
-                let grants =
-                    campushub_db::queries::access::target_grants(shard.db.primary(), owner).await?;
-                if !crate::auth::access::covers(&caller.principal, &grants) {
-                    any = false;
-                }
+                any =
+                    crate::auth::access::covers_user(shard.db.primary(), &caller.principal, owner)
+                        .await?;
             }
             _ => {}
         }

@@ -82,18 +82,28 @@ pub(super) fn line_item_in(req: &Request<'_>, create: bool) -> Result<LineItemIn
     } else {
         f.one_of("status", false, &["draft", "published", "locked"])
     };
-    let edits = title.is_some() || category.is_some() || max.is_some() || due_date.is_some();
-    if !create && f.ok() && !edits && status.is_none() {
-        f.bad("body", "names nothing to change");
-    }
-    f.finish()?;
-    Ok(LineItemIn {
+    let item = LineItemIn {
         title,
         category,
         max,
         due_date,
         status,
-    })
+    };
+    if !create && f.ok() && !item.edits() && item.status.is_none() {
+        f.bad("body", "names nothing to change");
+    }
+    f.finish()?;
+    Ok(item)
+}
+
+impl LineItemIn {
+    /// Whether it changes anything but the status (what `exams.grade` covers).
+    fn edits(&self) -> bool {
+        self.title.is_some()
+            || self.category.is_some()
+            || self.max.is_some()
+            || self.due_date.is_some()
+    }
 }
 
 /// `POST /api/v1/classes/{id}/line-items`: `title`, `category`, `max_score`, `due_date`.
@@ -157,14 +167,15 @@ pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError>
 /// `exams.grade`) and `status` (`published` or `locked`: `exams.publish`). `If-Match`
 /// honoured.
 pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let change = line_item_in(req, false)?;
+    let edits = change.edits();
     let LineItemIn {
         title,
         category,
         max,
         due_date,
         status,
-    } = line_item_in(req, false)?;
-    let edits = title.is_some() || category.is_some() || max.is_some() || due_date.is_some();
+    } = change;
     let caller = req.caller()?;
     let rec = item(shard, req).await?;
     if edits {
