@@ -83,7 +83,7 @@ pub enum ApiError {
 }
 
 /// One bad field of a request body: where (`records[3].code`) and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field, as a path into the body (`email`, `records[3].student`).
     pub field: String,
@@ -101,22 +101,26 @@ impl FieldError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// RFC 9457 problem details: every error answer (also the OpenAPI document's `Problem`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Problem<'a> {
+    /// `/problems/<slug>`.
     #[serde(rename = "type")]
     type_: &'a str,
     title: &'a str,
     status: u16,
     detail: &'a str,
+    /// Identifies the request in the server's logs.
     request_id: &'a str,
-    /// Extension member of `mfa-required`.
+    /// Extension member of `mfa-required`: the challenge to finish the log-in with.
     #[serde(skip_serializing_if = "Option::is_none")]
     challenge: Option<&'a str>,
-    /// Extension member of `mfa-required`.
+    /// Extension member of `mfa-required`: the challenge's lifetime in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     challenge_expires_in: Option<u64>,
     /// Extension member of `not-ready` (operators only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     checks: Option<&'a serde_json::Value>,
     /// Extension member of `not-ready` (operators only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,6 +128,7 @@ struct Problem<'a> {
     /// Extension member of `invalid-fields` (every bad field) and of a `conflict` over taken
     /// values (every such field).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<FieldError>>)]
     errors: Option<&'a [FieldError]>,
 }
 

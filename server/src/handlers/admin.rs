@@ -35,16 +35,26 @@ pub async fn clear_cache(shard: &Shard, req: &Request<'_>) -> Result<Response, A
     // The shared level too, when this server uses one (`null`: Redis did not answer; its
     // entries then expire within a minute).
     let shared = match shard.redis.as_ref().filter(|_| shard.config.profile_l2) {
-        Some(redis) => {
-            match campushub_cache::shared::clear(redis, super::students::SHARED_PREFIX).await {
-                Ok(n) => n.to_string(),
-                Err(_) => "null".to_string(),
-            }
-        }
-        None => "0".to_string(),
+        Some(redis) => campushub_cache::shared::clear(redis, super::students::SHARED_PREFIX)
+            .await
+            .ok(),
+        None => Some(0),
     };
-    let body = format!(
-        "{{\"cleared\":true,\"entries_dropped_on_this_shard\":{before},\"shared_entries_dropped\":{shared}}}"
-    );
-    Ok(Response::json(200, body.into_bytes()))
+    let body = CacheCleared {
+        cleared: true,
+        entries_dropped_on_this_shard: before,
+        shared_entries_dropped: shared,
+    };
+    Ok(Response::json(200, super::json(&body)?))
+}
+
+/// What `POST /api/v1/admin/cache/clear` dropped.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct CacheCleared {
+    cleared: bool,
+    /// Entries of every cache of the shard that answered (the others drop theirs on the bus).
+    entries_dropped_on_this_shard: u64,
+    /// Entries of the shared level in Redis; `null` when Redis did not answer (they then
+    /// expire within a minute).
+    shared_entries_dropped: Option<u64>,
 }

@@ -21,8 +21,8 @@ pub async fn healthz(_shard: &Shard, _req: &Request<'_>) -> Result<Response, Api
     Ok(Response::static_json(200, b"{\"status\":\"ok\"}"))
 }
 
-#[derive(Serialize)]
-struct PoolView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PoolView {
     total: u32,
     connected: u32,
     active: u32,
@@ -30,8 +30,8 @@ struct PoolView {
     waiting: u32,
 }
 
-#[derive(Serialize, Default)]
-struct Check {
+#[derive(Serialize, Default, utoipa::ToSchema)]
+pub(crate) struct Check {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     latency_ms: Option<f64>,
@@ -45,36 +45,48 @@ struct Check {
     lag_s: Option<f64>,
 }
 
-#[derive(Serialize)]
-struct Checks {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Checks {
     database: Check,
     #[serde(skip_serializing_if = "Option::is_none")]
     replica: Option<Check>,
     redis: Check,
 }
 
-#[derive(Serialize)]
-struct Readiness {
+/// `/readyz` for operators; anyone else gets `status` alone (`ready` or `degraded`), and a
+/// server that is not ready answers 503 with a problem.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Readiness {
+    /// `ready`, `degraded` (Redis or the replica is down: still serving) or `not_ready`.
     status: &'static str,
+    #[schema(required = false)]
     draining: bool,
+    /// The shard that answered.
+    #[schema(required = false)]
     shard: usize,
+    /// The I/O driver: `io_uring` or `legacy`.
+    #[schema(required = false)]
     driver: &'static str,
+    #[schema(required = false)]
     uptime_s: f64,
+    #[schema(required = false)]
     checks: Checks,
+    #[schema(required = false)]
     cache: CacheView,
+    #[schema(required = false)]
     memory: MemoryView,
 }
 
-#[derive(Serialize)]
-struct CacheView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct CacheView {
     /// Entries of every cache of the answering shard.
     entries: u64,
     /// Entries per cache.
     caches: std::collections::BTreeMap<&'static str, u64>,
 }
 
-#[derive(Serialize)]
-struct MemoryView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MemoryView {
     rss_bytes: u64,
 }
 

@@ -10,12 +10,13 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Map, Value};
 use utoipa::openapi::ComponentsBuilder;
+use utoipa::ToSchema;
 
 use crate::api_error::ApiError;
 use crate::auth::rule::Access;
 use crate::http::{Method, Response};
 use crate::request::Request;
-use crate::router::{Endpoint, RouteSpec, SPECS};
+use crate::router::{Endpoint, Route, RouteSpec, SPECS};
 use crate::shard::Shard;
 
 macro_rules! register {
@@ -24,17 +25,21 @@ macro_rules! register {
     };
 }
 
+/// `T`'s schema and those it names, registered under their type names.
+fn with<T: ToSchema>(builder: ComponentsBuilder) -> ComponentsBuilder {
+    let mut named = Vec::new();
+    T::schemas(&mut named);
+    builder.schema_from::<T>().schemas_from_iter(named)
+}
+
 /// Every schema the document names, by name.
 fn components() -> Value {
     let c = register!(
         ComponentsBuilder::new(),
         ObjectRef,
         Scope,
-        Problem,
-        FieldError,
         Empty,
         Status,
-        Readiness,
         PrometheusText,
         FlamegraphSvg,
         Department,
@@ -115,10 +120,14 @@ fn components() -> Value {
         ResultIn,
         ResultSheet,
         OpenApiDocument,
-        CacheCleared,
-    )
-    .build();
+    );
+    // The types the server itself encodes.
+    let c = with::<crate::api_error::Problem<'static>>(c);
+    let c = with::<crate::api_error::FieldError>(c);
+    let c = with::<crate::handlers::health::Readiness>(c);
+    let c = with::<crate::handlers::admin::CacheCleared>(c).build();
     let mut v = serde_json::to_value(c).unwrap_or_else(|_| json!({}));
+    partial_items(&mut v);
     // Request bodies are read strictly: a member the schema does not name is refused (422).
     for spec in SPECS {
         for name in spec.endpoints.iter().filter_map(|e| e.request) {
@@ -136,6 +145,63 @@ fn components() -> Value {
                      "description": "The operators' token (CAMPUSHUB_OPS_TOKEN); loopback clients while none is set."}
     });
     v
+}
+
+/// Answers a route gives beyond those its access, parameters and body imply, each with why.
+const ALSO: &[(Route, Method, u16, &str)] = &[
+    (Route::Login, Method::Post, 401,
+     "Wrong username or password; or the account has MFA on (`mfa-required`): `challenge` is the second step's ticket."),
+    (Route::Login, Method::Post, 423,
+     "The account is locked after repeated failures: retry after Retry-After seconds."),
+    (Route::Refresh, Method::Post, 401,
+     "The refresh token is unknown, expired, revoked, or was used before (its session then ends)."),
+    (Route::MfaVerify, Method::Post, 401, "The challenge or the code is wrong, expired or used."),
+    (Route::SessionSubmit, Method::Post, 422,
+     "The register is incomplete: `errors` names every enrolled student not marked."),
+    (Route::Profile, Method::Get, 404, "Profiling is off on this server (CAMPUSHUB_PROFILING)."),
+];
+
+/// Collections that take `fields` carry only the named members of each item: their items are
+/// documented as the item's schema with nothing required (`Partial<Name>`).
+fn partial_items(components: &mut Value) {
+    let mut pages = Vec::new();
+    for spec in SPECS {
+        for e in spec.endpoints {
+            if e.query.iter().any(|q| q.starts_with("fields:")) {
+                pages.push(e.response);
+            }
+        }
+    }
+    for page in pages {
+        let Some(props) = components["schemas"][page]["properties"]
+            .as_object()
+            .cloned()
+        else {
+            continue;
+        };
+        for (member, schema) in props {
+            let Some(item) = schema["items"]["$ref"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let partial = format!("Partial{item}");
+            let mut copy = components["schemas"][&item].clone();
+            if let Some(o) = copy.as_object_mut() {
+                o.remove("required");
+                o.insert(
+                    "description".into(),
+                    json!(format!(
+                        "{item}, with only the members `fields` names (all when it is absent)."
+                    )),
+                );
+            }
+            components["schemas"][&partial] = copy;
+            components["schemas"][page]["properties"][&member]["items"] = schema_ref(&partial);
+        }
+    }
 }
 
 fn method_name(m: Method) -> &'static str {
@@ -221,6 +287,12 @@ fn operation(spec: &RouteSpec, e: &Endpoint) -> Value {
     if !params.is_empty() {
         responses.insert("400".into(), problem("A parameter is malformed."));
     }
+    for (_, _, status, why) in ALSO
+        .iter()
+        .filter(|(r, m, ..)| r.template() == spec.template && *m == e.method)
+    {
+        responses.insert(status.to_string(), problem(why));
+    }
     if !matches!(e.access, Access::Public) {
         responses.insert("401".into(), problem("No valid credential."));
         responses.insert(
@@ -235,7 +307,7 @@ fn operation(spec: &RouteSpec, e: &Endpoint) -> Value {
         e.method,
         Method::Post | Method::Put | Method::Patch | Method::Delete
     );
-    if writes {
+    if writes && !matches!(e.access, Access::Public) {
         responses.insert("409".into(), problem("Conflicts with the current state."));
     }
     if conditional_write {

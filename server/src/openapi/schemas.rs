@@ -28,33 +28,6 @@ pub struct Scope {
     sourced_id: Option<String>,
 }
 
-/// RFC 9457 problem details: every error answer.
-#[derive(ToSchema)]
-pub struct Problem {
-    /// `/problems/<slug>`.
-    #[serde(rename = "type")]
-    type_: String,
-    title: String,
-    status: u16,
-    detail: String,
-    /// Identifies the request in the server's logs.
-    request_id: String,
-    /// `invalid-fields`: every bad field of the body.
-    errors: Option<Vec<FieldError>>,
-    /// `mfa-required`: the challenge to finish the log-in with.
-    challenge: Option<String>,
-    /// `mfa-required`: its lifetime in seconds.
-    challenge_expires_in: Option<u64>,
-}
-
-/// One bad field of a request body.
-#[derive(ToSchema)]
-pub struct FieldError {
-    /// Path into the body: `email`, `records[3].student`.
-    field: String,
-    detail: String,
-}
-
 /// A body-less answer (204).
 #[derive(ToSchema)]
 pub struct Empty {}
@@ -63,17 +36,6 @@ pub struct Empty {}
 #[derive(ToSchema)]
 pub struct Status {
     status: String,
-}
-
-/// `/readyz` (details for operators only).
-#[derive(ToSchema)]
-pub struct Readiness {
-    status: String,
-    draining: Option<bool>,
-    #[schema(value_type = Object)]
-    checks: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
-    cache: Option<serde_json::Value>,
 }
 
 /// Prometheus text exposition (text/plain).
@@ -896,10 +858,6 @@ pub struct OpenApiDocument {
     info: serde_json::Value,
     #[schema(value_type = Object)]
     paths: serde_json::Value,
-}
-
-/// Cache entries dropped.
-#[derive(ToSchema)]
-pub struct CacheCleared {
-    cleared: bool,
+    #[schema(value_type = Object)]
+    components: serde_json::Value,
 }

@@ -1,0 +1,943 @@
+//! Every answer against the document: the test drives every operation of `/openapi.json` on
+//! the real stack (its success, and the refusals each can give: 400, 401, 403, 404, 409, 412,
+//! 413, 415, 422, 304, then 429 and 503 from servers set up to give them) and holds each
+//! answer against the document the server serves, with an independent JSON Schema validator
+//! (`scripts/lib/check_answers.py`, openapi-schema-validator; a missing tool fails the test).
+//! An answer fails when its status is not documented for its operation, its media type is not
+//! the documented one, or its body does not validate (object schemas closed: a member the
+//! document does not name fails). The test also fails when an operation's success was never
+//! seen, or a status documented somewhere was never answered anywhere.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use campushub::auth::totp;
+use common::campus::{build_campus, give_password, id_of, new_quiz, open_session};
+use common::{access_token, now_s, parse_responses, Resp, TestServer};
+use serde_json::{json, Value};
+
+/// A made-up public id: no record has it.
+const NOBODY: &str = "00000000-0000-4000-8000-00000000abcd";
+
+/// The answers seen, each with the operation (template) it belongs to.
+struct Answers {
+    doc: Value,
+    lines: Vec<String>,
+    /// (method, template) -> statuses answered.
+    seen: BTreeMap<(String, String), BTreeSet<u16>>,
+    /// (method, template) -> a concrete path that reached it.
+    paths: BTreeMap<(String, String), String>,
+}
+
+/// One request, as the test wants it sent.
+struct Req<'a> {
+    method: &'a str,
+    path: &'a str,
+    token: Option<&'a str>,
+    body: Option<&'a str>,
+    content_type: &'a str,
+    headers: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> Req<'a> {
+    fn new(method: &'a str, path: &'a str, token: Option<&'a str>) -> Self {
+        Req {
+            method,
+            path,
+            token,
+            body: None,
+            content_type: "application/json",
+            headers: &[],
+        }
+    }
+    fn body(mut self, body: &'a str) -> Self {
+        self.body = Some(body);
+        self
+    }
+}
+
+impl Answers {
+    fn new(server: &TestServer) -> Answers {
+        let r = common::call(server, "GET", "/openapi.json", None, None);
+        assert_eq!(r.status, 200);
+        Answers {
+            doc: r.json(),
+            lines: Vec::new(),
+            seen: BTreeMap::new(),
+            paths: BTreeMap::new(),
+        }
+    }
+
+    /// The documented template `path` (without its query) belongs to.
+    fn template(&self, path: &str) -> String {
+        let path = path.split('?').next().unwrap();
+        let segs: Vec<&str> = path.split('/').collect();
+        for t in self.doc["paths"].as_object().unwrap().keys() {
+            let tsegs: Vec<&str> = t.split('/').collect();
+            if tsegs.len() == segs.len()
+                && tsegs
+                    .iter()
+                    .zip(&segs)
+                    .all(|(a, b)| a == b || (a.starts_with('{') && !b.is_empty()))
+            {
+                return t.clone();
+            }
+        }
+        panic!("{path} matches no documented path");
+    }
+
+    fn send(&mut self, server: &TestServer, r: Req<'_>) -> Resp {
+        let mut head = format!("{} {} HTTP/1.1\r\nHost: t\r\n", r.method, r.path);
+        if let Some(t) = r.token {
+            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        for (k, v) in r.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if let Some(b) = r.body {
+            head.push_str(&format!(
+                "Content-Type: {}\r\nContent-Length: {}\r\n",
+                r.content_type,
+                b.len()
+            ));
+        }
+        head.push_str("Connection: close\r\n\r\n");
+        head.push_str(r.body.unwrap_or(""));
+        let resp = parse_responses(&server.raw(head.as_bytes()), &[false]).remove(0);
+        self.record(r.method, r.path, &resp);
+        resp
+    }
+
+    fn record(&mut self, method: &str, path: &str, resp: &Resp) {
+        let template = self.template(path);
+        let key = (method.to_string(), template.clone());
+        self.seen
+            .entry(key.clone())
+            .or_default()
+            .insert(resp.status);
+        if (200..300).contains(&resp.status) {
+            self.paths.entry(key).or_insert_with(|| path.to_string());
+        }
+        self.lines.push(
+            json!({
+                "method": method,
+                "template": template,
+                "path": path,
+                "status": resp.status,
+                "content_type": resp.header("Content-Type").unwrap_or(""),
+                "body": String::from_utf8_lossy(&resp.body),
+            })
+            .to_string(),
+        );
+    }
+
+    /// The request, and the status it must answer; the answer's JSON (Null when empty).
+    fn expect(&mut self, server: &TestServer, r: Req<'_>, status: u16) -> Value {
+        let what = format!("{} {}", r.method, r.path);
+        let resp = self.send(server, r);
+        assert_eq!(
+            resp.status,
+            status,
+            "{what}: {}",
+            String::from_utf8_lossy(&resp.body)
+        );
+        if resp.body.is_empty() || !resp.header("Content-Type").unwrap_or("").contains("json") {
+            Value::Null
+        } else {
+            resp.json()
+        }
+    }
+
+    /// Every documented operation as (method, template, documented statuses, has body).
+    fn operations(&self) -> Vec<(String, String, BTreeSet<u16>, bool)> {
+        let mut out = Vec::new();
+        for (t, item) in self.doc["paths"].as_object().unwrap() {
+            for (m, op) in item.as_object().unwrap() {
+                let statuses = op["responses"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(|s| s.parse().unwrap())
+                    .collect();
+                out.push((
+                    m.to_uppercase(),
+                    t.clone(),
+                    statuses,
+                    op.get("requestBody").is_some(),
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn tok(v: &Value, name: &str) -> String {
+    v[name].as_str().unwrap().to_string()
+}
+
+#[test]
+fn every_answer_of_every_operation_validates_against_the_document() {
+    let server = TestServer::spawn(&[("CAMPUSHUB_PROFILING", "on")]);
+    let mut a = Answers::new(&server);
+    let admin = access_token(&server, "admin");
+    let registrar = access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, 4);
+    let teacher = access_token(&server, &c.teacher_name);
+    for name in &c.student_names {
+        give_password(name);
+    }
+    let student = access_token(&server, &c.student_names[0]);
+
+    // Operators' and public routes.
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        a.expect(&server, Req::new("GET", path, None), 200);
+    }
+    a.expect(
+        &server,
+        Req::new("GET", "/debug/pprof/profile?seconds=1", Some(&admin)),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new("GET", "/debug/pprof/profile?seconds=0", Some(&admin)),
+        400,
+    );
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/admin/cache/clear", Some(&admin)),
+        200,
+    );
+
+    // Departments.
+    a.expect(
+        &server,
+        Req::new("GET", "/api/v1/departments?limit=2", None),
+        200,
+    );
+    let dept = format!("/api/v1/departments/{}", c.dept);
+    a.expect(&server, Req::new("GET", &dept, None), 200);
+    let patch = json!({"name": format!("Dept {} renamed", c.t)}).to_string();
+    a.expect(
+        &server,
+        Req::new("PATCH", &dept, Some(&admin)).body(&patch),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new("GET", &format!("{dept}/summary"), Some(&admin)),
+        200,
+    );
+    let new_dept =
+        json!({"name": format!("Dept2 {}", c.t), "identifier": format!("E{}", c.t)}).to_string();
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/departments", Some(&admin)).body(&new_dept),
+        201,
+    );
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/departments", Some(&admin)).body(&new_dept),
+        409,
+    );
+
+    // The caller's own session and credentials, on students of the new class.
+    a.expect(&server, Req::new("GET", "/api/v1/me", Some(&student)), 200);
+    a.expect(
+        &server,
+        Req::new("GET", "/api/v1/me/permissions", Some(&student)),
+        200,
+    );
+    let login =
+        |user: &str, password: &str| json!({"username": user, "password": password}).to_string();
+    let pair = a.expect(
+        &server,
+        Req::new("POST", "/api/v1/auth/login", None)
+            .body(&login(&c.student_names[1], "campushub-demo")),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/auth/login", None).body(&login(&c.student_names[1], "wrong")),
+        401,
+    );
+    // Wrong passwords: throttled (429), then the account locked from this address (423).
+    let mut locked = false;
+    for _ in 0..12 {
+        let r = a.send(
+            &server,
+            Req::new("POST", "/api/v1/auth/login", None).body(&login(&c.student_names[1], "wrong")),
+        );
+        match r.status {
+            423 => {
+                locked = true;
+                break;
+            }
+            429 => {
+                let wait: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+                std::thread::sleep(Duration::from_secs(wait));
+            }
+            s => assert_eq!(s, 401),
+        }
+    }
+    assert!(locked, "five failures did not lock the account");
+    let refresh = json!({"refresh_token": tok(&pair, "refresh_token")}).to_string();
+    let pair = a.expect(
+        &server,
+        Req::new("POST", "/api/v1/auth/refresh", None).body(&refresh),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/auth/refresh", None).body(&refresh),
+        401,
+    );
+    let refresh = json!({"refresh_token": tok(&pair, "refresh_token")}).to_string();
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/auth/logout", None).body(&refresh),
+        204,
+    );
+
+    // MFA: enrol, the two-step log-in, a wrong code, removal (codes a step apart).
+    let mfa_user = &c.student_names[2];
+    let mfa_token = access_token(&server, mfa_user);
+    let enrol = a.expect(
+        &server,
+        Req::new("POST", "/api/v1/auth/mfa/enroll", Some(&mfa_token)),
+        200,
+    );
+    let secret = totp::base32_decode(enrol["secret"].as_str().unwrap()).unwrap();
+    if now_s() % totp::STEP_S > totp::STEP_S - 4 {
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    let code = |offset: i64| json!({"code": common::totp_code(&secret, offset)}).to_string();
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/auth/mfa/enroll", Some(&mfa_token)).body(&code(-1)),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/auth/mfa/enroll", Some(&mfa_token)),
+        409,
+    );
+    let challenge = a.expect(
+        &server,
+        Req::new("POST", "/api/v1/auth/login", None).body(&login(mfa_user, "campushub-demo")),
+        401,
+    );
+    let verify = |code: String| {
+        let code: Value = serde_json::from_str(&code).unwrap();
+        json!({"challenge": challenge["challenge"], "code": code["code"]}).to_string()
+    };
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/auth/mfa/verify", None).body(&verify(code(-1))),
+        401,
+    );
+    let pair = a.expect(
+        &server,
+        Req::new("POST", "/api/v1/auth/mfa/verify", None).body(&verify(code(0))),
+        200,
+    );
+    let mfa_token = tok(&pair, "access_token");
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/auth/mfa/disable", Some(&mfa_token)).body(&code(1)),
+        200,
+    );
+    let pw_token = access_token(&server, &c.student_names[3]);
+    let change = json!({"current_password": "campushub-demo", "new_password": format!("a new and long passphrase {}", c.t)}).to_string();
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/auth/password", Some(&pw_token)).body(&change),
+        204,
+    );
+
+    // Roles, bindings, explanations.
+    a.expect(&server, Req::new("GET", "/api/v1/roles", Some(&admin)), 200);
+    let role = format!("conf_{}", c.t);
+    let new_role =
+        json!({"name": role, "description": "Conformance", "permissions": ["students.read"]})
+            .to_string();
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/roles", Some(&admin)).body(&new_role),
+        201,
+    );
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/roles", Some(&admin)).body(&new_role),
+        409,
+    );
+    let role_path = format!("/api/v1/roles/{role}");
+    a.expect(&server, Req::new("GET", &role_path, Some(&admin)), 200);
+    let role_patch = json!({"description": "Conformance, changed"}).to_string();
+    a.expect(
+        &server,
+        Req::new("PATCH", &role_path, Some(&admin)).body(&role_patch),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new("GET", "/api/v1/roles/no_such_role", Some(&admin)),
+        404,
+    );
+    let institution =
+        common::sql_one("SELECT sourced_id FROM orgs WHERE type = 'institution' LIMIT 1");
+    let bind = json!({"user": c.teacher, "role": role, "scope": {"type": "institution", "sourced_id": institution}}).to_string();
+    let binding = a.expect(
+        &server,
+        Req::new("POST", "/api/v1/role-bindings", Some(&admin)).body(&bind),
+        201,
+    );
+    a.expect(&server, Req::new("DELETE", &role_path, Some(&admin)), 409);
+    a.expect(
+        &server,
+        Req::new(
+            "GET",
+            &format!("/api/v1/role-bindings?user={}", c.teacher),
+            Some(&admin),
+        ),
+        200,
+    );
+    let explain =
+        json!({"user": c.teacher, "permission": "students.read", "student": c.students[0]})
+            .to_string();
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/authz/explain", Some(&admin)).body(&explain),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new(
+            "DELETE",
+            &format!("/api/v1/role-bindings/{}", id_of(&binding)),
+            Some(&admin),
+        ),
+        204,
+    );
+    a.expect(&server, Req::new("DELETE", &role_path, Some(&admin)), 204);
+
+    // API keys and the audit trail.
+    let new_key = json!({"name": format!("conf-{}", c.t), "expires_in_days": 1, "bindings": [{"role": "registrar", "scope": {"type": "institution", "sourced_id": institution}}]}).to_string();
+    let key = a.expect(
+        &server,
+        Req::new("POST", "/api/v1/api-keys", Some(&admin)).body(&new_key),
+        201,
+    );
+    a.expect(
+        &server,
+        Req::new("GET", "/api/v1/api-keys", Some(&admin)),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new(
+            "DELETE",
+            &format!("/api/v1/api-keys/{}", id_of(&key)),
+            Some(&admin),
+        ),
+        204,
+    );
+    a.expect(
+        &server,
+        Req::new("GET", "/api/v1/audit-events?limit=20", Some(&admin)),
+        200,
+    );
+
+    // People.
+    let student_path = format!("/api/v1/students/{}", c.students[0]);
+    let got = a.send(&server, Req::new("GET", &student_path, Some(&registrar)));
+    assert_eq!(got.status, 200);
+    let etag = got.header("ETag").unwrap().to_string();
+    a.expect(
+        &server,
+        Req {
+            headers: &[("If-None-Match", &etag)],
+            ..Req::new("GET", &student_path, Some(&registrar))
+        },
+        304,
+    );
+    let student_patch = json!({"program": "BSc Astrophysics"}).to_string();
+    a.expect(
+        &server,
+        Req {
+            headers: &[("If-Match", "\"stale\"")],
+            ..Req::new("PATCH", &student_path, Some(&registrar)).body(&student_patch)
+        },
+        412,
+    );
+    a.expect(
+        &server,
+        Req {
+            headers: &[("If-Match", &etag)],
+            ..Req::new("PATCH", &student_path, Some(&registrar)).body(&student_patch)
+        },
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new(
+            "GET",
+            &format!("/api/v1/students?department={}&limit=2", c.dept),
+            Some(&registrar),
+        ),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new(
+            "GET",
+            &format!(
+                "/api/v1/students?department={}&fields=username,roll_number",
+                c.dept
+            ),
+            Some(&registrar),
+        ),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new("GET", "/api/v1/students?limit=0", Some(&registrar)),
+        400,
+    );
+    let admit = |n: &str| {
+        json!({"username": format!("conf{}{n}", c.t), "given_name": "Conf", "family_name": "Ormance", "roll_number": format!("C{}{n}", c.t), "program": "BSc", "year_of_study": 1, "department": c.dept}).to_string()
+    };
+    let leaver = a.expect(
+        &server,
+        Req::new("POST", "/api/v1/students", Some(&registrar)).body(&admit("a")),
+        201,
+    );
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/students", Some(&registrar)).body(&admit("a")),
+        409,
+    );
+    let bad_student = json!({"username": "x", "given_name": "", "department": "nope"}).to_string();
+    a.expect(
+        &server,
+        Req::new("POST", "/api/v1/students", Some(&registrar)).body(&bad_student),
+        422,
+    );
+    a.expect(
+        &server,
+        Req::new(
+            "DELETE",
+            &format!("/api/v1/students/{}", id_of(&leaver)),
+            Some(&registrar),
+        ),
+        204,
+    );
+    for sub in ["enrollments", "results"] {
+        a.expect(
+            &server,
+            Req::new("GET", &format!("{student_path}/{sub}"), Some(&registrar)),
+            200,
+        );
+    }
+    a.expect(
+        &server,
+        Req::new(
+            "GET",
+            &format!("{student_path}/attendance?from=2026-09-01&to=2026-12-31"),
+            Some(&student),
+        ),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new("GET", "/api/v1/staff?limit=2", Some(&admin)),
+        200,
+    );
+    let hire = |n: &str| {
+        json!({"username": format!("confstaff{}{n}", c.t), "given_name": "Sam", "family_name": "Staff", "role": "teacher", "employee_number": format!("CE{}{n}", c.t), "designation": "Tutor", "department": c.dept}).to_string()
+    };
+    let staff = a.expect(
+        &server,
+        Req::new("POST", "/api/v1/staff", Some(&admin)).body(&hire("a")),
+        201,
+    );
+    let staff_path = format!("/api/v1/staff/{}", id_of(&staff));
+    a.expect(&server, Req::new("GET", &staff_path, Some(&admin)), 200);
+    let staff_patch = json!({"designation": "Senior tutor"}).to_string();
+    a.expect(
+        &server,
+        Req::new("PATCH", &staff_path, Some(&admin)).body(&staff_patch),
+        200,
+    );
+    a.expect(&server, Req::new("DELETE", &staff_path, Some(&admin)), 204);
+
+    // The catalogue.
+    a.expect(
+        &server,
+        Req::new("GET", "/api/v1/terms?limit=2", Some(&registrar)),
+        200,
+    );
+    let term = json!({"title": format!("Conf term {}", c.t), "type": "term", "start_date": "2027-02-01", "end_date": "2027-06-30", "school_year": 2027}).to_string();
+    let term = a.expect(
+        &server,
+        Req::new("POST", "/api/v1/terms", Some(&registrar)).body(&term),
+        201,
+    );
+    let term_path = format!("/api/v1/terms/{}", id_of(&term));
+    a.expect(&server, Req::new("GET", &term_path, Some(&registrar)), 200);
+    let title = json!({"title": format!("Conf renamed {}", c.t)}).to_string();
+    a.expect(
+        &server,
+        Req::new("PATCH", &term_path, Some(&registrar)).body(&title),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new("GET", "/api/v1/courses?limit=2", Some(&registrar)),
+        200,
+    );
+    let course = json!({"title": "Optics", "course_code": format!("OPT{}", c.t), "credits": 2, "department": c.dept}).to_string();
+    let course = a.expect(
+        &server,
+        Req::new("POST", "/api/v1/courses", Some(&registrar)).body(&course),
+        201,
+    );
+    let course_path = format!("/api/v1/courses/{}", id_of(&course));
+    a.expect(
+        &server,
+        Req::new("GET", &course_path, Some(&registrar)),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new("PATCH", &course_path, Some(&registrar)).body(&title),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new("GET", "/api/v1/classes?mine=true", Some(&teacher)),
+        200,
+    );
+    let class = json!({"title": "Optics A", "class_code": format!("OPT{}-A", c.t), "periods": ["TUE-1"], "capacity": 20, "course": id_of(&course), "term": id_of(&term), "location": "Lab"}).to_string();
+    let class = a.expect(
+        &server,
+        Req::new("POST", "/api/v1/classes", Some(&registrar)).body(&class),
+        201,
+    );
+    let class_path = format!("/api/v1/classes/{}", id_of(&class));
+    a.expect(&server, Req::new("GET", &class_path, Some(&registrar)), 200);
+    a.expect(
+        &server,
+        Req::new("PATCH", &class_path, Some(&registrar)).body(&title),
+        200,
+    );
+    let enroll = json!({"users": [c.students[0]]}).to_string();
+    let enrolled = a.expect(
+        &server,
+        Req::new(
+            "POST",
+            &format!("{class_path}/enrollments"),
+            Some(&registrar),
+        )
+        .body(&enroll),
+        201,
+    );
+    let the_class = format!("/api/v1/classes/{}", c.class);
+    for sub in ["students", "enrollments"] {
+        a.expect(
+            &server,
+            Req::new("GET", &format!("{the_class}/{sub}"), Some(&teacher)),
+            200,
+        );
+    }
+    let enrollment = enrolled["enrollments"][0]["sourced_id"].as_str().unwrap();
+    a.expect(
+        &server,
+        Req::new(
+            "DELETE",
+            &format!("/api/v1/enrollments/{enrollment}"),
+            Some(&registrar),
+        ),
+        204,
+    );
+
+    // Attendance.
+    let sid = open_session(&server, &teacher, &c.class, "2026-11-02", 1);
+    let open = json!({"date": "2026-11-04", "period": 1}).to_string();
+    a.expect(
+        &server,
+        Req::new(
+            "POST",
+            &format!("{the_class}/attendance-sessions"),
+            Some(&teacher),
+        )
+        .body(&open),
+        201,
+    );
+    a.expect(
+        &server,
+        Req::new(
+            "POST",
+            &format!("{the_class}/attendance-sessions"),
+            Some(&teacher),
+        )
+        .body(&open),
+        409,
+    );
+    a.expect(
+        &server,
+        Req::new(
+            "GET",
+            &format!("{the_class}/attendance-sessions?from=2026-11-01&to=2026-11-30"),
+            Some(&teacher),
+        ),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new(
+            "GET",
+            &format!("{the_class}/attendance-codes"),
+            Some(&teacher),
+        ),
+        200,
+    );
+    let register = format!("/api/v1/attendance-sessions/{sid}");
+    let marks: Vec<Value> = c
+        .students
+        .iter()
+        .map(|s| json!({"student": s, "code": "P"}))
+        .collect();
+    let marks = json!({"records": marks}).to_string();
+    a.expect(
+        &server,
+        Req::new("POST", &format!("{register}/submit"), Some(&teacher)),
+        422,
+    );
+    a.expect(
+        &server,
+        Req::new("PUT", &format!("{register}/records"), Some(&teacher)).body(&marks),
+        200,
+    );
+    a.expect(&server, Req::new("GET", &register, Some(&teacher)), 200);
+    a.expect(
+        &server,
+        Req::new("POST", &format!("{register}/submit"), Some(&teacher)),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new(
+            "GET",
+            &format!("{the_class}/attendance/report?from=2026-11-01&to=2026-11-30"),
+            Some(&teacher),
+        ),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new(
+            "GET",
+            "/api/v1/attendance/not-taken?date=2026-11-02",
+            Some(&admin),
+        ),
+        200,
+    );
+
+    // Exams and results.
+    a.expect(
+        &server,
+        Req::new("GET", &format!("{the_class}/line-items"), Some(&teacher)),
+        200,
+    );
+    let item =
+        json!({"title": "Final", "category": "exam", "max_score": 100, "due_date": "2027-01-20"})
+            .to_string();
+    a.expect(
+        &server,
+        Req::new("POST", &format!("{the_class}/line-items"), Some(&teacher)).body(&item),
+        201,
+    );
+    let li = new_quiz(&server, &teacher, &c.class, "Quiz");
+    let li_path = format!("/api/v1/line-items/{li}");
+    a.expect(&server, Req::new("GET", &li_path, Some(&teacher)), 200);
+    let li_patch = json!({"title": "Quiz one"}).to_string();
+    a.expect(
+        &server,
+        Req::new("PATCH", &li_path, Some(&teacher)).body(&li_patch),
+        200,
+    );
+    let sheet = json!({"results": [{"student": c.students[0], "score": 8.5, "comment": "Good"}, {"student": c.students[1], "score_status": "exempt"}]}).to_string();
+    a.expect(
+        &server,
+        Req::new("PUT", &format!("{li_path}/results"), Some(&teacher)).body(&sheet),
+        200,
+    );
+    a.expect(
+        &server,
+        Req::new("GET", &format!("{li_path}/results"), Some(&teacher)),
+        200,
+    );
+
+    refusals(&mut a, &server, &student);
+    limited(&mut a);
+    unavailable(&mut a);
+    check(&a);
+}
+
+/// The refusals every operation can give, driven on each with the path its success took: no
+/// credential (401), a student's (403), a made-up or malformed id (404, 400), and for bodies an
+/// unknown member (422), another media type (415) and too many bytes (413).
+fn refusals(a: &mut Answers, server: &TestServer, student: &str) {
+    let ops = a.operations();
+    for (method, template, documented, has_body) in &ops {
+        let key = (method.clone(), template.clone());
+        let Some(path) = a.paths.get(&key).cloned() else {
+            panic!("{method} {template}: the test never reached its success");
+        };
+        let path = path.split('?').next().unwrap().to_string();
+        let body = has_body.then_some("{\"zz_not_a_member\": 1}");
+        if documented.contains(&401) {
+            let mut r = Req::new(method, &path, None);
+            r.body = body;
+            a.send(server, r);
+        }
+        if documented.contains(&403) {
+            let mut r = Req::new(method, &path, Some(student));
+            r.body = body;
+            a.send(server, r);
+        }
+        if template.contains("{id}") {
+            for id in [NOBODY, "not-an-id"] {
+                let p = replace_id(template, &path, id);
+                let mut r = Req::new(method, &p, Some(admin_token(server)));
+                r.body = body;
+                a.send(server, r);
+            }
+        }
+        if *has_body {
+            let admin = admin_token(server).to_string();
+            a.send(
+                server,
+                Req::new(method, &path, Some(&admin)).body("{\"zz_not_a_member\": 1}"),
+            );
+            a.send(
+                server,
+                Req {
+                    content_type: "text/plain",
+                    ..Req::new(method, &path, Some(&admin)).body("{}")
+                },
+            );
+            // The head alone announces too many bytes: answered before the body is read.
+            let head = format!(
+                "{method} {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: 1048577\r\nConnection: close\r\n\r\n"
+            );
+            let resp = parse_responses(&server.raw(head.as_bytes()), &[false]).remove(0);
+            a.record(method, &path, &resp);
+        }
+    }
+}
+
+/// The admin's token, fetched once.
+fn admin_token(server: &TestServer) -> &'static str {
+    static ADMIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ADMIN.get_or_init(|| access_token(server, "admin"))
+}
+
+/// `path` (which matched `template`) with its `{id}` segment replaced by `id`.
+fn replace_id(template: &str, path: &str, id: &str) -> String {
+    template
+        .split('/')
+        .zip(path.split('/'))
+        .map(|(t, p)| if t == "{id}" { id } else { p })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// 429: a server whose anonymous limit is two requests a minute.
+fn limited(a: &mut Answers) {
+    let server = TestServer::spawn(&[("CAMPUSHUB_RATE_LIMITS", "anonymous=2/1m")]);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            a.send(&server, Req::new("GET", "/api/v1/departments", None))
+                .status,
+        );
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
+
+/// 503: a server whose path to PostgreSQL answers nothing; /readyz says so too.
+fn unavailable(a: &mut Answers) {
+    let db_url = common::stack_env("CAMPUSHUB_DATABASE_URL");
+    let proxy = common::FaultProxy::start(common::url_addr(&db_url));
+    let server = TestServer::spawn(&[
+        (
+            "CAMPUSHUB_DATABASE_URL",
+            &common::with_port(&db_url, proxy.port),
+        ),
+        ("CAMPUSHUB_STATEMENT_TIMEOUT_MS", "500"),
+    ]);
+    let id = common::some_department_id(&server);
+    proxy.blackhole(true);
+    a.expect(
+        &server,
+        Req::new("GET", &format!("/api/v1/departments/{id}"), None),
+        503,
+    );
+    let ready = common::eventually(Duration::from_secs(10), || {
+        a.send(&server, Req::new("GET", "/readyz", None)).status == 503
+    });
+    assert!(ready, "/readyz never said the database was gone");
+    proxy.blackhole(false);
+}
+
+/// Every answer validates; every operation's success was seen; every status the document
+/// names somewhere was answered somewhere.
+fn check(a: &Answers) {
+    let dir = std::env::temp_dir();
+    let doc_path = dir.join(format!("campushub-doc-{}.json", std::process::id()));
+    let answers_path = dir.join(format!("campushub-answers-{}.jsonl", std::process::id()));
+    std::fs::write(&doc_path, a.doc.to_string()).unwrap();
+    let mut f = std::fs::File::create(&answers_path).unwrap();
+    for line in &a.lines {
+        writeln!(f, "{line}").unwrap();
+    }
+    drop(f);
+    let out = Command::new("python3")
+        .arg(common::repo().join("scripts/lib/check_answers.py"))
+        .arg(&doc_path)
+        .arg(&answers_path)
+        .output()
+        .expect("python3 (scripts/test installs openapi-schema-validator)");
+    let _ = std::fs::remove_file(&doc_path);
+    let _ = std::fs::remove_file(&answers_path);
+    assert!(
+        out.status.success(),
+        "answers that do not match the document:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut documented_anywhere = BTreeSet::new();
+    let mut answered_anywhere = BTreeSet::new();
+    for (method, template, documented, _) in a.operations() {
+        let seen = a
+            .seen
+            .get(&(method.clone(), template.clone()))
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            seen.iter().any(|s| (200..300).contains(s)),
+            "{method} {template}: no success answer was checked"
+        );
+        documented_anywhere.extend(documented);
+        answered_anywhere.extend(seen);
+    }
+    let never: Vec<_> = documented_anywhere.difference(&answered_anywhere).collect();
+    assert!(never.is_empty(), "documented but never answered: {never:?}");
+}
