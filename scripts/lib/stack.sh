@@ -112,6 +112,44 @@ ensure_packages() {
         || die "${missing[*]} still missing after apt-get install"
 }
 
+# /docs's renderer: npm's redoc, pinned and checked against the digest of the published tarball;
+# only its standalone bundle is kept, under the repository's .tools/ (git-ignored), and the
+# stack's env names it (CAMPUSHUB_DOCS_DIR). Prints the directory.
+REDOC_VERSION=2.5.4
+REDOC_SHA256=44922df4d0eb45c1b066c09ec251e6bd9bd7ded16bc69e87613337b9d911a56e
+ensure_redoc() {
+    [ $# -eq 1 ] || die "usage: ensure_redoc REPO"
+    local dest=$1/.tools/redoc-$REDOC_VERSION tmp sum
+    if [ -s "$dest/redoc.standalone.js" ]; then
+        echo "$dest"
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        command -v apt-get >/dev/null 2>&1 || die "npm not found: install Node.js and npm (the /docs renderer comes from npm)"
+        echo "installing npm with apt-get" >&2
+        env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y npm >&2 \
+            || die "apt-get install npm failed"
+    fi
+    tmp=$(mktemp -d) || die "mktemp -d failed"
+    echo "fetching redoc $REDOC_VERSION from npm for /docs" >&2
+    if ! (cd "$tmp" && npm pack --silent "redoc@$REDOC_VERSION" >/dev/null 2>&1); then
+        rm -rf "$tmp"
+        die "npm pack redoc@$REDOC_VERSION failed: the /docs renderer comes from the npm registry"
+    fi
+    sum=$(sha256sum "$tmp/redoc-$REDOC_VERSION.tgz" | cut -d' ' -f1)
+    if [ "$sum" != "$REDOC_SHA256" ]; then
+        rm -rf "$tmp"
+        die "redoc-$REDOC_VERSION.tgz has sha256 $sum, not the pinned $REDOC_SHA256"
+    fi
+    if ! { tar xzf "$tmp/redoc-$REDOC_VERSION.tgz" -C "$tmp" package/bundles/redoc.standalone.js \
+        && mkdir -p "$dest" && mv -f "$tmp/package/bundles/redoc.standalone.js" "$dest/"; }; then
+        rm -rf "$tmp"
+        die "cannot unpack redoc's bundle into $dest"
+    fi
+    rm -rf "$tmp"
+    echo "$dest"
+}
+
 port_in_use() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
@@ -618,8 +656,8 @@ pgbouncer_upgrade() {
 }
 
 write_env() {
-    [ $# -eq 2 ] || die "usage: write_env DIR LISTEN"
-    local dir=$1 listen=$2 pg_pw redis_pw
+    { [ $# -eq 2 ] || [ $# -eq 3 ]; } || die "usage: write_env DIR LISTEN [DOCS_DIR]"
+    local dir=$1 listen=$2 docs=${3:-} pg_pw redis_pw
     stack_load_ports "$dir"
     stack_has_secrets "$dir" \
         || die "the stack in $dir predates passwords (trust, no Redis password); recreate it (scripts/down --purge, then scripts/up)"
@@ -658,6 +696,10 @@ write_env() {
         echo "# HS256 signing key of this stack (made once, kept in $dir/jwt_key)"
         echo "CAMPUSHUB_JWT_KEYS=k1=$(cat "$dir/jwt_key")"
         printf 'CAMPUSHUB_STACK_DIR=%q\n' "$dir"
+        if [ -n "$docs" ]; then
+            echo "# /docs: the renderer (npm's redoc $REDOC_VERSION), read once at start-up"
+            printf 'CAMPUSHUB_DOCS_DIR=%q\n' "$docs"
+        fi
         echo "# psql/pgbench -h 127.0.0.1 -U campushub and redis-cli -p PORT find their passwords here"
         printf 'PGPASSFILE=%q\n' "$dir/pgpass"
         echo "REDISCLI_AUTH=$redis_pw"

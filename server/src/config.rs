@@ -42,6 +42,7 @@ struct RawConfig {
     pin_cores: Option<bool>,
     hsts: Option<bool>,
     profiling: Option<bool>,
+    docs_dir: Option<String>,
     rate_limits: Option<String>,
     rate_limit_shared: Option<String>,
     database_url: Option<String>,
@@ -97,6 +98,9 @@ pub struct Config {
     pub rate_limits: campushub_cache::RateLimits,
     /// Serve `/debug/pprof/profile` (admins only): an in-process sampling profiler.
     pub profiling: bool,
+    /// Where `/docs` finds its renderer (`redoc.standalone.js`, installed by the scripts);
+    /// none: `/docs` answers 404.
+    pub docs_dir: Option<std::path::PathBuf>,
     /// Primary PostgreSQL.
     pub database: DbUrl,
     /// Optional streaming replica for analytics queries.
@@ -283,6 +287,10 @@ impl Config {
         let pin_cores = parse_bool("pin_cores", env("pin_cores"), raw.pin_cores, true)?;
         let hsts = parse_bool("hsts", env("hsts"), raw.hsts, false)?;
         let profiling = parse_bool("profiling", env("profiling"), raw.profiling, false)?;
+        let docs_dir = env("docs_dir")
+            .or(raw.docs_dir)
+            .filter(|d| !d.is_empty())
+            .map(std::path::PathBuf::from);
         let rate_limits = campushub_cache::RateLimits::parse(
             &env("rate_limits").or(raw.rate_limits).unwrap_or_default(),
             &env("rate_limit_shared")
@@ -609,6 +617,7 @@ impl Config {
             hsts,
             rate_limits,
             profiling,
+            docs_dir,
             database,
             replica,
             redis_url,
@@ -661,6 +670,9 @@ impl Config {
         line("pin_cores", self.pin_cores.to_string());
         line("hsts", self.hsts.to_string());
         line("profiling", self.profiling.to_string());
+        if let Some(d) = &self.docs_dir {
+            line("docs_dir", format!("{:?}", d.display().to_string()));
+        }
         line("rate_limits", format!("{:?}", self.rate_limits.describe()));
         line("database_url", format!("{:?}", self.database.redacted()));
         line(

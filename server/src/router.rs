@@ -273,6 +273,14 @@ macro_rules! routes {
     OpenApi "/openapi.json" ["openapi.json"] Read Caller {
         GET => openapi::serve, Public, () -> 200 "OpenApiDocument", "This document: OpenAPI 3.1, generated from the route table";
     }
+    /// `/docs`: the reference for people (Redoc, read from `docs_dir`).
+    Docs "/docs" ["docs"] Read Caller {
+        GET => docs::page, Public, () -> 200 "HtmlPage", "This reference for people, rendered by Redoc (404 where the renderer is not installed)";
+    }
+    /// `/docs/redoc.standalone.js`: the renderer `/docs` loads.
+    DocsScript "/docs/redoc.standalone.js" ["docs", "redoc.standalone.js"] Read Caller {
+        GET => docs::script, Public, () -> 200 "JavaScript", "The renderer /docs loads";
+    }
     /// `/api/v1/admin/cache/clear`: drop every cached entry on every shard of every instance.
     CacheClear "/api/v1/admin/cache/clear" ["api", "v1", "admin", "cache", "clear"] Read Caller {
         POST => admin::clear_cache, Institution(CacheManage), () -> 200 "CacheCleared", "Drop every cached profile, principal, key and summary, on every instance";

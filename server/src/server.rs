@@ -41,6 +41,9 @@ struct Shared {
 
 /// Binds, starts every shard, and blocks until they have all drained.
 pub fn run(config: Config, shutdown: Arc<Shutdown>) -> Result<(), String> {
+    if let Some(dir) = &config.docs_dir {
+        crate::handlers::docs::load(dir)?;
+    }
     let (listeners, bound) = crate::net::listener::bind_all(config.listen, config.shards)?;
     let shards = listeners.len();
     let passwords = crate::auth::passwords::PasswordPool::start(

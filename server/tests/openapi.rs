@@ -1,6 +1,8 @@
 //! The OpenAPI document: valid OpenAPI 3.1 by an independent validator
 //! (`openapi-spec-validator`, installed by scripts/test; a missing tool fails the test), and in
 //! step with the server: every documented operation is routed, and every routed one documented.
+//! And `/docs`, the reference for people: opened in headless Chromium (installed by
+//! scripts/test), it lists every operation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -77,4 +79,68 @@ fn the_document_is_valid_openapi_and_matches_what_the_server_routes() {
     let raw =
         server.raw(b"OPTIONS /api/v1/not-a-route HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     assert_eq!(parse_responses(&raw, &[false]).remove(0).status, 404);
+}
+
+/// `/docs` in a real browser: Redoc (served from CAMPUSHUB_DOCS_DIR, which scripts/test sets)
+/// renders the served document under the page's own Content-Security-Policy, and every
+/// operation's summary is on the page.
+#[test]
+fn the_reference_for_people_renders_every_operation_in_a_browser() {
+    let dir = std::env::var("CAMPUSHUB_DOCS_DIR")
+        .expect("CAMPUSHUB_DOCS_DIR (scripts/test installs the renderer and sets it)");
+    let server = TestServer::spawn(&[("CAMPUSHUB_DOCS_DIR", &dir)]);
+    let page = call(&server, "GET", "/docs", None, None);
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = page.header("Content-Security-Policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    let doc = call(&server, "GET", "/openapi.json", None, None).json();
+
+    let profile = std::env::temp_dir().join(format!("campushub-chromium-{}", std::process::id()));
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--virtual-time-budget=30000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(server.url("/docs"))
+        .output()
+        .expect("chromium (scripts/test installs it)");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "chromium: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout)
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">");
+    assert!(
+        dom.contains("campushub"),
+        "the page did not render: {dom:.2000}"
+    );
+    let mut missing = Vec::new();
+    let mut operations = 0;
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let summary = op["summary"].as_str().unwrap();
+            if !dom.contains(summary) {
+                missing.push(format!("{method} {template}: {summary}"));
+            }
+        }
+    }
+    assert!(operations > 70, "{operations}");
+    assert!(missing.is_empty(), "not on the rendered page: {missing:#?}");
 }

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod credentials;
 pub mod debug;
 pub mod departments;
+pub mod docs;
 pub mod exams;
 pub mod fields;
 pub mod health;

@@ -50,6 +50,17 @@ pub const JSON: &str = "application/json";
 pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Prometheus text exposition format.
 pub const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// A page for people (`/docs`): the one kind of answer with a policy that lets a script run.
+pub const HTML: &str = "text/html; charset=utf-8";
+/// The script `/docs` loads.
+pub const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
+const HSTS: &[u8] = b"\r\nStrict-Transport-Security: max-age=31536000; includeSubDomains";
+
+/// The security headers of an HTML page: as every answer's, but its policy lets the page run
+/// scripts, styles and workers from this server (Redoc injects styles and starts a worker from
+/// a blob) and fetch `/openapi.json`; nothing from elsewhere.
+const PAGE_SECURITY: &[u8] = b"\r\nX-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\nContent-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'";
 
 impl Response {
     /// A JSON response.
@@ -168,7 +179,7 @@ pub struct EncodeContext<'a> {
 pub fn security_headers(hsts: bool) -> Vec<u8> {
     let mut h = b"\r\nX-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'".to_vec();
     if hsts {
-        h.extend_from_slice(b"\r\nStrict-Transport-Security: max-age=31536000; includeSubDomains");
+        h.extend_from_slice(HSTS);
     }
     h
 }
@@ -194,7 +205,14 @@ pub fn encode(resp: &Response, ctx: &EncodeContext<'_>, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(b"\r\nX-Request-Id: ");
     out.extend_from_slice(ctx.request_id);
-    out.extend_from_slice(ctx.security);
+    if resp.content_type == HTML {
+        out.extend_from_slice(PAGE_SECURITY);
+        if ctx.security.ends_with(HSTS) {
+            out.extend_from_slice(HSTS);
+        }
+    } else {
+        out.extend_from_slice(ctx.security);
+    }
     if ctx.credentialed
         && !resp
             .headers

@@ -159,6 +159,8 @@ const ALSO: &[(Route, Method, u16, &str)] = &[
     (Route::SessionSubmit, Method::Post, 422,
      "The register is incomplete: `errors` names every enrolled student not marked."),
     (Route::Profile, Method::Get, 404, "Profiling is off on this server (CAMPUSHUB_PROFILING)."),
+    (Route::Docs, Method::Get, 404, "The renderer is not installed on this server (CAMPUSHUB_DOCS_DIR)."),
+    (Route::DocsScript, Method::Get, 404, "The renderer is not installed on this server (CAMPUSHUB_DOCS_DIR)."),
 ];
 
 /// Collections that take `fields` carry only the named members of each item: their items are
@@ -272,6 +274,12 @@ fn operation(spec: &RouteSpec, e: &Endpoint) -> Value {
         }
         "FlamegraphSvg" => {
             json!({"description": e.summary, "content": {"image/svg+xml": {"schema": {"type": "string"}}}})
+        }
+        "HtmlPage" => {
+            json!({"description": e.summary, "content": {"text/html": {"schema": {"type": "string"}}}})
+        }
+        "JavaScript" => {
+            json!({"description": e.summary, "content": {"text/javascript": {"schema": {"type": "string"}}}})
         }
         name => {
             json!({"description": e.summary, "content": {"application/json": {"schema": schema_ref(name)}}})
@@ -443,7 +451,15 @@ mod tests {
                 let op = &doc["paths"][spec.template][method_name(e.method)];
                 assert!(op.is_object(), "{} {:?}", spec.template, e.method);
                 for name in e.request.iter().chain([&e.response]) {
-                    if !["Empty", "PrometheusText", "FlamegraphSvg"].contains(name) {
+                    if ![
+                        "Empty",
+                        "PrometheusText",
+                        "FlamegraphSvg",
+                        "HtmlPage",
+                        "JavaScript",
+                    ]
+                    .contains(name)
+                    {
                         assert!(
                             schemas.contains_key(*name),
                             "schema {name} is not registered"
