@@ -594,7 +594,7 @@ HBA
     svc_start "$dir" redis
 }
 
-# PgBouncer's two pools over the one database (sizing: README.md, "Production layout"):
+# PgBouncer's two pools over the one database (sizing: docs/src/operating.md, "Production layout"):
 # - campushub_server, session pooling: the server's own long-lived, pipelined connections
 #   (instances x shards x CAMPUSHUB_DB_CONNECTIONS_PER_SHARD of them). A session keeps its
 #   server connection, so named prepared statements work through PgBouncer 1.18 and PostgreSQL

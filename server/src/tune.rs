@@ -176,7 +176,7 @@ pub fn postgresql_conf(m: &Machine) -> String {
     o
 }
 
-/// A whole `pgbouncer.ini`, laid out as README's "Production layout" says.
+/// A whole `pgbouncer.ini`, laid out as docs/src/operating.md's "Production layout" says.
 pub fn pgbouncer_ini(m: &Machine) -> String {
     let mut o = String::new();
     let _ = writeln!(
