@@ -20,30 +20,36 @@ const MANAGE: Permission = Permission::ApiKeysManage;
 /// Most bindings one key may carry.
 const MAX_BINDINGS: usize = 16;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct BindingIn {
+#[schema(as = KeyBindingIn)]
+pub(crate) struct BindingIn {
     role: String,
     scope: ScopeIn,
 }
 
-#[derive(Deserialize)]
+/// `POST /api/v1/api-keys`: a name, a lifetime in days (default and most: the server's), and
+/// the roles the key carries, each at a scope the creator holds.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct NewKey {
+#[schema(as = NewApiKey)]
+pub(crate) struct NewKey {
     name: String,
     expires_in_days: Option<i32>,
     bindings: Vec<BindingIn>,
 }
 
-#[derive(Serialize)]
-struct BindingOut<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = KeyBinding)]
+pub(crate) struct BindingOut<'a> {
     role: &'a str,
     scope_type: &'a str,
     scope: String,
 }
 
-#[derive(Serialize)]
-struct CreatedDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedApiKey)]
+pub(crate) struct CreatedDto<'a> {
     sourced_id: String,
     name: &'a str,
     prefix: &'a str,
@@ -138,8 +144,9 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
         .with_header("Location", format!("/api/v1/api-keys/{id}")))
 }
 
-#[derive(Serialize)]
-struct ListedDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ApiKey)]
+pub(crate) struct ListedDto<'a> {
     sourced_id: String,
     name: &'a str,
     prefix: &'a str,
@@ -150,8 +157,9 @@ struct ListedDto<'a> {
     bindings: serde_json::Value,
 }
 
-#[derive(Serialize)]
-struct ListDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ApiKeyList)]
+pub(crate) struct ListDto<'a> {
     api_keys: Vec<ListedDto<'a>>,
 }
 

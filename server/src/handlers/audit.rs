@@ -211,8 +211,9 @@ fn parse_params(query: &str) -> Result<Params, ApiError> {
     Ok(p)
 }
 
-#[derive(Serialize)]
-struct EventDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuditEvent)]
+pub(crate) struct EventDto<'a> {
     id: i64,
     occurred_at: &'a str,
     actor: Option<ObjectRef>,
@@ -221,12 +222,14 @@ struct EventDto<'a> {
     target_id: Option<&'a str>,
     ip: Option<&'a str>,
     /// Embedded as stored: already JSON, so not parsed into a tree and written out again.
+    #[schema(value_type = Object)]
     details: sonic_rs::LazyValue<'a>,
     hash: &'a str,
 }
 
-#[derive(Serialize)]
-struct PageDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuditPage)]
+pub(crate) struct PageDto<'a> {
     events: Vec<EventDto<'a>>,
     next: Option<String>,
 }

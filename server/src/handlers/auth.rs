@@ -24,8 +24,9 @@ pub(super) struct LoginBody {
     password: Option<String>,
 }
 
-#[derive(Serialize)]
-struct TokenResponse<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TokenPair)]
+pub(crate) struct TokenResponse<'a> {
     access_token: &'a str,
     token_type: &'static str,
     expires_in: u64,
@@ -305,8 +306,9 @@ pub(super) async fn record(
     .map_err(ApiError::from)
 }
 
-#[derive(Serialize)]
-struct MeDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Me)]
+pub(crate) struct MeDto<'a> {
     sourced_id: String,
     username: &'a str,
     email: Option<&'a str>,
@@ -334,15 +336,17 @@ pub async fn me(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> 
     Ok(Response::json(200, body).with_header("Cache-Control", "no-store"))
 }
 
-#[derive(Serialize)]
-struct PermissionDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Grant)]
+pub(crate) struct PermissionDto<'a> {
     permission: &'a str,
     role: &'a str,
     scope: ScopeDto<'a>,
 }
 
-#[derive(Serialize)]
-struct PermissionsDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Permissions)]
+pub(crate) struct PermissionsDto<'a> {
     permissions: Vec<PermissionDto<'a>>,
 }
 

@@ -120,12 +120,32 @@ pub(super) struct EnrollBody {
     code: Option<String>,
 }
 
-#[derive(Serialize)]
-struct EnrollDto {
+/// A new secret for an authenticator app, shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = MfaSecret)]
+pub(crate) struct EnrollDto {
+    /// Base32, as authenticator apps take it.
     secret: String,
     otpauth_uri: String,
     digits: u32,
     period_s: u64,
+}
+
+/// Whether MFA is on, after a change.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct MfaState {
+    mfa_enabled: bool,
+}
+
+/// What enrolment answers: a new secret (no code sent), or the state once a code confirmed it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[schema(as = MfaEnrolment)]
+pub(crate) enum Enrolment {
+    /// Enrolment started.
+    Started(EnrollDto),
+    /// Enrolment confirmed: MFA is on.
+    Confirmed(MfaState),
 }
 
 /// Without a code: starts enrolment, returning a new secret (shown this once) for an
@@ -162,7 +182,8 @@ pub async fn enroll(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
                 digits: totp::DIGITS,
                 period_s: totp::STEP_S,
             };
-            Ok(Response::json(200, json(&dto)?).with_header("Cache-Control", "no-store"))
+            Ok(Response::json(200, json(&Enrolment::Started(dto))?)
+                .with_header("Cache-Control", "no-store"))
         }
         Some(code) => {
             let Some(secret) = state.secret else {
@@ -189,7 +210,8 @@ pub async fn enroll(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
                 serde_json::json!({}),
             )
             .await?;
-            Ok(Response::static_json(200, b"{\"mfa_enabled\":true}"))
+            let on = Enrolment::Confirmed(MfaState { mfa_enabled: true });
+            Ok(Response::json(200, json(&on)?))
         }
     }
 }
@@ -245,7 +267,7 @@ pub async fn disable(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
         serde_json::json!({}),
     )
     .await?;
-    Ok(Response::static_json(200, b"{\"mfa_enabled\":false}"))
+    Ok(Response::json(200, json(&MfaState { mfa_enabled: false })?))
 }
 
 #[derive(Deserialize)]

@@ -15,8 +15,9 @@ use crate::shard::Shard;
 pub const MAX_LIMIT: i64 = 200;
 const DEFAULT_LIMIT: i64 = 50;
 
-#[derive(Serialize)]
-struct DepartmentDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Department)]
+pub(crate) struct DepartmentDto<'a> {
     sourced_id: String,
     name: &'a str,
     identifier: &'a str,
@@ -38,8 +39,9 @@ impl<'a> From<&'a Department> for DepartmentDto<'a> {
     }
 }
 
-#[derive(Serialize)]
-struct Page<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DepartmentPage)]
+pub(crate) struct Page<'a> {
     departments: Vec<DepartmentDto<'a>>,
     next_cursor: Option<&'a str>,
 }
@@ -104,8 +106,9 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
     Ok(Response::json(200, json(&page)?))
 }
 
-#[derive(Serialize)]
-struct SummaryDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DepartmentSummary)]
+pub(crate) struct SummaryDto<'a> {
     department: ObjectRef,
     name: &'a str,
     identifier: &'a str,
@@ -118,8 +121,9 @@ struct SummaryDto<'a> {
     source: &'static str,
 }
 
-#[derive(Serialize)]
-struct AttendanceDto {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DepartmentAttendance)]
+pub(crate) struct AttendanceDto {
     marks: i64,
     presence_rate: Option<f64>,
 }

@@ -29,7 +29,7 @@ use crate::http::Method;
 use crate::router::Route;
 
 /// A reference to another object, OneRoster style: `{"sourced_id": ..., "type": "org"}`.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ObjectRef {
     /// Public id.
     pub sourced_id: String,
@@ -49,7 +49,7 @@ impl ObjectRef {
 }
 
 /// Where a role applies, as a request names it: `{"type": "department", "sourced_id": ...}`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeIn {
     /// `institution`, `department` or `class`.
@@ -75,7 +75,8 @@ impl ScopeIn {
 }
 
 /// Where a grant or binding applies, as responses show it.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Scope)]
 pub struct ScopeDto<'a> {
     /// `institution`, `department` or `class`.
     #[serde(rename = "type")]

@@ -69,16 +69,18 @@ fn refused(c: &Change, what: &str) -> ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct RoleDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Role)]
+pub(crate) struct RoleDto<'a> {
     name: &'a str,
     description: &'a str,
     builtin: bool,
     permissions: &'a [String],
 }
 
-#[derive(Serialize)]
-struct RolesDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = RoleList)]
+pub(crate) struct RolesDto<'a> {
     roles: Vec<RoleDto<'a>>,
 }
 
@@ -235,8 +237,9 @@ fn parse_uuid(what: &str, v: &str) -> Result<uuid::Uuid, ApiError> {
         .map_err(|_| ApiError::BadParameter(format!("`{what}` must be a UUID.")))
 }
 
-#[derive(Serialize)]
-struct BindingDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Binding)]
+pub(crate) struct BindingDto<'a> {
     sourced_id: String,
     role: &'a str,
     scope: ScopeDto<'a>,
@@ -252,8 +255,9 @@ fn binding_dto(b: &q::Binding) -> BindingDto<'_> {
     }
 }
 
-#[derive(Serialize)]
-struct BindingsDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = BindingList)]
+pub(crate) struct BindingsDto<'a> {
     user: String,
     bindings: Vec<BindingDto<'a>>,
 }
@@ -349,15 +353,17 @@ pub(super) struct ExplainIn {
     student: Option<String>,
 }
 
-#[derive(Serialize)]
-struct DecidedBy<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Decision)]
+pub(crate) struct DecidedBy<'a> {
     rule: &'static str,
     role: Option<&'a str>,
     scope: Option<ScopeDto<'a>>,
 }
 
-#[derive(Serialize)]
-struct ExplainDto<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Explanation)]
+pub(crate) struct ExplainDto<'a> {
     allowed: bool,
     user: &'a str,
     permission: &'a str,

@@ -36,44 +36,21 @@ fn with<T: ToSchema>(builder: ComponentsBuilder) -> ComponentsBuilder {
 fn components() -> Value {
     let c = register!(
         ComponentsBuilder::new(),
-        ObjectRef,
-        Scope,
         Empty,
         Status,
         PrometheusText,
         FlamegraphSvg,
-        Department,
-        DepartmentPage,
         NewDepartment,
         DepartmentPatch,
-        DepartmentSummary,
         LoginRequest,
-        TokenPair,
         RefreshRequest,
         MfaVerifyRequest,
         MfaCodeRequest,
-        MfaEnrolment,
-        MfaState,
         PasswordChangeRequest,
-        Me,
-        Grant,
-        Permissions,
-        Role,
-        RoleList,
         NewRole,
         RolePatch,
-        Binding,
-        BindingList,
         NewBinding,
         ExplainRequest,
-        Explanation,
-        ApiKey,
-        ApiKeyList,
-        KeyBinding,
-        NewApiKey,
-        CreatedApiKey,
-        AuditEvent,
-        AuditPage,
         Student,
         StudentPage,
         NewStudent,
@@ -121,7 +98,23 @@ fn components() -> Value {
         ResultSheet,
         OpenApiDocument,
     );
-    // The types the server itself encodes.
+    // The types the server itself encodes and decodes.
+    let c = with::<crate::handlers::ObjectRef>(c);
+    let c = with::<crate::handlers::ScopeIn>(c);
+    let c = with::<crate::handlers::departments::Page<'static>>(c);
+    let c = with::<crate::handlers::departments::SummaryDto<'static>>(c);
+    let c = with::<crate::handlers::auth::TokenResponse<'static>>(c);
+    let c = with::<crate::handlers::auth::MeDto<'static>>(c);
+    let c = with::<crate::handlers::auth::PermissionsDto<'static>>(c);
+    let c = with::<crate::handlers::credentials::Enrolment>(c);
+    let c = with::<crate::handlers::credentials::MfaState>(c);
+    let c = with::<crate::handlers::roles::RolesDto<'static>>(c);
+    let c = with::<crate::handlers::roles::BindingsDto<'static>>(c);
+    let c = with::<crate::handlers::roles::ExplainDto<'static>>(c);
+    let c = with::<crate::handlers::api_keys::CreatedDto<'static>>(c);
+    let c = with::<crate::handlers::api_keys::ListDto<'static>>(c);
+    let c = with::<crate::handlers::api_keys::NewKey>(c);
+    let c = with::<crate::handlers::audit::PageDto<'static>>(c);
     let c = with::<crate::api_error::Problem<'static>>(c);
     let c = with::<crate::api_error::FieldError>(c);
     let c = with::<crate::handlers::health::Readiness>(c);

@@ -6,27 +6,7 @@
 
 use utoipa::ToSchema;
 
-/// A reference to another object.
-#[derive(ToSchema)]
-pub struct ObjectRef {
-    /// Public id.
-    #[schema(format = Uuid)]
-    sourced_id: String,
-    /// `org`, `user`, `class`, `course`, `academicSession`.
-    #[serde(rename = "type")]
-    type_: String,
-}
-
-/// Where a grant or binding applies.
-#[derive(ToSchema)]
-pub struct Scope {
-    /// `institution`, `department` or `class`.
-    #[serde(rename = "type")]
-    type_: String,
-    /// Public id of the org or class.
-    #[schema(format = Uuid)]
-    sourced_id: Option<String>,
-}
+use crate::handlers::{ObjectRef, ScopeIn};
 
 /// A body-less answer (204).
 #[derive(ToSchema)]
@@ -48,25 +28,6 @@ pub struct PrometheusText(String);
 #[schema(value_type = String)]
 pub struct FlamegraphSvg(String);
 
-/// A department.
-#[derive(ToSchema)]
-pub struct Department {
-    #[schema(format = Uuid)]
-    sourced_id: String,
-    name: String,
-    identifier: String,
-    status: String,
-    date_last_modified: String,
-    parent: ObjectRef,
-}
-
-/// A page of departments.
-#[derive(ToSchema)]
-pub struct DepartmentPage {
-    departments: Vec<Department>,
-    next_cursor: Option<String>,
-}
-
 /// `POST /api/v1/departments`.
 #[derive(ToSchema)]
 pub struct NewDepartment {
@@ -82,37 +43,12 @@ pub struct DepartmentPatch {
     status: Option<String>,
 }
 
-/// A department's figures.
-#[derive(ToSchema)]
-pub struct DepartmentSummary {
-    department: ObjectRef,
-    name: String,
-    identifier: String,
-    students: i64,
-    staff: i64,
-    courses: i64,
-    classes: i64,
-    #[schema(value_type = Object)]
-    attendance_30d: serde_json::Value,
-    source: String,
-}
-
 /// `POST /api/v1/auth/login`.
 #[derive(ToSchema)]
 pub struct LoginRequest {
     /// Username or email.
     username: String,
     password: String,
-}
-
-/// Tokens.
-#[derive(ToSchema)]
-pub struct TokenPair {
-    access_token: String,
-    token_type: String,
-    expires_in: u64,
-    refresh_token: String,
-    refresh_expires_in: u64,
 }
 
 /// `POST /api/v1/auth/refresh` and `/logout`.
@@ -134,68 +70,11 @@ pub struct MfaCodeRequest {
     code: Option<String>,
 }
 
-/// MFA enrolment, started.
-#[derive(ToSchema)]
-pub struct MfaEnrolment {
-    secret: Option<String>,
-    otpauth_uri: Option<String>,
-    digits: Option<u32>,
-    period_s: Option<u64>,
-    mfa_enabled: Option<bool>,
-}
-
-/// MFA state.
-#[derive(ToSchema)]
-pub struct MfaState {
-    mfa_enabled: bool,
-}
-
 /// `POST /api/v1/auth/password`.
 #[derive(ToSchema)]
 pub struct PasswordChangeRequest {
     current_password: String,
     new_password: String,
-}
-
-/// The caller.
-#[derive(ToSchema)]
-pub struct Me {
-    #[schema(format = Uuid)]
-    sourced_id: String,
-    username: String,
-    email: Option<String>,
-    given_name: String,
-    family_name: String,
-    role: String,
-}
-
-/// One permission held, and where.
-#[derive(ToSchema)]
-pub struct Grant {
-    permission: String,
-    role: String,
-    scope: Scope,
-}
-
-/// The caller's permissions.
-#[derive(ToSchema)]
-pub struct Permissions {
-    permissions: Vec<Grant>,
-}
-
-/// A role.
-#[derive(ToSchema)]
-pub struct Role {
-    name: String,
-    description: String,
-    builtin: bool,
-    permissions: Vec<String>,
-}
-
-/// Every role.
-#[derive(ToSchema)]
-pub struct RoleList {
-    roles: Vec<Role>,
 }
 
 /// `POST /api/v1/roles`.
@@ -213,31 +92,13 @@ pub struct RolePatch {
     permissions: Option<Vec<String>>,
 }
 
-/// A role binding.
-#[derive(ToSchema)]
-pub struct Binding {
-    #[schema(format = Uuid)]
-    sourced_id: String,
-    role: String,
-    scope: Scope,
-    created_at: String,
-}
-
-/// A user's bindings.
-#[derive(ToSchema)]
-pub struct BindingList {
-    #[schema(format = Uuid)]
-    user: String,
-    bindings: Vec<Binding>,
-}
-
 /// `POST /api/v1/role-bindings`.
 #[derive(ToSchema)]
 pub struct NewBinding {
     #[schema(format = Uuid)]
     user: String,
     role: String,
-    scope: Scope,
+    scope: ScopeIn,
 }
 
 /// `POST /api/v1/authz/explain`.
@@ -248,86 +109,6 @@ pub struct ExplainRequest {
     permission: String,
     #[schema(format = Uuid)]
     student: Option<String>,
-}
-
-/// Why a permission would be allowed.
-#[derive(ToSchema)]
-pub struct Explanation {
-    allowed: bool,
-    user: String,
-    permission: String,
-    student: Option<String>,
-    #[schema(value_type = Object)]
-    decided_by: Option<serde_json::Value>,
-}
-
-/// An API key as listed.
-#[derive(ToSchema)]
-pub struct ApiKey {
-    #[schema(format = Uuid)]
-    sourced_id: String,
-    name: String,
-    prefix: String,
-    created_at: String,
-    expires_at: Option<String>,
-    last_used_at: Option<String>,
-    revoked_at: Option<String>,
-    #[schema(value_type = Vec<Object>)]
-    bindings: serde_json::Value,
-}
-
-/// The caller's API keys.
-#[derive(ToSchema)]
-pub struct ApiKeyList {
-    api_keys: Vec<ApiKey>,
-}
-
-/// A role for a new key.
-#[derive(ToSchema)]
-pub struct KeyBinding {
-    role: String,
-    scope: Scope,
-}
-
-/// `POST /api/v1/api-keys`.
-#[derive(ToSchema)]
-pub struct NewApiKey {
-    name: String,
-    expires_in_days: Option<i32>,
-    bindings: Vec<KeyBinding>,
-}
-
-/// A new key: the secret is shown once.
-#[derive(ToSchema)]
-pub struct CreatedApiKey {
-    #[schema(format = Uuid)]
-    sourced_id: String,
-    name: String,
-    prefix: String,
-    key: String,
-    expires_in_days: i32,
-}
-
-/// One audit event.
-#[derive(ToSchema)]
-pub struct AuditEvent {
-    id: i64,
-    occurred_at: String,
-    actor: Option<ObjectRef>,
-    action: String,
-    target_type: Option<String>,
-    target_id: Option<String>,
-    ip: Option<String>,
-    #[schema(value_type = Object)]
-    details: serde_json::Value,
-    hash: String,
-}
-
-/// A page of the audit trail.
-#[derive(ToSchema)]
-pub struct AuditPage {
-    events: Vec<AuditEvent>,
-    next: Option<String>,
 }
 
 /// A student.
