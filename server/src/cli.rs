@@ -1,70 +1,339 @@
-//! Subcommands: `serve`, `migrate`, `seed`, `db maintain`, `audit verify`, `admin create`,
-//! `config check`, `tune`. Errors are one line on stderr and
-//! a non-zero exit status (1 for failures, 2 for usage errors).
+//! The command line, declared with clap (derive): every subcommand and its flags in the
+//! `Command` enum, run by [`run`]. `--help` works on every subcommand and `--version` on the
+//! whole; both print to standard output and exit 0. Every error is one line on standard error
+//! and a non-zero exit status: 2 for misuse (unknown subcommand or flag, missing or bad value),
+//! 1 for a failure.
 
+use std::ffi::OsString;
 use std::time::Duration;
 
 use campushub_db::{migrate, partitions, seed};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::Config;
 
-const USAGE: &str = "usage: campushub <command>
+/// campushub: the campus-management API server and the commands that look after it.
+#[derive(Debug, Parser)]
+#[command(name = "campushub", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-commands:
-  serve                 run the API server (config from CAMPUSHUB_* variables, optional CAMPUSHUB_CONFIG file)
-  migrate [--status]    apply pending schema migrations, or list applied and pending ones
-  seed [--students N] [--faculty N] [--attendance-days N] [--seed N]
-       [--demo-password P] [--reset | --if-empty] [--quiet]
-                        build a deterministic demo campus (defaults: 10000 students, 3000
-                        faculty, 120 teaching days of attendance, password campushub-demo)
-  db maintain [--from YYYY-MM] [--ahead N]
-                        create attendance partitions for this month and the next N (default 3),
-                        moving rows that waited in the default partition
-  audit verify          walk the audit chain; name the first event changed or removed
-  admin create --username NAME [--email EMAIL] [--given-name G] [--family-name F]
-       [--institution NAME]
-                        make the first administrator (the built-in admin role for the whole
-                        institution; the institution is created when there is none). The
-                        password is read from standard input (prompted, without echo, on a
-                        terminal), never from an argument
-  config check          validate the configuration and print it, secrets redacted
-  tune pg|pgbouncer|redis --ram SIZE --cores N [--instances N] [--shards N]
-       [--connections-per-shard N] [--storage ssd|hdd] [--db-host H] [--db-port P]
-                        print postgresql.conf, pgbouncer.ini or redis.conf sized to a machine and
-                        to the fleet that connects (shards default to --cores)
-  version               print the version";
+/// Every subcommand, in the order `campushub --help` lists them.
+///
+/// A new subcommand (worker, admin invite, oauth-client, import, export, ...) is a variant here:
+/// its doc comment is its help, its fields or `Args` struct its flags (checked by clap, so a
+/// misuse is exit 2), and its arm in [`dispatch`] calls the code that runs it: a function in
+/// this file while it is short, its own module beside this one once it grows, with its `Args`
+/// struct there (as [`crate::tune::TuneArgs`]). A group of commands (`admin create`, `admin
+/// invite`) is a variant holding its own `Subcommand` enum, as [`AdminCommand`]. The rules
+/// every subcommand follows are set once, in [`grammar`].
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API server (config from CAMPUSHUB_* variables, optional CAMPUSHUB_CONFIG file)
+    Serve,
+    /// Apply pending schema migrations, or list applied and pending ones
+    Migrate(MigrateArgs),
+    /// Build a deterministic demo campus
+    Seed(SeedArgs),
+    /// Database upkeep
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// The audit trail
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Administrators
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// The configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print postgresql.conf, pgbouncer.ini or redis.conf sized to a machine and to the fleet
+    /// that connects
+    Tune(crate::tune::TuneArgs),
+    /// Print the version
+    Version,
+}
 
-/// Runs the command line; returns the process exit status.
-pub fn run(args: &[String]) -> i32 {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        ["serve"] => serve(),
-        ["migrate", rest @ ..] => match rest {
-            [] => migrate_cmd(false),
-            ["--status"] => migrate_cmd(true),
-            _ => usage_error(&format!("migrate: unexpected argument {:?}", rest[0])),
-        },
-        ["seed", rest @ ..] => seed_cmd(rest),
-        ["config", "check"] => config_check(),
-        ["db", "maintain", rest @ ..] => maintain_cmd(rest),
-        ["audit", "verify"] => audit_verify(),
-        ["tune", rest @ ..] => crate::tune::run(rest),
-        ["admin", "create", rest @ ..] => admin_create(rest),
-        ["version"] | ["--version"] | ["-V"] => {
-            println!("campushub {}", env!("CARGO_PKG_VERSION"));
-            0
-        }
-        ["help"] | ["--help"] | ["-h"] | [] => {
-            println!("{USAGE}");
-            i32::from(args.is_empty()) * 2
-        }
-        [other, ..] => usage_error(&format!("unknown command {other:?}")),
+/// `campushub db ...`
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Create attendance partitions for this month and the next N, moving rows that waited in
+    /// the default partition
+    Maintain(MaintainArgs),
+}
+
+/// `campushub audit ...`
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the audit chain; name the first event changed or removed
+    Verify,
+}
+
+/// `campushub admin ...`
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Make the first administrator
+    ///
+    /// The administrator gets the built-in admin role for the whole institution; the
+    /// institution is created when there is none. The password is read from standard input
+    /// (prompted, without echo, on a terminal), never from an argument.
+    Create(AdminCreateArgs),
+}
+
+/// `campushub config ...`
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print it, secrets redacted
+    Check,
+}
+
+/// `campushub migrate`
+#[derive(Debug, Args)]
+struct MigrateArgs {
+    /// List applied and pending migrations; apply nothing
+    #[arg(long)]
+    status: bool,
+}
+
+/// `campushub seed`
+#[derive(Debug, Args)]
+struct SeedArgs {
+    /// Students (at least 2)
+    #[arg(long, value_name = "N", value_parser = count,
+        default_value_t = seed::SeedOptions::default().students)]
+    students: u32,
+    /// Faculty (at least 1)
+    #[arg(long, value_name = "N", value_parser = count,
+        default_value_t = seed::SeedOptions::default().faculty)]
+    faculty: u32,
+    /// Teaching days of attendance history, ending yesterday
+    #[arg(long, value_name = "N", value_parser = count,
+        default_value_t = seed::SeedOptions::default().attendance_days)]
+    attendance_days: u32,
+    /// Seed for every generated id and value (the same seed, the same campus)
+    #[arg(long, value_name = "N", value_parser = whole_number,
+        default_value_t = seed::SeedOptions::default().seed)]
+    seed: u64,
+    /// Password of the demo log-ins, at least 8 characters
+    #[arg(long, value_name = "PASSWORD", value_parser = demo_password,
+        default_value_t = seed::SeedOptions::default().demo_password)]
+    demo_password: String,
+    /// Wipe the campus tables first
+    #[arg(long)]
+    reset: bool,
+    /// Seed only a database without campus data; leave any other as it is
+    #[arg(long, conflicts_with = "reset")]
+    if_empty: bool,
+    /// No progress bars
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// `campushub db maintain`
+#[derive(Debug, Args)]
+struct MaintainArgs {
+    /// The first month [default: this month, by the database's clock]
+    #[arg(long, value_name = "YYYY-MM", value_parser = month)]
+    from: Option<partitions::Month>,
+    /// Months after the first to create too, 0 to 36
+    #[arg(long, value_name = "N", value_parser = ahead, default_value_t = 3)]
+    ahead: u32,
+}
+
+/// `campushub admin create`
+#[derive(Debug, Args)]
+struct AdminCreateArgs {
+    /// Log-in name: letters, digits and . _ - + (required)
+    #[arg(long, value_name = "NAME")]
+    username: Option<String>,
+    /// Email address (log-in takes it too)
+    #[arg(long, value_name = "EMAIL")]
+    email: Option<String>,
+    /// Given name [default: the username]
+    #[arg(long, value_name = "NAME")]
+    given_name: Option<String>,
+    /// Family name [default: Administrator]
+    #[arg(long, value_name = "NAME")]
+    family_name: Option<String>,
+    /// The institution's name, to create it when the database has none
+    #[arg(long, value_name = "NAME")]
+    institution: Option<String>,
+    /// Never taken: it is here to refuse it with the reason
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "")]
+    password: Option<String>,
+}
+
+/// Runs the command line (`args` starts with the program's name); returns the exit status.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let parsed = grammar()
+        .try_get_matches_from(&args)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    match parsed {
+        Ok(cli) => dispatch(cli.command),
+        Err(e) => parse_failure(&e, &command_path(&args)),
     }
 }
 
-fn usage_error(msg: &str) -> i32 {
-    eprintln!("error: {msg} (see campushub help)");
+/// The command line clap checks: [`Cli`]'s, with two rules set on every subcommand at any
+/// depth, so that a new one follows them without an attribute: a flag given twice takes its
+/// last value (as it always did), and a group alone (`campushub db`) is a one-line misuse like
+/// any other (derived groups print their help instead; only `campushub` alone does here).
+fn grammar() -> clap::Command {
+    fn each(command: clap::Command, top: bool) -> clap::Command {
+        let mut command = command.args_override_self(true).arg_required_else_help(top);
+        for sub in command.get_subcommands_mut() {
+            *sub = each(std::mem::take(sub), false);
+        }
+        command
+    }
+    each(Cli::command(), true)
+}
+
+/// Runs one subcommand.
+fn dispatch(command: Command) -> i32 {
+    match command {
+        Command::Serve => serve(),
+        Command::Migrate(args) => migrate_cmd(args.status),
+        Command::Seed(args) => seed_cmd(args),
+        Command::Db(DbCommand::Maintain(args)) => maintain_cmd(args),
+        Command::Audit(AuditCommand::Verify) => audit_verify(),
+        Command::Admin(AdminCommand::Create(args)) => admin_create(&args),
+        Command::Config(ConfigCommand::Check) => config_check(),
+        Command::Tune(args) => {
+            print!("{}", args.file());
+            0
+        }
+        Command::Version => {
+            println!("campushub {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+    }
+}
+
+/// What clap stopped on: help and version printed with exit 0; `campushub` alone prints the
+/// help with exit 2; anything else is a misuse, one line on stderr and exit 2.
+fn parse_failure(e: &clap::Error, command: &str) -> i32 {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => match e.print() {
+            Ok(()) => 0,
+            Err(_) => 1,
+        },
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            print!("{}", e.render());
+            2
+        }
+        _ => {
+            eprintln!("{}", one_line(&e.render().to_string(), command));
+            2
+        }
+    }
+}
+
+/// clap's usage error, several lines with a usage block, as one line: the message (a list of
+/// missing arguments joined onto it), clap's suggestion, and which `--help` to read. Control,
+/// bidirectional and zero-width characters of an echoed argument are escaped, so the line
+/// stays one line and reads as what was typed.
+fn one_line(rendered: &str, command: &str) -> String {
+    let mut blocks = rendered.split("\n\n").map(str::trim);
+    let first = blocks.next().unwrap_or_default();
+    let lines: Vec<&str> = first.lines().map(str::trim).collect();
+    let message = match lines.split_first() {
+        Some((head, list)) if head.ends_with(':') && !list.is_empty() => {
+            format!("{head} {}", list.join(", "))
+        }
+        _ => lines.join(" "),
+    };
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    let mut line = format!("error: {message} (");
+    // Only the tips that name what was probably meant; clap's others (`-- --flag`) mislead more
+    // than they help here.
+    let tips = blocks.filter_map(|b| b.strip_prefix("tip: "));
+    for tip in tips.filter(|t| t.starts_with("a similar")) {
+        line.push_str(&format!("tip: {tip}; "));
+    }
+    line.push_str(&format!("see {command} --help)"));
+    escape_invisible(&line)
+}
+
+/// The subcommand `args` name, as far as they name one that exists: `campushub db maintain`.
+fn command_path(args: &[OsString]) -> String {
+    let mut command = grammar();
+    let mut path = vec!["campushub".to_string()];
+    for arg in args.iter().skip(1).filter_map(|a| a.to_str()) {
+        if arg.starts_with('-') {
+            continue;
+        }
+        let Some(sub) = command.find_subcommand(arg).cloned() else {
+            break;
+        };
+        path.push(sub.get_name().to_string());
+        command = sub;
+    }
+    path.join(" ")
+}
+
+/// `s` with each control, bidirectional or zero-width character written as `\u{..}`.
+fn escape_invisible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut buf = [0u8; 4];
+    for c in s.chars() {
+        if crate::handlers::fields::has_control(c.encode_utf8(&mut buf)) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A usage error found after clap: one line naming the command, exit status 2.
+fn usage_error(command: &str, msg: &str) -> i32 {
+    eprintln!("error: {command}: {msg} (see campushub {command} --help)");
     2
+}
+
+/// `--seed`: a whole number; `_` may group digits (`10_000`).
+fn whole_number(value: &str) -> Result<u64, String> {
+    value
+        .replace('_', "")
+        .parse::<u64>()
+        .map_err(|_| "takes a whole number like 10000 or 10_000".into())
+}
+
+/// `--students`, `--faculty`, `--attendance-days`: a whole number, at most `u32::MAX` (larger
+/// ones are taken as that).
+fn count(value: &str) -> Result<u32, String> {
+    whole_number(value).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// `--demo-password`: at least 8 characters.
+fn demo_password(value: &str) -> Result<String, String> {
+    if value.len() < 8 {
+        return Err("takes a password of at least 8 characters".into());
+    }
+    Ok(value.to_string())
+}
+
+/// `--from`: a month.
+fn month(value: &str) -> Result<partitions::Month, String> {
+    partitions::Month::parse(value).ok_or_else(|| "takes a month like 2026-11".into())
+}
+
+/// `--ahead`: 0 to 36 months.
+fn ahead(value: &str) -> Result<u32, String> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n <= 36)
+        .ok_or_else(|| "takes a number from 0 to 36".into())
 }
 
 fn fail(msg: impl std::fmt::Display) -> i32 {
@@ -169,52 +438,16 @@ fn migrate_cmd(status_only: bool) -> i32 {
     })
 }
 
-fn seed_cmd(args: &[&str]) -> i32 {
-    let mut opts = seed::SeedOptions::default();
-    let mut if_empty = false;
-    let mut quiet = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut number = |name: &str| -> Result<u64, i32> {
-            match it.next().map(|v| v.replace('_', "").parse::<u64>()) {
-                Some(Ok(n)) => Ok(n),
-                _ => Err(usage_error(&format!("seed: {name} takes a whole number"))),
-            }
-        };
-        match *a {
-            "--reset" => opts.reset = true,
-            "--if-empty" => if_empty = true,
-            "--quiet" => quiet = true,
-            "--seed" => match number("--seed") {
-                Ok(n) => opts.seed = n,
-                Err(code) => return code,
-            },
-            "--students" => match number("--students") {
-                Ok(n) => opts.students = u32::try_from(n).unwrap_or(u32::MAX),
-                Err(code) => return code,
-            },
-            "--faculty" => match number("--faculty") {
-                Ok(n) => opts.faculty = u32::try_from(n).unwrap_or(u32::MAX),
-                Err(code) => return code,
-            },
-            "--attendance-days" => match number("--attendance-days") {
-                Ok(n) => opts.attendance_days = u32::try_from(n).unwrap_or(u32::MAX),
-                Err(code) => return code,
-            },
-            "--demo-password" => match it.next() {
-                Some(p) if p.len() >= 8 => opts.demo_password = (*p).to_string(),
-                _ => {
-                    return usage_error(
-                        "seed: --demo-password takes a password of at least 8 characters",
-                    )
-                }
-            },
-            other => return usage_error(&format!("seed: unexpected argument {other:?}")),
-        }
-    }
-    if if_empty && opts.reset {
-        return usage_error("seed: --if-empty and --reset contradict each other");
-    }
+fn seed_cmd(args: SeedArgs) -> i32 {
+    let opts = seed::SeedOptions {
+        seed: args.seed,
+        reset: args.reset,
+        students: args.students,
+        faculty: args.faculty,
+        attendance_days: args.attendance_days,
+        demo_password: args.demo_password,
+    };
+    let (if_empty, quiet) = (args.if_empty, args.quiet);
     with_client(|client| async move {
         if if_empty {
             match seed::is_empty(&client).await {
@@ -280,23 +513,8 @@ fn seed_cmd(args: &[&str]) -> i32 {
     })
 }
 
-fn maintain_cmd(args: &[&str]) -> i32 {
-    let mut from: Option<partitions::Month> = None;
-    let mut ahead = 3u32;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match *a {
-            "--from" => match it.next().and_then(|v| partitions::Month::parse(v)) {
-                Some(m) => from = Some(m),
-                None => return usage_error("db maintain: --from takes a month like 2026-11"),
-            },
-            "--ahead" => match it.next().map(|v| v.parse::<u32>()) {
-                Some(Ok(n)) if n <= 36 => ahead = n,
-                _ => return usage_error("db maintain: --ahead takes a number from 0 to 36"),
-            },
-            other => return usage_error(&format!("db maintain: unexpected argument {other:?}")),
-        }
-    }
+fn maintain_cmd(args: MaintainArgs) -> i32 {
+    let MaintainArgs { from, ahead } = args;
     with_client(|client| async move {
         let from = match from {
             Some(m) => m,
@@ -356,34 +574,38 @@ fn audit_verify() -> i32 {
 /// Shortest administrator password accepted (as for password changes).
 const MIN_ADMIN_PASSWORD_CHARS: usize = 10;
 
-fn admin_create(args: &[&str]) -> i32 {
-    let mut username = None;
-    let mut email = None;
-    let mut given = None;
-    let mut family = None;
-    let mut institution = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let slot = match *a {
-            "--username" => &mut username,
-            "--email" => &mut email,
-            "--given-name" => &mut given,
-            "--family-name" => &mut family,
-            "--institution" => &mut institution,
-            "--password" => {
-                return usage_error(
-                    "admin create: a password is never an argument (it would show in ps and in shell history); send it on standard input",
-                )
-            }
-            other => return usage_error(&format!("admin create: unexpected argument {other:?}")),
-        };
-        match it.next() {
-            Some(v) if !v.trim().is_empty() && !v.contains('\0') => *slot = Some(v.trim()),
-            _ => return usage_error(&format!("admin create: {a} takes a value")),
+fn admin_create(args: &AdminCreateArgs) -> i32 {
+    const CMD: &str = "admin create";
+    if args.password.is_some() {
+        return usage_error(
+            CMD,
+            "a password is never an argument (it would show in ps and in shell history); send it on standard input",
+        );
+    }
+    // A value of spaces alone is no value; the rest is taken without its surrounding spaces.
+    let values = [
+        ("--username", &args.username),
+        ("--email", &args.email),
+        ("--given-name", &args.given_name),
+        ("--family-name", &args.family_name),
+        ("--institution", &args.institution),
+    ];
+    for (name, value) in values {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            return usage_error(CMD, &format!("{name} takes a value"));
         }
     }
-    let Some(username) = username else {
-        return usage_error("admin create: --username is required");
+    fn value(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim)
+    }
+    let (email, given, family, institution) = (
+        value(&args.email),
+        value(&args.given_name),
+        value(&args.family_name),
+        value(&args.institution),
+    );
+    let Some(username) = value(&args.username) else {
+        return usage_error(CMD, "--username is required");
     };
     // The API's rules, so that the first administrator is one the API could have made. The
     // value is never echoed back: a bidi override in it would garble the message.
@@ -397,7 +619,7 @@ fn admin_create(args: &[&str]) -> i32 {
     ];
     for (name, value, check) in checks {
         if let Some(problem) = value.and_then(check) {
-            return usage_error(&format!("admin create: {name} {problem}"));
+            return usage_error(CMD, &format!("{name} {problem}"));
         }
     }
     let password = match read_password(&format!("Password for {username}: ")) {
@@ -529,4 +751,122 @@ fn read_password(prompt: &str) -> Result<String, String> {
         return Err("no password on standard input".into());
     }
     Ok(password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(args: &[&str]) -> Vec<OsString> {
+        std::iter::once("campushub")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        grammar()
+            .try_get_matches_from(argv(args))
+            .and_then(|matches| Cli::from_arg_matches(&matches))
+    }
+
+    /// The line `campushub <args>` prints on stderr.
+    fn misuse(args: &[&str]) -> String {
+        let e = parse(args).expect_err("a misuse");
+        assert_eq!(e.exit_code(), 2, "{args:?}");
+        one_line(&e.render().to_string(), &command_path(&argv(args)))
+    }
+
+    #[test]
+    fn the_grammar_passes_clap_s_own_checks() {
+        grammar().debug_assert();
+    }
+
+    #[test]
+    fn usage_errors_are_one_line_naming_the_help_to_read() {
+        assert_eq!(
+            misuse(&["tune"]),
+            "error: the following required arguments were not provided: --ram <SIZE>, \
+             --cores <N>, <TARGET> (see campushub tune --help)"
+        );
+        assert_eq!(
+            misuse(&["serv"]),
+            "error: unrecognized subcommand 'serv' (tip: a similar subcommand exists: 'serve'; \
+             see campushub --help)"
+        );
+        assert_eq!(
+            misuse(&["db", "maintain", "--ahead", "37"]),
+            "error: invalid value '37' for '--ahead <N>': takes a number from 0 to 36 \
+             (see campushub db maintain --help)"
+        );
+        assert_eq!(
+            misuse(&["db"]),
+            "error: 'campushub db' requires a subcommand but one was not provided \
+             [subcommands: maintain, help] (see campushub db --help)"
+        );
+        assert!(misuse(&["seed", "--reset", "--if-empty"]).contains("cannot be used with"));
+        // An echoed argument cannot break the line or turn the text around.
+        let line = misuse(&["a\nb\u{202E}c"]);
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.contains("b\\u{202e}c"), "{line}");
+    }
+
+    #[test]
+    fn help_and_version_are_not_errors_and_bare_campushub_is() {
+        for args in [
+            &["--help"][..],
+            &["-h"],
+            &["help"],
+            &["db", "--help"],
+            &["--version"],
+        ] {
+            assert_eq!(parse(args).unwrap_err().exit_code(), 0, "{args:?}");
+        }
+        let bare = parse(&[]).unwrap_err();
+        assert_eq!(
+            bare.kind(),
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        );
+    }
+
+    #[test]
+    fn flags_keep_their_old_forms_and_defaults() {
+        let Ok(Cli {
+            command: Command::Seed(args),
+        }) = parse(&["seed", "--students", "1_000", "--students", "60", "--quiet"])
+        else {
+            panic!("seed parses");
+        };
+        let defaults = seed::SeedOptions::default();
+        assert_eq!(args.students, 60, "the last of a repeated flag wins");
+        assert_eq!(
+            (args.faculty, args.seed, args.demo_password.as_str()),
+            (
+                defaults.faculty,
+                defaults.seed,
+                defaults.demo_password.as_str()
+            )
+        );
+        assert!(args.quiet && !args.reset && !args.if_empty);
+        assert_eq!(count("99_999_999_999").unwrap(), u32::MAX);
+        assert!(parse(&["seed", "--demo-password", "short"]).is_err());
+
+        let Ok(Cli {
+            command: Command::Db(DbCommand::Maintain(args)),
+        }) = parse(&["db", "maintain", "--from", "2026-11"])
+        else {
+            panic!("db maintain parses");
+        };
+        assert_eq!(args.ahead, 3);
+        assert_eq!(args.from.map(|m| m.to_string()).as_deref(), Some("2026-11"));
+
+        let Ok(Cli {
+            command: Command::Admin(AdminCommand::Create(args)),
+        }) = parse(&["admin", "create", "--username", " root ", "--password"])
+        else {
+            panic!("admin create parses");
+        };
+        assert_eq!(args.username.as_deref(), Some(" root "));
+        assert_eq!(args.password.as_deref(), Some(""), "refused after parsing");
+    }
 }

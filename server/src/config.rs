@@ -1,5 +1,8 @@
-//! Configuration: raw values from an optional TOML file and `CAMPUSHUB_*` variables, then one
-//! validated [`Config`] built before any thread starts.
+//! Configuration, in two levels (ripgrep's `LowArgs` -> `HiArgs`): every setting as found,
+//! unchecked (`LowConfig`: the optional TOML file named by `CAMPUSHUB_CONFIG` and the
+//! `CAMPUSHUB_*` variable of the same name, both declared once in `settings!`), then one
+//! validated [`Config`] built from it section by section (serving, limits, edge, database,
+//! cache, auth, operations), before any thread starts.
 //!
 //! Precedence: environment over file over defaults. Every error names the setting it is about
 //! and fits on one line, so `campushub config check` and `serve` can print it and exit 1.
@@ -31,56 +34,6 @@ impl<T> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
     }
-}
-
-/// Raw settings as they come from the file; every field optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    listen: Option<String>,
-    shards: Option<String>,
-    pin_cores: Option<bool>,
-    hsts: Option<bool>,
-    profiling: Option<bool>,
-    docs_dir: Option<String>,
-    rate_limits: Option<String>,
-    rate_limit_shared: Option<String>,
-    database_url: Option<String>,
-    replica_url: Option<String>,
-    redis_url: Option<String>,
-    statements: Option<String>,
-    db_connections_per_shard: Option<u32>,
-    statement_timeout_ms: Option<u64>,
-    replica_max_lag_ms: Option<u64>,
-    header_timeout_s: Option<f64>,
-    idle_timeout_s: Option<f64>,
-    body_timeout_s: Option<f64>,
-    max_connections_per_shard: Option<u32>,
-    max_body_bytes: Option<u64>,
-    max_header_bytes: Option<u64>,
-    max_uri_bytes: Option<u64>,
-    cors_origins: Option<Vec<String>>,
-    trusted_proxies: Option<Vec<String>>,
-    access_log_sample: Option<f64>,
-    shutdown_grace_s: Option<f64>,
-    ring_entries: Option<u32>,
-    ring_mode: Option<String>,
-    driver: Option<String>,
-    drain_delay_s: Option<f64>,
-    jwt_keys: Option<String>,
-    jwt_signing_kid: Option<String>,
-    access_token_ttl_s: Option<u64>,
-    refresh_token_ttl_s: Option<u64>,
-    login_max_failures: Option<u32>,
-    login_account_max_failures: Option<u32>,
-    api_key_max_days: Option<u32>,
-    summary_cache_s: Option<u64>,
-    ops_token: Option<String>,
-    login_window_s: Option<u64>,
-    password_threads: Option<u32>,
-    password_queue: Option<u32>,
-    profile_cache_entries: Option<u32>,
-    profile_l2: Option<bool>,
 }
 
 /// The validated configuration shared (read-only) by every shard.
@@ -235,424 +188,63 @@ impl Config {
         Self::from_sources(file.as_deref().map(Path::new), &vars)
     }
 
-    /// Builds a config from an optional file and a list of environment variables (testable).
+    /// Builds a config from an optional file and a list of environment variables (testable):
+    /// the settings as found first (`LowConfig`), then each section checked.
     pub fn from_sources(
         file: Option<&Path>,
         vars: &[(String, String)],
     ) -> Result<Config, ConfigError> {
-        let raw: RawConfig = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| err("CAMPUSHUB_CONFIG", format!("{}: {e}", path.display())))?;
-                toml::from_str(&text).map_err(|e| {
-                    let msg = e.message().to_string();
-                    err("CAMPUSHUB_CONFIG", format!("{}: {msg}", path.display()))
-                })?
-            }
-            None => RawConfig::default(),
-        };
-        let env = |key: &str| -> Option<String> {
-            let name = env_name(key);
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        };
-
-        let listen_s = env("listen")
-            .or(raw.listen)
-            .unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen: SocketAddr = listen_s.parse().map_err(|_| {
-            err(
-                "CAMPUSHUB_LISTEN",
-                format!("{listen_s:?} is not an address like 127.0.0.1:8080"),
-            )
-        })?;
-
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        let shards = match env("shards").or(raw.shards) {
-            None => cores,
-            Some(s) if s == "auto" => cores,
-            Some(s) => match s.parse::<usize>() {
-                Ok(n) if (1..=1024).contains(&n) => n,
-                _ => {
-                    return Err(err(
-                        "CAMPUSHUB_SHARDS",
-                        format!("{s:?} is not `auto` or a number from 1 to 1024"),
-                    ))
-                }
-            },
-        };
-        let pin_cores = parse_bool("pin_cores", env("pin_cores"), raw.pin_cores, true)?;
-        let hsts = parse_bool("hsts", env("hsts"), raw.hsts, false)?;
-        let profiling = parse_bool("profiling", env("profiling"), raw.profiling, false)?;
-        let docs_dir = env("docs_dir")
-            .or(raw.docs_dir)
-            .filter(|d| !d.is_empty())
-            .map(std::path::PathBuf::from);
-        let rate_limits = campushub_cache::RateLimits::parse(
-            &env("rate_limits").or(raw.rate_limits).unwrap_or_default(),
-            &env("rate_limit_shared")
-                .or(raw.rate_limit_shared)
-                .unwrap_or_else(|| campushub_cache::policies::DEFAULT_SHARED.into()),
-        )
-        .map_err(|e| err("CAMPUSHUB_RATE_LIMITS", e))?;
-
-        let database_s = env("database_url").or(raw.database_url).ok_or_else(|| {
-            err(
-                "CAMPUSHUB_DATABASE_URL",
-                "not set (for the local stack: set -a; . .stack/env; set +a)",
-            )
-        })?;
-        let database =
-            DbUrl::parse(&database_s).map_err(|e| err("CAMPUSHUB_DATABASE_URL", e.to_string()))?;
-        let replica = match env("replica_url").or(raw.replica_url) {
-            Some(s) if !s.is_empty() => {
-                Some(DbUrl::parse(&s).map_err(|e| err("CAMPUSHUB_REPLICA_URL", e.to_string()))?)
-            }
-            _ => None,
-        };
-        let redis_url = match env("redis_url").or(raw.redis_url) {
-            Some(s) if !s.is_empty() => {
-                campushub_cache::RedisTarget::parse(&s)
-                    .map_err(|e| err("CAMPUSHUB_REDIS_URL", e))?;
-                Some(Secret::new(s))
-            }
-            _ => None,
-        };
-        let statements = match env("statements")
-            .or(raw.statements)
-            .as_deref()
-            .unwrap_or("prepared")
-        {
-            "prepared" => StatementMode::Prepared,
-            "unnamed" => StatementMode::Unnamed,
-            other => {
-                return Err(err(
-                    "CAMPUSHUB_STATEMENTS",
-                    format!("{other:?} is not `prepared` or `unnamed`"),
-                ))
-            }
-        };
-
-        let db_connections_per_shard = parse_num(
-            "db_connections_per_shard",
-            env("db_connections_per_shard"),
-            raw.db_connections_per_shard,
-            2u32,
-            1..=64,
-        )?;
-        let statement_timeout_ms = parse_num(
-            "statement_timeout_ms",
-            env("statement_timeout_ms"),
-            raw.statement_timeout_ms,
-            2000u64,
-            10..=600_000,
-        )?;
-        let replica_max_lag_ms = parse_num(
-            "replica_max_lag_ms",
-            env("replica_max_lag_ms"),
-            raw.replica_max_lag_ms,
-            5000u64,
-            0..=3_600_000,
-        )?;
-        let header_timeout = parse_secs(
-            "header_timeout_s",
-            env("header_timeout_s"),
-            raw.header_timeout_s,
-            10.0,
-        )?;
-        let idle_timeout = parse_secs(
-            "idle_timeout_s",
-            env("idle_timeout_s"),
-            raw.idle_timeout_s,
-            60.0,
-        )?;
-        let body_timeout = parse_secs(
-            "body_timeout_s",
-            env("body_timeout_s"),
-            raw.body_timeout_s,
-            30.0,
-        )?;
-        let max_connections_per_shard = parse_num(
-            "max_connections_per_shard",
-            env("max_connections_per_shard"),
-            raw.max_connections_per_shard,
-            10_000u32,
-            1..=1_000_000,
-        )?;
-        let max_body_bytes = parse_num(
-            "max_body_bytes",
-            env("max_body_bytes"),
-            raw.max_body_bytes,
-            1u64 << 20,
-            0..=1u64 << 30,
-        )?;
-        let max_header_bytes = parse_num(
-            "max_header_bytes",
-            env("max_header_bytes"),
-            raw.max_header_bytes,
-            16 * 1024u64,
-            1024..=1 << 20,
-        )? as usize;
-        let max_uri_bytes = parse_num(
-            "max_uri_bytes",
-            env("max_uri_bytes"),
-            raw.max_uri_bytes,
-            8 * 1024u64,
-            64..=1 << 20,
-        )? as usize;
-        if max_uri_bytes >= max_header_bytes {
-            return Err(err(
-                "CAMPUSHUB_MAX_URI_BYTES",
-                "must be smaller than CAMPUSHUB_MAX_HEADER_BYTES",
-            ));
-        }
-        // A comma-separated variable, else the file's list.
-        let list = |var: Option<String>, file: Option<Vec<String>>| -> Vec<String> {
-            match var {
-                Some(s) => s
-                    .split(',')
-                    .map(|o| o.trim().to_string())
-                    .filter(|o| !o.is_empty())
-                    .collect(),
-                None => file.unwrap_or_default(),
-            }
-        };
-        let cors_origins = list(env("cors_origins"), raw.cors_origins);
-        for origin in &cors_origins {
-            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
-                && !origin.ends_with('/')
-                && !origin.contains(char::is_whitespace);
-            if !ok {
-                return Err(err(
-                    "CAMPUSHUB_CORS_ORIGINS",
-                    format!("{origin:?} is not an origin like https://app.example.edu"),
-                ));
-            }
-        }
-        let trusted_proxies = list(env("trusted_proxies"), raw.trusted_proxies)
-            .iter()
-            .map(|c| crate::net::forwarded::Cidr::parse(c))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| err("CAMPUSHUB_TRUSTED_PROXIES", e))?;
-        let access_log_sample = match env("access_log_sample") {
-            Some(s) => s.parse::<f64>().map_err(|_| {
-                err(
-                    "CAMPUSHUB_ACCESS_LOG_SAMPLE",
-                    format!("{s:?} is not a number"),
-                )
-            })?,
-            None => raw.access_log_sample.unwrap_or(1.0),
-        };
-        if !(0.0..=1.0).contains(&access_log_sample) {
-            return Err(err(
-                "CAMPUSHUB_ACCESS_LOG_SAMPLE",
-                "must be between 0 and 1",
-            ));
-        }
-        let shutdown_grace = parse_secs(
-            "shutdown_grace_s",
-            env("shutdown_grace_s"),
-            raw.shutdown_grace_s,
-            10.0,
-        )?;
-        let ring_entries = parse_num(
-            "ring_entries",
-            env("ring_entries"),
-            raw.ring_entries,
-            1024u32,
-            8..=32768,
-        )?;
-
-        let ring_mode = match env("ring_mode")
-            .or(raw.ring_mode)
-            .as_deref()
-            .unwrap_or("defer")
-        {
-            "coop" => RingMode::Coop,
-            "defer" => RingMode::Defer,
-            other => {
-                return Err(err(
-                    "CAMPUSHUB_RING_MODE",
-                    format!("{other:?} is not `coop` or `defer`"),
-                ))
-            }
-        };
-        let driver = match env("driver").or(raw.driver).as_deref().unwrap_or("auto") {
-            "auto" => DriverChoice::Auto,
-            "epoll" => DriverChoice::Epoll,
-            other => {
-                return Err(err(
-                    "CAMPUSHUB_DRIVER",
-                    format!("{other:?} is not `auto` or `epoll`"),
-                ))
-            }
-        };
-        let drain_delay = match env("drain_delay_s") {
-            Some(v) => v.trim().parse::<f64>().map_err(|_| {
-                err(
-                    "CAMPUSHUB_DRAIN_DELAY_S",
-                    format!("{v:?} is not a number of seconds"),
-                )
-            })?,
-            None => raw.drain_delay_s.unwrap_or(0.0),
-        };
-        if !(0.0..=3600.0).contains(&drain_delay) {
-            return Err(err(
-                "CAMPUSHUB_DRAIN_DELAY_S",
-                format!("{drain_delay} is out of range (0 to 3600 seconds)"),
-            ));
-        }
-        let drain_delay = Duration::from_secs_f64(drain_delay);
-
-        let jwt_keys = match env("jwt_keys").or(raw.jwt_keys) {
-            Some(spec) if !spec.trim().is_empty() => {
-                let signing = env("jwt_signing_kid").or(raw.jwt_signing_kid);
-                Some(
-                    crate::auth::tokens::KeySet::parse(&spec, signing.as_deref())
-                        .map_err(|e| err("CAMPUSHUB_JWT_KEYS", e))?,
-                )
-            }
-            _ => None,
-        };
-        let access_token_ttl_s = parse_num(
-            "access_token_ttl_s",
-            env("access_token_ttl_s"),
-            raw.access_token_ttl_s,
-            900u64,
-            60..=86_400,
-        )?;
-        let refresh_token_ttl_s = parse_num(
-            "refresh_token_ttl_s",
-            env("refresh_token_ttl_s"),
-            raw.refresh_token_ttl_s,
-            30 * 86_400u64,
-            3_600..=365 * 86_400,
-        )?;
-        let login_max_failures = parse_num(
-            "login_max_failures",
-            env("login_max_failures"),
-            raw.login_max_failures,
-            5u32,
-            1..=1_000,
-        )?;
-        let login_window_s = parse_num(
-            "login_window_s",
-            env("login_window_s"),
-            raw.login_window_s,
-            900u64,
-            1..=86_400,
-        )?;
-        let login_account_max_failures = parse_num(
-            "login_account_max_failures",
-            env("login_account_max_failures"),
-            raw.login_account_max_failures,
-            50u32,
-            1..=100_000,
-        )?;
-        if login_account_max_failures < login_max_failures {
-            return Err(err(
-                "CAMPUSHUB_LOGIN_ACCOUNT_MAX_FAILURES",
-                "must not be below CAMPUSHUB_LOGIN_MAX_FAILURES (the per-address limit)",
-            ));
-        }
-        let api_key_max_days = parse_num(
-            "api_key_max_days",
-            env("api_key_max_days"),
-            raw.api_key_max_days,
-            365u32,
-            1..=3650,
-        )?;
-        let summary_cache_s = parse_num(
-            "summary_cache_s",
-            env("summary_cache_s"),
-            raw.summary_cache_s,
-            60u64,
-            0..=3600,
-        )?;
-        let ops_token = match env("ops_token").or(raw.ops_token) {
-            Some(t) if t.is_empty() => None,
-            Some(t) => {
-                // Compared with every scrape; short or odd tokens are a configuration mistake.
-                let ok = t.len() >= 16 && t.len() <= 256 && t.bytes().all(|b| b.is_ascii_graphic());
-                if !ok {
-                    return Err(err(
-                        "CAMPUSHUB_OPS_TOKEN",
-                        "must be 16 to 256 printable ASCII characters without spaces",
-                    ));
-                }
-                Some(Secret::new(t))
-            }
-            None => None,
-        };
-        let password_threads = parse_num(
-            "password_threads",
-            env("password_threads"),
-            raw.password_threads,
-            2u32,
-            1..=256,
-        )?;
-        let password_queue = parse_num(
-            "password_queue",
-            env("password_queue"),
-            raw.password_queue,
-            64u32,
-            1..=100_000,
-        )?;
-        let profile_cache_entries = parse_num(
-            "profile_cache_entries",
-            env("profile_cache_entries"),
-            raw.profile_cache_entries,
-            50_000u32,
-            0..=10_000_000,
-        )?;
-        let profile_l2 = parse_bool("profile_l2", env("profile_l2"), raw.profile_l2, true)?;
-
+        let low = LowConfig::read(file, vars)?;
+        let serving = serving(&low)?;
+        let limits = limits(&low)?;
+        let edge = edge(&low)?;
+        let db = database(&low)?;
+        let cache = cache(&low)?;
+        let auth = auth(&low)?;
+        let ops = operations(&low)?;
         Ok(Config {
-            listen,
-            shards,
-            pin_cores,
-            hsts,
-            rate_limits,
-            profiling,
-            docs_dir,
-            database,
-            replica,
-            redis_url,
-            statements,
-            db_connections_per_shard,
-            statement_timeout: Duration::from_millis(statement_timeout_ms),
-            replica_max_lag: Duration::from_millis(replica_max_lag_ms),
-            header_timeout,
-            idle_timeout,
-            body_timeout,
-            max_connections_per_shard,
-            max_body_bytes,
-            max_header_bytes,
-            max_uri_bytes,
-            cors_origins,
-            trusted_proxies,
-            access_log_sample,
-            shutdown_grace,
-            ring_entries,
-            ring_mode,
-            driver,
-            drain_delay,
-            jwt_keys,
-            access_token_ttl: Duration::from_secs(access_token_ttl_s),
-            refresh_token_ttl: Duration::from_secs(refresh_token_ttl_s),
-            login_max_failures,
-            login_account_max_failures,
-            api_key_max_days,
-            summary_cache: Duration::from_secs(summary_cache_s),
-            ops_token,
-            login_window: Duration::from_secs(login_window_s),
-            password_threads,
-            password_queue,
-            profile_cache_entries,
-            profile_l2,
+            listen: serving.listen,
+            shards: serving.shards,
+            pin_cores: serving.pin_cores,
+            ring_entries: serving.ring_entries,
+            ring_mode: serving.ring_mode,
+            driver: serving.driver,
+            header_timeout: limits.header_timeout,
+            idle_timeout: limits.idle_timeout,
+            body_timeout: limits.body_timeout,
+            max_connections_per_shard: limits.max_connections_per_shard,
+            max_body_bytes: limits.max_body_bytes,
+            max_header_bytes: limits.max_header_bytes,
+            max_uri_bytes: limits.max_uri_bytes,
+            rate_limits: limits.rate_limits,
+            hsts: edge.hsts,
+            cors_origins: edge.cors_origins,
+            trusted_proxies: edge.trusted_proxies,
+            database: db.database,
+            replica: db.replica,
+            statements: db.statements,
+            db_connections_per_shard: db.db_connections_per_shard,
+            statement_timeout: db.statement_timeout,
+            replica_max_lag: db.replica_max_lag,
+            redis_url: cache.redis_url,
+            summary_cache: cache.summary_cache,
+            profile_cache_entries: cache.profile_cache_entries,
+            profile_l2: cache.profile_l2,
+            jwt_keys: auth.jwt_keys,
+            access_token_ttl: auth.access_token_ttl,
+            refresh_token_ttl: auth.refresh_token_ttl,
+            login_max_failures: auth.login_max_failures,
+            login_account_max_failures: auth.login_account_max_failures,
+            login_window: auth.login_window,
+            api_key_max_days: auth.api_key_max_days,
+            password_threads: auth.password_threads,
+            password_queue: auth.password_queue,
+            ops_token: ops.ops_token,
+            profiling: ops.profiling,
+            docs_dir: ops.docs_dir,
+            access_log_sample: ops.access_log_sample,
+            shutdown_grace: ops.shutdown_grace,
+            drain_delay: ops.drain_delay,
         })
     }
 
@@ -799,68 +391,512 @@ impl Config {
     }
 }
 
-fn parse_bool(
-    key: &str,
-    env: Option<String>,
-    file: Option<bool>,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    match env {
-        Some(s) => match s.as_str() {
-            "1" | "true" | "yes" | "on" => Ok(true),
-            "0" | "false" | "no" | "off" => Ok(false),
-            _ => Err(err(&env_name(key), format!("{s:?} is not true or false"))),
+// The sections: each checks its settings, in the order the fields of `Config` give them, and
+// says what is wrong in one line naming the setting.
+
+/// Where and how the shards serve.
+struct Serving {
+    listen: SocketAddr,
+    shards: usize,
+    pin_cores: bool,
+    ring_entries: u32,
+    ring_mode: RingMode,
+    driver: DriverChoice,
+}
+
+fn serving(low: &LowConfig) -> Result<Serving, ConfigError> {
+    let listen_s = low.listen.text().unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listen: SocketAddr = listen_s.parse().map_err(|_| {
+        low.listen.error(format!(
+            "{listen_s:?} is not an address like 127.0.0.1:8080"
+        ))
+    })?;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let shards = match low.shards.text() {
+        None => cores,
+        Some(s) if s == "auto" => cores,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=1024).contains(&n) => n,
+            _ => {
+                return Err(low
+                    .shards
+                    .error(format!("{s:?} is not `auto` or a number from 1 to 1024")))
+            }
         },
-        None => Ok(file.unwrap_or(default)),
+    };
+    let ring_mode = match low.ring_mode.text().as_deref().unwrap_or("defer") {
+        "coop" => RingMode::Coop,
+        "defer" => RingMode::Defer,
+        other => {
+            return Err(low
+                .ring_mode
+                .error(format!("{other:?} is not `coop` or `defer`")))
+        }
+    };
+    let driver = match low.driver.text().as_deref().unwrap_or("auto") {
+        "auto" => DriverChoice::Auto,
+        "epoll" => DriverChoice::Epoll,
+        other => {
+            return Err(low
+                .driver
+                .error(format!("{other:?} is not `auto` or `epoll`")))
+        }
+    };
+    Ok(Serving {
+        listen,
+        shards,
+        pin_cores: low.pin_cores.flag(true)?,
+        ring_entries: low.ring_entries.number(1024, 8..=32768)?,
+        ring_mode,
+        driver,
+    })
+}
+
+/// What one request and one shard may take: time, bytes, connections, rate.
+struct Limits {
+    header_timeout: Duration,
+    idle_timeout: Duration,
+    body_timeout: Duration,
+    max_connections_per_shard: u32,
+    max_body_bytes: u64,
+    max_header_bytes: usize,
+    max_uri_bytes: usize,
+    rate_limits: campushub_cache::RateLimits,
+}
+
+fn limits(low: &LowConfig) -> Result<Limits, ConfigError> {
+    let max_header_bytes = low.max_header_bytes.number(16 * 1024, 1024..=1 << 20)? as usize;
+    let max_uri_bytes = low.max_uri_bytes.number(8 * 1024, 64..=1 << 20)? as usize;
+    if max_uri_bytes >= max_header_bytes {
+        return Err(low
+            .max_uri_bytes
+            .error("must be smaller than CAMPUSHUB_MAX_HEADER_BYTES"));
+    }
+    let rate_limits = campushub_cache::RateLimits::parse(
+        &low.rate_limits.text().unwrap_or_default(),
+        &low.rate_limit_shared
+            .text()
+            .unwrap_or_else(|| campushub_cache::policies::DEFAULT_SHARED.into()),
+    )
+    .map_err(|e| low.rate_limits.error(e))?;
+    Ok(Limits {
+        header_timeout: low.header_timeout_s.seconds(10.0)?,
+        idle_timeout: low.idle_timeout_s.seconds(60.0)?,
+        body_timeout: low.body_timeout_s.seconds(30.0)?,
+        max_connections_per_shard: low
+            .max_connections_per_shard
+            .number(10_000, 1..=1_000_000)?,
+        max_body_bytes: low.max_body_bytes.number(1 << 20, 0..=1 << 30)?,
+        max_header_bytes,
+        max_uri_bytes,
+        rate_limits,
+    })
+}
+
+/// What sits in front: the TLS terminator (HSTS), balancers, browsers of other origins.
+struct Edge {
+    hsts: bool,
+    cors_origins: Vec<String>,
+    trusted_proxies: Vec<crate::net::forwarded::Cidr>,
+}
+
+fn edge(low: &LowConfig) -> Result<Edge, ConfigError> {
+    let cors_origins = low.cors_origins.list();
+    for origin in &cors_origins {
+        let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+            && !origin.ends_with('/')
+            && !origin.contains(char::is_whitespace);
+        if !ok {
+            return Err(low.cors_origins.error(format!(
+                "{origin:?} is not an origin like https://app.example.edu"
+            )));
+        }
+    }
+    let trusted_proxies = low
+        .trusted_proxies
+        .list()
+        .iter()
+        .map(|c| crate::net::forwarded::Cidr::parse(c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| low.trusted_proxies.error(e))?;
+    Ok(Edge {
+        hsts: low.hsts.flag(false)?,
+        cors_origins,
+        trusted_proxies,
+    })
+}
+
+/// PostgreSQL: the primary, the replica, and how the shards use them.
+struct Database {
+    database: DbUrl,
+    replica: Option<DbUrl>,
+    statements: StatementMode,
+    db_connections_per_shard: u32,
+    statement_timeout: Duration,
+    replica_max_lag: Duration,
+}
+
+fn database(low: &LowConfig) -> Result<Database, ConfigError> {
+    let database_s = low.database_url.text().ok_or_else(|| {
+        low.database_url
+            .error("not set (for the local stack: set -a; . .stack/env; set +a)")
+    })?;
+    let database = DbUrl::parse(&database_s).map_err(|e| low.database_url.error(e))?;
+    let replica = match low.replica_url.text() {
+        Some(s) if !s.is_empty() => Some(DbUrl::parse(&s).map_err(|e| low.replica_url.error(e))?),
+        _ => None,
+    };
+    let statements = match low.statements.text().as_deref().unwrap_or("prepared") {
+        "prepared" => StatementMode::Prepared,
+        "unnamed" => StatementMode::Unnamed,
+        other => {
+            return Err(low
+                .statements
+                .error(format!("{other:?} is not `prepared` or `unnamed`")))
+        }
+    };
+    Ok(Database {
+        database,
+        replica,
+        statements,
+        db_connections_per_shard: low.db_connections_per_shard.number(2, 1..=64)?,
+        statement_timeout: Duration::from_millis(
+            low.statement_timeout_ms.number(2000, 10..=600_000)?,
+        ),
+        replica_max_lag: Duration::from_millis(low.replica_max_lag_ms.number(5000, 0..=3_600_000)?),
+    })
+}
+
+/// Redis and the caches in front of PostgreSQL.
+struct Cache {
+    redis_url: Option<Secret<String>>,
+    summary_cache: Duration,
+    profile_cache_entries: u32,
+    profile_l2: bool,
+}
+
+fn cache(low: &LowConfig) -> Result<Cache, ConfigError> {
+    let redis_url = match low.redis_url.text() {
+        Some(s) if !s.is_empty() => {
+            campushub_cache::RedisTarget::parse(&s).map_err(|e| low.redis_url.error(e))?;
+            Some(Secret::new(s))
+        }
+        _ => None,
+    };
+    Ok(Cache {
+        redis_url,
+        summary_cache: Duration::from_secs(low.summary_cache_s.number(60, 0..=3600)?),
+        profile_cache_entries: low.profile_cache_entries.number(50_000, 0..=10_000_000)?,
+        profile_l2: low.profile_l2.flag(true)?,
+    })
+}
+
+/// Tokens, log-in throttling, API keys and password hashing.
+struct Auth {
+    jwt_keys: Option<crate::auth::tokens::KeySet>,
+    access_token_ttl: Duration,
+    refresh_token_ttl: Duration,
+    login_max_failures: u32,
+    login_account_max_failures: u32,
+    login_window: Duration,
+    api_key_max_days: u32,
+    password_threads: u32,
+    password_queue: u32,
+}
+
+fn auth(low: &LowConfig) -> Result<Auth, ConfigError> {
+    let jwt_keys = match low.jwt_keys.text() {
+        Some(spec) if !spec.trim().is_empty() => {
+            let signing = low.jwt_signing_kid.text();
+            Some(
+                crate::auth::tokens::KeySet::parse(&spec, signing.as_deref())
+                    .map_err(|e| low.jwt_keys.error(e))?,
+            )
+        }
+        _ => None,
+    };
+    let access_token_ttl_s = low.access_token_ttl_s.number(900, 60..=86_400)?;
+    let refresh_token_ttl_s = low
+        .refresh_token_ttl_s
+        .number(30 * 86_400, 3_600..=365 * 86_400)?;
+    let login_max_failures = low.login_max_failures.number(5, 1..=1_000)?;
+    let login_window_s = low.login_window_s.number(900, 1..=86_400)?;
+    let login_account_max_failures = low.login_account_max_failures.number(50, 1..=100_000)?;
+    if login_account_max_failures < login_max_failures {
+        return Err(low
+            .login_account_max_failures
+            .error("must not be below CAMPUSHUB_LOGIN_MAX_FAILURES (the per-address limit)"));
+    }
+    Ok(Auth {
+        jwt_keys,
+        access_token_ttl: Duration::from_secs(access_token_ttl_s),
+        refresh_token_ttl: Duration::from_secs(refresh_token_ttl_s),
+        login_max_failures,
+        login_account_max_failures,
+        login_window: Duration::from_secs(login_window_s),
+        api_key_max_days: low.api_key_max_days.number(365, 1..=3650)?,
+        password_threads: low.password_threads.number(2, 1..=256)?,
+        password_queue: low.password_queue.number(64, 1..=100_000)?,
+    })
+}
+
+/// What operators see and control: the ops token, profiling, the reference page, the access
+/// log, the shutdown.
+struct Operations {
+    ops_token: Option<Secret<String>>,
+    profiling: bool,
+    docs_dir: Option<std::path::PathBuf>,
+    access_log_sample: f64,
+    shutdown_grace: Duration,
+    drain_delay: Duration,
+}
+
+fn operations(low: &LowConfig) -> Result<Operations, ConfigError> {
+    let ops_token = match low.ops_token.text() {
+        Some(t) if t.is_empty() => None,
+        Some(t) => {
+            // Compared with every scrape; short or odd tokens are a configuration mistake.
+            let ok = t.len() >= 16 && t.len() <= 256 && t.bytes().all(|b| b.is_ascii_graphic());
+            if !ok {
+                return Err(low
+                    .ops_token
+                    .error("must be 16 to 256 printable ASCII characters without spaces"));
+            }
+            Some(Secret::new(t))
+        }
+        None => None,
+    };
+    let access_log_sample = match &low.access_log_sample.var {
+        Some(s) => s.parse::<f64>().map_err(|_| {
+            low.access_log_sample
+                .error(format!("{s:?} is not a number"))
+        })?,
+        None => low.access_log_sample.file.unwrap_or(1.0),
+    };
+    if !(0.0..=1.0).contains(&access_log_sample) {
+        return Err(low.access_log_sample.error("must be between 0 and 1"));
+    }
+    let drain_delay = match &low.drain_delay_s.var {
+        Some(v) => v.trim().parse::<f64>().map_err(|_| {
+            low.drain_delay_s
+                .error(format!("{v:?} is not a number of seconds"))
+        })?,
+        None => low.drain_delay_s.file.unwrap_or(0.0),
+    };
+    if !(0.0..=3600.0).contains(&drain_delay) {
+        return Err(low
+            .drain_delay_s
+            .error(format!("{drain_delay} is out of range (0 to 3600 seconds)")));
+    }
+    Ok(Operations {
+        ops_token,
+        profiling: low.profiling.flag(false)?,
+        docs_dir: low
+            .docs_dir
+            .text()
+            .filter(|d| !d.is_empty())
+            .map(std::path::PathBuf::from),
+        access_log_sample,
+        shutdown_grace: low.shutdown_grace_s.seconds(10.0)?,
+        drain_delay: Duration::from_secs_f64(drain_delay),
+    })
+}
+
+// The low level: every setting as found, before any check.
+
+/// One setting as found: its variable's text, which wins, and the file's value.
+struct Setting<T> {
+    /// `CAMPUSHUB_LISTEN`: the variable, whose name every error about the setting starts with
+    /// (the file's key is the same name without the prefix, in lower case).
+    name: String,
+    var: Option<String>,
+    file: Option<T>,
+}
+
+impl<T> Setting<T> {
+    fn new(key: &str, file: Option<T>, vars: &[(String, String)]) -> Setting<T> {
+        let name = env_name(key);
+        let var = vars
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone());
+        Setting { name, var, file }
+    }
+
+    /// An error about this setting: one line naming it.
+    fn error(&self, msg: impl fmt::Display) -> ConfigError {
+        err(&self.name, msg)
     }
 }
 
-fn parse_num<T>(
-    key: &str,
-    env: Option<String>,
-    file: Option<T>,
-    default: T,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<T, ConfigError>
+impl Setting<String> {
+    /// The text, the variable's over the file's.
+    fn text(&self) -> Option<String> {
+        self.var.clone().or_else(|| self.file.clone())
+    }
+}
+
+impl Setting<Vec<String>> {
+    /// A comma-separated variable, else the file's list.
+    fn list(&self) -> Vec<String> {
+        match &self.var {
+            Some(s) => s
+                .split(',')
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            None => self.file.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl Setting<bool> {
+    /// `true`/`false` (or 1/0, yes/no, on/off in a variable).
+    fn flag(&self, default: bool) -> Result<bool, ConfigError> {
+        match &self.var {
+            Some(s) => match s.as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(self.error(format!("{s:?} is not true or false"))),
+            },
+            None => Ok(self.file.unwrap_or(default)),
+        }
+    }
+}
+
+impl Setting<f64> {
+    /// A number of seconds from 0.001 to 86400.
+    fn seconds(&self, default: f64) -> Result<Duration, ConfigError> {
+        let v = match &self.var {
+            Some(s) => s
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| self.error(format!("{s:?} is not a number of seconds")))?,
+            None => self.file.unwrap_or(default),
+        };
+        if !(0.001..=86_400.0).contains(&v) {
+            return Err(self.error(format!("{v} is out of range (0.001 to 86400 seconds)")));
+        }
+        Ok(Duration::from_secs_f64(v))
+    }
+}
+
+impl<T> Setting<T>
 where
     T: std::str::FromStr + PartialOrd + Copy + fmt::Display,
 {
-    let v = match env {
-        Some(s) => s
-            .trim()
-            .parse::<T>()
-            .map_err(|_| err(&env_name(key), format!("{s:?} is not a whole number")))?,
-        None => file.unwrap_or(default),
-    };
-    if !range.contains(&v) {
-        return Err(err(
-            &env_name(key),
-            format!("{v} is out of range ({} to {})", range.start(), range.end()),
-        ));
+    /// A whole number within `range`.
+    fn number(&self, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError> {
+        let v = match &self.var {
+            Some(s) => s
+                .trim()
+                .parse::<T>()
+                .map_err(|_| self.error(format!("{s:?} is not a whole number")))?,
+            None => self.file.unwrap_or(default),
+        };
+        if !range.contains(&v) {
+            return Err(self.error(format!(
+                "{v} is out of range ({} to {})",
+                range.start(),
+                range.end()
+            )));
+        }
+        Ok(v)
     }
-    Ok(v)
 }
 
-fn parse_secs(
-    key: &str,
-    env: Option<String>,
-    file: Option<f64>,
-    default: f64,
-) -> Result<Duration, ConfigError> {
-    let v = match env {
-        Some(s) => s
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| err(&env_name(key), format!("{s:?} is not a number of seconds")))?,
-        None => file.unwrap_or(default),
+/// Declares every setting once, with the type its file value has: the file's shape
+/// ([`FileConfig`], every key optional, unknown keys refused) and the settings as found
+/// ([`LowConfig`]: the file's value and the `CAMPUSHUB_*` variable of the same name).
+macro_rules! settings {
+    ($($key:ident: $ty:ty,)*) => {
+        /// The optional TOML file, as written; every key optional.
+        #[derive(Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct FileConfig {
+            $($key: Option<$ty>,)*
+        }
+
+        /// Every setting as found, nothing checked yet (no `Debug`: secrets are still plain).
+        struct LowConfig {
+            $($key: Setting<$ty>,)*
+        }
+
+        impl LowConfig {
+            fn merge(file: FileConfig, vars: &[(String, String)]) -> LowConfig {
+                LowConfig {
+                    $($key: Setting::new(stringify!($key), file.$key, vars),)*
+                }
+            }
+        }
     };
-    if !(0.001..=86_400.0).contains(&v) {
-        return Err(err(
-            &env_name(key),
-            format!("{v} is out of range (0.001 to 86400 seconds)"),
-        ));
+}
+
+settings! {
+    listen: String,
+    shards: String,
+    pin_cores: bool,
+    hsts: bool,
+    profiling: bool,
+    docs_dir: String,
+    rate_limits: String,
+    rate_limit_shared: String,
+    database_url: String,
+    replica_url: String,
+    redis_url: String,
+    statements: String,
+    db_connections_per_shard: u32,
+    statement_timeout_ms: u64,
+    replica_max_lag_ms: u64,
+    header_timeout_s: f64,
+    idle_timeout_s: f64,
+    body_timeout_s: f64,
+    max_connections_per_shard: u32,
+    max_body_bytes: u64,
+    max_header_bytes: u64,
+    max_uri_bytes: u64,
+    cors_origins: Vec<String>,
+    trusted_proxies: Vec<String>,
+    access_log_sample: f64,
+    shutdown_grace_s: f64,
+    ring_entries: u32,
+    ring_mode: String,
+    driver: String,
+    drain_delay_s: f64,
+    jwt_keys: String,
+    jwt_signing_kid: String,
+    access_token_ttl_s: u64,
+    refresh_token_ttl_s: u64,
+    login_max_failures: u32,
+    login_account_max_failures: u32,
+    api_key_max_days: u32,
+    summary_cache_s: u64,
+    ops_token: String,
+    login_window_s: u64,
+    password_threads: u32,
+    password_queue: u32,
+    profile_cache_entries: u32,
+    profile_l2: bool,
+}
+
+impl LowConfig {
+    /// The file named (if any) and the variables, unchecked.
+    fn read(file: Option<&Path>, vars: &[(String, String)]) -> Result<LowConfig, ConfigError> {
+        let file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| err("CAMPUSHUB_CONFIG", format!("{}: {e}", path.display())))?;
+                toml::from_str(&text).map_err(|e| {
+                    let msg = e.message().to_string();
+                    err("CAMPUSHUB_CONFIG", format!("{}: {msg}", path.display()))
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        Ok(LowConfig::merge(file, vars))
     }
-    Ok(Duration::from_secs_f64(v))
 }
 
 #[cfg(test)]

@@ -6,6 +6,5 @@ use mimalloc::MiMalloc;
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    std::process::exit(campushub::cli::run(&args));
+    std::process::exit(campushub::cli::run(std::env::args_os()));
 }

@@ -284,120 +284,129 @@ pub fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
-const TUNE_USAGE: &str = "tune pg|pgbouncer|redis --ram SIZE --cores N [--instances N] [--shards N] [--connections-per-shard N] [--storage ssd|hdd] [--db-host H] [--db-port P]";
-
-/// `campushub tune ...`: the file on stdout; a usage error is one line and exit status 2.
-pub fn run(args: &[&str]) -> i32 {
-    match parse(args) {
-        Ok((what, m)) => {
-            print!(
-                "{}",
-                match what {
-                    What::Pg => postgresql_conf(&m),
-                    What::PgBouncer => pgbouncer_ini(&m),
-                    What::Redis => redis_conf(&m),
-                }
-            );
-            0
-        }
-        Err(e) => {
-            eprintln!("error: tune: {e} (usage: campushub {TUNE_USAGE})");
-            2
-        }
-    }
+/// `campushub tune pg|pgbouncer|redis`: the machine and the fleet, from the command line.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Prints the file on standard output. The figures come from these \
+    arguments only, never from the machine the command runs on."
+)]
+pub struct TuneArgs {
+    /// The file to print: postgresql.conf (pg), pgbouncer.ini or redis.conf
+    #[arg(value_enum)]
+    target: Target,
+    /// Memory of the machine, 512MiB to 64TiB (32GiB, 32G and 32GB all mean 32 GiB)
+    #[arg(long, value_name = "SIZE", value_parser = ram)]
+    ram: u64,
+    /// CPU cores of the machine
+    #[arg(long, value_name = "N", value_parser = count::<1, 1024>)]
+    cores: u32,
+    /// campushub instances that connect
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = count::<1, 1000>)]
+    instances: u32,
+    /// Shards per instance [default: --cores]
+    #[arg(long, value_name = "N", value_parser = count::<1, 1024>)]
+    shards: Option<u32>,
+    /// PostgreSQL connections per shard (CAMPUSHUB_DB_CONNECTIONS_PER_SHARD)
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = count::<1, 64>)]
+    connections_per_shard: u32,
+    /// The database's storage, for the planner's costs
+    #[arg(long, value_enum, default_value_t = Storage::Ssd)]
+    storage: Storage,
+    /// Where PostgreSQL listens, for PgBouncer's [databases]
+    #[arg(long, value_name = "HOST", default_value = "127.0.0.1", value_parser = host)]
+    db_host: String,
+    /// PostgreSQL's port, for PgBouncer's [databases]
+    #[arg(long, value_name = "PORT", default_value_t = 5432, value_parser = clap::value_parser!(u16).range(1..))]
+    db_port: u16,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum What {
+/// The file `campushub tune` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Target {
+    /// postgresql.conf
+    #[value(alias = "postgresql")]
     Pg,
+    /// pgbouncer.ini
+    #[value(name = "pgbouncer")]
     PgBouncer,
+    /// redis.conf
     Redis,
 }
 
-fn parse(args: &[&str]) -> Result<(What, Machine), String> {
-    let what = match args.first() {
-        Some(&"pg") | Some(&"postgresql") => What::Pg,
-        Some(&"pgbouncer") => What::PgBouncer,
-        Some(&"redis") => What::Redis,
-        Some(other) => return Err(format!("unknown target {other:?} (pg, pgbouncer, redis)")),
-        None => return Err("name what to tune: pg, pgbouncer or redis".into()),
-    };
-    let mut ram = None;
-    let mut cores = None;
-    let mut shards = None;
-    let mut m = Machine {
-        ram: 0,
-        cores: 0,
-        instances: 1,
-        shards: 0,
-        connections_per_shard: 2,
-        ssd: true,
-        db_host: "127.0.0.1".into(),
-        db_port: 5432,
-    };
-    let mut it = args[1..].iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let count = |lo: u32, hi: u32| -> Result<u32, String> {
-            value
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (lo..=hi).contains(n))
-                .ok_or_else(|| {
-                    format!("{flag} takes a whole number from {lo} to {hi}, not {value:?}")
-                })
-        };
-        match *flag {
-            "--ram" => {
-                ram = Some(
-                    parse_size(value)
-                        .filter(|b| (512 * MIB..=64 * 1024 * GIB).contains(b))
-                        .ok_or_else(|| {
-                            format!(
-                                "--ram takes a size from 512MiB to 64TiB like 32GiB, not {value:?}"
-                            )
-                        })?,
-                )
-            }
-            "--cores" => cores = Some(count(1, 1024)?),
-            "--instances" => m.instances = count(1, 1000)?,
-            "--shards" => shards = Some(count(1, 1024)?),
-            "--connections-per-shard" => m.connections_per_shard = count(1, 64)?,
-            "--storage" => {
-                m.ssd = match *value {
-                    "ssd" => true,
-                    "hdd" => false,
-                    _ => return Err(format!("--storage takes ssd or hdd, not {value:?}")),
-                }
-            }
-            "--db-host" => {
-                if value.is_empty() || value.contains(char::is_whitespace) {
-                    return Err(format!("--db-host takes a host name, not {value:?}"));
-                }
-                m.db_host = (*value).to_string();
-            }
-            "--db-port" => {
-                m.db_port = value
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or_else(|| format!("--db-port takes a port, not {value:?}"))?
-            }
-            other => return Err(format!("unexpected argument {other:?}")),
+/// The database's storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Storage {
+    /// Solid-state
+    Ssd,
+    /// Spinning disks
+    Hdd,
+}
+
+impl TuneArgs {
+    /// The machine and fleet the arguments describe (shards default to one per core).
+    pub fn machine(&self) -> Machine {
+        Machine {
+            ram: self.ram,
+            cores: self.cores,
+            instances: self.instances,
+            shards: self.shards.unwrap_or(self.cores),
+            connections_per_shard: self.connections_per_shard,
+            ssd: self.storage == Storage::Ssd,
+            db_host: self.db_host.clone(),
+            db_port: self.db_port,
         }
     }
-    m.ram = ram.ok_or("--ram is required (e.g. --ram 32GiB)")?;
-    m.cores = cores.ok_or("--cores is required (e.g. --cores 8)")?;
-    m.shards = shards.unwrap_or(m.cores);
-    Ok((what, m))
+
+    /// The file asked for, sized to the machine.
+    pub fn file(&self) -> String {
+        let m = self.machine();
+        match self.target {
+            Target::Pg => postgresql_conf(&m),
+            Target::PgBouncer => pgbouncer_ini(&m),
+            Target::Redis => redis_conf(&m),
+        }
+    }
+}
+
+/// `--ram`: a size from 512 MiB to 64 TiB.
+fn ram(value: &str) -> Result<u64, String> {
+    parse_size(value)
+        .filter(|b| (512 * MIB..=64 * 1024 * GIB).contains(b))
+        .ok_or_else(|| "takes a size from 512MiB to 64TiB like 32GiB".to_string())
+}
+
+/// A whole number from `LO` to `HI`.
+fn count<const LO: u32, const HI: u32>(value: &str) -> Result<u32, String> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (LO..=HI).contains(n))
+        .ok_or_else(|| format!("takes a whole number from {LO} to {HI}"))
+}
+
+/// `--db-host`: a host name, which a PgBouncer line cannot hold with spaces in it.
+fn host(value: &str) -> Result<String, String> {
+    if value.is_empty() || value.contains(char::is_whitespace) {
+        return Err("takes a host name without spaces".into());
+    }
+    Ok(value.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The arguments after `campushub tune`, parsed as the command line parses them.
+    fn parse(args: &[&str]) -> Result<TuneArgs, clap::Error> {
+        use clap::{Args, FromArgMatches};
+        let command = TuneArgs::augment_args(clap::Command::new("tune"));
+        let matches =
+            command.try_get_matches_from(std::iter::once("tune").chain(args.iter().copied()))?;
+        TuneArgs::from_arg_matches(&matches)
+    }
+
     fn machine(args: &[&str]) -> Machine {
-        parse(args).unwrap().1
+        parse(args).unwrap().machine()
     }
 
     fn value<'a>(conf: &'a str, key: &str) -> &'a str {
@@ -483,5 +492,36 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn defaults_and_the_postgresql_alias() {
+        let args = parse(&["postgresql", "--ram", "32GiB", "--cores", "8"]).unwrap();
+        assert_eq!(args.target, Target::Pg);
+        assert_eq!(
+            args.machine(),
+            Machine {
+                ram: 32 * GIB,
+                cores: 8,
+                instances: 1,
+                shards: 8,
+                connections_per_shard: 2,
+                ssd: true,
+                db_host: "127.0.0.1".into(),
+                db_port: 5432,
+            }
+        );
+        assert!(args.file().starts_with("# postgresql.conf for campushub"));
+        let args = parse(&[
+            "pgbouncer",
+            "--ram",
+            "1G",
+            "--cores",
+            "2",
+            "--db-port",
+            "6543",
+        ]);
+        assert!(args.unwrap().file().contains("port=6543"));
+        assert!(parse(&["pg", "--ram", "1G", "--cores", "2", "--db-port", "0"]).is_err());
     }
 }

@@ -87,6 +87,112 @@ fn unknown_commands_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// The subcommands `campushub <path> --help` lists (its "Commands:" block), `help` aside.
+fn subcommands_in(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Issue 20: every subcommand, found by walking `--help` (so a new one is covered without a
+/// change here), answers `--help` on stdout with exit 0; a misuse of any of them is one line
+/// on stderr, naming the `--help` to read, and exit 2.
+#[test]
+fn every_subcommand_answers_help_and_a_misuse_is_one_line_and_exit_2() {
+    let mut walk = vec![Vec::<String>::new()];
+    let mut commands = Vec::new();
+    while let Some(path) = walk.pop() {
+        let args: Vec<&str> = path.iter().map(String::as_str).collect();
+        let out = campushub(&[&args[..], &["--help"]].concat(), &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{path:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stderr.is_empty(), "{path:?}: {}", text(&out.stderr));
+        let help = text(&out.stdout);
+        let usage = format!("Usage: {}", [&["campushub"][..], &args].concat().join(" "));
+        assert!(help.contains(&usage), "{path:?}: {help}");
+        for sub in subcommands_in(&help) {
+            walk.push([&path[..], &[sub]].concat());
+        }
+        commands.push(path);
+    }
+    for want in [
+        "serve",
+        "migrate",
+        "seed",
+        "db maintain",
+        "audit verify",
+        "admin create",
+        "config check",
+        "tune",
+        "version",
+    ] {
+        assert!(
+            commands.iter().any(|c| c.join(" ") == want),
+            "{want}: {commands:?}"
+        );
+    }
+
+    let one_line_usage_error = |args: &[&str], help: &str| {
+        let out = campushub(args, &[]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(
+            err.trim_end().ends_with(&format!("see {help} --help)")),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    };
+    for path in &commands {
+        let args: Vec<&str> = path.iter().map(String::as_str).collect();
+        let help = [&["campushub"][..], &args].concat().join(" ");
+        one_line_usage_error(&[&args[..], &["--no-such-flag"]].concat(), &help);
+        one_line_usage_error(&[&args[..], &["stray", "argument"]].concat(), &help);
+    }
+    for (args, help) in [
+        (&["frobnicate"][..], "campushub"),
+        (&["db"], "campushub db"),
+        (&["admin"], "campushub admin"),
+        (&["seed", "--students"], "campushub seed"),
+        (&["seed", "--students", "many"], "campushub seed"),
+        (&["seed", "--reset", "--if-empty"], "campushub seed"),
+        (
+            &["db", "maintain", "--ahead", "99"],
+            "campushub db maintain",
+        ),
+        (
+            &["tune", "pg", "--ram", "32GiB", "--cores", "0"],
+            "campushub tune",
+        ),
+        (&["tune", "pg"], "campushub tune"),
+        (&["a\nb"], "campushub"),
+    ] {
+        one_line_usage_error(args, help);
+    }
+
+    // `campushub` alone prints the help, as it always did, and is still a misuse.
+    let out = campushub(&[], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stdout).contains("Usage: campushub <COMMAND>"));
+    let out = campushub(&["--version"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        text(&campushub(&["version"], &[]).stdout)
+    );
+}
+
 #[test]
 fn migrate_is_idempotent_lists_status_and_refuses_edited_migrations() {
     let db = ScratchDb::new("migrate");
