@@ -4,12 +4,13 @@
     check_answers.py DOC.json ANSWERS.jsonl
 
 Each line of ANSWERS is one answer: {"method", "template", "path", "status", "content_type",
-"body"} (body as text). An answer passes when its operation documents its status, its media
+"body", "request"} (bodies as text; request: the JSON body sent, or null). An answer passes when its operation documents its status, its media
 type is the one documented for that status (no body where none is documented), and its JSON
 body validates against the documented schema (JSON Schema 2020-12 as OpenAPI 3.1 uses it, by
 openapi-schema-validator, an implementation independent of the server). Object schemas are
 closed for the check: a member the document does not name fails, so the document cannot
-silently fall behind what the server sends. Prints one line per failure and exits 1 if any.
+silently fall behind what the server sends. A JSON request body the server took (2xx) must
+validate against the documented request schema, closed the same way. Prints one line per failure and exits 1 if any.
 """
 import copy
 import json
@@ -51,6 +52,17 @@ def main():
             if op is None:
                 failures.append(f"{where}: {a['method']} {a['template']} is not documented")
                 continue
+            if a.get("request") is not None and 200 <= a["status"] < 300:
+                req_schema = (op.get("requestBody", {}).get("content", {})
+                              .get("application/json", {}).get("schema"))
+                if req_schema is None:
+                    failures.append(f"{where}: took a JSON body where none is documented")
+                else:
+                    schema = dict(root)
+                    schema.update(req_schema)
+                    for e in list(OAS31Validator(schema).iter_errors(json.loads(a["request"])))[:5]:
+                        path = "/".join(str(p) for p in e.absolute_path)
+                        failures.append(f"{where}: the request it took, at /{path}: {e.message[:300]}")
             documented = op["responses"].get(str(a["status"]))
             if documented is None:
                 failures.append(f"{where}: status {a['status']} is not documented "

@@ -5,7 +5,8 @@
 //! (`scripts/lib/check_answers.py`, openapi-schema-validator; a missing tool fails the test).
 //! An answer fails when its status is not documented for its operation, its media type is not
 //! the documented one, or its body does not validate (object schemas closed: a member the
-//! document does not name fails). The test also fails when an operation's success was never
+//! document does not name fails); and a request body the server took (2xx) must validate
+//! against the documented request schema. The test also fails when an operation's success was never
 //! seen, or a status documented somewhere was never answered anywhere.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -109,11 +110,18 @@ impl Answers {
         head.push_str("Connection: close\r\n\r\n");
         head.push_str(r.body.unwrap_or(""));
         let resp = parse_responses(&server.raw(head.as_bytes()), &[false]).remove(0);
-        self.record(r.method, r.path, &resp);
+        let request = r.body.filter(|_| r.content_type == "application/json");
+        self.record_request(r.method, r.path, request, &resp);
         resp
     }
 
     fn record(&mut self, method: &str, path: &str, resp: &Resp) {
+        self.record_request(method, path, None, resp);
+    }
+
+    /// Records the answer, and the JSON body that drew it (checked against the documented
+    /// request schema when the answer is a success).
+    fn record_request(&mut self, method: &str, path: &str, request: Option<&str>, resp: &Resp) {
         let template = self.template(path);
         let key = (method.to_string(), template.clone());
         self.seen
@@ -131,6 +139,7 @@ impl Answers {
                 "status": resp.status,
                 "content_type": resp.header("Content-Type").unwrap_or(""),
                 "body": String::from_utf8_lossy(&resp.body),
+                "request": request,
             })
             .to_string(),
         );
