@@ -320,25 +320,6 @@ impl<'a> CopyIn<'a> {
     }
 }
 
-/// Text COPY for small tables with numeric or array columns (tab-separated, `\N` for NULL).
-async fn copy_text(
-    client: &Client,
-    table: &'static str,
-    columns: &str,
-    data: String,
-    rows: u64,
-    summary: &mut SeedSummary,
-) -> Result<(), SeedError> {
-    let sink = client
-        .copy_in::<_, Bytes>(&format!("COPY {table} ({columns}) FROM STDIN"))
-        .await?;
-    let mut sink = Box::pin(sink);
-    sink.send(Bytes::from(data)).await?;
-    sink.as_mut().finish().await?;
-    summary.tables.push((table, rows));
-    Ok(())
-}
-
 /// One class section, as the seeder plans it.
 struct Class {
     id: i64,
@@ -393,6 +374,49 @@ pub async fn run(
     }
 }
 
+/// The id of the institution's org; its departments follow it.
+const INSTITUTION_ID: i64 = 1;
+
+/// The org of department `dept` (an index into [`DEPARTMENTS`]).
+fn dept_org(dept: usize) -> i64 {
+    dept as i64 + 2
+}
+
+/// What every step of the seed shares: the connection (inside the seed's transaction), the
+/// options, the one generator, the progress callback and the tables written so far. The
+/// generator's draws follow the order of the steps: the same seed gives the same campus only
+/// while the steps keep their order.
+struct Seeder<'a> {
+    client: &'a Client,
+    opts: &'a SeedOptions,
+    seed: u64,
+    rng: Rng,
+    progress: Progress<'a>,
+    summary: SeedSummary,
+}
+
+impl Seeder<'_> {
+    /// Text COPY for small tables with numeric or array columns (tab-separated, `\N` for NULL).
+    async fn copy_text(
+        &mut self,
+        table: &'static str,
+        columns: &str,
+        data: String,
+        rows: u64,
+    ) -> Result<(), SeedError> {
+        let sink = self
+            .client
+            .copy_in::<_, Bytes>(&format!("COPY {table} ({columns}) FROM STDIN"))
+            .await?;
+        let mut sink = Box::pin(sink);
+        sink.send(Bytes::from(data)).await?;
+        sink.as_mut().finish().await?;
+        self.summary.tables.push((table, rows));
+        Ok(())
+    }
+}
+
+/// The steps of the seed, in the order they write (and draw from the generator).
 async fn fill(
     client: &Client,
     opts: &SeedOptions,
@@ -400,23 +424,60 @@ async fn fill(
     bulk_hash: &str,
     progress: Progress<'_>,
 ) -> Result<SeedSummary, SeedError> {
-    let mut summary = SeedSummary::default();
-    let mut rng = Rng(opts.seed ^ 0x5eed);
-    let seed = opts.seed;
     if opts.reset {
-        client
-            .batch_execute(
-                // attendance_registers has no foreign key (a partitioned table written in
-                // bulk): the cascade does not reach it, and the sessions' restarted ids would
-                // collide with what it kept.
-                "TRUNCATE orgs, users, api_keys, audit_events, attendance_registers RESTART IDENTITY CASCADE; \
-                 UPDATE audit_chain_head SET last_id = NULL, hash = NULL; \
-                 DELETE FROM roles WHERE NOT builtin",
-            )
-            .await?;
+        empty_campus_tables(client).await?;
     }
-    // Foreign keys are checked per row by triggers; the seeder writes consistent data, so
-    // it skips them where the role may (superuser), and keeps them otherwise.
+    skip_foreign_key_checks(client).await?;
+    let cal = Calendar::read(client, opts.attendance_days).await?;
+    let mut s = Seeder {
+        client,
+        opts,
+        seed: opts.seed,
+        rng: Rng(opts.seed ^ 0x5eed),
+        progress,
+        summary: SeedSummary::default(),
+    };
+
+    seed_orgs(&mut s).await?;
+    seed_academic_sessions(&mut s, &cal).await?;
+    seed_courses(&mut s).await?;
+    let people = seed_users(&mut s, &cal, demo_hash, bulk_hash).await?;
+    seed_student_profiles(&mut s, &cal, &people).await?;
+    seed_staff_profiles(&mut s, &people).await?;
+    seed_guardianships(&mut s, &people).await?;
+    let classes = plan_classes(opts, &people);
+    seed_classes(&mut s, &classes).await?;
+    seed_enrollments(&mut s, &cal, &classes).await?;
+    seed_attendance_codes(&mut s).await?;
+    create_attendance_partitions(client, &cal).await?;
+    let sessions = seed_attendance_sessions(&mut s, &cal, &classes).await?;
+    let habits = student_habits(s.seed, opts.students, people.student_base);
+    seed_attendance_registers(&mut s, &classes, &sessions, &habits, &people).await?;
+    seed_exams(&mut s, &cal, &classes, &habits, &people).await?;
+    let builtin = builtin_roles(client).await?;
+    seed_role_bindings(&mut s, &people, &builtin).await?;
+    move_sequences_past_seeded_ids(client).await?;
+    Ok(s.summary)
+}
+
+/// `--reset`: empties the campus tables, inside the seed's transaction.
+async fn empty_campus_tables(client: &Client) -> Result<(), SeedError> {
+    client
+        .batch_execute(
+            // attendance_registers has no foreign key (a partitioned table written in
+            // bulk): the cascade does not reach it, and the sessions' restarted ids would
+            // collide with what it kept.
+            "TRUNCATE orgs, users, api_keys, audit_events, attendance_registers RESTART IDENTITY CASCADE; \
+             UPDATE audit_chain_head SET last_id = NULL, hash = NULL; \
+             DELETE FROM roles WHERE NOT builtin",
+        )
+        .await?;
+    Ok(())
+}
+
+/// Foreign keys are checked per row by triggers; the seeder writes consistent data, so it
+/// skips them where the role may (superuser), and keeps them otherwise.
+async fn skip_foreign_key_checks(client: &Client) -> Result<(), SeedError> {
     if client
         .batch_execute("SAVEPOINT seed_fk; SET LOCAL session_replication_role = replica; RELEASE SAVEPOINT seed_fk")
         .await
@@ -426,35 +487,66 @@ async fn fill(
             .batch_execute("ROLLBACK TO SAVEPOINT seed_fk; RELEASE SAVEPOINT seed_fk")
             .await?;
     }
+    Ok(())
+}
 
-    let today = Date(
-        scalar(client, "SELECT current_date - DATE '1970-01-01'")
-            .await?
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| SeedError::Db("could not read current_date".into()))?,
-    );
+/// The dates the campus is built around: the database's today, the attendance history before
+/// it, and the term and school year around both.
+struct Calendar {
+    today: Date,
+    /// The last N teaching days (Monday to Friday) before today, oldest first.
+    teaching_days: Vec<Date>,
+    /// The term: from a week before the history to eight weeks after today.
+    term_start: Date,
+    term_end: Date,
+    /// The calendar years of the term's first and last day, which name the school year.
+    first_year: i32,
+    last_year: i32,
+    /// The school year: from 1 January of its first year to 1 January after its last, and
+    /// never shorter than the term.
+    year_start: Date,
+    year_end: Date,
+}
 
-    // The history: the last N teaching days before today.
-    let mut teaching_days = Vec::with_capacity(opts.attendance_days as usize);
-    let mut d = today.0 - 1;
-    while teaching_days.len() < opts.attendance_days as usize {
-        if weekday(d) < 5 {
-            teaching_days.push(Date(d));
+impl Calendar {
+    async fn read(client: &Client, attendance_days: u32) -> Result<Calendar, SeedError> {
+        let today = Date(
+            scalar(client, "SELECT current_date - DATE '1970-01-01'")
+                .await?
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| SeedError::Db("could not read current_date".into()))?,
+        );
+        let mut teaching_days = Vec::with_capacity(attendance_days as usize);
+        let mut d = today.0 - 1;
+        while teaching_days.len() < attendance_days as usize {
+            if weekday(d) < 5 {
+                teaching_days.push(Date(d));
+            }
+            d -= 1;
         }
-        d -= 1;
+        teaching_days.reverse();
+        let term_start = Date(teaching_days.first().map_or(today.0, |d| d.0) - 7);
+        let term_end = Date(today.0 + 56);
+        let (first_year, _, _) = civil_from_days(term_start.0);
+        let (last_year, _, _) = civil_from_days(term_end.0);
+        Ok(Calendar {
+            today,
+            teaching_days,
+            term_start,
+            term_end,
+            first_year,
+            last_year,
+            year_start: Date(days_from_civil(first_year, 1, 1).min(term_start.0)),
+            year_end: Date(days_from_civil(last_year + 1, 1, 1).max(term_end.0 + 1)),
+        })
     }
-    teaching_days.reverse();
-    // The term: from a week before the history to eight weeks after today.
-    let term_start = Date(teaching_days.first().map_or(today.0, |d| d.0) - 7);
-    let term_end = Date(today.0 + 56);
-    let (ys, _, _) = civil_from_days(term_start.0);
-    let (ye, _, _) = civil_from_days(term_end.0);
-    let year_start = Date(days_from_civil(ys, 1, 1).min(term_start.0));
-    let year_end = Date(days_from_civil(ye + 1, 1, 1).max(term_end.0 + 1));
+}
 
-    // Orgs: institution 1, departments 2...
+/// Orgs: the institution 1, departments 2...
+async fn seed_orgs(s: &mut Seeder<'_>) -> Result<(), SeedError> {
+    let seed = s.seed;
+    let inst_id = INSTITUTION_ID;
     let mut orgs = String::new();
-    let inst_id = 1i64;
     orgs.push_str(&format!(
         "{inst_id}\t{}\t{}\tinstitution\t{}\t\\N\n",
         stable_id(seed, "org", INSTITUTION.0),
@@ -464,44 +556,46 @@ async fn fill(
     for (i, (code, name)) in DEPARTMENTS.iter().enumerate() {
         orgs.push_str(&format!(
             "{}\t{}\t{name}\tdepartment\t{code}\t{inst_id}\n",
-            i as i64 + 2,
+            dept_org(i),
             stable_id(seed, "org", code)
         ));
     }
-    copy_text(
-        client,
+    s.copy_text(
         "orgs",
         "id, sourced_id, name, type, identifier, parent_id",
         orgs,
         1 + DEPARTMENTS.len() as u64,
-        &mut summary,
     )
-    .await?;
-    let dept_org = |dept: usize| dept as i64 + 2;
+    .await
+}
 
-    // Academic sessions: the school year and the current term.
+/// Academic sessions: the school year and the current term.
+async fn seed_academic_sessions(s: &mut Seeder<'_>, cal: &Calendar) -> Result<(), SeedError> {
+    let seed = s.seed;
+    let inst_id = INSTITUTION_ID;
+    let (ys, ye) = (cal.first_year, cal.last_year);
     let sessions = format!(
         "1\t{}\tSchool year {ys}-{ye}\tschoolYear\t{}\t{}\t{ye}\t\\N\t{inst_id}\n\
          2\t{}\tTerm {}\tterm\t{}\t{}\t{ye}\t1\t{inst_id}\n",
         stable_id(seed, "session", "year"),
-        year_start.iso(),
-        year_end.iso(),
+        cal.year_start.iso(),
+        cal.year_end.iso(),
         stable_id(seed, "session", "term"),
-        term_start.iso(),
-        term_start.iso(),
-        term_end.iso(),
+        cal.term_start.iso(),
+        cal.term_start.iso(),
+        cal.term_end.iso(),
     );
-    copy_text(
-        client,
+    s.copy_text(
         "academic_sessions",
         "id, sourced_id, title, type, start_date, end_date, school_year, parent_id, org_id",
         sessions,
         2,
-        &mut summary,
     )
-    .await?;
+    .await
+}
 
-    // Courses: four per year of study per department.
+/// Courses: four per year of study per department.
+async fn seed_courses(s: &mut Seeder<'_>) -> Result<(), SeedError> {
     let mut courses = String::new();
     let mut n_courses = 0u64;
     for (di, (code, name)) in DEPARTMENTS.iter().enumerate() {
@@ -511,7 +605,7 @@ async fn fill(
                 let course_code = format!("{code}{year}0{c}");
                 courses.push_str(&format!(
                     "{id}\t{}\t{} {} {}\t{course_code}\t{}\t{}\n",
-                    stable_id(seed, "course", &course_code),
+                    stable_id(s.seed, "course", &course_code),
                     TOPICS[(c - 1) as usize % TOPICS.len()],
                     name,
                     ["I", "II", "III", "IV"][(year - 1) as usize],
@@ -522,100 +616,158 @@ async fn fill(
             }
         }
     }
-    copy_text(
-        client,
+    s.copy_text(
         "courses",
         "id, sourced_id, title, course_code, credits, org_id",
         courses,
         n_courses,
-        &mut summary,
     )
-    .await?;
+    .await
+}
 
-    // Users: admin 1, registrar 2, faculty, students, guardians (one per student).
+/// Where the seeded people are. Ids are dense by kind: admin 1, registrar 2, then faculty,
+/// students, and guardians (one per student, in the students' order).
+struct People {
+    faculty_base: i64,
+    student_base: i64,
+    guardian_base: i64,
+    /// Rows of `users`.
+    total_users: u64,
+    /// Each student's department (an index into [`DEPARTMENTS`]) and year of study.
+    student_dept: Vec<usize>,
+    student_year: Vec<u32>,
+    /// Each faculty member's department.
+    faculty_dept: Vec<usize>,
+    /// The faculty of each department, by id.
+    dept_faculty: Vec<Vec<i64>>,
+}
+
+/// A row of `users` before it is written: id, username, role, given name, family name, hash.
+type UserRow = (i64, String, String, String, String, String);
+
+/// Everyone who logs in, in id order, with names drawn from the generator; the demo log-ins
+/// get `demo_hash`, everyone else `bulk_hash`.
+fn plan_people(
+    opts: &SeedOptions,
+    rng: &mut Rng,
+    demo_hash: &str,
+    bulk_hash: &str,
+) -> (Vec<UserRow>, People) {
     let faculty_base = 3i64;
     let student_base = faculty_base + i64::from(opts.faculty);
     let guardian_base = student_base + i64::from(opts.students);
-    let total_users = u64::from(opts.faculty) + 2 * u64::from(opts.students) + 2;
-    let created = Timestamp::at(term_start, 9 * 3600);
-    let mut users = CopyIn::start(
-        client,
-        "users",
-        "id, sourced_id, username, email, given_name, family_name, role, password_hash, created_at, date_last_modified",
-        &[Type::INT8, Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ],
-        total_users,
-        &mut *progress,
-    )
-    .await?;
     let mut student_dept = Vec::with_capacity(opts.students as usize);
     let mut student_year = Vec::with_capacity(opts.students as usize);
     let mut faculty_dept = Vec::with_capacity(opts.faculty as usize);
-    {
-        let add = |id: i64, username: String, role: &str, rng: &mut Rng, hash: &str| {
-            let given = rng.pick(GIVEN).to_string();
-            let family = rng.pick(FAMILY).to_string();
-            (
-                id,
-                username,
-                role.to_string(),
-                given,
-                family,
-                hash.to_string(),
-            )
-        };
-        let mut people = vec![
-            add(1, "admin".into(), "administrator", &mut rng, demo_hash),
-            add(2, "registrar".into(), "administrator", &mut rng, demo_hash),
-        ];
-        for f in 0..opts.faculty {
-            let hash = if f == 0 { demo_hash } else { bulk_hash };
-            people.push(add(
-                faculty_base + i64::from(f),
-                format!("faculty{}", f + 1),
-                "teacher",
-                &mut rng,
-                hash,
-            ));
-            faculty_dept.push(f as usize % DEPARTMENTS.len());
-        }
-        for s in 0..opts.students {
-            let hash = if s < 2 { demo_hash } else { bulk_hash };
-            people.push(add(
-                student_base + i64::from(s),
-                format!("student{}", s + 1),
-                "student",
-                &mut rng,
-                hash,
-            ));
-            student_dept.push(rng.below(DEPARTMENTS.len() as u64) as usize);
-            student_year.push(1 + rng.below(u64::from(YEARS)) as u32);
-        }
-        for g in 0..opts.students {
-            let hash = if g == 0 { demo_hash } else { bulk_hash };
-            people.push(add(
-                guardian_base + i64::from(g),
-                format!("guardian{}", g + 1),
-                "guardian",
-                &mut rng,
-                hash,
-            ));
-        }
-        for (id, username, role, given, family, hash) in &people {
-            let sourced = stable_id(seed, "user", username);
-            let email = format!("{username}@campushub.example");
-            users
-                .row(&[
-                    id, &sourced, username, &email, given, family, role, hash, &created, &created,
-                ])
-                .await?;
-        }
+    let add = |id: i64, username: String, role: &str, rng: &mut Rng, hash: &str| {
+        let given = rng.pick(GIVEN).to_string();
+        let family = rng.pick(FAMILY).to_string();
+        (
+            id,
+            username,
+            role.to_string(),
+            given,
+            family,
+            hash.to_string(),
+        )
+    };
+    let mut rows = vec![
+        add(1, "admin".into(), "administrator", rng, demo_hash),
+        add(2, "registrar".into(), "administrator", rng, demo_hash),
+    ];
+    for f in 0..opts.faculty {
+        let hash = if f == 0 { demo_hash } else { bulk_hash };
+        let username = format!("faculty{}", f + 1);
+        rows.push(add(
+            faculty_base + i64::from(f),
+            username,
+            "teacher",
+            rng,
+            hash,
+        ));
+        faculty_dept.push(f as usize % DEPARTMENTS.len());
     }
-    users.finish(&mut summary).await?;
+    for s in 0..opts.students {
+        let hash = if s < 2 { demo_hash } else { bulk_hash };
+        let username = format!("student{}", s + 1);
+        rows.push(add(
+            student_base + i64::from(s),
+            username,
+            "student",
+            rng,
+            hash,
+        ));
+        student_dept.push(rng.below(DEPARTMENTS.len() as u64) as usize);
+        student_year.push(1 + rng.below(u64::from(YEARS)) as u32);
+    }
+    for g in 0..opts.students {
+        let hash = if g == 0 { demo_hash } else { bulk_hash };
+        let username = format!("guardian{}", g + 1);
+        rows.push(add(
+            guardian_base + i64::from(g),
+            username,
+            "guardian",
+            rng,
+            hash,
+        ));
+    }
+    let mut dept_faculty: Vec<Vec<i64>> = vec![Vec::new(); DEPARTMENTS.len()];
+    for f in 0..opts.faculty as usize {
+        dept_faculty[faculty_dept[f]].push(faculty_base + f as i64);
+    }
+    let people = People {
+        faculty_base,
+        student_base,
+        guardian_base,
+        total_users: u64::from(opts.faculty) + 2 * u64::from(opts.students) + 2,
+        student_dept,
+        student_year,
+        faculty_dept,
+        dept_faculty,
+    };
+    (rows, people)
+}
 
-    // Profiles and guardianships.
+/// Users: everyone [`plan_people`] plans.
+async fn seed_users(
+    s: &mut Seeder<'_>,
+    cal: &Calendar,
+    demo_hash: &str,
+    bulk_hash: &str,
+) -> Result<People, SeedError> {
+    let (rows, people) = plan_people(s.opts, &mut s.rng, demo_hash, bulk_hash);
+    let created = Timestamp::at(cal.term_start, 9 * 3600);
+    let mut users = CopyIn::start(
+        s.client,
+        "users",
+        "id, sourced_id, username, email, given_name, family_name, role, password_hash, created_at, date_last_modified",
+        &[Type::INT8, Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ],
+        people.total_users,
+        &mut *s.progress,
+    )
+    .await?;
+    for (id, username, role, given, family, hash) in &rows {
+        let sourced = stable_id(s.seed, "user", username);
+        let email = format!("{username}@campushub.example");
+        users
+            .row(&[
+                id, &sourced, username, &email, given, family, role, hash, &created, &created,
+            ])
+            .await?;
+    }
+    users.finish(&mut s.summary).await?;
+    Ok(people)
+}
+
+/// Student profiles: roll number, programme, year of study and department.
+async fn seed_student_profiles(
+    s: &mut Seeder<'_>,
+    cal: &Calendar,
+    people: &People,
+) -> Result<(), SeedError> {
     let programs = |dept: usize| format!("B.Sc. {}", DEPARTMENTS[dept].1);
     let mut profiles = CopyIn::start(
-        client,
+        s.client,
         "student_profiles",
         "user_id, roll_number, program, year_of_study, department_id, admitted_on",
         &[
@@ -626,39 +778,41 @@ async fn fill(
             Type::INT8,
             Type::DATE,
         ],
-        u64::from(opts.students),
-        &mut *progress,
+        u64::from(s.opts.students),
+        &mut *s.progress,
     )
     .await?;
-    for s in 0..opts.students as usize {
-        let year = student_year[s];
-        let admitted_year = ys - year as i32 + 1;
-        let roll = format!(
-            "{admitted_year}{}{:05}",
-            DEPARTMENTS[student_dept[s]].0,
-            s + 1
-        );
+    for st in 0..s.opts.students as usize {
+        let dept = people.student_dept[st];
+        let year = people.student_year[st];
+        let admitted_year = cal.first_year - year as i32 + 1;
+        let roll = format!("{admitted_year}{}{:05}", DEPARTMENTS[dept].0, st + 1);
         let admitted = Date(days_from_civil(admitted_year, 8, 1));
         profiles
             .row(&[
-                &(student_base + s as i64),
+                &(people.student_base + st as i64),
                 &roll,
-                &programs(student_dept[s]),
+                &programs(dept),
                 &(year as i16),
-                &dept_org(student_dept[s]),
+                &dept_org(dept),
                 &admitted,
             ])
             .await?;
     }
-    profiles.finish(&mut summary).await?;
+    profiles.finish(&mut s.summary).await
+}
 
+/// Staff profiles: the two administrators, then the faculty with designations drawn from the
+/// generator.
+async fn seed_staff_profiles(s: &mut Seeder<'_>, people: &People) -> Result<(), SeedError> {
+    let inst_id = INSTITUTION_ID;
     let mut staff = CopyIn::start(
-        client,
+        s.client,
         "staff_profiles",
         "user_id, employee_number, designation, department_id",
         &[Type::INT8, Type::TEXT, Type::TEXT, Type::INT8],
-        u64::from(opts.faculty) + 2,
-        &mut *progress,
+        u64::from(s.opts.faculty) + 2,
+        &mut *s.progress,
     )
     .await?;
     staff
@@ -667,51 +821,55 @@ async fn fill(
     staff
         .row(&[&2i64, &"E00002", &"Registrar", &inst_id])
         .await?;
-    for (f, dept) in faculty_dept.iter().enumerate() {
+    for (f, dept) in people.faculty_dept.iter().enumerate() {
         let emp = format!("E{:05}", f + 3);
-        let designation = rng.pick(DESIGNATIONS);
+        let designation = s.rng.pick(DESIGNATIONS);
         staff
             .row(&[
-                &(faculty_base + f as i64),
+                &(people.faculty_base + f as i64),
                 &emp,
                 &designation,
                 &dept_org(*dept),
             ])
             .await?;
     }
-    staff.finish(&mut summary).await?;
+    staff.finish(&mut s.summary).await
+}
 
+/// Guardianships: each guardian looks after their student; guardian1 also after student2.
+async fn seed_guardianships(s: &mut Seeder<'_>, people: &People) -> Result<(), SeedError> {
+    let (guardian_base, student_base) = (people.guardian_base, people.student_base);
     let mut guardianships = CopyIn::start(
-        client,
+        s.client,
         "guardianships",
         "guardian_id, student_id, relationship",
         &[Type::INT8, Type::INT8, Type::TEXT],
-        u64::from(opts.students) + 1,
-        &mut *progress,
+        u64::from(s.opts.students) + 1,
+        &mut *s.progress,
     )
     .await?;
-    for g in 0..opts.students as i64 {
+    for g in 0..s.opts.students as i64 {
         let relationship = if g % 5 == 4 { "guardian" } else { "parent" };
         guardianships
             .row(&[&(guardian_base + g), &(student_base + g), &relationship])
             .await?;
     }
-    // guardian1 also looks after student2.
     guardianships
         .row(&[&guardian_base, &(student_base + 1), &"parent"])
         .await?;
-    guardianships.finish(&mut summary).await?;
+    guardianships.finish(&mut s.summary).await
+}
 
-    // Classes: every (department, year) cohort takes its four courses, in sections.
+/// Classes: every (department, year) cohort takes its four courses, in sections of at most
+/// [`SECTION_SIZE`], each taught by the department's faculty in turn.
+fn plan_classes(opts: &SeedOptions, people: &People) -> Vec<Class> {
     let mut cohorts: Vec<Vec<i64>> = vec![Vec::new(); DEPARTMENTS.len() * YEARS as usize];
-    for s in 0..opts.students as usize {
-        cohorts[student_dept[s] * YEARS as usize + (student_year[s] - 1) as usize]
-            .push(student_base + s as i64);
+    for st in 0..opts.students as usize {
+        let year = people.student_year[st];
+        cohorts[people.student_dept[st] * YEARS as usize + (year - 1) as usize]
+            .push(people.student_base + st as i64);
     }
-    let mut dept_faculty: Vec<Vec<i64>> = vec![Vec::new(); DEPARTMENTS.len()];
-    for f in 0..opts.faculty as usize {
-        dept_faculty[faculty_dept[f]].push(faculty_base + f as i64);
-    }
+    let dept_faculty = &people.dept_faculty;
     let mut classes: Vec<Class> = Vec::new();
     let mut teacher_cursor = vec![0usize; DEPARTMENTS.len()];
     for dept in 0..DEPARTMENTS.len() {
@@ -741,7 +899,7 @@ async fn fill(
                     };
                     let teacher = match pool.get(teacher_cursor[dept] % pool.len().max(1)) {
                         Some(t) => *t,
-                        None => faculty_base,
+                        None => people.faculty_base,
                     };
                     teacher_cursor[dept] += 1;
                     let days = if (course + section) % 2 == 0 {
@@ -764,9 +922,14 @@ async fn fill(
             }
         }
     }
+    classes
+}
+
+/// Classes as [`plan_classes`] planned them, with their timetable periods.
+async fn seed_classes(s: &mut Seeder<'_>, classes: &[Class]) -> Result<(), SeedError> {
     let day_names = ["MON", "TUE", "WED", "THU", "FRI"];
     let mut text = String::new();
-    for c in &classes {
+    for c in classes {
         let code = format!("{}{}0{}", DEPARTMENTS[c.dept].0, c.year, c.course);
         let section = (b'A' + (c.id as u8 % 26)) as char;
         let periods: Vec<String> = c
@@ -777,7 +940,7 @@ async fn fill(
         text.push_str(&format!(
             "{}\t{}\t{code} section {}\t{code}-{}-{}\tscheduled\tBlock {}-{:03}\t{{{}}}\t{SECTION_SIZE}\t{}\t2\t{}\n",
             c.id,
-            stable_id(seed, "class", &c.id.to_string()),
+            stable_id(s.seed, "class", &c.id.to_string()),
             c.id,
             c.id,
             section,
@@ -788,12 +951,20 @@ async fn fill(
             dept_org(c.dept),
         ));
     }
-    copy_text(client, "classes", "id, sourced_id, title, class_code, class_type, location, periods, capacity, course_id, term_id, org_id", text, classes.len() as u64, &mut summary).await?;
+    s.copy_text("classes", "id, sourced_id, title, class_code, class_type, location, periods, capacity, course_id, term_id, org_id", text, classes.len() as u64).await
+}
 
-    // Enrollments: the teacher (primary) and the students of every class.
+/// Enrollments: the teacher (primary) and the students of every class.
+async fn seed_enrollments(
+    s: &mut Seeder<'_>,
+    cal: &Calendar,
+    classes: &[Class],
+) -> Result<(), SeedError> {
+    let seed = s.seed;
+    let term_start = cal.term_start;
     let n_enroll: u64 = classes.iter().map(|c| c.students.len() as u64 + 1).sum();
     let mut enroll = CopyIn::start(
-        client,
+        s.client,
         "enrollments",
         "id, sourced_id, user_id, class_id, role, is_primary, begin_date",
         &[
@@ -806,11 +977,11 @@ async fn fill(
             Type::DATE,
         ],
         n_enroll,
-        &mut *progress,
+        &mut *s.progress,
     )
     .await?;
     let mut eid = 0i64;
-    for c in &classes {
+    for c in classes {
         eid += 1;
         enroll
             .row(&[
@@ -823,13 +994,13 @@ async fn fill(
                 &term_start,
             ])
             .await?;
-        for s in &c.students {
+        for st in &c.students {
             eid += 1;
             enroll
                 .row(&[
                     &eid,
                     &stable_id(seed, "enrollment", &eid.to_string()),
-                    s,
+                    st,
                     &c.id,
                     &"student",
                     &false,
@@ -838,28 +1009,30 @@ async fn fill(
                 .await?;
         }
     }
-    enroll.finish(&mut summary).await?;
+    enroll.finish(&mut s.summary).await
+}
 
-    // Attendance codes.
+/// Attendance codes.
+async fn seed_attendance_codes(s: &mut Seeder<'_>) -> Result<(), SeedError> {
     let codes = "1\t1\tP\tPresent\tpresent\t1.00\tany\n\
                  2\t1\tL\tLate\tlate\t0.75\tany\n\
                  3\t1\tA\tAbsent\tabsent\t0.00\tany\n\
                  4\t1\tE\tExcused (authorised by the office)\texcused\t0.00\toffice\n\
                  5\t1\tM\tMedical leave\texcused\t0.00\toffice\n";
-    copy_text(
-        client,
+    s.copy_text(
         "attendance_codes",
         "id, org_id, code, description, category, presence_fraction, entered_by",
         codes.to_string(),
         5,
-        &mut summary,
     )
-    .await?;
+    .await
+}
 
-    // Partitions for every month of the history, and the next three.
-    if let Some(first) = teaching_days.first() {
+/// Partitions of the attendance registers for every month of the history, and the next three.
+async fn create_attendance_partitions(client: &Client, cal: &Calendar) -> Result<(), SeedError> {
+    if let Some(first) = cal.teaching_days.first() {
         let (fy, fm, _) = civil_from_days(first.0);
-        let (ty, tm, _) = civil_from_days(today.0);
+        let (ty, tm, _) = civil_from_days(cal.today.0);
         let months = ((ty - fy) * 12 + tm as i32 - fm as i32).max(0) as u32;
         partitions::maintain_in_transaction(
             client,
@@ -871,10 +1044,21 @@ async fn fill(
         )
         .await?;
     }
+    Ok(())
+}
 
-    // Attendance sessions, then records. A student's habits are stable: a few are often late
-    // or absent, most rarely.
-    let n_sessions: u64 = teaching_days
+/// An attendance session as written: (id, index of its class, date, period).
+type SessionRow = (i64, usize, Date, i16);
+
+/// Attendance sessions: every class on each of its days in the history, submitted by its
+/// teacher ten minutes into the period.
+async fn seed_attendance_sessions(
+    s: &mut Seeder<'_>,
+    cal: &Calendar,
+    classes: &[Class],
+) -> Result<Vec<SessionRow>, SeedError> {
+    let n_sessions: u64 = cal
+        .teaching_days
         .iter()
         .map(|d| {
             classes
@@ -884,7 +1068,7 @@ async fn fill(
         })
         .sum();
     let mut sessions_copy = CopyIn::start(
-        client,
+        s.client,
         "attendance_sessions",
         "id, sourced_id, class_id, session_date, period, taken_by, submitted_at",
         &[
@@ -897,12 +1081,12 @@ async fn fill(
             Type::TIMESTAMPTZ,
         ],
         n_sessions,
-        &mut *progress,
+        &mut *s.progress,
     )
     .await?;
-    let mut planned: Vec<(i64, usize, Date, i16)> = Vec::with_capacity(n_sessions as usize);
+    let mut planned: Vec<SessionRow> = Vec::with_capacity(n_sessions as usize);
     let mut sid = 0i64;
-    for day in &teaching_days {
+    for day in &cal.teaching_days {
         let wd = weekday(day.0);
         for (ci, c) in classes.iter().enumerate() {
             if !c.days.contains(&wd) {
@@ -910,18 +1094,83 @@ async fn fill(
             }
             sid += 1;
             let submitted = Timestamp::at(*day, 8 * 3600 + i64::from(c.period) * 3600 + 600);
-            let uuid = Uuid::from_u64_pair(seed ^ 0x5e55_1017, sid as u64);
+            let uuid = Uuid::from_u64_pair(s.seed ^ 0x5e55_1017, sid as u64);
             sessions_copy
                 .row(&[&sid, &uuid, &c.id, day, &c.period, &c.teacher, &submitted])
                 .await?;
             planned.push((sid, ci, *day, c.period));
         }
     }
-    sessions_copy.finish(&mut summary).await?;
+    sessions_copy.finish(&mut s.summary).await?;
+    Ok(planned)
+}
 
-    // One row per register: the teacher's marks, and the office's where it marked anyone.
+/// A student's habits are stable: how often (0..=9) each student misses or is late,
+/// deterministic per student; a few often, most rarely. Indexed by student (id - `student_base`).
+fn student_habits(seed: u64, students: u32, student_base: i64) -> Vec<u64> {
+    let propensity = |student: i64| -> u64 {
+        let mut r = Rng(seed ^ (student as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
+        match r.below(100) {
+            0..=69 => 1,
+            70..=89 => 4,
+            _ => 9,
+        }
+    };
+    (0..students as i64)
+        .map(|st| propensity(student_base + st))
+        .collect()
+}
+
+/// A register being built: students (ascending), codes, minutes, recorded_by.
+#[derive(Default)]
+struct Marks {
+    students: Vec<i64>,
+    codes: Vec<i64>,
+    minutes: Vec<i16>,
+    by: Vec<i64>,
+}
+
+/// One session's marks, drawn from the generator by each student's habit: the teacher's, and
+/// the office's (an excused absence) where it marked anyone.
+fn mark_session(rng: &mut Rng, habits: &[u64], student_base: i64, c: &Class) -> (Marks, Marks) {
+    let mut roster = c.students.clone();
+    roster.sort_unstable();
+    let (mut teacher, mut office) = (Marks::default(), Marks::default());
+    for st in &roster {
+        let habit = habits[(*st - student_base) as usize];
+        let roll = rng.below(100);
+        let (code, minutes, office_mark, by): (i64, i16, bool, i64) = if roll < habit * 2 {
+            (3, 0, false, c.teacher)
+        } else if roll < habit * 3 {
+            (2, 40, false, c.teacher)
+        } else if roll < habit * 3 + 1 {
+            (4, 0, true, 2)
+        } else {
+            (1, 50, false, c.teacher)
+        };
+        let m = if office_mark {
+            &mut office
+        } else {
+            &mut teacher
+        };
+        m.students.push(*st);
+        m.codes.push(code);
+        m.minutes.push(minutes);
+        m.by.push(by);
+    }
+    (teacher, office)
+}
+
+/// Attendance registers: one row per register, the teacher's marks and the office's.
+async fn seed_attendance_registers(
+    s: &mut Seeder<'_>,
+    classes: &[Class],
+    sessions: &[SessionRow],
+    habits: &[u64],
+    people: &People,
+) -> Result<(), SeedError> {
     let mut records = CopyIn::start(
-        client,
+        s.client,
         "attendance_registers",
         "session_id, session_date, source, students, codes, minutes, recorded_by, recorded_at, date_last_modified",
         &[
@@ -935,58 +1184,14 @@ async fn fill(
             Type::TIMESTAMPTZ_ARRAY,
             Type::TIMESTAMPTZ,
         ],
-        planned.len() as u64,
-        &mut *progress,
+        sessions.len() as u64,
+        &mut *s.progress,
     )
     .await?;
-    let propensity = |student: i64| -> u64 {
-        // 0..=9: how often this student misses or is late (deterministic per student).
-        let mut r = Rng(seed ^ (student as u64).wrapping_mul(0x2545_f491_4f6c_dd1d));
-        match r.below(100) {
-            0..=69 => 1,
-            70..=89 => 4,
-            _ => 9,
-        }
-    };
-    let habits: Vec<u64> = (0..opts.students as i64)
-        .map(|s| propensity(student_base + s))
-        .collect();
-    /// A register being built: students (ascending), codes, minutes, recorded_by.
-    #[derive(Default)]
-    struct Marks {
-        students: Vec<i64>,
-        codes: Vec<i64>,
-        minutes: Vec<i16>,
-        by: Vec<i64>,
-    }
-    for (session, ci, day, period) in &planned {
+    for (session, ci, day, period) in sessions {
         let c = &classes[*ci];
         let at = Timestamp::at(*day, 8 * 3600 + i64::from(*period) * 3600 + 300);
-        let mut roster = c.students.clone();
-        roster.sort_unstable();
-        let (mut teacher, mut office) = (Marks::default(), Marks::default());
-        for s in &roster {
-            let habit = habits[(*s - student_base) as usize];
-            let roll = rng.below(100);
-            let (code, minutes, office_mark, by): (i64, i16, bool, i64) = if roll < habit * 2 {
-                (3, 0, false, c.teacher)
-            } else if roll < habit * 3 {
-                (2, 40, false, c.teacher)
-            } else if roll < habit * 3 + 1 {
-                (4, 0, true, 2)
-            } else {
-                (1, 50, false, c.teacher)
-            };
-            let m = if office_mark {
-                &mut office
-            } else {
-                &mut teacher
-            };
-            m.students.push(*s);
-            m.codes.push(code);
-            m.minutes.push(minutes);
-            m.by.push(by);
-        }
+        let (teacher, office) = mark_session(&mut s.rng, habits, people.student_base, c);
         for (source, m) in [("teacher", &teacher), ("office", &office)] {
             if m.students.is_empty() {
                 continue;
@@ -1007,15 +1212,35 @@ async fn fill(
                 .await?;
         }
     }
-    records.finish(&mut summary).await?;
+    records.finish(&mut s.summary).await
+}
 
-    // Exams: a quiz, a midterm and an assignment per class; results for every student.
+/// Exams as text COPY data: line items, the results of the published ones, and how many of
+/// each.
+struct Exams {
+    items: String,
+    results: String,
+    item_count: i64,
+    result_count: i64,
+}
+
+/// A quiz, a midterm and an assignment per class, and a mark for every student in the
+/// published ones, drawn from the generator around the student's habit.
+fn plan_exams(
+    rng: &mut Rng,
+    seed: u64,
+    cal: &Calendar,
+    classes: &[Class],
+    habits: &[u64],
+    student_base: i64,
+) -> Exams {
+    let (term_start, today) = (cal.term_start, cal.today);
     let mut items = String::new();
     let mut results = String::new();
     let mut item_id = 0i64;
     let mut result_id = 0i64;
     let mid = Date((term_start.0 + today.0) / 2);
-    for c in &classes {
+    for c in classes {
         for (title, category, max, due, status) in [
             (
                 "Quiz 1",
@@ -1043,42 +1268,66 @@ async fn fill(
             if status != "published" {
                 continue;
             }
-            for s in &c.students {
+            for st in &c.students {
                 result_id += 1;
-                let habit = habits[(*s - student_base) as usize];
+                let habit = habits[(*st - student_base) as usize];
                 let base = 95 - habit * 4;
                 let pct = base.saturating_sub(rng.below(30)).min(100);
                 let score = (u64::from(max) * pct) as f64 / 100.0;
                 results.push_str(&format!(
-                    "{result_id}\t{}\t{item_id}\t{s}\t{score:.2}\tfully graded\t{}\n",
+                    "{result_id}\t{}\t{item_id}\t{st}\t{score:.2}\tfully graded\t{}\n",
                     stable_id(seed, "result", &result_id.to_string()),
                     c.teacher
                 ));
             }
         }
     }
-    copy_text(
-        client,
+    Exams {
+        items,
+        results,
+        item_count: item_id,
+        result_count: result_id,
+    }
+}
+
+/// Exams: line items and results, as [`plan_exams`] plans them.
+async fn seed_exams(
+    s: &mut Seeder<'_>,
+    cal: &Calendar,
+    classes: &[Class],
+    habits: &[u64],
+    people: &People,
+) -> Result<(), SeedError> {
+    let exams = plan_exams(
+        &mut s.rng,
+        s.seed,
+        cal,
+        classes,
+        habits,
+        people.student_base,
+    );
+    let results = exams.result_count as u64;
+    s.copy_text(
         "line_items",
         "id, sourced_id, class_id, title, category, max_score, due_date, status",
-        items,
-        item_id as u64,
-        &mut summary,
+        exams.items,
+        exams.item_count as u64,
     )
     .await?;
-    progress("results", 0, result_id as u64);
-    copy_text(
-        client,
+    (s.progress)("results", 0, results);
+    s.copy_text(
         "results",
         "id, sourced_id, line_item_id, student_id, score, score_status, graded_by",
+        exams.results,
         results,
-        result_id as u64,
-        &mut summary,
     )
     .await?;
-    progress("results", result_id as u64, result_id as u64);
+    (s.progress)("results", results, results);
+    Ok(())
+}
 
-    // Bindings of the built-in roles, which come with the migrations (0007).
+/// The built-in roles, which come with the migrations (0007): (id, name).
+async fn builtin_roles(client: &Client) -> Result<Vec<(i64, String)>, SeedError> {
     let builtin: Vec<(i64, String)> = client
         .query("SELECT id, name FROM roles WHERE builtin", &[])
         .await?
@@ -1099,6 +1348,18 @@ async fn fill(
             )));
         }
     }
+    Ok(builtin)
+}
+
+/// Bindings of the built-in roles: the administrators over the institution, each department's
+/// first faculty member as its head, faculty over their department, students and guardians
+/// over the institution.
+async fn seed_role_bindings(
+    s: &mut Seeder<'_>,
+    people: &People,
+    builtin: &[(i64, String)],
+) -> Result<(), SeedError> {
+    let (seed, inst_id) = (s.seed, INSTITUTION_ID);
     let role = |name: &str| {
         builtin
             .iter()
@@ -1106,7 +1367,7 @@ async fn fill(
             .map_or(0, |(id, _)| *id)
     };
     let mut bindings = CopyIn::start(
-        client,
+        s.client,
         "role_bindings",
         "id, sourced_id, user_id, role_id, scope_type, scope_id",
         &[
@@ -1117,8 +1378,8 @@ async fn fill(
             Type::TEXT,
             Type::INT8,
         ],
-        total_users + DEPARTMENTS.len() as u64,
-        &mut *progress,
+        people.total_users + DEPARTMENTS.len() as u64,
+        &mut *s.progress,
     )
     .await?;
     let mut bid = 0i64;
@@ -1137,46 +1398,31 @@ async fn fill(
         bind(1, role("admin"), "institution", inst_id),
         bind(2, role("registrar"), "institution", inst_id),
     ];
-    for (dept, members) in dept_faculty.iter().enumerate() {
+    for (dept, members) in people.dept_faculty.iter().enumerate() {
         if let Some(head) = members.first() {
-            all.push(bind(
-                *head,
-                role("head_of_department"),
-                "department",
-                dept_org(dept),
-            ));
+            let hod = role("head_of_department");
+            all.push(bind(*head, hod, "department", dept_org(dept)));
         }
     }
-    for (f, dept) in faculty_dept.iter().enumerate() {
-        all.push(bind(
-            faculty_base + f as i64,
-            role("faculty"),
-            "department",
-            dept_org(*dept),
-        ));
+    for (f, dept) in people.faculty_dept.iter().enumerate() {
+        let user = people.faculty_base + f as i64;
+        all.push(bind(user, role("faculty"), "department", dept_org(*dept)));
     }
-    for s in 0..i64::from(opts.students) {
-        all.push(bind(
-            student_base + s,
-            role("student"),
-            "institution",
-            inst_id,
-        ));
-        all.push(bind(
-            guardian_base + s,
-            role("guardian"),
-            "institution",
-            inst_id,
-        ));
+    for st in 0..i64::from(s.opts.students) {
+        let (student, guardian) = (people.student_base + st, people.guardian_base + st);
+        all.push(bind(student, role("student"), "institution", inst_id));
+        all.push(bind(guardian, role("guardian"), "institution", inst_id));
     }
     for (id, sourced, user, role_id, scope, scope_id) in &all {
         bindings
             .row(&[id, sourced, user, role_id, scope, scope_id])
             .await?;
     }
-    bindings.finish(&mut summary).await?;
+    bindings.finish(&mut s.summary).await
+}
 
-    // Identity sequences past the ids written here.
+/// Identity sequences past the ids written here.
+async fn move_sequences_past_seeded_ids(client: &Client) -> Result<(), SeedError> {
     for table in [
         "orgs",
         "academic_sessions",
@@ -1197,7 +1443,7 @@ async fn fill(
             ))
             .await?;
     }
-    Ok(summary)
+    Ok(())
 }
 
 fn course_id(dept: usize, year: u32, course: u32) -> i64 {

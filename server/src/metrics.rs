@@ -211,6 +211,35 @@ pub struct ProcessInfo {
 /// Renders the Prometheus text format.
 pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String {
     let mut out = String::with_capacity(16 * 1024);
+    render_request_durations(&mut out, snaps);
+    render_connections(&mut out, snaps);
+    render_caches(&mut out, snaps);
+    render_shard_work(&mut out, snaps);
+    render_invalidations(&mut out, snaps);
+    render_database(&mut out, snaps);
+    render_redis(&mut out, snaps);
+    render_process(&mut out, snaps, process);
+    out
+}
+
+/// One family with one series per shard: `name{shard="N"} f(snapshot)`.
+fn per_shard(
+    out: &mut String,
+    snaps: &[(usize, ShardSnapshot)],
+    name: &str,
+    help: &str,
+    kind: &str,
+    f: &dyn Fn(&ShardSnapshot) -> u64,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (id, s) in snaps {
+        let _ = writeln!(out, "{name}{{shard=\"{id}\"}} {}", f(s));
+    }
+}
+
+/// The request-duration histogram, every shard's series merged, ordered by route, method and
+/// status.
+fn render_request_durations(out: &mut String, snaps: &[(usize, ShardSnapshot)]) {
     let mut merged: hashbrown::HashMap<SeriesKey, Histogram, ahash::RandomState> =
         hashbrown::HashMap::default();
     for (_, s) in snaps {
@@ -253,66 +282,70 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
             "http_server_request_duration_seconds_count{{{labels}}} {cumulative}"
         );
     }
+}
 
-    let per_shard = |out: &mut String,
-                     name: &str,
-                     help: &str,
-                     kind: &str,
-                     f: &dyn Fn(&ShardSnapshot) -> u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (id, s) in snaps {
-            let _ = writeln!(out, "{name}{{shard=\"{id}\"}} {}", f(s));
-        }
-    };
+/// Requests in flight, connections and what the accept loop and access log did with them.
+fn render_connections(out: &mut String, snaps: &[(usize, ShardSnapshot)]) {
     per_shard(
-        &mut out,
+        out,
+        snaps,
         "campushub_active_requests",
         "Requests being handled.",
         "gauge",
         &|s| s.active_requests,
     );
     per_shard(
-        &mut out,
+        out,
+        snaps,
         "campushub_open_connections",
         "Open client connections.",
         "gauge",
         &|s| s.open_connections,
     );
     per_shard(
-        &mut out,
+        out,
+        snaps,
         "campushub_shard_requests_total",
         "Requests answered, per shard.",
         "counter",
         &|s| s.metrics.requests_total,
     );
     per_shard(
-        &mut out,
+        out,
+        snaps,
         "campushub_connections_total",
         "Connections accepted, per shard.",
         "counter",
         &|s| s.metrics.connections_total,
     );
     per_shard(
-        &mut out,
+        out,
+        snaps,
         "campushub_accept_backpressure_total",
         "Times a shard paused accepting at its connection cap.",
         "counter",
         &|s| s.metrics.backpressure_total,
     );
     per_shard(
-        &mut out,
+        out,
+        snaps,
         "campushub_connections_parked_total",
         "Idle keep-alive connections that freed their buffers to wait for readiness alone.",
         "counter",
         &|s| s.metrics.parked_total,
     );
     per_shard(
-        &mut out,
+        out,
+        snaps,
         "campushub_access_log_dropped_total",
         "Access-log lines dropped under pressure.",
         "counter",
         &|s| s.metrics.log_dropped_total,
     );
+}
+
+/// Each shard's hot caches: entries, hits and misses, one series per named cache.
+fn render_caches(out: &mut String, snaps: &[(usize, ShardSnapshot)]) {
     for (name, help, kind, f) in [
         (
             "campushub_cache_entries",
@@ -345,85 +378,111 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
             }
         }
     }
+}
+
+/// What the shards did besides answering: readiness checks, partition maintenance, coalesced
+/// writes and reads, rate limiting, and the authorisation version they have seen.
+fn render_shard_work(out: &mut String, snaps: &[(usize, ShardSnapshot)]) {
     per_shard(
-        &mut out,
+        out,
+        snaps,
         "campushub_readiness_checks_total",
         "Readiness answers that checked the database, the replica and Redis (anonymous callers reuse a verdict under a second old).",
         "counter",
         &|s| s.metrics.readiness_checks_total,
     );
     per_shard(
-        &mut out,
+        out,
+        snaps,
         "campushub_attendance_partitions_created_total",
         "Attendance partitions the daily maintenance created.",
         "counter",
         &|s| s.metrics.partitions_created_total,
     );
     per_shard(
-        &mut out,
+        out,
+        snaps,
         "campushub_attendance_partitions_deferred",
         "Months that need an attendance partition and were left for a later run (at most campushub_db::partitions::MAX_CREATED_PER_RUN are made per run).",
         "gauge",
         &|s| s.metrics.partitions_deferred,
     );
     per_shard(
-        &mut out,
+        out,
+        snaps,
         "campushub_attendance_partition_maintenance_failures_total",
         "Daily attendance partition maintenance runs that failed.",
         "counter",
         &|s| s.metrics.partition_maintenance_failures_total,
     );
     per_shard(
-        &mut out,
+        out,
+        snaps,
         "campushub_register_batches_total",
         "Coalesced attendance writes: statements holding one or more registers.",
         "counter",
         &|s| s.metrics.register_batches_total,
     );
+    render_profile_reads(out, snaps);
     per_shard(
-        &mut out,
-        "campushub_profile_read_batches_total",
-        "Coalesced student profile reads from PostgreSQL: statements holding one or more ids.",
-        "counter",
-        &|s| s.metrics.profile_read_batches_total,
-    );
-    per_shard(
-        &mut out,
-        "campushub_profile_reads_total",
-        "Student profile reads answered by those statements (reads per statement: this over the batches).",
-        "counter",
-        &|s| s.metrics.profile_reads_total,
-    );
-    per_shard(
-        &mut out,
-        "campushub_profile_shared_hits_total",
-        "Student profiles found in the shared (Redis) level after missing the shard's cache.",
-        "counter",
-        &|s| s.metrics.profile_shared_hits_total,
-    );
-    per_shard(
-        &mut out,
-        "campushub_profile_shared_misses_total",
-        "Student profiles looked up in the shared (Redis) level and read from PostgreSQL.",
-        "counter",
-        &|s| s.metrics.profile_shared_misses_total,
-    );
-    per_shard(
-        &mut out,
+        out,
+        snaps,
         "campushub_rate_limited_total",
         "Requests refused by a rate limit (429).",
         "counter",
         &|s| s.metrics.rate_limited_total,
     );
     per_shard(
-        &mut out,
+        out,
+        snaps,
         "campushub_authz_version",
         "Highest authorisation version the shard has seen.",
         "gauge",
         &|s| s.authz_version.max(0) as u64,
     );
+}
+
+/// Coalesced student profile reads, and how the shared (Redis) level answered them.
+fn render_profile_reads(out: &mut String, snaps: &[(usize, ShardSnapshot)]) {
     per_shard(
-        &mut out,
+        out,
+        snaps,
+        "campushub_profile_read_batches_total",
+        "Coalesced student profile reads from PostgreSQL: statements holding one or more ids.",
+        "counter",
+        &|s| s.metrics.profile_read_batches_total,
+    );
+    per_shard(
+        out,
+        snaps,
+        "campushub_profile_reads_total",
+        "Student profile reads answered by those statements (reads per statement: this over the batches).",
+        "counter",
+        &|s| s.metrics.profile_reads_total,
+    );
+    per_shard(
+        out,
+        snaps,
+        "campushub_profile_shared_hits_total",
+        "Student profiles found in the shared (Redis) level after missing the shard's cache.",
+        "counter",
+        &|s| s.metrics.profile_shared_hits_total,
+    );
+    per_shard(
+        out,
+        snaps,
+        "campushub_profile_shared_misses_total",
+        "Student profiles looked up in the shared (Redis) level and read from PostgreSQL.",
+        "counter",
+        &|s| s.metrics.profile_shared_misses_total,
+    );
+}
+
+/// The invalidation bus: publishes that failed, and (with Redis) the subscription.
+fn render_invalidations(out: &mut String, snaps: &[(usize, ShardSnapshot)]) {
+    per_shard(
+        out,
+        snaps,
         "campushub_invalidation_publish_failures_total",
         "Invalidations that could not be published on Redis.",
         "counter",
@@ -431,21 +490,27 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
     );
     if snaps.iter().any(|(_, s)| s.bus.is_some()) {
         per_shard(
-            &mut out,
+            out,
+            snaps,
             "campushub_invalidation_subscribed",
             "1 while the shard's invalidation subscription is up.",
             "gauge",
             &|s| s.bus.map(|b| u64::from(b.live)).unwrap_or(0),
         );
         per_shard(
-            &mut out,
+            out,
+            snaps,
             "campushub_invalidations_received_total",
             "Invalidation messages applied from the bus.",
             "counter",
             &|s| s.bus.map(|b| b.received_total).unwrap_or(0),
         );
     }
+}
 
+/// The database pools (primary, and the replica where configured): connections by state,
+/// their counters, fallbacks to the primary and the replica's lag.
+fn render_database(out: &mut String, snaps: &[(usize, ShardSnapshot)]) {
     let _ = writeln!(out, "# HELP campushub_db_pool_connections Database connections by pool and state.\n# TYPE campushub_db_pool_connections gauge");
     for (id, s) in snaps {
         let mut pools = vec![("primary", s.primary)];
@@ -464,6 +529,20 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
             }
         }
     }
+    render_pool_counters(out, snaps);
+    per_shard(
+        out,
+        snaps,
+        "campushub_db_replica_fallbacks_total",
+        "Analytics queries sent to the primary because the replica was down.",
+        "counter",
+        &|s| s.replica_fallbacks,
+    );
+    render_replica_lag(out, snaps);
+}
+
+/// Each pool's counters: connects, timeouts, stalls, refusals.
+fn render_pool_counters(out: &mut String, snaps: &[(usize, ShardSnapshot)]) {
     for (name, help, f) in [
         (
             "campushub_db_connects_total",
@@ -498,14 +577,10 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
             }
         }
     }
-    per_shard(
-        &mut out,
-        "campushub_db_replica_fallbacks_total",
-        "Analytics queries sent to the primary because the replica was down.",
-        "counter",
-        &|s| s.replica_fallbacks,
-    );
+}
 
+/// The replica's replay lag, for the shards that have a replica (NaN when unmeasured).
+fn render_replica_lag(out: &mut String, snaps: &[(usize, ShardSnapshot)]) {
     if snaps.iter().any(|(_, s)| s.replica.is_some()) {
         let _ = writeln!(out, "# HELP campushub_db_replica_lag_seconds Replica replay lag as last measured (NaN when unreachable).\n# TYPE campushub_db_replica_lag_seconds gauge");
         for (id, s) in snaps {
@@ -520,31 +595,40 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
             }
         }
     }
+}
 
+/// Each shard's Redis connection, where Redis is configured.
+fn render_redis(out: &mut String, snaps: &[(usize, ShardSnapshot)]) {
     if snaps.iter().any(|(_, s)| s.redis.is_some()) {
         per_shard(
-            &mut out,
+            out,
+            snaps,
             "campushub_redis_connected",
             "1 when the shard's Redis connection is up.",
             "gauge",
             &|s| s.redis.map(|r| u64::from(r.connected)).unwrap_or(0),
         );
         per_shard(
-            &mut out,
+            out,
+            snaps,
             "campushub_redis_connects_total",
             "Redis connections established.",
             "counter",
             &|s| s.redis.map(|r| r.connects_total).unwrap_or(0),
         );
         per_shard(
-            &mut out,
+            out,
+            snaps,
             "campushub_redis_errors_total",
             "Redis commands that failed or timed out.",
             "counter",
             &|s| s.redis.map(|r| r.errors_total).unwrap_or(0),
         );
     }
+}
 
+/// The process: build, driver and shards, draining, memory and uptime.
+fn render_process(out: &mut String, snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) {
     let driver = snaps.first().map(|(_, s)| s.driver).unwrap_or("unknown");
     let _ = writeln!(
         out,
@@ -555,7 +639,6 @@ pub fn render(snaps: &[(usize, ShardSnapshot)], process: ProcessInfo) -> String 
     let _ = writeln!(out, "# HELP campushub_draining 1 while shutting down.\n# TYPE campushub_draining gauge\ncampushub_draining {}", u8::from(process.draining));
     let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {}", process.rss_bytes);
     let _ = writeln!(out, "# HELP campushub_uptime_seconds Seconds since the server started.\n# TYPE campushub_uptime_seconds gauge\ncampushub_uptime_seconds {:.3}", process.uptime_s);
-    out
 }
 
 /// Resident memory of this process, from /proc (0 where unavailable).

@@ -208,22 +208,56 @@ pub fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>
                 None => Ok(None),
             }
         }
-        Err(httparse::Error::TooManyHeaders) => return Err(ProtoError::TooManyHeaders),
-        Err(httparse::Error::Version) => return on_version_error(buf, limits),
-        Err(httparse::Error::HeaderName) => return Err(ProtoError::BadHeader),
-        Err(httparse::Error::HeaderValue) => return Err(ProtoError::BadHeader),
-        Err(httparse::Error::NewLine) => return Err(ProtoError::BareLf),
-        Err(_) => {
-            // A long garbage request line is still "URI too long" to the client.
-            return Err(check_partial(buf, limits).unwrap_or(ProtoError::BadRequestLine));
-        }
+        Err(e) => return on_grammar_error(e, buf, limits),
     };
-    if head_len > limits.max_head_bytes {
+    check_head_bytes(&buf[..head_len], limits)?;
+    let (method, version, target) = request_line(&req, limits)?;
+    let (path, query) = split_target(buf, target, method)?;
+    let mut head = RequestHead::new(method, version, path, query, head_len);
+    let mut framing = FramingFields::default();
+    for h in req.headers.iter() {
+        take_field(&mut head, &mut framing, buf, h.name.as_bytes(), h.value)?;
+    }
+    framing.settle(&mut head, version)?;
+    Ok(Some(head))
+}
+
+/// What a head httparse refused is answered with.
+#[inline]
+fn on_grammar_error(
+    e: httparse::Error,
+    buf: &[u8],
+    limits: &HeadLimits,
+) -> Result<Option<RequestHead>, ProtoError> {
+    match e {
+        httparse::Error::TooManyHeaders => Err(ProtoError::TooManyHeaders),
+        httparse::Error::Version => on_version_error(buf, limits),
+        httparse::Error::HeaderName => Err(ProtoError::BadHeader),
+        httparse::Error::HeaderValue => Err(ProtoError::BadHeader),
+        httparse::Error::NewLine => Err(ProtoError::BareLf),
+        // A long garbage request line is still "URI too long" to the client.
+        _ => Err(check_partial(buf, limits).unwrap_or(ProtoError::BadRequestLine)),
+    }
+}
+
+/// The whole head (`head`, blank line included): within the size limit, and no bare LF.
+#[inline(always)]
+fn check_head_bytes(head: &[u8], limits: &HeadLimits) -> Result<(), ProtoError> {
+    if head.len() > limits.max_head_bytes {
         return Err(ProtoError::HeadersTooLarge);
     }
-    if has_bare_lf(&buf[..head_len]) {
+    if has_bare_lf(head) {
         return Err(ProtoError::BareLf);
     }
+    Ok(())
+}
+
+/// The request line: a known method, a target within the URI limit, and the version.
+#[inline(always)]
+fn request_line<'b>(
+    req: &httparse::Request<'_, 'b>,
+    limits: &HeadLimits,
+) -> Result<(Method, Version, &'b str), ProtoError> {
     let (Some(method_s), Some(target), Some(version)) = (req.method, req.path, req.version) else {
         return Err(ProtoError::BadRequestLine);
     };
@@ -236,9 +270,19 @@ pub fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>
     } else {
         Version::Http10
     };
+    Ok((method, version, target))
+}
 
+/// The path and query ranges of `target` (which lies in `buf`), in any of the three forms an
+/// origin server takes.
+#[inline(always)]
+fn split_target(
+    buf: &[u8],
+    target: &str,
+    method: Method,
+) -> Result<(Range<usize>, Option<Range<usize>>), ProtoError> {
     let target_range = range_of(buf, target.as_bytes());
-    let (path, query) = if target == "*" {
+    Ok(if target == "*" {
         // Asterisk-form is for OPTIONS only (RFC 9112 §3.2.4).
         if method != Method::Options {
             return Err(ProtoError::BadRequestLine);
@@ -263,162 +307,215 @@ pub fn parse_head(buf: &[u8], limits: &HeadLimits) -> Result<Option<RequestHead>
             path = slash..slash + 1;
         }
         (path, query)
-    };
+    })
+}
 
-    let mut head = RequestHead {
-        method,
-        version,
-        path,
-        query,
-        head_len,
-        body: BodyFraming::None,
-        keep_alive: version == Version::Http11,
-        expect_continue: false,
-        request_id: None,
-        traceparent: None,
-        origin: None,
-        acr_method: None,
-        acr_headers: None,
-        authorization: None,
-        api_key: None,
-        content_type: None,
-        if_match: None,
-        if_none_match: None,
-        forwarded_for: None,
-    };
-
-    let mut content_length: Option<u64> = None;
-    let mut chunked = false;
-    let mut transfer_encoding = false;
-    let mut hosts = 0u32;
-    let mut conn_close = false;
-    let mut conn_keep_alive = false;
-    for h in req.headers.iter() {
-        let name = h.name.as_bytes();
-        let value = h.value;
-        // httparse accepts obs-text and HTAB in values; NUL, CR and LF never get through.
-        match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
-                // RFC 9112 §3.2: an invalid Host value is 400, like a missing or repeated one.
-                // An empty value is what a client sends for a target without authority.
-                if !is_host_value(value) {
-                    return Err(ProtoError::BadHost);
-                }
-                hosts += 1;
-            }
-            6 if name.eq_ignore_ascii_case(b"expect") => {
-                if value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
-                    head.expect_continue = true;
-                } else {
-                    return Err(ProtoError::ExpectationFailed);
-                }
-            }
-            6 if name.eq_ignore_ascii_case(b"origin") => {
-                head.origin = Some(range_of(buf, value));
-            }
-            8 if name.eq_ignore_ascii_case(b"if-match") => {
-                head.if_match = Some(range_of(buf, value));
-            }
-            13 if name.eq_ignore_ascii_case(b"if-none-match") => {
-                head.if_none_match = Some(range_of(buf, value));
-            }
-            9 if name.eq_ignore_ascii_case(b"x-api-key") => {
-                // Like Authorization below: one credential, never a choice between two.
-                if head.api_key.is_some() {
-                    return Err(ProtoError::RepeatedCredential);
-                }
-                head.api_key = Some(range_of(buf, value));
-            }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                conn_close |= has_token(value, b"close");
-                conn_keep_alive |= has_token(value, b"keep-alive");
-            }
-            11 if name.eq_ignore_ascii_case(b"traceparent") => {
-                head.traceparent = Some(range_of(buf, value));
-            }
-            12 if name.eq_ignore_ascii_case(b"x-request-id") => {
-                head.request_id = Some(range_of(buf, value));
-            }
-            12 if name.eq_ignore_ascii_case(b"content-type") => {
-                head.content_type = Some(range_of(buf, value));
-            }
-            13 if name.eq_ignore_ascii_case(b"authorization") => {
-                // Authorization is a singleton, not a list (RFC 9110 §5.3, §11.6.2): two of them
-                // cannot be combined, and taking either would let a front proxy and this server
-                // act on different credentials. 400, never a pick.
-                if head.authorization.is_some() {
-                    return Err(ProtoError::RepeatedCredential);
-                }
-                head.authorization = Some(range_of(buf, value));
-            }
-            15 if name.eq_ignore_ascii_case(b"x-forwarded-for") => {
-                head.forwarded_for = Some(range_of(buf, value));
-            }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
-                let n = parse_content_length(value)?;
-                if content_length.is_some_and(|prev| prev != n) {
-                    return Err(ProtoError::BadContentLength);
-                }
-                content_length = Some(n);
-            }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-                transfer_encoding = true;
-                for coding in value.split(|b| *b == b',') {
-                    let coding = coding.trim_ascii();
-                    if coding.is_empty() {
-                        continue;
-                    }
-                    if chunked {
-                        // Anything after chunked (including a second chunked) is invalid.
-                        return Err(ProtoError::BadTransferEncoding);
-                    }
-                    if coding.eq_ignore_ascii_case(b"chunked") {
-                        chunked = true;
-                    } else {
-                        return Err(ProtoError::UnsupportedTransferEncoding);
-                    }
-                }
-            }
-            29 if name.eq_ignore_ascii_case(b"access-control-request-method") => {
-                head.acr_method = Some(range_of(buf, value));
-            }
-            30 if name.eq_ignore_ascii_case(b"access-control-request-headers") => {
-                head.acr_headers = Some(range_of(buf, value));
-            }
-            _ => {}
+impl RequestHead {
+    /// A head with its request line read and no header field yet.
+    #[inline(always)]
+    fn new(
+        method: Method,
+        version: Version,
+        path: Range<usize>,
+        query: Option<Range<usize>>,
+        head_len: usize,
+    ) -> RequestHead {
+        RequestHead {
+            method,
+            version,
+            path,
+            query,
+            head_len,
+            body: BodyFraming::None,
+            keep_alive: version == Version::Http11,
+            expect_continue: false,
+            request_id: None,
+            traceparent: None,
+            origin: None,
+            acr_method: None,
+            acr_headers: None,
+            authorization: None,
+            api_key: None,
+            content_type: None,
+            if_match: None,
+            if_none_match: None,
+            forwarded_for: None,
         }
     }
+}
 
-    // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any request, HTTP/1.0
-    // included, with more than one.
-    if hosts > 1 || (version == Version::Http11 && hosts == 0) {
-        return Err(ProtoError::BadHost);
+/// The fields that frame the message and decide the connection (Host, Connection,
+/// Content-Length, Transfer-Encoding), as they are read; [`FramingFields::settle`] checks them
+/// together once all are in.
+#[derive(Default)]
+struct FramingFields {
+    content_length: Option<u64>,
+    chunked: bool,
+    transfer_encoding: bool,
+    hosts: u32,
+    conn_close: bool,
+    conn_keep_alive: bool,
+}
+
+/// Takes one header field: the framing fields into `framing`, the values the server uses into
+/// `head` (as ranges of `buf`), anything else ignored. httparse accepts obs-text and HTAB in
+/// values; NUL, CR and LF never get through.
+#[inline(always)]
+fn take_field(
+    head: &mut RequestHead,
+    framing: &mut FramingFields,
+    buf: &[u8],
+    name: &[u8],
+    value: &[u8],
+) -> Result<(), ProtoError> {
+    match name.len() {
+        4 if name.eq_ignore_ascii_case(b"host") => framing.host(value)?,
+        6 if name.eq_ignore_ascii_case(b"expect") => {
+            if value.trim_ascii().eq_ignore_ascii_case(b"100-continue") {
+                head.expect_continue = true;
+            } else {
+                return Err(ProtoError::ExpectationFailed);
+            }
+        }
+        6 if name.eq_ignore_ascii_case(b"origin") => {
+            head.origin = Some(range_of(buf, value));
+        }
+        8 if name.eq_ignore_ascii_case(b"if-match") => {
+            head.if_match = Some(range_of(buf, value));
+        }
+        13 if name.eq_ignore_ascii_case(b"if-none-match") => {
+            head.if_none_match = Some(range_of(buf, value));
+        }
+        9 if name.eq_ignore_ascii_case(b"x-api-key") => {
+            // Like Authorization below: one credential, never a choice between two.
+            if head.api_key.is_some() {
+                return Err(ProtoError::RepeatedCredential);
+            }
+            head.api_key = Some(range_of(buf, value));
+        }
+        10 if name.eq_ignore_ascii_case(b"connection") => framing.connection(value),
+        11 if name.eq_ignore_ascii_case(b"traceparent") => {
+            head.traceparent = Some(range_of(buf, value));
+        }
+        12 if name.eq_ignore_ascii_case(b"x-request-id") => {
+            head.request_id = Some(range_of(buf, value));
+        }
+        12 if name.eq_ignore_ascii_case(b"content-type") => {
+            head.content_type = Some(range_of(buf, value));
+        }
+        13 if name.eq_ignore_ascii_case(b"authorization") => {
+            // Authorization is a singleton, not a list (RFC 9110 §5.3, §11.6.2): two of them
+            // cannot be combined, and taking either would let a front proxy and this server
+            // act on different credentials. 400, never a pick.
+            if head.authorization.is_some() {
+                return Err(ProtoError::RepeatedCredential);
+            }
+            head.authorization = Some(range_of(buf, value));
+        }
+        15 if name.eq_ignore_ascii_case(b"x-forwarded-for") => {
+            head.forwarded_for = Some(range_of(buf, value));
+        }
+        14 if name.eq_ignore_ascii_case(b"content-length") => framing.content_length(value)?,
+        17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            framing.transfer_encoding(value)?;
+        }
+        29 if name.eq_ignore_ascii_case(b"access-control-request-method") => {
+            head.acr_method = Some(range_of(buf, value));
+        }
+        30 if name.eq_ignore_ascii_case(b"access-control-request-headers") => {
+            head.acr_headers = Some(range_of(buf, value));
+        }
+        _ => {}
     }
-    if transfer_encoding {
-        if content_length.is_some() || version == Version::Http10 {
-            return Err(ProtoError::BadTransferEncoding);
+    Ok(())
+}
+
+impl FramingFields {
+    /// A Host field. RFC 9112 §3.2: an invalid Host value is 400, like a missing or repeated
+    /// one. An empty value is what a client sends for a target without authority.
+    #[inline(always)]
+    fn host(&mut self, value: &[u8]) -> Result<(), ProtoError> {
+        if !is_host_value(value) {
+            return Err(ProtoError::BadHost);
         }
-        if !chunked {
-            return Err(ProtoError::BadTransferEncoding);
+        self.hosts += 1;
+        Ok(())
+    }
+
+    /// A Connection field: its `close` and `keep-alive` options.
+    #[inline(always)]
+    fn connection(&mut self, value: &[u8]) {
+        self.conn_close |= has_token(value, b"close");
+        self.conn_keep_alive |= has_token(value, b"keep-alive");
+    }
+
+    /// A Content-Length field: repeated ones must agree.
+    #[inline(always)]
+    fn content_length(&mut self, value: &[u8]) -> Result<(), ProtoError> {
+        let n = parse_content_length(value)?;
+        if self.content_length.is_some_and(|prev| prev != n) {
+            return Err(ProtoError::BadContentLength);
         }
-        head.body = BodyFraming::Chunked;
-    } else if let Some(n) = content_length {
-        head.body = if n == 0 {
-            BodyFraming::None
-        } else {
-            BodyFraming::Length(n)
+        self.content_length = Some(n);
+        Ok(())
+    }
+
+    /// A Transfer-Encoding field: chunked is the only coding taken, and it must come last.
+    #[inline(always)]
+    fn transfer_encoding(&mut self, value: &[u8]) -> Result<(), ProtoError> {
+        self.transfer_encoding = true;
+        for coding in value.split(|b| *b == b',') {
+            let coding = coding.trim_ascii();
+            if coding.is_empty() {
+                continue;
+            }
+            if self.chunked {
+                // Anything after chunked (including a second chunked) is invalid.
+                return Err(ProtoError::BadTransferEncoding);
+            }
+            if coding.eq_ignore_ascii_case(b"chunked") {
+                self.chunked = true;
+            } else {
+                return Err(ProtoError::UnsupportedTransferEncoding);
+            }
+        }
+        Ok(())
+    }
+
+    /// Once every field is read: Host, the body's framing, keep-alive and the expectation.
+    #[inline(always)]
+    fn settle(self, head: &mut RequestHead, version: Version) -> Result<(), ProtoError> {
+        // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any request,
+        // HTTP/1.0 included, with more than one.
+        if self.hosts > 1 || (version == Version::Http11 && self.hosts == 0) {
+            return Err(ProtoError::BadHost);
+        }
+        if self.transfer_encoding {
+            if self.content_length.is_some() || version == Version::Http10 {
+                return Err(ProtoError::BadTransferEncoding);
+            }
+            if !self.chunked {
+                return Err(ProtoError::BadTransferEncoding);
+            }
+            head.body = BodyFraming::Chunked;
+        } else if let Some(n) = self.content_length {
+            head.body = if n == 0 {
+                BodyFraming::None
+            } else {
+                BodyFraming::Length(n)
+            };
+        }
+        head.keep_alive = match version {
+            Version::Http11 => !self.conn_close,
+            Version::Http10 => self.conn_keep_alive && !self.conn_close,
         };
+        // No content, no interim response; and RFC 9110 §10.1.1: a 100-continue expectation in
+        // an HTTP/1.0 request MUST be ignored (an HTTP/1.0 client cannot read a 1xx).
+        if head.body == BodyFraming::None || version == Version::Http10 {
+            head.expect_continue = false;
+        }
+        Ok(())
     }
-    head.keep_alive = match version {
-        Version::Http11 => !conn_close,
-        Version::Http10 => conn_keep_alive && !conn_close,
-    };
-    // No content, no interim response; and RFC 9110 §10.1.1: a 100-continue expectation in an
-    // HTTP/1.0 request MUST be ignored (an HTTP/1.0 client cannot read a 1xx).
-    if head.body == BodyFraming::None || version == Version::Http10 {
-        head.expect_continue = false;
-    }
-    Ok(Some(head))
 }
 
 /// Splits `target` (origin-form, or what follows an absolute-form's authority), found at `at`

@@ -464,17 +464,9 @@ async fn serve_one(
 ) -> Served {
     let t0 = Instant::now();
     let rid = RequestIdBuf::from_head(shard, &rbuf[start..], Some(&head));
-    let abs = |r: &std::ops::Range<usize>| start + r.start..start + r.end;
 
-    // The body limit is the route's; route early only when there is a body to limit.
-    let early_route = match head.body {
-        BodyFraming::None => Route::NotFound,
-        _ => std::str::from_utf8(&rbuf[abs(&head.path)])
-            .map(|p| router::route(p).route)
-            .unwrap_or(Route::NotFound),
-    };
-
-    // Body.
+    // Body, under the route's limit.
+    let early_route = HeadView { buf: &rbuf, start }.early_route(&head);
     let body_start = start + head.head_len;
     let limit = early_route.max_body(shard.config.max_body_bytes);
     let (rbuf, body_at) = match read_body(
@@ -484,12 +476,7 @@ async fn serve_one(
     {
         Ok(v) => v,
         Err(BodyFail::Answer(e)) => {
-            queue_proto_error(shard, e, Some((&head, early_route)), &rid, t0, &mut wbuf);
-            return Served::Close {
-                stream_ok: true,
-                wbuf,
-                linger: true,
-            };
+            return answer_and_close(shard, e, &head, early_route, &rid, t0, wbuf)
         }
         Err(BodyFail::Gone) => {
             return Served::Close {
@@ -505,99 +492,32 @@ async fn serve_one(
     };
     let consumed = body_range.end - start;
 
-    // Dispatch. One UTF-8 check covers path and query (httparse already limited the target
-    // to visible ASCII); the route's parameter is a sub-slice of the path.
-    let buf = &rbuf;
-    let header = |r: &Option<std::ops::Range<usize>>| r.as_ref().map(|r| &buf[abs(r)]);
-    let target_end = head.query.as_ref().map_or(head.path.end, |q| q.end);
-    let target = std::str::from_utf8(&buf[abs(&(head.path.start..target_end))]).unwrap_or("");
-    let path_len = head.path.len();
-    let path = target.get(..path_len).unwrap_or("");
-    let query = match &head.query {
-        Some(q) => target.get(q.start - head.path.start..).unwrap_or(""),
-        None => "",
-    };
-    let matched = router::route(path);
-    let route = matched.route;
-    let origin = header(&head.origin);
+    // Dispatch.
+    let view = HeadView { buf: &rbuf, start };
+    let target = view.target(&head);
     // Behind a trusted balancer, the client it names (net::forwarded).
-    let socket_peer = peer;
-    let peer = match crate::net::forwarded::client(
+    let peers = match crate::net::forwarded::client(
         &shard.config.trusted_proxies,
         peer,
-        header(&head.forwarded_for),
+        view.field(&head.forwarded_for),
     ) {
-        Ok(ip) => ip,
-        Err(e) => {
-            queue_proto_error(shard, e, Some((&head, route)), &rid, t0, &mut wbuf);
-            return Served::Close {
-                stream_ok: true,
-                wbuf,
-                linger: true,
-            };
-        }
+        Ok(ip) => (ip, peer),
+        Err(e) => return answer_and_close(shard, e, &head, target.route, &rid, t0, wbuf),
     };
-    let req = Request {
-        method: head.method,
-        route,
-        endpoint: route.endpoint(head.method),
-        param: matched.param,
-        path,
-        query,
-        body: if chunked {
-            scratch.as_slice()
-        } else {
-            &buf[body_range]
-        },
-        origin,
-        acr_method: header(&head.acr_method),
-        content_type: header(&head.content_type),
-        authorization: header(&head.authorization),
-        api_key: header(&head.api_key),
-        if_match: header(&head.if_match),
-        if_none_match: header(&head.if_none_match),
-        peer,
-        socket_peer,
-        request_id: rid.as_bytes(),
-        claims: std::cell::OnceCell::new(),
-        key: std::cell::OnceCell::new(),
-        caller: std::cell::OnceCell::new(),
+    let body = if chunked {
+        scratch.as_slice()
+    } else {
+        &rbuf[body_range]
     };
+    let req = request(&head, view, target, body, peers, rid.as_bytes());
     shard.active_requests.set(shard.active_requests.get() + 1);
     let resp = crate::pipeline::handle(shard, &req).await;
     shard
         .active_requests
         .set(shard.active_requests.get().saturating_sub(1));
 
-    let keep_alive = head.keep_alive && !resp.close && !shard.timers.is_draining();
-    let cors_origin = origin.and_then(|o| crate::cors::allowed(&shard.config.cors_origins, o));
-    let date = shard.date.get();
-    encode(
-        &resp,
-        &EncodeContext {
-            date: &date,
-            request_id: rid.as_bytes(),
-            keep_alive,
-            http10: head.version == Version::Http10,
-            head_only: head.method == Method::Head,
-            cors_origin,
-            security: &shard.security_headers,
-            credentialed: req.authorization.is_some() || req.api_key.is_some(),
-        },
-        &mut wbuf,
-    );
-    let traceparent = header(&head.traceparent).filter(|t| request_id::is_traceparent(t));
-    record(
-        shard,
-        head.method,
-        route,
-        resp.status,
-        t0,
-        rid.as_bytes(),
-        traceparent,
-    );
-
-    if keep_alive {
+    // Answer.
+    if queue_response(shard, &head, view, &req, &resp, t0, &mut wbuf) {
         Served::KeepGoing {
             rbuf,
             wbuf,
@@ -609,6 +529,170 @@ async fn serve_one(
             wbuf,
             linger: false,
         }
+    }
+}
+
+/// A parsed head where it lies: the read buffer and the offset the head starts at (the head's
+/// ranges are relative to it).
+#[derive(Clone, Copy)]
+struct HeadView<'b> {
+    buf: &'b [u8],
+    start: usize,
+}
+
+/// The request target, split and routed.
+struct Target<'b> {
+    path: &'b str,
+    query: &'b str,
+    route: Route,
+    /// The route's `{id}` segment: a sub-slice of `path`.
+    param: &'b str,
+}
+
+impl<'b> HeadView<'b> {
+    /// The bytes of one of the head's ranges.
+    #[inline(always)]
+    fn slice(self, r: &std::ops::Range<usize>) -> &'b [u8] {
+        &self.buf[self.start + r.start..self.start + r.end]
+    }
+
+    /// A header field's value, if it was sent.
+    #[inline(always)]
+    fn field(self, r: &Option<std::ops::Range<usize>>) -> Option<&'b [u8]> {
+        r.as_ref().map(|r| self.slice(r))
+    }
+
+    /// The route whose body limit applies; routed only when there is a body to limit.
+    #[inline(always)]
+    fn early_route(self, head: &RequestHead) -> Route {
+        match head.body {
+            BodyFraming::None => Route::NotFound,
+            _ => std::str::from_utf8(self.slice(&head.path))
+                .map(|p| router::route(p).route)
+                .unwrap_or(Route::NotFound),
+        }
+    }
+
+    /// Path, query and route. One UTF-8 check covers path and query (httparse already limited
+    /// the target to visible ASCII).
+    #[inline(always)]
+    fn target(self, head: &RequestHead) -> Target<'b> {
+        let target_end = head.query.as_ref().map_or(head.path.end, |q| q.end);
+        let target = std::str::from_utf8(self.slice(&(head.path.start..target_end))).unwrap_or("");
+        let path_len = head.path.len();
+        let path = target.get(..path_len).unwrap_or("");
+        let query = match &head.query {
+            Some(q) => target.get(q.start - head.path.start..).unwrap_or(""),
+            None => "",
+        };
+        let matched = router::route(path);
+        Target {
+            path,
+            query,
+            route: matched.route,
+            param: matched.param,
+        }
+    }
+}
+
+/// The request as handlers see it. `peers`: the client (maybe named by a trusted balancer)
+/// and the connection's own peer.
+#[inline(always)]
+fn request<'b>(
+    head: &RequestHead,
+    view: HeadView<'b>,
+    target: Target<'b>,
+    body: &'b [u8],
+    (peer, socket_peer): (std::net::IpAddr, std::net::IpAddr),
+    request_id: &'b [u8],
+) -> Request<'b> {
+    Request {
+        method: head.method,
+        route: target.route,
+        endpoint: target.route.endpoint(head.method),
+        param: target.param,
+        path: target.path,
+        query: target.query,
+        body,
+        origin: view.field(&head.origin),
+        acr_method: view.field(&head.acr_method),
+        content_type: view.field(&head.content_type),
+        authorization: view.field(&head.authorization),
+        api_key: view.field(&head.api_key),
+        if_match: view.field(&head.if_match),
+        if_none_match: view.field(&head.if_none_match),
+        peer,
+        socket_peer,
+        request_id,
+        claims: std::cell::OnceCell::new(),
+        key: std::cell::OnceCell::new(),
+        caller: std::cell::OnceCell::new(),
+    }
+}
+
+/// Encodes the handler's response into `wbuf` and records the request; returns whether the
+/// connection stays open.
+#[inline]
+fn queue_response(
+    shard: &Shard,
+    head: &RequestHead,
+    view: HeadView<'_>,
+    req: &Request<'_>,
+    resp: &Response,
+    t0: Instant,
+    wbuf: &mut Vec<u8>,
+) -> bool {
+    let keep_alive = head.keep_alive && !resp.close && !shard.timers.is_draining();
+    let cors_origin = req
+        .origin
+        .and_then(|o| crate::cors::allowed(&shard.config.cors_origins, o));
+    let date = shard.date.get();
+    encode(
+        resp,
+        &EncodeContext {
+            date: &date,
+            request_id: req.request_id,
+            keep_alive,
+            http10: head.version == Version::Http10,
+            head_only: head.method == Method::Head,
+            cors_origin,
+            security: &shard.security_headers,
+            credentialed: req.authorization.is_some() || req.api_key.is_some(),
+        },
+        wbuf,
+    );
+    let traceparent = view
+        .field(&head.traceparent)
+        .filter(|t| request_id::is_traceparent(t));
+    record(
+        shard,
+        head.method,
+        req.route,
+        resp.status,
+        t0,
+        req.request_id,
+        traceparent,
+    );
+    keep_alive
+}
+
+/// Answers a protocol error found while serving a request (its route known as far as it was
+/// read), then closes after a lingering read.
+#[inline]
+fn answer_and_close(
+    shard: &Shard,
+    e: ProtoError,
+    head: &RequestHead,
+    route: Route,
+    rid: &RequestIdBuf,
+    t0: Instant,
+    mut wbuf: Vec<u8>,
+) -> Served {
+    queue_proto_error(shard, e, Some((head, route)), rid, t0, &mut wbuf);
+    Served::Close {
+        stream_ok: true,
+        wbuf,
+        linger: true,
     }
 }
 
