@@ -7,10 +7,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use campushub_cache::{Invalidation, Message};
 use campushub_db::pgtypes::Date;
-use campushub_db::queries::campus::{Outcome, Record};
+use campushub_db::queries::campus::{self, Outcome, Params, Record};
 use campushub_db::queries::word::Word;
+use campushub_db::statements::Stmt;
 
-use super::fields::parse_date;
+use super::fields::{parse_date, Fields};
 use super::{query_pairs, Request};
 use crate::api_error::{ApiError, FieldError};
 use crate::auth::access::class_access;
@@ -71,6 +72,23 @@ pub fn date_range(req: &Request<'_>) -> Result<(Date, Date), ApiError> {
     Ok((from, to))
 }
 
+/// The record status a change may set (`create`: none, a new record is active).
+pub fn status_in(f: &mut Fields, create: bool) -> Option<&'static str> {
+    if create {
+        None
+    } else {
+        f.one_of("status", false, STATUSES)
+    }
+}
+
+/// The verdict on a body: a change that names nothing (`unchanged`) is refused too.
+pub fn finish_body(mut f: Fields, create: bool, unchanged: bool) -> Result<(), ApiError> {
+    if !create && f.ok() && unchanged {
+        f.bad("body", "names nothing to change");
+    }
+    f.finish()
+}
+
 /// The route's `{id}` as a public id (400 when it is not a UUID).
 pub fn path_id(req: &Request<'_>, what: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::try_parse(req.param)
@@ -81,6 +99,19 @@ pub fn path_id(req: &Request<'_>, what: &str) -> Result<uuid::Uuid, ApiError> {
 pub fn query_uuid(name: &str, v: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::try_parse(v)
         .map_err(|_| ApiError::BadParameter(format!("`{name}` must be a UUID.")))
+}
+
+/// A query parameter that must be one of `allowed` (400 saying `message` otherwise).
+pub fn query_one_of(
+    v: &str,
+    allowed: &[&'static str],
+    message: &str,
+) -> Result<&'static str, ApiError> {
+    allowed
+        .iter()
+        .find(|s| **s == v)
+        .copied()
+        .ok_or_else(|| ApiError::BadParameter(message.into()))
 }
 
 /// The LIKE pattern of a prefix search: lower-cased, its wildcards escaped, 1-100 characters.
@@ -184,6 +215,12 @@ impl Paging {
         }
         Ok(true)
     }
+}
+
+/// Keeps the value of a query parameter `on` knows (see [`parse_query`]): its answer.
+pub fn take_param<T>(slot: &mut Option<T>, value: Result<T, ApiError>) -> Result<bool, ApiError> {
+    *slot = Some(value?);
+    Ok(true)
 }
 
 /// Reads the query: `on` gets every pair that is not a paging parameter (and answers whether
@@ -334,6 +371,33 @@ pub fn refused(
         }
         None => ApiError::Internal,
     }
+}
+
+/// Runs campus write `stmt` as the caller: the caller's users.id and address go first (for the
+/// audit event), then `params`. The outcome as it is, applied or refused.
+pub async fn write(
+    shard: &Shard,
+    req: &Request<'_>,
+    stmt: &Stmt,
+    params: &Params<'_>,
+) -> Result<Outcome, ApiError> {
+    let actor = req.caller()?.principal.user_id;
+    Ok(campus::change_as(shard.db.primary(), stmt, actor, &ip(req), params).await?)
+}
+
+/// [`write`], a refusal answered by [`refused`] through `conflicts`.
+pub async fn apply(
+    shard: &Shard,
+    req: &Request<'_>,
+    stmt: &Stmt,
+    params: &Params<'_>,
+    conflicts: &[(Word, &str, &str)],
+) -> Result<Outcome, ApiError> {
+    let o = write(shard, req, stmt, params).await?;
+    if !o.applied() {
+        return Err(refused(&o, conflicts, |_| None));
+    }
+    Ok(o)
 }
 
 /// Tells every shard of every instance that what `what` names is stale (a campus write, after
