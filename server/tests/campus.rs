@@ -11,7 +11,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::campus::{bad_fields, build_campus, call_with, get, give_password, id_of, ok, send};
+use common::campus::{
+    bad_fields, build_campus, call_with, get, give_password, id_of, ok, send, send_text, status_as,
+};
 use common::{access_token, call, eventually, sql_one, TestServer};
 use serde_json::{json, Value};
 
@@ -422,14 +424,12 @@ fn a_registrars_and_a_teachers_day() {
         204,
     );
     assert_eq!(
-        call(
+        status_as(
             &server,
             "DELETE",
             &format!("/api/v1/enrollments/{eid}"),
-            Some(&registrar),
-            None
-        )
-        .status,
+            &registrar
+        ),
         404
     );
     let roster = ok(
@@ -620,12 +620,12 @@ fn refusals_and_object_level_rules() {
     );
     let r = send(&server, "POST", "/api/v1/students", &registrar, json!({}));
     assert_eq!(bad_fields(&r).len(), 7, "every required field");
-    let r = call(
+    let r = send_text(
         &server,
         "POST",
         "/api/v1/students",
-        Some(&registrar),
-        Some(r#"{"username":"a\u0000b"}"#),
+        &registrar,
+        r#"{"username":"a\u0000b"}"#,
     );
     assert_eq!(r.status, 422);
     let r = send(

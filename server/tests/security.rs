@@ -172,10 +172,7 @@ fn an_api_key_loses_what_its_creator_loses_and_always_expires() {
         None,
     );
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(
-        call(&server, "GET", &record, Some(&token), None).status,
-        403
-    );
+    assert_eq!(status_as(&server, "GET", &record, &token), 403);
     assert_eq!(
         key_get(&server, &record, &key),
         403,
@@ -265,7 +262,7 @@ fn a_revoked_keys_bindings_do_not_keep_its_role_in_use() {
     let id = r.json()["sourced_id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/roles/{name}");
     assert_eq!(
-        call(&server, "DELETE", &path, Some(&admin), None).status,
+        status_as(&server, "DELETE", &path, &admin),
         409,
         "a live key holds it"
     );
@@ -277,10 +274,7 @@ fn a_revoked_keys_bindings_do_not_keep_its_role_in_use() {
         None,
     );
     assert_eq!(r.status, 204);
-    assert_eq!(
-        call(&server, "DELETE", &path, Some(&admin), None).status,
-        204
-    );
+    assert_eq!(status_as(&server, "DELETE", &path, &admin), 204);
 }
 
 fn code(secret: &[u8], offset: i64) -> String {
@@ -321,13 +315,7 @@ fn enrol(server: &TestServer, user: &str) -> (Vec<u8>, String) {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let secret = totp::base32_decode(r.json()["secret"].as_str().unwrap()).unwrap();
     let body = serde_json::json!({"code": code(&secret, -1)}).to_string();
-    let r = call(
-        server,
-        "POST",
-        "/api/v1/auth/mfa/enroll",
-        Some(&token),
-        Some(&body),
-    );
+    let r = send_text(server, "POST", "/api/v1/auth/mfa/enroll", &token, &body);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     (secret, token)
 }
@@ -423,22 +411,22 @@ fn current_password_and_mfa_code_guesses_are_limited_locked_and_audited() {
     let id = sql_one(&format!("SELECT id FROM users WHERE username = '{user}'"));
     common::redis(&["DEL", &format!("campushub:rl:credentials:{id}")]);
     for _ in 0..3 {
-        let r = call(
+        let r = send_text(
             &limited,
             "POST",
             "/api/v1/auth/mfa/disable",
-            Some(&token),
-            Some(&wrong_code.to_string()),
+            &token,
+            &wrong_code.to_string(),
         );
         assert_ne!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
         std::thread::sleep(Duration::from_millis(2100));
     }
-    let r = call(
+    let r = send_text(
         &limited,
         "POST",
         "/api/v1/auth/mfa/disable",
-        Some(&token),
-        Some(&wrong_code.to_string()),
+        &token,
+        &wrong_code.to_string(),
     );
     assert_eq!(r.status, 429);
     assert_eq!(r.json()["type"], "/problems/rate-limited");
@@ -559,10 +547,7 @@ fn the_department_summary_needs_attendance_read_and_is_computed_once_a_minute() 
     let r = call(&server, "GET", &path, None, None);
     assert_eq!(r.status, 401, "anonymous");
     let student = access_token(&server, "student1");
-    assert_eq!(
-        call(&server, "GET", &path, Some(&student), None).status,
-        403
-    );
+    assert_eq!(status_as(&server, "GET", &path, &student), 403);
     let admin = admin(&server);
     let first = call(&server, "GET", &path, Some(&admin), None);
     assert_eq!(
@@ -695,7 +680,7 @@ fn an_api_key_cannot_touch_its_creators_credentials() {
             r#"{"current_password":"campushub-demo","new_password":"taken-over-123"}"#,
         ),
     ] {
-        let r = call(&server, "POST", path, Some(&key), Some(body));
+        let r = send_text(&server, "POST", path, &key, body);
         assert_eq!(
             r.status,
             403,
@@ -708,15 +693,14 @@ fn an_api_key_cannot_touch_its_creators_credentials() {
         "t"
     );
     // The key still reads what it may.
-    assert_eq!(
-        call(&server, "GET", "/api/v1/me", Some(&key), None).status,
-        200
-    );
+    assert_eq!(status_as(&server, "GET", "/api/v1/me", &key), 200);
 }
 
 // ---- The attacker's review of the campus API (da3d698): five medium and eleven low findings.
 
-use common::campus::{build_campus, give_password, id_of, new_quiz, ok, open_session, send, tag};
+use common::campus::{
+    build_campus, give_password, id_of, new_quiz, ok, open_session, send, send_text, status_as, tag,
+};
 use serde_json::json;
 
 /// A new staff member of department `dept` with the demo password; returns their public id.
@@ -773,7 +757,7 @@ fn a_department_admin_cannot_change_or_deactivate_someone_with_wider_grants() {
     let email = json!({"email": format!("taken{t}@example.edu")}).to_string();
     let staff = format!("/api/v1/staff/{big}");
     assert_eq!(
-        status(&call(&server, "PATCH", &staff, Some(&da), Some(&email))),
+        status(&send_text(&server, "PATCH", &staff, &da, &email)),
         403
     );
     assert_eq!(
@@ -798,7 +782,7 @@ fn a_department_admin_cannot_change_or_deactivate_someone_with_wider_grants() {
         403
     );
     assert_eq!(
-        status(&call(&server, "PATCH", &student, Some(&da), Some(&email))),
+        status(&send_text(&server, "PATCH", &student, &da, &email)),
         403
     );
     // Within the department the department's admin still works: the class's teacher.
@@ -887,14 +871,12 @@ fn the_last_institution_administrator_cannot_be_removed_even_by_two_at_once() {
     // The only administrator cannot unbind themself, and SQL behind the server's back cannot
     // deactivate them either.
     let unbind = |token: &str, binding: &str| {
-        call(
+        status_as(
             &server,
             "DELETE",
             &format!("/api/v1/role-bindings/{binding}"),
-            Some(token),
-            None,
+            token,
         )
-        .status
     };
     let r = call(
         &server,
@@ -1028,14 +1010,12 @@ fn enrolling_needs_the_right_on_the_student_and_rosters_show_strangers_briefly()
     );
     assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(
-        call(
+        status_as(
             &server,
             "GET",
             &format!("/api/v1/students/{stranger}"),
-            Some(&dept_registrar),
-            None
-        )
-        .status,
+            &dept_registrar
+        ),
         403
     );
     // Enrolled by someone who may: the roster shows the stranger only as a register needs.
@@ -1155,15 +1135,9 @@ fn draft_results_show_only_to_those_who_may_grade_or_publish_them() {
     );
     let colleague = access_token(&server, &colleague);
     let sheet = format!("/api/v1/line-items/{item}/results");
-    assert_eq!(
-        call(&server, "GET", &sheet, Some(&colleague), None).status,
-        403
-    );
+    assert_eq!(status_as(&server, "GET", &sheet, &colleague), 403);
     // Those who may grade or publish it see it.
-    assert_eq!(
-        call(&server, "GET", &sheet, Some(&other_teacher), None).status,
-        200
-    );
+    assert_eq!(status_as(&server, "GET", &sheet, &other_teacher), 200);
     assert_eq!(drafts(&admin), 1);
     // Published, everyone who may read the student's results sees it.
     ok(
@@ -1264,12 +1238,9 @@ fn a_caller_without_rights_on_a_kind_cannot_tell_real_ids_from_random_ones() {
     }
     // Their own record still answers, and staff still learn that an id does not exist.
     let own = format!("/api/v1/students/{}", c.students[0]);
-    assert_eq!(call(&server, "GET", &own, Some(&student), None).status, 200);
+    assert_eq!(status_as(&server, "GET", &own, &student), 200);
     let missing = format!("/api/v1/students/{random}");
-    assert_eq!(
-        call(&server, "GET", &missing, Some(&registrar), None).status,
-        404
-    );
+    assert_eq!(status_as(&server, "GET", &missing, &registrar), 404);
 }
 
 /// Low: anonymous `/readyz` was never limited and pinged PostgreSQL, the replica and Redis on
@@ -1309,7 +1280,7 @@ fn anonymous_readiness_is_limited_and_answered_from_a_verdict_at_most_a_second_o
     );
     // The operator is never limited and always checks.
     for _ in 0..30 {
-        assert_eq!(call(&server, "GET", "/readyz", Some(ops), None).status, 200);
+        assert_eq!(status_as(&server, "GET", "/readyz", ops), 200);
     }
 }
 
@@ -1346,13 +1317,7 @@ fn lenient_input_is_refused() {
         r#"{{"username":"dup{t}","given_name":"A","given_name":"B","family_name":"C","roll_number":"D{t}","program":"P","year_of_study":1,"department":"{}"}}"#,
         c.dept
     );
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/students",
-        Some(&registrar),
-        Some(&dup),
-    );
+    let r = send_text(&server, "POST", "/api/v1/students", &registrar, &dup);
     assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
     assert!(String::from_utf8_lossy(&r.body).contains("appears twice"));
     let student = |username: &str, given: &str| {
@@ -1434,13 +1399,7 @@ fn the_list_of_bad_fields_is_capped() {
     }
     let body = serde_json::Value::Object(body).to_string();
     assert!(body.len() > 14_000 && body.len() < 16 * 1024);
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/students",
-        Some(&registrar),
-        Some(&body),
-    );
+    let r = send_text(&server, "POST", "/api/v1/students", &registrar, &body);
     assert_eq!(r.status, 422);
     let errors = r.json()["errors"].as_array().unwrap().len();
     assert!(errors <= 51, "{errors} errors listed");
@@ -1540,14 +1499,12 @@ fn key_managers_revoke_only_keys_of_people_within_their_own_grants() {
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
     // The administrator's key still works.
     assert_eq!(
-        call(
+        status_as(
             &server,
             "DELETE",
             &format!("/api/v1/api-keys/{admins_key}"),
-            Some(&admin),
-            None
-        )
-        .status,
+            &admin
+        ),
         204
     );
 }

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::{call, parse_responses, sql_one, Resp, TestServer};
+use super::{call, first_response, sql_one, Resp, TestServer};
 
 pub fn tag() -> String {
     let nanos = std::time::SystemTime::now()
@@ -37,15 +37,25 @@ pub fn call_with(
     }
     req.push_str("\r\n");
     req.push_str(body.as_deref().unwrap_or(""));
-    parse_responses(&server.raw(req.as_bytes()), &[method == "HEAD"]).remove(0)
+    first_response(&server.raw(req.as_bytes()), method)
 }
 
 pub fn send(server: &TestServer, method: &str, path: &str, token: &str, body: Value) -> Resp {
     call(server, method, path, Some(token), Some(&body.to_string()))
 }
 
+/// A `method` request to `path` as `token` with the JSON text `body`.
+pub fn send_text(server: &TestServer, method: &str, path: &str, token: &str, body: &str) -> Resp {
+    call(server, method, path, Some(token), Some(body))
+}
+
 pub fn get(server: &TestServer, path: &str, token: &str) -> Resp {
     call(server, "GET", path, Some(token), None)
+}
+
+/// The status of a `method` request without a body to `path` as `token`.
+pub fn status_as(server: &TestServer, method: &str, path: &str, token: &str) -> u16 {
+    call(server, method, path, Some(token), None).status
 }
 
 pub fn ok(r: &Resp, status: u16) -> Value {
