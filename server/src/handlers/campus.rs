@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use campushub_cache::{Invalidation, Message};
 use campushub_db::pgtypes::Date;
-use campushub_db::queries::campus::{self, Outcome, Params, Record};
+use campushub_db::queries::campus::{self, Outcome, Params, Record, Shape};
 use campushub_db::queries::word::Word;
 use campushub_db::statements::Stmt;
 
@@ -334,6 +334,20 @@ pub fn written(status: u16, rec: Record) -> Response {
         .with_header("Cache-Control", "private, no-cache")
 }
 
+/// The answer to a write that created record `id` (read back with `by_id`, rows of `shape`):
+/// 201 with the record, its ETag and its `Location` (`path/id`).
+pub async fn created(
+    shard: &Shard,
+    (by_id, shape): (&Stmt, Shape),
+    path: &str,
+    id: uuid::Uuid,
+) -> Result<Response, ApiError> {
+    let rec = campus::record(shard.db.primary(), by_id, shape, id)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    Ok(written(201, rec).with_header("Location", format!("{path}/{id}")))
+}
+
 /// The answer to a write that changed nothing: 404, 412, 409 or 422 saying why. `fields`
 /// names the request member each refusal word concerns (for `errors`: 409 for a `*_taken`
 /// word, a value another record holds; 422 for the others), and `bad_field`
@@ -427,6 +441,33 @@ pub fn keep<K: std::hash::Hash + Eq, V>(
             .borrow_mut()
             .insert(key, value, now + shard.cache_ttl());
     }
+}
+
+/// Reads through a campus cache: `key`'s live entry when `cached`, else what `read` finds, kept
+/// (when `cached`) as [`keep`] keeps it.
+pub async fn read_through<K, V, F>(
+    shard: &Shard,
+    (cache, cached): (&std::cell::RefCell<campushub_cache::LocalCache<K, V>>, bool),
+    key: K,
+    read: impl FnOnce() -> F,
+) -> Result<V, ApiError>
+where
+    K: std::hash::Hash + Eq,
+    V: Clone,
+    F: std::future::Future<Output = Result<V, ApiError>>,
+{
+    let now = std::time::Instant::now();
+    if cached {
+        if let Some(hit) = cache.borrow_mut().get(&key, now) {
+            return Ok(hit.clone());
+        }
+    }
+    let epoch = shard.cache_epoch.get();
+    let value = read().await?;
+    if cached {
+        keep(shard, cache, epoch, key, value.clone(), now);
+    }
+    Ok(value)
 }
 
 /// Whether the caller may use `permission` on a record of class `class` of department

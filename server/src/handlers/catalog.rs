@@ -19,9 +19,9 @@ use campushub_db::statements::{
 use uuid::Uuid;
 
 use super::campus::{
-    allow_in_class, apply, array_response, finish_body, page_response, parse_query, path_id,
-    prefix_pattern, query_uuid, record_response, refused, status_in, take_param, write, written,
-    MAX_BULK,
+    allow_in_class, apply, array_response, created, finish_body, page_response, parse_query,
+    path_id, prefix_pattern, query_uuid, record_response, refused, status_in, take_param, write,
+    written, MAX_BULK,
 };
 use super::fields::Fields;
 use super::students::publish_person;
@@ -231,8 +231,7 @@ pub(crate) async fn create<K: RecordKind>(
     req: &Request<'_>,
 ) -> Result<Response, ApiError> {
     let id = K::save(shard, req, None).await?;
-    Ok(written(201, saved::<K>(shard, id).await?)
-        .with_header("Location", format!("{}/{id}", K::SPEC.path)))
+    created(shard, (K::SPEC.by_id, K::SPEC.shape), K::SPEC.path, id).await
 }
 
 /// `PATCH {path}/{id}` (`If-Match` honoured).

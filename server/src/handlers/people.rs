@@ -15,8 +15,9 @@ use campushub_db::statements::{
 };
 
 use super::campus::{
-    apply, array_response, finish_body, page_response, parse_query, path_id, prefix_pattern,
-    query_one_of, query_uuid, record_response, status_in, take_param, written, STATUSES,
+    apply, array_response, campus_caches, created, finish_body, page_response, parse_query,
+    path_id, prefix_pattern, query_one_of, query_uuid, read_through, record_response, status_in,
+    take_param, written, STATUSES,
 };
 use super::fields::Fields;
 use super::students::{allow_student, load, load_many, parse_id, publish_person};
@@ -96,50 +97,22 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
         "{dept:?}|{program:?}|{year:?}|{status:?}|{q:?}|{}|{}|{scope:?}",
         paging.after, paging.limit
     );
-    let now = std::time::Instant::now();
-    let cached = super::campus::campus_caches(shard);
-    let hit = if cached {
-        shard
-            .student_pages
-            .borrow_mut()
-            .get(key.as_str(), now)
-            .map(Rc::clone)
-    } else {
-        None
-    };
-    let ids = match hit {
-        Some(ids) => ids,
-        None => {
-            let epoch = shard.cache_epoch.get();
-            let ids: crate::shard::Roster = campus::id_page(
-                shard.db.primary(),
-                &STUDENTS_PAGE,
-                &[
-                    &dept,
-                    &program,
-                    &year,
-                    &status,
-                    &q,
-                    &paging.after,
-                    &(paging.limit + 1),
-                    &scope,
-                ],
-            )
-            .await?
-            .into();
-            if cached {
-                super::campus::keep(
-                    shard,
-                    &shard.student_pages,
-                    epoch,
-                    key,
-                    Rc::clone(&ids),
-                    now,
-                );
-            }
-            ids
-        }
-    };
+    let pages = (&shard.student_pages, campus_caches(shard));
+    let ids = read_through(shard, pages, key, || async {
+        let params: [Param<'_>; 8] = [
+            &dept,
+            &program,
+            &year,
+            &status,
+            &q,
+            &paging.after,
+            &(paging.limit + 1),
+            &scope,
+        ];
+        let ids = campus::id_page(shard.db.primary(), &STUDENTS_PAGE, &params).await?;
+        Ok(crate::shard::Roster::from(ids))
+    })
+    .await?;
     let public: Vec<uuid::Uuid> = ids.iter().map(|(_, u)| *u).collect();
     let profiles = load_many(shard, &public).await?;
     let rows: Vec<(i64, &[u8])> = ids
@@ -533,8 +506,8 @@ pub(super) fn staff_in(req: &Request<'_>, create: bool) -> Result<PersonIn<Staff
 /// staff the staff role.
 pub async fn staff_create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let id = staff_in(req, true)?.create(shard, req).await?;
-    let rec = staff_member(shard, id, ApiError::Internal).await?;
-    Ok(written(201, rec).with_header("Location", format!("/api/v1/staff/{id}")))
+    let staff = (&STAFF_BY_ID, Shape::Department);
+    created(shard, staff, "/api/v1/staff", id).await
 }
 
 async fn change_staff(
