@@ -132,6 +132,18 @@ pub fn prefix_pattern(v: &str) -> Result<String, ApiError> {
     Ok(out)
 }
 
+/// A page's `limit`: 1 to [`MAX_LIMIT`] rows.
+pub fn parse_limit(v: &str) -> Result<i64, ApiError> {
+    v.parse::<i64>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| {
+            ApiError::BadParameter(format!(
+                "`limit` must be a whole number from 1 to {MAX_LIMIT}."
+            ))
+        })
+}
+
 const CURSOR_MARK: &str = "k1.";
 
 /// The opaque cursor after row `id`.
@@ -180,17 +192,7 @@ impl Paging {
     /// Takes `limit`, `cursor` or `fields`; `false` when `k` is none of them.
     pub fn take(&mut self, k: &str, v: &str) -> Result<bool, ApiError> {
         match k {
-            "limit" => {
-                self.limit = v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::BadParameter(format!(
-                            "`limit` must be a whole number from 1 to {MAX_LIMIT}."
-                        ))
-                    })?;
-            }
+            "limit" => self.limit = parse_limit(v)?,
             "cursor" => self.after = parse_cursor(v)?,
             "fields" => {
                 let names: Vec<String> = v
