@@ -12,17 +12,15 @@ mod common;
 use std::time::Duration;
 
 use common::campus::{
-    bad_fields, build_campus, call_with, get, give_password, id_of, ok, send, send_text, status_as,
+    bad_fields, build_campus, call_with, get, give_password, id_of, ok, send, send_text,
+    spawn_campus, status_as,
 };
 use common::{access_token, call, eventually, sql_one, TestServer};
 use serde_json::{json, Value};
 
 #[test]
 fn a_registrars_and_a_teachers_day() {
-    let server = TestServer::spawn(&[]);
-    let admin = access_token(&server, "admin");
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 5);
+    let (server, _, registrar, c) = spawn_campus(5);
     let class = &c.class;
 
     // The registrar finds the new students by name prefix, and pages through them.
@@ -472,10 +470,7 @@ fn a_registrars_and_a_teachers_day() {
 
 #[test]
 fn refusals_and_object_level_rules() {
-    let server = TestServer::spawn(&[]);
-    let admin = access_token(&server, "admin");
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 2);
+    let (server, admin, registrar, c) = spawn_campus(2);
     let other = build_campus(&server, &admin, &registrar, 1);
     let teacher = access_token(&server, &c.teacher_name);
     let class = &c.class;
@@ -774,10 +769,7 @@ fn class_term(server: &TestServer, token: &str, class: &str) -> String {
 
 #[test]
 fn keyset_pages_neither_skip_nor_repeat_while_others_insert() {
-    let server = TestServer::spawn(&[]);
-    let admin = access_token(&server, "admin");
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 0);
+    let (server, _, registrar, c) = spawn_campus(0);
     let new_student = |i: usize, tag: &str| json!({"username": format!("k{tag}n{i}"), "given_name": "K", "family_name": "Page", "roll_number": format!("K{tag}-{i}"), "program": "P", "year_of_study": 2, "department": c.dept});
     let mut before = Vec::new();
     for i in 0..30 {
@@ -838,10 +830,7 @@ fn keyset_pages_neither_skip_nor_repeat_while_others_insert() {
 
 #[test]
 fn concurrent_duplicates_give_one_student_and_clear_refusals() {
-    let server = TestServer::spawn(&[]);
-    let admin = access_token(&server, "admin");
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 0);
+    let (server, _, registrar, c) = spawn_campus(0);
     let mut statuses: Vec<u16> = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..8)
             .map(|i| {
@@ -1050,10 +1039,7 @@ fn caches_report_their_entries_and_admins_can_clear_them_everywhere() {
 
 #[test]
 fn registers_marked_together_are_written_together_and_answered_one_by_one() {
-    let server = TestServer::spawn(&[]);
-    let admin = access_token(&server, "admin");
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 3);
+    let (server, admin, registrar, c) = spawn_campus(3);
     let teacher = access_token(&server, &c.teacher_name);
     let sessions: Vec<String> = (1..=12)
         .map(|day| {

@@ -152,6 +152,16 @@ pub fn build_campus(server: &TestServer, admin: &str, registrar: &str, n: usize)
     }
 }
 
+/// A server of its own and a campus of `n` students built on it: the server, the
+/// administrator's and the registrar's tokens, and the campus.
+pub fn spawn_campus(n: usize) -> (TestServer, String, String, Campus) {
+    let server = TestServer::spawn(&[]);
+    let admin = super::access_token(&server, "admin");
+    let registrar = super::access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, n);
+    (server, admin, registrar, c)
+}
+
 /// Opens the register of class `class` for `date` and `period` as `teacher`; its public id.
 pub fn open_session(
     server: &TestServer,
