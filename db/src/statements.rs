@@ -18,13 +18,6 @@ pub struct Stmt {
     pub params: &'static [Type],
 }
 
-/// Health probe.
-pub const PING: Stmt = Stmt {
-    id: 0,
-    sql: "SELECT 1::int4",
-    params: &[],
-};
-
 /// The columns `queries::departments::decode` reads, in order.
 macro_rules! department_select {
     () => {
@@ -34,170 +27,6 @@ macro_rules! department_select {
          FROM orgs d JOIN orgs p ON p.id = d.parent_id "
     };
 }
-
-/// One department by public id.
-pub const DEPARTMENT_BY_ID: Stmt = Stmt {
-    id: 1,
-    sql: concat!(
-        department_select!(),
-        "WHERE d.sourced_id = $1 AND d.type = 'department'"
-    ),
-    params: &[Type::UUID],
-};
-
-/// A page of active departments ordered by identifier, after a cursor (keyset pagination).
-pub const DEPARTMENTS_PAGE: Stmt = Stmt {
-    id: 2,
-    sql: concat!(
-        department_select!(),
-        "WHERE d.type = 'department' AND d.status = 'active' AND d.identifier > $1 \
-         ORDER BY d.identifier LIMIT $2"
-    ),
-    params: &[Type::TEXT, Type::INT8],
-};
-
-/// How far a replica is behind, in seconds (0 when it has replayed all it received).
-pub const REPLICA_LAG: Stmt = Stmt {
-    id: 3,
-    sql:
-        "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0::float8 \
-          WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8 \
-          ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0) END",
-    params: &[],
-};
-
-/// A department's figures: people, catalogue, and the presence rate of the last 30 days.
-/// Marked analytics: it goes to the replica when one is fresh enough.
-pub const DEPARTMENT_SUMMARY: Stmt = Stmt {
-    id: 4,
-    sql: "SELECT d.sourced_id, d.name, d.identifier, \
-          (SELECT count(*) FROM student_profiles sp WHERE sp.department_id = d.id), \
-          (SELECT count(*) FROM staff_profiles st WHERE st.department_id = d.id), \
-          (SELECT count(*) FROM courses co WHERE co.org_id = d.id), \
-          (SELECT count(*) FROM classes cl WHERE cl.org_id = d.id), \
-          (SELECT coalesce(sum(cardinality(r.students)), 0)::int8 FROM attendance_registers r \
-             JOIN attendance_sessions s ON s.id = r.session_id \
-             JOIN classes cl ON cl.id = s.class_id \
-           WHERE cl.org_id = d.id AND r.session_date >= current_date - 30), \
-          (SELECT avg(ac.presence_fraction)::float8 FROM attendance_registers r \
-             CROSS JOIN unnest(r.codes) AS x (code_id) \
-             JOIN attendance_codes ac ON ac.id = x.code_id \
-             JOIN attendance_sessions s ON s.id = r.session_id \
-             JOIN classes cl ON cl.id = s.class_id \
-           WHERE cl.org_id = d.id AND r.session_date >= current_date - 30) \
-          FROM orgs d WHERE d.sourced_id = $1 AND d.type = 'department'",
-    params: &[Type::UUID],
-};
-
-/// The account behind a log-in name (username or email, case-insensitive), if any, and where
-/// its throttle subject stands seen from the client address `$2`: the subject is
-/// `u:<users.id>` for an account and `n:<lower-cased name>` for a name that matches none, so
-/// unknown and real names are throttled alike (columns 5 to 12, see `login_throttle_state`).
-pub const USER_FOR_LOGIN: Stmt = Stmt {
-    id: 5,
-    sql: "WITH u AS (SELECT id, sourced_id, password_hash, (enabled_user AND status = 'active') AS usable, \
-              mfa_enabled FROM users \
-              WHERE lower(username) = lower($1) OR (email IS NOT NULL AND lower(email) = lower($1)) \
-              ORDER BY id LIMIT 1), \
-          s AS (SELECT coalesce((SELECT 'u:' || id FROM u), 'n:' || lower($1)) AS subject) \
-          SELECT u.id, u.sourced_id, u.password_hash, u.usable, u.mfa_enabled, s.subject, t.* \
-          FROM s LEFT JOIN u ON true CROSS JOIN LATERAL login_throttle_state(s.subject, $2) t",
-    params: &[Type::TEXT, Type::TEXT],
-};
-
-/// Counts a failed credential check for subject `$1` from address `$2`: a new window after
-/// `$3` seconds, the pair locked at `$4` failures, the subject at `$5`. Returns the state
-/// afterwards (the columns of `login_throttle_state`).
-pub const LOGIN_FAILED: Stmt = Stmt {
-    id: 6,
-    sql: "SELECT * FROM login_throttle_fail($1, $2, $3, $4, $5)",
-    params: &[Type::TEXT, Type::TEXT, Type::FLOAT8, Type::INT4, Type::INT4],
-};
-
-/// After a good log-in of user `$1` from address `$3`: forgets that pair's and the account's
-/// failures, and stores a new hash when one is given.
-pub const LOGIN_SUCCEEDED: Stmt = Stmt {
-    id: 7,
-    sql: "WITH forget AS (DELETE FROM login_throttle WHERE subject = 'u:' || $1 AND source IN ($3, '*')) \
-          UPDATE users SET failed_login_count = 0, first_failed_login_at = NULL, locked_until = NULL, \
-          password_hash = coalesce($2, password_hash) WHERE id = $1",
-    params: &[Type::INT8, Type::TEXT, Type::TEXT],
-};
-
-/// Stores a new refresh token (hashed) in a family, valid for `$4` seconds.
-pub const INSERT_REFRESH_TOKEN: Stmt = Stmt {
-    id: 8,
-    sql: "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) \
-          VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
-    params: &[Type::INT8, Type::UUID, Type::BYTEA, Type::FLOAT8],
-};
-
-/// The signed-in user, as `/me` shows them.
-pub const USER_PROFILE: Stmt = Stmt {
-    id: 9,
-    sql: "SELECT sourced_id, username, email, given_name, family_name, role, \
-          (enabled_user AND status = 'active'), \
-          coalesce(extract(epoch FROM tokens_revoked_before)::float8, 0) \
-          FROM users WHERE id = $1",
-    params: &[Type::INT8],
-};
-
-/// Rotates a refresh token: marks the presented one (`$1`, its hash) rotated if it is live
-/// and stores its successor (`$2`, valid `$3` seconds) in the same family, atomically, so two
-/// concurrent uses of one token cannot both succeed. Returns the user's id and public id,
-/// and whether the account is usable.
-pub const ROTATE_REFRESH_TOKEN: Stmt = Stmt {
-    id: 10,
-    sql: "WITH old AS ( \
-              UPDATE refresh_tokens SET rotated_at = now() \
-              WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > now() \
-              RETURNING id, user_id, family_id), \
-          new AS ( \
-              INSERT INTO refresh_tokens (user_id, family_id, token_hash, rotated_from, expires_at) \
-              SELECT user_id, family_id, $2, id, now() + make_interval(secs => $3) FROM old \
-              RETURNING user_id) \
-          SELECT u.id, u.sourced_id, (u.enabled_user AND u.status = 'active') FROM new JOIN users u ON u.id = new.user_id",
-    params: &[Type::BYTEA, Type::BYTEA, Type::FLOAT8],
-};
-
-/// A refresh token that was not live: was it one of ours that had already been used or
-/// revoked (theft signal)? Returns its family and user.
-pub const REFRESH_TOKEN_STATE: Stmt = Stmt {
-    id: 11,
-    sql: "SELECT family_id, user_id, (rotated_at IS NOT NULL OR revoked_at IS NOT NULL) \
-          FROM refresh_tokens WHERE token_hash = $1",
-    params: &[Type::BYTEA],
-};
-
-/// Revokes every live token of a family.
-pub const REVOKE_REFRESH_FAMILY: Stmt = Stmt {
-    id: 12,
-    sql: "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
-    params: &[Type::UUID],
-};
-
-/// Access tokens of user `$1` issued before now stop working.
-pub const REVOKE_ACCESS_TOKENS: Stmt = Stmt {
-    id: 13,
-    sql: "UPDATE users SET tokens_revoked_before = now() WHERE id = $1 \
-          RETURNING nextval('authz_version')",
-    params: &[Type::INT8],
-};
-
-/// Appends an audit event to the hash chain: actor, action, target type and id, client IP,
-/// details (JSON text).
-pub const AUDIT_APPEND: Stmt = Stmt {
-    id: 14,
-    sql: "SELECT audit_append($1, $2, $3, $4, $5::inet, $6::jsonb)",
-    params: &[
-        Type::INT8,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-    ],
-};
 
 /// The columns `queries::access::decode_grants` reads, for a user's or a key's bindings.
 macro_rules! grants_select {
@@ -210,812 +39,388 @@ macro_rules! grants_select {
     };
 }
 
-/// What a user may do, and where: each permission of each bound role with the binding's scope
-/// (scope ids are orgs.id or classes.id) and the role's name. Ordered down to the role, so that
-/// when two roles grant the same permission at the same scope the same one decides every time
-/// (`authz/explain` names it).
-pub const USER_GRANTS: Stmt = Stmt {
-    id: 15,
-    sql: concat!(grants_select!(), "WHERE b.user_id = $1 ORDER BY 1, 2, 3, 4"),
-    params: &[Type::INT8],
-};
+/// The columns `queries::students::decode` reads, in order.
+macro_rules! student_select {
+    () => {
+        "SELECT u.id, u.sourced_id, u.username, u.email, u.given_name, u.family_name, u.status, \
+         greatest(u.date_last_modified, sp.date_last_modified), \
+         sp.roll_number, sp.program, sp.year_of_study, sp.department_id \
+         FROM users u JOIN student_profiles sp ON sp.user_id = u.id "
+    };
+}
 
-/// A student's profile by public id, with what access checks need (row id, department).
-/// The hottest cold read: two tables, the time in binary (formatted by the server) and the
-/// department's public id from the shard's map, which kept PostgreSQL's share of a read small
-/// (scripts/bench-auth, cold scenario).
-pub const STUDENT_BY_ID: Stmt = Stmt {
-    id: 16,
-    sql: "SELECT u.id, u.sourced_id, u.username, u.email, u.given_name, u.family_name, u.status, \
-          greatest(u.date_last_modified, sp.date_last_modified), \
-          sp.roll_number, sp.program, sp.year_of_study, sp.department_id \
-          FROM users u JOIN student_profiles sp ON sp.user_id = u.id \
-          WHERE u.sourced_id = $1",
-    params: &[Type::UUID],
-};
+/// A campus write: a call of one of migration 0008's functions, answering the columns
+/// `queries::campus::change` reads.
+macro_rules! outcome_of {
+    ($call:literal) => {
+        concat!("SELECT outcome, ref, row_id, bad FROM ", $call)
+    };
+}
 
-/// Whether `$1` is a guardian of student `$2`.
-pub const IS_GUARDIAN_OF: Stmt = Stmt {
-    id: 17,
-    sql: "SELECT EXISTS (SELECT 1 FROM guardianships WHERE guardian_id = $1 AND student_id = $2)",
-    params: &[Type::INT8, Type::INT8],
-};
+/// Declares each statement once, in [`ALL`]'s order: `NAME(parameter types) = SQL;`. The id is
+/// the statement's position, so a statement cannot be left out of `ALL` or numbered twice.
+macro_rules! statements {
+    ($($(#[$doc:meta])* $name:ident($($param:ident),*) = $sql:expr;)*) => {
+        /// The position of each statement in [`ALL`].
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        enum Position {
+            $($name,)*
+        }
+        $(
+            $(#[$doc])*
+            pub const $name: Stmt = Stmt {
+                id: Position::$name as usize,
+                sql: $sql,
+                params: &[$(Type::$param),*],
+            };
+        )*
+        /// Every statement, indexed by [`Stmt::id`].
+        pub const ALL: &[&Stmt] = &[$(&$name),*];
+    };
+}
 
-/// Whether student `$1` is enrolled in any of the classes `$2`.
-pub const ENROLLED_IN_ANY: Stmt = Stmt {
-    id: 18,
-    sql: "SELECT EXISTS (SELECT 1 FROM enrollments WHERE user_id = $1 AND class_id = ANY($2) \
-          AND role = 'student' AND status = 'active')",
-    params: &[Type::INT8, Type::INT8_ARRAY],
-};
-
-/// A student's attendance marks between two dates (inclusive), with class and code: the
-/// registers of the sessions of every class the student was ever enrolled in, and the
-/// student's place in each.
-pub const STUDENT_ATTENDANCE: Stmt = Stmt {
-    id: 19,
-    sql: "SELECT r.session_date - DATE '1970-01-01', s.period, cl.sourced_id, cl.title, \
-          c.code, c.category, c.presence_fraction::float8, r.source \
-          FROM attendance_sessions s \
-          JOIN attendance_registers r ON r.session_id = s.id AND r.session_date = s.session_date \
-          CROSS JOIN LATERAL array_position(r.students, $1) AS p (i) \
-          JOIN classes cl ON cl.id = s.class_id \
-          JOIN attendance_codes c ON c.id = r.codes[p.i] \
-          WHERE s.class_id IN (SELECT e.class_id FROM enrollments e WHERE e.user_id = $1 AND e.role = 'student') \
-          AND s.session_date >= $2 AND s.session_date <= $3 \
-          AND r.session_date >= $2 AND r.session_date <= $3 AND p.i IS NOT NULL \
-          ORDER BY s.session_date, s.period, r.source DESC",
-    params: &[Type::INT8, Type::DATE, Type::DATE],
-};
-
-/// What authentication needs besides grants: whether the account is usable, and the instant
-/// (milliseconds since the epoch, 0 for never) before which its access tokens are refused.
-pub const USER_AUTH_STATE: Stmt = Stmt {
-    id: 20,
-    sql: "SELECT (enabled_user AND status = 'active'), \
-          coalesce(floor(extract(epoch FROM tokens_revoked_before) * 1000)::float8, 0) \
-          FROM users WHERE id = $1",
-    params: &[Type::INT8],
-};
-
-/// Creates a custom role with its permissions and audit event: (outcome, role id, version).
-pub const ROLE_CREATE: Stmt = Stmt {
-    id: 21,
-    sql: "SELECT outcome, role_id, version FROM authz_role_create($1, $2::inet, $3, $4, $5)",
-    params: &[
-        Type::INT8,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT_ARRAY,
-    ],
-};
-
-/// Replaces a custom role's description and/or permissions: (outcome, role id, version).
-pub const ROLE_UPDATE: Stmt = Stmt {
-    id: 22,
-    sql: "SELECT outcome, role_id, version FROM authz_role_update($1, $2::inet, $3, $4, $5)",
-    params: &[
-        Type::INT8,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT_ARRAY,
-    ],
-};
-
-/// Deletes a custom role nobody holds: (outcome, role id, version).
-pub const ROLE_DELETE: Stmt = Stmt {
-    id: 23,
-    sql: "SELECT outcome, role_id, version FROM authz_role_delete($1, $2::inet, $3)",
-    params: &[Type::INT8, Type::TEXT, Type::TEXT],
-};
-
-/// Binds a role to a user at a scope: (outcome, binding id, user id, version).
-pub const BINDING_CREATE: Stmt = Stmt {
-    id: 24,
-    sql: "SELECT outcome, binding, user_id, version \
-          FROM authz_binding_create($1, $2::inet, $3, $4, $5, $6)",
-    params: &[
-        Type::INT8,
-        Type::TEXT,
-        Type::UUID,
-        Type::TEXT,
-        Type::TEXT,
-        Type::UUID,
-    ],
-};
-
-/// Removes a binding: (outcome, user id, version).
-pub const BINDING_DELETE: Stmt = Stmt {
-    id: 25,
-    sql: "SELECT outcome, user_id, version FROM authz_binding_delete($1, $2::inet, $3)",
-    params: &[Type::INT8, Type::TEXT, Type::UUID],
-};
-
-/// Every role with its permissions, by name.
-pub const ROLES_LIST: Stmt = Stmt {
-    id: 26,
-    sql: "SELECT r.name, r.description, r.builtin, \
-          coalesce(array_agg(rp.permission ORDER BY rp.permission) \
-                   FILTER (WHERE rp.permission IS NOT NULL), '{}') \
-          FROM roles r LEFT JOIN role_permissions rp ON rp.role_id = r.id \
-          GROUP BY r.id ORDER BY r.name",
-    params: &[],
-};
-
-/// A user's bindings (by the user's public id): binding id, role, scope type and public id,
-/// creation time.
-pub const USER_BINDINGS: Stmt = Stmt {
-    id: 27,
-    sql: "SELECT b.sourced_id, r.name, b.scope_type, \
-          CASE b.scope_type WHEN 'class' THEN (SELECT sourced_id FROM classes WHERE id = b.scope_id) \
-               ELSE (SELECT sourced_id FROM orgs WHERE id = b.scope_id) END, \
-          to_char(b.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-          FROM role_bindings b JOIN roles r ON r.id = b.role_id JOIN users u ON u.id = b.user_id \
-          WHERE u.sourced_id = $1 ORDER BY b.id",
-    params: &[Type::UUID],
-};
-
-/// A user's row id by public id.
-pub const USER_ID_BY_SOURCED: Stmt = Stmt {
-    id: 28,
-    sql: "SELECT id FROM users WHERE sourced_id = $1",
-    params: &[Type::UUID],
-};
-
-/// A user's MFA state: secret (pending or active), enabled, last accepted step, username.
-pub const MFA_STATE: Stmt = Stmt {
-    id: 29,
-    sql: "SELECT mfa_secret, mfa_enabled, mfa_last_step, username FROM users WHERE id = $1",
-    params: &[Type::INT8],
-};
-
-/// Stores a pending MFA secret (enrolment started), unless MFA is already on.
-pub const MFA_SET_PENDING: Stmt = Stmt {
-    id: 30,
-    sql: "UPDATE users SET mfa_secret = $2 WHERE id = $1 AND NOT mfa_enabled RETURNING 1",
-    params: &[Type::INT8, Type::BYTEA],
-};
-
-/// Turns MFA on with the pending secret; `$2` is the step of the code that proved it.
-pub const MFA_ENABLE: Stmt = Stmt {
-    id: 31,
-    sql: "UPDATE users SET mfa_enabled = true, mfa_last_step = $2 \
-          WHERE id = $1 AND NOT mfa_enabled AND mfa_secret IS NOT NULL RETURNING 1",
-    params: &[Type::INT8, Type::INT8],
-};
-
-/// Turns MFA off and forgets the secret.
-pub const MFA_DISABLE: Stmt = Stmt {
-    id: 32,
-    sql: "UPDATE users SET mfa_enabled = false, mfa_secret = NULL, mfa_last_step = NULL \
-          WHERE id = $1 AND mfa_enabled RETURNING 1",
-    params: &[Type::INT8],
-};
-
-/// Spends a one-time-code step: succeeds only for a step after the last one accepted, so a
-/// code is never accepted twice, even by two instances at once.
-pub const MFA_USE_STEP: Stmt = Stmt {
-    id: 33,
-    sql: "UPDATE users SET mfa_last_step = $2 \
-          WHERE id = $1 AND mfa_enabled AND (mfa_last_step IS NULL OR mfa_last_step < $2) RETURNING 1",
-    params: &[Type::INT8, Type::INT8],
-};
-
-/// A user's stored password hash.
-pub const PASSWORD_HASH: Stmt = Stmt {
-    id: 34,
-    sql: "SELECT password_hash FROM users WHERE id = $1",
-    params: &[Type::INT8],
-};
-
-/// Replaces a password and ends every session of the user (refresh tokens revoked, access
-/// tokens issued before now refused), with its audit event, in one transaction. Returns the
-/// authorisation version.
-pub const PASSWORD_CHANGE: Stmt = Stmt {
-    id: 35,
-    sql: "SELECT version FROM auth_password_change($1, $2, $3::inet)",
-    params: &[Type::INT8, Type::TEXT, Type::TEXT],
-};
-
-/// An API key by its public prefix: id, stored hash of the whole key, owner, whether the key
-/// is live (not revoked or expired) and whether its owner's account is usable.
-pub const API_KEY_BY_PREFIX: Stmt = Stmt {
-    id: 36,
-    sql: "SELECT k.id, k.secret_hash, k.owner_id, \
-          (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())), \
-          (u.enabled_user AND u.status = 'active') \
-          FROM api_keys k JOIN users u ON u.id = k.owner_id WHERE k.prefix = $1",
-    params: &[Type::TEXT],
-};
-
-/// What an API key may do: each permission of each role bound to the key, with the scope
-/// (same columns as [`USER_GRANTS`]).
-pub const API_KEY_GRANTS: Stmt = Stmt {
-    id: 37,
-    sql: concat!(
+statements! {
+    /// Health probe.
+    PING() = "SELECT 1::int4";
+    /// One department by public id.
+    DEPARTMENT_BY_ID(UUID) = concat!(
+        department_select!(),
+        "WHERE d.sourced_id = $1 AND d.type = 'department'"
+    );
+    /// A page of active departments ordered by identifier, after a cursor (keyset pagination).
+    DEPARTMENTS_PAGE(TEXT, INT8) = concat!(
+        department_select!(),
+        "WHERE d.type = 'department' AND d.status = 'active' AND d.identifier > $1 \
+         ORDER BY d.identifier LIMIT $2"
+    );
+    /// How far a replica is behind, in seconds (0 when it has replayed all it received).
+    REPLICA_LAG() = "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0::float8 \
+        WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0::float8 \
+        ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, 0) END";
+    /// A department's figures: people, catalogue, and the presence rate of the last 30 days.
+    /// Marked analytics: it goes to the replica when one is fresh enough.
+    DEPARTMENT_SUMMARY(UUID) = "SELECT d.sourced_id, d.name, d.identifier, \
+        (SELECT count(*) FROM student_profiles sp WHERE sp.department_id = d.id), \
+        (SELECT count(*) FROM staff_profiles st WHERE st.department_id = d.id), \
+        (SELECT count(*) FROM courses co WHERE co.org_id = d.id), \
+        (SELECT count(*) FROM classes cl WHERE cl.org_id = d.id), \
+        (SELECT coalesce(sum(cardinality(r.students)), 0)::int8 FROM attendance_registers r \
+           JOIN attendance_sessions s ON s.id = r.session_id \
+           JOIN classes cl ON cl.id = s.class_id \
+         WHERE cl.org_id = d.id AND r.session_date >= current_date - 30), \
+        (SELECT avg(ac.presence_fraction)::float8 FROM attendance_registers r \
+           CROSS JOIN unnest(r.codes) AS x (code_id) \
+           JOIN attendance_codes ac ON ac.id = x.code_id \
+           JOIN attendance_sessions s ON s.id = r.session_id \
+           JOIN classes cl ON cl.id = s.class_id \
+         WHERE cl.org_id = d.id AND r.session_date >= current_date - 30) \
+        FROM orgs d WHERE d.sourced_id = $1 AND d.type = 'department'";
+    /// The account behind a log-in name (username or email, case-insensitive), if any, and where
+    /// its throttle subject stands seen from the client address `$2`: the subject is
+    /// `u:<users.id>` for an account and `n:<lower-cased name>` for a name that matches none, so
+    /// unknown and real names are throttled alike (columns 5 to 12, see `login_throttle_state`).
+    USER_FOR_LOGIN(TEXT, TEXT) = "WITH u AS (SELECT id, sourced_id, password_hash, (enabled_user AND status = 'active') AS usable, \
+            mfa_enabled FROM users \
+            WHERE lower(username) = lower($1) OR (email IS NOT NULL AND lower(email) = lower($1)) \
+            ORDER BY id LIMIT 1), \
+        s AS (SELECT coalesce((SELECT 'u:' || id FROM u), 'n:' || lower($1)) AS subject) \
+        SELECT u.id, u.sourced_id, u.password_hash, u.usable, u.mfa_enabled, s.subject, t.* \
+        FROM s LEFT JOIN u ON true CROSS JOIN LATERAL login_throttle_state(s.subject, $2) t";
+    /// Counts a failed credential check for subject `$1` from address `$2`: a new window after
+    /// `$3` seconds, the pair locked at `$4` failures, the subject at `$5`. Returns the state
+    /// afterwards (the columns of `login_throttle_state`).
+    LOGIN_FAILED(TEXT, TEXT, FLOAT8, INT4, INT4) = "SELECT * FROM login_throttle_fail($1, $2, $3, $4, $5)";
+    /// After a good log-in of user `$1` from address `$3`: forgets that pair's and the account's
+    /// failures, and stores a new hash when one is given.
+    LOGIN_SUCCEEDED(INT8, TEXT, TEXT) = "WITH forget AS (DELETE FROM login_throttle WHERE subject = 'u:' || $1 AND source IN ($3, '*')) \
+        UPDATE users SET failed_login_count = 0, first_failed_login_at = NULL, locked_until = NULL, \
+        password_hash = coalesce($2, password_hash) WHERE id = $1";
+    /// Stores a new refresh token (hashed) in a family, valid for `$4` seconds.
+    INSERT_REFRESH_TOKEN(INT8, UUID, BYTEA, FLOAT8) = "INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) \
+        VALUES ($1, $2, $3, now() + make_interval(secs => $4))";
+    /// The signed-in user, as `/me` shows them.
+    USER_PROFILE(INT8) = "SELECT sourced_id, username, email, given_name, family_name, role, \
+        (enabled_user AND status = 'active'), \
+        coalesce(extract(epoch FROM tokens_revoked_before)::float8, 0) \
+        FROM users WHERE id = $1";
+    /// Rotates a refresh token: marks the presented one (`$1`, its hash) rotated if it is live
+    /// and stores its successor (`$2`, valid `$3` seconds) in the same family, atomically, so two
+    /// concurrent uses of one token cannot both succeed. Returns the user's id and public id,
+    /// and whether the account is usable.
+    ROTATE_REFRESH_TOKEN(BYTEA, BYTEA, FLOAT8) = "WITH old AS ( \
+            UPDATE refresh_tokens SET rotated_at = now() \
+            WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > now() \
+            RETURNING id, user_id, family_id), \
+        new AS ( \
+            INSERT INTO refresh_tokens (user_id, family_id, token_hash, rotated_from, expires_at) \
+            SELECT user_id, family_id, $2, id, now() + make_interval(secs => $3) FROM old \
+            RETURNING user_id) \
+        SELECT u.id, u.sourced_id, (u.enabled_user AND u.status = 'active') FROM new JOIN users u ON u.id = new.user_id";
+    /// A refresh token that was not live: was it one of ours that had already been used or
+    /// revoked (theft signal)? Returns its family and user.
+    REFRESH_TOKEN_STATE(BYTEA) = "SELECT family_id, user_id, (rotated_at IS NOT NULL OR revoked_at IS NOT NULL) \
+        FROM refresh_tokens WHERE token_hash = $1";
+    /// Revokes every live token of a family.
+    REVOKE_REFRESH_FAMILY(UUID) = "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL";
+    /// Access tokens of user `$1` issued before now stop working.
+    REVOKE_ACCESS_TOKENS(INT8) = "UPDATE users SET tokens_revoked_before = now() WHERE id = $1 \
+        RETURNING nextval('authz_version')";
+    /// Appends an audit event to the hash chain: actor, action, target type and id, client IP,
+    /// details (JSON text).
+    AUDIT_APPEND(INT8, TEXT, TEXT, TEXT, TEXT, TEXT) = "SELECT audit_append($1, $2, $3, $4, $5::inet, $6::jsonb)";
+    /// What a user may do, and where: each permission of each bound role with the binding's scope
+    /// (scope ids are orgs.id or classes.id) and the role's name. Ordered down to the role, so that
+    /// when two roles grant the same permission at the same scope the same one decides every time
+    /// (`authz/explain` names it).
+    USER_GRANTS(INT8) = concat!(grants_select!(), "WHERE b.user_id = $1 ORDER BY 1, 2, 3, 4");
+    /// A student's profile by public id, with what access checks need (row id, department).
+    /// The hottest cold read: two tables, the time in binary (formatted by the server) and the
+    /// department's public id from the shard's map, which kept PostgreSQL's share of a read small
+    /// (scripts/bench-auth, cold scenario).
+    STUDENT_BY_ID(UUID) = concat!(student_select!(), "WHERE u.sourced_id = $1");
+    /// Whether `$1` is a guardian of student `$2`.
+    IS_GUARDIAN_OF(INT8, INT8) = "SELECT EXISTS (SELECT 1 FROM guardianships WHERE guardian_id = $1 AND student_id = $2)";
+    /// Whether student `$1` is enrolled in any of the classes `$2`.
+    ENROLLED_IN_ANY(INT8, INT8_ARRAY) = "SELECT EXISTS (SELECT 1 FROM enrollments WHERE user_id = $1 AND class_id = ANY($2) \
+        AND role = 'student' AND status = 'active')";
+    /// A student's attendance marks between two dates (inclusive), with class and code: the
+    /// registers of the sessions of every class the student was ever enrolled in, and the
+    /// student's place in each.
+    STUDENT_ATTENDANCE(INT8, DATE, DATE) = "SELECT r.session_date - DATE '1970-01-01', s.period, cl.sourced_id, cl.title, \
+        c.code, c.category, c.presence_fraction::float8, r.source \
+        FROM attendance_sessions s \
+        JOIN attendance_registers r ON r.session_id = s.id AND r.session_date = s.session_date \
+        CROSS JOIN LATERAL array_position(r.students, $1) AS p (i) \
+        JOIN classes cl ON cl.id = s.class_id \
+        JOIN attendance_codes c ON c.id = r.codes[p.i] \
+        WHERE s.class_id IN (SELECT e.class_id FROM enrollments e WHERE e.user_id = $1 AND e.role = 'student') \
+        AND s.session_date >= $2 AND s.session_date <= $3 \
+        AND r.session_date >= $2 AND r.session_date <= $3 AND p.i IS NOT NULL \
+        ORDER BY s.session_date, s.period, r.source DESC";
+    /// What authentication needs besides grants: whether the account is usable, and the instant
+    /// (milliseconds since the epoch, 0 for never) before which its access tokens are refused.
+    USER_AUTH_STATE(INT8) = "SELECT (enabled_user AND status = 'active'), \
+        coalesce(floor(extract(epoch FROM tokens_revoked_before) * 1000)::float8, 0) \
+        FROM users WHERE id = $1";
+    /// Creates a custom role with its permissions and audit event: (outcome, role id, version).
+    ROLE_CREATE(INT8, TEXT, TEXT, TEXT, TEXT_ARRAY) = "SELECT outcome, role_id, version FROM authz_role_create($1, $2::inet, $3, $4, $5)";
+    /// Replaces a custom role's description and/or permissions: (outcome, role id, version).
+    ROLE_UPDATE(INT8, TEXT, TEXT, TEXT, TEXT_ARRAY) = "SELECT outcome, role_id, version FROM authz_role_update($1, $2::inet, $3, $4, $5)";
+    /// Deletes a custom role nobody holds: (outcome, role id, version).
+    ROLE_DELETE(INT8, TEXT, TEXT) = "SELECT outcome, role_id, version FROM authz_role_delete($1, $2::inet, $3)";
+    /// Binds a role to a user at a scope: (outcome, binding id, user id, version).
+    BINDING_CREATE(INT8, TEXT, UUID, TEXT, TEXT, UUID) = "SELECT outcome, binding, user_id, version \
+        FROM authz_binding_create($1, $2::inet, $3, $4, $5, $6)";
+    /// Removes a binding: (outcome, user id, version).
+    BINDING_DELETE(INT8, TEXT, UUID) = "SELECT outcome, user_id, version FROM authz_binding_delete($1, $2::inet, $3)";
+    /// Every role with its permissions, by name.
+    ROLES_LIST() = "SELECT r.name, r.description, r.builtin, \
+        coalesce(array_agg(rp.permission ORDER BY rp.permission) \
+                 FILTER (WHERE rp.permission IS NOT NULL), '{}') \
+        FROM roles r LEFT JOIN role_permissions rp ON rp.role_id = r.id \
+        GROUP BY r.id ORDER BY r.name";
+    /// A user's bindings (by the user's public id): binding id, role, scope type and public id,
+    /// creation time.
+    USER_BINDINGS(UUID) = "SELECT b.sourced_id, r.name, b.scope_type, \
+        CASE b.scope_type WHEN 'class' THEN (SELECT sourced_id FROM classes WHERE id = b.scope_id) \
+             ELSE (SELECT sourced_id FROM orgs WHERE id = b.scope_id) END, \
+        to_char(b.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+        FROM role_bindings b JOIN roles r ON r.id = b.role_id JOIN users u ON u.id = b.user_id \
+        WHERE u.sourced_id = $1 ORDER BY b.id";
+    /// A user's row id by public id.
+    USER_ID_BY_SOURCED(UUID) = "SELECT id FROM users WHERE sourced_id = $1";
+    /// A user's MFA state: secret (pending or active), enabled, last accepted step, username.
+    MFA_STATE(INT8) = "SELECT mfa_secret, mfa_enabled, mfa_last_step, username FROM users WHERE id = $1";
+    /// Stores a pending MFA secret (enrolment started), unless MFA is already on.
+    MFA_SET_PENDING(INT8, BYTEA) = "UPDATE users SET mfa_secret = $2 WHERE id = $1 AND NOT mfa_enabled RETURNING 1";
+    /// Turns MFA on with the pending secret; `$2` is the step of the code that proved it.
+    MFA_ENABLE(INT8, INT8) = "UPDATE users SET mfa_enabled = true, mfa_last_step = $2 \
+        WHERE id = $1 AND NOT mfa_enabled AND mfa_secret IS NOT NULL RETURNING 1";
+    /// Turns MFA off and forgets the secret.
+    MFA_DISABLE(INT8) = "UPDATE users SET mfa_enabled = false, mfa_secret = NULL, mfa_last_step = NULL \
+        WHERE id = $1 AND mfa_enabled RETURNING 1";
+    /// Spends a one-time-code step: succeeds only for a step after the last one accepted, so a
+    /// code is never accepted twice, even by two instances at once.
+    MFA_USE_STEP(INT8, INT8) = "UPDATE users SET mfa_last_step = $2 \
+        WHERE id = $1 AND mfa_enabled AND (mfa_last_step IS NULL OR mfa_last_step < $2) RETURNING 1";
+    /// A user's stored password hash.
+    PASSWORD_HASH(INT8) = "SELECT password_hash FROM users WHERE id = $1";
+    /// Replaces a password and ends every session of the user (refresh tokens revoked, access
+    /// tokens issued before now refused), with its audit event, in one transaction. Returns the
+    /// authorisation version.
+    PASSWORD_CHANGE(INT8, TEXT, TEXT) = "SELECT version FROM auth_password_change($1, $2, $3::inet)";
+    /// An API key by its public prefix: id, stored hash of the whole key, owner, whether the key
+    /// is live (not revoked or expired) and whether its owner's account is usable.
+    API_KEY_BY_PREFIX(TEXT) = "SELECT k.id, k.secret_hash, k.owner_id, \
+        (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())), \
+        (u.enabled_user AND u.status = 'active') \
+        FROM api_keys k JOIN users u ON u.id = k.owner_id WHERE k.prefix = $1";
+    /// What an API key may do: each permission of each role bound to the key, with the scope
+    /// (same columns as [`USER_GRANTS`]).
+    API_KEY_GRANTS(INT8) = concat!(
         grants_select!(),
         "WHERE b.api_key_id = $1 ORDER BY 1, 2, 3, 4"
-    ),
-    params: &[Type::INT8],
-};
-
-/// Creates an API key with its bindings and audit event: (outcome, key id, public id, detail).
-pub const API_KEY_CREATE: Stmt = Stmt {
-    id: 38,
-    sql: "SELECT outcome, key_id, key, detail \
-          FROM api_key_create($1, $2::inet, $3, $4, $5, $6, $7::jsonb)",
-    params: &[
-        Type::INT8,
-        Type::TEXT,
-        Type::TEXT,
-        Type::BYTEA,
-        Type::TEXT,
-        Type::INT4,
-        Type::TEXT,
-    ],
-};
-
-/// Revokes an API key (`$4`: any key, not only the caller's): (outcome, key id, version).
-pub const API_KEY_REVOKE: Stmt = Stmt {
-    id: 39,
-    sql: "SELECT outcome, key_id, version FROM api_key_revoke($1, $2::inet, $3, $4)",
-    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::BOOL],
-};
-
-/// A user's API keys, newest first, with their bindings as JSON text.
-pub const API_KEYS_OF_OWNER: Stmt = Stmt {
-    id: 40,
-    sql: "SELECT k.sourced_id, k.prefix, k.name, \
-          to_char(k.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
-          to_char(k.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
-          to_char(k.last_used_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
-          to_char(k.revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
-          coalesce((SELECT json_agg(json_build_object('role', r.name, 'scope', json_build_object( \
-              'type', b.scope_type, 'sourced_id', \
-              CASE b.scope_type WHEN 'class' THEN (SELECT sourced_id FROM classes WHERE id = b.scope_id) \
-                   ELSE (SELECT sourced_id FROM orgs WHERE id = b.scope_id) END)) ORDER BY b.id) \
-            FROM role_bindings b JOIN roles r ON r.id = b.role_id WHERE b.api_key_id = k.id), '[]')::text \
-          FROM api_keys k WHERE k.owner_id = $1 ORDER BY k.id DESC LIMIT 200",
-    params: &[Type::INT8],
-};
-
-/// Records that keys were used (batched per shard, not one write per request).
-pub const API_KEYS_TOUCH: Stmt = Stmt {
-    id: 41,
-    sql: "UPDATE api_keys SET last_used_at = now() WHERE id = ANY($1)",
-    params: &[Type::INT8_ARRAY],
-};
-
-/// A page of the audit trail, newest first: every filter optional (NULL matches anything),
-/// `$7` the keyset cursor (ids below it), `$8` rows to return. The optional filters are
-/// `CASE WHEN $n IS NULL THEN true ELSE .. END` rather than `$n IS NULL OR ..` or `coalesce`d
-/// bounds: a plan made with the values folds either form away, but in the generic plan that
-/// prepared mode may switch to after five executions, the other forms looked so selective
-/// that PostgreSQL read every event (through the `occurred_at` index, or sorting them all);
-/// with `CASE` it walks the primary key backwards and stops at the limit, like the custom
-/// plans (measured with EXPLAIN on 20,000 events; tests/query_plans.rs keeps it so). Times
-/// keep the stored microseconds: one request often writes several events in a millisecond.
-pub const AUDIT_PAGE: Stmt = Stmt {
-    id: 42,
-    sql: "SELECT e.id, \
-          to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
-          u.sourced_id, e.action, e.target_type, e.target_id, host(e.ip), e.details::text, \
-          encode(e.hash, 'hex') \
-          FROM audit_events e LEFT JOIN users u ON u.id = e.actor_id \
-          WHERE e.id < coalesce($7::int8, 9223372036854775807) \
-          AND CASE WHEN $1::text IS NULL THEN true ELSE e.action = $1 END \
-          AND CASE WHEN $2::uuid IS NULL THEN true \
-              ELSE e.actor_id = (SELECT a.id FROM users a WHERE a.sourced_id = $2) END \
-          AND CASE WHEN $3::text IS NULL THEN true ELSE e.target_type = $3 END \
-          AND CASE WHEN $4::text IS NULL THEN true ELSE e.target_id = $4 END \
-          AND CASE WHEN $5::timestamptz IS NULL THEN true ELSE e.occurred_at >= $5 END \
-          AND CASE WHEN $6::timestamptz IS NULL THEN true ELSE e.occurred_at < $6 END \
-          ORDER BY e.id DESC LIMIT $8",
-    params: &[
-        Type::TEXT,
-        Type::UUID,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TIMESTAMPTZ,
-        Type::TIMESTAMPTZ,
-        Type::INT8,
-        Type::INT8,
-    ],
-};
-
-/// An org's public id by row id (public ids never change, so shards keep them).
-pub const ORG_SOURCED_ID: Stmt = Stmt {
-    id: 43,
-    sql: "SELECT sourced_id FROM orgs WHERE id = $1",
-    params: &[Type::INT8],
-};
-
-/// Where throttle subject `$1` stands seen from address `$2` (see `LOGIN_FAILED`).
-pub const THROTTLE_STATE: Stmt = Stmt {
-    id: 44,
-    sql: "SELECT * FROM login_throttle_state($1, $2)",
-    params: &[Type::TEXT, Type::TEXT],
-};
-
-/// Ends the session of refresh token `$1` (its hash) from address `$2`: the family and the
-/// user's access tokens, with the audit event, in one transaction: (user id, version).
-pub const LOGOUT: Stmt = Stmt {
-    id: 45,
-    sql: "SELECT user_id, version FROM auth_logout($1, $2::inet)",
-    params: &[Type::BYTEA, Type::TEXT],
-};
-
-/// Creates a student (see `student_create` in migration 0008).
-pub const STUDENT_CREATE: Stmt = Stmt {
-    id: 46,
-    sql: "SELECT outcome, ref, row_id, bad FROM student_create($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    params: &[Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT2, Type::UUID, Type::DATE],
-};
-
-/// Changes or (de)activates a student.
-pub const STUDENT_UPDATE: Stmt = Stmt {
-    id: 47,
-    sql: "SELECT outcome, ref, row_id, bad FROM student_update($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::INT8, Type::BOOL, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT2, Type::UUID, Type::DATE, Type::TEXT],
-};
-
-/// Creates a staff member.
-pub const STAFF_CREATE: Stmt = Stmt {
-    id: 48,
-    sql: "SELECT outcome, ref, row_id, bad FROM staff_create($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10)",
-    params: &[Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::UUID],
-};
-
-/// Changes or (de)activates a staff member.
-pub const STAFF_UPDATE: Stmt = Stmt {
-    id: 49,
-    sql: "SELECT outcome, ref, row_id, bad FROM staff_update($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::INT8, Type::BOOL, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::UUID, Type::TEXT],
-};
-
-/// Creates (`$3` NULL) or changes a department.
-pub const DEPARTMENT_SAVE: Stmt = Stmt {
-    id: 50,
-    sql: "SELECT outcome, ref, row_id, bad FROM department_save($1, $2::inet, $3, $4, $5, $6, $7)",
-    params: &[
-        Type::INT8,
-        Type::TEXT,
-        Type::UUID,
-        Type::INT8,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-    ],
-};
-
-/// Creates (`$3` NULL) or changes an academic session.
-pub const TERM_SAVE: Stmt = Stmt {
-    id: 51,
-    sql: "SELECT outcome, ref, row_id, bad FROM term_save($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::INT8, Type::TEXT, Type::TEXT, Type::DATE, Type::DATE, Type::INT2, Type::UUID, Type::TEXT],
-};
-
-/// Creates (`$3` NULL) or changes a course.
-pub const COURSE_SAVE: Stmt = Stmt {
-    id: 52,
-    sql: "SELECT outcome, ref, row_id, bad FROM course_save($1, $2::inet, $3, $4, $5, $6, $7, $8, $9)",
-    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::INT8, Type::TEXT, Type::TEXT, Type::FLOAT8, Type::UUID, Type::TEXT],
-};
-
-/// Creates (`$3` NULL) or changes a class.
-pub const CLASS_SAVE: Stmt = Stmt {
-    id: 53,
-    sql: "SELECT outcome, ref, row_id, bad FROM class_save($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT_ARRAY, Type::INT4, Type::UUID, Type::UUID, Type::TEXT],
-};
-
-/// Enrolls people in a class, all or nothing.
-pub const ENROLLMENTS_ADD: Stmt = Stmt {
-    id: 54,
-    sql: "SELECT outcome, ref, row_id, bad FROM enrollments_add($1, $2::inet, $3, $4, $5, $6)",
-    params: &[
-        Type::INT8,
-        Type::TEXT,
-        Type::UUID,
-        Type::UUID_ARRAY,
-        Type::TEXT,
-        Type::BOOL,
-    ],
-};
-
-/// Ends an enrollment.
-pub const ENROLLMENT_DROP: Stmt = Stmt {
-    id: 55,
-    sql: "SELECT outcome, ref, row_id, bad FROM enrollment_drop($1, $2::inet, $3)",
-    params: &[Type::INT8, Type::TEXT, Type::UUID],
-};
-
-/// Opens an attendance session.
-pub const ATTENDANCE_OPEN: Stmt = Stmt {
-    id: 56,
-    sql: "SELECT outcome, ref, row_id, bad FROM attendance_open($1, $2::inet, $3, $4, $5)",
-    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::DATE, Type::INT2],
-};
-
-/// Marks many registers in one transaction (a shard's coalesced registers), by session row id
-/// and the students' users ids: one row per register, in order.
-pub const ATTENDANCE_MARK_BATCH: Stmt = Stmt {
-    id: 57,
-    sql: "SELECT outcome, ref, row_id, bad FROM attendance_mark_batch($1, $2::inet[], $3, $4, $5, $6, $7, $8) ORDER BY idx",
-    params: &[Type::INT8_ARRAY, Type::TEXT_ARRAY, Type::INT8_ARRAY, Type::TEXT_ARRAY, Type::INT4_ARRAY, Type::INT8_ARRAY, Type::TEXT_ARRAY, Type::INT2_ARRAY],
-};
-
-/// Submits a register.
-pub const ATTENDANCE_SUBMIT: Stmt = Stmt {
-    id: 58,
-    sql: "SELECT outcome, ref, row_id, bad FROM attendance_submit($1, $2::inet, $3)",
-    params: &[Type::INT8, Type::TEXT, Type::UUID],
-};
-
-/// Creates (`$3` NULL) or changes a line item.
-pub const LINE_ITEM_SAVE: Stmt = Stmt {
-    id: 59,
-    sql: "SELECT outcome, ref, row_id, bad FROM line_item_save($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10)",
-    params: &[Type::INT8, Type::TEXT, Type::UUID, Type::INT8, Type::UUID, Type::TEXT, Type::TEXT, Type::FLOAT8, Type::TIMESTAMPTZ, Type::TEXT],
-};
-
-/// Enters results for a line item in bulk, if its version is still `$8` (NULL: any).
-pub const RESULTS_PUT: Stmt = Stmt {
-    id: 60,
-    sql: "SELECT outcome, ref, row_id, bad FROM results_put_checked($1, $2::inet, $3, $4, $5, $6, $7, $8)",
-    params: &[
-        Type::INT8,
-        Type::TEXT,
-        Type::UUID,
-        Type::UUID_ARRAY,
-        Type::FLOAT8_ARRAY,
-        Type::TEXT_ARRAY,
-        Type::TEXT_ARRAY,
-        Type::INT8,
-    ],
-};
-
-/// Students by public ids, for a page the shard assembles from its profile cache: the columns of `STUDENT_BY_ID`.
-pub const STUDENTS_BY_IDS: Stmt = Stmt {
-    id: 61,
-    sql: "SELECT u.id, u.sourced_id, u.username, u.email, u.given_name, u.family_name, u.status, greatest(u.date_last_modified, sp.date_last_modified), sp.roll_number, sp.program, sp.year_of_study, sp.department_id FROM users u JOIN student_profiles sp ON sp.user_id = u.id WHERE u.sourced_id = ANY($1)",
-    params: &[Type::UUID_ARRAY],
-};
-
-/// A page of students after row id `$6`: (row id, public id); the shard fills in the profiles from its cache. Filters, each NULL for any: department `$1`, programme `$2`, year `$3`, status `$4`, a lower-case LIKE prefix `$5` (escaped) of the family or given name, roll number or email; `$8` the departments the caller may read (NULL: all). Walks student_profiles' primary key from the cursor, so generic and custom plans alike read one page's rows (plus those the filters skip).
-pub const STUDENTS_PAGE: Stmt = Stmt {
-    id: 62,
-    sql: "SELECT sp.user_id, u.sourced_id FROM student_profiles sp JOIN users u ON u.id = sp.user_id WHERE sp.user_id > $6 AND ($1::uuid IS NULL OR sp.department_id = (SELECT o.id FROM orgs o WHERE o.sourced_id = $1)) AND ($2::text IS NULL OR sp.program = $2) AND ($3::int2 IS NULL OR sp.year_of_study = $3) AND ($4::text IS NULL OR u.status = $4) AND ($8::int8[] IS NULL OR sp.department_id = ANY($8)) AND ($5::text IS NULL OR lower(u.family_name) LIKE $5 || '%' OR lower(u.given_name) LIKE $5 || '%' OR lower(sp.roll_number) LIKE $5 || '%' OR lower(u.email) LIKE $5 || '%') ORDER BY sp.user_id LIMIT $7",
-    params: &[Type::UUID, Type::TEXT, Type::INT2, Type::TEXT, Type::TEXT, Type::INT8, Type::INT8, Type::INT8_ARRAY],
-};
-
-/// A staff member: (row id, department, version, document).
-pub const STAFF_BY_ID: Stmt = Stmt {
-    id: 63,
-    sql: "SELECT u.id, st.department_id, campus_version(greatest(u.date_last_modified, st.date_last_modified)), staff_doc(u, st, d.sourced_id)::text FROM users u JOIN staff_profiles st ON st.user_id = u.id JOIN orgs d ON d.id = st.department_id WHERE u.sourced_id = $1",
-    params: &[Type::UUID],
-};
-
-/// A page of staff after row id `$5`: department `$1`, role `$2`, status `$3`, prefix `$4` as for students; `$7` the departments the caller may read (NULL: all). Walks staff_profiles' primary key from the cursor.
-pub const STAFF_PAGE: Stmt = Stmt {
-    id: 64,
-    sql: "SELECT st.user_id, staff_doc(u, st, d.sourced_id)::text FROM staff_profiles st JOIN users u ON u.id = st.user_id JOIN orgs d ON d.id = st.department_id WHERE st.user_id > $5 AND ($1::uuid IS NULL OR st.department_id = (SELECT o.id FROM orgs o WHERE o.sourced_id = $1)) AND ($2::text IS NULL OR u.role = $2) AND ($3::text IS NULL OR u.status = $3) AND ($7::int8[] IS NULL OR st.department_id = ANY($7)) AND ($4::text IS NULL OR lower(u.family_name) LIKE $4 || '%' OR lower(u.given_name) LIKE $4 || '%' OR lower(st.employee_number) LIKE $4 || '%' OR lower(u.email) LIKE $4 || '%') ORDER BY st.user_id LIMIT $6",
-    params: &[Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT8, Type::INT8, Type::INT8_ARRAY],
-};
-
-/// An academic session: (row id, version, document).
-pub const TERM_BY_ID: Stmt = Stmt {
-    id: 65,
-    sql: "SELECT a.id, campus_version(a.date_last_modified), json_build_object('sourced_id', a.sourced_id, 'status', a.status, 'date_last_modified', to_char(a.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', a.title, 'type', a.type, 'start_date', a.start_date, 'end_date', a.end_date, 'school_year', a.school_year, 'parent', (SELECT json_build_object('sourced_id', p.sourced_id, 'type', 'academicSession') FROM academic_sessions p WHERE p.id = a.parent_id))::text FROM academic_sessions a WHERE a.sourced_id = $1",
-    params: &[Type::UUID],
-};
-
-/// Academic sessions after row id `$1` (`$3` type, `$4` school year: NULL for any).
-pub const TERMS_PAGE: Stmt = Stmt {
-    id: 66,
-    sql: "SELECT a.id, json_build_object('sourced_id', a.sourced_id, 'status', a.status, 'date_last_modified', to_char(a.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', a.title, 'type', a.type, 'start_date', a.start_date, 'end_date', a.end_date, 'school_year', a.school_year, 'parent', (SELECT json_build_object('sourced_id', p.sourced_id, 'type', 'academicSession') FROM academic_sessions p WHERE p.id = a.parent_id))::text FROM academic_sessions a WHERE a.id > $1 AND ($3::text IS NULL OR a.type = $3) AND ($4::int2 IS NULL OR a.school_year = $4) ORDER BY a.id LIMIT $2",
-    params: &[Type::INT8, Type::INT8, Type::TEXT, Type::INT2],
-};
-
-/// A course: (row id, department, version, document).
-pub const COURSE_BY_ID: Stmt = Stmt {
-    id: 67,
-    sql: "SELECT c.id, c.org_id, campus_version(c.date_last_modified), json_build_object('sourced_id', c.sourced_id, 'status', c.status, 'date_last_modified', to_char(c.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', c.title, 'course_code', c.course_code, 'credits', c.credits::float8, 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'))::text FROM courses c JOIN orgs d ON d.id = c.org_id WHERE c.sourced_id = $1",
-    params: &[Type::UUID],
-};
-
-/// Courses after row id `$3`: department `$1`, LIKE prefix `$2` of the code or lower-case title (NULL for any).
-pub const COURSES_PAGE: Stmt = Stmt {
-    id: 68,
-    sql: "SELECT c.id, json_build_object('sourced_id', c.sourced_id, 'status', c.status, 'date_last_modified', to_char(c.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', c.title, 'course_code', c.course_code, 'credits', c.credits::float8, 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'))::text FROM courses c JOIN orgs d ON d.id = c.org_id WHERE c.id > $3 AND ($1::uuid IS NULL OR d.sourced_id = $1) AND ($2::text IS NULL OR lower(c.course_code) LIKE $2 || '%' OR lower(c.title) LIKE $2 || '%') ORDER BY c.id LIMIT $4",
-    params: &[Type::UUID, Type::TEXT, Type::INT8, Type::INT8],
-};
-
-/// A class: (row id, department, version, document).
-pub const CLASS_BY_ID: Stmt = Stmt {
-    id: 69,
-    sql: "SELECT k.id, k.org_id, campus_version(k.date_last_modified), json_build_object('sourced_id', k.sourced_id, 'status', k.status, 'date_last_modified', to_char(k.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', k.title, 'class_code', k.class_code, 'class_type', k.class_type, 'location', k.location, 'periods', k.periods, 'capacity', k.capacity, 'course', json_build_object('sourced_id', c.sourced_id, 'type', 'course'), 'term', json_build_object('sourced_id', t.sourced_id, 'type', 'academicSession'), 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'), 'teachers', (SELECT coalesce(json_agg(json_build_object('sourced_id', u.sourced_id, 'type', 'user') ORDER BY u.id), '[]') FROM enrollments e JOIN users u ON u.id = e.user_id WHERE e.class_id = k.id AND e.role = 'teacher' AND e.status = 'active'), 'enrolled', (SELECT count(*) FROM enrollments e WHERE e.class_id = k.id AND e.role = 'student' AND e.status = 'active'))::text FROM classes k JOIN courses c ON c.id = k.course_id JOIN academic_sessions t ON t.id = k.term_id JOIN orgs d ON d.id = k.org_id WHERE k.sourced_id = $1",
-    params: &[Type::UUID],
-};
-
-/// Classes after row id `$4`: term `$1`, course `$2`, department `$3` (NULL for any); `$6` the departments the caller may read (NULL: all); `$7` only classes this user teaches (NULL: any).
-pub const CLASSES_PAGE: Stmt = Stmt {
-    id: 70,
-    sql: "SELECT k.id, json_build_object('sourced_id', k.sourced_id, 'status', k.status, 'date_last_modified', to_char(k.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', k.title, 'class_code', k.class_code, 'class_type', k.class_type, 'location', k.location, 'periods', k.periods, 'capacity', k.capacity, 'course', json_build_object('sourced_id', c.sourced_id, 'type', 'course'), 'term', json_build_object('sourced_id', t.sourced_id, 'type', 'academicSession'), 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'), 'teachers', (SELECT coalesce(json_agg(json_build_object('sourced_id', u.sourced_id, 'type', 'user') ORDER BY u.id), '[]') FROM enrollments e JOIN users u ON u.id = e.user_id WHERE e.class_id = k.id AND e.role = 'teacher' AND e.status = 'active'), 'enrolled', (SELECT count(*) FROM enrollments e WHERE e.class_id = k.id AND e.role = 'student' AND e.status = 'active'))::text FROM classes k JOIN courses c ON c.id = k.course_id JOIN academic_sessions t ON t.id = k.term_id JOIN orgs d ON d.id = k.org_id WHERE k.id > $4 AND ($1::uuid IS NULL OR t.sourced_id = $1) AND ($2::uuid IS NULL OR c.sourced_id = $2) AND ($3::uuid IS NULL OR d.sourced_id = $3) AND ($6::int8[] IS NULL OR k.org_id = ANY($6)) AND ($7::int8 IS NULL OR EXISTS (SELECT 1 FROM enrollments e WHERE e.class_id = k.id AND e.user_id = $7 AND e.role IN ('teacher', 'aide') AND e.status = 'active')) ORDER BY k.id LIMIT $5",
-    params: &[Type::UUID, Type::UUID, Type::UUID, Type::INT8, Type::INT8, Type::INT8_ARRAY, Type::INT8],
-};
-
-/// The public ids of the students actively enrolled in class `$1`, by name (the shard fills in the profiles from its cache).
-pub const CLASS_ROSTER: Stmt = Stmt {
-    id: 71,
-    sql: "SELECT u.id, u.sourced_id FROM enrollments e JOIN users u ON u.id = e.user_id WHERE e.class_id = $1 AND e.role = 'student' AND e.status = 'active' ORDER BY lower(u.family_name), lower(u.given_name), u.id",
-    params: &[Type::INT8],
-};
-
-/// Every enrollment of class `$1` (ended ones included), as one JSON array.
-pub const CLASS_ENROLLMENTS: Stmt = Stmt {
-    id: 72,
-    sql: "SELECT coalesce(json_agg(json_build_object('sourced_id', e.sourced_id, 'status', e.status, 'date_last_modified', to_char(e.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'role', e.role, 'is_primary', e.is_primary, 'begin_date', e.begin_date, 'end_date', e.end_date, 'user', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'class_title', k.title) ORDER BY e.role DESC, u.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN classes k ON k.id = e.class_id WHERE e.class_id = $1",
-    params: &[Type::INT8],
-};
-
-/// An enrollment: (row id, class row id, class department, status, version, document).
-pub const ENROLLMENT_BY_ID: Stmt = Stmt {
-    id: 73,
-    sql: "SELECT e.id, e.class_id, k.org_id, e.status, campus_version(e.date_last_modified), json_build_object('sourced_id', e.sourced_id, 'status', e.status, 'date_last_modified', to_char(e.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'role', e.role, 'is_primary', e.is_primary, 'begin_date', e.begin_date, 'end_date', e.end_date, 'user', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'class_title', k.title)::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN classes k ON k.id = e.class_id WHERE e.sourced_id = $1",
-    params: &[Type::UUID],
-};
-
-/// Every enrollment of user `$1`, as one JSON array.
-pub const USER_ENROLLMENTS: Stmt = Stmt {
-    id: 74,
-    sql: "SELECT coalesce(json_agg(json_build_object('sourced_id', e.sourced_id, 'status', e.status, 'date_last_modified', to_char(e.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'role', e.role, 'is_primary', e.is_primary, 'begin_date', e.begin_date, 'end_date', e.end_date, 'user', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'class_title', k.title) ORDER BY k.class_code, e.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN classes k ON k.id = e.class_id WHERE e.user_id = $1",
-    params: &[Type::INT8],
-};
-
-/// Whether user `$1` teaches (or assists in) class `$2`.
-pub const TEACHES: Stmt = Stmt {
-    id: 75,
-    sql: "SELECT EXISTS (SELECT 1 FROM enrollments WHERE user_id = $1 AND class_id = $2 AND role IN ('teacher', 'aide') AND status = 'active')",
-    params: &[Type::INT8, Type::INT8],
-};
-
-/// An attendance session: (row id, class row id, class department, submitted, version, document with its records).
-pub const SESSION_BY_ID: Stmt = Stmt {
-    id: 76,
-    sql: "SELECT s.id, s.class_id, k.org_id, s.submitted_at IS NOT NULL, campus_version(s.date_last_modified), (json_build_object('sourced_id', s.sourced_id, 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'date', s.session_date, 'period', s.period, 'taken_by', (SELECT json_build_object('sourced_id', u.sourced_id, 'type', 'user') FROM users u WHERE u.id = s.taken_by), 'submitted_at', to_char(s.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'date_last_modified', to_char(s.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'records', (SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'code', a.code, 'category', a.category, 'minutes_present', x.minutes, 'source', r.source, 'overrides_teacher', r.source = 'office' AND EXISTS (SELECT 1 FROM attendance_registers t WHERE t.session_id = s.id AND t.session_date = s.session_date AND t.source = 'teacher' AND x.uid = ANY (t.students)), 'recorded_at', to_char(x.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) ORDER BY x.uid, r.source DESC), '[]') FROM attendance_registers r CROSS JOIN unnest(r.students, r.codes, r.minutes, r.recorded_at) AS x (uid, code_id, minutes, at) JOIN users u ON u.id = x.uid JOIN attendance_codes a ON a.id = x.code_id WHERE r.session_id = s.id AND r.session_date = s.session_date)))::text FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.sourced_id = $1",
-    params: &[Type::UUID],
-};
-
-/// What marking a register needs to know of its session: (row id, class row id, class department, submitted).
-pub const SESSION_STATE: Stmt = Stmt {
-    id: 77,
-    sql: "SELECT s.id, s.class_id, k.org_id, s.submitted_at IS NOT NULL FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.sourced_id = $1",
-    params: &[Type::UUID],
-};
-
-/// The attendance sessions of class `$1` from `$2` to `$3`, as one JSON array.
-pub const CLASS_SESSIONS: Stmt = Stmt {
-    id: 78,
-    sql: "SELECT coalesce(json_agg(json_build_object('sourced_id', s.sourced_id, 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'date', s.session_date, 'period', s.period, 'taken_by', (SELECT json_build_object('sourced_id', u.sourced_id, 'type', 'user') FROM users u WHERE u.id = s.taken_by), 'submitted_at', to_char(s.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'date_last_modified', to_char(s.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'records', (SELECT coalesce(sum(cardinality(r.students)), 0) FROM attendance_registers r WHERE r.session_id = s.id AND r.session_date = s.session_date)) ORDER BY s.session_date, s.period), '[]')::text FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3",
-    params: &[Type::INT8, Type::DATE, Type::DATE],
-};
-
-/// Per-student attendance of class `$1` from `$2` to `$3` (an office mark counts instead of the teacher's), as one JSON array. Analytics: the replica when fresh.
-pub const CLASS_ATTENDANCE_REPORT: Stmt = Stmt {
-    id: 79,
-    sql: "WITH marks AS (SELECT DISTINCT ON (r.session_id, x.uid) x.uid AS student_id, a.category, a.presence_fraction FROM attendance_sessions s JOIN attendance_registers r ON r.session_id = s.id AND r.session_date = s.session_date CROSS JOIN unnest(r.students, r.codes) AS x (uid, code_id) JOIN attendance_codes a ON a.id = x.code_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3 AND r.session_date BETWEEN $2 AND $3 ORDER BY r.session_id, x.uid, (r.source = 'office') DESC) SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'given_name', u.given_name, 'family_name', u.family_name, 'roll_number', sp.roll_number, 'marks', coalesce(m.n, 0), 'present', coalesce(m.present, 0), 'late', coalesce(m.late, 0), 'absent', coalesce(m.absent, 0), 'excused', coalesce(m.excused, 0), 'presence_rate', CASE WHEN coalesce(m.n, 0) = 0 THEN NULL ELSE round(m.presence / m.n, 4)::float8 END) ORDER BY lower(u.family_name), lower(u.given_name), u.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN student_profiles sp ON sp.user_id = u.id LEFT JOIN (SELECT student_id, count(*) AS n, count(*) FILTER (WHERE category = 'present') AS present, count(*) FILTER (WHERE category = 'late') AS late, count(*) FILTER (WHERE category = 'absent') AS absent, count(*) FILTER (WHERE category = 'excused') AS excused, sum(presence_fraction) AS presence FROM marks GROUP BY student_id) m ON m.student_id = u.id WHERE e.class_id = $1 AND e.role = 'student' AND e.status = 'active'",
-    params: &[Type::INT8, Type::DATE, Type::DATE],
-};
-
-/// Classes that meet on date `$1` (weekday `$2`, e.g. MON) in a term covering it and whose register for a period is not submitted, as one JSON array; `$3` the departments the caller may read (NULL: all), `$4` only classes this user teaches (NULL: any).
-pub const NOT_TAKEN: Stmt = Stmt {
-    id: 80,
-    sql: "SELECT coalesce(json_agg(json_build_object('class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'title', k.title, 'period', x.period, 'session', s.sourced_id, 'state', CASE WHEN s.id IS NULL THEN 'not_opened' ELSE 'not_submitted' END) ORDER BY k.class_code, x.period), '[]')::text FROM academic_sessions t JOIN classes k ON k.term_id = t.id CROSS JOIN LATERAL (SELECT split_part(p, '-', 2)::int2 AS period FROM unnest(k.periods) p WHERE p LIKE $2 || '-%') x LEFT JOIN attendance_sessions s ON s.class_id = k.id AND s.session_date = $1 AND s.period = x.period WHERE $1 >= t.start_date AND $1 < t.end_date AND k.status = 'active' AND (s.id IS NULL OR s.submitted_at IS NULL) AND ($3::int8[] IS NULL OR k.org_id = ANY($3)) AND ($4::int8 IS NULL OR EXISTS (SELECT 1 FROM enrollments e WHERE e.class_id = k.id AND e.user_id = $4 AND e.role IN ('teacher', 'aide') AND e.status = 'active'))",
-    params: &[Type::DATE, Type::TEXT, Type::INT8_ARRAY, Type::INT8],
-};
-
-/// A line item: (row id, class row id, class department, status, version, document).
-pub const LINE_ITEM_BY_ID: Stmt = Stmt {
-    id: 81,
-    sql: "SELECT li.id, li.class_id, k.org_id, li.status, campus_version(li.date_last_modified), json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'))::text FROM line_items li JOIN classes k ON k.id = li.class_id WHERE li.sourced_id = $1",
-    params: &[Type::UUID],
-};
-
-/// The line items of class `$1` (`$2`: published and locked only), as one JSON array.
-pub const CLASS_LINE_ITEMS: Stmt = Stmt {
-    id: 82,
-    sql: "SELECT coalesce(json_agg(json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class')) ORDER BY li.due_date NULLS LAST, li.id), '[]')::text FROM line_items li JOIN classes k ON k.id = li.class_id WHERE li.class_id = $1 AND (NOT $2 OR li.status <> 'draft')",
-    params: &[Type::INT8, Type::BOOL],
-};
-
-/// The results of line item `$1`, as one JSON array.
-pub const LINE_ITEM_RESULTS: Stmt = Stmt {
-    id: 83,
-    sql: "SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'score', r.score::float8, 'score_status', r.score_status, 'comment', r.comment, 'date_last_modified', to_char(r.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) ORDER BY u.id), '[]')::text FROM results r JOIN users u ON u.id = r.student_id WHERE r.line_item_id = $1",
-    params: &[Type::INT8],
-};
-
-/// The results of student `$1`, as one JSON array: those of published and locked line items,
-/// and drafts where `$2` (every class) or of the classes `$3` (those whose line items the caller
-/// may grade or publish).
-pub const STUDENT_RESULTS: Stmt = Stmt {
-    id: 84,
-    sql: "SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'score', r.score::float8, 'score_status', r.score_status, 'comment', r.comment, 'date_last_modified', to_char(r.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'line_item', json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class')), 'class_title', k.title) ORDER BY li.due_date NULLS LAST, li.id), '[]')::text FROM results r JOIN users u ON u.id = r.student_id JOIN line_items li ON li.id = r.line_item_id JOIN classes k ON k.id = li.class_id WHERE r.student_id = $1 AND (li.status <> 'draft' OR $2 OR k.id = ANY($3))",
-    params: &[Type::INT8, Type::BOOL, Type::INT8_ARRAY],
-};
-
-/// The active attendance codes a register of class `$1` takes (the institution's and the class's
-/// department's), as one JSON array.
-pub const CLASS_ATTENDANCE_CODES: Stmt = Stmt {
-    id: 85,
-    sql: "SELECT coalesce(json_agg(json_build_object('code', a.code, 'description', a.description, 'category', a.category, 'presence_fraction', a.presence_fraction::float8, 'entered_by', a.entered_by, 'scope', CASE WHEN a.org_id = k.org_id THEN 'department' ELSE 'institution' END) ORDER BY a.code), '[]')::text FROM classes k JOIN orgs o ON o.id = k.org_id JOIN attendance_codes a ON a.org_id IN (k.org_id, o.parent_id) WHERE k.id = $1 AND a.status = 'active'",
-    params: &[Type::INT8],
-};
-
-/// Every (permission, scope type, scope id, role) of user `$1`, with the department (orgs.id)
-/// of a class scope: what a caller must cover to change or deactivate that person.
-pub const TARGET_GRANTS: Stmt = Stmt {
-    id: 86,
-    sql: "SELECT rp.permission, b.scope_type, b.scope_id, r.name, \
-          CASE b.scope_type WHEN 'class' THEN (SELECT k.org_id FROM classes k WHERE k.id = b.scope_id) END \
-          FROM role_bindings b JOIN roles r ON r.id = b.role_id \
-          JOIN role_permissions rp ON rp.role_id = b.role_id WHERE b.user_id = $1",
-    params: &[Type::INT8],
-};
-
-/// The department (orgs.id) of each person `$1` (public ids) with a student or staff profile:
-/// (public id, department).
-pub const PEOPLE_DEPARTMENTS: Stmt = Stmt {
-    id: 87,
-    sql:
-        "SELECT u.sourced_id, coalesce(sp.department_id, st.department_id) FROM users u \
-          LEFT JOIN student_profiles sp ON sp.user_id = u.id \
-          LEFT JOIN staff_profiles st ON st.user_id = u.id \
-          WHERE u.sourced_id = ANY($1) AND coalesce(sp.department_id, st.department_id) IS NOT NULL",
-    params: &[Type::UUID_ARRAY],
-};
-
-/// The classes (row id, department) with draft line items that student `$1` has results in.
-pub const STUDENT_DRAFT_CLASSES: Stmt = Stmt {
-    id: 88,
-    sql: "SELECT DISTINCT k.id, k.org_id FROM results r JOIN line_items li ON li.id = r.line_item_id \
-          JOIN classes k ON k.id = li.class_id WHERE r.student_id = $1 AND li.status = 'draft'",
-    params: &[Type::INT8],
-};
-
-/// Whether making `$2` the parent of academic session `$1` (public ids) would close a circle:
-/// `$1` is `$2` or one of its ancestors.
-pub const TERM_WOULD_CYCLE: Stmt = Stmt {
-    id: 89,
-    sql: "WITH RECURSIVE up(id, parent_id) AS ( \
-            SELECT a.id, a.parent_id FROM academic_sessions a WHERE a.sourced_id = $2 \
-            UNION SELECT a.id, a.parent_id FROM academic_sessions a JOIN up ON a.id = up.parent_id) \
-          SELECT EXISTS (SELECT 1 FROM up JOIN academic_sessions t ON t.id = up.id WHERE t.sourced_id = $1)",
-    params: &[Type::UUID, Type::UUID],
-};
-
-/// One register written alone, if its session's version is still `$1` (NULL: any): a mark
-/// with `If-Match`, which leaves the coalescer.
-pub const ATTENDANCE_MARK_CHECKED: Stmt = Stmt {
-    id: 90,
-    sql: "SELECT outcome, ref, row_id, bad FROM attendance_mark_checked($1, $2, $3::inet, $4, $5, $6, $7, $8)",
-    params: &[
-        Type::INT8,
-        Type::INT8,
-        Type::TEXT,
-        Type::INT8,
-        Type::TEXT,
-        Type::INT8_ARRAY,
-        Type::TEXT_ARRAY,
-        Type::INT2_ARRAY,
-    ],
-};
-
-/// The owner (users.id) of API key `$1` (public id).
-pub const API_KEY_OWNER: Stmt = Stmt {
-    id: 91,
-    sql: "SELECT owner_id FROM api_keys WHERE sourced_id = $1",
-    params: &[Type::UUID],
-};
-
-/// Every statement, indexed by [`Stmt::id`].
-pub const ALL: &[&Stmt] = &[
-    &PING,
-    &DEPARTMENT_BY_ID,
-    &DEPARTMENTS_PAGE,
-    &REPLICA_LAG,
-    &DEPARTMENT_SUMMARY,
-    &USER_FOR_LOGIN,
-    &LOGIN_FAILED,
-    &LOGIN_SUCCEEDED,
-    &INSERT_REFRESH_TOKEN,
-    &USER_PROFILE,
-    &ROTATE_REFRESH_TOKEN,
-    &REFRESH_TOKEN_STATE,
-    &REVOKE_REFRESH_FAMILY,
-    &REVOKE_ACCESS_TOKENS,
-    &AUDIT_APPEND,
-    &USER_GRANTS,
-    &STUDENT_BY_ID,
-    &IS_GUARDIAN_OF,
-    &ENROLLED_IN_ANY,
-    &STUDENT_ATTENDANCE,
-    &USER_AUTH_STATE,
-    &ROLE_CREATE,
-    &ROLE_UPDATE,
-    &ROLE_DELETE,
-    &BINDING_CREATE,
-    &BINDING_DELETE,
-    &ROLES_LIST,
-    &USER_BINDINGS,
-    &USER_ID_BY_SOURCED,
-    &MFA_STATE,
-    &MFA_SET_PENDING,
-    &MFA_ENABLE,
-    &MFA_DISABLE,
-    &MFA_USE_STEP,
-    &PASSWORD_HASH,
-    &PASSWORD_CHANGE,
-    &API_KEY_BY_PREFIX,
-    &API_KEY_GRANTS,
-    &API_KEY_CREATE,
-    &API_KEY_REVOKE,
-    &API_KEYS_OF_OWNER,
-    &API_KEYS_TOUCH,
-    &AUDIT_PAGE,
-    &ORG_SOURCED_ID,
-    &THROTTLE_STATE,
-    &LOGOUT,
-    &STUDENT_CREATE,
-    &STUDENT_UPDATE,
-    &STAFF_CREATE,
-    &STAFF_UPDATE,
-    &DEPARTMENT_SAVE,
-    &TERM_SAVE,
-    &COURSE_SAVE,
-    &CLASS_SAVE,
-    &ENROLLMENTS_ADD,
-    &ENROLLMENT_DROP,
-    &ATTENDANCE_OPEN,
-    &ATTENDANCE_MARK_BATCH,
-    &ATTENDANCE_SUBMIT,
-    &LINE_ITEM_SAVE,
-    &RESULTS_PUT,
-    &STUDENTS_BY_IDS,
-    &STUDENTS_PAGE,
-    &STAFF_BY_ID,
-    &STAFF_PAGE,
-    &TERM_BY_ID,
-    &TERMS_PAGE,
-    &COURSE_BY_ID,
-    &COURSES_PAGE,
-    &CLASS_BY_ID,
-    &CLASSES_PAGE,
-    &CLASS_ROSTER,
-    &CLASS_ENROLLMENTS,
-    &ENROLLMENT_BY_ID,
-    &USER_ENROLLMENTS,
-    &TEACHES,
-    &SESSION_BY_ID,
-    &SESSION_STATE,
-    &CLASS_SESSIONS,
-    &CLASS_ATTENDANCE_REPORT,
-    &NOT_TAKEN,
-    &LINE_ITEM_BY_ID,
-    &CLASS_LINE_ITEMS,
-    &LINE_ITEM_RESULTS,
-    &STUDENT_RESULTS,
-    &CLASS_ATTENDANCE_CODES,
-    &TARGET_GRANTS,
-    &PEOPLE_DEPARTMENTS,
-    &STUDENT_DRAFT_CLASSES,
-    &TERM_WOULD_CYCLE,
-    &ATTENDANCE_MARK_CHECKED,
-    &API_KEY_OWNER,
-];
+    );
+    /// Creates an API key with its bindings and audit event: (outcome, key id, public id, detail).
+    API_KEY_CREATE(INT8, TEXT, TEXT, BYTEA, TEXT, INT4, TEXT) = "SELECT outcome, key_id, key, detail \
+        FROM api_key_create($1, $2::inet, $3, $4, $5, $6, $7::jsonb)";
+    /// Revokes an API key (`$4`: any key, not only the caller's): (outcome, key id, version).
+    API_KEY_REVOKE(INT8, TEXT, UUID, BOOL) = "SELECT outcome, key_id, version FROM api_key_revoke($1, $2::inet, $3, $4)";
+    /// A user's API keys, newest first, with their bindings as JSON text.
+    API_KEYS_OF_OWNER(INT8) = "SELECT k.sourced_id, k.prefix, k.name, \
+        to_char(k.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+        to_char(k.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+        to_char(k.last_used_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+        to_char(k.revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+        coalesce((SELECT json_agg(json_build_object('role', r.name, 'scope', json_build_object( \
+            'type', b.scope_type, 'sourced_id', \
+            CASE b.scope_type WHEN 'class' THEN (SELECT sourced_id FROM classes WHERE id = b.scope_id) \
+                 ELSE (SELECT sourced_id FROM orgs WHERE id = b.scope_id) END)) ORDER BY b.id) \
+          FROM role_bindings b JOIN roles r ON r.id = b.role_id WHERE b.api_key_id = k.id), '[]')::text \
+        FROM api_keys k WHERE k.owner_id = $1 ORDER BY k.id DESC LIMIT 200";
+    /// Records that keys were used (batched per shard, not one write per request).
+    API_KEYS_TOUCH(INT8_ARRAY) = "UPDATE api_keys SET last_used_at = now() WHERE id = ANY($1)";
+    /// A page of the audit trail, newest first: every filter optional (NULL matches anything),
+    /// `$7` the keyset cursor (ids below it), `$8` rows to return. The optional filters are
+    /// `CASE WHEN $n IS NULL THEN true ELSE .. END` rather than `$n IS NULL OR ..` or `coalesce`d
+    /// bounds: a plan made with the values folds either form away, but in the generic plan that
+    /// prepared mode may switch to after five executions, the other forms looked so selective
+    /// that PostgreSQL read every event (through the `occurred_at` index, or sorting them all);
+    /// with `CASE` it walks the primary key backwards and stops at the limit, like the custom
+    /// plans (measured with EXPLAIN on 20,000 events; tests/query_plans.rs keeps it so). Times
+    /// keep the stored microseconds: one request often writes several events in a millisecond.
+    AUDIT_PAGE(TEXT, UUID, TEXT, TEXT, TIMESTAMPTZ, TIMESTAMPTZ, INT8, INT8) = "SELECT e.id, \
+        to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
+        u.sourced_id, e.action, e.target_type, e.target_id, host(e.ip), e.details::text, \
+        encode(e.hash, 'hex') \
+        FROM audit_events e LEFT JOIN users u ON u.id = e.actor_id \
+        WHERE e.id < coalesce($7::int8, 9223372036854775807) \
+        AND CASE WHEN $1::text IS NULL THEN true ELSE e.action = $1 END \
+        AND CASE WHEN $2::uuid IS NULL THEN true \
+            ELSE e.actor_id = (SELECT a.id FROM users a WHERE a.sourced_id = $2) END \
+        AND CASE WHEN $3::text IS NULL THEN true ELSE e.target_type = $3 END \
+        AND CASE WHEN $4::text IS NULL THEN true ELSE e.target_id = $4 END \
+        AND CASE WHEN $5::timestamptz IS NULL THEN true ELSE e.occurred_at >= $5 END \
+        AND CASE WHEN $6::timestamptz IS NULL THEN true ELSE e.occurred_at < $6 END \
+        ORDER BY e.id DESC LIMIT $8";
+    /// An org's public id by row id (public ids never change, so shards keep them).
+    ORG_SOURCED_ID(INT8) = "SELECT sourced_id FROM orgs WHERE id = $1";
+    /// Where throttle subject `$1` stands seen from address `$2` (see `LOGIN_FAILED`).
+    THROTTLE_STATE(TEXT, TEXT) = "SELECT * FROM login_throttle_state($1, $2)";
+    /// Ends the session of refresh token `$1` (its hash) from address `$2`: the family and the
+    /// user's access tokens, with the audit event, in one transaction: (user id, version).
+    LOGOUT(BYTEA, TEXT) = "SELECT user_id, version FROM auth_logout($1, $2::inet)";
+    /// Creates a student (see `student_create` in migration 0008).
+    STUDENT_CREATE(INT8, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, INT2, UUID, DATE) = outcome_of!("student_create($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+    /// Changes or (de)activates a student.
+    STUDENT_UPDATE(INT8, TEXT, UUID, INT8, BOOL, TEXT, TEXT, TEXT, TEXT, TEXT, INT2, UUID, DATE, TEXT) = outcome_of!("student_update($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)");
+    /// Creates a staff member.
+    STAFF_CREATE(INT8, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, UUID) = outcome_of!("staff_create($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10)");
+    /// Changes or (de)activates a staff member.
+    STAFF_UPDATE(INT8, TEXT, UUID, INT8, BOOL, TEXT, TEXT, TEXT, TEXT, TEXT, UUID, TEXT) = outcome_of!("staff_update($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+    /// Creates (`$3` NULL) or changes a department.
+    DEPARTMENT_SAVE(INT8, TEXT, UUID, INT8, TEXT, TEXT, TEXT) = outcome_of!("department_save($1, $2::inet, $3, $4, $5, $6, $7)");
+    /// Creates (`$3` NULL) or changes an academic session.
+    TERM_SAVE(INT8, TEXT, UUID, INT8, TEXT, TEXT, DATE, DATE, INT2, UUID, TEXT) = outcome_of!("term_save($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+    /// Creates (`$3` NULL) or changes a course.
+    COURSE_SAVE(INT8, TEXT, UUID, INT8, TEXT, TEXT, FLOAT8, UUID, TEXT) = outcome_of!("course_save($1, $2::inet, $3, $4, $5, $6, $7, $8, $9)");
+    /// Creates (`$3` NULL) or changes a class.
+    CLASS_SAVE(INT8, TEXT, UUID, INT8, TEXT, TEXT, TEXT, TEXT, TEXT_ARRAY, INT4, UUID, UUID, TEXT) = outcome_of!("class_save($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)");
+    /// Enrolls people in a class, all or nothing.
+    ENROLLMENTS_ADD(INT8, TEXT, UUID, UUID_ARRAY, TEXT, BOOL) = outcome_of!("enrollments_add($1, $2::inet, $3, $4, $5, $6)");
+    /// Ends an enrollment.
+    ENROLLMENT_DROP(INT8, TEXT, UUID) = outcome_of!("enrollment_drop($1, $2::inet, $3)");
+    /// Opens an attendance session.
+    ATTENDANCE_OPEN(INT8, TEXT, UUID, DATE, INT2) = outcome_of!("attendance_open($1, $2::inet, $3, $4, $5)");
+    /// Marks many registers in one transaction (a shard's coalesced registers), by session row id
+    /// and the students' users ids: one row per register, in order.
+    ATTENDANCE_MARK_BATCH(INT8_ARRAY, TEXT_ARRAY, INT8_ARRAY, TEXT_ARRAY, INT4_ARRAY, INT8_ARRAY, TEXT_ARRAY, INT2_ARRAY) = outcome_of!("attendance_mark_batch($1, $2::inet[], $3, $4, $5, $6, $7, $8) ORDER BY idx");
+    /// Submits a register.
+    ATTENDANCE_SUBMIT(INT8, TEXT, UUID) = outcome_of!("attendance_submit($1, $2::inet, $3)");
+    /// Creates (`$3` NULL) or changes a line item.
+    LINE_ITEM_SAVE(INT8, TEXT, UUID, INT8, UUID, TEXT, TEXT, FLOAT8, TIMESTAMPTZ, TEXT) = outcome_of!("line_item_save($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10)");
+    /// Enters results for a line item in bulk, if its version is still `$8` (NULL: any).
+    RESULTS_PUT(INT8, TEXT, UUID, UUID_ARRAY, FLOAT8_ARRAY, TEXT_ARRAY, TEXT_ARRAY, INT8) = outcome_of!("results_put_checked($1, $2::inet, $3, $4, $5, $6, $7, $8)");
+    /// Students by public ids, for a page the shard assembles from its profile cache: the columns of `STUDENT_BY_ID`.
+    STUDENTS_BY_IDS(UUID_ARRAY) = concat!(student_select!(), "WHERE u.sourced_id = ANY($1)");
+    /// A page of students after row id `$6`: (row id, public id); the shard fills in the profiles from its cache. Filters, each NULL for any: department `$1`, programme `$2`, year `$3`, status `$4`, a lower-case LIKE prefix `$5` (escaped) of the family or given name, roll number or email; `$8` the departments the caller may read (NULL: all). Walks student_profiles' primary key from the cursor, so generic and custom plans alike read one page's rows (plus those the filters skip).
+    STUDENTS_PAGE(UUID, TEXT, INT2, TEXT, TEXT, INT8, INT8, INT8_ARRAY) = "SELECT sp.user_id, u.sourced_id FROM student_profiles sp JOIN users u ON u.id = sp.user_id WHERE sp.user_id > $6 AND ($1::uuid IS NULL OR sp.department_id = (SELECT o.id FROM orgs o WHERE o.sourced_id = $1)) AND ($2::text IS NULL OR sp.program = $2) AND ($3::int2 IS NULL OR sp.year_of_study = $3) AND ($4::text IS NULL OR u.status = $4) AND ($8::int8[] IS NULL OR sp.department_id = ANY($8)) AND ($5::text IS NULL OR lower(u.family_name) LIKE $5 || '%' OR lower(u.given_name) LIKE $5 || '%' OR lower(sp.roll_number) LIKE $5 || '%' OR lower(u.email) LIKE $5 || '%') ORDER BY sp.user_id LIMIT $7";
+    /// A staff member: (row id, department, version, document).
+    STAFF_BY_ID(UUID) = "SELECT u.id, st.department_id, campus_version(greatest(u.date_last_modified, st.date_last_modified)), staff_doc(u, st, d.sourced_id)::text FROM users u JOIN staff_profiles st ON st.user_id = u.id JOIN orgs d ON d.id = st.department_id WHERE u.sourced_id = $1";
+    /// A page of staff after row id `$5`: department `$1`, role `$2`, status `$3`, prefix `$4` as for students; `$7` the departments the caller may read (NULL: all). Walks staff_profiles' primary key from the cursor.
+    STAFF_PAGE(UUID, TEXT, TEXT, TEXT, INT8, INT8, INT8_ARRAY) = "SELECT st.user_id, staff_doc(u, st, d.sourced_id)::text FROM staff_profiles st JOIN users u ON u.id = st.user_id JOIN orgs d ON d.id = st.department_id WHERE st.user_id > $5 AND ($1::uuid IS NULL OR st.department_id = (SELECT o.id FROM orgs o WHERE o.sourced_id = $1)) AND ($2::text IS NULL OR u.role = $2) AND ($3::text IS NULL OR u.status = $3) AND ($7::int8[] IS NULL OR st.department_id = ANY($7)) AND ($4::text IS NULL OR lower(u.family_name) LIKE $4 || '%' OR lower(u.given_name) LIKE $4 || '%' OR lower(st.employee_number) LIKE $4 || '%' OR lower(u.email) LIKE $4 || '%') ORDER BY st.user_id LIMIT $6";
+    /// An academic session: (row id, version, document).
+    TERM_BY_ID(UUID) = "SELECT a.id, campus_version(a.date_last_modified), json_build_object('sourced_id', a.sourced_id, 'status', a.status, 'date_last_modified', to_char(a.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', a.title, 'type', a.type, 'start_date', a.start_date, 'end_date', a.end_date, 'school_year', a.school_year, 'parent', (SELECT json_build_object('sourced_id', p.sourced_id, 'type', 'academicSession') FROM academic_sessions p WHERE p.id = a.parent_id))::text FROM academic_sessions a WHERE a.sourced_id = $1";
+    /// Academic sessions after row id `$1` (`$3` type, `$4` school year: NULL for any).
+    TERMS_PAGE(INT8, INT8, TEXT, INT2) = "SELECT a.id, json_build_object('sourced_id', a.sourced_id, 'status', a.status, 'date_last_modified', to_char(a.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', a.title, 'type', a.type, 'start_date', a.start_date, 'end_date', a.end_date, 'school_year', a.school_year, 'parent', (SELECT json_build_object('sourced_id', p.sourced_id, 'type', 'academicSession') FROM academic_sessions p WHERE p.id = a.parent_id))::text FROM academic_sessions a WHERE a.id > $1 AND ($3::text IS NULL OR a.type = $3) AND ($4::int2 IS NULL OR a.school_year = $4) ORDER BY a.id LIMIT $2";
+    /// A course: (row id, department, version, document).
+    COURSE_BY_ID(UUID) = "SELECT c.id, c.org_id, campus_version(c.date_last_modified), json_build_object('sourced_id', c.sourced_id, 'status', c.status, 'date_last_modified', to_char(c.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', c.title, 'course_code', c.course_code, 'credits', c.credits::float8, 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'))::text FROM courses c JOIN orgs d ON d.id = c.org_id WHERE c.sourced_id = $1";
+    /// Courses after row id `$3`: department `$1`, LIKE prefix `$2` of the code or lower-case title (NULL for any).
+    COURSES_PAGE(UUID, TEXT, INT8, INT8) = "SELECT c.id, json_build_object('sourced_id', c.sourced_id, 'status', c.status, 'date_last_modified', to_char(c.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', c.title, 'course_code', c.course_code, 'credits', c.credits::float8, 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'))::text FROM courses c JOIN orgs d ON d.id = c.org_id WHERE c.id > $3 AND ($1::uuid IS NULL OR d.sourced_id = $1) AND ($2::text IS NULL OR lower(c.course_code) LIKE $2 || '%' OR lower(c.title) LIKE $2 || '%') ORDER BY c.id LIMIT $4";
+    /// A class: (row id, department, version, document).
+    CLASS_BY_ID(UUID) = "SELECT k.id, k.org_id, campus_version(k.date_last_modified), json_build_object('sourced_id', k.sourced_id, 'status', k.status, 'date_last_modified', to_char(k.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', k.title, 'class_code', k.class_code, 'class_type', k.class_type, 'location', k.location, 'periods', k.periods, 'capacity', k.capacity, 'course', json_build_object('sourced_id', c.sourced_id, 'type', 'course'), 'term', json_build_object('sourced_id', t.sourced_id, 'type', 'academicSession'), 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'), 'teachers', (SELECT coalesce(json_agg(json_build_object('sourced_id', u.sourced_id, 'type', 'user') ORDER BY u.id), '[]') FROM enrollments e JOIN users u ON u.id = e.user_id WHERE e.class_id = k.id AND e.role = 'teacher' AND e.status = 'active'), 'enrolled', (SELECT count(*) FROM enrollments e WHERE e.class_id = k.id AND e.role = 'student' AND e.status = 'active'))::text FROM classes k JOIN courses c ON c.id = k.course_id JOIN academic_sessions t ON t.id = k.term_id JOIN orgs d ON d.id = k.org_id WHERE k.sourced_id = $1";
+    /// Classes after row id `$4`: term `$1`, course `$2`, department `$3` (NULL for any); `$6` the departments the caller may read (NULL: all); `$7` only classes this user teaches (NULL: any).
+    CLASSES_PAGE(UUID, UUID, UUID, INT8, INT8, INT8_ARRAY, INT8) = "SELECT k.id, json_build_object('sourced_id', k.sourced_id, 'status', k.status, 'date_last_modified', to_char(k.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', k.title, 'class_code', k.class_code, 'class_type', k.class_type, 'location', k.location, 'periods', k.periods, 'capacity', k.capacity, 'course', json_build_object('sourced_id', c.sourced_id, 'type', 'course'), 'term', json_build_object('sourced_id', t.sourced_id, 'type', 'academicSession'), 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'), 'teachers', (SELECT coalesce(json_agg(json_build_object('sourced_id', u.sourced_id, 'type', 'user') ORDER BY u.id), '[]') FROM enrollments e JOIN users u ON u.id = e.user_id WHERE e.class_id = k.id AND e.role = 'teacher' AND e.status = 'active'), 'enrolled', (SELECT count(*) FROM enrollments e WHERE e.class_id = k.id AND e.role = 'student' AND e.status = 'active'))::text FROM classes k JOIN courses c ON c.id = k.course_id JOIN academic_sessions t ON t.id = k.term_id JOIN orgs d ON d.id = k.org_id WHERE k.id > $4 AND ($1::uuid IS NULL OR t.sourced_id = $1) AND ($2::uuid IS NULL OR c.sourced_id = $2) AND ($3::uuid IS NULL OR d.sourced_id = $3) AND ($6::int8[] IS NULL OR k.org_id = ANY($6)) AND ($7::int8 IS NULL OR EXISTS (SELECT 1 FROM enrollments e WHERE e.class_id = k.id AND e.user_id = $7 AND e.role IN ('teacher', 'aide') AND e.status = 'active')) ORDER BY k.id LIMIT $5";
+    /// The public ids of the students actively enrolled in class `$1`, by name (the shard fills in the profiles from its cache).
+    CLASS_ROSTER(INT8) = "SELECT u.id, u.sourced_id FROM enrollments e JOIN users u ON u.id = e.user_id WHERE e.class_id = $1 AND e.role = 'student' AND e.status = 'active' ORDER BY lower(u.family_name), lower(u.given_name), u.id";
+    /// Every enrollment of class `$1` (ended ones included), as one JSON array.
+    CLASS_ENROLLMENTS(INT8) = "SELECT coalesce(json_agg(json_build_object('sourced_id', e.sourced_id, 'status', e.status, 'date_last_modified', to_char(e.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'role', e.role, 'is_primary', e.is_primary, 'begin_date', e.begin_date, 'end_date', e.end_date, 'user', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'class_title', k.title) ORDER BY e.role DESC, u.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN classes k ON k.id = e.class_id WHERE e.class_id = $1";
+    /// An enrollment: (row id, class row id, class department, status, version, document).
+    ENROLLMENT_BY_ID(UUID) = "SELECT e.id, e.class_id, k.org_id, e.status, campus_version(e.date_last_modified), json_build_object('sourced_id', e.sourced_id, 'status', e.status, 'date_last_modified', to_char(e.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'role', e.role, 'is_primary', e.is_primary, 'begin_date', e.begin_date, 'end_date', e.end_date, 'user', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'class_title', k.title)::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN classes k ON k.id = e.class_id WHERE e.sourced_id = $1";
+    /// Every enrollment of user `$1`, as one JSON array.
+    USER_ENROLLMENTS(INT8) = "SELECT coalesce(json_agg(json_build_object('sourced_id', e.sourced_id, 'status', e.status, 'date_last_modified', to_char(e.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'role', e.role, 'is_primary', e.is_primary, 'begin_date', e.begin_date, 'end_date', e.end_date, 'user', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'class_title', k.title) ORDER BY k.class_code, e.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN classes k ON k.id = e.class_id WHERE e.user_id = $1";
+    /// Whether user `$1` teaches (or assists in) class `$2`.
+    TEACHES(INT8, INT8) = "SELECT EXISTS (SELECT 1 FROM enrollments WHERE user_id = $1 AND class_id = $2 AND role IN ('teacher', 'aide') AND status = 'active')";
+    /// An attendance session: (row id, class row id, class department, submitted, version, document with its records).
+    SESSION_BY_ID(UUID) = "SELECT s.id, s.class_id, k.org_id, s.submitted_at IS NOT NULL, campus_version(s.date_last_modified), (json_build_object('sourced_id', s.sourced_id, 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'date', s.session_date, 'period', s.period, 'taken_by', (SELECT json_build_object('sourced_id', u.sourced_id, 'type', 'user') FROM users u WHERE u.id = s.taken_by), 'submitted_at', to_char(s.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'date_last_modified', to_char(s.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'records', (SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'code', a.code, 'category', a.category, 'minutes_present', x.minutes, 'source', r.source, 'overrides_teacher', r.source = 'office' AND EXISTS (SELECT 1 FROM attendance_registers t WHERE t.session_id = s.id AND t.session_date = s.session_date AND t.source = 'teacher' AND x.uid = ANY (t.students)), 'recorded_at', to_char(x.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) ORDER BY x.uid, r.source DESC), '[]') FROM attendance_registers r CROSS JOIN unnest(r.students, r.codes, r.minutes, r.recorded_at) AS x (uid, code_id, minutes, at) JOIN users u ON u.id = x.uid JOIN attendance_codes a ON a.id = x.code_id WHERE r.session_id = s.id AND r.session_date = s.session_date)))::text FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.sourced_id = $1";
+    /// What marking a register needs to know of its session: (row id, class row id, class department, submitted).
+    SESSION_STATE(UUID) = "SELECT s.id, s.class_id, k.org_id, s.submitted_at IS NOT NULL FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.sourced_id = $1";
+    /// The attendance sessions of class `$1` from `$2` to `$3`, as one JSON array.
+    CLASS_SESSIONS(INT8, DATE, DATE) = "SELECT coalesce(json_agg(json_build_object('sourced_id', s.sourced_id, 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'date', s.session_date, 'period', s.period, 'taken_by', (SELECT json_build_object('sourced_id', u.sourced_id, 'type', 'user') FROM users u WHERE u.id = s.taken_by), 'submitted_at', to_char(s.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'date_last_modified', to_char(s.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'records', (SELECT coalesce(sum(cardinality(r.students)), 0) FROM attendance_registers r WHERE r.session_id = s.id AND r.session_date = s.session_date)) ORDER BY s.session_date, s.period), '[]')::text FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3";
+    /// Per-student attendance of class `$1` from `$2` to `$3` (an office mark counts instead of the teacher's), as one JSON array. Analytics: the replica when fresh.
+    CLASS_ATTENDANCE_REPORT(INT8, DATE, DATE) = "WITH marks AS (SELECT DISTINCT ON (r.session_id, x.uid) x.uid AS student_id, a.category, a.presence_fraction FROM attendance_sessions s JOIN attendance_registers r ON r.session_id = s.id AND r.session_date = s.session_date CROSS JOIN unnest(r.students, r.codes) AS x (uid, code_id) JOIN attendance_codes a ON a.id = x.code_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3 AND r.session_date BETWEEN $2 AND $3 ORDER BY r.session_id, x.uid, (r.source = 'office') DESC) SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'given_name', u.given_name, 'family_name', u.family_name, 'roll_number', sp.roll_number, 'marks', coalesce(m.n, 0), 'present', coalesce(m.present, 0), 'late', coalesce(m.late, 0), 'absent', coalesce(m.absent, 0), 'excused', coalesce(m.excused, 0), 'presence_rate', CASE WHEN coalesce(m.n, 0) = 0 THEN NULL ELSE round(m.presence / m.n, 4)::float8 END) ORDER BY lower(u.family_name), lower(u.given_name), u.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN student_profiles sp ON sp.user_id = u.id LEFT JOIN (SELECT student_id, count(*) AS n, count(*) FILTER (WHERE category = 'present') AS present, count(*) FILTER (WHERE category = 'late') AS late, count(*) FILTER (WHERE category = 'absent') AS absent, count(*) FILTER (WHERE category = 'excused') AS excused, sum(presence_fraction) AS presence FROM marks GROUP BY student_id) m ON m.student_id = u.id WHERE e.class_id = $1 AND e.role = 'student' AND e.status = 'active'";
+    /// Classes that meet on date `$1` (weekday `$2`, e.g. MON) in a term covering it and whose register for a period is not submitted, as one JSON array; `$3` the departments the caller may read (NULL: all), `$4` only classes this user teaches (NULL: any).
+    NOT_TAKEN(DATE, TEXT, INT8_ARRAY, INT8) = "SELECT coalesce(json_agg(json_build_object('class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'title', k.title, 'period', x.period, 'session', s.sourced_id, 'state', CASE WHEN s.id IS NULL THEN 'not_opened' ELSE 'not_submitted' END) ORDER BY k.class_code, x.period), '[]')::text FROM academic_sessions t JOIN classes k ON k.term_id = t.id CROSS JOIN LATERAL (SELECT split_part(p, '-', 2)::int2 AS period FROM unnest(k.periods) p WHERE p LIKE $2 || '-%') x LEFT JOIN attendance_sessions s ON s.class_id = k.id AND s.session_date = $1 AND s.period = x.period WHERE $1 >= t.start_date AND $1 < t.end_date AND k.status = 'active' AND (s.id IS NULL OR s.submitted_at IS NULL) AND ($3::int8[] IS NULL OR k.org_id = ANY($3)) AND ($4::int8 IS NULL OR EXISTS (SELECT 1 FROM enrollments e WHERE e.class_id = k.id AND e.user_id = $4 AND e.role IN ('teacher', 'aide') AND e.status = 'active'))";
+    /// A line item: (row id, class row id, class department, status, version, document).
+    LINE_ITEM_BY_ID(UUID) = "SELECT li.id, li.class_id, k.org_id, li.status, campus_version(li.date_last_modified), json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'))::text FROM line_items li JOIN classes k ON k.id = li.class_id WHERE li.sourced_id = $1";
+    /// The line items of class `$1` (`$2`: published and locked only), as one JSON array.
+    CLASS_LINE_ITEMS(INT8, BOOL) = "SELECT coalesce(json_agg(json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class')) ORDER BY li.due_date NULLS LAST, li.id), '[]')::text FROM line_items li JOIN classes k ON k.id = li.class_id WHERE li.class_id = $1 AND (NOT $2 OR li.status <> 'draft')";
+    /// The results of line item `$1`, as one JSON array.
+    LINE_ITEM_RESULTS(INT8) = "SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'score', r.score::float8, 'score_status', r.score_status, 'comment', r.comment, 'date_last_modified', to_char(r.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) ORDER BY u.id), '[]')::text FROM results r JOIN users u ON u.id = r.student_id WHERE r.line_item_id = $1";
+    /// The results of student `$1`, as one JSON array: those of published and locked line items,
+    /// and drafts where `$2` (every class) or of the classes `$3` (those whose line items the caller
+    /// may grade or publish).
+    STUDENT_RESULTS(INT8, BOOL, INT8_ARRAY) = "SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'score', r.score::float8, 'score_status', r.score_status, 'comment', r.comment, 'date_last_modified', to_char(r.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'line_item', json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class')), 'class_title', k.title) ORDER BY li.due_date NULLS LAST, li.id), '[]')::text FROM results r JOIN users u ON u.id = r.student_id JOIN line_items li ON li.id = r.line_item_id JOIN classes k ON k.id = li.class_id WHERE r.student_id = $1 AND (li.status <> 'draft' OR $2 OR k.id = ANY($3))";
+    /// The active attendance codes a register of class `$1` takes (the institution's and the class's
+    /// department's), as one JSON array.
+    CLASS_ATTENDANCE_CODES(INT8) = "SELECT coalesce(json_agg(json_build_object('code', a.code, 'description', a.description, 'category', a.category, 'presence_fraction', a.presence_fraction::float8, 'entered_by', a.entered_by, 'scope', CASE WHEN a.org_id = k.org_id THEN 'department' ELSE 'institution' END) ORDER BY a.code), '[]')::text FROM classes k JOIN orgs o ON o.id = k.org_id JOIN attendance_codes a ON a.org_id IN (k.org_id, o.parent_id) WHERE k.id = $1 AND a.status = 'active'";
+    /// Every (permission, scope type, scope id, role) of user `$1`, with the department (orgs.id)
+    /// of a class scope: what a caller must cover to change or deactivate that person.
+    TARGET_GRANTS(INT8) = "SELECT rp.permission, b.scope_type, b.scope_id, r.name, \
+        CASE b.scope_type WHEN 'class' THEN (SELECT k.org_id FROM classes k WHERE k.id = b.scope_id) END \
+        FROM role_bindings b JOIN roles r ON r.id = b.role_id \
+        JOIN role_permissions rp ON rp.role_id = b.role_id WHERE b.user_id = $1";
+    /// The department (orgs.id) of each person `$1` (public ids) with a student or staff profile:
+    /// (public id, department).
+    PEOPLE_DEPARTMENTS(UUID_ARRAY) = "SELECT u.sourced_id, coalesce(sp.department_id, st.department_id) FROM users u \
+        LEFT JOIN student_profiles sp ON sp.user_id = u.id \
+        LEFT JOIN staff_profiles st ON st.user_id = u.id \
+        WHERE u.sourced_id = ANY($1) AND coalesce(sp.department_id, st.department_id) IS NOT NULL";
+    /// The classes (row id, department) with draft line items that student `$1` has results in.
+    STUDENT_DRAFT_CLASSES(INT8) = "SELECT DISTINCT k.id, k.org_id FROM results r JOIN line_items li ON li.id = r.line_item_id \
+        JOIN classes k ON k.id = li.class_id WHERE r.student_id = $1 AND li.status = 'draft'";
+    /// Whether making `$2` the parent of academic session `$1` (public ids) would close a circle:
+    /// `$1` is `$2` or one of its ancestors.
+    TERM_WOULD_CYCLE(UUID, UUID) = "WITH RECURSIVE up(id, parent_id) AS ( \
+          SELECT a.id, a.parent_id FROM academic_sessions a WHERE a.sourced_id = $2 \
+          UNION SELECT a.id, a.parent_id FROM academic_sessions a JOIN up ON a.id = up.parent_id) \
+        SELECT EXISTS (SELECT 1 FROM up JOIN academic_sessions t ON t.id = up.id WHERE t.sourced_id = $1)";
+    /// One register written alone, if its session's version is still `$1` (NULL: any): a mark
+    /// with `If-Match`, which leaves the coalescer.
+    ATTENDANCE_MARK_CHECKED(INT8, INT8, TEXT, INT8, TEXT, INT8_ARRAY, TEXT_ARRAY, INT2_ARRAY) = outcome_of!("attendance_mark_checked($1, $2, $3::inet, $4, $5, $6, $7, $8)");
+    /// The owner (users.id) of API key `$1` (public id).
+    API_KEY_OWNER(UUID) = "SELECT owner_id FROM api_keys WHERE sourced_id = $1";
+}
 
 #[cfg(test)]
 mod tests {

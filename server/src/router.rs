@@ -409,32 +409,32 @@ macro_rules! routes {
     /// `/api/v1/terms`: academic sessions.
     Terms "/api/v1/terms" ["api", "v1", "terms"] Admin Caller {
         GET => catalog::terms, Caller, () -> 200 "TermPage", "School years, semesters and terms" ["type:string", "school_year:integer", "limit:integer", "cursor:string", "fields:string"];
-        POST => catalog::term_create, Institution(ClassesWrite), ("NewTerm") -> 201 "Term", "Create an academic session";
+        POST => catalog::create::<catalog::Term>, Institution(ClassesWrite), ("NewTerm") -> 201 "Term", "Create an academic session";
     }
     /// `/api/v1/terms/{id}`.
     Term "/api/v1/terms/{id}" ["api", "v1", "terms", id] Admin Caller {
-        GET => catalog::term, Caller, () -> 200 "Term" etag, "One academic session (ETag)";
-        PATCH => catalog::term_update, Institution(ClassesWrite), ("TermPatch") -> 200 "Term", "Change an academic session (If-Match honoured)";
+        GET => catalog::get::<catalog::Term>, Caller, () -> 200 "Term" etag, "One academic session (ETag)";
+        PATCH => catalog::update::<catalog::Term>, Institution(ClassesWrite), ("TermPatch") -> 200 "Term", "Change an academic session (If-Match honoured)";
     }
     /// `/api/v1/courses`.
     Courses "/api/v1/courses" ["api", "v1", "courses"] Admin Caller {
         GET => catalog::courses, Caller, () -> 200 "CoursePage", "The course catalogue" ["department:uuid", "q:string", "limit:integer", "cursor:string", "fields:string"];
-        POST => catalog::course_create, Record(ClassesWrite), ("NewCourse") -> 201 "Course", "Create a course in a department";
+        POST => catalog::create::<catalog::Course>, Record(ClassesWrite), ("NewCourse") -> 201 "Course", "Create a course in a department";
     }
     /// `/api/v1/courses/{id}`.
     Course "/api/v1/courses/{id}" ["api", "v1", "courses", id] Admin Caller {
-        GET => catalog::course, Caller, () -> 200 "Course" etag, "One course (ETag)";
-        PATCH => catalog::course_update, Record(ClassesWrite), ("CoursePatch") -> 200 "Course", "Change a course (If-Match honoured)";
+        GET => catalog::get::<catalog::Course>, Caller, () -> 200 "Course" etag, "One course (ETag)";
+        PATCH => catalog::update::<catalog::Course>, Record(ClassesWrite), ("CoursePatch") -> 200 "Course", "Change a course (If-Match honoured)";
     }
     /// `/api/v1/classes`.
     Classes "/api/v1/classes" ["api", "v1", "classes"] Admin Caller {
         GET => catalog::classes, Record(ClassesRead), () -> 200 "ClassPage", "Classes (sections) with their timetable" ["term:uuid", "course:uuid", "department:uuid", "mine:boolean", "limit:integer", "cursor:string", "fields:string"];
-        POST => catalog::class_create, Record(ClassesWrite), ("NewClass") -> 201 "Class", "Create a class of a course in a term";
+        POST => catalog::create::<catalog::Class>, Record(ClassesWrite), ("NewClass") -> 201 "Class", "Create a class of a course in a term";
     }
     /// `/api/v1/classes/{id}`.
     Class "/api/v1/classes/{id}" ["api", "v1", "classes", id] Admin Caller {
-        GET => catalog::class, Record(ClassesRead), () -> 200 "Class" etag, "One class (ETag)";
-        PATCH => catalog::class_update, Record(ClassesWrite), ("ClassPatch") -> 200 "Class", "Change a class (If-Match honoured)";
+        GET => catalog::get::<catalog::Class>, Record(ClassesRead), () -> 200 "Class" etag, "One class (ETag)";
+        PATCH => catalog::update::<catalog::Class>, Record(ClassesWrite), ("ClassPatch") -> 200 "Class", "Change a class (If-Match honoured)";
     }
     /// `/api/v1/classes/{id}/students`: the roster.
     ClassStudents "/api/v1/classes/{id}/students" ["api", "v1", "classes", id, "students"] Read Caller {

@@ -7,6 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::campus::{send_text, status_as};
 use common::{access_token, call, eventually, parse_responses, sql_one, Resp, TestServer};
 
 const KEYS: &str = "t1=dGVzdC1rZXktMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODk=";
@@ -38,13 +39,7 @@ fn student_in(dept: &str, inside: bool) -> String {
 
 fn create(server: &TestServer, token: &str, name: &str, bindings: serde_json::Value) -> Resp {
     let body = serde_json::json!({"name": name, "expires_in_days": 30, "bindings": bindings});
-    call(
-        server,
-        "POST",
-        "/api/v1/api-keys",
-        Some(token),
-        Some(&body.to_string()),
-    )
+    send_text(server, "POST", "/api/v1/api-keys", token, &body.to_string())
 }
 
 #[test]
@@ -93,11 +88,7 @@ fn keys_are_shown_once_scoped_and_revoked_everywhere() {
     let inside = format!("/api/v1/students/{}", student_in("ACC", true));
     let outside = format!("/api/v1/students/{}", student_in("ACC", false));
     assert_eq!(with_key(&a, &inside, &key).status, 200);
-    assert_eq!(
-        call(&a, "GET", &inside, Some(&key), None).status,
-        200,
-        "as Bearer"
-    );
+    assert_eq!(status_as(&a, "GET", &inside, &key), 200, "as Bearer");
     assert_eq!(with_key(&a, &outside, &key).status, 403);
     assert_eq!(
         with_key(&b, &inside, &key).status,
@@ -106,13 +97,10 @@ fn keys_are_shown_once_scoped_and_revoked_everywhere() {
     );
     // A key cannot make keys or manage roles.
     assert_eq!(
-        call(&a, "POST", "/api/v1/api-keys", Some(&key), Some("{}")).status,
+        send_text(&a, "POST", "/api/v1/api-keys", &key, "{}").status,
         403
     );
-    assert_eq!(
-        call(&a, "GET", "/api/v1/roles", Some(&key), None).status,
-        403
-    );
+    assert_eq!(status_as(&a, "GET", "/api/v1/roles", &key), 403);
     // Wrong and malformed keys.
     let mut wrong = key.clone().into_bytes();
     let last = wrong.len() - 1;
@@ -146,14 +134,7 @@ fn keys_are_shown_once_scoped_and_revoked_everywhere() {
     assert!(gone && t0.elapsed() < Duration::from_secs(1));
     assert_eq!(with_key(&a, &inside, &key).status, 401);
     assert_eq!(
-        call(
-            &a,
-            "DELETE",
-            &format!("/api/v1/api-keys/{id}"),
-            Some(&admin),
-            None
-        )
-        .status,
+        status_as(&a, "DELETE", &format!("/api/v1/api-keys/{id}"), &admin),
         404
     );
     let audited = sql_one(&format!(
@@ -175,29 +156,17 @@ fn a_key_never_grants_more_than_its_creator_holds() {
         403
     );
     assert_eq!(
-        call(&server, "GET", "/api/v1/api-keys", Some(&student), None).status,
+        status_as(&server, "GET", "/api/v1/api-keys", &student),
         200,
         "anyone may list their own (none)"
     );
 
     // A key maker who holds nothing else cannot mint a registrar key.
     let role = format!("key_maker_{}", std::process::id());
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/roles",
-        Some(&admin),
-        Some(&serde_json::json!({"name": role, "description": "makes keys", "permissions": ["api_keys.manage"]}).to_string()),
-    );
+    let r = send_text(&server, "POST", "/api/v1/roles", &admin, &serde_json::json!({"name": role, "description": "makes keys", "permissions": ["api_keys.manage"]}).to_string());
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let maker = sql_one("SELECT sourced_id FROM users WHERE username = 'faculty6'");
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/role-bindings",
-        Some(&admin),
-        Some(&serde_json::json!({"user": maker, "role": role, "scope": {"type": "institution", "sourced_id": institution}}).to_string()),
-    );
+    let r = send_text(&server, "POST", "/api/v1/role-bindings", &admin, &serde_json::json!({"user": maker, "role": role, "scope": {"type": "institution", "sourced_id": institution}}).to_string());
     assert_eq!(r.status, 201);
     let binding = r.json()["sourced_id"].as_str().unwrap().to_string();
     let maker_token = access_token(&server, "faculty6");
@@ -212,36 +181,27 @@ fn a_key_never_grants_more_than_its_creator_holds() {
         serde_json::json!({"name": "x", "expires_in_days": 0, "bindings": [{"role": "faculty", "scope": {"type": "institution", "sourced_id": institution}}]}),
         serde_json::json!({"name": "x", "owner": "admin", "bindings": [{"role": "faculty", "scope": {"type": "institution", "sourced_id": institution}}]}),
     ] {
-        let r = call(
+        let r = send_text(
             &server,
             "POST",
             "/api/v1/api-keys",
-            Some(&admin),
-            Some(&bad.to_string()),
+            &admin,
+            &bad.to_string(),
         );
         assert_eq!(r.status, 422, "{bad}: {}", String::from_utf8_lossy(&r.body));
     }
     // Clean up the grant.
     assert_eq!(
-        call(
+        status_as(
             &server,
             "DELETE",
             &format!("/api/v1/role-bindings/{binding}"),
-            Some(&admin),
-            None
-        )
-        .status,
+            &admin
+        ),
         204
     );
     assert_eq!(
-        call(
-            &server,
-            "DELETE",
-            &format!("/api/v1/roles/{role}"),
-            Some(&admin),
-            None
-        )
-        .status,
+        status_as(&server, "DELETE", &format!("/api/v1/roles/{role}"), &admin),
         204
     );
 }

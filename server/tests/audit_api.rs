@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::HashSet;
 
+use common::campus::send_text;
 use common::{access_token, call, sql_one, Resp, TestServer};
 
 fn user_id(username: &str) -> String {
@@ -189,13 +190,7 @@ fn the_audit_trail_needs_audit_read_and_valid_parameters() {
     assert_eq!(r.status, 401);
 
     let admin = access_token(&server, "admin");
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/audit-events",
-        Some(&admin),
-        Some("{}"),
-    );
+    let r = send_text(&server, "POST", "/api/v1/audit-events", &admin, "{}");
     assert_eq!(r.status, 405);
     assert_eq!(r.header("Allow"), Some("GET, HEAD, OPTIONS"));
     for query in [

@@ -199,20 +199,21 @@ fn bad_tokens_are_refused_with_401() {
     .unwrap();
     let claims = |aud: &str, exp: u64| serde_json::json!({"iss": "campushub", "aud": aud, "sub": "x", "uid": uid, "iat": now - 10, "nbf": now - 10, "exp": exp, "jti": "j"});
     let header = |kid: &str, typ: &str| serde_json::json!({"alg": "HS256", "typ": typ, "kid": kid});
-    let good = sign(
-        &header("t1", "at+jwt"),
-        &claims("campushub-api", now + 600),
-        &key,
-    );
+    let bearer = |kid: &str, typ: &str, aud: &str, exp: u64, key: &[u8]| {
+        format!("Bearer {}", sign(&header(kid, typ), &claims(aud, exp), key))
+    };
+    let exp = now + 600;
+    let good = bearer("t1", "at+jwt", "campushub-api", exp, &key);
     assert_eq!(
-        get_with(&server, "/api/v1/me", &format!("Bearer {good}")).status,
+        get_with(&server, "/api/v1/me", &good).status,
         200,
         "the forging helper makes valid tokens"
     );
 
-    let parts: Vec<&str> = good.split('.').collect();
+    let parts: Vec<&str> = good["Bearer ".len()..].split('.').collect();
     let none_header = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(r#"{"alg":"none","typ":"at+jwt","kid":"t1"}"#);
+    let other_key = b"another-secret-another-secret-0123";
     let tampered_claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(claims("campushub-api", now + 99_999).to_string());
     let cases = [
@@ -226,58 +227,20 @@ fn bad_tokens_are_refused_with_401() {
         ),
         (
             "unknown kid",
-            format!(
-                "Bearer {}",
-                sign(
-                    &header("other", "at+jwt"),
-                    &claims("campushub-api", now + 600),
-                    &key
-                )
-            ),
+            bearer("other", "at+jwt", "campushub-api", exp, &key),
         ),
-        (
-            "wrong typ",
-            format!(
-                "Bearer {}",
-                sign(
-                    &header("t1", "JWT"),
-                    &claims("campushub-api", now + 600),
-                    &key
-                )
-            ),
-        ),
+        ("wrong typ", bearer("t1", "JWT", "campushub-api", exp, &key)),
         (
             "wrong audience",
-            format!(
-                "Bearer {}",
-                sign(
-                    &header("t1", "at+jwt"),
-                    &claims("someone-else", now + 600),
-                    &key
-                )
-            ),
+            bearer("t1", "at+jwt", "someone-else", exp, &key),
         ),
         (
             "expired",
-            format!(
-                "Bearer {}",
-                sign(
-                    &header("t1", "at+jwt"),
-                    &claims("campushub-api", now - 120),
-                    &key
-                )
-            ),
+            bearer("t1", "at+jwt", "campushub-api", now - 120, &key),
         ),
         (
             "wrong key",
-            format!(
-                "Bearer {}",
-                sign(
-                    &header("t1", "at+jwt"),
-                    &claims("campushub-api", now + 600),
-                    b"another-secret-another-secret-0123"
-                )
-            ),
+            bearer("t1", "at+jwt", "campushub-api", exp, other_key),
         ),
     ];
     for (name, auth) in cases {

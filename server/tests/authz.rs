@@ -9,6 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::campus::{create, send_text, status_as};
 use common::{access_token, call, eventually, sql_one, TestServer};
 
 /// Keys shared by the instances of a test, so a token from one is valid on the other.
@@ -143,26 +144,14 @@ fn roles_and_bindings_are_managed_by_admins_only() {
 
     let name = format!("tutor_{}", std::process::id());
     let create = serde_json::json!({"name": name, "description": "Peer tutors", "permissions": ["students.read"]}).to_string();
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/roles",
-        Some(&admin),
-        Some(&create),
-    );
+    let r = send_text(&server, "POST", "/api/v1/roles", &admin, &create);
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(
         r.json()["permissions"],
         serde_json::json!(["students.read"])
     );
     assert_eq!(r.json()["builtin"], false);
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/roles",
-        Some(&admin),
-        Some(&create),
-    );
+    let r = send_text(&server, "POST", "/api/v1/roles", &admin, &create);
     assert_eq!(r.status, 409);
 
     // Property level: fields nobody may set, malformed names, unknown permissions: 422.
@@ -173,22 +162,16 @@ fn roles_and_bindings_are_managed_by_admins_only() {
         serde_json::json!({"name": "r4", "description": "d", "permissions": ["no dot"]}),
         serde_json::json!({"name": "r5", "description": "", "permissions": []}),
     ] {
-        let r = call(
-            &server,
-            "POST",
-            "/api/v1/roles",
-            Some(&admin),
-            Some(&bad.to_string()),
-        );
+        let r = send_text(&server, "POST", "/api/v1/roles", &admin, &bad.to_string());
         assert_eq!(r.status, 422, "{bad}: {}", String::from_utf8_lossy(&r.body));
         assert_eq!(r.header("Content-Type"), Some("application/problem+json"));
     }
-    let r = call(
+    let r = send_text(
         &server,
         "PATCH",
         "/api/v1/roles/admin",
-        Some(&admin),
-        Some(r#"{"permissions":[]}"#),
+        &admin,
+        r#"{"permissions":[]}"#,
     );
     assert_eq!(r.status, 409, "built-in roles are not editable");
 
@@ -209,35 +192,22 @@ fn roles_and_bindings_are_managed_by_admins_only() {
     // Bind it, and see it listed; a bound role cannot be deleted.
     let faculty = user_id("faculty3");
     let bind = serde_json::json!({"user": faculty, "role": name, "scope": {"type": "institution", "sourced_id": institution()}}).to_string();
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/role-bindings",
-        Some(&admin),
-        Some(&bind),
-    );
+    let r = send_text(&server, "POST", "/api/v1/role-bindings", &admin, &bind);
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let binding = r.json()["sourced_id"].as_str().unwrap().to_string();
     assert_eq!(r.json()["scope"]["type"], "institution");
     assert_eq!(
-        call(
-            &server,
-            "POST",
-            "/api/v1/role-bindings",
-            Some(&admin),
-            Some(&bind)
-        )
-        .status,
+        send_text(&server, "POST", "/api/v1/role-bindings", &admin, &bind).status,
         409
     );
     let wrong_scope = serde_json::json!({"user": faculty, "role": name, "scope": {"type": "class", "sourced_id": institution()}}).to_string();
     assert_eq!(
-        call(
+        send_text(
             &server,
             "POST",
             "/api/v1/role-bindings",
-            Some(&admin),
-            Some(&wrong_scope)
+            &admin,
+            &wrong_scope
         )
         .status,
         422
@@ -255,25 +225,13 @@ fn roles_and_bindings_are_managed_by_admins_only() {
         .unwrap()
         .iter()
         .any(|b| b["sourced_id"] == binding.as_str() && b["role"] == name.as_str()));
-    assert_eq!(
-        call(&server, "DELETE", &path, Some(&admin), None).status,
-        409
-    );
+    assert_eq!(status_as(&server, "DELETE", &path, &admin), 409);
 
     let bpath = format!("/api/v1/role-bindings/{binding}");
-    assert_eq!(
-        call(&server, "DELETE", &bpath, Some(&admin), None).status,
-        204
-    );
-    assert_eq!(
-        call(&server, "DELETE", &bpath, Some(&admin), None).status,
-        404
-    );
-    assert_eq!(
-        call(&server, "DELETE", &path, Some(&admin), None).status,
-        204
-    );
-    assert_eq!(call(&server, "GET", &path, Some(&admin), None).status, 404);
+    assert_eq!(status_as(&server, "DELETE", &bpath, &admin), 204);
+    assert_eq!(status_as(&server, "DELETE", &bpath, &admin), 404);
+    assert_eq!(status_as(&server, "DELETE", &path, &admin), 204);
+    assert_eq!(status_as(&server, "GET", &path, &admin), 404);
 
     // Every change is in the audit trail, by the admin.
     let audited = sql_one(&format!(
@@ -302,12 +260,12 @@ fn explain_names_the_rule_or_binding_that_decides() {
         if let Some(s) = student {
             body["student"] = s.into();
         }
-        let r = call(
+        let r = send_text(
             &server,
             "POST",
             "/api/v1/authz/explain",
-            Some(&admin),
-            Some(&body.to_string()),
+            &admin,
+            &body.to_string(),
         );
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         r.json()
@@ -336,90 +294,71 @@ fn explain_names_the_rule_or_binding_that_decides() {
     assert_eq!(v["decided_by"]["scope"]["type"], "institution");
 }
 
-/// Makes `faculty` able to read `student` through a new institution-wide binding made on `a`,
-/// and measures how long until `b` lets them; then removes it and measures again.
-fn binding_round_trip(a: &TestServer, b: &TestServer, faculty: &str) -> (Duration, Duration) {
+/// Two instances sharing keys (and, with `redis`, the invalidation bus, both subscribed).
+fn two_instances(redis: bool) -> (TestServer, TestServer) {
+    let (a, b) = (instance(redis), instance(redis));
+    if redis {
+        wait_subscribed(&a);
+        wait_subscribed(&b);
+    }
+    (a, b)
+}
+
+/// Makes `faculty` able to read a student of another department through a new
+/// institution-wide binding made on one instance, and measures how long until the other lets
+/// them; then removes it and measures again. Both must take less than `within`.
+fn binding_round_trip(redis: bool, faculty: &str, within: Duration) {
+    let (a, b) = two_instances(redis);
     let (faculty_id, outside) = faculty_and_outside_student(faculty);
-    let admin = access_token(a, "admin");
-    let token = access_token(a, faculty);
+    let admin = access_token(&a, "admin");
+    let token = access_token(&a, faculty);
     let path = format!("/api/v1/students/{outside}");
     // b now holds the faculty member's principal in its cache.
-    assert_eq!(call(b, "GET", &path, Some(&token), None).status, 403);
-    let bind = serde_json::json!({"user": faculty_id, "role": "registrar", "scope": {"type": "institution", "sourced_id": institution()}}).to_string();
-    let r = call(
-        a,
-        "POST",
-        "/api/v1/role-bindings",
-        Some(&admin),
-        Some(&bind),
-    );
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let binding = r.json()["sourced_id"].as_str().unwrap().to_string();
-    let t0 = Instant::now();
-    let granted = eventually(Duration::from_secs(15), || {
-        call(b, "GET", &path, Some(&token), None).status == 200
-    });
-    let grant_s = t0.elapsed();
-    assert!(granted, "the other instance never saw the new binding");
-
-    let r = call(
-        a,
-        "DELETE",
-        &format!("/api/v1/role-bindings/{binding}"),
-        Some(&admin),
-        None,
-    );
-    assert_eq!(r.status, 204);
-    let t1 = Instant::now();
-    let revoked = eventually(Duration::from_secs(15), || {
-        call(b, "GET", &path, Some(&token), None).status == 403
-    });
-    let revoke_s = t1.elapsed();
-    assert!(revoked, "the other instance never saw the binding go");
-    (grant_s, revoke_s)
+    assert_eq!(status_as(&b, "GET", &path, &token), 403);
+    let scope = serde_json::json!({"type": "institution", "sourced_id": institution()});
+    let bind = serde_json::json!({"user": faculty_id, "role": "registrar", "scope": scope});
+    let binding = create(&a, &admin, "/api/v1/role-bindings", bind);
+    // How long until b answers `status`.
+    let seen = |status: u16| {
+        let t0 = Instant::now();
+        let seen = eventually(Duration::from_secs(15), || {
+            status_as(&b, "GET", &path, &token) == status
+        });
+        assert!(seen, "the other instance never answered {status}");
+        t0.elapsed()
+    };
+    let grant = seen(200);
+    let unbind = format!("/api/v1/role-bindings/{binding}");
+    assert_eq!(status_as(&a, "DELETE", &unbind, &admin), 204);
+    let revoke = seen(403);
+    eprintln!("propagation (redis: {redis}): grant {grant:?}, revoke {revoke:?}");
+    assert!(grant < within, "grant took {grant:?}");
+    assert!(revoke < within, "revoke took {revoke:?}");
 }
 
 #[test]
 fn a_binding_changed_on_one_instance_is_enforced_by_another_at_once() {
-    let a = instance(true);
-    let b = instance(true);
-    wait_subscribed(&a);
-    wait_subscribed(&b);
-    let (grant, revoke) = binding_round_trip(&a, &b, "faculty2");
-    eprintln!("propagation over the bus: grant {grant:?}, revoke {revoke:?}");
     // The principal was cached on b for a minute (the bus was up): only a message explains
     // a change seen this fast.
-    assert!(grant < Duration::from_secs(1), "grant took {grant:?}");
-    assert!(revoke < Duration::from_secs(1), "revoke took {revoke:?}");
+    binding_round_trip(true, "faculty2", Duration::from_secs(1));
 }
 
 #[test]
 fn without_redis_a_change_reaches_other_instances_within_the_fallback_expiry() {
-    let a = instance(false);
-    let b = instance(false);
-    let (grant, revoke) = binding_round_trip(&a, &b, "faculty4");
-    eprintln!("propagation by expiry: grant {grant:?}, revoke {revoke:?}");
     // FALLBACK_TTL is 5 s; polling adds a little.
-    assert!(grant < Duration::from_secs(7), "grant took {grant:?}");
-    assert!(revoke < Duration::from_secs(7), "revoke took {revoke:?}");
+    binding_round_trip(false, "faculty4", Duration::from_secs(7));
 }
 
 #[test]
 fn logout_on_one_instance_revokes_access_tokens_on_another_within_a_second() {
-    let a = instance(true);
-    let b = instance(true);
-    wait_subscribed(&a);
-    wait_subscribed(&b);
+    let (a, b) = two_instances(true);
     let body =
         serde_json::json!({"username": "student4", "password": "campushub-demo"}).to_string();
     let r = call(&a, "POST", "/api/v1/auth/login", None, Some(&body));
     assert_eq!(r.status, 200);
     let access = r.json()["access_token"].as_str().unwrap().to_string();
     let refresh = r.json()["refresh_token"].as_str().unwrap().to_string();
-    assert_eq!(
-        call(&b, "GET", "/api/v1/me", Some(&access), None).status,
-        200
-    );
+    assert_eq!(status_as(&b, "GET", "/api/v1/me", &access), 200);
 
     let out = serde_json::json!({"refresh_token": refresh}).to_string();
     assert_eq!(
@@ -428,15 +367,12 @@ fn logout_on_one_instance_revokes_access_tokens_on_another_within_a_second() {
     );
     let t0 = Instant::now();
     let refused = eventually(Duration::from_secs(10), || {
-        call(&b, "GET", "/api/v1/me", Some(&access), None).status == 401
+        status_as(&b, "GET", "/api/v1/me", &access) == 401
     });
     let took = t0.elapsed();
     eprintln!("revocation across instances: {took:?}");
     assert!(refused, "the token still works on the other instance");
     assert!(took < Duration::from_secs(1), "revocation took {took:?}");
     // And on the instance that logged out, at once.
-    assert_eq!(
-        call(&a, "GET", "/api/v1/me", Some(&access), None).status,
-        401
-    );
+    assert_eq!(status_as(&a, "GET", "/api/v1/me", &access), 401);
 }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::campus::send_text;
 use common::{admin_create, call, psql, ScratchDb, TestServer};
 
 #[test]
@@ -96,13 +97,7 @@ fn a_migrated_database_gets_its_first_administrator_who_can_log_in() {
     );
     // A real deployment starts from here: a department, then its first student.
     let dept = serde_json::json!({"name": "Physics", "identifier": "PHY"}).to_string();
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/departments",
-        Some(&token),
-        Some(&dept),
-    );
+    let r = send_text(&server, "POST", "/api/v1/departments", &token, &dept);
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let dept_id = r.json()["sourced_id"].as_str().unwrap().to_string();
     let student = serde_json::json!({
@@ -111,13 +106,7 @@ fn a_migrated_database_gets_its_first_administrator_who_can_log_in() {
         "department": dept_id
     })
     .to_string();
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/students",
-        Some(&token),
-        Some(&student),
-    );
+    let r = send_text(&server, "POST", "/api/v1/students", &token, &student);
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let location = r.header("Location").unwrap().to_string();
     let r = call(&server, "GET", &location, Some(&token), None);

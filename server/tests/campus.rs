@@ -11,50 +11,33 @@ mod common;
 
 use std::time::Duration;
 
-use common::campus::{bad_fields, build_campus, call_with, get, give_password, id_of, ok, send};
+use common::campus::{
+    bad_fields, build_campus, call_with, get, give_password, id_of, ok, open_session, send,
+    send_text, spawn_campus, status_as,
+};
 use common::{access_token, call, eventually, sql_one, TestServer};
 use serde_json::{json, Value};
 
 #[test]
 fn a_registrars_and_a_teachers_day() {
-    let server = TestServer::spawn(&[]);
-    let admin = access_token(&server, "admin");
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 5);
+    let (server, _, registrar, c) = spawn_campus(5);
     let class = &c.class;
+    let roster_path = format!("/api/v1/classes/{class}/students");
+    let sessions = format!("/api/v1/classes/{class}/attendance-sessions");
+    let own_results = format!("/api/v1/students/{}/results", c.students[0]);
 
     // The registrar finds the new students by name prefix, and pages through them.
-    let found = ok(
-        &get(
-            &server,
-            &format!("/api/v1/students?q=family{}&limit=3", c.t),
-            &registrar,
-        ),
-        200,
-    );
+    let students = |query: String| {
+        let path = format!("/api/v1/students?{query}");
+        ok(&get(&server, &path, &registrar), 200)
+    };
+    let found = students(format!("q=family{}&limit=3", c.t));
     assert_eq!(found["students"].as_array().unwrap().len(), 3);
     let next = found["next_cursor"].as_str().unwrap();
-    let rest = ok(
-        &get(
-            &server,
-            &format!("/api/v1/students?q=family{}&limit=3&cursor={next}", c.t),
-            &registrar,
-        ),
-        200,
-    );
+    let rest = students(format!("q=family{}&limit=3&cursor={next}", c.t));
     assert_eq!(rest["students"].as_array().unwrap().len(), 2);
     assert!(rest["next_cursor"].is_null());
-    let dept_list = ok(
-        &get(
-            &server,
-            &format!(
-                "/api/v1/students?department={}&fields=username,roll_number",
-                c.dept
-            ),
-            &registrar,
-        ),
-        200,
-    );
+    let dept_list = students(format!("department={}&fields=username,roll_number", c.dept));
     let first = &dept_list["students"][0];
     assert_eq!(first.as_object().unwrap().len(), 2, "{first}");
     assert!(first["roll_number"].as_str().unwrap().starts_with('R'));
@@ -67,32 +50,15 @@ fn a_registrars_and_a_teachers_day() {
     assert_eq!(classes[0]["periods"], json!(["MON-1", "MON-2", "WED-1"]));
     assert_eq!(classes[0]["teachers"][0]["sourced_id"], c.teacher);
     assert_eq!(classes[0]["enrolled"], 5);
-    let roster = ok(
-        &get(
-            &server,
-            &format!("/api/v1/classes/{class}/students"),
-            &teacher,
-        ),
-        200,
-    );
+    let roster = ok(&get(&server, &roster_path, &teacher), 200);
     assert_eq!(roster["students"].as_array().unwrap().len(), 5);
 
     // Monday, period 1: open the register, mark the whole class in one request.
-    let session = ok(
-        &send(
-            &server,
-            "POST",
-            &format!("/api/v1/classes/{class}/attendance-sessions"),
-            &teacher,
-            json!({"date": "2026-11-30", "period": 1}),
-        ),
-        201,
-    );
-    let sid = id_of(&session);
+    let sid = open_session(&server, &teacher, class, "2026-11-30", 1);
     let dup = send(
         &server,
         "POST",
-        &format!("/api/v1/classes/{class}/attendance-sessions"),
+        &sessions,
         &teacher,
         json!({"date": "2026-11-30", "period": 1}),
     );
@@ -138,35 +104,16 @@ fn a_registrars_and_a_teachers_day() {
         "5"
     );
     // Office-only codes are refused in a teacher's register, by position.
-    let r = send(
-        &server,
-        "PUT",
-        &path,
-        &teacher,
-        json!({"records": [{"student": c.students[0], "code": "M"}]}),
-    );
+    let medical = json!({"records": [{"student": c.students[0], "code": "M"}]});
+    let r = send(&server, "PUT", &path, &teacher, medical.clone());
     assert_eq!(bad_fields(&r), ["records[0].code"]);
 
     // Submitted: the teacher can no longer change it; the office overrides beside it.
-    ok(
-        &call(
-            &server,
-            "POST",
-            &format!("/api/v1/attendance-sessions/{sid}/submit"),
-            Some(&teacher),
-            None,
-        ),
-        200,
-    );
+    let submit = format!("{register}/submit");
+    ok(&call(&server, "POST", &submit, Some(&teacher), None), 200);
     let r = send(&server, "PUT", &path, &teacher, body.clone());
     assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
-    let r = send(
-        &server,
-        "PUT",
-        &path,
-        &registrar,
-        json!({"records": [{"student": c.students[0], "code": "M"}]}),
-    );
+    let r = send(&server, "PUT", &path, &registrar, medical);
     assert_eq!(ok(&r, 200)["source"], "office");
     let state = ok(&get(&server, &register, &registrar), 200);
     let recs: Vec<&Value> = state["records"]
@@ -258,77 +205,32 @@ fn a_registrars_and_a_teachers_day() {
         201,
     );
     let li = id_of(&item);
+    let item_path = format!("/api/v1/line-items/{li}");
+    let results = format!("{item_path}/results");
     let sheet = json!({"results": [
         {"student": c.students[0], "score": 41.5, "comment": "Good"},
         {"student": c.students[1], "score_status": "exempt"}
     ]});
-    let r = send(
-        &server,
-        "PUT",
-        &format!("/api/v1/line-items/{li}/results"),
-        &teacher,
-        sheet.clone(),
-    );
+    let r = send(&server, "PUT", &results, &teacher, sheet.clone());
     assert_eq!(ok(&r, 200)["results"].as_array().unwrap().len(), 2);
-    let r = send(
-        &server,
-        "PUT",
-        &format!("/api/v1/line-items/{li}/results"),
-        &teacher,
-        sheet.clone(),
-    );
+    let r = send(&server, "PUT", &results, &teacher, sheet.clone());
     assert_eq!(r.header("X-Results-Changed"), Some("0"));
     give_password(&c.student_names[0]);
     let student = access_token(&server, &c.student_names[0]);
-    let mine = ok(
-        &get(
-            &server,
-            &format!("/api/v1/students/{}/results", c.students[0]),
-            &student,
-        ),
-        200,
-    );
+    let mine = ok(&get(&server, &own_results, &student), 200);
     assert_eq!(
         mine["results"].as_array().unwrap().len(),
         0,
         "a draft is not shown: {mine}"
     );
-    let staff_view = ok(
-        &get(
-            &server,
-            &format!("/api/v1/students/{}/results", c.students[0]),
-            &teacher,
-        ),
-        200,
-    );
+    let staff_view = ok(&get(&server, &own_results, &teacher), 200);
     assert_eq!(staff_view["results"].as_array().unwrap().len(), 1);
     // Teachers grade; they do not publish.
-    let r = send(
-        &server,
-        "PATCH",
-        &format!("/api/v1/line-items/{li}"),
-        &teacher,
-        json!({"status": "published"}),
-    );
-    assert_eq!(r.status, 403);
-    ok(
-        &send(
-            &server,
-            "PATCH",
-            &format!("/api/v1/line-items/{li}"),
-            &registrar,
-            json!({"status": "published"}),
-        ),
-        200,
-    );
-    let mine = ok(
-        &get(
-            &server,
-            &format!("/api/v1/students/{}/results", c.students[0]),
-            &student,
-        ),
-        200,
-    );
+    let set_status =
+        |token: &str, to: &str| send(&server, "PATCH", &item_path, token, json!({"status": to}));
+    assert_eq!(set_status(&teacher, "published").status, 403);
+    ok(&set_status(&registrar, "published"), 200);
+    let mine = ok(&get(&server, &own_results, &student), 200);
     assert_eq!(mine["results"][0]["score"], 41.5);
     assert_eq!(mine["results"][0]["line_item"]["status"], "published");
     // The student's published results are cached per shard; a new score drops them.
@@ -336,20 +238,13 @@ fn a_registrars_and_a_teachers_day() {
         &send(
             &server,
             "PUT",
-            &format!("/api/v1/line-items/{li}/results"),
+            &results,
             &teacher,
             json!({"results": [{"student": c.students[0], "score": 45}]}),
         ),
         200,
     );
-    let mine = ok(
-        &get(
-            &server,
-            &format!("/api/v1/students/{}/results", c.students[0]),
-            &student,
-        ),
-        200,
-    );
+    let mine = ok(&get(&server, &own_results, &student), 200);
     assert_eq!(mine["results"][0]["score"], 45.0, "{mine}");
     // Another student's results are not theirs to read.
     let r = get(
@@ -359,31 +254,9 @@ fn a_registrars_and_a_teachers_day() {
     );
     assert_eq!(r.status, 403);
     // Locked: final; backwards: refused.
-    let r = send(
-        &server,
-        "PATCH",
-        &format!("/api/v1/line-items/{li}"),
-        &registrar,
-        json!({"status": "draft"}),
-    );
-    assert_eq!(bad_fields(&r), ["status"]);
-    ok(
-        &send(
-            &server,
-            "PATCH",
-            &format!("/api/v1/line-items/{li}"),
-            &registrar,
-            json!({"status": "locked"}),
-        ),
-        200,
-    );
-    let r = send(
-        &server,
-        "PUT",
-        &format!("/api/v1/line-items/{li}/results"),
-        &teacher,
-        sheet,
-    );
+    assert_eq!(bad_fields(&set_status(&registrar, "draft")), ["status"]);
+    ok(&set_status(&registrar, "locked"), 200);
+    let r = send(&server, "PUT", &results, &teacher, sheet);
     assert_eq!(r.status, 409);
 
     // Every write left its audit event.
@@ -411,50 +284,20 @@ fn a_registrars_and_a_teachers_day() {
         200,
     );
     let eid = id_of(&enrollments["enrollments"][0]);
+    let enrollment = format!("/api/v1/enrollments/{eid}");
     ok(
-        &call(
-            &server,
-            "DELETE",
-            &format!("/api/v1/enrollments/{eid}"),
-            Some(&registrar),
-            None,
-        ),
+        &call(&server, "DELETE", &enrollment, Some(&registrar), None),
         204,
     );
-    assert_eq!(
-        call(
-            &server,
-            "DELETE",
-            &format!("/api/v1/enrollments/{eid}"),
-            Some(&registrar),
-            None
-        )
-        .status,
-        404
-    );
-    let roster = ok(
-        &get(
-            &server,
-            &format!("/api/v1/classes/{class}/students"),
-            &teacher,
-        ),
-        200,
-    );
+    assert_eq!(status_as(&server, "DELETE", &enrollment, &registrar), 404);
+    let roster = ok(&get(&server, &roster_path, &teacher), 200);
     assert_eq!(roster["students"].as_array().unwrap().len(), 4);
-    let s2 = ok(
-        &send(
-            &server,
-            "POST",
-            &format!("/api/v1/classes/{class}/attendance-sessions"),
-            &teacher,
-            json!({"date": "2026-12-02", "period": 1}),
-        ),
-        201,
-    );
+    let s2 = open_session(&server, &teacher, class, "2026-12-02", 1);
+    let s2 = format!("/api/v1/attendance-sessions/{s2}");
     let r = send(
         &server,
         "PUT",
-        &format!("/api/v1/attendance-sessions/{}/records", id_of(&s2)),
+        &format!("{s2}/records"),
         &teacher,
         json!({"records": [{"student": c.students[3], "code": "P"}, {"student": c.students[4], "code": "P"}]}),
     );
@@ -463,7 +306,7 @@ fn a_registrars_and_a_teachers_day() {
     let r = call(
         &server,
         "POST",
-        &format!("/api/v1/attendance-sessions/{}/submit", id_of(&s2)),
+        &format!("{s2}/submit"),
         Some(&teacher),
         None,
     );
@@ -472,10 +315,7 @@ fn a_registrars_and_a_teachers_day() {
 
 #[test]
 fn refusals_and_object_level_rules() {
-    let server = TestServer::spawn(&[]);
-    let admin = access_token(&server, "admin");
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 2);
+    let (server, admin, registrar, c) = spawn_campus(2);
     let other = build_campus(&server, &admin, &registrar, 1);
     let teacher = access_token(&server, &c.teacher_name);
     let class = &c.class;
@@ -620,12 +460,12 @@ fn refusals_and_object_level_rules() {
     );
     let r = send(&server, "POST", "/api/v1/students", &registrar, json!({}));
     assert_eq!(bad_fields(&r).len(), 7, "every required field");
-    let r = call(
+    let r = send_text(
         &server,
         "POST",
         "/api/v1/students",
-        Some(&registrar),
-        Some(r#"{"username":"a\u0000b"}"#),
+        &registrar,
+        r#"{"username":"a\u0000b"}"#,
     );
     assert_eq!(r.status, 422);
     let r = send(
@@ -662,49 +502,37 @@ fn refusals_and_object_level_rules() {
     let path = format!("/api/v1/students/{}", c.students[0]);
     let r = get(&server, &path, &registrar);
     let etag = r.header("ETag").unwrap().to_string();
-    let r = call_with(
-        &server,
-        "GET",
-        &path,
-        &registrar,
-        &[("If-None-Match", &etag)],
-        None,
-    );
+    // `method` on the student with one precondition header.
+    let on_condition = |method: &str, header: (&str, &str), body: Option<Value>| {
+        call_with(&server, method, &path, &registrar, &[header], body.as_ref())
+    };
+    let r = on_condition("GET", ("If-None-Match", &etag), None);
     assert_eq!(r.status, 304);
     assert!(r.body.is_empty());
-    let r = call_with(
-        &server,
+    let r = on_condition(
         "PATCH",
-        &path,
-        &registrar,
-        &[("If-Match", &etag)],
-        Some(&json!({"program": "BSc Physics", "email": null})),
+        ("If-Match", &etag),
+        Some(json!({"program": "BSc Physics", "email": null})),
     );
     let changed = ok(&r, 200);
     assert_eq!(changed["program"], "BSc Physics");
     assert!(changed["email"].is_null());
     let new_tag = r.header("ETag").unwrap().to_string();
     assert_ne!(new_tag, etag);
-    let r = call_with(
-        &server,
+    let r = on_condition(
         "PATCH",
-        &path,
-        &registrar,
-        &[("If-Match", &etag)],
-        Some(&json!({"program": "Lost update"})),
+        ("If-Match", &etag),
+        Some(json!({"program": "Lost update"})),
     );
     assert_eq!(r.status, 412);
     assert_eq!(
         get(&server, &path, &registrar).json()["program"],
         "BSc Physics"
     );
-    let r = call_with(
-        &server,
+    let r = on_condition(
         "PATCH",
-        &path,
-        &registrar,
-        &[("If-Match", "\"garbage\"")],
-        Some(&json!({"program": "X"})),
+        ("If-Match", "\"garbage\""),
+        Some(json!({"program": "X"})),
     );
     assert_eq!(r.status, 412);
     let r = send(&server, "PATCH", &path, &registrar, json!({}));
@@ -774,10 +602,7 @@ fn class_term(server: &TestServer, token: &str, class: &str) -> String {
 
 #[test]
 fn keyset_pages_neither_skip_nor_repeat_while_others_insert() {
-    let server = TestServer::spawn(&[]);
-    let admin = access_token(&server, "admin");
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 0);
+    let (server, _, registrar, c) = spawn_campus(0);
     let new_student = |i: usize, tag: &str| json!({"username": format!("k{tag}n{i}"), "given_name": "K", "family_name": "Page", "roll_number": format!("K{tag}-{i}"), "program": "P", "year_of_study": 2, "department": c.dept});
     let mut before = Vec::new();
     for i in 0..30 {
@@ -838,10 +663,7 @@ fn keyset_pages_neither_skip_nor_repeat_while_others_insert() {
 
 #[test]
 fn concurrent_duplicates_give_one_student_and_clear_refusals() {
-    let server = TestServer::spawn(&[]);
-    let admin = access_token(&server, "admin");
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 0);
+    let (server, _, registrar, c) = spawn_campus(0);
     let mut statuses: Vec<u16> = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..8)
             .map(|i| {
@@ -867,11 +689,8 @@ fn concurrent_duplicates_give_one_student_and_clear_refusals() {
 
 #[test]
 fn a_change_through_one_instance_is_read_through_another() {
-    let a = TestServer::spawn(&[]);
+    let (a, _, registrar, c) = spawn_campus(1);
     let b = TestServer::spawn(&[]);
-    let admin = access_token(&a, "admin");
-    let registrar = access_token(&a, "registrar");
-    let c = build_campus(&a, &admin, &registrar, 1);
     let path = format!("/api/v1/students/{}", c.students[0]);
     // B caches the profile (and the registrar's principal).
     assert_eq!(get(&b, &path, &registrar).json()["year_of_study"], 1);
@@ -889,23 +708,20 @@ fn a_change_through_one_instance_is_read_through_another() {
     );
     // Rosters are cached per shard too: an enrollment through A shows on B's roster.
     let roster = format!("/api/v1/classes/{}/students", c.class);
-    let count = |s: &TestServer| {
-        get(s, &roster, &registrar).json()["students"]
+    // How many students `path` lists on instance `s`.
+    let students = |s: &TestServer, path: &str| {
+        get(s, path, &registrar).json()["students"]
             .as_array()
             .unwrap()
             .len()
     };
+    let count = |s: &TestServer| students(s, &roster);
     assert_eq!(count(&b), 1);
     assert_eq!(count(&b), 1);
     // List pages are cached per shard too: B's page of the department gains the student
     // created through A.
     let list = format!("/api/v1/students?department={}&fields=sourced_id", c.dept);
-    let listed = |s: &TestServer| {
-        get(s, &list, &registrar).json()["students"]
-            .as_array()
-            .unwrap()
-            .len()
-    };
+    let listed = |s: &TestServer| students(s, &list);
     assert_eq!(listed(&b), 1);
     assert_eq!(listed(&b), 1);
     let newcomer = ok(
@@ -938,12 +754,7 @@ fn a_change_through_one_instance_is_read_through_another() {
     );
     // A rename through A moves the student out of a prefix search B has cached.
     let comers = format!("/api/v1/students?department={}&q=comer", c.dept);
-    let found = |s: &TestServer| {
-        get(s, &comers, &registrar).json()["students"]
-            .as_array()
-            .unwrap()
-            .len()
-    };
+    let found = |s: &TestServer| students(s, &comers);
     assert_eq!(found(&b), 1);
     assert_eq!(found(&b), 1);
     ok(
@@ -999,11 +810,8 @@ fn a_change_through_one_instance_is_read_through_another() {
 
 #[test]
 fn caches_report_their_entries_and_admins_can_clear_them_everywhere() {
-    let a = TestServer::spawn(&[]);
+    let (a, admin, registrar, c) = spawn_campus(1);
     let b = TestServer::spawn(&[]);
-    let admin = access_token(&a, "admin");
-    let registrar = access_token(&a, "registrar");
-    let c = build_campus(&a, &admin, &registrar, 1);
     let path = format!("/api/v1/students/{}", c.students[0]);
     let students_cached = |s: &TestServer| {
         let r = call(s, "GET", "/readyz", None, None);
@@ -1048,12 +856,27 @@ fn caches_report_their_entries_and_admins_can_clear_them_everywhere() {
     );
 }
 
+/// Marks register `sid` with `records` as `teacher`: the answer's status.
+fn mark(server: &TestServer, teacher: &str, sid: &str, records: Value) -> u16 {
+    let path = format!("/api/v1/attendance-sessions/{sid}/records");
+    send(server, "PUT", &path, teacher, json!({ "records": records })).status
+}
+
+/// Register `sid`, as `teacher` reads it.
+fn read_register(server: &TestServer, teacher: &str, sid: &str) -> Value {
+    ok(
+        &get(
+            server,
+            &format!("/api/v1/attendance-sessions/{sid}"),
+            teacher,
+        ),
+        200,
+    )
+}
+
 #[test]
 fn registers_marked_together_are_written_together_and_answered_one_by_one() {
-    let server = TestServer::spawn(&[]);
-    let admin = access_token(&server, "admin");
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 3);
+    let (server, admin, registrar, c) = spawn_campus(3);
     let teacher = access_token(&server, &c.teacher_name);
     let sessions: Vec<String> = (1..=12)
         .map(|day| {
@@ -1082,31 +905,19 @@ fn registers_marked_together_are_written_together_and_answered_one_by_one() {
                     .iter()
                     .map(|s| json!({"student": s, "code": if i % 2 == 0 { "P" } else { "A" }}))
                     .collect();
-                (
-                    i,
-                    send(
-                        server,
-                        "PUT",
-                        &format!("/api/v1/attendance-sessions/{sid}/records"),
-                        teacher,
-                        json!({"records": records}),
-                    )
-                    .status,
-                )
+                (i, mark(server, teacher, sid, json!(records)))
             }));
         }
         let (server, teacher, sid, outsider) = (&server, &teacher, &sessions[0], &outsider);
         threads.push(scope.spawn(move || {
             (
                 99,
-                send(
+                mark(
                     server,
-                    "PUT",
-                    &format!("/api/v1/attendance-sessions/{sid}/records"),
                     teacher,
-                    json!({"records": [{"student": outsider, "code": "P"}]}),
-                )
-                .status,
+                    sid,
+                    json!([{"student": outsider, "code": "P"}]),
+                ),
             )
         }));
         threads.into_iter().map(|t| t.join().unwrap()).collect()
@@ -1115,14 +926,7 @@ fn registers_marked_together_are_written_together_and_answered_one_by_one() {
         assert_eq!(status, if i == 99 { 422 } else { 200 }, "register {i}");
     }
     for (i, sid) in sessions.iter().enumerate() {
-        let register = ok(
-            &get(
-                &server,
-                &format!("/api/v1/attendance-sessions/{sid}"),
-                &teacher,
-            ),
-            200,
-        );
+        let register = read_register(&server, &teacher, sid);
         let records = register["records"].as_array().unwrap();
         assert_eq!(records.len(), 3, "{sid}");
         let want = if i % 2 == 0 { "P" } else { "A" };
@@ -1146,28 +950,14 @@ fn registers_marked_together_are_written_together_and_answered_one_by_one() {
                         .iter()
                         .map(|s| json!({"student": s, "code": code}))
                         .collect();
-                    send(
-                        server,
-                        "PUT",
-                        &format!("/api/v1/attendance-sessions/{sid}/records"),
-                        teacher,
-                        json!({"records": records}),
-                    )
-                    .status
+                    mark(server, teacher, sid, json!(records))
                 })
             })
             .collect();
         threads.into_iter().map(|t| t.join().unwrap()).collect()
     });
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    let register = ok(
-        &get(
-            &server,
-            &format!("/api/v1/attendance-sessions/{sid}"),
-            &teacher,
-        ),
-        200,
-    );
+    let register = read_register(&server, &teacher, sid);
     let records = register["records"].as_array().unwrap();
     assert_eq!(records.len(), 3, "{register}");
     assert!(

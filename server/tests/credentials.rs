@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use campushub::auth::totp;
+use common::campus::{send_text, status_as};
 use common::{access_token, call, now_s, sql_one, TestServer};
 
 /// The code for `offset` steps from now, as an authenticator a little fast or slow shows it.
@@ -54,13 +55,7 @@ fn mfa_enrol_log_in_with_a_code_and_disable() {
         "{{\"code\":\"{:06}\"}}",
         (totp::code_at(&secret, now_s() / totp::STEP_S) + 1) % 1_000_000
     );
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/auth/mfa/enroll",
-        Some(&token),
-        Some(&wrong),
-    );
+    let r = send_text(&server, "POST", "/api/v1/auth/mfa/enroll", &token, &wrong);
     assert_eq!(r.status, 422);
 
     // Stay clear of a step boundary: the three codes below are a step apart.
@@ -68,13 +63,7 @@ fn mfa_enrol_log_in_with_a_code_and_disable() {
         std::thread::sleep(Duration::from_secs(5));
     }
     let enable = format!("{{\"code\":\"{}\"}}", code(&secret, -1));
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/auth/mfa/enroll",
-        Some(&token),
-        Some(&enable),
-    );
+    let r = send_text(&server, "POST", "/api/v1/auth/mfa/enroll", &token, &enable);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["mfa_enabled"], true);
     let again = call(
@@ -93,10 +82,7 @@ fn mfa_enrol_log_in_with_a_code_and_disable() {
     let challenge = r.json()["challenge"].as_str().unwrap().to_string();
     assert!(r.json()["challenge_expires_in"].as_u64().unwrap() <= 300);
     // A challenge is not an access token.
-    assert_eq!(
-        call(&server, "GET", "/api/v1/me", Some(&challenge), None).status,
-        401
-    );
+    assert_eq!(status_as(&server, "GET", "/api/v1/me", &challenge), 401);
     let verify = |c: &str| {
         let body = serde_json::json!({"challenge": challenge, "code": c}).to_string();
         call(
@@ -134,21 +120,21 @@ fn mfa_enrol_log_in_with_a_code_and_disable() {
     );
 
     // Removal needs a current code.
-    let r = call(
+    let r = send_text(
         &server,
         "POST",
         "/api/v1/auth/mfa/disable",
-        Some(&mfa_token),
-        Some("{\"code\":\"123\"}"),
+        &mfa_token,
+        "{\"code\":\"123\"}",
     );
     assert_eq!(r.status, 422);
     let off = format!("{{\"code\":\"{}\"}}", code(&secret, 1));
-    let r = call(
+    let r = send_text(
         &server,
         "POST",
         "/api/v1/auth/mfa/disable",
-        Some(&mfa_token),
-        Some(&off),
+        &mfa_token,
+        &off,
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(login(&server, user, "campushub-demo").status, 200);
@@ -168,13 +154,7 @@ fn password_change_ends_every_session() {
     let change = |token: &str, current: &str, new: &str| {
         let body =
             serde_json::json!({"current_password": current, "new_password": new}).to_string();
-        call(
-            &server,
-            "POST",
-            "/api/v1/auth/password",
-            Some(token),
-            Some(&body),
-        )
+        send_text(&server, "POST", "/api/v1/auth/password", token, &body)
     };
     assert_eq!(
         change(&access, "wrong-password", "a-new-long-password").status,
@@ -201,10 +181,7 @@ fn password_change_ends_every_session() {
     );
 
     // Every session ended: this access token, the refresh token, the old password.
-    assert_eq!(
-        call(&server, "GET", "/api/v1/me", Some(&access), None).status,
-        401
-    );
+    assert_eq!(status_as(&server, "GET", "/api/v1/me", &access), 401);
     let body = serde_json::json!({"refresh_token": refresh}).to_string();
     assert_eq!(
         call(&server, "POST", "/api/v1/auth/refresh", None, Some(&body)).status,

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use common::campus::{send_text, status_as};
 use common::{access_token, call, eventually, repo, sql_one, TestServer};
 
 fn free_port() -> u16 {
@@ -155,7 +156,7 @@ fn a_fleet_behind_haproxy_loses_no_request_and_agrees_with_itself() {
     let admin = access_token(&one, "admin");
     let faculty = access_token(&two, "faculty5");
     // What faculty5 gets from instance 2 for the roles list.
-    let roles_on_two = || call(&two, "GET", "/api/v1/roles", Some(&faculty), None).status;
+    let roles_on_two = || status_as(&two, "GET", "/api/v1/roles", &faculty);
     assert_eq!(roles_on_two(), 403);
     let bind = serde_json::json!({
         "user": sql_one("SELECT sourced_id FROM users WHERE username = 'faculty5'"),
@@ -163,18 +164,12 @@ fn a_fleet_behind_haproxy_loses_no_request_and_agrees_with_itself() {
         "scope": {"type": "institution", "sourced_id": sql_one("SELECT sourced_id FROM orgs WHERE type = 'institution'")},
     })
     .to_string();
-    let r = call(
-        &one,
-        "POST",
-        "/api/v1/role-bindings",
-        Some(&admin),
-        Some(&bind),
-    );
+    let r = send_text(&one, "POST", "/api/v1/role-bindings", &admin, &bind);
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let binding = r.json()["sourced_id"].as_str().unwrap().to_string();
     assert!(eventually(Duration::from_secs(5), || roles_on_two() == 200));
     let path = format!("/api/v1/role-bindings/{binding}");
-    assert_eq!(call(&one, "DELETE", &path, Some(&admin), None).status, 204);
+    assert_eq!(status_as(&one, "DELETE", &path, &admin), 204);
     assert!(eventually(Duration::from_secs(5), || roles_on_two() == 403));
 
     // An attendance mark made through instance 1 reads back through instance 2.
@@ -189,12 +184,12 @@ fn a_fleet_behind_haproxy_loses_no_request_and_agrees_with_itself() {
          WHERE s.sourced_id = '{session}' ORDER BY u.id LIMIT 1"
     ));
     let body = serde_json::json!({"records": [{"student": student, "code": "L"}]}).to_string();
-    let r = call(
+    let r = send_text(
         &one,
         "PUT",
         &format!("/api/v1/attendance-sessions/{session}/records"),
-        Some(&admin),
-        Some(&body),
+        &admin,
+        &body,
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let r = call(

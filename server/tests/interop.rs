@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use common::campus::status_as;
 use common::{access_token, call, sql_one, TestServer};
 
 /// Secrets of at least 32 bytes, as the server requires for HS256.
@@ -135,7 +136,7 @@ fn rotated_keys_keep_old_tokens_until_their_key_is_retired() {
 
     let new = access_token(&b, "student1");
     assert_eq!(header(&new)["kid"], "k2");
-    assert_eq!(call(&a, "GET", "/api/v1/me", Some(&new), None).status, 401);
+    assert_eq!(status_as(&a, "GET", "/api/v1/me", &new), 401);
 
     let r = call(&c, "GET", "/api/v1/me", Some(&old), None);
     assert_eq!(r.status, 401, "a token of a retired key is refused");

@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::campus::{send_text, status_as};
 use common::{access_token, call, redis, sql_one, TestServer};
 
 fn login_as(server: &TestServer, user: &str, password: &str) -> common::Resp {
@@ -173,20 +174,14 @@ fn authenticated_callers_are_limited_per_principal() {
     let a = access_token(&server, "student8");
     let b = access_token(&server, "student9");
     for _ in 0..4 {
-        assert_eq!(
-            call(&server, "GET", "/api/v1/me", Some(&a), None).status,
-            200
-        );
+        assert_eq!(status_as(&server, "GET", "/api/v1/me", &a), 200);
     }
     assert_limited(
         &call(&server, "GET", "/api/v1/me", Some(&a), None),
         "authenticated",
     );
     // Another principal on the same address has its own budget.
-    assert_eq!(
-        call(&server, "GET", "/api/v1/me", Some(&b), None).status,
-        200
-    );
+    assert_eq!(status_as(&server, "GET", "/api/v1/me", &b), 200);
 }
 
 #[test]
@@ -197,7 +192,7 @@ fn oversized_bodies_pages_and_ranges_are_refused() {
         "{{\"name\":\"big\",\"description\":\"{}\",\"permissions\":[]}}",
         "x".repeat(20_000)
     );
-    let r = call(&server, "POST", "/api/v1/roles", Some(&admin), Some(&big));
+    let r = send_text(&server, "POST", "/api/v1/roles", &admin, &big);
     assert_eq!(r.status, 413);
     let r = call(
         &server,

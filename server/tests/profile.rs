@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::campus::status_as;
 use common::{access_token, call, TestServer};
 
 #[test]
@@ -11,14 +12,7 @@ fn the_profiler_is_off_by_default_and_for_admins_only() {
     let off = TestServer::spawn(&[]);
     let admin = access_token(&off, "admin");
     assert_eq!(
-        call(
-            &off,
-            "GET",
-            "/debug/pprof/profile?seconds=1",
-            Some(&admin),
-            None
-        )
-        .status,
+        status_as(&off, "GET", "/debug/pprof/profile?seconds=1", &admin),
         404
     );
 
@@ -30,25 +24,11 @@ fn the_profiler_is_off_by_default_and_for_admins_only() {
         401
     );
     assert_eq!(
-        call(
-            &server,
-            "GET",
-            "/debug/pprof/profile?seconds=1",
-            Some(&student),
-            None
-        )
-        .status,
+        status_as(&server, "GET", "/debug/pprof/profile?seconds=1", &student),
         403
     );
     assert_eq!(
-        call(
-            &server,
-            "GET",
-            "/debug/pprof/profile?seconds=0",
-            Some(&admin),
-            None
-        )
-        .status,
+        status_as(&server, "GET", "/debug/pprof/profile?seconds=0", &admin),
         400
     );
 

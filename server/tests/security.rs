@@ -86,6 +86,23 @@ fn bind(server: &TestServer, admin: &str, user: &str, role: &str, scope: (&str, 
     r.json()["sourced_id"].as_str().unwrap().to_string()
 }
 
+/// Binds `role` to `user` for the whole institution; returns the binding's id.
+fn bind_institution(server: &TestServer, admin: &str, user: &str, role: &str) -> String {
+    bind(server, admin, user, role, ("institution", &institution()))
+}
+
+/// A key named `name` holding `role` for the whole institution, for a day, made as `token`.
+fn day_key(server: &TestServer, token: &str, name: &str, role: &str) -> Resp {
+    let scope = serde_json::json!({"type": "institution", "sourced_id": institution()});
+    new_key(
+        server,
+        token,
+        name,
+        Some(1),
+        serde_json::json!([{"role": role, "scope": scope}]),
+    )
+}
+
 /// `POST /api/v1/api-keys` as `token`: a key named `name` with `bindings` (`expires_in_days`
 /// merged in when given).
 fn new_key(
@@ -119,13 +136,7 @@ fn an_api_key_loses_what_its_creator_loses_and_always_expires() {
     let creator = "student21";
     unbind_extras(creator);
     let keymaker = role(&server, &admin, "keymaker", &["api_keys.manage"]);
-    bind(
-        &server,
-        &admin,
-        creator,
-        &keymaker,
-        ("institution", &institution()),
-    );
+    bind_institution(&server, &admin, creator, &keymaker);
     let hod = bind(
         &server,
         &admin,
@@ -172,10 +183,7 @@ fn an_api_key_loses_what_its_creator_loses_and_always_expires() {
         None,
     );
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(
-        call(&server, "GET", &record, Some(&token), None).status,
-        403
-    );
+    assert_eq!(status_as(&server, "GET", &record, &token), 403);
     assert_eq!(
         key_get(&server, &record, &key),
         403,
@@ -214,36 +222,16 @@ fn self_only_rights_never_transfer_to_an_api_key() {
     unbind_extras(creator);
     let keymaker = role(&server, &admin, "keymaker_self", &["api_keys.manage"]);
     let reader = role(&server, &admin, "reader_self", &["students.read"]);
-    bind(
-        &server,
-        &admin,
-        creator,
-        &keymaker,
-        ("institution", &institution()),
-    );
+    bind_institution(&server, &admin, creator, &keymaker);
     let token = access_token(&server, creator);
-    let r = new_key(
-        &server,
-        &token,
-        "all-students",
-        Some(1),
-        serde_json::json!([
-            {"role": reader, "scope": {"type": "institution", "sourced_id": institution()}}]),
-    );
+    let r = day_key(&server, &token, "all-students", &reader);
     assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
     assert!(r.json()["detail"]
         .as_str()
         .unwrap()
         .contains("students.read"));
     // Nor can the self-only role itself be given to a key.
-    let r = new_key(
-        &server,
-        &token,
-        "me",
-        Some(1),
-        serde_json::json!([
-            {"role": "student", "scope": {"type": "institution", "sourced_id": institution()}}]),
-    );
+    let r = day_key(&server, &token, "me", "student");
     assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
     unbind_extras(creator);
 }
@@ -253,19 +241,12 @@ fn a_revoked_keys_bindings_do_not_keep_its_role_in_use() {
     let server = TestServer::spawn(&[]);
     let admin = admin(&server);
     let name = role(&server, &admin, "syncer", &["students.read"]);
-    let r = new_key(
-        &server,
-        &admin,
-        "sync",
-        Some(1),
-        serde_json::json!([
-            {"role": name, "scope": {"type": "institution", "sourced_id": institution()}}]),
-    );
+    let r = day_key(&server, &admin, "sync", &name);
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let id = r.json()["sourced_id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/roles/{name}");
     assert_eq!(
-        call(&server, "DELETE", &path, Some(&admin), None).status,
+        status_as(&server, "DELETE", &path, &admin),
         409,
         "a live key holds it"
     );
@@ -277,10 +258,7 @@ fn a_revoked_keys_bindings_do_not_keep_its_role_in_use() {
         None,
     );
     assert_eq!(r.status, 204);
-    assert_eq!(
-        call(&server, "DELETE", &path, Some(&admin), None).status,
-        204
-    );
+    assert_eq!(status_as(&server, "DELETE", &path, &admin), 204);
 }
 
 fn code(secret: &[u8], offset: i64) -> String {
@@ -321,13 +299,7 @@ fn enrol(server: &TestServer, user: &str) -> (Vec<u8>, String) {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let secret = totp::base32_decode(r.json()["secret"].as_str().unwrap()).unwrap();
     let body = serde_json::json!({"code": code(&secret, -1)}).to_string();
-    let r = call(
-        server,
-        "POST",
-        "/api/v1/auth/mfa/enroll",
-        Some(&token),
-        Some(&body),
-    );
+    let r = send_text(server, "POST", "/api/v1/auth/mfa/enroll", &token, &body);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     (secret, token)
 }
@@ -422,24 +394,22 @@ fn current_password_and_mfa_code_guesses_are_limited_locked_and_audited() {
     let limited = TestServer::spawn(&[("CAMPUSHUB_RATE_LIMITS", "credentials=3/15m")]);
     let id = sql_one(&format!("SELECT id FROM users WHERE username = '{user}'"));
     common::redis(&["DEL", &format!("campushub:rl:credentials:{id}")]);
-    for _ in 0..3 {
-        let r = call(
+    let wrong_code = wrong_code.to_string();
+    let guess = || {
+        send_text(
             &limited,
             "POST",
             "/api/v1/auth/mfa/disable",
-            Some(&token),
-            Some(&wrong_code.to_string()),
-        );
+            &token,
+            &wrong_code,
+        )
+    };
+    for _ in 0..3 {
+        let r = guess();
         assert_ne!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
         std::thread::sleep(Duration::from_millis(2100));
     }
-    let r = call(
-        &limited,
-        "POST",
-        "/api/v1/auth/mfa/disable",
-        Some(&token),
-        Some(&wrong_code.to_string()),
-    );
+    let r = guess();
     assert_eq!(r.status, 429);
     assert_eq!(r.json()["type"], "/problems/rate-limited");
     assert!(r
@@ -559,10 +529,7 @@ fn the_department_summary_needs_attendance_read_and_is_computed_once_a_minute() 
     let r = call(&server, "GET", &path, None, None);
     assert_eq!(r.status, 401, "anonymous");
     let student = access_token(&server, "student1");
-    assert_eq!(
-        call(&server, "GET", &path, Some(&student), None).status,
-        403
-    );
+    assert_eq!(status_as(&server, "GET", &path, &student), 403);
     let admin = admin(&server);
     let first = call(&server, "GET", &path, Some(&admin), None);
     assert_eq!(
@@ -619,14 +586,7 @@ fn nul_bytes_are_refused_with_4xx_not_500() {
             Some(&admin),
             serde_json::json!({"name": format!("nul_{}", std::process::id()), "description": "a\u{0}b", "permissions": []}),
         ),
-        new_key(
-            &server,
-            &admin,
-            "k\u{0}",
-            Some(1),
-            serde_json::json!([
-                {"role": "registrar", "scope": {"type": "institution", "sourced_id": institution()}}]),
-        ),
+        day_key(&server, &admin, "k\u{0}", "registrar"),
     ];
     for (i, r) in cases.iter().enumerate() {
         assert!(
@@ -675,14 +635,7 @@ fn metrics_and_readiness_details_answer_only_the_ops_token() {
 fn an_api_key_cannot_touch_its_creators_credentials() {
     let server = TestServer::spawn(&[]);
     let admin = admin(&server);
-    let r = new_key(
-        &server,
-        &admin,
-        "creds",
-        Some(1),
-        serde_json::json!([
-            {"role": "registrar", "scope": {"type": "institution", "sourced_id": institution()}}]),
-    );
+    let r = day_key(&server, &admin, "creds", "registrar");
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let key = r.json()["key"].as_str().unwrap().to_string();
     // Whoever holds a key must not enrol their own authenticator on its creator, nor change
@@ -695,7 +648,7 @@ fn an_api_key_cannot_touch_its_creators_credentials() {
             r#"{"current_password":"campushub-demo","new_password":"taken-over-123"}"#,
         ),
     ] {
-        let r = call(&server, "POST", path, Some(&key), Some(body));
+        let r = send_text(&server, "POST", path, &key, body);
         assert_eq!(
             r.status,
             403,
@@ -708,15 +661,15 @@ fn an_api_key_cannot_touch_its_creators_credentials() {
         "t"
     );
     // The key still reads what it may.
-    assert_eq!(
-        call(&server, "GET", "/api/v1/me", Some(&key), None).status,
-        200
-    );
+    assert_eq!(status_as(&server, "GET", "/api/v1/me", &key), 200);
 }
 
 // ---- The attacker's review of the campus API (da3d698): five medium and eleven low findings.
 
-use common::campus::{build_campus, give_password, id_of, new_quiz, ok, open_session, send, tag};
+use common::campus::{
+    build_campus, call_with, get, give_password, id_of, new_quiz, ok, open_session, send,
+    send_text, spawn_campus, status_as, tag,
+};
 use serde_json::json;
 
 /// A new staff member of department `dept` with the demo password; returns their public id.
@@ -736,18 +689,11 @@ fn staff_member(server: &TestServer, admin: &str, name: &str, dept: &str) -> Str
     id_of(&s)
 }
 
-fn status(r: &Resp) -> u16 {
-    r.status
-}
-
 /// Medium 1: with `admin` bound to one department, a caller deactivated (and could re-email)
 /// an institution-wide administrator whose profile sat in that department; students alike.
 #[test]
 fn a_department_admin_cannot_change_or_deactivate_someone_with_wider_grants() {
-    let server = TestServer::spawn(&[]);
-    let admin = admin(&server);
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 1);
+    let (server, admin, _, c) = spawn_campus(1);
     let t = &c.t;
     let dept_admin_name = format!("da{t}");
     let dept_admin = staff_member(&server, &admin, &dept_admin_name, &c.dept);
@@ -760,74 +706,33 @@ fn a_department_admin_cannot_change_or_deactivate_someone_with_wider_grants() {
     );
     let big_name = format!("ia{t}");
     let big = staff_member(&server, &admin, &big_name, &c.dept);
-    bind(
-        &server,
-        &admin,
-        &big_name,
-        "admin",
-        ("institution", &institution()),
-    );
+    bind_institution(&server, &admin, &big_name, "admin");
     let big_token = access_token(&server, &big_name);
     let da = access_token(&server, &dept_admin_name);
 
     let email = json!({"email": format!("taken{t}@example.edu")}).to_string();
     let staff = format!("/api/v1/staff/{big}");
-    assert_eq!(
-        status(&call(&server, "PATCH", &staff, Some(&da), Some(&email))),
-        403
-    );
-    assert_eq!(
-        status(&call(&server, "DELETE", &staff, Some(&da), None)),
-        403
-    );
-    assert_eq!(
-        status(&call(&server, "GET", "/api/v1/me", Some(&big_token), None)),
-        200
-    );
+    assert_eq!(send_text(&server, "PATCH", &staff, &da, &email).status, 403);
+    assert_eq!(status_as(&server, "DELETE", &staff, &da), 403);
+    assert_eq!(status_as(&server, "GET", "/api/v1/me", &big_token), 200);
     // A student of the department who also holds an institution-wide role: the same.
-    bind(
-        &server,
-        &admin,
-        &c.student_names[0],
-        "registrar",
-        ("institution", &institution()),
-    );
+    bind_institution(&server, &admin, &c.student_names[0], "registrar");
     let student = format!("/api/v1/students/{}", c.students[0]);
+    assert_eq!(status_as(&server, "DELETE", &student, &da), 403);
     assert_eq!(
-        status(&call(&server, "DELETE", &student, Some(&da), None)),
-        403
-    );
-    assert_eq!(
-        status(&call(&server, "PATCH", &student, Some(&da), Some(&email))),
+        send_text(&server, "PATCH", &student, &da, &email).status,
         403
     );
     // Within the department the department's admin still works: the class's teacher.
     let teacher = format!("/api/v1/staff/{}", c.teacher);
-    assert_eq!(
-        status(&call(&server, "DELETE", &teacher, Some(&da), None)),
-        204
-    );
+    assert_eq!(status_as(&server, "DELETE", &teacher, &da), 204);
     // Nobody deactivates themself (409), the institution's administrator included.
-    let own = call(
-        &server,
-        "DELETE",
-        &format!("/api/v1/staff/{dept_admin}"),
-        Some(&da),
-        None,
-    );
+    let dept_admins = format!("/api/v1/staff/{dept_admin}");
+    let own = call(&server, "DELETE", &dept_admins, Some(&da), None);
     assert_eq!(own.status, 409, "{}", String::from_utf8_lossy(&own.body));
-    assert_eq!(
-        status(&call(&server, "DELETE", &staff, Some(&big_token), None)),
-        409
-    );
+    assert_eq!(status_as(&server, "DELETE", &staff, &big_token), 409);
     // The institution's administrator may deactivate the department's.
-    let r = call(
-        &server,
-        "DELETE",
-        &format!("/api/v1/staff/{dept_admin}"),
-        Some(&admin),
-        None,
-    );
+    let r = call(&server, "DELETE", &dept_admins, Some(&admin), None);
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
 }
 
@@ -887,14 +792,12 @@ fn the_last_institution_administrator_cannot_be_removed_even_by_two_at_once() {
     // The only administrator cannot unbind themself, and SQL behind the server's back cannot
     // deactivate them either.
     let unbind = |token: &str, binding: &str| {
-        call(
+        status_as(
             &server,
             "DELETE",
             &format!("/api/v1/role-bindings/{binding}"),
-            Some(token),
-            None,
+            token,
         )
-        .status
     };
     let r = call(
         &server,
@@ -957,14 +860,15 @@ fn the_last_institution_administrator_cannot_be_removed_even_by_two_at_once() {
 /// daily maintenance then made a partition for every month it found.
 #[test]
 fn attendance_sessions_lie_in_their_classes_term_and_the_partition_window() {
-    let server = TestServer::spawn(&[]);
-    let admin = admin(&server);
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 1);
+    let (server, _, _, c) = spawn_campus(1);
     let teacher = access_token(&server, &c.teacher_name);
     let path = format!("/api/v1/classes/{}/attendance-sessions", c.class);
     // The term runs 2026-09-01 to 2027-01-31.
-    for date in ["1900-01-01", "9999-12-31", "2026-08-31", "2027-02-01"] {
+    let outside = ["1900-01-01", "9999-12-31", "2026-08-31", "2027-02-01"].map(|d| (d, 422));
+    for (date, status) in outside
+        .into_iter()
+        .chain([("2026-11-30", 201), ("2026-09-01", 201)])
+    {
         let r = send(
             &server,
             "POST",
@@ -972,28 +876,11 @@ fn attendance_sessions_lie_in_their_classes_term_and_the_partition_window() {
             &teacher,
             json!({"date": date, "period": 1}),
         );
-        assert_eq!(
-            r.status,
-            422,
-            "{date}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        assert_eq!(r.json()["errors"][0]["field"], "date", "{date}");
-    }
-    for date in ["2026-11-30", "2026-09-01"] {
-        let r = send(
-            &server,
-            "POST",
-            &path,
-            &teacher,
-            json!({"date": date, "period": 1}),
-        );
-        assert_eq!(
-            r.status,
-            201,
-            "{date}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
+        let body = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, status, "{date}: {body}");
+        if status == 422 {
+            assert_eq!(r.json()["errors"][0]["field"], "date", "{date}");
+        }
     }
 }
 
@@ -1001,41 +888,27 @@ fn attendance_sessions_lie_in_their_classes_term_and_the_partition_window() {
 /// its classes, then read the student's whole profile through the roster.
 #[test]
 fn enrolling_needs_the_right_on_the_student_and_rosters_show_strangers_briefly() {
-    let server = TestServer::spawn(&[]);
-    let admin = admin(&server);
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 1);
+    let (server, admin, _, c) = spawn_campus(1);
     let name = format!("dr{}", c.t);
     staff_member(&server, &admin, &name, &c.dept);
     bind(&server, &admin, &name, "registrar", ("department", &c.dept));
     let dept_registrar = access_token(&server, &name);
     let stranger = student_in("ACC");
     let enroll = format!("/api/v1/classes/{}/enrollments", c.class);
-    let r = send(
-        &server,
-        "POST",
-        &enroll,
-        &dept_registrar,
+    for body in [
         json!({"user": stranger}),
-    );
-    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
-    let r = send(
-        &server,
-        "POST",
-        &enroll,
-        &dept_registrar,
         json!({"users": [c.students[0], stranger]}),
-    );
-    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    ] {
+        let r = send(&server, "POST", &enroll, &dept_registrar, body);
+        assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    }
     assert_eq!(
-        call(
+        status_as(
             &server,
             "GET",
             &format!("/api/v1/students/{stranger}"),
-            Some(&dept_registrar),
-            None
-        )
-        .status,
+            &dept_registrar
+        ),
         403
     );
     // Enrolled by someone who may: the roster shows the stranger only as a register needs.
@@ -1093,10 +966,7 @@ fn enrolling_needs_the_right_on_the_student_and_rosters_show_strangers_briefly()
 /// were 403 to them.
 #[test]
 fn draft_results_show_only_to_those_who_may_grade_or_publish_them() {
-    let server = TestServer::spawn(&[]);
-    let admin = admin(&server);
-    let registrar = access_token(&server, "registrar");
-    let home = build_campus(&server, &admin, &registrar, 1);
+    let (server, admin, registrar, home) = spawn_campus(1);
     let other = build_campus(&server, &admin, &registrar, 0);
     let student = &home.students[0];
     ok(
@@ -1155,15 +1025,9 @@ fn draft_results_show_only_to_those_who_may_grade_or_publish_them() {
     );
     let colleague = access_token(&server, &colleague);
     let sheet = format!("/api/v1/line-items/{item}/results");
-    assert_eq!(
-        call(&server, "GET", &sheet, Some(&colleague), None).status,
-        403
-    );
+    assert_eq!(status_as(&server, "GET", &sheet, &colleague), 403);
     // Those who may grade or publish it see it.
-    assert_eq!(
-        call(&server, "GET", &sheet, Some(&other_teacher), None).status,
-        200
-    );
+    assert_eq!(status_as(&server, "GET", &sheet, &other_teacher), 200);
     assert_eq!(drafts(&admin), 1);
     // Published, everyone who may read the student's results sees it.
     ok(
@@ -1225,10 +1089,7 @@ fn a_forwarded_loopback_address_grants_nothing() {
 /// items, classes): an oracle for which ids exist.
 #[test]
 fn a_caller_without_rights_on_a_kind_cannot_tell_real_ids_from_random_ones() {
-    let server = TestServer::spawn(&[]);
-    let admin = admin(&server);
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 2);
+    let (server, _, registrar, c) = spawn_campus(2);
     let teacher = access_token(&server, &c.teacher_name);
     let session = open_session(&server, &teacher, &c.class, "2026-12-02", 2);
     let item = new_quiz(&server, &teacher, &c.class, "Quiz");
@@ -1241,20 +1102,8 @@ fn a_caller_without_rights_on_a_kind_cannot_tell_real_ids_from_random_ones() {
         (item.as_str(), "/api/v1/line-items/{}/results"),
         (c.class.as_str(), "/api/v1/classes/{}/students"),
     ] {
-        let real = call(
-            &server,
-            "GET",
-            &template.replace("{}", real),
-            Some(&student),
-            None,
-        );
-        let made_up = call(
-            &server,
-            "GET",
-            &template.replace("{}", random),
-            Some(&student),
-            None,
-        );
+        let as_student = |id: &str| get(&server, &template.replace("{}", id), &student);
+        let (real, made_up) = (as_student(real), as_student(random));
         assert_eq!((real.status, made_up.status), (403, 403), "{template}");
         assert_eq!(
             real.json()["detail"],
@@ -1264,12 +1113,9 @@ fn a_caller_without_rights_on_a_kind_cannot_tell_real_ids_from_random_ones() {
     }
     // Their own record still answers, and staff still learn that an id does not exist.
     let own = format!("/api/v1/students/{}", c.students[0]);
-    assert_eq!(call(&server, "GET", &own, Some(&student), None).status, 200);
+    assert_eq!(status_as(&server, "GET", &own, &student), 200);
     let missing = format!("/api/v1/students/{random}");
-    assert_eq!(
-        call(&server, "GET", &missing, Some(&registrar), None).status,
-        404
-    );
+    assert_eq!(status_as(&server, "GET", &missing, &registrar), 404);
 }
 
 /// Low: anonymous `/readyz` was never limited and pinged PostgreSQL, the replica and Redis on
@@ -1309,7 +1155,7 @@ fn anonymous_readiness_is_limited_and_answered_from_a_verdict_at_most_a_second_o
     );
     // The operator is never limited and always checks.
     for _ in 0..30 {
-        assert_eq!(call(&server, "GET", "/readyz", Some(ops), None).status, 200);
+        assert_eq!(status_as(&server, "GET", "/readyz", ops), 200);
     }
 }
 
@@ -1328,10 +1174,7 @@ fn trace_is_a_method_not_allowed_with_allow() {
 /// username equal to another account's email, term parents in a circle.
 #[test]
 fn lenient_input_is_refused() {
-    let server = TestServer::spawn(&[]);
-    let admin = admin(&server);
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 0);
+    let (server, _, registrar, c) = spawn_campus(0);
     let t = tag();
     let term = |start: &str| json!({"title": format!("T{t}"), "type": "term", "start_date": start, "end_date": "2027-06-30", "school_year": 2027});
     let r = send(
@@ -1346,13 +1189,7 @@ fn lenient_input_is_refused() {
         r#"{{"username":"dup{t}","given_name":"A","given_name":"B","family_name":"C","roll_number":"D{t}","program":"P","year_of_study":1,"department":"{}"}}"#,
         c.dept
     );
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/students",
-        Some(&registrar),
-        Some(&dup),
-    );
+    let r = send_text(&server, "POST", "/api/v1/students", &registrar, &dup);
     assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
     assert!(String::from_utf8_lossy(&r.body).contains("appears twice"));
     let student = |username: &str, given: &str| {
@@ -1434,13 +1271,7 @@ fn the_list_of_bad_fields_is_capped() {
     }
     let body = serde_json::Value::Object(body).to_string();
     assert!(body.len() > 14_000 && body.len() < 16 * 1024);
-    let r = call(
-        &server,
-        "POST",
-        "/api/v1/students",
-        Some(&registrar),
-        Some(&body),
-    );
+    let r = send_text(&server, "POST", "/api/v1/students", &registrar, &body);
     assert_eq!(r.status, 422);
     let errors = r.json()["errors"].as_array().unwrap().len();
     assert!(errors <= 51, "{errors} errors listed");
@@ -1455,99 +1286,39 @@ fn the_list_of_bad_fields_is_capped() {
 /// included.
 #[test]
 fn key_managers_revoke_only_keys_of_people_within_their_own_grants() {
-    let server = TestServer::spawn(&[]);
-    let admin = admin(&server);
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 2);
+    let (server, admin, _, c) = spawn_campus(2);
     let (manager, reader) = (c.student_names[0].as_str(), c.student_names[1].as_str());
     give_password(manager);
     give_password(reader);
-    let keymaster = role(
-        &server,
-        &admin,
-        "keymaster",
-        &["api_keys.manage", "students.read"],
-    );
-    bind(
-        &server,
-        &admin,
-        manager,
-        &keymaster,
-        ("institution", &institution()),
-    );
-    let manager_token = access_token(&server, manager);
-    let admins_key = new_key(
-        &server,
-        &admin,
-        "admins",
-        Some(1),
-        json!([
-        {"role": "registrar", "scope": {"type": "institution", "sourced_id": institution()}}]),
-    );
-    assert_eq!(admins_key.status, 201);
-    let admins_key = admins_key.json()["sourced_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = call(
-        &server,
-        "DELETE",
-        &format!("/api/v1/api-keys/{admins_key}"),
-        Some(&manager_token),
-        None,
-    );
-    assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+    // `user` gets a new role (`name`: `permissions`) for the whole institution: the role, and
+    // their token.
+    let holding = |user: &str, name: &str, permissions: &[&str]| {
+        let role = role(&server, &admin, name, permissions);
+        bind_institution(&server, &admin, user, &role);
+        (role, access_token(&server, user))
+    };
+    let manager_token = holding(manager, "keymaster", &["api_keys.manage", "students.read"]).1;
+    // The manager revokes key `key` (the answer that made it): `status`. Its id.
+    let revoke = |key: Resp, status: u16| {
+        assert_eq!(key.status, 201, "{}", String::from_utf8_lossy(&key.body));
+        let id = id_of(&key.json());
+        let path = format!("/api/v1/api-keys/{id}");
+        let r = call(&server, "DELETE", &path, Some(&manager_token), None);
+        assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+        id
+    };
+    let admins_key = revoke(day_key(&server, &admin, "admins", "registrar"), 404);
     // A key of someone whose grants the manager covers: revoked.
-    let reading = role(
-        &server,
-        &admin,
-        "reading",
-        &["students.read", "api_keys.manage"],
-    );
-    bind(
-        &server,
-        &admin,
-        reader,
-        &reading,
-        ("institution", &institution()),
-    );
-    let reader_token = access_token(&server, reader);
-    let readers_key = new_key(
-        &server,
-        &reader_token,
-        "reader",
-        Some(1),
-        json!([
-        {"role": reading, "scope": {"type": "institution", "sourced_id": institution()}}]),
-    );
-    assert_eq!(
-        readers_key.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&readers_key.body)
-    );
-    let readers_key = readers_key.json()["sourced_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = call(
-        &server,
-        "DELETE",
-        &format!("/api/v1/api-keys/{readers_key}"),
-        Some(&manager_token),
-        None,
-    );
-    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    let (reading, reader_token) = holding(reader, "reading", &["students.read", "api_keys.manage"]);
+    revoke(day_key(&server, &reader_token, "reader", &reading), 204);
     // The administrator's key still works.
     assert_eq!(
-        call(
+        status_as(
             &server,
             "DELETE",
             &format!("/api/v1/api-keys/{admins_key}"),
-            Some(&admin),
-            None
-        )
-        .status,
+            &admin
+        ),
         204
     );
 }
@@ -1555,10 +1326,7 @@ fn key_managers_revoke_only_keys_of_people_within_their_own_grants() {
 /// Low: `If-Match` was ignored on the bulk PUTs (`.../records`, `.../results`).
 #[test]
 fn if_match_holds_on_registers_and_result_sheets() {
-    let server = TestServer::spawn(&[]);
-    let admin = admin(&server);
-    let registrar = access_token(&server, "registrar");
-    let c = build_campus(&server, &admin, &registrar, 2);
+    let (server, _, _, c) = spawn_campus(2);
     let teacher = access_token(&server, &c.teacher_name);
     let etag_of = |path: &str| {
         let r = call(&server, "GET", path, Some(&teacher), None);
@@ -1571,31 +1339,15 @@ fn if_match_holds_on_registers_and_result_sheets() {
         |versioned: &str, put: &str, first: serde_json::Value, second: serde_json::Value| {
             let seen = etag_of(versioned);
             ok(&send(&server, "PUT", put, &teacher, first), 200);
-            let write = |etag: &str| {
-                common::campus::call_with(
-                    &server,
-                    "PUT",
-                    put,
-                    &teacher,
-                    &[("If-Match", etag)],
-                    Some(&second),
-                )
+            // `second`, written from the copy with `etag`: `status`.
+            let write = |etag: &str, status: u16| {
+                let if_match = [("If-Match", etag)];
+                let r = call_with(&server, "PUT", put, &teacher, &if_match, Some(&second));
+                assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
             };
-            let stale = write(&seen);
-            assert_eq!(
-                stale.status,
-                412,
-                "{}",
-                String::from_utf8_lossy(&stale.body)
-            );
+            write(&seen, 412);
             let now = etag_of(versioned);
-            let fresh = write(&now);
-            assert_eq!(
-                fresh.status,
-                200,
-                "{}",
-                String::from_utf8_lossy(&fresh.body)
-            );
+            write(&now, 200);
             now
         };
 

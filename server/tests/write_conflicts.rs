@@ -12,7 +12,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{access_token, call, eventually, psql, sql_one, Resp, ScratchDb, TestServer};
+use common::campus::{create, get, ok, send, tag};
+use common::{access_token, eventually, psql, sql_one, Resp, ScratchDb, TestServer};
 use serde_json::{json, Value};
 
 /// Concurrent writers per round, each with a database connection of its own (see
@@ -22,28 +23,6 @@ const WRITERS: usize = 8;
 const ROUNDS: usize = 8;
 /// The answer to a write of a value another record holds (issue 19: 409, naming the field).
 const TAKEN: u16 = 409;
-
-fn tag() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{}{}", std::process::id() % 100_000, nanos % 1_000_000)
-}
-
-fn send(server: &TestServer, method: &str, path: &str, token: &str, body: Value) -> Resp {
-    call(server, method, path, Some(token), Some(&body.to_string()))
-}
-
-/// The created or changed record, after checking the status.
-fn ok(r: &Resp, status: u16) -> Value {
-    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
-    r.json()
-}
-
-fn id_of(v: &Value) -> String {
-    v["sourced_id"].as_str().unwrap().to_string()
-}
 
 /// A server whose shard has a database connection per writer: with the default two, the
 /// writes would reach PostgreSQL two at a time and rarely overlap.
@@ -73,82 +52,34 @@ fn assert_taken(r: &Resp, field: &str) {
 }
 
 fn department(server: &TestServer, admin: &str, t: &str, n: u32) -> String {
-    id_of(&ok(
-        &send(
-            server,
-            "POST",
-            "/api/v1/departments",
-            admin,
-            json!({"name": format!("Conflicts {t} {n}"), "identifier": format!("W{t}{n}")}),
-        ),
-        201,
-    ))
+    let body = json!({"name": format!("Conflicts {t} {n}"), "identifier": format!("W{t}{n}")});
+    create(server, admin, "/api/v1/departments", body)
 }
 
 fn term(server: &TestServer, admin: &str, t: &str, n: u32) -> String {
-    id_of(&ok(
-        &send(
-            server,
-            "POST",
-            "/api/v1/terms",
-            admin,
-            json!({"title": format!("Term {t} {n}"), "type": "term", "start_date": "2026-09-01", "end_date": "2027-01-31", "school_year": 2027}),
-        ),
-        201,
-    ))
+    let body = json!({"title": format!("Term {t} {n}"), "type": "term", "start_date": "2026-09-01", "end_date": "2027-01-31", "school_year": 2027});
+    create(server, admin, "/api/v1/terms", body)
 }
 
 fn course(server: &TestServer, admin: &str, code: &str, dept: &str) -> String {
-    id_of(&ok(
-        &send(
-            server,
-            "POST",
-            "/api/v1/courses",
-            admin,
-            json!({"title": "Optics", "course_code": code, "credits": 3.0, "department": dept}),
-        ),
-        201,
-    ))
+    let body = json!({"title": "Optics", "course_code": code, "credits": 3.0, "department": dept});
+    create(server, admin, "/api/v1/courses", body)
 }
 
 fn class(server: &TestServer, admin: &str, code: &str, course: &str, term: &str) -> String {
-    id_of(&ok(
-        &send(
-            server,
-            "POST",
-            "/api/v1/classes",
-            admin,
-            json!({"title": "Optics A", "class_code": code, "course": course, "term": term}),
-        ),
-        201,
-    ))
+    let body = json!({"title": "Optics A", "class_code": code, "course": course, "term": term});
+    create(server, admin, "/api/v1/classes", body)
 }
 
 fn student(server: &TestServer, admin: &str, t: &str, i: usize, dept: &str) -> String {
     let name = format!("wc{t}s{i}");
-    id_of(&ok(
-        &send(
-            server,
-            "POST",
-            "/api/v1/students",
-            admin,
-            json!({"username": name, "email": format!("{name}@example.edu"), "given_name": "Wen", "family_name": "Conflict", "roll_number": format!("WC{t}-{i}"), "program": "BSc Optics", "year_of_study": 1, "department": dept}),
-        ),
-        201,
-    ))
+    let body = json!({"username": name, "email": format!("{name}@example.edu"), "given_name": "Wen", "family_name": "Conflict", "roll_number": format!("WC{t}-{i}"), "program": "BSc Optics", "year_of_study": 1, "department": dept});
+    create(server, admin, "/api/v1/students", body)
 }
 
 fn staff(server: &TestServer, admin: &str, t: &str, i: usize, dept: &str) -> String {
-    id_of(&ok(
-        &send(
-            server,
-            "POST",
-            "/api/v1/staff",
-            admin,
-            json!({"username": format!("wc{t}f{i}"), "given_name": "Fay", "family_name": "Conflict", "role": "teacher", "employee_number": format!("WE{t}-{i}"), "designation": "Lecturer", "department": dept}),
-        ),
-        201,
-    ))
+    let body = json!({"username": format!("wc{t}f{i}"), "given_name": "Fay", "family_name": "Conflict", "role": "teacher", "employee_number": format!("WE{t}-{i}"), "designation": "Lecturer", "department": dept});
+    create(server, admin, "/api/v1/staff", body)
 }
 
 /// Runs `write(i)` for every i in `0..WRITERS` at once; their responses, in i's order.
@@ -181,6 +112,30 @@ fn one_winner(responses: &[Resp], won: u16, field: &str) {
     }
 }
 
+/// The record at `path`, moved (its `member` set from `from` to `to`) where another record
+/// holds its code (`code`): 409 naming `code`, alone or with another change, and nothing
+/// changed; moved with a free code (`free`) as well, it is 200.
+fn a_move_onto_a_taken_code_is_refused(
+    server: &TestServer,
+    admin: &str,
+    path: &str,
+    (member, from, to): (&str, &str, &str),
+    (code, free): (&str, &str),
+) {
+    for body in [
+        json!({ member: to }),
+        json!({ member: to, "title": "Moved" }),
+    ] {
+        assert_taken(&send(server, "PATCH", path, admin, body), code);
+    }
+    let now = ok(&get(server, path, admin), 200);
+    assert_eq!(now[member]["sourced_id"], from, "{now}");
+    assert_ne!(now["title"], "Moved", "{now}");
+    let moved = json!({ member: to, code: free });
+    let now = ok(&send(server, "PATCH", path, admin, moved), 200);
+    assert_eq!(now[member]["sourced_id"], to, "{now}");
+}
+
 #[test]
 fn a_course_moved_into_a_department_that_holds_its_code_is_409_on_course_code() {
     let server = TestServer::spawn(&[]);
@@ -193,39 +148,14 @@ fn a_course_moved_into_a_department_that_holds_its_code_is_409_on_course_code() 
     let code = format!("OPT{t}");
     let moving = course(&server, &admin, &code, &home);
     course(&server, &admin, &code, &other);
-
     // No code sent: the code it keeps is the one taken in the department it moves to.
-    let path = format!("/api/v1/courses/{moving}");
-    let r = send(
+    a_move_onto_a_taken_code_is_refused(
         &server,
-        "PATCH",
-        &path,
         &admin,
-        json!({"department": other}),
+        &format!("/api/v1/courses/{moving}"),
+        ("department", &home, &other),
+        ("course_code", &format!("OPT{t}-2")),
     );
-    assert_taken(&r, "course_code");
-    let r = send(
-        &server,
-        "PATCH",
-        &path,
-        &admin,
-        json!({"department": other, "title": "Optics II"}),
-    );
-    assert_taken(&r, "course_code");
-    let now = ok(&call(&server, "GET", &path, Some(&admin), None), 200);
-    assert_eq!(now["department"]["sourced_id"], home.as_str(), "{now}");
-    assert_eq!(now["title"], "Optics", "{now}");
-
-    // With a free code the same move is fine.
-    let r = send(
-        &server,
-        "PATCH",
-        &path,
-        &admin,
-        json!({"department": other, "course_code": format!("OPT{t}-2")}),
-    );
-    let now = ok(&r, 200);
-    assert_eq!(now["department"]["sourced_id"], other.as_str(), "{now}");
 }
 
 #[test]
@@ -239,70 +169,70 @@ fn a_class_moved_into_a_term_that_holds_its_code_is_409_on_class_code() {
     let code = format!("OPT{t}-A");
     let moving = class(&server, &admin, &code, &optics, &autumn);
     class(&server, &admin, &code, &optics, &spring);
-
     let path = format!("/api/v1/classes/{moving}");
-    let r = send(&server, "PATCH", &path, &admin, json!({"term": spring}));
-    assert_taken(&r, "class_code");
-    let now = ok(&call(&server, "GET", &path, Some(&admin), None), 200);
-    assert_eq!(now["term"]["sourced_id"], autumn.as_str(), "{now}");
-
-    let r = send(
+    let free = format!("OPT{t}-B");
+    a_move_onto_a_taken_code_is_refused(
         &server,
-        "PATCH",
-        &path,
         &admin,
-        json!({"term": spring, "class_code": format!("OPT{t}-B")}),
+        &path,
+        ("term", &autumn, &spring),
+        ("class_code", &free),
     );
-    let now = ok(&r, 200);
-    assert_eq!(now["term"]["sourced_id"], spring.as_str(), "{now}");
 }
 
-/// Round after round, every one of `records` (under `base`) is changed at once to the same
-/// value of `field` (`value(round)`): one 200, the rest 409 naming the field, and `count`
-/// (SQL, given the value) finds the value once.
-fn race_one_value(
-    server: &TestServer,
-    admin: &str,
-    base: &str,
-    records: &[String],
-    field: &str,
-    value: impl Fn(usize) -> String,
-    count: impl Fn(&str) -> String,
-) {
+/// A value only one person may hold, that `WRITERS` people are changed to at once: their
+/// collection, the field, how a value ends, and the table and column where it is counted.
+type Race = (&'static str, &'static str, &'static str, &'static str);
+
+const EMAIL: Race = (
+    "students",
+    "email",
+    "@example.edu",
+    "users WHERE lower(email)",
+);
+const ROLL_NUMBER: Race = (
+    "students",
+    "roll_number",
+    "",
+    "student_profiles WHERE roll_number",
+);
+const EMPLOYEE: Race = (
+    "staff",
+    "employee_number",
+    "",
+    "staff_profiles WHERE employee_number",
+);
+
+/// Round after round, `WRITERS` new people of `race`'s collection are changed at once to the
+/// same value of its field: one 200, the rest 409 naming the field, and the value is held once.
+fn race_one_value((collection, field, end, counted_in): Race) {
+    let server = spawn_for_races();
+    let admin = access_token(&server, "admin");
+    let t = tag();
+    let dept = department(&server, &admin, &t, 1);
+    let person = if collection == "staff" {
+        staff
+    } else {
+        student
+    };
+    let people: Vec<String> = (0..WRITERS)
+        .map(|i| person(&server, &admin, &t, i, &dept))
+        .collect();
     for round in 0..ROUNDS {
-        let v = value(round);
+        let v = format!("wr{t}r{round}{end}");
         let responses = at_once(|i| {
-            send(
-                server,
-                "PATCH",
-                &format!("{base}/{}", records[i]),
-                admin,
-                json!({ field: v }),
-            )
+            let path = format!("/api/v1/{collection}/{}", people[i]);
+            send(&server, "PATCH", &path, &admin, json!({ field: v }))
         });
         one_winner(&responses, 200, field);
-        assert_eq!(sql_one(&count(&v)), "1", "round {round}");
+        let count = format!("SELECT count(*) FROM {counted_in} = '{v}'");
+        assert_eq!(sql_one(&count), "1", "round {round}");
     }
 }
 
 #[test]
 fn concurrent_changes_to_one_email_give_one_200_and_409s() {
-    let server = spawn_for_races();
-    let admin = access_token(&server, "admin");
-    let t = tag();
-    let dept = department(&server, &admin, &t, 1);
-    let students: Vec<String> = (0..WRITERS)
-        .map(|i| student(&server, &admin, &t, i, &dept))
-        .collect();
-    race_one_value(
-        &server,
-        &admin,
-        "/api/v1/students",
-        &students,
-        "email",
-        |round| format!("shared{t}r{round}@example.edu"),
-        |email| format!("SELECT count(*) FROM users WHERE lower(email) = '{email}'"),
-    );
+    race_one_value(EMAIL);
 }
 
 #[test]
@@ -329,42 +259,12 @@ fn concurrent_admissions_with_one_email_give_one_201_and_409s() {
 
 #[test]
 fn concurrent_changes_to_one_roll_number_give_one_200_and_409s() {
-    let server = spawn_for_races();
-    let admin = access_token(&server, "admin");
-    let t = tag();
-    let dept = department(&server, &admin, &t, 1);
-    let students: Vec<String> = (0..WRITERS)
-        .map(|i| student(&server, &admin, &t, i, &dept))
-        .collect();
-    race_one_value(
-        &server,
-        &admin,
-        "/api/v1/students",
-        &students,
-        "roll_number",
-        |round| format!("WR{t}-{round}"),
-        |roll| format!("SELECT count(*) FROM student_profiles WHERE roll_number = '{roll}'"),
-    );
+    race_one_value(ROLL_NUMBER);
 }
 
 #[test]
 fn concurrent_changes_to_one_employee_number_give_one_200_and_409s() {
-    let server = spawn_for_races();
-    let admin = access_token(&server, "admin");
-    let t = tag();
-    let dept = department(&server, &admin, &t, 1);
-    let members: Vec<String> = (0..WRITERS)
-        .map(|i| staff(&server, &admin, &t, i, &dept))
-        .collect();
-    race_one_value(
-        &server,
-        &admin,
-        "/api/v1/staff",
-        &members,
-        "employee_number",
-        |round| format!("WN{t}-{round}"),
-        |number| format!("SELECT count(*) FROM staff_profiles WHERE employee_number = '{number}'"),
-    );
+    race_one_value(EMPLOYEE);
 }
 
 /// A 500 the code cannot foresee: a unique index the API knows nothing of (as a database

@@ -14,8 +14,11 @@ use crate::queries::word::Word;
 use crate::statements::{self, Stmt};
 use crate::{DbError, Pool};
 
+/// One parameter of a statement.
+pub type Param<'a> = &'a (dyn ToSql + Sync);
+
 /// Parameters of a statement.
-pub type Params<'a> = [&'a (dyn ToSql + Sync)];
+pub type Params<'a> = [Param<'a>];
 
 /// What a write did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +47,22 @@ pub async fn change(pool: &Pool, stmt: &Stmt, params: &Params<'_>) -> Result<Out
         .await?
         .ok_or_else(|| DbError::undecodable(stmt, "no row"))?;
     outcome(stmt, &row)
+}
+
+/// Runs a write statement as `actor` (users.id) from address `ip`: every write function takes
+/// those two first, for its audit event; `params` are the rest.
+pub async fn change_as(
+    pool: &Pool,
+    stmt: &Stmt,
+    actor: i64,
+    ip: &str,
+    params: &Params<'_>,
+) -> Result<Outcome, DbError> {
+    let mut all: Vec<Param<'_>> = Vec::with_capacity(params.len() + 2);
+    all.push(&actor);
+    all.push(&ip);
+    all.extend_from_slice(params);
+    change(pool, stmt, &all).await
 }
 
 /// A row of (outcome, ref, row_id, bad).

@@ -322,6 +322,37 @@ pub fn department_access(principal: &Principal, permission: Permission, departme
         })
 }
 
+/// 403 unless [`department_access`].
+pub fn allow_department(
+    principal: &Principal,
+    permission: Permission,
+    department: i64,
+) -> Result<(), ApiError> {
+    if department_access(principal, permission, department) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// 403 unless `principal` holds `permission` where a record is (`current`, orgs.id: `None` for
+/// a record not yet created) and where it goes (`moves_to`, a department's public id: `None`
+/// when it stays).
+pub fn allow_move(
+    principal: &Principal,
+    permission: Permission,
+    current: Option<i64>,
+    moves_to: Option<uuid::Uuid>,
+) -> Result<(), ApiError> {
+    if let Some(department) = current {
+        allow_department(principal, permission, department)?;
+    }
+    match moves_to {
+        Some(department) => require_department(principal, permission, department),
+        None => Ok(()),
+    }
+}
+
 /// 403 unless `principal` holds `permission` for the whole institution or for the department
 /// with public id `department`.
 pub fn require_department(

@@ -16,8 +16,8 @@ use campushub_db::statements::{
 };
 
 use super::campus::{
-    allow_in_class, array_response, date_range, ip, may_in_class, path_id, record_response,
-    refused, today, written, MAX_BULK,
+    allow_in_class, array_response, created, date_range, ip, may_in_class, path_id, read_through,
+    record_response, refused, today, write, written, MAX_BULK,
 };
 use super::catalog::{class_for, roster_ids};
 use super::fields::{parse_date, Fields};
@@ -49,16 +49,9 @@ pub(super) fn session_in(
 /// `POST /api/v1/classes/{id}/attendance-sessions`: `{"date": ..., "period": n}`.
 pub async fn open(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let (date, period) = session_in(req)?;
-    let caller = req.caller()?;
     class_for(shard, req, req.permission()?).await?;
     let class = path_id(req, "class")?;
-    let ip = ip(req);
-    let o = campus::change(
-        shard.db.primary(),
-        &ATTENDANCE_OPEN,
-        &[&caller.principal.user_id, &ip, &class, &date, &period],
-    )
-    .await?;
+    let o = write(shard, req, &ATTENDANCE_OPEN, &[&class, &date, &period]).await?;
     if o.outcome == Word::Exists {
         let id = o.id.ok_or(ApiError::Internal)?;
         return Err(ApiError::Conflict(format!(
@@ -84,10 +77,8 @@ pub async fn open(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
         ));
     }
     let id = o.id.ok_or(ApiError::Internal)?;
-    let rec = campus::record(shard.db.primary(), &SESSION_BY_ID, Shape::Session, id)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    Ok(written(201, rec).with_header("Location", format!("/api/v1/attendance-sessions/{id}")))
+    let session = (&SESSION_BY_ID, Shape::Session);
+    created(shard, session, "/api/v1/attendance-sessions", id).await
 }
 
 /// `GET /api/v1/classes/{id}/attendance-sessions?from=&to=`.
@@ -111,16 +102,9 @@ pub(super) type Marks = (Vec<uuid::Uuid>, Vec<String>, Vec<Option<i16>>);
 /// Reads a register's body: `records`, each a student, a code and perhaps minutes present.
 pub(super) fn marks_in(req: &Request<'_>) -> Result<Marks, ApiError> {
     let mut f = Fields::parse(req)?;
-    let list = f.array("records", true, MAX_BULK).unwrap_or_default();
-    let mut students = Vec::with_capacity(list.len());
-    let mut codes = Vec::with_capacity(list.len());
-    let mut minutes: Vec<Option<i16>> = Vec::with_capacity(list.len());
-    for (i, v) in list.into_iter().enumerate() {
-        let serde_json::Value::Object(m) = v else {
-            f.bad(&format!("records[{i}]"), "must be an object");
-            continue;
-        };
-        let mut r = Fields::of(m, format!("records[{i}]"));
+    let (mut students, mut codes) = (Vec::new(), Vec::new());
+    let mut minutes: Vec<Option<i16>> = Vec::new();
+    f.each_object("records", MAX_BULK, |r| {
         let student = r.uuid("student", true);
         let code = r.text("code", true, 8);
         let mins = r.int("minutes_present", false, 0, 1440).map(|m| m as i16);
@@ -129,14 +113,12 @@ pub(super) fn marks_in(req: &Request<'_>) -> Result<Marks, ApiError> {
                 r.bad("student", "is listed twice");
             }
         }
-        let ok = r.ok();
-        f.absorb(r);
-        if let (true, Some(s), Some(c)) = (ok, student, code) {
+        if let (true, Some(s), Some(c)) = (r.ok(), student, code) {
             students.push(s);
             codes.push(c);
             minutes.push(mins);
         }
-    }
+    });
     f.finish()?;
     Ok((students, codes, minutes))
 }
@@ -294,17 +276,10 @@ async fn enrolled_ids(
 
 /// `POST /api/v1/attendance-sessions/{id}/submit`: every enrolled student must have a mark.
 pub async fn submit(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let caller = req.caller()?;
     let rec = session(shard, req).await?;
     allow_in_class(shard, req, req.permission()?, rec.class_scope()).await?;
     let id = path_id(req, "attendance session")?;
-    let ip = ip(req);
-    let o = campus::change(
-        shard.db.primary(),
-        &ATTENDANCE_SUBMIT,
-        &[&caller.principal.user_id, &ip, &id],
-    )
-    .await?;
+    let o = write(shard, req, &ATTENDANCE_SUBMIT, &[&id]).await?;
     if !o.applied() {
         return Err(match o.outcome {
             Word::Submitted => ApiError::Conflict("This register is already submitted.".into()),
@@ -327,23 +302,11 @@ pub async fn submit(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
 pub async fn codes(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let rec = class_for(shard, req, req.permission()?).await?;
     let (class, department) = (rec.id, rec.department_id.unwrap_or(0));
-    let now = std::time::Instant::now();
-    if let Some(doc) = shard.codes.borrow_mut().get(&department, now) {
-        return Ok(array_response("codes", doc));
-    }
-    let epoch = shard.cache_epoch.get();
-    let doc: std::rc::Rc<str> =
-        campus::document(shard.db.primary(), &CLASS_ATTENDANCE_CODES, &[&class])
-            .await?
-            .into();
-    super::campus::keep(
-        shard,
-        &shard.codes,
-        epoch,
-        department,
-        std::rc::Rc::clone(&doc),
-        now,
-    );
+    let doc = read_through(shard, (&shard.codes, true), department, || async {
+        let doc = campus::document(shard.db.primary(), &CLASS_ATTENDANCE_CODES, &[&class]).await?;
+        Ok(std::rc::Rc::<str>::from(doc))
+    })
+    .await?;
     Ok(array_response("codes", &doc))
 }
 

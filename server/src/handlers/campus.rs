@@ -7,10 +7,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use campushub_cache::{Invalidation, Message};
 use campushub_db::pgtypes::Date;
-use campushub_db::queries::campus::{Outcome, Record};
+use campushub_db::queries::campus::{self, Outcome, Params, Record, Shape};
 use campushub_db::queries::word::Word;
+use campushub_db::statements::Stmt;
 
-use super::fields::parse_date;
+use super::fields::{parse_date, Fields};
 use super::{query_pairs, Request};
 use crate::api_error::{ApiError, FieldError};
 use crate::auth::access::class_access;
@@ -71,6 +72,23 @@ pub fn date_range(req: &Request<'_>) -> Result<(Date, Date), ApiError> {
     Ok((from, to))
 }
 
+/// The record status a change may set (`create`: none, a new record is active).
+pub fn status_in(f: &mut Fields, create: bool) -> Option<&'static str> {
+    if create {
+        None
+    } else {
+        f.one_of("status", false, STATUSES)
+    }
+}
+
+/// The verdict on a body: a change that names nothing (`unchanged`) is refused too.
+pub fn finish_body(mut f: Fields, create: bool, unchanged: bool) -> Result<(), ApiError> {
+    if !create && f.ok() && unchanged {
+        f.bad("body", "names nothing to change");
+    }
+    f.finish()
+}
+
 /// The route's `{id}` as a public id (400 when it is not a UUID).
 pub fn path_id(req: &Request<'_>, what: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::try_parse(req.param)
@@ -81,6 +99,19 @@ pub fn path_id(req: &Request<'_>, what: &str) -> Result<uuid::Uuid, ApiError> {
 pub fn query_uuid(name: &str, v: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::try_parse(v)
         .map_err(|_| ApiError::BadParameter(format!("`{name}` must be a UUID.")))
+}
+
+/// A query parameter that must be one of `allowed` (400 saying `message` otherwise).
+pub fn query_one_of(
+    v: &str,
+    allowed: &[&'static str],
+    message: &str,
+) -> Result<&'static str, ApiError> {
+    allowed
+        .iter()
+        .find(|s| **s == v)
+        .copied()
+        .ok_or_else(|| ApiError::BadParameter(message.into()))
 }
 
 /// The LIKE pattern of a prefix search: lower-cased, its wildcards escaped, 1-100 characters.
@@ -99,6 +130,18 @@ pub fn prefix_pattern(v: &str) -> Result<String, ApiError> {
         out.push(c);
     }
     Ok(out)
+}
+
+/// A page's `limit`: 1 to [`MAX_LIMIT`] rows.
+pub fn parse_limit(v: &str) -> Result<i64, ApiError> {
+    v.parse::<i64>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| {
+            ApiError::BadParameter(format!(
+                "`limit` must be a whole number from 1 to {MAX_LIMIT}."
+            ))
+        })
 }
 
 const CURSOR_MARK: &str = "k1.";
@@ -149,17 +192,7 @@ impl Paging {
     /// Takes `limit`, `cursor` or `fields`; `false` when `k` is none of them.
     pub fn take(&mut self, k: &str, v: &str) -> Result<bool, ApiError> {
         match k {
-            "limit" => {
-                self.limit = v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::BadParameter(format!(
-                            "`limit` must be a whole number from 1 to {MAX_LIMIT}."
-                        ))
-                    })?;
-            }
+            "limit" => self.limit = parse_limit(v)?,
             "cursor" => self.after = parse_cursor(v)?,
             "fields" => {
                 let names: Vec<String> = v
@@ -184,6 +217,12 @@ impl Paging {
         }
         Ok(true)
     }
+}
+
+/// Keeps the value of a query parameter `on` knows (see [`parse_query`]): its answer.
+pub fn take_param<T>(slot: &mut Option<T>, value: Result<T, ApiError>) -> Result<bool, ApiError> {
+    *slot = Some(value?);
+    Ok(true)
 }
 
 /// Reads the query: `on` gets every pair that is not a paging parameter (and answers whether
@@ -297,6 +336,20 @@ pub fn written(status: u16, rec: Record) -> Response {
         .with_header("Cache-Control", "private, no-cache")
 }
 
+/// The answer to a write that created record `id` (read back with `by_id`, rows of `shape`):
+/// 201 with the record, its ETag and its `Location` (`path/id`).
+pub async fn created(
+    shard: &Shard,
+    (by_id, shape): (&Stmt, Shape),
+    path: &str,
+    id: uuid::Uuid,
+) -> Result<Response, ApiError> {
+    let rec = campus::record(shard.db.primary(), by_id, shape, id)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    Ok(written(201, rec).with_header("Location", format!("{path}/{id}")))
+}
+
 /// The answer to a write that changed nothing: 404, 412, 409 or 422 saying why. `fields`
 /// names the request member each refusal word concerns (for `errors`: 409 for a `*_taken`
 /// word, a value another record holds; 422 for the others), and `bad_field`
@@ -336,6 +389,33 @@ pub fn refused(
     }
 }
 
+/// Runs campus write `stmt` as the caller: the caller's users.id and address go first (for the
+/// audit event), then `params`. The outcome as it is, applied or refused.
+pub async fn write(
+    shard: &Shard,
+    req: &Request<'_>,
+    stmt: &Stmt,
+    params: &Params<'_>,
+) -> Result<Outcome, ApiError> {
+    let actor = req.caller()?.principal.user_id;
+    Ok(campus::change_as(shard.db.primary(), stmt, actor, &ip(req), params).await?)
+}
+
+/// [`write`], a refusal answered by [`refused`] through `conflicts`.
+pub async fn apply(
+    shard: &Shard,
+    req: &Request<'_>,
+    stmt: &Stmt,
+    params: &Params<'_>,
+    conflicts: &[(Word, &str, &str)],
+) -> Result<Outcome, ApiError> {
+    let o = write(shard, req, stmt, params).await?;
+    if !o.applied() {
+        return Err(refused(&o, conflicts, |_| None));
+    }
+    Ok(o)
+}
+
 /// Tells every shard of every instance that what `what` names is stale (a campus write, after
 /// its commit; no authorisation version).
 pub async fn publish(shard: &Shard, what: Invalidation) {
@@ -363,6 +443,33 @@ pub fn keep<K: std::hash::Hash + Eq, V>(
             .borrow_mut()
             .insert(key, value, now + shard.cache_ttl());
     }
+}
+
+/// Reads through a campus cache: `key`'s live entry when `cached`, else what `read` finds, kept
+/// (when `cached`) as [`keep`] keeps it.
+pub async fn read_through<K, V, F>(
+    shard: &Shard,
+    (cache, cached): (&std::cell::RefCell<campushub_cache::LocalCache<K, V>>, bool),
+    key: K,
+    read: impl FnOnce() -> F,
+) -> Result<V, ApiError>
+where
+    K: std::hash::Hash + Eq,
+    V: Clone,
+    F: std::future::Future<Output = Result<V, ApiError>>,
+{
+    let now = std::time::Instant::now();
+    if cached {
+        if let Some(hit) = cache.borrow_mut().get(&key, now) {
+            return Ok(hit.clone());
+        }
+    }
+    let epoch = shard.cache_epoch.get();
+    let value = read().await?;
+    if cached {
+        keep(shard, cache, epoch, key, value.clone(), now);
+    }
+    Ok(value)
 }
 
 /// Whether the caller may use `permission` on a record of class `class` of department

@@ -2,116 +2,144 @@
 //! class rosters and enrollments. Terms need `classes.write` for the whole institution;
 //! courses and classes `classes.write` for their department; rosters and enrollments
 //! `enrollments.read` / `enrollments.write` for the class (its department, or the class
-//! itself).
+//! itself). Academic sessions, courses and classes are each a `RecordKind`: one `get`, `create`
+//! and `update` serve the three, and each write's body is declared once, member by member
+//! (`body!`).
 
 use std::rc::Rc;
 
-use campushub_db::queries::campus::{self, Record, Shape};
+use campushub_db::pgtypes::Date;
+use campushub_db::queries::campus::{self, Param, Params, Record, Shape};
 use campushub_db::queries::word::Word;
 use campushub_db::statements::{
-    CLASSES_PAGE, CLASS_BY_ID, CLASS_ENROLLMENTS, CLASS_ROSTER, CLASS_SAVE, COURSES_PAGE,
+    Stmt, CLASSES_PAGE, CLASS_BY_ID, CLASS_ENROLLMENTS, CLASS_ROSTER, CLASS_SAVE, COURSES_PAGE,
     COURSE_BY_ID, COURSE_SAVE, DEPARTMENT_SAVE, ENROLLMENTS_ADD, ENROLLMENT_BY_ID, ENROLLMENT_DROP,
     TERMS_PAGE, TERM_BY_ID, TERM_SAVE,
 };
+use uuid::Uuid;
 
 use super::campus::{
-    allow_in_class, array_response, ip, page_response, parse_query, path_id, prefix_pattern,
-    query_uuid, record_response, refused, written, MAX_BULK, STATUSES,
+    allow_in_class, apply, array_response, created, finish_body, page_response, parse_query,
+    path_id, prefix_pattern, query_uuid, record_response, refused, status_in, take_param, write,
+    written, MAX_BULK,
 };
 use super::fields::Fields;
 use super::students::publish_person;
 use super::Request;
-use crate::api_error::ApiError;
-use crate::auth::access::{department_access, departments_with, require_department};
+use crate::api_error::{ApiError, FieldError};
+use crate::auth::access::{allow_department, allow_move, department_access, departments_with};
 use crate::auth::rule::Permission;
 use crate::http::Response;
 use crate::shard::Shard;
 
-fn nothing_to_change(f: &mut Fields, create: bool, empty: bool) {
-    if !create && f.ok() && empty {
-        f.bad("body", "names nothing to change");
-    }
+/// Declares the body of a catalogue write, member by member: its type and how it is read (`f`:
+/// the body's fields; `create`: whether the write creates a record), then `status`, which every
+/// catalogue record has and only a change may set; `check` adds what no single member says. The
+/// members are, in order, the parameters the write function takes after the record's id and
+/// version (each `None` where the body does not name it), and the order they are read in (a 422
+/// lists the bad ones so). Declares the struct with `parse` (the body, read strictly), `params`
+/// (those parameters) and `unchanged` (whether a change names none of them).
+macro_rules! body {
+    (
+        $(#[$doc:meta])*
+        $name:ident($f:ident, $create:ident) { $($field:ident: $ty:ty = $read:expr,)* }
+        $(check($b:ident) $check:block)?
+    ) => {
+        $(#[$doc])*
+        pub(super) struct $name {
+            $($field: Option<$ty>,)*
+            status: Option<&'static str>,
+        }
+
+        impl $name {
+            const PARAMS: usize = [$(stringify!($field),)* "status"].len();
+
+            /// Reads the body strictly (`create`: a new record, else a change): every bad member
+            /// is reported.
+            pub(super) fn parse(req: &Request<'_>, $create: bool) -> Result<Self, ApiError> {
+                let mut fields = Fields::parse(req)?;
+                let $f = &mut fields;
+                let body = $name {
+                    $($field: $read,)*
+                    status: status_in($f, $create),
+                };
+                $({
+                    let $b = &body;
+                    $check
+                })?
+                finish_body(fields, $create, body.unchanged())?;
+                Ok(body)
+            }
+
+            /// The write function's parameters after the record's id and version.
+            fn params(&self) -> [Param<'_>; Self::PARAMS] {
+                [$(&self.$field,)* &self.status]
+            }
+
+            /// Whether a change names none of the members.
+            fn unchanged(&self) -> bool {
+                $(self.$field.is_none() &&)* self.status.is_none()
+            }
+        }
+    };
+}
+
+/// The refusal of a write that needs an institution, before there is one.
+const NO_INSTITUTION: (Word, &str, &str) = (
+    Word::NoInstitution,
+    "",
+    "There is no institution yet: run `campushub admin create --institution NAME` first.",
+);
+
+/// Writes a catalogue record with `stmt` as the caller: a new one (`id`: `None`) or a change
+/// (`If-Match` honoured). The parameters after the record's id and version are `body`'s; a
+/// refusal is answered through `refusals`. The record's public id.
+async fn save(
+    shard: &Shard,
+    req: &Request<'_>,
+    stmt: &Stmt,
+    id: Option<Uuid>,
+    body: &Params<'_>,
+    refusals: &[(Word, &str, &str)],
+) -> Result<Uuid, ApiError> {
+    let if_match = req.if_match()?;
+    let mut params: Vec<Param<'_>> = Vec::with_capacity(body.len() + 2);
+    params.extend_from_slice(&[&id, &if_match]);
+    params.extend_from_slice(body);
+    let o = apply(shard, req, stmt, &params, refusals).await?;
+    o.id.ok_or(ApiError::Internal)
 }
 
 // ---- departments ----
 
-/// What a department's body may say, read strictly.
-pub(super) struct DepartmentIn {
-    name: Option<String>,
-    identifier: Option<String>,
-    status: Option<&'static str>,
-}
-
-/// Reads a department's body (`create`: a new one, else a change).
-pub(super) fn department_in(req: &Request<'_>, create: bool) -> Result<DepartmentIn, ApiError> {
-    let mut f = Fields::parse(req)?;
-    let name = f.text("name", create, 200);
-    let identifier = f.text("identifier", create, 32);
-    let status = if create {
-        None
-    } else {
-        f.one_of("status", false, STATUSES)
-    };
-    if let Some(i) = &identifier {
-        if !i
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+body! {
+    /// What a department's body may say.
+    DepartmentIn(f, create) {
+        name: String = f.text("name", create, 200),
+        identifier: String = f.text("identifier", create, 32),
+    }
+    check(d) {
+        let bad = |i: &str| {
+            !i.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if d.identifier.as_deref().is_some_and(bad) {
             f.bad("identifier", "may hold only letters, digits, - and _");
         }
     }
-    nothing_to_change(
-        &mut f,
-        create,
-        name.is_none() && identifier.is_none() && status.is_none(),
-    );
-    f.finish()?;
-    Ok(DepartmentIn {
-        name,
-        identifier,
-        status,
-    })
 }
 
 /// `POST /api/v1/departments` and `PATCH /api/v1/departments/{id}` (`departments.write`).
 async fn save_department(
     shard: &Shard,
     req: &Request<'_>,
-    id: Option<uuid::Uuid>,
-) -> Result<uuid::Uuid, ApiError> {
-    let caller = req.caller()?;
-    let DepartmentIn {
-        name,
-        identifier,
-        status,
-    } = department_in(req, id.is_none())?;
-    let if_match = req.if_match()?;
-    let ip = ip(req);
-    let o = campus::change(
-        shard.db.primary(),
-        &DEPARTMENT_SAVE,
-        &[
-            &caller.principal.user_id,
-            &ip,
-            &id,
-            &if_match,
-            &name,
-            &identifier,
-            &status,
-        ],
-    )
-    .await?;
-    if !o.applied() {
-        return Err(refused(
-            &o,
-            &[
-                (Word::IdentifierTaken, "identifier", "is already taken"),
-                (Word::NoInstitution, "", "There is no institution yet: run `campushub admin create --institution NAME` first."),
-            ],
-            |_| None,
-        ));
-    }
-    o.id.ok_or(ApiError::Internal)
+    id: Option<Uuid>,
+) -> Result<Uuid, ApiError> {
+    let d = DepartmentIn::parse(req, id.is_none())?;
+    let refusals = [
+        (Word::IdentifierTaken, "identifier", "is already taken"),
+        NO_INSTITUTION,
+    ];
+    save(shard, req, &DEPARTMENT_SAVE, id, &d.params(), &refusals).await
 }
 
 /// `POST /api/v1/departments`.
@@ -131,27 +159,107 @@ pub async fn department_update(shard: &Shard, req: &Request<'_>) -> Result<Respo
     ))
 }
 
+// ---- the record routes of academic sessions, courses and classes ----
+
+/// Where the records of a [`RecordKind`] are: their collection's path (for `Location`), what
+/// a route's `{id}` names (for its 400), the record statement and the shape of its row.
+pub(crate) struct Spec {
+    path: &'static str,
+    what: &'static str,
+    by_id: &'static Stmt,
+    shape: Shape,
+}
+
+impl Spec {
+    const fn new(
+        path: &'static str,
+        what: &'static str,
+        by_id: &'static Stmt,
+        shape: Shape,
+    ) -> Spec {
+        Spec {
+            path,
+            what,
+            by_id,
+            shape,
+        }
+    }
+
+    /// The record with public id `id`, if there is one.
+    async fn record(&self, shard: &Shard, id: Uuid) -> Result<Option<Record>, ApiError> {
+        Ok(campus::record(shard.db.primary(), self.by_id, self.shape, id).await?)
+    }
+}
+
+/// A catalogue record kind: `GET {path}/{id}`, `POST {path}` and `PATCH {path}/{id}` are
+/// [`get`], [`create`] and [`update`] of it.
+pub(crate) trait RecordKind {
+    /// Where its records are.
+    const SPEC: Spec;
+
+    /// The record a route's `{id}` names (404 when none), with the caller's right to read it
+    /// checked: none by default, the catalogue is open to every caller.
+    async fn read(shard: &Shard, req: &Request<'_>) -> Result<Record, ApiError> {
+        let id = path_id(req, Self::SPEC.what)?;
+        Self::SPEC
+            .record(shard, id)
+            .await?
+            .ok_or(ApiError::NotFound)
+    }
+
+    /// Reads the request's body, checks the caller's rights and writes a new record (`id`:
+    /// `None`) or a change: the record's public id.
+    async fn save(shard: &Shard, req: &Request<'_>, id: Option<Uuid>) -> Result<Uuid, ApiError>;
+}
+
+/// A record just written.
+async fn saved<K: RecordKind>(shard: &Shard, id: Uuid) -> Result<Record, ApiError> {
+    K::SPEC.record(shard, id).await?.ok_or(ApiError::Internal)
+}
+
+/// `GET {path}/{id}`: one record (ETag).
+pub(crate) async fn get<K: RecordKind>(
+    shard: &Shard,
+    req: &Request<'_>,
+) -> Result<Response, ApiError> {
+    Ok(record_response(req, K::read(shard, req).await?))
+}
+
+/// `POST {path}`: a new record, with its `Location`.
+pub(crate) async fn create<K: RecordKind>(
+    shard: &Shard,
+    req: &Request<'_>,
+) -> Result<Response, ApiError> {
+    let id = K::save(shard, req, None).await?;
+    created(shard, (K::SPEC.by_id, K::SPEC.shape), K::SPEC.path, id).await
+}
+
+/// `PATCH {path}/{id}` (`If-Match` honoured).
+pub(crate) async fn update<K: RecordKind>(
+    shard: &Shard,
+    req: &Request<'_>,
+) -> Result<Response, ApiError> {
+    let id = K::save(shard, req, Some(path_id(req, K::SPEC.what)?)).await?;
+    Ok(written(200, saved::<K>(shard, id).await?))
+}
+
 // ---- academic sessions ----
 
 /// `GET /api/v1/terms`: `type`, `school_year`.
 pub async fn terms(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let (mut kind, mut year) = (None::<String>, None::<i16>);
-    let paging = parse_query(req, "`type`, `school_year`", |k, v| {
-        match k {
-            "type" => kind = Some(v.to_string()),
-            "school_year" => {
-                year = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|y| (1900..=9999).contains(y))
-                        .ok_or_else(|| {
-                            ApiError::BadParameter("`school_year` must be a year like 2026.".into())
-                        })?,
-                )
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
+    let paging = parse_query(req, "`type`, `school_year`", |k, v| match k {
+        "type" => take_param(&mut kind, Ok(v.to_string())),
+        "school_year" => take_param(
+            &mut year,
+            v.parse()
+                .ok()
+                .filter(|y| (1900..=9999).contains(y))
+                .ok_or_else(|| {
+                    ApiError::BadParameter("`school_year` must be a year like 2026.".into())
+                }),
+        ),
+        _ => Ok(false),
     })?;
     let rows = campus::page(
         shard.db.primary(),
@@ -162,148 +270,53 @@ pub async fn terms(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErro
     page_response("terms", rows, &paging)
 }
 
-async fn term_record(shard: &Shard, id: uuid::Uuid) -> Result<Record, ApiError> {
-    campus::record(shard.db.primary(), &TERM_BY_ID, Shape::Plain, id)
-        .await?
-        .ok_or(ApiError::NotFound)
-}
-
-/// `GET /api/v1/terms/{id}`.
-pub async fn term(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    Ok(record_response(
-        req,
-        term_record(shard, path_id(req, "term")?).await?,
-    ))
-}
-
-/// What an academic session's body may say, read strictly.
-pub(super) struct TermIn {
-    title: Option<String>,
-    kind: Option<&'static str>,
-    start: Option<campushub_db::pgtypes::Date>,
-    end: Option<campushub_db::pgtypes::Date>,
-    year: Option<i16>,
-    parent: Option<uuid::Uuid>,
-    status: Option<&'static str>,
-}
-
-/// Reads an academic session's body (`create`: a new one, else a change).
-pub(super) fn term_in(req: &Request<'_>, create: bool) -> Result<TermIn, ApiError> {
-    let mut f = Fields::parse(req)?;
-    let title = f.text("title", create, 200);
-    let kind = f.one_of(
-        "type",
-        create,
-        &["schoolYear", "semester", "term", "gradingPeriod"],
-    );
-    let start = f.date("start_date", create);
-    let end = f.date("end_date", create);
-    let year = f.int("school_year", create, 1900, 9999).map(|y| y as i16);
-    let parent = f.uuid("parent", false);
-    let status = if create {
-        None
-    } else {
-        f.one_of("status", false, STATUSES)
-    };
-    if let (Some(s), Some(e)) = (start, end) {
-        if e <= s {
+body! {
+    /// What an academic session's body may say.
+    TermIn(f, create) {
+        title: String = f.text("title", create, 200),
+        kind: &'static str = f.one_of("type", create, TERM_TYPES),
+        start: Date = f.date("start_date", create),
+        end: Date = f.date("end_date", create),
+        year: i16 = f.int("school_year", create, 1900, 9999).map(|y| y as i16),
+        parent: Uuid = f.uuid("parent", false),
+    }
+    check(t) {
+        if t.start.zip(t.end).is_some_and(|(s, e)| e <= s) {
             f.bad("end_date", "must be after start_date");
         }
     }
-    nothing_to_change(
-        &mut f,
-        create,
-        title.is_none()
-            && kind.is_none()
-            && start.is_none()
-            && end.is_none()
-            && year.is_none()
-            && parent.is_none()
-            && status.is_none(),
-    );
-    f.finish()?;
-    Ok(TermIn {
-        title,
-        kind,
-        start,
-        end,
-        year,
-        parent,
-        status,
-    })
 }
 
-async fn save_term(
-    shard: &Shard,
-    req: &Request<'_>,
-    id: Option<uuid::Uuid>,
-) -> Result<uuid::Uuid, ApiError> {
-    let caller = req.caller()?;
-    let TermIn {
-        title,
-        kind,
-        start,
-        end,
-        year,
-        parent,
-        status,
-    } = term_in(req, id.is_none())?;
-    if let (Some(term), Some(parent)) = (id, parent) {
-        // A term may not become its own ancestor: lists and reports that climb the parents
-        // would go round for ever.
-        if campushub_db::queries::access::term_would_cycle(shard.db.primary(), term, parent).await?
-        {
-            return Err(ApiError::Invalid(vec![crate::api_error::FieldError::new(
-                "parent",
-                "is this academic session or one of its descendants",
-            )]));
+/// The types of academic session.
+const TERM_TYPES: &[&str] = &["schoolYear", "semester", "term", "gradingPeriod"];
+
+/// Academic sessions: `classes.write` for the whole institution (the route's rule).
+pub(crate) struct Term;
+
+impl RecordKind for Term {
+    const SPEC: Spec = Spec::new("/api/v1/terms", "term", &TERM_BY_ID, Shape::Plain);
+
+    async fn save(shard: &Shard, req: &Request<'_>, id: Option<Uuid>) -> Result<Uuid, ApiError> {
+        let t = TermIn::parse(req, id.is_none())?;
+        if let (Some(term), Some(parent)) = (id, t.parent) {
+            // A term may not become its own ancestor: lists and reports that climb the parents
+            // would go round for ever.
+            if campushub_db::queries::access::term_would_cycle(shard.db.primary(), term, parent)
+                .await?
+            {
+                return Err(ApiError::Invalid(vec![FieldError::new(
+                    "parent",
+                    "is this academic session or one of its descendants",
+                )]));
+            }
         }
+        let refusals = [
+            (Word::NoParent, "parent", "is not an academic session"),
+            (Word::BadDates, "end_date", "must be after start_date"),
+            NO_INSTITUTION,
+        ];
+        save(shard, req, &TERM_SAVE, id, &t.params(), &refusals).await
     }
-    let if_match = req.if_match()?;
-    let ip = ip(req);
-    let o = campus::change(
-        shard.db.primary(),
-        &TERM_SAVE,
-        &[
-            &caller.principal.user_id,
-            &ip,
-            &id,
-            &if_match,
-            &title,
-            &kind,
-            &start,
-            &end,
-            &year,
-            &parent,
-            &status,
-        ],
-    )
-    .await?;
-    if !o.applied() {
-        return Err(refused(
-            &o,
-            &[
-                (Word::NoParent, "parent", "is not an academic session"),
-                (Word::BadDates, "end_date", "must be after start_date"),
-                (Word::NoInstitution, "", "There is no institution yet: run `campushub admin create --institution NAME` first."),
-            ],
-            |_| None,
-        ));
-    }
-    o.id.ok_or(ApiError::Internal)
-}
-
-/// `POST /api/v1/terms`.
-pub async fn term_create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let id = save_term(shard, req, None).await?;
-    Ok(written(201, term_record(shard, id).await?)
-        .with_header("Location", format!("/api/v1/terms/{id}")))
-}
-
-/// `PATCH /api/v1/terms/{id}`.
-pub async fn term_update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let id = save_term(shard, req, Some(path_id(req, "term")?)).await?;
-    Ok(written(200, term_record(shard, id).await?))
 }
 
 // ---- courses ----
@@ -311,13 +324,10 @@ pub async fn term_update(shard: &Shard, req: &Request<'_>) -> Result<Response, A
 /// `GET /api/v1/courses`: `department`, `q` (prefix of the code or title).
 pub async fn courses(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let (mut dept, mut q) = (None, None);
-    let paging = parse_query(req, "`department`, `q`", |k, v| {
-        match k {
-            "department" => dept = Some(query_uuid(k, v)?),
-            "q" => q = Some(prefix_pattern(v)?),
-            _ => return Ok(false),
-        }
-        Ok(true)
+    let paging = parse_query(req, "`department`, `q`", |k, v| match k {
+        "department" => take_param(&mut dept, query_uuid(k, v)),
+        "q" => take_param(&mut q, prefix_pattern(v)),
+        _ => Ok(false),
     })?;
     let rows = campus::page(
         shard.db.primary(),
@@ -328,133 +338,60 @@ pub async fn courses(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
     page_response("courses", rows, &paging)
 }
 
-async fn course_record(shard: &Shard, id: uuid::Uuid) -> Result<Record, ApiError> {
-    campus::record(shard.db.primary(), &COURSE_BY_ID, Shape::Department, id)
-        .await?
-        .ok_or(ApiError::NotFound)
+body! {
+    /// What a course's body may say.
+    CourseIn(f, create) {
+        title: String = f.text("title", create, 200),
+        code: String = f.text("course_code", create, 32),
+        credits: f64 = f.number("credits", false, 0.0, 999.9, 1),
+        dept: Uuid = f.uuid("department", create),
+    }
 }
 
-/// `GET /api/v1/courses/{id}`.
-pub async fn course(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    Ok(record_response(
-        req,
-        course_record(shard, path_id(req, "course")?).await?,
-    ))
-}
+/// Courses: `classes.write` for their department (the old and the new one when a course moves).
+pub(crate) struct Course;
 
-/// What a course's body may say, read strictly.
-pub(super) struct CourseIn {
-    title: Option<String>,
-    code: Option<String>,
-    credits: Option<f64>,
-    dept: Option<uuid::Uuid>,
-    status: Option<&'static str>,
-}
-
-/// Reads a course's body (`create`: a new one, else a change).
-pub(super) fn course_in(req: &Request<'_>, create: bool) -> Result<CourseIn, ApiError> {
-    let mut f = Fields::parse(req)?;
-    let title = f.text("title", create, 200);
-    let code = f.text("course_code", create, 32);
-    let credits = f.number("credits", false, 0.0, 999.9, 1);
-    let dept = f.uuid("department", create);
-    let status = if create {
-        None
-    } else {
-        f.one_of("status", false, STATUSES)
-    };
-    nothing_to_change(
-        &mut f,
-        create,
-        title.is_none()
-            && code.is_none()
-            && credits.is_none()
-            && dept.is_none()
-            && status.is_none(),
+impl RecordKind for Course {
+    const SPEC: Spec = Spec::new(
+        "/api/v1/courses",
+        "course",
+        &COURSE_BY_ID,
+        Shape::Department,
     );
-    f.finish()?;
-    Ok(CourseIn {
-        title,
-        code,
-        credits,
-        dept,
-        status,
-    })
+
+    async fn save(shard: &Shard, req: &Request<'_>, id: Option<Uuid>) -> Result<Uuid, ApiError> {
+        let permission = req.permission()?;
+        let c = CourseIn::parse(req, id.is_none())?;
+        let current = match id {
+            Some(id) => Some(
+                Course::read_by_id(shard, id)
+                    .await?
+                    .department_id
+                    .unwrap_or(0),
+            ),
+            None => None,
+        };
+        allow_move(&req.caller()?.principal, permission, current, c.dept)?;
+        let refusals = [
+            (
+                Word::CodeTaken,
+                "course_code",
+                "is already taken in that department",
+            ),
+            (Word::NoDepartment, "department", "is not a department"),
+        ];
+        save(shard, req, &COURSE_SAVE, id, &c.params(), &refusals).await
+    }
 }
 
-async fn save_course(
-    shard: &Shard,
-    req: &Request<'_>,
-    id: Option<uuid::Uuid>,
-) -> Result<uuid::Uuid, ApiError> {
-    let caller = req.caller()?;
-    let permission = req.permission()?;
-    let CourseIn {
-        title,
-        code,
-        credits,
-        dept,
-        status,
-    } = course_in(req, id.is_none())?;
-    if let Some(id) = id {
-        let current = course_record(shard, id).await?;
-        if !department_access(
-            &caller.principal,
-            permission,
-            current.department_id.unwrap_or(0),
-        ) {
-            return Err(ApiError::Forbidden);
-        }
+impl Course {
+    /// A course by public id (404 when none).
+    async fn read_by_id(shard: &Shard, id: Uuid) -> Result<Record, ApiError> {
+        Self::SPEC
+            .record(shard, id)
+            .await?
+            .ok_or(ApiError::NotFound)
     }
-    if let Some(d) = dept {
-        require_department(&caller.principal, permission, d)?;
-    }
-    let if_match = req.if_match()?;
-    let ip = ip(req);
-    let o = campus::change(
-        shard.db.primary(),
-        &COURSE_SAVE,
-        &[
-            &caller.principal.user_id,
-            &ip,
-            &id,
-            &if_match,
-            &title,
-            &code,
-            &credits,
-            &dept,
-            &status,
-        ],
-    )
-    .await?;
-    if !o.applied() {
-        return Err(refused(
-            &o,
-            &[
-                (
-                    Word::CodeTaken,
-                    "course_code",
-                    "is already taken in that department",
-                ),
-                (Word::NoDepartment, "department", "is not a department"),
-            ],
-            |_| None,
-        ));
-    }
-    o.id.ok_or(ApiError::Internal)
-}
-
-/// `POST /api/v1/courses`.
-pub async fn course_create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let id = save_course(shard, req, None).await?;
-    Ok(written(201, course_record(shard, id).await?)
-        .with_header("Location", format!("/api/v1/courses/{id}")))
-}
-
-/// `PATCH /api/v1/courses/{id}`.
-pub async fn course_update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let id = save_course(shard, req, Some(path_id(req, "course")?)).await?;
-    Ok(written(200, course_record(shard, id).await?))
 }
 
 // ---- classes ----
@@ -467,7 +404,8 @@ pub async fn class_for(
     permission: Permission,
 ) -> Result<Record, ApiError> {
     let id = path_id(req, "class")?;
-    let rec = campus::record(shard.db.primary(), &CLASS_BY_ID, Shape::Department, id)
+    let rec = Class::SPEC
+        .record(shard, id)
         .await?
         .ok_or(ApiError::NotFound)?;
     allow_in_class(
@@ -485,22 +423,24 @@ pub async fn class_for(
 pub async fn classes(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let caller = req.caller()?;
     let (mut term, mut course, mut dept, mut mine) = (None, None, None, false);
-    let paging = parse_query(req, "`term`, `course`, `department`, `mine`", |k, v| {
-        match k {
-            "term" => term = Some(query_uuid(k, v)?),
-            "course" => course = Some(query_uuid(k, v)?),
-            "department" => dept = Some(query_uuid(k, v)?),
+    let paging = parse_query(
+        req,
+        "`term`, `course`, `department`, `mine`",
+        |k, v| match k {
+            "term" => take_param(&mut term, query_uuid(k, v)),
+            "course" => take_param(&mut course, query_uuid(k, v)),
+            "department" => take_param(&mut dept, query_uuid(k, v)),
             "mine" => {
                 mine = match v {
                     "true" => true,
                     "false" => false,
                     _ => return Err(ApiError::BadParameter("`mine` is true or false.".into())),
-                }
+                };
+                Ok(true)
             }
-            _ => return Ok(false),
-        }
-        Ok(true)
-    })?;
+            _ => Ok(false),
+        },
+    )?;
     let scope = departments_with(&caller.principal, req.permission()?);
     if scope.as_ref().is_some_and(Vec::is_empty) && !mine {
         return Err(ApiError::Forbidden);
@@ -523,12 +463,6 @@ pub async fn classes(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
     )
     .await?;
     page_response("classes", rows, &paging)
-}
-
-/// `GET /api/v1/classes/{id}`.
-pub async fn class(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let rec = class_for(shard, req, req.permission()?).await?;
-    Ok(record_response(req, rec))
 }
 
 fn periods(f: &mut Fields) -> Option<Vec<String>> {
@@ -554,157 +488,64 @@ fn periods(f: &mut Fields) -> Option<Vec<String>> {
     Some(out)
 }
 
-/// What a class's body may say, read strictly.
-pub(super) struct ClassIn {
-    title: Option<String>,
-    code: Option<String>,
-    kind: Option<&'static str>,
-    location: Option<String>,
-    slots: Option<Vec<String>>,
-    capacity: Option<i32>,
-    course: Option<uuid::Uuid>,
-    term: Option<uuid::Uuid>,
-    status: Option<&'static str>,
-}
-
-/// Reads a class's body (`create`: a new one, else a change).
-pub(super) fn class_in(req: &Request<'_>, create: bool) -> Result<ClassIn, ApiError> {
-    let mut f = Fields::parse(req)?;
-    let title = f.text("title", create, 200);
-    let code = f.text("class_code", create, 64);
-    let kind = f.one_of("class_type", false, &["homeroom", "scheduled"]);
-    let location = f.text("location", false, 200);
-    let slots = periods(&mut f);
-    let capacity = f.int("capacity", false, 1, 10_000).map(|c| c as i32);
-    let course = f.uuid("course", create);
-    let term = f.uuid("term", create);
-    let status = if create {
-        None
-    } else {
-        f.one_of("status", false, STATUSES)
-    };
-    nothing_to_change(
-        &mut f,
-        create,
-        title.is_none()
-            && code.is_none()
-            && kind.is_none()
-            && location.is_none()
-            && slots.is_none()
-            && capacity.is_none()
-            && course.is_none()
-            && term.is_none()
-            && status.is_none(),
-    );
-    f.finish()?;
-    Ok(ClassIn {
-        title,
-        code,
-        kind,
-        location,
-        slots,
-        capacity,
-        course,
-        term,
-        status,
-    })
-}
-
-async fn save_class(
-    shard: &Shard,
-    req: &Request<'_>,
-    id: Option<uuid::Uuid>,
-) -> Result<uuid::Uuid, ApiError> {
-    let caller = req.caller()?;
-    let permission = req.permission()?;
-    let ClassIn {
-        title,
-        code,
-        kind,
-        location,
-        slots,
-        capacity,
-        course,
-        term,
-        status,
-    } = class_in(req, id.is_none())?;
-    if id.is_some() {
-        class_for(shard, req, permission).await?;
+body! {
+    /// What a class's body may say.
+    ClassIn(f, create) {
+        title: String = f.text("title", create, 200),
+        code: String = f.text("class_code", create, 64),
+        kind: &'static str = f.one_of("class_type", false, &["homeroom", "scheduled"]),
+        location: String = f.text("location", false, 200),
+        slots: Vec<String> = periods(f),
+        capacity: i32 = f.int("capacity", false, 1, 10_000).map(|c| c as i32),
+        course: Uuid = f.uuid("course", create),
+        term: Uuid = f.uuid("term", create),
     }
-    if let Some(c) = course {
-        // A class belongs to its course's department: the caller must be able to write there.
-        let rec = course_record(shard, c).await.map_err(|e| match e {
-            ApiError::NotFound => ApiError::Invalid(vec![crate::api_error::FieldError::new(
-                "course",
-                "is not a course",
-            )]),
-            e => e,
-        })?;
-        if !department_access(
-            &caller.principal,
-            permission,
-            rec.department_id.unwrap_or(0),
-        ) {
-            return Err(ApiError::Forbidden);
+}
+
+/// Classes: `classes.read` / `classes.write` for the class or its department; a class belongs to
+/// its course's department.
+pub(crate) struct Class;
+
+impl RecordKind for Class {
+    const SPEC: Spec = Spec::new("/api/v1/classes", "class", &CLASS_BY_ID, Shape::Department);
+
+    async fn read(shard: &Shard, req: &Request<'_>) -> Result<Record, ApiError> {
+        class_for(shard, req, req.permission()?).await
+    }
+
+    async fn save(shard: &Shard, req: &Request<'_>, id: Option<Uuid>) -> Result<Uuid, ApiError> {
+        let permission = req.permission()?;
+        let c = ClassIn::parse(req, id.is_none())?;
+        if id.is_some() {
+            class_for(shard, req, permission).await?;
         }
+        if let Some(course) = c.course {
+            // A class belongs to its course's department: the caller must be able to write there.
+            let rec = Course::read_by_id(shard, course)
+                .await
+                .map_err(|e| match e {
+                    ApiError::NotFound => {
+                        ApiError::Invalid(vec![FieldError::new("course", "is not a course")])
+                    }
+                    e => e,
+                })?;
+            allow_department(
+                &req.caller()?.principal,
+                permission,
+                rec.department_id.unwrap_or(0),
+            )?;
+        }
+        let refusals = [
+            (
+                Word::CodeTaken,
+                "class_code",
+                "is already taken in that term",
+            ),
+            (Word::NoCourse, "course", "is not a course"),
+            (Word::NoTerm, "term", "is not an academic session"),
+        ];
+        save(shard, req, &CLASS_SAVE, id, &c.params(), &refusals).await
     }
-    let if_match = req.if_match()?;
-    let ip = ip(req);
-    let o = campus::change(
-        shard.db.primary(),
-        &CLASS_SAVE,
-        &[
-            &caller.principal.user_id,
-            &ip,
-            &id,
-            &if_match,
-            &title,
-            &code,
-            &kind,
-            &location,
-            &slots,
-            &capacity,
-            &course,
-            &term,
-            &status,
-        ],
-    )
-    .await?;
-    if !o.applied() {
-        return Err(refused(
-            &o,
-            &[
-                (
-                    Word::CodeTaken,
-                    "class_code",
-                    "is already taken in that term",
-                ),
-                (Word::NoCourse, "course", "is not a course"),
-                (Word::NoTerm, "term", "is not an academic session"),
-            ],
-            |_| None,
-        ));
-    }
-    o.id.ok_or(ApiError::Internal)
-}
-
-async fn class_record(shard: &Shard, id: uuid::Uuid) -> Result<Record, ApiError> {
-    campus::record(shard.db.primary(), &CLASS_BY_ID, Shape::Department, id)
-        .await?
-        .ok_or(ApiError::Internal)
-}
-
-/// `POST /api/v1/classes`.
-pub async fn class_create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let id = save_class(shard, req, None).await?;
-    Ok(written(201, class_record(shard, id).await?)
-        .with_header("Location", format!("/api/v1/classes/{id}")))
-}
-
-/// `PATCH /api/v1/classes/{id}`.
-pub async fn class_update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let id = save_class(shard, req, Some(path_id(req, "class")?)).await?;
-    Ok(written(200, class_record(shard, id).await?))
 }
 
 /// `GET /api/v1/classes/{id}/students`: the roster, by name.
@@ -852,12 +693,8 @@ pub(super) fn enroll_in(req: &Request<'_>) -> Result<EnrollIn, ApiError> {
 /// all or nothing), `role` (student by default), `is_primary`. Enrolling someone already
 /// enrolled changes nothing, so a retried request is harmless.
 pub async fn enroll(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let EnrollIn {
-        one,
-        users,
-        role,
-        primary,
-    } = enroll_in(req)?;
+    let body = enroll_in(req)?;
+    let (users, role) = (&body.users, body.role);
     let caller = req.caller()?;
     let permission = req.permission()?;
     let rec = class_for(shard, req, permission).await?;
@@ -867,7 +704,7 @@ pub async fn enroll(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     // teach across departments; their assignment opens no profile.
     if role == "student" {
         let departments =
-            campushub_db::queries::access::people_departments(shard.db.primary(), &users).await?;
+            campushub_db::queries::access::people_departments(shard.db.primary(), users).await?;
         if departments
             .iter()
             .any(|(_, d)| !department_access(&caller.principal, permission, *d))
@@ -876,22 +713,15 @@ pub async fn enroll(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
         }
     }
     let class_id = path_id(req, "class")?;
-    let ip = ip(req);
-    let o = campus::change(
-        shard.db.primary(),
+    let o = write(
+        shard,
+        req,
         &ENROLLMENTS_ADD,
-        &[
-            &caller.principal.user_id,
-            &ip,
-            &class_id,
-            &users,
-            &role,
-            &primary,
-        ],
+        &[&class_id, users, &role, &body.primary],
     )
     .await?;
     if !o.applied() {
-        let single = one.is_some();
+        let single = body.one.is_some();
         return Err(refused(
             &o,
             &[
@@ -920,22 +750,12 @@ pub async fn enroll(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
 
 /// `DELETE /api/v1/enrollments/{id}`: ends an enrollment (kept for the record).
 pub async fn drop_enrollment(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let caller = req.caller()?;
     let id = path_id(req, "enrollment")?;
     let rec = campus::record(shard.db.primary(), &ENROLLMENT_BY_ID, Shape::LineItem, id)
         .await?
         .ok_or(ApiError::NotFound)?;
     allow_in_class(shard, req, req.permission()?, rec.class_scope()).await?;
-    let ip = ip(req);
-    let o = campus::change(
-        shard.db.primary(),
-        &ENROLLMENT_DROP,
-        &[&caller.principal.user_id, &ip, &id],
-    )
-    .await?;
-    if !o.applied() {
-        return Err(refused(&o, &[], |_| None));
-    }
+    let o = apply(shard, req, &ENROLLMENT_DROP, &[&id], &[]).await?;
     publish_roster(shard, rec.class_scope().0).await;
     publish_person(shard, None, o.row_id).await;
     Ok(Response::empty(204))

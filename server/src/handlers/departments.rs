@@ -6,14 +6,11 @@
 use campushub_db::queries::departments::{self, Department};
 use serde::Serialize;
 
+use super::campus::{parse_limit, DEFAULT_LIMIT};
 use super::{json, query_pairs, ObjectRef, Request};
 use crate::api_error::ApiError;
 use crate::http::Response;
 use crate::shard::Shard;
-
-/// Largest page.
-pub const MAX_LIMIT: i64 = 200;
-const DEFAULT_LIMIT: i64 = 50;
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Department)]
@@ -64,17 +61,7 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
     for pair in query_pairs(req.query) {
         let (k, v) = pair?;
         match k.as_str() {
-            "limit" => {
-                limit = v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::BadParameter(format!(
-                            "`limit` must be a whole number from 1 to {MAX_LIMIT}."
-                        ))
-                    })?;
-            }
+            "limit" => limit = parse_limit(&v)?,
             "after" => {
                 if v.len() > 32 {
                     return Err(ApiError::BadParameter(

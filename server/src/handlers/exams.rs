@@ -5,7 +5,7 @@
 
 use campushub_db::pgtypes::Timestamp;
 use campushub_db::queries::access;
-use campushub_db::queries::campus::{self, Record, Shape};
+use campushub_db::queries::campus::{self, Param, Record, Shape};
 use campushub_db::queries::word::Word;
 use campushub_db::statements::{
     CLASS_LINE_ITEMS, LINE_ITEM_BY_ID, LINE_ITEM_RESULTS, LINE_ITEM_SAVE, RESULTS_PUT,
@@ -13,8 +13,8 @@ use campushub_db::statements::{
 };
 
 use super::campus::{
-    allow_in_class, array_response, ip, may_in_class, path_id, record_response, refused, written,
-    MAX_BULK,
+    allow_in_class, apply, array_response, campus_caches, created, may_in_class, path_id,
+    read_through, record_response, refused, write, written, MAX_BULK,
 };
 use super::catalog::class_for;
 use super::fields::Fields;
@@ -115,38 +115,23 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
         due_date,
         status: _,
     } = line_item_in(req, true)?;
-    let caller = req.caller()?;
     class_for(shard, req, req.permission()?).await?;
     let class = path_id(req, "class")?;
-    let ip = ip(req);
-    let none: Option<uuid::Uuid> = None;
-    let no_version: Option<i64> = None;
-    let no_status: Option<&str> = None;
-    let o = campus::change(
-        shard.db.primary(),
-        &LINE_ITEM_SAVE,
-        &[
-            &caller.principal.user_id,
-            &ip,
-            &none,
-            &no_version,
-            &class,
-            &title,
-            &category,
-            &max,
-            &due_date,
-            &no_status,
-        ],
-    )
-    .await?;
-    if !o.applied() {
-        return Err(refused(&o, ITEM_REFUSALS, |_| None));
-    }
+    let (none, no_version, no_status) = (None::<uuid::Uuid>, None::<i64>, None::<&str>);
+    let params: [Param<'_>; 8] = [
+        &none,
+        &no_version,
+        &class,
+        &title,
+        &category,
+        &max,
+        &due_date,
+        &no_status,
+    ];
+    let o = apply(shard, req, &LINE_ITEM_SAVE, &params, ITEM_REFUSALS).await?;
     let id = o.id.ok_or(ApiError::Internal)?;
-    let rec = campus::record(shard.db.primary(), &LINE_ITEM_BY_ID, Shape::LineItem, id)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    Ok(written(201, rec).with_header("Location", format!("/api/v1/line-items/{id}")))
+    let line_item = (&LINE_ITEM_BY_ID, Shape::LineItem);
+    created(shard, line_item, "/api/v1/line-items", id).await
 }
 
 /// `GET /api/v1/classes/{id}/line-items`.
@@ -176,7 +161,6 @@ pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
         due_date,
         status,
     } = change;
-    let caller = req.caller()?;
     let rec = item(shard, req).await?;
     if edits {
         allow_in_class(shard, req, Permission::ExamsGrade, rec.class_scope()).await?;
@@ -184,27 +168,13 @@ pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     if status.is_some() {
         allow_in_class(shard, req, Permission::ExamsPublish, rec.class_scope()).await?;
     }
-    let id = path_id(req, "line item")?;
+    let id = Some(path_id(req, "line item")?);
     let if_match = req.if_match()?;
-    let ip = ip(req);
     let class: Option<uuid::Uuid> = None;
-    let o = campus::change(
-        shard.db.primary(),
-        &LINE_ITEM_SAVE,
-        &[
-            &caller.principal.user_id,
-            &ip,
-            &Some(id),
-            &if_match,
-            &class,
-            &title,
-            &category,
-            &max,
-            &due_date,
-            &status,
-        ],
-    )
-    .await?;
+    let params: [Param<'_>; 8] = [
+        &id, &if_match, &class, &title, &category, &max, &due_date, &status,
+    ];
+    let o = write(shard, req, &LINE_ITEM_SAVE, &params).await?;
     if !o.applied() {
         return Err(match o.outcome {
             Word::OverMax => ApiError::Invalid(vec![crate::api_error::FieldError::new(
@@ -232,19 +202,13 @@ pub(super) struct ResultsIn {
 /// Reads a result sheet's body (`results`).
 pub(super) fn results_in(req: &Request<'_>) -> Result<ResultsIn, ApiError> {
     let mut f = Fields::parse(req)?;
-    let list = f.array("results", true, MAX_BULK).unwrap_or_default();
     let (mut students, mut scores, mut statuses, mut comments) = (
         Vec::new(),
         Vec::<Option<f64>>::new(),
         Vec::new(),
         Vec::<Option<String>>::new(),
     );
-    for (i, v) in list.into_iter().enumerate() {
-        let serde_json::Value::Object(m) = v else {
-            f.bad(&format!("results[{i}]"), "must be an object");
-            continue;
-        };
-        let mut r = Fields::of(m, format!("results[{i}]"));
+    f.each_object("results", MAX_BULK, |r| {
         let student = r.uuid("student", true);
         let score = r.number("score", false, 0.0, 99_999.99, 2);
         let status = r.one_of("score_status", score.is_none(), SCORE_STATUSES);
@@ -252,15 +216,13 @@ pub(super) fn results_in(req: &Request<'_>) -> Result<ResultsIn, ApiError> {
         if student.is_some_and(|s| students.contains(&s)) {
             r.bad("student", "is listed twice");
         }
-        let ok = r.ok();
-        f.absorb(r);
-        if let (true, Some(s)) = (ok, student) {
+        if let (true, Some(s)) = (r.ok(), student) {
             students.push(s);
             scores.push(score);
             statuses.push(status.unwrap_or("fully graded").to_string());
             comments.push(comment);
         }
-    }
+    });
     f.finish()?;
     Ok(ResultsIn {
         students,
@@ -279,26 +241,12 @@ pub async fn put_results(shard: &Shard, req: &Request<'_>) -> Result<Response, A
         statuses,
         comments,
     } = results_in(req)?;
-    let caller = req.caller()?;
     let rec = item(shard, req).await?;
     allow_in_class(shard, req, req.permission()?, rec.class_scope()).await?;
     let id = path_id(req, "line item")?;
-    let ip = ip(req);
-    let o = campus::change(
-        shard.db.primary(),
-        &RESULTS_PUT,
-        &[
-            &caller.principal.user_id,
-            &ip,
-            &id,
-            &students,
-            &scores,
-            &statuses,
-            &comments,
-            &req.if_match()?,
-        ],
-    )
-    .await?;
+    let if_match = req.if_match()?;
+    let params: [Param<'_>; 6] = [&id, &students, &scores, &statuses, &comments, &if_match];
+    let o = write(shard, req, &RESULTS_PUT, &params).await?;
     if !o.applied() {
         let at = |bad: &str| {
             students
@@ -384,50 +332,32 @@ pub async fn student_results(shard: &Shard, req: &Request<'_>) -> Result<Respons
     let published_only = matches!(reason, Reason::Own | Reason::Guardian);
     // What students and guardians read (published results) is cached per shard; staff, who
     // see drafts too, read PostgreSQL.
-    let now = std::time::Instant::now();
-    let cached = published_only && super::campus::campus_caches(shard);
-    if cached {
-        if let Some(doc) = shard.results.borrow_mut().get(&s.id, now) {
-            return Ok(array_response("results", doc));
-        }
-    }
-    // Drafts: every class's for those who may grade or publish for the whole institution,
-    // else those of the classes where the caller may (the student's home department's staff
-    // no longer see other departments' drafts).
-    let principal = &caller.principal;
-    let all_drafts = !published_only
-        && (principal
-            .institution_grant(Permission::ExamsGrade)
-            .is_some()
-            || principal
-                .institution_grant(Permission::ExamsPublish)
-                .is_some());
-    let mut draft_classes: Vec<i64> = Vec::new();
-    if !published_only && !all_drafts {
-        for scope in access::student_draft_classes(shard.db.primary(), s.id).await? {
-            if may_see_drafts(shard, req, scope).await? {
-                draft_classes.push(scope.0);
+    let cache = (&shard.results, published_only && campus_caches(shard));
+    let doc = read_through(shard, cache, s.id, || async {
+        // Drafts: every class's for those who may grade or publish for the whole institution,
+        // else those of the classes where the caller may (the student's home department's
+        // staff no longer see other departments' drafts).
+        let principal = &caller.principal;
+        let all_drafts = !published_only
+            && (principal
+                .institution_grant(Permission::ExamsGrade)
+                .is_some()
+                || principal
+                    .institution_grant(Permission::ExamsPublish)
+                    .is_some());
+        let mut draft_classes: Vec<i64> = Vec::new();
+        if !published_only && !all_drafts {
+            for scope in access::student_draft_classes(shard.db.primary(), s.id).await? {
+                if may_see_drafts(shard, req, scope).await? {
+                    draft_classes.push(scope.0);
+                }
             }
         }
-    }
-    let epoch = shard.cache_epoch.get();
-    let doc: std::rc::Rc<str> = campus::document(
-        shard.db.primary(),
-        &STUDENT_RESULTS,
-        &[&s.id, &all_drafts, &draft_classes],
-    )
-    .await?
-    .into();
-    if cached {
-        super::campus::keep(
-            shard,
-            &shard.results,
-            epoch,
-            s.id,
-            std::rc::Rc::clone(&doc),
-            now,
-        );
-    }
+        let params: [Param<'_>; 3] = [&s.id, &all_drafts, &draft_classes];
+        let doc = campus::document(shard.db.primary(), &STUDENT_RESULTS, &params).await?;
+        Ok(std::rc::Rc::<str>::from(doc))
+    })
+    .await?;
     Ok(array_response("results", &doc))
 }
 

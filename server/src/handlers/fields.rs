@@ -205,8 +205,7 @@ impl Fields {
     pub fn text(&mut self, name: &'static str, required: bool, max: usize) -> Option<String> {
         let v = self.take(name, required)?;
         let Value::String(s) = v else {
-            self.bad(name, "must be a string");
-            return None;
+            return self.refuse(name, "must be a string");
         };
         if s.trim().is_empty() {
             self.bad(name, "must not be empty");
@@ -250,8 +249,7 @@ impl Fields {
                     && !domain.contains('@')
             }) && !e.contains(char::is_whitespace);
             if !ok {
-                self.bad(name, "must be an email address like name@example.edu");
-                return None;
+                return self.refuse(name, "must be an email address like name@example.edu");
             }
         }
         Some(v)
@@ -267,10 +265,7 @@ impl Fields {
         let v = self.take(name, required)?;
         match v.as_str().and_then(|s| choices.iter().find(|c| **c == s)) {
             Some(c) => Some(*c),
-            None => {
-                self.bad(name, format!("must be one of {}", choices.join(", ")));
-                None
-            }
+            None => self.refuse(name, format!("must be one of {}", choices.join(", "))),
         }
     }
 
@@ -279,14 +274,8 @@ impl Fields {
         let v = self.take(name, required)?;
         match v.as_i64() {
             Some(n) if (min..=max).contains(&n) => Some(n),
-            Some(_) => {
-                self.bad(name, format!("must be between {min} and {max}"));
-                None
-            }
-            None => {
-                self.bad(name, "must be an integer");
-                None
-            }
+            Some(_) => self.refuse(name, format!("must be between {min} and {max}")),
+            None => self.refuse(name, "must be an integer"),
         }
     }
 
@@ -301,17 +290,14 @@ impl Fields {
     ) -> Option<f64> {
         let v = self.take(name, required)?;
         let Some(n) = v.as_f64().filter(|n| n.is_finite()) else {
-            self.bad(name, "must be a number");
-            return None;
+            return self.refuse(name, "must be a number");
         };
         if !(min..=max).contains(&n) {
-            self.bad(name, format!("must be between {min} and {max}"));
-            return None;
+            return self.refuse(name, format!("must be between {min} and {max}"));
         }
         let scaled = n * 10f64.powi(decimals);
         if (scaled - scaled.round()).abs() > 1e-6 {
-            self.bad(name, format!("must have at most {decimals} decimal places"));
-            return None;
+            return self.refuse(name, format!("must have at most {decimals} decimal places"));
         }
         Some(n)
     }
@@ -321,10 +307,7 @@ impl Fields {
         let v = self.take(name, required)?;
         match v.as_bool() {
             Some(b) => Some(b),
-            None => {
-                self.bad(name, "must be true or false");
-                None
-            }
+            None => self.refuse(name, "must be true or false"),
         }
     }
 
@@ -333,10 +316,7 @@ impl Fields {
         let v = self.take(name, required)?;
         match v.as_str().and_then(|s| uuid::Uuid::try_parse(s).ok()) {
             Some(u) => Some(u),
-            None => {
-                self.bad(name, "must be a UUID");
-                None
-            }
+            None => self.refuse(name, "must be a UUID"),
         }
     }
 
@@ -345,10 +325,7 @@ impl Fields {
         let v = self.take(name, required)?;
         match v.as_str().and_then(parse_date) {
             Some(d) => Some(d),
-            None => {
-                self.bad(name, "must be a date like 2026-11-30 that exists");
-                None
-            }
+            None => self.refuse(name, "must be a date like 2026-11-30 that exists"),
         }
     }
 
@@ -357,15 +334,36 @@ impl Fields {
         let v = self.take(name, required)?;
         match v {
             Value::Array(a) if a.len() <= max => Some(a),
-            Value::Array(_) => {
-                self.bad(name, format!("must have at most {max} elements"));
-                None
-            }
-            _ => {
-                self.bad(name, "must be an array");
-                None
-            }
+            Value::Array(_) => self.refuse(name, format!("must have at most {max} elements")),
+            _ => self.refuse(name, "must be an array"),
         }
+    }
+
+    /// Reads array `name` (required, at most `max` entries): each entry is an object, read by
+    /// `read` as fields of its own (`name[i].member` in errors), then absorbed; an entry that is
+    /// not an object is reported.
+    pub fn each_object(
+        &mut self,
+        name: &'static str,
+        max: usize,
+        mut read: impl FnMut(&mut Fields),
+    ) {
+        let list = self.array(name, true, max).unwrap_or_default();
+        for (i, v) in list.into_iter().enumerate() {
+            let Value::Object(m) = v else {
+                self.bad(&format!("{name}[{i}]"), "must be an object");
+                continue;
+            };
+            let mut entry = Fields::of(m, format!("{name}[{i}]"));
+            read(&mut entry);
+            self.absorb(entry);
+        }
+    }
+
+    /// Reports `name` as bad (see [`Fields::bad`]): the value read, none.
+    fn refuse<T>(&mut self, name: &str, detail: impl Into<String>) -> Option<T> {
+        self.bad(name, detail);
+        None
     }
 
     /// Adds the errors of a nested object.

@@ -2,20 +2,22 @@
 //! (`PATCH` with `If-Match`) and deactivation. Writes need `students.write` / `staff.write`
 //! for the whole institution or for the person's department (both the old and the new one
 //! when a person moves); every write drops the person's cached profile and principal on every
-//! shard of every instance.
+//! shard of every instance. What every person has (names, department, status) is read and
+//! written once for both kinds; a `Kind` adds its own members and write functions.
 
 use std::rc::Rc;
 
-use campushub_db::queries::campus::{self, Shape};
+use campushub_db::queries::campus::{self, Outcome, Param, Record, Shape};
 use campushub_db::queries::word::Word;
 use campushub_db::statements::{
-    STAFF_BY_ID, STAFF_CREATE, STAFF_PAGE, STAFF_UPDATE, STUDENTS_PAGE, STUDENT_CREATE,
+    Stmt, STAFF_BY_ID, STAFF_CREATE, STAFF_PAGE, STAFF_UPDATE, STUDENTS_PAGE, STUDENT_CREATE,
     STUDENT_UPDATE, USER_ENROLLMENTS,
 };
 
 use super::campus::{
-    array_response, ip, page_response, parse_query, path_id, prefix_pattern, query_uuid,
-    record_response, refused, written, STATUSES,
+    apply, array_response, campus_caches, created, finish_body, page_response, parse_query,
+    path_id, prefix_pattern, query_one_of, query_uuid, read_through, record_response, status_in,
+    take_param, written, STATUSES,
 };
 use super::fields::Fields;
 use super::students::{allow_student, load, load_many, parse_id, publish_person};
@@ -23,7 +25,7 @@ use super::Request;
 use crate::api_error::ApiError;
 use crate::auth::access::Caller;
 use crate::auth::access::{
-    department_access, departments_with, require_covers, require_department,
+    allow_department, allow_move, departments_with, require_covers, require_department,
 };
 use crate::auth::rule::Permission;
 use crate::http::Response;
@@ -40,92 +42,77 @@ fn list_scope(caller: &Caller, permission: Permission) -> Result<Option<Vec<i64>
     }
 }
 
+/// The filters every list of people takes: `department`, `status`, `q`.
+#[derive(Default)]
+struct PersonFilter {
+    department: Option<uuid::Uuid>,
+    status: Option<&'static str>,
+    q: Option<String>,
+}
+
+impl PersonFilter {
+    /// Takes `department`, `status` or `q`; `false` when `k` is none of them.
+    fn take(&mut self, k: &str, v: &str) -> Result<bool, ApiError> {
+        let status = "`status` is active or tobedeleted.";
+        match k {
+            "department" => take_param(&mut self.department, query_uuid(k, v)),
+            "status" => take_param(&mut self.status, query_one_of(v, STATUSES, status)),
+            "q" => take_param(&mut self.q, prefix_pattern(v)),
+            _ => Ok(false),
+        }
+    }
+}
+
 /// `GET /api/v1/students`: `department`, `program`, `year`, `status`, `q` (prefix of the
 /// family or given name, roll number or email), keyset-paginated by creation.
 pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let caller = req.caller()?;
     let scope = list_scope(caller, req.permission()?)?;
-    let (mut dept, mut program, mut year, mut status, mut q) = (None, None, None, None, None);
+    let (mut filter, mut program, mut year) = (PersonFilter::default(), None, None);
     let paging = parse_query(
         req,
         "`department`, `program`, `year`, `status`, `q`",
-        |k, v| {
-            match k {
-                "department" => dept = Some(query_uuid(k, v)?),
-                "program" => program = Some(v.to_string()),
-                "year" => {
-                    year = Some(
-                        v.parse::<i16>()
-                            .ok()
-                            .filter(|y| (1..=10).contains(y))
-                            .ok_or_else(|| {
-                                ApiError::BadParameter(
-                                    "`year` must be a whole number from 1 to 10.".into(),
-                                )
-                            })?,
-                    )
-                }
-                "status" => {
-                    status = Some(STATUSES.iter().find(|s| **s == v).copied().ok_or_else(|| {
-                        ApiError::BadParameter("`status` is active or tobedeleted.".into())
-                    })?)
-                }
-                "q" => q = Some(prefix_pattern(v)?),
-                _ => return Ok(false),
-            }
-            Ok(true)
+        |k, v| match k {
+            "program" => take_param(&mut program, Ok(v.to_string())),
+            "year" => take_param(
+                &mut year,
+                v.parse::<i16>()
+                    .ok()
+                    .filter(|y| (1..=10).contains(y))
+                    .ok_or_else(|| {
+                        ApiError::BadParameter("`year` must be a whole number from 1 to 10.".into())
+                    }),
+            ),
+            _ => filter.take(k, v),
         },
     )?;
+    let PersonFilter {
+        department: dept,
+        status,
+        q,
+    } = filter;
     // The page's ids from the shard's page cache, else PostgreSQL (which walks the index from
     // the cursor); the profiles from the shard's profile cache.
     let key = format!(
         "{dept:?}|{program:?}|{year:?}|{status:?}|{q:?}|{}|{}|{scope:?}",
         paging.after, paging.limit
     );
-    let now = std::time::Instant::now();
-    let cached = super::campus::campus_caches(shard);
-    let hit = if cached {
-        shard
-            .student_pages
-            .borrow_mut()
-            .get(key.as_str(), now)
-            .map(Rc::clone)
-    } else {
-        None
-    };
-    let ids = match hit {
-        Some(ids) => ids,
-        None => {
-            let epoch = shard.cache_epoch.get();
-            let ids: crate::shard::Roster = campus::id_page(
-                shard.db.primary(),
-                &STUDENTS_PAGE,
-                &[
-                    &dept,
-                    &program,
-                    &year,
-                    &status,
-                    &q,
-                    &paging.after,
-                    &(paging.limit + 1),
-                    &scope,
-                ],
-            )
-            .await?
-            .into();
-            if cached {
-                super::campus::keep(
-                    shard,
-                    &shard.student_pages,
-                    epoch,
-                    key,
-                    Rc::clone(&ids),
-                    now,
-                );
-            }
-            ids
-        }
-    };
+    let pages = (&shard.student_pages, campus_caches(shard));
+    let ids = read_through(shard, pages, key, || async {
+        let params: [Param<'_>; 8] = [
+            &dept,
+            &program,
+            &year,
+            &status,
+            &q,
+            &paging.after,
+            &(paging.limit + 1),
+            &scope,
+        ];
+        let ids = campus::id_page(shard.db.primary(), &STUDENTS_PAGE, &params).await?;
+        Ok(crate::shard::Roster::from(ids))
+    })
+    .await?;
     let public: Vec<uuid::Uuid> = ids.iter().map(|(_, u)| *u).collect();
     let profiles = load_many(shard, &public).await?;
     let rows: Vec<(i64, &[u8])> = ids
@@ -138,20 +125,6 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
         })
         .collect();
     page_response("students", rows, &paging)
-}
-
-/// What a student's body may say, read strictly (every bad field reported).
-pub(super) struct StudentIn {
-    username: Option<String>,
-    email: Option<Option<String>>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    roll_number: Option<String>,
-    program: Option<String>,
-    year_of_study: Option<i16>,
-    department: Option<uuid::Uuid>,
-    admitted_on: Option<campushub_db::pgtypes::Date>,
-    status: Option<&'static str>,
 }
 
 /// A log-in name: letters, digits and `. _ - +`. No `@`: log-in takes a username or an email,
@@ -168,41 +141,48 @@ fn username(f: &mut Fields, required: bool) -> Option<String> {
     Some(u)
 }
 
-pub(super) fn student_in(req: &Request<'_>, create: bool) -> Result<StudentIn, ApiError> {
-    let mut f = Fields::parse(req)?;
-    let s = StudentIn {
-        username: if create { username(&mut f, true) } else { None },
-        email: f.email("email"),
-        given_name: f.text("given_name", create, 100),
-        family_name: f.text("family_name", create, 100),
-        roll_number: f.text("roll_number", create, 32),
-        program: f.text("program", create, 100),
-        year_of_study: f.int("year_of_study", create, 1, 10).map(|y| y as i16),
-        department: f.uuid("department", create),
-        admitted_on: f.date("admitted_on", false),
-        status: if create {
-            None
-        } else {
-            f.one_of("status", false, STATUSES)
-        },
-    };
-    if !create && f.ok() && nothing(&s) {
-        f.bad("body", "names nothing to change");
-    }
-    f.finish()?;
-    Ok(s)
+/// A kind of person: the members of its body besides what every person has, and its write
+/// functions (migration 0008).
+pub(super) trait Kind: Default {
+    /// Creates one.
+    const CREATE: &'static Stmt;
+    /// Changes or (de)activates one.
+    const UPDATE: &'static Stmt;
+    /// Reads the members a body lists between the names and the department.
+    fn read(f: &mut Fields, create: bool) -> Self;
+    /// Reads the members a body lists between the department and the status.
+    fn read_after_department(&mut self, _f: &mut Fields) {}
+    /// Whether a change names none of them.
+    fn unchanged(&self) -> bool;
+    /// Their parameters of [`Kind::CREATE`] (`create`) or [`Kind::UPDATE`], in the function's
+    /// order, with `department` in its place.
+    fn params<'a>(
+        &'a self,
+        create: bool,
+        department: &'a Option<uuid::Uuid>,
+        out: &mut Vec<Param<'a>>,
+    );
 }
 
-fn nothing(s: &StudentIn) -> bool {
-    s.email.is_none()
-        && s.given_name.is_none()
-        && s.family_name.is_none()
-        && s.roll_number.is_none()
-        && s.program.is_none()
-        && s.year_of_study.is_none()
-        && s.department.is_none()
-        && s.admitted_on.is_none()
-        && s.status.is_none()
+/// A person's body, read strictly (every bad field reported, in the order the body lists them).
+#[derive(Default)]
+pub(super) struct PersonIn<K> {
+    username: Option<String>,
+    email: Option<Option<String>>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    own: K,
+    department: Option<uuid::Uuid>,
+    status: Option<&'static str>,
+}
+
+/// A person a change found: their public id, users.id and department (orgs.id), and the
+/// version `If-Match` requires.
+struct Found {
+    id: uuid::Uuid,
+    user: i64,
+    department: i64,
+    if_match: Option<i64>,
 }
 
 const PERSON_REFUSALS: &[(Word, &str, &str)] = &[
@@ -213,74 +193,153 @@ const PERSON_REFUSALS: &[(Word, &str, &str)] = &[
     (Word::NoDepartment, "department", "is not a department"),
 ];
 
-/// What holds for every change to a person (`target`, users.id), whatever their department:
-/// nobody deactivates themself (409: the last administrator could lock the campus out, and a
-/// stolen session could hide its tracks), and nobody changes a person whose grants reach
-/// beyond their own (403). That the institution keeps an active administrator is the
-/// database's to hold (migration 0014), under concurrency too.
-async fn guard_person(
-    shard: &Shard,
-    caller: &Caller,
-    target: i64,
-    status: Option<&str>,
-) -> Result<(), ApiError> {
-    if target == caller.principal.user_id && status == Some("tobedeleted") {
-        return Err(ApiError::Conflict(
-            "You cannot deactivate your own account; another administrator can.".into(),
-        ));
+impl<K: Kind> PersonIn<K> {
+    /// Reads a person's body (`create`: a new one, else a change).
+    fn read(req: &Request<'_>, create: bool) -> Result<Self, ApiError> {
+        let mut f = Fields::parse(req)?;
+        let mut p = PersonIn {
+            username: if create { username(&mut f, true) } else { None },
+            email: f.email("email"),
+            given_name: f.text("given_name", create, 100),
+            family_name: f.text("family_name", create, 100),
+            own: K::read(&mut f, create),
+            department: f.uuid("department", create),
+            status: None,
+        };
+        p.own.read_after_department(&mut f);
+        p.status = status_in(&mut f, create);
+        let unchanged = p.email.is_none()
+            && p.given_name.is_none()
+            && p.family_name.is_none()
+            && p.own.unchanged()
+            && p.department.is_none()
+            && p.status.is_none();
+        finish_body(f, create, unchanged)?;
+        Ok(p)
     }
-    require_covers(shard.db.primary(), &caller.principal, target).await
+
+    /// A change that only deactivates.
+    fn deactivation() -> Self {
+        PersonIn {
+            status: Some("tobedeleted"),
+            ..PersonIn::default()
+        }
+    }
+
+    /// Creates the person, in a department the caller may write in; their public id.
+    async fn create(&self, shard: &Shard, req: &Request<'_>) -> Result<uuid::Uuid, ApiError> {
+        let caller = req.caller()?;
+        let department = self.department.ok_or(ApiError::Internal)?;
+        require_department(&caller.principal, req.permission()?, department)?;
+        let email = self.email.clone().flatten();
+        let mut params: Vec<Param<'_>> = Vec::with_capacity(12);
+        params.extend_from_slice(&[&self.username, &email, &self.given_name, &self.family_name]);
+        self.own.params(true, &self.department, &mut params);
+        let o = apply(shard, req, K::CREATE, &params, PERSON_REFUSALS).await?;
+        o.id.ok_or(ApiError::Internal)
+    }
+
+    /// Changes the person `found`. The caller must be able to write in their department and in
+    /// the one they move to; nobody deactivates themself (409: the last administrator could
+    /// lock the campus out, and a stolen session could hide its tracks), and nobody changes a
+    /// person whose grants reach beyond their own (403). That the institution keeps an active
+    /// administrator is the database's to hold (migration 0014), under concurrency too.
+    async fn change(
+        &self,
+        shard: &Shard,
+        req: &Request<'_>,
+        found: Found,
+    ) -> Result<Outcome, ApiError> {
+        let caller = req.caller()?;
+        let principal = &caller.principal;
+        allow_move(
+            principal,
+            req.permission()?,
+            Some(found.department),
+            self.department,
+        )?;
+        if found.user == principal.user_id && self.status == Some("tobedeleted") {
+            return Err(ApiError::Conflict(
+                "You cannot deactivate your own account; another administrator can.".into(),
+            ));
+        }
+        require_covers(shard.db.primary(), principal, found.user).await?;
+        let email_set = self.email.is_some();
+        let email = self.email.clone().flatten();
+        let mut params: Vec<Param<'_>> = Vec::with_capacity(14);
+        params.extend_from_slice(&[
+            &found.id,
+            &found.if_match,
+            &email_set,
+            &email,
+            &self.given_name,
+            &self.family_name,
+        ]);
+        self.own.params(false, &self.department, &mut params);
+        params.push(&self.status);
+        apply(shard, req, K::UPDATE, &params, PERSON_REFUSALS).await
+    }
+}
+
+// ---- students ----
+
+/// A student's own members.
+#[derive(Default)]
+pub(super) struct Student {
+    roll_number: Option<String>,
+    program: Option<String>,
+    year_of_study: Option<i16>,
+    admitted_on: Option<campushub_db::pgtypes::Date>,
+}
+
+impl Kind for Student {
+    const CREATE: &'static Stmt = &STUDENT_CREATE;
+    const UPDATE: &'static Stmt = &STUDENT_UPDATE;
+
+    fn read(f: &mut Fields, create: bool) -> Self {
+        Student {
+            roll_number: f.text("roll_number", create, 32),
+            program: f.text("program", create, 100),
+            year_of_study: f.int("year_of_study", create, 1, 10).map(|y| y as i16),
+            admitted_on: None,
+        }
+    }
+
+    fn read_after_department(&mut self, f: &mut Fields) {
+        self.admitted_on = f.date("admitted_on", false);
+    }
+
+    fn unchanged(&self) -> bool {
+        self.roll_number.is_none()
+            && self.program.is_none()
+            && self.year_of_study.is_none()
+            && self.admitted_on.is_none()
+    }
+
+    fn params<'a>(
+        &'a self,
+        _create: bool,
+        department: &'a Option<uuid::Uuid>,
+        out: &mut Vec<Param<'a>>,
+    ) {
+        out.extend_from_slice(&[
+            &self.roll_number,
+            &self.program,
+            &self.year_of_study,
+            department,
+            &self.admitted_on,
+        ]);
+    }
+}
+
+/// Reads a student's body (`create`: a new one, else a change).
+pub(super) fn student_in(req: &Request<'_>, create: bool) -> Result<PersonIn<Student>, ApiError> {
+    PersonIn::read(req, create)
 }
 
 /// `POST /api/v1/students`.
 pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let caller = req.caller()?;
-    let s = student_in(req, true)?;
-    let (
-        Some(username),
-        Some(given),
-        Some(family),
-        Some(roll),
-        Some(program),
-        Some(year),
-        Some(dept),
-    ) = (
-        &s.username,
-        &s.given_name,
-        &s.family_name,
-        &s.roll_number,
-        &s.program,
-        s.year_of_study,
-        s.department,
-    )
-    else {
-        return Err(ApiError::Internal);
-    };
-    require_department(&caller.principal, req.permission()?, dept)?;
-    let ip = ip(req);
-    let email = s.email.clone().flatten();
-    let o = campus::change(
-        shard.db.primary(),
-        &STUDENT_CREATE,
-        &[
-            &caller.principal.user_id,
-            &ip,
-            username,
-            &email,
-            given,
-            family,
-            roll,
-            program,
-            &year,
-            &dept,
-            &s.admitted_on,
-        ],
-    )
-    .await?;
-    if !o.applied() {
-        return Err(refused(&o, PERSON_REFUSALS, |_| None));
-    }
-    let id = o.id.ok_or(ApiError::Internal)?;
+    let id = student_in(req, true)?.create(shard, req).await?;
     // A new student belongs in pages every shard may hold.
     publish_person(shard, Some(id), None).await;
     let student = load(shard, id).await?;
@@ -292,47 +351,18 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
 async fn change_student(
     shard: &Shard,
     req: &Request<'_>,
-    s: &StudentIn,
+    s: &PersonIn<Student>,
 ) -> Result<uuid::Uuid, ApiError> {
-    let caller = req.caller()?;
     let id = parse_id(req.param)?;
     let if_match = req.if_match()?;
     let current = load(shard, id).await?;
-    let permission = req.permission()?;
-    if !department_access(&caller.principal, permission, current.department_id) {
-        return Err(ApiError::Forbidden);
-    }
-    if let Some(dept) = s.department {
-        require_department(&caller.principal, permission, dept)?;
-    }
-    guard_person(shard, caller, current.id, s.status).await?;
-    let ip = ip(req);
-    let email_set = s.email.is_some();
-    let email = s.email.clone().flatten();
-    let o = campus::change(
-        shard.db.primary(),
-        &STUDENT_UPDATE,
-        &[
-            &caller.principal.user_id,
-            &ip,
-            &id,
-            &if_match,
-            &email_set,
-            &email,
-            &s.given_name,
-            &s.family_name,
-            &s.roll_number,
-            &s.program,
-            &s.year_of_study,
-            &s.department,
-            &s.admitted_on,
-            &s.status,
-        ],
-    )
-    .await?;
-    if !o.applied() {
-        return Err(refused(&o, PERSON_REFUSALS, |_| None));
-    }
+    let found = Found {
+        id,
+        user: current.id,
+        department: current.department_id,
+        if_match,
+    };
+    let o = s.change(shard, req, found).await?;
     publish_person(shard, Some(id), o.row_id).await;
     Ok(id)
 }
@@ -351,19 +381,7 @@ pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
 /// `DELETE /api/v1/students/{id}`: deactivates (the record stays; the account is disabled and
 /// its tokens revoked). `If-Match` honoured.
 pub async fn deactivate(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let s = StudentIn {
-        username: None,
-        email: None,
-        given_name: None,
-        family_name: None,
-        roll_number: None,
-        program: None,
-        year_of_study: None,
-        department: None,
-        admitted_on: None,
-        status: Some("tobedeleted"),
-    };
-    change_student(shard, req, &s).await?;
+    change_student(shard, req, &PersonIn::deactivation()).await?;
     Ok(Response::empty(204))
 }
 
@@ -383,38 +401,21 @@ pub async fn student_enrollments(shard: &Shard, req: &Request<'_>) -> Result<Res
 pub async fn staff_list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let caller = req.caller()?;
     let scope = list_scope(caller, req.permission()?)?;
-    let (mut dept, mut role, mut status, mut q) = (None, None, None, None);
-    let paging =
-        parse_query(req, "`department`, `role`, `status`, `q`", |k, v| {
-            match k {
-                "department" => dept = Some(query_uuid(k, v)?),
-                "role" => {
-                    role = Some(STAFF_ROLES.iter().find(|s| **s == v).copied().ok_or_else(
-                        || {
-                            ApiError::BadParameter(
-                                "`role` is teacher, administrator or aide.".into(),
-                            )
-                        },
-                    )?)
-                }
-                "status" => {
-                    status = Some(STATUSES.iter().find(|s| **s == v).copied().ok_or_else(|| {
-                        ApiError::BadParameter("`status` is active or tobedeleted.".into())
-                    })?)
-                }
-                "q" => q = Some(prefix_pattern(v)?),
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
+    let (mut filter, mut role) = (PersonFilter::default(), None);
+    let roles = "`role` is teacher, administrator or aide.";
+    let paging = parse_query(req, "`department`, `role`, `status`, `q`", |k, v| match k {
+        "role" => take_param(&mut role, query_one_of(v, STAFF_ROLES, roles)),
+        _ => filter.take(k, v),
+    })?;
+
     let rows = campus::page(
         shard.db.primary(),
         &STAFF_PAGE,
         &[
-            &dept,
+            &filter.department,
             &role,
-            &status,
-            &q,
+            &filter.status,
+            &filter.q,
             &paging.after,
             &(paging.limit + 1),
             &scope,
@@ -424,11 +425,19 @@ pub async fn staff_list(shard: &Shard, req: &Request<'_>) -> Result<Response, Ap
     page_response("staff", rows, &paging)
 }
 
-async fn staff_record(shard: &Shard, req: &Request<'_>) -> Result<campus::Record, ApiError> {
-    let id = path_id(req, "staff member")?;
+/// A staff member by public id (`missing`: the answer when there is none).
+async fn staff_member(
+    shard: &Shard,
+    id: uuid::Uuid,
+    missing: ApiError,
+) -> Result<Record, ApiError> {
     campus::record(shard.db.primary(), &STAFF_BY_ID, Shape::Department, id)
         .await?
-        .ok_or(ApiError::NotFound)
+        .ok_or(missing)
+}
+
+async fn staff_record(shard: &Shard, req: &Request<'_>) -> Result<Record, ApiError> {
+    staff_member(shard, path_id(req, "staff member")?, ApiError::NotFound).await
 }
 
 /// `GET /api/v1/staff/{id}`: staff who may read the department's staff, or the person.
@@ -436,150 +445,86 @@ pub async fn staff_get(shard: &Shard, req: &Request<'_>) -> Result<Response, Api
     let caller = req.caller()?;
     let rec = staff_record(shard, req).await?;
     let own = rec.id == caller.principal.user_id && caller.api_key.is_none();
-    if !own
-        && !department_access(
+    if !own {
+        allow_department(
             &caller.principal,
             req.permission()?,
             rec.department_id.unwrap_or(0),
-        )
-    {
-        return Err(ApiError::Forbidden);
+        )?;
     }
     Ok(record_response(req, rec))
 }
 
-/// What a staff member's body may say, read strictly.
-pub(super) struct StaffIn {
-    username: Option<String>,
-    email: Option<Option<String>>,
-    given_name: Option<String>,
-    family_name: Option<String>,
+/// A staff member's own members.
+#[derive(Default)]
+pub(super) struct Staff {
     role: Option<&'static str>,
     employee_number: Option<String>,
     designation: Option<String>,
-    department: Option<uuid::Uuid>,
-    status: Option<&'static str>,
 }
 
-pub(super) fn staff_in(req: &Request<'_>, create: bool) -> Result<StaffIn, ApiError> {
-    let mut f = Fields::parse(req)?;
-    let s = StaffIn {
-        username: if create { username(&mut f, true) } else { None },
-        email: f.email("email"),
-        given_name: f.text("given_name", create, 100),
-        family_name: f.text("family_name", create, 100),
-        role: if create {
-            f.one_of("role", true, STAFF_ROLES)
-        } else {
-            None
-        },
-        employee_number: f.text("employee_number", create, 32),
-        designation: f.text("designation", create, 100),
-        department: f.uuid("department", create),
-        status: if create {
-            None
-        } else {
-            f.one_of("status", false, STATUSES)
-        },
-    };
-    let empty = s.email.is_none()
-        && s.given_name.is_none()
-        && s.family_name.is_none()
-        && s.employee_number.is_none()
-        && s.designation.is_none()
-        && s.department.is_none()
-        && s.status.is_none();
-    if !create && f.ok() && empty {
-        f.bad("body", "names nothing to change");
+impl Kind for Staff {
+    const CREATE: &'static Stmt = &STAFF_CREATE;
+    const UPDATE: &'static Stmt = &STAFF_UPDATE;
+
+    fn read(f: &mut Fields, create: bool) -> Self {
+        Staff {
+            // The role is set once, on creation.
+            role: if create {
+                f.one_of("role", true, STAFF_ROLES)
+            } else {
+                None
+            },
+            employee_number: f.text("employee_number", create, 32),
+            designation: f.text("designation", create, 100),
+        }
     }
-    f.finish()?;
-    Ok(s)
+
+    fn unchanged(&self) -> bool {
+        self.employee_number.is_none() && self.designation.is_none()
+    }
+
+    fn params<'a>(
+        &'a self,
+        create: bool,
+        department: &'a Option<uuid::Uuid>,
+        out: &mut Vec<Param<'a>>,
+    ) {
+        if create {
+            out.push(&self.role);
+        }
+        out.extend_from_slice(&[&self.employee_number, &self.designation, department]);
+    }
+}
+
+/// Reads a staff member's body (`create`: a new one, else a change).
+pub(super) fn staff_in(req: &Request<'_>, create: bool) -> Result<PersonIn<Staff>, ApiError> {
+    PersonIn::read(req, create)
 }
 
 /// `POST /api/v1/staff`: a teacher gets the built-in faculty role in their department, other
 /// staff the staff role.
 pub async fn staff_create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let caller = req.caller()?;
-    let s = staff_in(req, true)?;
-    let (Some(dept), Some(role)) = (s.department, s.role) else {
-        return Err(ApiError::Internal);
-    };
-    require_department(&caller.principal, req.permission()?, dept)?;
-    let ip = ip(req);
-    let email = s.email.clone().flatten();
-    let o = campus::change(
-        shard.db.primary(),
-        &STAFF_CREATE,
-        &[
-            &caller.principal.user_id,
-            &ip,
-            &s.username,
-            &email,
-            &s.given_name,
-            &s.family_name,
-            &role,
-            &s.employee_number,
-            &s.designation,
-            &dept,
-        ],
-    )
-    .await?;
-    if !o.applied() {
-        return Err(refused(&o, PERSON_REFUSALS, |_| None));
-    }
-    let id = o.id.ok_or(ApiError::Internal)?;
-    let rec = campus::record(shard.db.primary(), &STAFF_BY_ID, Shape::Department, id)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    Ok(written(201, rec).with_header("Location", format!("/api/v1/staff/{id}")))
+    let id = staff_in(req, true)?.create(shard, req).await?;
+    let staff = (&STAFF_BY_ID, Shape::Department);
+    created(shard, staff, "/api/v1/staff", id).await
 }
 
 async fn change_staff(
     shard: &Shard,
     req: &Request<'_>,
-    s: &StaffIn,
+    s: &PersonIn<Staff>,
 ) -> Result<uuid::Uuid, ApiError> {
-    let caller = req.caller()?;
     let if_match = req.if_match()?;
     let current = staff_record(shard, req).await?;
-    let permission = req.permission()?;
-    if !department_access(
-        &caller.principal,
-        permission,
-        current.department_id.unwrap_or(0),
-    ) {
-        return Err(ApiError::Forbidden);
-    }
-    if let Some(dept) = s.department {
-        require_department(&caller.principal, permission, dept)?;
-    }
-    guard_person(shard, caller, current.id, s.status).await?;
     let id = path_id(req, "staff member")?;
-    let ip = ip(req);
-    let email_set = s.email.is_some();
-    let email = s.email.clone().flatten();
-    let o = campus::change(
-        shard.db.primary(),
-        &STAFF_UPDATE,
-        &[
-            &caller.principal.user_id,
-            &ip,
-            &id,
-            &if_match,
-            &email_set,
-            &email,
-            &s.given_name,
-            &s.family_name,
-            &s.employee_number,
-            &s.designation,
-            &s.department,
-            &s.status,
-        ],
-    )
-    .await?;
-    if !o.applied() {
-        return Err(refused(&o, PERSON_REFUSALS, |_| None));
-    }
+    let found = Found {
+        id,
+        user: current.id,
+        department: current.department_id.unwrap_or(0),
+        if_match,
+    };
+    let o = s.change(shard, req, found).await?;
     publish_person(shard, None, o.row_id).await;
     Ok(id)
 }
@@ -588,25 +533,14 @@ async fn change_staff(
 pub async fn staff_update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let s = staff_in(req, false)?;
     let id = change_staff(shard, req, &s).await?;
-    let rec = campus::record(shard.db.primary(), &STAFF_BY_ID, Shape::Department, id)
-        .await?
-        .ok_or(ApiError::Internal)?;
-    Ok(written(200, rec))
+    Ok(written(
+        200,
+        staff_member(shard, id, ApiError::Internal).await?,
+    ))
 }
 
 /// `DELETE /api/v1/staff/{id}`: deactivates.
 pub async fn staff_deactivate(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let s = StaffIn {
-        username: None,
-        email: None,
-        given_name: None,
-        family_name: None,
-        role: None,
-        employee_number: None,
-        designation: None,
-        department: None,
-        status: Some("tobedeleted"),
-    };
-    change_staff(shard, req, &s).await?;
+    change_staff(shard, req, &PersonIn::deactivation()).await?;
     Ok(Response::empty(204))
 }

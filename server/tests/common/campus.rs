@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::{call, parse_responses, sql_one, Resp, TestServer};
+use super::{call, first_response, sql_one, Resp, TestServer};
 
 pub fn tag() -> String {
     let nanos = std::time::SystemTime::now()
@@ -37,15 +37,25 @@ pub fn call_with(
     }
     req.push_str("\r\n");
     req.push_str(body.as_deref().unwrap_or(""));
-    parse_responses(&server.raw(req.as_bytes()), &[method == "HEAD"]).remove(0)
+    first_response(&server.raw(req.as_bytes()), method)
 }
 
 pub fn send(server: &TestServer, method: &str, path: &str, token: &str, body: Value) -> Resp {
     call(server, method, path, Some(token), Some(&body.to_string()))
 }
 
+/// A `method` request to `path` as `token` with the JSON text `body`.
+pub fn send_text(server: &TestServer, method: &str, path: &str, token: &str, body: &str) -> Resp {
+    call(server, method, path, Some(token), Some(body))
+}
+
 pub fn get(server: &TestServer, path: &str, token: &str) -> Resp {
     call(server, "GET", path, Some(token), None)
+}
+
+/// The status of a `method` request without a body to `path` as `token`.
+pub fn status_as(server: &TestServer, method: &str, path: &str, token: &str) -> u16 {
+    call(server, method, path, Some(token), None).status
 }
 
 pub fn ok(r: &Resp, status: u16) -> Value {
@@ -59,6 +69,11 @@ pub fn ok(r: &Resp, status: u16) -> Value {
 
 pub fn id_of(v: &Value) -> String {
     v["sourced_id"].as_str().unwrap().to_string()
+}
+
+/// POSTs `body` to `path` as `token` and expects 201: the new record's public id.
+pub fn create(server: &TestServer, token: &str, path: &str, body: Value) -> String {
+    id_of(&ok(&send(server, "POST", path, token, body), 201))
 }
 
 /// The fields a 422 names.
@@ -83,119 +98,68 @@ pub fn give_password(username: &str) {
 }
 
 /// A department, term, course and class (MON-1, MON-2, WED-1), a teacher and `n` students
-/// enrolled in it, all new.
+/// enrolled in it, all new: their public ids, then the run's tag and the log-in names.
 pub struct Campus {
-    pub t: String,
     pub dept: String,
     pub class: String,
     pub teacher: String,
-    pub teacher_name: String,
     pub students: Vec<String>,
+    pub t: String,
+    pub teacher_name: String,
     pub student_names: Vec<String>,
 }
 
 pub fn build_campus(server: &TestServer, admin: &str, registrar: &str, n: usize) -> Campus {
     let t = tag();
-    let dept = id_of(&ok(
-        &send(
-            server,
-            "POST",
-            "/api/v1/departments",
-            admin,
-            json!({"name": format!("Dept {t}"), "identifier": format!("D{t}")}),
-        ),
-        201,
-    ));
-    let term = id_of(&ok(
-        &send(
-            server,
-            "POST",
-            "/api/v1/terms",
-            registrar,
-            json!({"title": format!("Term {t}"), "type": "term", "start_date": "2026-09-01", "end_date": "2027-01-31", "school_year": 2027}),
-        ),
-        201,
-    ));
-    let course = id_of(&ok(
-        &send(
-            server,
-            "POST",
-            "/api/v1/courses",
-            registrar,
-            json!({"title": "Astronomy", "course_code": format!("AST{t}"), "credits": 3.5, "department": dept}),
-        ),
-        201,
-    ));
-    let class = id_of(&ok(
-        &send(
-            server,
-            "POST",
-            "/api/v1/classes",
-            registrar,
-            json!({"title": "Astronomy A", "class_code": format!("AST{t}-A"), "periods": ["MON-1", "MON-2", "WED-1"], "capacity": 40, "course": course, "term": term, "location": "Dome"}),
-        ),
-        201,
-    ));
+    let dept = json!({"name": format!("Dept {t}"), "identifier": format!("D{t}")});
+    let dept = create(server, admin, "/api/v1/departments", dept);
+    let term = json!({"title": format!("Term {t}"), "type": "term", "start_date": "2026-09-01", "end_date": "2027-01-31", "school_year": 2027});
+    let term = create(server, registrar, "/api/v1/terms", term);
+    let course = json!({"title": "Astronomy", "course_code": format!("AST{t}"), "credits": 3.5, "department": dept});
+    let course = create(server, registrar, "/api/v1/courses", course);
+    let class = json!({"title": "Astronomy A", "class_code": format!("AST{t}-A"), "periods": ["MON-1", "MON-2", "WED-1"], "capacity": 40, "course": course, "term": term, "location": "Dome"});
+    let class = create(server, registrar, "/api/v1/classes", class);
     let teacher_name = format!("teach{t}");
-    let teacher = id_of(&ok(
-        &send(
-            server,
-            "POST",
-            "/api/v1/staff",
-            admin,
-            json!({"username": teacher_name, "given_name": "Tess", "family_name": "Teacher", "role": "teacher", "employee_number": format!("E{t}"), "designation": "Lecturer", "department": dept}),
-        ),
-        201,
-    ));
+    let teacher = json!({"username": teacher_name, "given_name": "Tess", "family_name": "Teacher", "role": "teacher", "employee_number": format!("E{t}"), "designation": "Lecturer", "department": dept});
+    let teacher = create(server, admin, "/api/v1/staff", teacher);
     give_password(&teacher_name);
     let mut students = Vec::new();
     let mut student_names = Vec::new();
     for i in 0..n {
         let name = format!("s{t}x{i}");
-        let s = ok(
-            &send(
-                server,
-                "POST",
-                "/api/v1/students",
-                registrar,
-                json!({"username": name, "email": format!("{name}@example.edu"), "given_name": format!("Given{i}"), "family_name": format!("Family{t}"), "roll_number": format!("R{t}-{i}"), "program": "BSc Astronomy", "year_of_study": 1, "department": dept}),
-            ),
-            201,
-        );
-        students.push(id_of(&s));
+        let student = json!({"username": name, "email": format!("{name}@example.edu"), "given_name": format!("Given{i}"), "family_name": format!("Family{t}"), "roll_number": format!("R{t}-{i}"), "program": "BSc Astronomy", "year_of_study": 1, "department": dept});
+        students.push(create(server, registrar, "/api/v1/students", student));
         student_names.push(name);
     }
-    ok(
-        &send(
-            server,
-            "POST",
-            &format!("/api/v1/classes/{class}/enrollments"),
-            registrar,
-            json!({"user": teacher, "role": "teacher", "is_primary": true}),
-        ),
-        201,
-    );
+    let enrollments = format!("/api/v1/classes/{class}/enrollments");
+    let teaches = json!({"user": teacher, "role": "teacher", "is_primary": true});
+    ok(&send(server, "POST", &enrollments, registrar, teaches), 201);
     if n > 0 {
+        let enrolled = json!({"users": students});
         ok(
-            &send(
-                server,
-                "POST",
-                &format!("/api/v1/classes/{class}/enrollments"),
-                registrar,
-                json!({"users": students}),
-            ),
+            &send(server, "POST", &enrollments, registrar, enrolled),
             201,
         );
     }
     Campus {
-        t,
         dept,
         class,
         teacher,
-        teacher_name,
         students,
+        t,
+        teacher_name,
         student_names,
     }
+}
+
+/// A server of its own and a campus of `n` students built on it: the server, the
+/// administrator's and the registrar's tokens, and the campus.
+pub fn spawn_campus(n: usize) -> (TestServer, String, String, Campus) {
+    let server = TestServer::spawn(&[]);
+    let admin = super::access_token(&server, "admin");
+    let registrar = super::access_token(&server, "registrar");
+    let c = build_campus(&server, &admin, &registrar, n);
+    (server, admin, registrar, c)
 }
 
 /// Opens the register of class `class` for `date` and `period` as `teacher`; its public id.
@@ -206,24 +170,22 @@ pub fn open_session(
     date: &str,
     period: u8,
 ) -> String {
-    let r = send(
+    let path = format!("/api/v1/classes/{class}/attendance-sessions");
+    create(
         server,
-        "POST",
-        &format!("/api/v1/classes/{class}/attendance-sessions"),
         teacher,
+        &path,
         json!({"date": date, "period": period}),
-    );
-    id_of(&ok(&r, 201))
+    )
 }
 
 /// A draft quiz (max score 10) titled `title` in class `class`, made by `teacher`; its id.
 pub fn new_quiz(server: &TestServer, teacher: &str, class: &str, title: &str) -> String {
-    let r = send(
+    let path = format!("/api/v1/classes/{class}/line-items");
+    create(
         server,
-        "POST",
-        &format!("/api/v1/classes/{class}/line-items"),
         teacher,
+        &path,
         json!({"title": title, "category": "quiz", "max_score": 10}),
-    );
-    id_of(&ok(&r, 201))
+    )
 }

@@ -452,8 +452,13 @@ pub fn call(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Resp {
-    let req = request_bytes(method, path, token, body);
-    parse_responses(&server.raw(req.as_bytes()), &[method == "HEAD"]).remove(0)
+    let bytes = server.raw(request_bytes(method, path, token, body).as_bytes());
+    first_response(&bytes, method)
+}
+
+/// The response to a `method` request, the first in `bytes`.
+pub fn first_response(bytes: &[u8], method: &str) -> Resp {
+    parse_responses(bytes, &[method == "HEAD"]).remove(0)
 }
 
 /// The bytes of one request that closes its connection: `token` as Bearer, `body` as JSON.
@@ -572,8 +577,12 @@ pub fn call_from(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Resp {
-    let req = request_bytes(method, path, token, body);
-    parse_responses(&raw_from(server, from, req.as_bytes()), &[method == "HEAD"]).remove(0)
+    let bytes = raw_from(
+        server,
+        from,
+        request_bytes(method, path, token, body).as_bytes(),
+    );
+    first_response(&bytes, method)
 }
 
 /// Sends requests with `send` until one is not refused for the growing delay between failed
