@@ -26,7 +26,9 @@ use serde_json::{json, Value};
 const NOBODY: &str = "00000000-0000-4000-8000-00000000abcd";
 
 /// The answers seen, each with the operation (template) it belongs to.
-struct Answers {
+struct Answers<'s> {
+    /// The server most requests go to.
+    server: &'s TestServer,
     doc: Value,
     lines: Vec<String>,
     /// (method, template) -> statuses answered.
@@ -62,11 +64,12 @@ impl<'a> Req<'a> {
     }
 }
 
-impl Answers {
-    fn new(server: &TestServer) -> Answers {
+impl<'s> Answers<'s> {
+    fn new(server: &'s TestServer) -> Answers<'s> {
         let r = common::call(server, "GET", "/openapi.json", None, None);
         assert_eq!(r.status, 200);
         Answers {
+            server,
             doc: r.json(),
             lines: Vec::new(),
             seen: BTreeMap::new(),
@@ -145,6 +148,22 @@ impl Answers {
         );
     }
 
+    /// `method path` as `token` with the JSON `body`, which must answer `status`; the answer's
+    /// JSON (Null when empty).
+    fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        status: u16,
+    ) -> Value {
+        let mut r = Req::new(method, path, token);
+        r.body = body;
+        let server = self.server;
+        self.expect(server, r, status)
+    }
+
     /// The request, and the status it must answer; the answer's JSON (Null when empty).
     fn expect(&mut self, server: &TestServer, r: Req<'_>, status: u16) -> Value {
         let what = format!("{} {}", r.method, r.path);
@@ -213,74 +232,65 @@ fn every_answer_of_every_operation_validates_against_the_document() {
         "/docs",
         "/docs/redoc.standalone.js",
     ] {
-        a.expect(&server, Req::new("GET", path, None), 200);
+        a.call("GET", path, None, None, 200);
     }
-    a.expect(
-        &server,
-        Req::new("GET", "/debug/pprof/profile?seconds=1", Some(&admin)),
+    a.call(
+        "GET",
+        "/debug/pprof/profile?seconds=1",
+        Some(&admin),
+        None,
         200,
     );
-    a.expect(
-        &server,
-        Req::new("GET", "/debug/pprof/profile?seconds=0", Some(&admin)),
+    a.call(
+        "GET",
+        "/debug/pprof/profile?seconds=0",
+        Some(&admin),
+        None,
         400,
     );
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/admin/cache/clear", Some(&admin)),
-        200,
-    );
+    a.call("POST", "/api/v1/admin/cache/clear", Some(&admin), None, 200);
 
     // Departments.
-    a.expect(
-        &server,
-        Req::new("GET", "/api/v1/departments?limit=2", None),
-        200,
-    );
+    a.call("GET", "/api/v1/departments?limit=2", None, None, 200);
     let dept = format!("/api/v1/departments/{}", c.dept);
-    a.expect(&server, Req::new("GET", &dept, None), 200);
+    a.call("GET", &dept, None, None, 200);
     let patch = json!({"name": format!("Dept {} renamed", c.t)}).to_string();
-    a.expect(
-        &server,
-        Req::new("PATCH", &dept, Some(&admin)).body(&patch),
-        200,
-    );
-    a.expect(
-        &server,
-        Req::new("GET", &format!("{dept}/summary"), Some(&admin)),
-        200,
-    );
+    a.call("PATCH", &dept, Some(&admin), Some(&patch), 200);
+    a.call("GET", &format!("{dept}/summary"), Some(&admin), None, 200);
     let new_dept =
         json!({"name": format!("Dept2 {}", c.t), "identifier": format!("E{}", c.t)}).to_string();
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/departments", Some(&admin)).body(&new_dept),
+    a.call(
+        "POST",
+        "/api/v1/departments",
+        Some(&admin),
+        Some(&new_dept),
         201,
     );
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/departments", Some(&admin)).body(&new_dept),
+    a.call(
+        "POST",
+        "/api/v1/departments",
+        Some(&admin),
+        Some(&new_dept),
         409,
     );
 
     // The caller's own session and credentials, on students of the new class.
-    a.expect(&server, Req::new("GET", "/api/v1/me", Some(&student)), 200);
-    a.expect(
-        &server,
-        Req::new("GET", "/api/v1/me/permissions", Some(&student)),
-        200,
-    );
+    a.call("GET", "/api/v1/me", Some(&student), None, 200);
+    a.call("GET", "/api/v1/me/permissions", Some(&student), None, 200);
     let login =
         |user: &str, password: &str| json!({"username": user, "password": password}).to_string();
-    let pair = a.expect(
-        &server,
-        Req::new("POST", "/api/v1/auth/login", None)
-            .body(&login(&c.student_names[1], "campushub-demo")),
+    let pair = a.call(
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&login(&c.student_names[1], "campushub-demo")),
         200,
     );
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/auth/login", None).body(&login(&c.student_names[1], "wrong")),
+    a.call(
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&login(&c.student_names[1], "wrong")),
         401,
     );
     // Wrong passwords: throttled (429), then the account locked from this address (423).
@@ -304,29 +314,19 @@ fn every_answer_of_every_operation_validates_against_the_document() {
     }
     assert!(locked, "five failures did not lock the account");
     let refresh = json!({"refresh_token": tok(&pair, "refresh_token")}).to_string();
-    let pair = a.expect(
-        &server,
-        Req::new("POST", "/api/v1/auth/refresh", None).body(&refresh),
-        200,
-    );
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/auth/refresh", None).body(&refresh),
-        401,
-    );
+    let pair = a.call("POST", "/api/v1/auth/refresh", None, Some(&refresh), 200);
+    a.call("POST", "/api/v1/auth/refresh", None, Some(&refresh), 401);
     let refresh = json!({"refresh_token": tok(&pair, "refresh_token")}).to_string();
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/auth/logout", None).body(&refresh),
-        204,
-    );
+    a.call("POST", "/api/v1/auth/logout", None, Some(&refresh), 204);
 
     // MFA: enrol, the two-step log-in, a wrong code, removal (codes a step apart).
     let mfa_user = &c.student_names[2];
     let mfa_token = access_token(&server, mfa_user);
-    let enrol = a.expect(
-        &server,
-        Req::new("POST", "/api/v1/auth/mfa/enroll", Some(&mfa_token)),
+    let enrol = a.call(
+        "POST",
+        "/api/v1/auth/mfa/enroll",
+        Some(&mfa_token),
+        None,
         200,
     );
     let secret = totp::base32_decode(enrol["secret"].as_str().unwrap()).unwrap();
@@ -334,139 +334,135 @@ fn every_answer_of_every_operation_validates_against_the_document() {
         std::thread::sleep(Duration::from_secs(5));
     }
     let code = |offset: i64| json!({"code": common::totp_code(&secret, offset)}).to_string();
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/auth/mfa/enroll", Some(&mfa_token)).body(&code(-1)),
+    a.call(
+        "POST",
+        "/api/v1/auth/mfa/enroll",
+        Some(&mfa_token),
+        Some(&code(-1)),
         200,
     );
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/auth/mfa/enroll", Some(&mfa_token)),
+    a.call(
+        "POST",
+        "/api/v1/auth/mfa/enroll",
+        Some(&mfa_token),
+        None,
         409,
     );
-    let challenge = a.expect(
-        &server,
-        Req::new("POST", "/api/v1/auth/login", None).body(&login(mfa_user, "campushub-demo")),
+    let challenge = a.call(
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&login(mfa_user, "campushub-demo")),
         401,
     );
     let verify = |code: String| {
         let code: Value = serde_json::from_str(&code).unwrap();
         json!({"challenge": challenge["challenge"], "code": code["code"]}).to_string()
     };
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/auth/mfa/verify", None).body(&verify(code(-1))),
+    a.call(
+        "POST",
+        "/api/v1/auth/mfa/verify",
+        None,
+        Some(&verify(code(-1))),
         401,
     );
-    let pair = a.expect(
-        &server,
-        Req::new("POST", "/api/v1/auth/mfa/verify", None).body(&verify(code(0))),
+    let pair = a.call(
+        "POST",
+        "/api/v1/auth/mfa/verify",
+        None,
+        Some(&verify(code(0))),
         200,
     );
     let mfa_token = tok(&pair, "access_token");
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/auth/mfa/disable", Some(&mfa_token)).body(&code(1)),
+    a.call(
+        "POST",
+        "/api/v1/auth/mfa/disable",
+        Some(&mfa_token),
+        Some(&code(1)),
         200,
     );
     let pw_token = access_token(&server, &c.student_names[3]);
     let change = json!({"current_password": "campushub-demo", "new_password": format!("a new and long passphrase {}", c.t)}).to_string();
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/auth/password", Some(&pw_token)).body(&change),
+    a.call(
+        "POST",
+        "/api/v1/auth/password",
+        Some(&pw_token),
+        Some(&change),
         204,
     );
 
     // Roles, bindings, explanations.
-    a.expect(&server, Req::new("GET", "/api/v1/roles", Some(&admin)), 200);
+    a.call("GET", "/api/v1/roles", Some(&admin), None, 200);
     let role = format!("conf_{}", c.t);
     let new_role =
         json!({"name": role, "description": "Conformance", "permissions": ["students.read"]})
             .to_string();
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/roles", Some(&admin)).body(&new_role),
-        201,
-    );
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/roles", Some(&admin)).body(&new_role),
-        409,
-    );
+    a.call("POST", "/api/v1/roles", Some(&admin), Some(&new_role), 201);
+    a.call("POST", "/api/v1/roles", Some(&admin), Some(&new_role), 409);
     let role_path = format!("/api/v1/roles/{role}");
-    a.expect(&server, Req::new("GET", &role_path, Some(&admin)), 200);
+    a.call("GET", &role_path, Some(&admin), None, 200);
     let role_patch = json!({"description": "Conformance, changed"}).to_string();
-    a.expect(
-        &server,
-        Req::new("PATCH", &role_path, Some(&admin)).body(&role_patch),
-        200,
-    );
-    a.expect(
-        &server,
-        Req::new("GET", "/api/v1/roles/no_such_role", Some(&admin)),
-        404,
-    );
+    a.call("PATCH", &role_path, Some(&admin), Some(&role_patch), 200);
+    a.call("GET", "/api/v1/roles/no_such_role", Some(&admin), None, 404);
     let institution =
         common::sql_one("SELECT sourced_id FROM orgs WHERE type = 'institution' LIMIT 1");
     let bind = json!({"user": c.teacher, "role": role, "scope": {"type": "institution", "sourced_id": institution}}).to_string();
-    let binding = a.expect(
-        &server,
-        Req::new("POST", "/api/v1/role-bindings", Some(&admin)).body(&bind),
+    let binding = a.call(
+        "POST",
+        "/api/v1/role-bindings",
+        Some(&admin),
+        Some(&bind),
         201,
     );
-    a.expect(&server, Req::new("DELETE", &role_path, Some(&admin)), 409);
-    a.expect(
-        &server,
-        Req::new(
-            "GET",
-            &format!("/api/v1/role-bindings?user={}", c.teacher),
-            Some(&admin),
-        ),
+    a.call("DELETE", &role_path, Some(&admin), None, 409);
+    a.call(
+        "GET",
+        &format!("/api/v1/role-bindings?user={}", c.teacher),
+        Some(&admin),
+        None,
         200,
     );
     let explain =
         json!({"user": c.teacher, "permission": "students.read", "student": c.students[0]})
             .to_string();
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/authz/explain", Some(&admin)).body(&explain),
+    a.call(
+        "POST",
+        "/api/v1/authz/explain",
+        Some(&admin),
+        Some(&explain),
         200,
     );
-    a.expect(
-        &server,
-        Req::new(
-            "DELETE",
-            &format!("/api/v1/role-bindings/{}", id_of(&binding)),
-            Some(&admin),
-        ),
+    a.call(
+        "DELETE",
+        &format!("/api/v1/role-bindings/{}", id_of(&binding)),
+        Some(&admin),
+        None,
         204,
     );
-    a.expect(&server, Req::new("DELETE", &role_path, Some(&admin)), 204);
+    a.call("DELETE", &role_path, Some(&admin), None, 204);
 
     // API keys and the audit trail.
     let new_key = json!({"name": format!("conf-{}", c.t), "expires_in_days": 1, "bindings": [{"role": "registrar", "scope": {"type": "institution", "sourced_id": institution}}]}).to_string();
-    let key = a.expect(
-        &server,
-        Req::new("POST", "/api/v1/api-keys", Some(&admin)).body(&new_key),
+    let key = a.call(
+        "POST",
+        "/api/v1/api-keys",
+        Some(&admin),
+        Some(&new_key),
         201,
     );
-    a.expect(
-        &server,
-        Req::new("GET", "/api/v1/api-keys", Some(&admin)),
-        200,
-    );
-    a.expect(
-        &server,
-        Req::new(
-            "DELETE",
-            &format!("/api/v1/api-keys/{}", id_of(&key)),
-            Some(&admin),
-        ),
+    a.call("GET", "/api/v1/api-keys", Some(&admin), None, 200);
+    a.call(
+        "DELETE",
+        &format!("/api/v1/api-keys/{}", id_of(&key)),
+        Some(&admin),
+        None,
         204,
     );
-    a.expect(
-        &server,
-        Req::new("GET", "/api/v1/audit-events?limit=20", Some(&admin)),
+    a.call(
+        "GET",
+        "/api/v1/audit-events?limit=20",
+        Some(&admin),
+        None,
         200,
     );
 
@@ -500,228 +496,189 @@ fn every_answer_of_every_operation_validates_against_the_document() {
         },
         200,
     );
-    a.expect(
-        &server,
-        Req::new(
-            "GET",
-            &format!("/api/v1/students?department={}&limit=2", c.dept),
-            Some(&registrar),
-        ),
+    a.call(
+        "GET",
+        &format!("/api/v1/students?department={}&limit=2", c.dept),
+        Some(&registrar),
+        None,
         200,
     );
-    a.expect(
-        &server,
-        Req::new(
-            "GET",
-            &format!(
-                "/api/v1/students?department={}&fields=username,roll_number",
-                c.dept
-            ),
-            Some(&registrar),
+    a.call(
+        "GET",
+        &format!(
+            "/api/v1/students?department={}&fields=username,roll_number",
+            c.dept
         ),
+        Some(&registrar),
+        None,
         200,
     );
-    a.expect(
-        &server,
-        Req::new("GET", "/api/v1/students?limit=0", Some(&registrar)),
+    a.call(
+        "GET",
+        "/api/v1/students?limit=0",
+        Some(&registrar),
+        None,
         400,
     );
     let admit = |n: &str| {
         json!({"username": format!("conf{}{n}", c.t), "given_name": "Conf", "family_name": "Ormance", "roll_number": format!("C{}{n}", c.t), "program": "BSc", "year_of_study": 1, "department": c.dept}).to_string()
     };
-    let leaver = a.expect(
-        &server,
-        Req::new("POST", "/api/v1/students", Some(&registrar)).body(&admit("a")),
+    let leaver = a.call(
+        "POST",
+        "/api/v1/students",
+        Some(&registrar),
+        Some(&admit("a")),
         201,
     );
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/students", Some(&registrar)).body(&admit("a")),
+    a.call(
+        "POST",
+        "/api/v1/students",
+        Some(&registrar),
+        Some(&admit("a")),
         409,
     );
     let bad_student = json!({"username": "x", "given_name": "", "department": "nope"}).to_string();
-    a.expect(
-        &server,
-        Req::new("POST", "/api/v1/students", Some(&registrar)).body(&bad_student),
+    a.call(
+        "POST",
+        "/api/v1/students",
+        Some(&registrar),
+        Some(&bad_student),
         422,
     );
-    a.expect(
-        &server,
-        Req::new(
-            "DELETE",
-            &format!("/api/v1/students/{}", id_of(&leaver)),
-            Some(&registrar),
-        ),
+    a.call(
+        "DELETE",
+        &format!("/api/v1/students/{}", id_of(&leaver)),
+        Some(&registrar),
+        None,
         204,
     );
     for sub in ["enrollments", "results"] {
-        a.expect(
-            &server,
-            Req::new("GET", &format!("{student_path}/{sub}"), Some(&registrar)),
+        a.call(
+            "GET",
+            &format!("{student_path}/{sub}"),
+            Some(&registrar),
+            None,
             200,
         );
     }
-    a.expect(
-        &server,
-        Req::new(
-            "GET",
-            &format!("{student_path}/attendance?from=2026-09-01&to=2026-12-31"),
-            Some(&student),
-        ),
+    a.call(
+        "GET",
+        &format!("{student_path}/attendance?from=2026-09-01&to=2026-12-31"),
+        Some(&student),
+        None,
         200,
     );
-    a.expect(
-        &server,
-        Req::new("GET", "/api/v1/staff?limit=2", Some(&admin)),
-        200,
-    );
+    a.call("GET", "/api/v1/staff?limit=2", Some(&admin), None, 200);
     let hire = |n: &str| {
         json!({"username": format!("confstaff{}{n}", c.t), "given_name": "Sam", "family_name": "Staff", "role": "teacher", "employee_number": format!("CE{}{n}", c.t), "designation": "Tutor", "department": c.dept}).to_string()
     };
-    let staff = a.expect(
-        &server,
-        Req::new("POST", "/api/v1/staff", Some(&admin)).body(&hire("a")),
-        201,
-    );
+    let staff = a.call("POST", "/api/v1/staff", Some(&admin), Some(&hire("a")), 201);
     let staff_path = format!("/api/v1/staff/{}", id_of(&staff));
-    a.expect(&server, Req::new("GET", &staff_path, Some(&admin)), 200);
+    a.call("GET", &staff_path, Some(&admin), None, 200);
     let staff_patch = json!({"designation": "Senior tutor"}).to_string();
-    a.expect(
-        &server,
-        Req::new("PATCH", &staff_path, Some(&admin)).body(&staff_patch),
-        200,
-    );
-    a.expect(&server, Req::new("DELETE", &staff_path, Some(&admin)), 204);
+    a.call("PATCH", &staff_path, Some(&admin), Some(&staff_patch), 200);
+    a.call("DELETE", &staff_path, Some(&admin), None, 204);
 
     // The catalogue.
-    a.expect(
-        &server,
-        Req::new("GET", "/api/v1/terms?limit=2", Some(&registrar)),
-        200,
-    );
+    a.call("GET", "/api/v1/terms?limit=2", Some(&registrar), None, 200);
     let term = json!({"title": format!("Conf term {}", c.t), "type": "term", "start_date": "2027-02-01", "end_date": "2027-06-30", "school_year": 2027}).to_string();
-    let term = a.expect(
-        &server,
-        Req::new("POST", "/api/v1/terms", Some(&registrar)).body(&term),
-        201,
-    );
+    let term = a.call("POST", "/api/v1/terms", Some(&registrar), Some(&term), 201);
     let term_path = format!("/api/v1/terms/{}", id_of(&term));
-    a.expect(&server, Req::new("GET", &term_path, Some(&registrar)), 200);
+    a.call("GET", &term_path, Some(&registrar), None, 200);
     let title = json!({"title": format!("Conf renamed {}", c.t)}).to_string();
-    a.expect(
-        &server,
-        Req::new("PATCH", &term_path, Some(&registrar)).body(&title),
-        200,
-    );
-    a.expect(
-        &server,
-        Req::new("GET", "/api/v1/courses?limit=2", Some(&registrar)),
+    a.call("PATCH", &term_path, Some(&registrar), Some(&title), 200);
+    a.call(
+        "GET",
+        "/api/v1/courses?limit=2",
+        Some(&registrar),
+        None,
         200,
     );
     let course = json!({"title": "Optics", "course_code": format!("OPT{}", c.t), "credits": 2, "department": c.dept}).to_string();
-    let course = a.expect(
-        &server,
-        Req::new("POST", "/api/v1/courses", Some(&registrar)).body(&course),
+    let course = a.call(
+        "POST",
+        "/api/v1/courses",
+        Some(&registrar),
+        Some(&course),
         201,
     );
     let course_path = format!("/api/v1/courses/{}", id_of(&course));
-    a.expect(
-        &server,
-        Req::new("GET", &course_path, Some(&registrar)),
-        200,
-    );
-    a.expect(
-        &server,
-        Req::new("PATCH", &course_path, Some(&registrar)).body(&title),
-        200,
-    );
-    a.expect(
-        &server,
-        Req::new("GET", "/api/v1/classes?mine=true", Some(&teacher)),
+    a.call("GET", &course_path, Some(&registrar), None, 200);
+    a.call("PATCH", &course_path, Some(&registrar), Some(&title), 200);
+    a.call(
+        "GET",
+        "/api/v1/classes?mine=true",
+        Some(&teacher),
+        None,
         200,
     );
     let class = json!({"title": "Optics A", "class_code": format!("OPT{}-A", c.t), "periods": ["TUE-1"], "capacity": 20, "course": id_of(&course), "term": id_of(&term), "location": "Lab"}).to_string();
-    let class = a.expect(
-        &server,
-        Req::new("POST", "/api/v1/classes", Some(&registrar)).body(&class),
+    let class = a.call(
+        "POST",
+        "/api/v1/classes",
+        Some(&registrar),
+        Some(&class),
         201,
     );
     let class_path = format!("/api/v1/classes/{}", id_of(&class));
-    a.expect(&server, Req::new("GET", &class_path, Some(&registrar)), 200);
-    a.expect(
-        &server,
-        Req::new("PATCH", &class_path, Some(&registrar)).body(&title),
-        200,
-    );
+    a.call("GET", &class_path, Some(&registrar), None, 200);
+    a.call("PATCH", &class_path, Some(&registrar), Some(&title), 200);
     let enroll = json!({"users": [c.students[0]]}).to_string();
-    let enrolled = a.expect(
-        &server,
-        Req::new(
-            "POST",
-            &format!("{class_path}/enrollments"),
-            Some(&registrar),
-        )
-        .body(&enroll),
+    let enrolled = a.call(
+        "POST",
+        &format!("{class_path}/enrollments"),
+        Some(&registrar),
+        Some(&enroll),
         201,
     );
     let the_class = format!("/api/v1/classes/{}", c.class);
     for sub in ["students", "enrollments"] {
-        a.expect(
-            &server,
-            Req::new("GET", &format!("{the_class}/{sub}"), Some(&teacher)),
+        a.call(
+            "GET",
+            &format!("{the_class}/{sub}"),
+            Some(&teacher),
+            None,
             200,
         );
     }
     let enrollment = enrolled["enrollments"][0]["sourced_id"].as_str().unwrap();
-    a.expect(
-        &server,
-        Req::new(
-            "DELETE",
-            &format!("/api/v1/enrollments/{enrollment}"),
-            Some(&registrar),
-        ),
+    a.call(
+        "DELETE",
+        &format!("/api/v1/enrollments/{enrollment}"),
+        Some(&registrar),
+        None,
         204,
     );
 
     // Attendance.
     let sid = open_session(&server, &teacher, &c.class, "2026-11-02", 1);
     let open = json!({"date": "2026-11-04", "period": 1}).to_string();
-    a.expect(
-        &server,
-        Req::new(
-            "POST",
-            &format!("{the_class}/attendance-sessions"),
-            Some(&teacher),
-        )
-        .body(&open),
+    a.call(
+        "POST",
+        &format!("{the_class}/attendance-sessions"),
+        Some(&teacher),
+        Some(&open),
         201,
     );
-    a.expect(
-        &server,
-        Req::new(
-            "POST",
-            &format!("{the_class}/attendance-sessions"),
-            Some(&teacher),
-        )
-        .body(&open),
+    a.call(
+        "POST",
+        &format!("{the_class}/attendance-sessions"),
+        Some(&teacher),
+        Some(&open),
         409,
     );
-    a.expect(
-        &server,
-        Req::new(
-            "GET",
-            &format!("{the_class}/attendance-sessions?from=2026-11-01&to=2026-11-30"),
-            Some(&teacher),
-        ),
+    a.call(
+        "GET",
+        &format!("{the_class}/attendance-sessions?from=2026-11-01&to=2026-11-30"),
+        Some(&teacher),
+        None,
         200,
     );
-    a.expect(
-        &server,
-        Req::new(
-            "GET",
-            &format!("{the_class}/attendance-codes"),
-            Some(&teacher),
-        ),
+    a.call(
+        "GET",
+        &format!("{the_class}/attendance-codes"),
+        Some(&teacher),
+        None,
         200,
     );
     let register = format!("/api/v1/attendance-sessions/{sid}");
@@ -731,73 +688,79 @@ fn every_answer_of_every_operation_validates_against_the_document() {
         .map(|s| json!({"student": s, "code": "P"}))
         .collect();
     let marks = json!({"records": marks}).to_string();
-    a.expect(
-        &server,
-        Req::new("POST", &format!("{register}/submit"), Some(&teacher)),
+    a.call(
+        "POST",
+        &format!("{register}/submit"),
+        Some(&teacher),
+        None,
         422,
     );
-    a.expect(
-        &server,
-        Req::new("PUT", &format!("{register}/records"), Some(&teacher)).body(&marks),
+    a.call(
+        "PUT",
+        &format!("{register}/records"),
+        Some(&teacher),
+        Some(&marks),
         200,
     );
-    a.expect(&server, Req::new("GET", &register, Some(&teacher)), 200);
-    a.expect(
-        &server,
-        Req::new("POST", &format!("{register}/submit"), Some(&teacher)),
+    a.call("GET", &register, Some(&teacher), None, 200);
+    a.call(
+        "POST",
+        &format!("{register}/submit"),
+        Some(&teacher),
+        None,
         200,
     );
-    a.expect(
-        &server,
-        Req::new(
-            "GET",
-            &format!("{the_class}/attendance/report?from=2026-11-01&to=2026-11-30"),
-            Some(&teacher),
-        ),
+    a.call(
+        "GET",
+        &format!("{the_class}/attendance/report?from=2026-11-01&to=2026-11-30"),
+        Some(&teacher),
+        None,
         200,
     );
-    a.expect(
-        &server,
-        Req::new(
-            "GET",
-            "/api/v1/attendance/not-taken?date=2026-11-02",
-            Some(&admin),
-        ),
+    a.call(
+        "GET",
+        "/api/v1/attendance/not-taken?date=2026-11-02",
+        Some(&admin),
+        None,
         200,
     );
 
     // Exams and results.
-    a.expect(
-        &server,
-        Req::new("GET", &format!("{the_class}/line-items"), Some(&teacher)),
+    a.call(
+        "GET",
+        &format!("{the_class}/line-items"),
+        Some(&teacher),
+        None,
         200,
     );
     let item =
         json!({"title": "Final", "category": "exam", "max_score": 100, "due_date": "2027-01-20"})
             .to_string();
-    a.expect(
-        &server,
-        Req::new("POST", &format!("{the_class}/line-items"), Some(&teacher)).body(&item),
+    a.call(
+        "POST",
+        &format!("{the_class}/line-items"),
+        Some(&teacher),
+        Some(&item),
         201,
     );
     let li = new_quiz(&server, &teacher, &c.class, "Quiz");
     let li_path = format!("/api/v1/line-items/{li}");
-    a.expect(&server, Req::new("GET", &li_path, Some(&teacher)), 200);
+    a.call("GET", &li_path, Some(&teacher), None, 200);
     let li_patch = json!({"title": "Quiz one"}).to_string();
-    a.expect(
-        &server,
-        Req::new("PATCH", &li_path, Some(&teacher)).body(&li_patch),
-        200,
-    );
+    a.call("PATCH", &li_path, Some(&teacher), Some(&li_patch), 200);
     let sheet = json!({"results": [{"student": c.students[0], "score": 8.5, "comment": "Good"}, {"student": c.students[1], "score_status": "exempt"}]}).to_string();
-    a.expect(
-        &server,
-        Req::new("PUT", &format!("{li_path}/results"), Some(&teacher)).body(&sheet),
+    a.call(
+        "PUT",
+        &format!("{li_path}/results"),
+        Some(&teacher),
+        Some(&sheet),
         200,
     );
-    a.expect(
-        &server,
-        Req::new("GET", &format!("{li_path}/results"), Some(&teacher)),
+    a.call(
+        "GET",
+        &format!("{li_path}/results"),
+        Some(&teacher),
+        None,
         200,
     );
 
@@ -902,11 +865,8 @@ fn unavailable(a: &mut Answers) {
     ]);
     let id = common::some_department_id(&server);
     proxy.blackhole(true);
-    a.expect(
-        &server,
-        Req::new("GET", &format!("/api/v1/departments/{id}"), None),
-        503,
-    );
+    let path = format!("/api/v1/departments/{id}");
+    a.expect(&server, Req::new("GET", &path, None), 503);
     let ready = common::eventually(Duration::from_secs(10), || {
         a.send(&server, Req::new("GET", "/readyz", None)).status == 503
     });

@@ -12,8 +12,9 @@ use serde_json::{json, Map, Value};
 use utoipa::openapi::ComponentsBuilder;
 use utoipa::ToSchema;
 
-use crate::api_error::ApiError;
+use crate::api_error::{self, ApiError};
 use crate::auth::rule::Access;
+use crate::handlers;
 use crate::http::{Method, Response};
 use crate::request::Request;
 use crate::router::{Endpoint, Route, RouteSpec, SPECS};
@@ -23,6 +24,15 @@ macro_rules! register {
     ($builder:expr, $($t:ident),+ $(,)?) => {
         $builder$(.schema_from::<schemas::$t>())+
     };
+}
+
+/// Each type's schema and those it names (`with`), in order.
+macro_rules! with_types {
+    ($builder:expr, $($t:ty),+ $(,)?) => {{
+        let b = $builder;
+        $( let b = with::<$t>(b); )+
+        b
+    }};
 }
 
 /// `T`'s schema and those it names, registered under their type names.
@@ -99,26 +109,30 @@ fn components() -> Value {
         OpenApiDocument,
     );
     // The types the server itself encodes and decodes.
-    let c = with::<crate::handlers::ObjectRef>(c);
-    let c = with::<crate::handlers::ScopeIn>(c);
-    let c = with::<crate::handlers::departments::Page<'static>>(c);
-    let c = with::<crate::handlers::departments::SummaryDto<'static>>(c);
-    let c = with::<crate::handlers::auth::TokenResponse<'static>>(c);
-    let c = with::<crate::handlers::auth::MeDto<'static>>(c);
-    let c = with::<crate::handlers::auth::PermissionsDto<'static>>(c);
-    let c = with::<crate::handlers::credentials::Enrolment>(c);
-    let c = with::<crate::handlers::credentials::MfaState>(c);
-    let c = with::<crate::handlers::roles::RolesDto<'static>>(c);
-    let c = with::<crate::handlers::roles::BindingsDto<'static>>(c);
-    let c = with::<crate::handlers::roles::ExplainDto<'static>>(c);
-    let c = with::<crate::handlers::api_keys::CreatedDto<'static>>(c);
-    let c = with::<crate::handlers::api_keys::ListDto<'static>>(c);
-    let c = with::<crate::handlers::api_keys::NewKey>(c);
-    let c = with::<crate::handlers::audit::PageDto<'static>>(c);
-    let c = with::<crate::api_error::Problem<'static>>(c);
-    let c = with::<crate::api_error::FieldError>(c);
-    let c = with::<crate::handlers::health::Readiness>(c);
-    let c = with::<crate::handlers::admin::CacheCleared>(c).build();
+    let c = with_types!(
+        c,
+        handlers::ObjectRef,
+        handlers::ScopeIn,
+        handlers::departments::Page<'static>,
+        handlers::departments::SummaryDto<'static>,
+        handlers::auth::TokenResponse<'static>,
+        handlers::auth::MeDto<'static>,
+        handlers::auth::PermissionsDto<'static>,
+        handlers::credentials::Enrolment,
+        handlers::credentials::MfaState,
+        handlers::roles::RolesDto<'static>,
+        handlers::roles::BindingsDto<'static>,
+        handlers::roles::ExplainDto<'static>,
+        handlers::api_keys::CreatedDto<'static>,
+        handlers::api_keys::ListDto<'static>,
+        handlers::api_keys::NewKey,
+        handlers::audit::PageDto<'static>,
+        api_error::Problem<'static>,
+        api_error::FieldError,
+        handlers::health::Readiness,
+        handlers::admin::CacheCleared,
+    )
+    .build();
     let mut v = serde_json::to_value(c).unwrap_or_else(|_| json!({}));
     partial_items(&mut v);
     // Request bodies are read strictly: a member the schema does not name is refused (422).
