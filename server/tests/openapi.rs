@@ -21,18 +21,13 @@ fn the_document_is_valid_openapi_and_matches_what_the_server_routes() {
 
     let path = std::env::temp_dir().join(format!("campushub-openapi-{}.json", std::process::id()));
     std::fs::write(&path, &r.body).unwrap();
-    let out = Command::new("python3")
-        .args(["-m", "openapi_spec_validator"])
-        .arg(&path)
-        .output()
-        .expect("python3 (scripts/test installs it)");
-    let _ = std::fs::remove_file(&path);
-    assert!(
-        out.status.success(),
-        "openapi-spec-validator: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        Command::new("python3")
+            .args(["-m", "openapi_spec_validator"])
+            .arg(&path),
+        "openapi-spec-validator",
     );
+    let _ = std::fs::remove_file(&path);
 
     // Every documented operation exists: the server's Allow for the path names its method.
     let paths = doc["paths"].as_object().unwrap();
@@ -103,25 +98,21 @@ fn the_reference_for_people_renders_every_operation_in_a_browser() {
     let doc = call(&server, "GET", "/openapi.json", None, None).json();
 
     let profile = std::env::temp_dir().join(format!("campushub-chromium-{}", std::process::id()));
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--virtual-time-budget=30000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(server.url("/docs"))
-        .output()
-        .expect("chromium (scripts/test installs it)");
-    let _ = std::fs::remove_dir_all(&profile);
-    assert!(
-        out.status.success(),
-        "chromium: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_ok(
+        Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--virtual-time-budget=30000",
+                "--dump-dom",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(server.url("/docs")),
+        "chromium",
     );
+    let _ = std::fs::remove_dir_all(&profile);
     let dom = String::from_utf8_lossy(&out.stdout)
         .replace("&amp;", "&")
         .replace("&lt;", "<")

@@ -886,20 +886,20 @@ fn check(a: &Answers) {
         writeln!(f, "{line}").unwrap();
     }
     drop(f);
-    let out = Command::new("python3")
-        .arg(common::repo().join("scripts/lib/check_answers.py"))
-        .arg(&doc_path)
-        .arg(&answers_path)
-        .output()
-        .expect("python3 (scripts/test installs openapi-schema-validator)");
+    let checked = std::panic::catch_unwind(|| {
+        common::run_ok(
+            Command::new("python3")
+                .arg(common::repo().join("scripts/lib/check_answers.py"))
+                .arg(&doc_path)
+                .arg(&answers_path),
+            "check_answers.py (answers that do not match the document)",
+        )
+    });
     let _ = std::fs::remove_file(&doc_path);
     let _ = std::fs::remove_file(&answers_path);
-    assert!(
-        out.status.success(),
-        "answers that do not match the document:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(failure) = checked {
+        std::panic::resume_unwind(failure);
+    }
 
     let mut documented_anywhere = BTreeSet::new();
     let mut answered_anywhere = BTreeSet::new();

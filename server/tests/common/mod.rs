@@ -745,3 +745,18 @@ pub fn url_addr(url: &str) -> SocketAddr {
     use std::net::ToSocketAddrs;
     hostport.to_socket_addrs().unwrap().next().unwrap()
 }
+
+/// Runs a checking tool (a validator, a browser) and fails the test, with everything the tool
+/// printed, unless it succeeds; a missing tool fails too, naming `what` installs it.
+pub fn run_ok(cmd: &mut Command, what: &str) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what} could not run ({e}); scripts/test installs it"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
