@@ -91,6 +91,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "security_review",
         sql: include_str!("../migrations/0014_security_review.sql"),
     },
+    Migration {
+        version: 15,
+        name: "jobs",
+        sql: include_str!("../migrations/0015_jobs.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

@@ -59,6 +59,19 @@ macro_rules! outcome_of {
 
 /// Declares each statement once, in [`ALL`]'s order: `NAME(parameter types) = SQL;`. The id is
 /// the statement's position, so a statement cannot be left out of `ALL` or numbered twice.
+/// A job as operators see it (`j`: a row of `jobs`).
+macro_rules! job_document {
+    () => {
+        "json_build_object('sourced_id', j.sourced_id, 'kind', j.kind, 'state', j.state, \
+         'priority', j.priority, 'attempts', j.attempts, 'max_attempts', j.max_attempts, \
+         'run_at', to_char(j.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+         'created_at', to_char(j.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+         'started_at', to_char(j.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+         'finished_at', to_char(j.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+         'last_error', j.last_error, 'worker', j.worker, 'payload', j.payload)"
+    };
+}
+
 macro_rules! statements {
     ($($(#[$doc:meta])* $name:ident($($param:ident),*) = $sql:expr;)*) => {
         /// The position of each statement in [`ALL`].
@@ -420,6 +433,22 @@ statements! {
     ATTENDANCE_MARK_CHECKED(INT8, INT8, TEXT, INT8, TEXT, INT8_ARRAY, TEXT_ARRAY, INT2_ARRAY) = outcome_of!("attendance_mark_checked($1, $2, $3::inet, $4, $5, $6, $7, $8)");
     /// The owner (users.id) of API key `$1` (public id).
     API_KEY_OWNER(UUID) = "SELECT owner_id FROM api_keys WHERE sourced_id = $1";
+    /// A page of the job queue, newest first: (row id, JSON document) of state `$1` and kind
+    /// `$2` (NULL: any), after row `$3` (the previous page's cursor; NULL: the first page), at
+    /// most `$4` jobs.
+    JOBS_PAGE(TEXT, TEXT, INT8, INT8) = concat!(
+        "SELECT j.id, ",
+        job_document!(),
+        "::text FROM jobs j WHERE ($1::text IS NULL OR j.state = $1) \
+         AND ($2::text IS NULL OR j.kind = $2) AND ($3::int8 IS NULL OR j.id < $3) \
+         ORDER BY j.id DESC LIMIT $4"
+    );
+    /// One job, as a JSON document.
+    JOB_BY_ID(UUID) = concat!("SELECT ", job_document!(), "::text FROM jobs j WHERE j.sourced_id = $1");
+    /// Runs a dead or cancelled job again, as actor `$1` from address `$2`: a word.
+    JOB_RETRY(INT8, TEXT, UUID) = "SELECT job_retry($1, $2::inet, $3)";
+    /// Cancels a ready or running job, as actor `$1` from address `$2`: a word.
+    JOB_CANCEL(INT8, TEXT, UUID) = "SELECT job_cancel($1, $2::inet, $3)";
 }
 
 #[cfg(test)]

@@ -34,6 +34,9 @@ struct Cli {
 enum Command {
     /// Run the API server (config from CAMPUSHUB_* variables, optional CAMPUSHUB_CONFIG file)
     Serve,
+    /// Run background jobs from the queue in PostgreSQL (email, reports) until SIGTERM; any
+    /// number of workers on any number of hosts share the queue
+    Worker,
     /// Apply pending schema migrations, or list applied and pending ones
     Migrate(MigrateArgs),
     /// Build a deterministic demo campus
@@ -201,6 +204,7 @@ fn grammar() -> clap::Command {
 fn dispatch(command: Command) -> i32 {
     match command {
         Command::Serve => serve(),
+        Command::Worker => worker(),
         Command::Migrate(args) => migrate_cmd(args.status),
         Command::Seed(args) => seed_cmd(args),
         Command::Db(DbCommand::Maintain(args)) => maintain_cmd(args),
@@ -355,6 +359,17 @@ fn serve() -> i32 {
         Err(e) => return fail(format!("could not install signal handlers: {e}")),
     };
     match crate::server::run(config, shutdown) {
+        Ok(()) => 0,
+        Err(e) => fail(e),
+    }
+}
+
+fn worker() -> i32 {
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match crate::worker::run(config) {
         Ok(()) => 0,
         Err(e) => fail(e),
     }

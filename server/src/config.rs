@@ -51,6 +51,8 @@ pub struct Config {
     pub rate_limits: campushub_cache::RateLimits,
     /// Serve `/debug/pprof/profile` (admins only): an in-process sampling profiler.
     pub profiling: bool,
+    /// What `campushub worker` reads.
+    pub worker: WorkerConfig,
     /// Where `/docs` finds its renderer (`redoc.standalone.js`, installed by the scripts);
     /// none: `/docs` answers 404.
     pub docs_dir: Option<std::path::PathBuf>,
@@ -202,7 +204,9 @@ impl Config {
         let cache = cache(&low)?;
         let auth = auth(&low)?;
         let ops = operations(&low)?;
+        let worker = worker(&low)?;
         Ok(Config {
+            worker,
             listen: serving.listen,
             shards: serving.shards,
             pin_cores: serving.pin_cores,
@@ -262,6 +266,20 @@ impl Config {
         line("pin_cores", self.pin_cores.to_string());
         line("hsts", self.hsts.to_string());
         line("profiling", self.profiling.to_string());
+        line("worker_concurrency", self.worker.concurrency.to_string());
+        line(
+            "worker_lease_s",
+            self.worker.lease.as_secs_f64().to_string(),
+        );
+        line("worker_poll_ms", self.worker.poll.as_millis().to_string());
+        line(
+            "worker_metrics_listen",
+            format!("{:?}", self.worker.metrics_listen.to_string()),
+        );
+        line(
+            "worker_keep_done_days",
+            (self.worker.keep_done.as_secs() / 86_400).to_string(),
+        );
         if let Some(d) = &self.docs_dir {
             line("docs_dir", format!("{:?}", d.display().to_string()));
         }
@@ -704,6 +722,48 @@ fn operations(low: &LowConfig) -> Result<Operations, ConfigError> {
     })
 }
 
+/// What `campushub worker` reads.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Jobs one worker process runs at once.
+    pub concurrency: u32,
+    /// How long a claimed job stays the worker's without a renewal (renewed every third of
+    /// it): a worker that dies loses its jobs to another this long after its last renewal.
+    pub lease: Duration,
+    /// How often an idle worker looks for ready jobs.
+    pub poll: Duration,
+    /// The worker's own `/metrics` and `/healthz`.
+    pub metrics_listen: SocketAddr,
+    /// Done and cancelled jobs are deleted this long after they finished.
+    pub keep_done: Duration,
+}
+
+fn worker(low: &LowConfig) -> Result<WorkerConfig, ConfigError> {
+    let lease = low.worker_lease_s.seconds(30.0)?;
+    if lease < Duration::from_secs(3) {
+        return Err(low
+            .worker_lease_s
+            .error("must be at least 3 seconds (the lease is renewed every third of it)"));
+    }
+    let listen = low
+        .worker_metrics_listen
+        .text()
+        .unwrap_or_else(|| "127.0.0.1:9464".into());
+    let metrics_listen = listen.parse().map_err(|_| {
+        low.worker_metrics_listen
+            .error(format!("{listen:?} is not HOST:PORT"))
+    })?;
+    Ok(WorkerConfig {
+        concurrency: low.worker_concurrency.number(8, 1..=256)?,
+        lease,
+        poll: Duration::from_millis(low.worker_poll_ms.number(500, 10..=60_000)?),
+        metrics_listen,
+        keep_done: Duration::from_secs(
+            u64::from(low.worker_keep_done_days.number(7, 1..=3650)?) * 86_400,
+        ),
+    })
+}
+
 // The low level: every setting as found, before any check.
 
 /// One setting as found: its variable's text, which wins, and the file's value.
@@ -879,6 +939,11 @@ settings! {
     password_queue: u32,
     profile_cache_entries: u32,
     profile_l2: bool,
+    worker_concurrency: u32,
+    worker_lease_s: f64,
+    worker_poll_ms: u64,
+    worker_metrics_listen: String,
+    worker_keep_done_days: u32,
 }
 
 impl LowConfig {

@@ -25,3 +25,4 @@ pub mod server;
 pub mod shard;
 pub mod shutdown;
 pub mod tune;
+pub mod worker;

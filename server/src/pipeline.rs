@@ -7,7 +7,7 @@ use crate::api_error::ApiError;
 use crate::auth::caller;
 use crate::handlers::{
     admin, api_keys, attendance, audit, auth, catalog, credentials, debug, departments, docs,
-    exams, health, people, roles, students,
+    exams, health, jobs, people, roles, students,
 };
 use crate::http::{Method, Response};
 use crate::openapi;

@@ -285,6 +285,22 @@ macro_rules! routes {
     CacheClear "/api/v1/admin/cache/clear" ["api", "v1", "admin", "cache", "clear"] Read Caller {
         POST => admin::clear_cache, Institution(CacheManage), () -> 200 "CacheCleared", "Drop every cached profile, principal, key and summary, on every instance";
     }
+    /// `/api/v1/admin/jobs`: the job queue, for operators.
+    Jobs "/api/v1/admin/jobs" ["api", "v1", "admin", "jobs"] Read Caller {
+        GET => jobs::list, Institution(JobsManage), () -> 200 "JobPage", "Background jobs, newest first, by state and kind, keyset-paginated" ["state:string", "kind:string", "limit:integer", "cursor:string"];
+    }
+    /// `/api/v1/admin/jobs/{id}`: one job.
+    Job "/api/v1/admin/jobs/{id}" ["api", "v1", "admin", "jobs", id] Read Caller {
+        GET => jobs::get, Institution(JobsManage), () -> 200 "Job", "One background job, with its last error";
+    }
+    /// `/api/v1/admin/jobs/{id}/retry`: run a dead or cancelled job again.
+    JobRetry "/api/v1/admin/jobs/{id}/retry" ["api", "v1", "admin", "jobs", id, "retry"] Read Caller {
+        POST => jobs::retry, Institution(JobsManage), () -> 200 "Job", "Run a dead or cancelled job again, attempts from zero (audited)";
+    }
+    /// `/api/v1/admin/jobs/{id}/cancel`: stop a ready or running job.
+    JobCancel "/api/v1/admin/jobs/{id}/cancel" ["api", "v1", "admin", "jobs", id, "cancel"] Read Caller {
+        POST => jobs::cancel, Institution(JobsManage), () -> 200 "Job", "Cancel a ready or running job (audited)";
+    }
     /// `/api/v1/departments`: the public department directory.
     Departments "/api/v1/departments" ["api", "v1", "departments"] Admin Caller {
         GET => departments::list, Public, () -> 200 "DepartmentPage", "Active departments by identifier, keyset-paginated" ["limit:integer", "after:string"];

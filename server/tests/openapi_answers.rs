@@ -441,6 +441,55 @@ fn every_answer_of_every_operation_validates_against_the_document() {
     );
     a.call("DELETE", &role_path, Some(&admin), None, 204);
 
+    // The job queue: a job due tomorrow (no worker takes it meanwhile), cancelled, retried.
+    let job = common::sql_one(
+        "SELECT job_id FROM job_enqueue('noop', '{}'::jsonb, 100, now() + interval '1 day')",
+    );
+    let job_path = format!("/api/v1/admin/jobs/{job}");
+    a.call(
+        "GET",
+        "/api/v1/admin/jobs?state=ready&kind=noop&limit=2",
+        Some(&admin),
+        None,
+        200,
+    );
+    a.call(
+        "GET",
+        "/api/v1/admin/jobs?state=lost",
+        Some(&admin),
+        None,
+        400,
+    );
+    a.call("GET", &job_path, Some(&admin), None, 200);
+    a.call(
+        "POST",
+        &format!("{job_path}/retry"),
+        Some(&admin),
+        None,
+        409,
+    );
+    a.call(
+        "POST",
+        &format!("{job_path}/cancel"),
+        Some(&admin),
+        None,
+        200,
+    );
+    a.call(
+        "POST",
+        &format!("{job_path}/cancel"),
+        Some(&admin),
+        None,
+        409,
+    );
+    a.call(
+        "POST",
+        &format!("{job_path}/retry"),
+        Some(&admin),
+        None,
+        200,
+    );
+
     // API keys and the audit trail.
     let new_key = json!({"name": format!("conf-{}", c.t), "expires_in_days": 1, "bindings": [{"role": "registrar", "scope": {"type": "institution", "sourced_id": institution}}]}).to_string();
     let key = a.call(

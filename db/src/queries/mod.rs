@@ -5,6 +5,7 @@ pub mod access;
 pub mod api_keys;
 pub mod campus;
 pub mod departments;
+pub mod jobs;
 pub mod students;
 pub mod users;
 pub mod word;

@@ -39,6 +39,10 @@ words! {
     Ok = "ok",
     /// The target does not exist.
     NotFound = "not_found",
+    /// A job that is not dead or cancelled cannot be retried.
+    NotRetryable = "not_retryable",
+    /// A job that is not ready or running cannot be cancelled.
+    NotCancellable = "not_cancellable",
     /// `If-Match` named an older version.
     Stale = "stale",
     /// Already there (a session for that date and period, a role or binding).

@@ -35,6 +35,8 @@ pub enum Permission {
     ExamsPublish,
     /// `exams.read`.
     ExamsRead,
+    /// `jobs.manage`.
+    JobsManage,
     /// `roles.manage`.
     RolesManage,
     /// `staff.read`.
@@ -67,6 +69,7 @@ impl Permission {
             Permission::ExamsGrade => "exams.grade",
             Permission::ExamsPublish => "exams.publish",
             Permission::ExamsRead => "exams.read",
+            Permission::JobsManage => "jobs.manage",
             Permission::RolesManage => "roles.manage",
             Permission::StaffRead => "staff.read",
             Permission::StaffWrite => "staff.write",
@@ -93,6 +96,7 @@ impl Permission {
             "exams.grade" => Permission::ExamsGrade,
             "exams.publish" => Permission::ExamsPublish,
             "exams.read" => Permission::ExamsRead,
+            "jobs.manage" => Permission::JobsManage,
             "roles.manage" => Permission::RolesManage,
             "staff.read" => Permission::StaffRead,
             "staff.write" => Permission::StaffWrite,

@@ -18,6 +18,7 @@ pub mod docs;
 pub mod exams;
 pub mod fields;
 pub mod health;
+pub mod jobs;
 pub mod people;
 pub mod roles;
 pub mod students;

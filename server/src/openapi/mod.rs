@@ -107,6 +107,8 @@ fn components() -> Value {
         ResultIn,
         ResultSheet,
         OpenApiDocument,
+        Job,
+        JobPage,
     );
     // The types the server itself encodes and decodes.
     let c = with_types!(

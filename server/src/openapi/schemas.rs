@@ -642,3 +642,42 @@ pub struct OpenApiDocument {
     #[schema(value_type = Object)]
     components: serde_json::Value,
 }
+
+/// A background job (built in SQL: `job_document!` in db/src/statements.rs).
+#[derive(ToSchema)]
+pub struct Job {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    /// What it runs: `noop`, `email.send`, ...
+    kind: String,
+    /// `ready`, `running`, `done`, `dead` or `cancelled`.
+    state: String,
+    /// Lower runs first.
+    priority: i32,
+    /// Attempts made (a running job's current attempt counts).
+    attempts: i32,
+    max_attempts: i32,
+    #[schema(format = DateTime)]
+    run_at: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    started_at: Option<String>,
+    #[schema(format = DateTime)]
+    finished_at: Option<String>,
+    /// The last failure, kept when the job is dead.
+    last_error: Option<String>,
+    /// The worker holding it (`host:pid`) while it runs.
+    worker: Option<String>,
+    /// Its input, as the kind reads it.
+    #[schema(value_type = Object)]
+    payload: serde_json::Value,
+}
+
+/// A page of jobs.
+#[derive(ToSchema)]
+pub struct JobPage {
+    jobs: Vec<Job>,
+    /// The `cursor` of the next page; null on the last.
+    next_cursor: Option<String>,
+}

@@ -1,0 +1,140 @@
+//! The job queue for operators: `GET /api/v1/admin/jobs` (newest first, filtered by state and
+//! kind, keyset pages), `GET /api/v1/admin/jobs/{id}`, and `POST .../{id}/retry` (a dead or
+//! cancelled job runs again) and `.../cancel` (a ready or running job stops: a running job's
+//! worker finds it no longer its own at its next lease renewal). Needs `jobs.manage` for the
+//! whole institution; retries and cancels are audited.
+
+use campushub_db::queries::jobs;
+use campushub_db::queries::word::Word;
+
+use super::campus::{cursor, parse_cursor, parse_limit};
+use super::{query_pairs, Request};
+use crate::api_error::ApiError;
+use crate::http::Response;
+use crate::shard::Shard;
+
+/// Jobs per page unless `limit` says otherwise.
+const DEFAULT_LIMIT: i64 = 50;
+
+/// The states a job can be in.
+const STATES: [&str; 5] = ["ready", "running", "done", "dead", "cancelled"];
+
+fn job_id(req: &Request<'_>) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::try_parse(req.param)
+        .map_err(|_| ApiError::BadParameter("The job id must be a UUID.".into()))
+}
+
+/// `GET /api/v1/admin/jobs?state=&kind=&limit=&cursor=`.
+pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let mut state = None;
+    let mut kind = None;
+    let mut limit = DEFAULT_LIMIT;
+    let mut after = None;
+    for pair in query_pairs(req.query) {
+        let (k, v) = pair?;
+        match k.as_str() {
+            "state" => {
+                state = Some(STATES.into_iter().find(|s| *s == v).ok_or_else(|| {
+                    ApiError::BadParameter(
+                        "`state` is ready, running, done, dead or cancelled.".into(),
+                    )
+                })?);
+            }
+            "kind" => {
+                let ok = !v.is_empty()
+                    && v.len() <= 64
+                    && v.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.'
+                    });
+                if !ok {
+                    return Err(ApiError::BadParameter(
+                        "`kind` is a job kind: lower-case letters, digits, `_` and `.`.".into(),
+                    ));
+                }
+                kind = Some(v);
+            }
+            "limit" => limit = parse_limit(&v)?,
+            "cursor" => after = Some(parse_cursor(&v)?),
+            _ => {
+                return Err(ApiError::BadParameter(
+                    "This route takes `state`, `kind`, `limit` and `cursor`.".into(),
+                ))
+            }
+        }
+    }
+    // One more than the page, to know whether another follows.
+    let rows = jobs::page(shard.db.primary(), state, kind.as_deref(), after, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    let shown = &rows[..rows.len().min(limit as usize)];
+    let mut body = String::with_capacity(64 + shown.iter().map(|r| r.1.len() + 1).sum::<usize>());
+    body.push_str("{\"jobs\":[");
+    for (i, (_, doc)) in shown.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(doc);
+    }
+    body.push_str("],\"next_cursor\":");
+    match shown.last().filter(|_| more) {
+        Some((id, _)) => {
+            body.push('"');
+            body.push_str(&cursor(*id));
+            body.push('"');
+        }
+        None => body.push_str("null"),
+    }
+    body.push('}');
+    Ok(Response::json(200, body.into_bytes()).with_header("Cache-Control", "no-store"))
+}
+
+/// `GET /api/v1/admin/jobs/{id}`.
+pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let id = job_id(req)?;
+    let doc = jobs::by_id(shard.db.primary(), id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Response::json(200, doc.into_bytes()).with_header("Cache-Control", "no-store"))
+}
+
+/// `POST /api/v1/admin/jobs/{id}/retry`: the job as it now is.
+pub async fn retry(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    change(shard, req, Change::Retry).await
+}
+
+/// `POST /api/v1/admin/jobs/{id}/cancel`: the job as it now is.
+pub async fn cancel(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    change(shard, req, Change::Cancel).await
+}
+
+enum Change {
+    Retry,
+    Cancel,
+}
+
+async fn change(shard: &Shard, req: &Request<'_>, what: Change) -> Result<Response, ApiError> {
+    let id = job_id(req)?;
+    let caller = req.caller()?;
+    let pool = shard.db.primary();
+    let (user, ip) = (caller.principal.user_id, req.peer.to_string());
+    let word = match what {
+        Change::Retry => jobs::retry(pool, user, &ip, id).await?,
+        Change::Cancel => jobs::cancel(pool, user, &ip, id).await?,
+    };
+    match word {
+        Word::Ok => {}
+        Word::NotFound => return Err(ApiError::NotFound),
+        Word::NotRetryable => {
+            return Err(ApiError::Conflict(
+                "Only a dead or cancelled job can be retried.".into(),
+            ))
+        }
+        Word::NotCancellable => {
+            return Err(ApiError::Conflict(
+                "Only a ready or running job can be cancelled.".into(),
+            ))
+        }
+        _ => return Err(ApiError::Internal),
+    }
+    let doc = jobs::by_id(pool, id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Response::json(200, doc.into_bytes()).with_header("Cache-Control", "no-store"))
+}

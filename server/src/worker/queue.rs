@@ -1,0 +1,215 @@
+//! The queue as the worker sees it: the calls to the SQL functions of migration 0015 (claim,
+//! renew, finish, fail, release, recover, clean up) and the figures `/metrics` shows. The
+//! rules (leases, attempts, backoff with jitter, dead after the last attempt) live in those
+//! functions, so every worker on every host applies the same ones.
+
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use tokio_postgres::types::Json;
+
+/// A job this worker holds: claimed, under its lease.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// Row id (never shown outside).
+    pub id: i64,
+    /// Public id.
+    pub sourced_id: uuid::Uuid,
+    /// What to run.
+    pub kind: String,
+    /// Its input.
+    pub payload: serde_json::Value,
+    /// This attempt's number (1 for the first): with the worker's name, whose the job is.
+    pub attempt: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// When it was enqueued.
+    pub created_at: std::time::SystemTime,
+}
+
+/// A failure of the queue's own statements: the database is away or refused.
+#[derive(Debug)]
+pub struct QueueError(pub String);
+
+impl std::fmt::Display for QueueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<tokio_postgres::Error> for QueueError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        QueueError(match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        })
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for QueueError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        QueueError(format!("no database connection: {e}"))
+    }
+}
+
+/// Claims up to `limit` ready jobs for `worker` under a lease of `lease`.
+pub async fn claim(
+    pool: &Pool,
+    worker: &str,
+    limit: i32,
+    lease: Duration,
+) -> Result<Vec<Claimed>, QueueError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT job_id, sourced_id, kind, payload, attempt, max_attempts, created_at \
+             FROM jobs_claim($1, $2, $3, NULL)",
+        )
+        .await?;
+    let rows = client
+        .query(&stmt, &[&worker, &limit, &lease_s(lease)])
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Claimed {
+                id: r.try_get(0)?,
+                sourced_id: r.try_get(1)?,
+                kind: r.try_get(2)?,
+                payload: r.try_get::<_, Json<serde_json::Value>>(3)?.0,
+                attempt: r.try_get(4)?,
+                max_attempts: r.try_get(5)?,
+                created_at: r.try_get(6)?,
+            })
+        })
+        .collect()
+}
+
+/// Renews the leases of `held` (id, attempt); answers the ids still this worker's.
+pub async fn renew(
+    pool: &Pool,
+    worker: &str,
+    held: &[(i64, i32)],
+    lease: Duration,
+) -> Result<Vec<i64>, QueueError> {
+    if held.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = held.iter().map(|h| h.0).collect();
+    let attempts: Vec<i32> = held.iter().map(|h| h.1).collect();
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached("SELECT job_id FROM jobs_renew($1, $2, $3, $4)")
+        .await?;
+    let rows = client
+        .query(&stmt, &[&worker, &ids, &attempts, &lease_s(lease)])
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(QueueError::from))
+        .collect()
+}
+
+/// Done; false when the job was no longer this worker's (lease lost, cancelled).
+pub async fn finish(pool: &Pool, worker: &str, job: &Claimed) -> Result<bool, QueueError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached("SELECT job_finish($1, $2, $3)")
+        .await?;
+    let row = client
+        .query_one(&stmt, &[&job.id, &worker, &job.attempt])
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Failed: the state it is now in (`ready` for a retry, `dead`), or `None` when it was no
+/// longer this worker's.
+pub async fn fail(
+    pool: &Pool,
+    worker: &str,
+    job: &Claimed,
+    error: &str,
+    permanent: bool,
+) -> Result<Option<String>, QueueError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached("SELECT job_fail($1, $2, $3, $4, $5)")
+        .await?;
+    let row = client
+        .query_one(&stmt, &[&job.id, &worker, &job.attempt, &error, &permanent])
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Hands an unfinished job back (shutting down): ready at once, the attempt not counted.
+pub async fn release(pool: &Pool, worker: &str, job: &Claimed) -> Result<bool, QueueError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached("SELECT job_release($1, $2, $3)")
+        .await?;
+    let row = client
+        .query_one(&stmt, &[&job.id, &worker, &job.attempt])
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// Jobs whose lease ran out become ready again (or dead); how many.
+pub async fn recover(pool: &Pool) -> Result<i32, QueueError> {
+    let client = pool.get().await?;
+    let stmt = client.prepare_cached("SELECT jobs_recover()").await?;
+    Ok(client.query_one(&stmt, &[]).await?.try_get(0)?)
+}
+
+/// Deletes done and cancelled jobs that finished more than `keep` ago, a bounded batch at a
+/// time; how many.
+pub async fn clean_up(pool: &Pool, keep: Duration) -> Result<u64, QueueError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
+             WHERE state IN ('done', 'cancelled') AND finished_at < now() - make_interval(secs => $1) \
+             LIMIT 10000)",
+        )
+        .await?;
+    Ok(client.execute(&stmt, &[&(keep.as_secs_f64())]).await?)
+}
+
+/// One row of the queue's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Depth {
+    /// Job kind.
+    pub kind: String,
+    /// `ready` (due now), `scheduled` (ready, due later), `running`, `dead`.
+    pub state: String,
+    /// Jobs.
+    pub jobs: i64,
+    /// Seconds the oldest has waited since it was due (ready), or since it was claimed.
+    pub oldest_s: f64,
+}
+
+/// Jobs per kind and state, and how long the oldest of each has waited.
+pub async fn depth(pool: &Pool) -> Result<Vec<Depth>, QueueError> {
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT kind, CASE WHEN state = 'ready' AND run_at > now() THEN 'scheduled' ELSE state END, \
+                    count(*), coalesce(extract(epoch FROM now() - min(CASE WHEN state = 'running' \
+                    THEN started_at WHEN state = 'ready' AND run_at <= now() THEN run_at \
+                    ELSE now() END))::float8, 0) \
+             FROM jobs WHERE state IN ('ready', 'running', 'dead') GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Depth {
+                kind: r.try_get(0)?,
+                state: r.try_get(1)?,
+                jobs: r.try_get(2)?,
+                oldest_s: r.try_get(3)?,
+            })
+        })
+        .collect()
+}
+
+fn lease_s(lease: Duration) -> i32 {
+    i32::try_from(lease.as_secs().max(1)).unwrap_or(i32::MAX)
+}
