@@ -359,6 +359,17 @@ fn exported_metric_names() -> String {
             names.contains("campushub_db_replica_lag_seconds")
         }
     ));
+    // And those a worker exports (the job queue's alerts use them).
+    let worker = common::worker::Worker::spawn(&[]);
+    let text = worker.metrics_text();
+    for name in text
+        .lines()
+        .filter(|l| l.starts_with("campushub_"))
+        .filter_map(|l| l.split(['{', ' ']).next())
+    {
+        names.push('\n');
+        names.push_str(name);
+    }
     names
 }
 
@@ -416,6 +427,24 @@ fn deploy_checks_reject_broken_files() {
             "cpu: \"4\"\n              memory: 2Gi\n          # Started",
             "cpu: \"8\"\n              memory: 2Gi\n          # Started",
             "must equal limits",
+        ),
+        (
+            "systemd/campushub-worker.service",
+            "ProtectKernelLogs=yes",
+            "ProtectKernelLog=yes",
+            "(campushub-worker.service)",
+        ),
+        (
+            "k8s/deployment-worker.yaml",
+            "args: [\"worker\"]",
+            "args: [\"serve\"]",
+            "must run `campushub worker`",
+        ),
+        (
+            "prometheus/alerts.yml",
+            "state=\"ready\"}) > 600",
+            "state=\"ready\"}) > 6000",
+            "promtool test rules",
         ),
         (
             "k8s/pdb.yaml",

@@ -9,6 +9,9 @@ use serde::Deserialize;
 
 use super::queue::Claimed;
 
+/// Every kind a worker runs (its figures show even when the queue holds none).
+pub const KINDS: &[&str] = &["noop"];
+
 /// How a job ended.
 #[derive(Debug, PartialEq)]
 pub enum Outcome {

@@ -134,34 +134,7 @@ impl Figures {
             self.recovered
         );
         match depth {
-            Some(rows) => {
-                let _ = writeln!(
-                    out,
-                    "# HELP campushub_jobs Jobs in the queue, by kind and state (ready: due now; scheduled: due later). The same for every worker: aggregate with max.\n# TYPE campushub_jobs gauge"
-                );
-                for d in rows {
-                    let _ = writeln!(
-                        out,
-                        "campushub_jobs{{kind=\"{}\",state=\"{}\"}} {}",
-                        d.kind, d.state, d.jobs
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "# HELP campushub_jobs_oldest_seconds How long the oldest job of a kind and state has waited: since it was due (ready) or claimed (running).\n# TYPE campushub_jobs_oldest_seconds gauge"
-                );
-                for d in rows
-                    .iter()
-                    .filter(|d| d.state == "ready" || d.state == "running")
-                {
-                    let _ = writeln!(
-                        out,
-                        "campushub_jobs_oldest_seconds{{kind=\"{}\",state=\"{}\"}} {}",
-                        d.kind, d.state, d.oldest_s
-                    );
-                }
-                let _ = writeln!(out, "campushub_jobs_depth_up 1");
-            }
+            Some(rows) => render_depth(&mut out, rows),
             None => {
                 let _ = writeln!(
                     out,
@@ -171,6 +144,52 @@ impl Figures {
         }
         out
     }
+}
+
+/// The states the depth is shown for, and those with an age.
+const DEPTH_STATES: [&str; 4] = ["ready", "scheduled", "running", "dead"];
+const AGED_STATES: [&str; 2] = ["ready", "running"];
+
+/// The queue's depth and age: every kind a worker runs and every kind in the queue, each state
+/// shown (0 when empty), so alerts see a zero rather than no series.
+fn render_depth(out: &mut String, rows: &[queue::Depth]) {
+    let mut kinds: Vec<&str> = super::kinds::KINDS.to_vec();
+    for r in rows {
+        if !kinds.contains(&r.kind.as_str()) {
+            kinds.push(&r.kind);
+        }
+    }
+    let find = |kind: &str, state: &str| rows.iter().find(|r| r.kind == kind && r.state == state);
+    let _ = writeln!(
+        out,
+        "# HELP campushub_jobs Jobs in the queue, by kind and state (ready: due now; scheduled: due later). The same for every worker: aggregate with max.\n# TYPE campushub_jobs gauge"
+    );
+    for kind in &kinds {
+        for state in DEPTH_STATES {
+            let n = find(kind, state).map_or(0, |r| r.jobs);
+            let _ = writeln!(
+                out,
+                "campushub_jobs{{kind=\"{kind}\",state=\"{state}\"}} {n}"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP campushub_jobs_oldest_seconds How long the oldest job of a kind and state has waited: since it was due (ready) or claimed (running); 0 when there is none.\n# TYPE campushub_jobs_oldest_seconds gauge"
+    );
+    for kind in &kinds {
+        for state in AGED_STATES {
+            let s = find(kind, state).map_or(0.0, |r| r.oldest_s);
+            let _ = writeln!(
+                out,
+                "campushub_jobs_oldest_seconds{{kind=\"{kind}\",state=\"{state}\"}} {s}"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP campushub_jobs_depth_up Whether the queue's depth could be read at this scrape.\n# TYPE campushub_jobs_depth_up gauge\ncampushub_jobs_depth_up 1"
+    );
 }
 
 /// Serves `/metrics` and `/healthz` on `listener` until the process ends.
@@ -250,6 +269,10 @@ mod tests {
         assert!(text.contains("campushub_worker_jobs_in_flight 0"));
         assert!(text.contains("campushub_jobs{kind=\"noop\",state=\"ready\"} 3"));
         assert!(text.contains("campushub_jobs_oldest_seconds{kind=\"noop\",state=\"ready\"} 1.5"));
+        // A kind a worker runs shows with zeros when the queue holds none of it.
+        assert!(f
+            .render(Some(&[]))
+            .contains("campushub_jobs{kind=\"noop\",state=\"dead\"} 0"));
         assert!(f.render(None).contains("campushub_jobs_depth_up 0"));
     }
 }
