@@ -158,46 +158,39 @@ BEGIN
 END
 $$;
 
--- Operators: a dead or cancelled job runs again (attempts from zero); a ready or running job
--- is cancelled (a running one's worker finds it no longer its own). Audited.
-CREATE FUNCTION job_retry(p_actor bigint, p_ip inet, p_job uuid)
+-- Operators: `retry` runs a dead or cancelled job again (attempts from zero); `cancel` stops a
+-- ready or running job (a running one's worker finds it no longer its own). Audited as
+-- jobs.retried / jobs.cancelled. Answers ok, not_found, or not_retryable / not_cancellable.
+CREATE FUNCTION job_operate(p_actor bigint, p_ip inet, p_job uuid, p_action text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     old_state text;
+    retry boolean := p_action = 'retry';
 BEGIN
+    IF p_action NOT IN ('retry', 'cancel') THEN
+        RAISE EXCEPTION 'job_operate: unknown action %', p_action;
+    END IF;
     SELECT state INTO old_state FROM jobs WHERE sourced_id = p_job FOR UPDATE;
     IF old_state IS NULL THEN
         RETURN 'not_found';
     END IF;
-    IF old_state NOT IN ('dead', 'cancelled') THEN
+    IF retry AND old_state NOT IN ('dead', 'cancelled') THEN
         RETURN 'not_retryable';
     END IF;
-    UPDATE jobs SET state = 'ready', attempts = 0, run_at = now(), finished_at = NULL,
-        updated_at = now()
-    WHERE sourced_id = p_job;
-    PERFORM audit_append(p_actor, 'jobs.retried', 'job', p_job::text, p_ip,
-                         jsonb_build_object('was', old_state));
-    RETURN 'ok';
-END
-$$;
-
-CREATE FUNCTION job_cancel(p_actor bigint, p_ip inet, p_job uuid)
-RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    old_state text;
-BEGIN
-    SELECT state INTO old_state FROM jobs WHERE sourced_id = p_job FOR UPDATE;
-    IF old_state IS NULL THEN
-        RETURN 'not_found';
-    END IF;
-    IF old_state NOT IN ('ready', 'running') THEN
+    IF NOT retry AND old_state NOT IN ('ready', 'running') THEN
         RETURN 'not_cancellable';
     END IF;
-    UPDATE jobs SET state = 'cancelled', finished_at = now(), worker = NULL, lease_until = NULL,
-        updated_at = now()
-    WHERE sourced_id = p_job;
-    PERFORM audit_append(p_actor, 'jobs.cancelled', 'job', p_job::text, p_ip,
-                         jsonb_build_object('was', old_state));
+    IF retry THEN
+        UPDATE jobs SET state = 'ready', attempts = 0, run_at = now(), finished_at = NULL,
+            updated_at = now()
+        WHERE sourced_id = p_job;
+    ELSE
+        UPDATE jobs SET state = 'cancelled', finished_at = now(), worker = NULL,
+            lease_until = NULL, updated_at = now()
+        WHERE sourced_id = p_job;
+    END IF;
+    PERFORM audit_append(p_actor, CASE WHEN retry THEN 'jobs.retried' ELSE 'jobs.cancelled' END,
+                         'job', p_job::text, p_ip, jsonb_build_object('was', old_state));
     RETURN 'ok';
 END
 $$;

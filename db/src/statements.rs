@@ -445,10 +445,9 @@ statements! {
     );
     /// One job, as a JSON document.
     JOB_BY_ID(UUID) = concat!("SELECT ", job_document!(), "::text FROM jobs j WHERE j.sourced_id = $1");
-    /// Runs a dead or cancelled job again, as actor `$1` from address `$2`: a word.
-    JOB_RETRY(INT8, TEXT, UUID) = "SELECT job_retry($1, $2::inet, $3)";
-    /// Cancels a ready or running job, as actor `$1` from address `$2`: a word.
-    JOB_CANCEL(INT8, TEXT, UUID) = "SELECT job_cancel($1, $2::inet, $3)";
+    /// Runs a dead or cancelled job again (`$4` = `retry`) or cancels a ready or running one
+    /// (`cancel`), as actor `$1` from address `$2`: a word.
+    JOB_OPERATE(INT8, TEXT, UUID, TEXT) = "SELECT job_operate($1, $2::inet, $3, $4)";
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use crate::queries::word::Word;
-use crate::statements::{JOBS_PAGE, JOB_BY_ID, JOB_CANCEL, JOB_RETRY};
+use crate::statements::{JOBS_PAGE, JOB_BY_ID, JOB_OPERATE};
 use crate::{DbError, Pool};
 
 /// Up to `limit` jobs, newest first, of `state` and `kind` (None: any), after row `after`:
@@ -43,20 +43,32 @@ pub async fn by_id(pool: &Pool, id: Uuid) -> Result<Option<String>, DbError> {
     }
 }
 
-/// Runs a dead or cancelled job again (audited as `actor` from `ip`).
-pub async fn retry(pool: &Pool, actor: i64, ip: &str, id: Uuid) -> Result<Word, DbError> {
-    let rows = pool.query(&JOB_RETRY, &[&actor, &ip, &id]).await?;
-    rows.first()
-        .ok_or_else(|| DbError::undecodable(&JOB_RETRY, "no row"))?
-        .try_get(0)
-        .map_err(|e| DbError::undecodable(&JOB_RETRY, e))
+/// What an operator does to a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// A dead or cancelled job runs again, attempts from zero.
+    Retry,
+    /// A ready or running job stops.
+    Cancel,
 }
 
-/// Cancels a ready or running job (audited as `actor` from `ip`).
-pub async fn cancel(pool: &Pool, actor: i64, ip: &str, id: Uuid) -> Result<Word, DbError> {
-    let rows = pool.query(&JOB_CANCEL, &[&actor, &ip, &id]).await?;
+/// Retries or cancels job `id` (audited as `actor` from `ip`).
+pub async fn operate(
+    pool: &Pool,
+    actor: i64,
+    ip: &str,
+    id: Uuid,
+    op: Operation,
+) -> Result<Word, DbError> {
+    let action = match op {
+        Operation::Retry => "retry",
+        Operation::Cancel => "cancel",
+    };
+    let rows = pool
+        .query(&JOB_OPERATE, &[&actor, &ip, &id, &action])
+        .await?;
     rows.first()
-        .ok_or_else(|| DbError::undecodable(&JOB_CANCEL, "no row"))?
+        .ok_or_else(|| DbError::undecodable(&JOB_OPERATE, "no row"))?
         .try_get(0)
-        .map_err(|e| DbError::undecodable(&JOB_CANCEL, e))
+        .map_err(|e| DbError::undecodable(&JOB_OPERATE, e))
 }

@@ -4,7 +4,7 @@
 //! worker finds it no longer its own at its next lease renewal). Needs `jobs.manage` for the
 //! whole institution; retries and cancels are audited.
 
-use campushub_db::queries::jobs;
+use campushub_db::queries::jobs::{self, Operation};
 use campushub_db::queries::word::Word;
 
 use super::campus::{cursor, parse_cursor, parse_limit};
@@ -98,29 +98,20 @@ pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError>
 
 /// `POST /api/v1/admin/jobs/{id}/retry`: the job as it now is.
 pub async fn retry(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    change(shard, req, Change::Retry).await
+    operate(shard, req, Operation::Retry).await
 }
 
 /// `POST /api/v1/admin/jobs/{id}/cancel`: the job as it now is.
 pub async fn cancel(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    change(shard, req, Change::Cancel).await
+    operate(shard, req, Operation::Cancel).await
 }
 
-enum Change {
-    Retry,
-    Cancel,
-}
-
-async fn change(shard: &Shard, req: &Request<'_>, what: Change) -> Result<Response, ApiError> {
+async fn operate(shard: &Shard, req: &Request<'_>, op: Operation) -> Result<Response, ApiError> {
     let id = job_id(req)?;
     let caller = req.caller()?;
     let pool = shard.db.primary();
-    let (user, ip) = (caller.principal.user_id, req.peer.to_string());
-    let word = match what {
-        Change::Retry => jobs::retry(pool, user, &ip, id).await?,
-        Change::Cancel => jobs::cancel(pool, user, &ip, id).await?,
-    };
-    match word {
+    let ip = req.peer.to_string();
+    match jobs::operate(pool, caller.principal.user_id, &ip, id, op).await? {
         Word::Ok => {}
         Word::NotFound => return Err(ApiError::NotFound),
         Word::NotRetryable => {

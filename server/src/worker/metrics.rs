@@ -150,6 +150,14 @@ impl Figures {
 const DEPTH_STATES: [&str; 4] = ["ready", "scheduled", "running", "dead"];
 const AGED_STATES: [&str; 2] = ["ready", "running"];
 
+/// A gauge family of the queue: name, help, the states it shows, the value of a row.
+type Family = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    fn(&queue::Depth) -> f64,
+);
+
 /// The queue's depth and age: every kind a worker runs and every kind in the queue, each state
 /// shown (0 when empty), so alerts see a zero rather than no series.
 fn render_depth(out: &mut String, rows: &[queue::Depth]) {
@@ -160,30 +168,27 @@ fn render_depth(out: &mut String, rows: &[queue::Depth]) {
         }
     }
     let find = |kind: &str, state: &str| rows.iter().find(|r| r.kind == kind && r.state == state);
-    let _ = writeln!(
-        out,
-        "# HELP campushub_jobs Jobs in the queue, by kind and state (ready: due now; scheduled: due later). The same for every worker: aggregate with max.\n# TYPE campushub_jobs gauge"
-    );
-    for kind in &kinds {
-        for state in DEPTH_STATES {
-            let n = find(kind, state).map_or(0, |r| r.jobs);
-            let _ = writeln!(
-                out,
-                "campushub_jobs{{kind=\"{kind}\",state=\"{state}\"}} {n}"
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP campushub_jobs_oldest_seconds How long the oldest job of a kind and state has waited: since it was due (ready) or claimed (running); 0 when there is none.\n# TYPE campushub_jobs_oldest_seconds gauge"
-    );
-    for kind in &kinds {
-        for state in AGED_STATES {
-            let s = find(kind, state).map_or(0.0, |r| r.oldest_s);
-            let _ = writeln!(
-                out,
-                "campushub_jobs_oldest_seconds{{kind=\"{kind}\",state=\"{state}\"}} {s}"
-            );
+    let families: [Family; 2] = [
+        (
+            "campushub_jobs",
+            "Jobs in the queue, by kind and state (ready: due now; scheduled: due later). The same for every worker: aggregate with max.",
+            &DEPTH_STATES,
+            |r| r.jobs as f64,
+        ),
+        (
+            "campushub_jobs_oldest_seconds",
+            "How long the oldest job of a kind and state has waited: since it was due (ready) or claimed (running); 0 when there is none.",
+            &AGED_STATES,
+            |r| r.oldest_s,
+        ),
+    ];
+    for (name, help, states, value) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for kind in &kinds {
+            for state in states {
+                let v = find(kind, state).map_or(0.0, value);
+                let _ = writeln!(out, "{name}{{kind=\"{kind}\",state=\"{state}\"}} {v}");
+            }
         }
     }
     let _ = writeln!(

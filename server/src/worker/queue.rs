@@ -110,10 +110,19 @@ pub async fn renew(
 
 /// Done; false when the job was no longer this worker's (lease lost, cancelled).
 pub async fn finish(pool: &Pool, worker: &str, job: &Claimed) -> Result<bool, QueueError> {
+    held_call(pool, "SELECT job_finish($1, $2, $3)", worker, job).await
+}
+
+/// Calls `sql`, a function of (job, worker, attempt) answering whether the job was still
+/// this worker's.
+async fn held_call(
+    pool: &Pool,
+    sql: &str,
+    worker: &str,
+    job: &Claimed,
+) -> Result<bool, QueueError> {
     let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached("SELECT job_finish($1, $2, $3)")
-        .await?;
+    let stmt = client.prepare_cached(sql).await?;
     let row = client
         .query_one(&stmt, &[&job.id, &worker, &job.attempt])
         .await?;
@@ -141,14 +150,7 @@ pub async fn fail(
 
 /// Hands an unfinished job back (shutting down): ready at once, the attempt not counted.
 pub async fn release(pool: &Pool, worker: &str, job: &Claimed) -> Result<bool, QueueError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached("SELECT job_release($1, $2, $3)")
-        .await?;
-    let row = client
-        .query_one(&stmt, &[&job.id, &worker, &job.attempt])
-        .await?;
-    Ok(row.try_get(0)?)
+    held_call(pool, "SELECT job_release($1, $2, $3)", worker, job).await
 }
 
 /// Jobs whose lease ran out become ready again (or dead); how many.
