@@ -16,7 +16,7 @@ fn a_migrated_database_gets_its_first_administrator_who_can_log_in() {
     assert_eq!(one("SELECT count(*) FROM roles WHERE builtin"), "7");
     assert_eq!(
         one("SELECT count(*) FROM role_permissions rp JOIN roles r ON r.id = rp.role_id WHERE r.name = 'admin'"),
-        "20"
+        "21"
     );
     assert_eq!(one("SELECT count(*) FROM users"), "0");
 
