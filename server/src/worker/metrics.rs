@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_postgres::Pool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -198,14 +197,14 @@ fn render_depth(out: &mut String, rows: &[queue::Depth]) {
 }
 
 /// Serves `/metrics` and `/healthz` on `listener` until the process ends.
-pub async fn serve(listener: TcpListener, figures: Shared, pool: Pool) {
+pub async fn serve(listener: TcpListener, figures: Shared, db: queue::Db) {
     loop {
         let Ok((mut stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let figures = Arc::clone(&figures);
-        let pool = pool.clone();
+        let db = db.clone();
         tokio::spawn(async move {
             let mut head = Vec::with_capacity(512);
             let mut buf = [0u8; 1024];
@@ -225,7 +224,7 @@ pub async fn serve(listener: TcpListener, figures: Shared, pool: Pool) {
             let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
             let (status, body) = match line {
                 l if l.starts_with(b"GET /metrics ") => {
-                    let depth = queue::depth(&pool).await.ok();
+                    let depth = queue::depth(&db).await.ok();
                     let text = match figures.lock() {
                         Ok(f) => f.render(depth.as_deref()),
                         Err(_) => String::new(),

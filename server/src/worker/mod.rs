@@ -43,7 +43,7 @@ type Held = Arc<Mutex<HashMap<i64, (Claimed, AbortHandle)>>>;
 /// Everything a job's task needs, cheap to clone.
 #[derive(Clone)]
 struct Ctx {
-    pool: Pool,
+    db: queue::Db,
     name: Arc<str>,
     figures: metrics::Shared,
     held: Held,
@@ -94,7 +94,10 @@ fn worker_name() -> String {
 async fn work(config: Config) -> Result<(), String> {
     let w = config.worker.clone();
     let ctx = Ctx {
-        pool: pool(&config)?,
+        db: queue::Db {
+            pool: pool(&config)?,
+            unnamed: config.statements == campushub_db::StatementMode::Unnamed,
+        },
         name: worker_name().into(),
         figures: Arc::default(),
         held: Arc::default(),
@@ -108,7 +111,7 @@ async fn work(config: Config) -> Result<(), String> {
     tokio::spawn(metrics::serve(
         listener,
         Arc::clone(&ctx.figures),
-        ctx.pool.clone(),
+        ctx.db.clone(),
     ));
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(signals(stop_tx));
@@ -167,7 +170,7 @@ async fn claim_loop(ctx: &Ctx, w: &WorkerConfig, mut stop: watch::Receiver<bool>
             continue;
         }
         let limit = i32::try_from(free).unwrap_or(i32::MAX);
-        match queue::claim(&ctx.pool, &ctx.name, limit, w.lease).await {
+        match queue::claim(&ctx.db, &ctx.name, limit, w.lease).await {
             Ok(jobs) if jobs.is_empty() => {
                 tokio::select! {
                     _ = tokio::time::sleep(idle) => {}
@@ -242,25 +245,26 @@ async fn run_one(ctx: Ctx, job: Claimed) {
 async fn settle(ctx: &Ctx, job: &Claimed, outcome: &Outcome) -> &'static str {
     let mut wait = Duration::from_millis(200);
     for _ in 0..6 {
-        let result = match outcome {
-            Outcome::Done => queue::finish(&ctx.pool, &ctx.name, job).await.map(|ours| {
-                if ours {
-                    "done"
-                } else {
-                    "lost"
+        let result =
+            match outcome {
+                Outcome::Done => queue::finish(&ctx.db, &ctx.name, job).await.map(|ours| {
+                    if ours {
+                        "done"
+                    } else {
+                        "lost"
+                    }
+                }),
+                Outcome::Retry(e) | Outcome::Permanent(e) => {
+                    let permanent = matches!(outcome, Outcome::Permanent(_));
+                    queue::fail(&ctx.db, &ctx.name, job, e, permanent)
+                        .await
+                        .map(|state| match state.as_deref() {
+                            Some("dead") => "dead",
+                            Some(_) => "retry",
+                            None => "lost",
+                        })
                 }
-            }),
-            Outcome::Retry(e) | Outcome::Permanent(e) => {
-                let permanent = matches!(outcome, Outcome::Permanent(_));
-                queue::fail(&ctx.pool, &ctx.name, job, e, permanent)
-                    .await
-                    .map(|state| match state.as_deref() {
-                        Some("dead") => "dead",
-                        Some(_) => "retry",
-                        None => "lost",
-                    })
-            }
-        };
+            };
         match result {
             Ok(ended) => return ended,
             Err(e) => {
@@ -298,7 +302,7 @@ async fn renew_leases(ctx: Ctx, lease: Duration) {
         if held.is_empty() {
             continue;
         }
-        match queue::renew(&ctx.pool, &ctx.name, &held, lease).await {
+        match queue::renew(&ctx.db, &ctx.name, &held, lease).await {
             Ok(still) => {
                 let lost: Vec<(Claimed, AbortHandle)> = match ctx.held.lock() {
                     Ok(mut h) => held
@@ -330,7 +334,7 @@ async fn renew_leases(ctx: Ctx, lease: Duration) {
 async fn housekeeping(ctx: Ctx, keep_done: Duration) {
     let mut last_clean_up: Option<Instant> = None;
     loop {
-        match queue::recover(&ctx.pool).await {
+        match queue::recover(&ctx.db).await {
             Ok(n) if n > 0 => {
                 if let Ok(mut f) = ctx.figures.lock() {
                     f.recovered(u64::try_from(n).unwrap_or(0));
@@ -345,7 +349,7 @@ async fn housekeeping(ctx: Ctx, keep_done: Duration) {
             Err(e) => note_queue_error(&ctx, "recover", &e),
         }
         if last_clean_up.is_none_or(|t| t.elapsed() >= CLEAN_UP_EVERY) {
-            match queue::clean_up(&ctx.pool, keep_done).await {
+            match queue::clean_up(&ctx.db, keep_done).await {
                 Ok(_) => last_clean_up = Some(Instant::now()),
                 Err(e) => note_queue_error(&ctx, "clean up", &e),
             }
@@ -370,7 +374,7 @@ async fn drain(ctx: &Ctx, tasks: &mut JoinSet<()>, grace: Duration) {
     };
     for (job, task) in left {
         task.abort();
-        let handed_back = queue::release(&ctx.pool, &ctx.name, &job).await;
+        let handed_back = queue::release(&ctx.db, &ctx.name, &job).await;
         if let Ok(mut f) = ctx.figures.lock() {
             f.ended(&job.kind, "released", Duration::ZERO);
         }

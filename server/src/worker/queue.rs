@@ -6,7 +6,53 @@
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql, Type};
+use tokio_postgres::Row;
+
+/// The worker's database: its pool, and how statements are sent. Named statements prepared
+/// once per connection (PgBouncer's session pool, or PostgreSQL itself), or unnamed ones in
+/// one round trip each (`CAMPUSHUB_STATEMENTS=unnamed`: PgBouncer's transaction pool, which
+/// keeps no named statement), as the server does.
+#[derive(Clone)]
+pub struct Db {
+    /// The connections.
+    pub pool: Pool,
+    /// Unnamed statements (`query_typed`).
+    pub unnamed: bool,
+}
+
+impl Db {
+    /// Runs `sql` with its typed parameters.
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, QueueError> {
+        let client = self.pool.get().await?;
+        if self.unnamed {
+            return Ok(client.query_typed(sql, params).await?);
+        }
+        let stmt = client.prepare_cached(sql).await?;
+        let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
+        Ok(client.query(&stmt, &values).await?)
+    }
+
+    /// The first column of the one row `sql` answers.
+    async fn one<T>(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<T, QueueError>
+    where
+        T: for<'a> tokio_postgres::types::FromSql<'a>,
+    {
+        let rows = self.query(sql, params).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| QueueError(format!("no row from {sql}")))?;
+        Ok(row.try_get(0)?)
+    }
+}
 
 /// A job this worker holds: claimed, under its lease.
 #[derive(Debug, Clone)]
@@ -54,20 +100,21 @@ impl From<deadpool_postgres::PoolError> for QueueError {
 
 /// Claims up to `limit` ready jobs for `worker` under a lease of `lease`.
 pub async fn claim(
-    pool: &Pool,
+    db: &Db,
     worker: &str,
     limit: i32,
     lease: Duration,
 ) -> Result<Vec<Claimed>, QueueError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
+    let rows = db
+        .query(
             "SELECT job_id, sourced_id, kind, payload, attempt, max_attempts, created_at \
              FROM jobs_claim($1, $2, $3, NULL)",
+            &[
+                (&worker, Type::TEXT),
+                (&limit, Type::INT4),
+                (&lease_s(lease), Type::INT4),
+            ],
         )
-        .await?;
-    let rows = client
-        .query(&stmt, &[&worker, &limit, &lease_s(lease)])
         .await?;
     rows.iter()
         .map(|r| {
@@ -86,7 +133,7 @@ pub async fn claim(
 
 /// Renews the leases of `held` (id, attempt); answers the ids still this worker's.
 pub async fn renew(
-    pool: &Pool,
+    db: &Db,
     worker: &str,
     held: &[(i64, i32)],
     lease: Duration,
@@ -96,12 +143,16 @@ pub async fn renew(
     }
     let ids: Vec<i64> = held.iter().map(|h| h.0).collect();
     let attempts: Vec<i32> = held.iter().map(|h| h.1).collect();
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached("SELECT job_id FROM jobs_renew($1, $2, $3, $4)")
-        .await?;
-    let rows = client
-        .query(&stmt, &[&worker, &ids, &attempts, &lease_s(lease)])
+    let rows = db
+        .query(
+            "SELECT job_id FROM jobs_renew($1, $2, $3, $4)",
+            &[
+                (&worker, Type::TEXT),
+                (&ids, Type::INT8_ARRAY),
+                (&attempts, Type::INT4_ARRAY),
+                (&lease_s(lease), Type::INT4),
+            ],
+        )
         .await?;
     rows.iter()
         .map(|r| r.try_get(0).map_err(QueueError::from))
@@ -109,69 +160,66 @@ pub async fn renew(
 }
 
 /// Done; false when the job was no longer this worker's (lease lost, cancelled).
-pub async fn finish(pool: &Pool, worker: &str, job: &Claimed) -> Result<bool, QueueError> {
-    held_call(pool, "SELECT job_finish($1, $2, $3)", worker, job).await
+pub async fn finish(db: &Db, worker: &str, job: &Claimed) -> Result<bool, QueueError> {
+    held_call(db, "SELECT job_finish($1, $2, $3)", worker, job).await
 }
 
 /// Calls `sql`, a function of (job, worker, attempt) answering whether the job was still
 /// this worker's.
-async fn held_call(
-    pool: &Pool,
-    sql: &str,
-    worker: &str,
-    job: &Claimed,
-) -> Result<bool, QueueError> {
-    let client = pool.get().await?;
-    let stmt = client.prepare_cached(sql).await?;
-    let row = client
-        .query_one(&stmt, &[&job.id, &worker, &job.attempt])
-        .await?;
-    Ok(row.try_get(0)?)
+async fn held_call(db: &Db, sql: &str, worker: &str, job: &Claimed) -> Result<bool, QueueError> {
+    db.one(
+        sql,
+        &[
+            (&job.id, Type::INT8),
+            (&worker, Type::TEXT),
+            (&job.attempt, Type::INT4),
+        ],
+    )
+    .await
 }
 
 /// Failed: the state it is now in (`ready` for a retry, `dead`), or `None` when it was no
 /// longer this worker's.
 pub async fn fail(
-    pool: &Pool,
+    db: &Db,
     worker: &str,
     job: &Claimed,
     error: &str,
     permanent: bool,
 ) -> Result<Option<String>, QueueError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached("SELECT job_fail($1, $2, $3, $4, $5)")
-        .await?;
-    let row = client
-        .query_one(&stmt, &[&job.id, &worker, &job.attempt, &error, &permanent])
-        .await?;
-    Ok(row.try_get(0)?)
+    db.one(
+        "SELECT job_fail($1, $2, $3, $4, $5)",
+        &[
+            (&job.id, Type::INT8),
+            (&worker, Type::TEXT),
+            (&job.attempt, Type::INT4),
+            (&error, Type::TEXT),
+            (&permanent, Type::BOOL),
+        ],
+    )
+    .await
 }
 
 /// Hands an unfinished job back (shutting down): ready at once, the attempt not counted.
-pub async fn release(pool: &Pool, worker: &str, job: &Claimed) -> Result<bool, QueueError> {
-    held_call(pool, "SELECT job_release($1, $2, $3)", worker, job).await
+pub async fn release(db: &Db, worker: &str, job: &Claimed) -> Result<bool, QueueError> {
+    held_call(db, "SELECT job_release($1, $2, $3)", worker, job).await
 }
 
 /// Jobs whose lease ran out become ready again (or dead); how many.
-pub async fn recover(pool: &Pool) -> Result<i32, QueueError> {
-    let client = pool.get().await?;
-    let stmt = client.prepare_cached("SELECT jobs_recover()").await?;
-    Ok(client.query_one(&stmt, &[]).await?.try_get(0)?)
+pub async fn recover(db: &Db) -> Result<i32, QueueError> {
+    db.one("SELECT jobs_recover()", &[]).await
 }
 
 /// Deletes done and cancelled jobs that finished more than `keep` ago, a bounded batch at a
 /// time; how many.
-pub async fn clean_up(pool: &Pool, keep: Duration) -> Result<u64, QueueError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
-             WHERE state IN ('done', 'cancelled') AND finished_at < now() - make_interval(secs => $1) \
-             LIMIT 10000)",
-        )
-        .await?;
-    Ok(client.execute(&stmt, &[&(keep.as_secs_f64())]).await?)
+pub async fn clean_up(db: &Db, keep: Duration) -> Result<i64, QueueError> {
+    db.one(
+        "WITH gone AS (DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
+         WHERE state IN ('done', 'cancelled') AND finished_at < now() - make_interval(secs => $1) \
+         LIMIT 10000) RETURNING 1) SELECT count(*) FROM gone",
+        &[(&keep.as_secs_f64(), Type::FLOAT8)],
+    )
+    .await
 }
 
 /// One row of the queue's figures.
@@ -188,18 +236,17 @@ pub struct Depth {
 }
 
 /// Jobs per kind and state, and how long the oldest of each has waited.
-pub async fn depth(pool: &Pool) -> Result<Vec<Depth>, QueueError> {
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
+pub async fn depth(db: &Db) -> Result<Vec<Depth>, QueueError> {
+    let rows = db
+        .query(
             "SELECT kind, CASE WHEN state = 'ready' AND run_at > now() THEN 'scheduled' ELSE state END, \
                     count(*), coalesce(extract(epoch FROM now() - min(CASE WHEN state = 'running' \
                     THEN started_at WHEN state = 'ready' AND run_at <= now() THEN run_at \
                     ELSE now() END))::float8, 0) \
              FROM jobs WHERE state IN ('ready', 'running', 'dead') GROUP BY 1, 2 ORDER BY 1, 2",
+            &[],
         )
         .await?;
-    let rows = client.query(&stmt, &[]).await?;
     rows.iter()
         .map(|r| {
             Ok(Depth {
