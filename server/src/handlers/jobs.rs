@@ -7,22 +7,14 @@
 use campushub_db::queries::jobs::{self, Operation};
 use campushub_db::queries::word::Word;
 
-use super::campus::{cursor, parse_cursor, parse_limit};
+use super::campus::{page_response, parse_cursor, parse_limit, path_id, Paging, DEFAULT_LIMIT};
 use super::{query_pairs, Request};
 use crate::api_error::ApiError;
 use crate::http::Response;
 use crate::shard::Shard;
 
-/// Jobs per page unless `limit` says otherwise.
-const DEFAULT_LIMIT: i64 = 50;
-
 /// The states a job can be in.
 const STATES: [&str; 5] = ["ready", "running", "done", "dead", "cancelled"];
-
-fn job_id(req: &Request<'_>) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::try_parse(req.param)
-        .map_err(|_| ApiError::BadParameter("The job id must be a UUID.".into()))
-}
 
 /// `GET /api/v1/admin/jobs?state=&kind=&limit=&cursor=`.
 pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
@@ -64,32 +56,16 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
     }
     // One more than the page, to know whether another follows.
     let rows = jobs::page(shard.db.primary(), state, kind.as_deref(), after, limit + 1).await?;
-    let more = rows.len() as i64 > limit;
-    let shown = &rows[..rows.len().min(limit as usize)];
-    let mut body = String::with_capacity(64 + shown.iter().map(|r| r.1.len() + 1).sum::<usize>());
-    body.push_str("{\"jobs\":[");
-    for (i, (_, doc)) in shown.iter().enumerate() {
-        if i > 0 {
-            body.push(',');
-        }
-        body.push_str(doc);
-    }
-    body.push_str("],\"next_cursor\":");
-    match shown.last().filter(|_| more) {
-        Some((id, _)) => {
-            body.push('"');
-            body.push_str(&cursor(*id));
-            body.push('"');
-        }
-        None => body.push_str("null"),
-    }
-    body.push('}');
-    Ok(Response::json(200, body.into_bytes()).with_header("Cache-Control", "no-store"))
+    let paging = Paging {
+        limit,
+        ..Paging::default()
+    };
+    page_response("jobs", rows, &paging)
 }
 
 /// `GET /api/v1/admin/jobs/{id}`.
 pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let id = job_id(req)?;
+    let id = path_id(req, "job")?;
     let doc = jobs::by_id(shard.db.primary(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -107,7 +83,7 @@ pub async fn cancel(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
 }
 
 async fn operate(shard: &Shard, req: &Request<'_>, op: Operation) -> Result<Response, ApiError> {
-    let id = job_id(req)?;
+    let id = path_id(req, "job")?;
     let caller = req.caller()?;
     let pool = shard.db.primary();
     let ip = req.peer.to_string();
