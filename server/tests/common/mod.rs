@@ -59,38 +59,8 @@ impl TestServer {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("start campushub");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        {
-            let output = Arc::clone(&output);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if line.contains("\"msg\":\"listening\"") {
-                        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                        let _ = tx.send(v["addr"].as_str().unwrap().parse().unwrap());
-                    }
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
-        {
-            let output = Arc::clone(&output);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("server did not start: {:?}", output.lock().unwrap());
-            }
-        };
+        let (child, output, started) = spawn_until(&mut cmd, "listening");
+        let addr = started["addr"].as_str().unwrap().parse().unwrap();
         let server = TestServer {
             addr,
             child: Some(child),
@@ -760,4 +730,45 @@ pub fn run_ok(cmd: &mut Command, what: &str) -> std::process::Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Starts `cmd` (stdout and stderr piped) and keeps every line it prints; answers once it logs
+/// the JSON line whose `msg` is `started` (that line's fields), or fails the test with what it
+/// printed when 20 s pass first.
+pub fn spawn_until(
+    cmd: &mut Command,
+    started: &str,
+) -> (Child, Arc<Mutex<Vec<String>>>, serde_json::Value) {
+    let mut child = cmd.spawn().expect("start campushub");
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    let marker = format!("\"msg\":\"{started}\"");
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    {
+        let output = Arc::clone(&output);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains(&marker) {
+                    let _ = tx.send(serde_json::from_str(&line).unwrap());
+                }
+                output.lock().unwrap().push(line);
+            }
+        });
+    }
+    {
+        let output = Arc::clone(&output);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                output.lock().unwrap().push(line);
+            }
+        });
+    }
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(v) => (child, output, v),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("{started:?} never came: {:?}", output.lock().unwrap());
+        }
+    }
 }

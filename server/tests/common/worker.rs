@@ -3,7 +3,6 @@
 //! SIGKILL, its log lines kept.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -35,38 +34,9 @@ impl Worker {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("start campushub worker");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel::<(SocketAddr, String)>();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        {
-            let output = Arc::clone(&output);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if line.contains("\"msg\":\"worker started\"") {
-                        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                        let _ = tx.send((
-                            v["metrics"].as_str().unwrap().parse().unwrap(),
-                            v["worker"].as_str().unwrap().to_string(),
-                        ));
-                    }
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
-        {
-            let output = Arc::clone(&output);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
-        let Ok((metrics, name)) = rx.recv_timeout(Duration::from_secs(20)) else {
-            let _ = child.kill();
-            panic!("the worker did not start: {:?}", output.lock().unwrap());
-        };
+        let (child, output, started) = super::spawn_until(&mut cmd, "worker started");
+        let metrics = started["metrics"].as_str().unwrap().parse().unwrap();
+        let name = started["worker"].as_str().unwrap().to_string();
         Worker {
             child,
             metrics,
