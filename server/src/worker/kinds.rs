@@ -81,8 +81,6 @@ mod tests {
             kind: kind.into(),
             payload,
             attempt: 1,
-            max_attempts: 3,
-            created_at: std::time::SystemTime::now(),
         }
     }
 

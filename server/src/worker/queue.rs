@@ -67,10 +67,6 @@ pub struct Claimed {
     pub payload: serde_json::Value,
     /// This attempt's number (1 for the first): with the worker's name, whose the job is.
     pub attempt: i32,
-    /// Attempts allowed.
-    pub max_attempts: i32,
-    /// When it was enqueued.
-    pub created_at: std::time::SystemTime,
 }
 
 /// A failure of the queue's own statements: the database is away or refused.
@@ -107,7 +103,7 @@ pub async fn claim(
 ) -> Result<Vec<Claimed>, QueueError> {
     let rows = db
         .query(
-            "SELECT job_id, sourced_id, kind, payload, attempt, max_attempts, created_at \
+            "SELECT job_id, sourced_id, kind, payload, attempt \
              FROM jobs_claim($1, $2, $3, NULL)",
             &[
                 (&worker, Type::TEXT),
@@ -124,8 +120,6 @@ pub async fn claim(
                 kind: r.try_get(2)?,
                 payload: r.try_get::<_, Json<serde_json::Value>>(3)?.0,
                 attempt: r.try_get(4)?,
-                max_attempts: r.try_get(5)?,
-                created_at: r.try_get(6)?,
             })
         })
         .collect()
