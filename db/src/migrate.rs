@@ -96,6 +96,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "jobs",
         sql: include_str!("../migrations/0015_jobs.sql"),
     },
+    Migration {
+        version: 16,
+        name: "accounts",
+        sql: include_str!("../migrations/0016_accounts.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

@@ -448,6 +448,19 @@ statements! {
     /// Runs a dead or cancelled job again (`$4` = `retry`) or cancels a ready or running one
     /// (`cancel`), as actor `$1` from address `$2`: a word.
     JOB_OPERATE(INT8, TEXT, UUID, TEXT) = "SELECT job_operate($1, $2::inet, $3, $4)";
+    /// Enqueues job `$1` with payload `$2` (JSON text) at priority `$3` under idempotency key `$4`
+    /// (at most `$5` attempts): (job id, whether it is new).
+    JOB_ENQUEUE(TEXT, TEXT, INT4, TEXT, INT4) = "SELECT job_id, created FROM job_enqueue($1, $2::jsonb, $3, NULL, $4, $5)";
+    /// The departments (orgs.id) person `$1` belongs to: their own, or their linked students'.
+    USER_DEPARTMENTS(INT8) = "SELECT user_departments($1)";
+    /// Invites user `$3` as actor `$1` from `$2`: link `$4` with token hash `$5`, valid `$6` s:
+    /// (word, email job, expiry in RFC 3339).
+    ACCOUNT_INVITE(INT8, TEXT, INT8, UUID, BYTEA, INT4) = "SELECT outcome, job, \
+        to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+        FROM account_invite($1, $2::inet, $3, $4, $5, $6)";
+    /// Spends a link of purpose `$1` with token hash `$2`, setting password hash `$3`, from `$4`:
+    /// (word, users.id, authz version).
+    ACCOUNT_TOKEN_SPEND(TEXT, BYTEA, TEXT, TEXT) = "SELECT outcome, user_id, version FROM account_token_spend($1, $2, $3, $4::inet)";
 }
 
 #[cfg(test)]

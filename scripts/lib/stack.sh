@@ -1,32 +1,43 @@
 # shellcheck shell=bash
 # scripts/lib/stack.sh: owns the local service stack of campushub. One directory (DIR) holds a
-# PostgreSQL primary, an optional streaming replica, PgBouncer (transaction pooling) and Redis,
-# each on its own 127.0.0.1 port, started directly (no systemd). Services already on the machine
-# (a system PostgreSQL on 5432, Redis on 6379) are never used or touched.
+# PostgreSQL primary, an optional streaming replica, PgBouncer (transaction pooling), Redis and
+# an optional SMTP server (scripts/lib/smtp_server.py: aiosmtpd, STARTTLS and AUTH required,
+# delivers into a Maildir), each on its own 127.0.0.1 port, started directly (no systemd).
+# Services already on the machine (a system PostgreSQL on 5432, Redis on 6379, an MTA on 25) are
+# never used or touched.
 # Sourced by scripts/stack, scripts/up, scripts/down, scripts/test (and scripts/bench-engine).
 #
-#   ensure_packages                      install postgresql, pgbouncer, redis-server if missing
-#   stack_init [--fast] DIR PG_PORT PGB_PORT REDIS_PORT [REPLICA_PORT]
+#   ensure_packages                      install postgresql, pgbouncer, redis-server, openssl,
+#                                        python3-aiosmtpd if missing
+#   stack_init [--fast] DIR PG_PORT PGB_PORT REDIS_PORT [REPLICA_PORT [SMTP_PORT]]
 #                                        create the stack in DIR and start it; --fast (or
-#                                        STACK_FAST=1): fsync=off, synchronous_commit=off (tests)
+#                                        STACK_FAST=1): fsync=off, synchronous_commit=off (tests);
+#                                        REPLICA_PORT may be '' (no replica) before SMTP_PORT
 #   stack_exists DIR                     true when DIR holds a complete stack
 #   svc_start DIR SERVICE                start and wait (up to STACK_WAIT_S=30 s) until it accepts
 #   svc_stop DIR SERVICE                 stop and wait until the process is gone
-#                                        SERVICE: postgres|replica|pgbouncer|redis|all
+#                                        SERVICE: postgres|replica|pgbouncer|redis|smtp|all
 #   svc_status DIR [SERVICE]             one line per service: "NAME up|down 127.0.0.1:PORT"
+#   smtp_upgrade DIR SMTP_PORT           a stack made without the SMTP server gains it on
+#                                        SMTP_PORT (password, certificates, Maildir) and starts
+#                                        it; with one, makes what is missing and starts it
 #   write_env DIR LISTEN                 write DIR/env (CAMPUSHUB_* variables, shell-sourceable)
 #   free_port [N]                        print N (default 1) distinct free TCP ports on 127.0.0.1
 #   port_in_use PORT                     true when something accepts on 127.0.0.1:PORT
 #   wait_for SECONDS WHAT COMMAND...     retry COMMAND every 0.1 s; false + one-line error on timeout
 #   svc_running DIR SERVICE              true when SERVICE's process is alive
-#   stack_load_ports DIR (alias load_ports)  set PG_PORT PGB_PORT REDIS_PORT REPLICA_PORT
+#   stack_load_ports DIR (alias load_ports)  set PG_PORT PGB_PORT REDIS_PORT REPLICA_PORT SMTP_PORT
 #   stack_has_secrets DIR                true when DIR's services require passwords (stacks made
 #                                        before they did lack the secret files)
 #   stack_psql URL ARGS...               psql with URL's password moved into the environment
+#   smtp_python                          print a python3 that imports aiosmtpd
 #
-# DIR layout: ports (PG_PORT, PGB_PORT, REDIS_PORT, REPLICA_PORT; sourceable), env, pg/, replica/,
-# pgbouncer/{pgbouncer.ini,userlist.txt}, redis/ (working dir, redis.conf), run/ (sockets, pid
-# files), log/ (postgres.log, replica.log, pgbouncer.log, redis.log, initdb.log, basebackup.log).
+# DIR layout: ports (PG_PORT, PGB_PORT, REDIS_PORT, REPLICA_PORT, SMTP_PORT, the last two empty
+# when absent; sourceable), env, pg/, replica/, pgbouncer/{pgbouncer.ini,userlist.txt}, redis/
+# (working dir, redis.conf), smtp/ (ca.pem, server.pem, server.key), mail/ (the SMTP server's
+# Maildir: cur/ new/ tmp/, mode 0700; new/ holds one file per delivered message and recipient),
+# run/ (sockets, pid files), log/ (postgres.log, replica.log, pgbouncer.log, redis.log, smtp.log,
+# initdb.log, basebackup.log).
 #
 # Credentials: every TCP connection authenticates. Each secret is made once per DIR from
 # /dev/urandom as 64 hex digits (URL-safe) and every file holding one is mode 0600:
@@ -34,11 +45,20 @@
 #   replication_password   role replicator (REPLICATION only); replication.pgpass (postgres's)
 #                          holds it for pg_basebackup and the replica's primary_conninfo
 #   redis_password         Redis requirepass (redis/redis.conf)
+#   smtp_password          the SMTP server's AUTH (PLAIN, LOGIN; user campushub; only after
+#                          STARTTLS); smtp/server.key, the key of its TLS certificate (signed by
+#                          the CA in smtp/ca.pem, valid for IP 127.0.0.1 and DNS localhost;
+#                          the CA's key is deleted once it has signed)
 #   jwt_key                the HS256 signing key
+#   link_key               the key invitation and password-reset links are derived with
 #   env, pgpass            URLs with the passwords; a libpq password file (PGPASSFILE in env)
 # Errors: one line on stderr, then exit 1.
 
 STACK_WAIT_S=${STACK_WAIT_S:-30}
+# The directory of this file (smtp_server.py lies beside it).
+STACK_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+# The SMTP server's process name (smtp_server.py sets it; pid_is compares it).
+SMTP_COMM=campushub-smtp
 
 die() {
     printf 'error: %s\n' "$*" >&2
@@ -68,6 +88,19 @@ first_exe() {
 pgbouncer_bin() { first_exe pgbouncer /usr/sbin/pgbouncer /usr/bin/pgbouncer; }
 redis_bin() { first_exe redis-server /usr/bin/redis-server /usr/sbin/redis-server; }
 
+# smtp_python: a python3 that imports aiosmtpd. Debian's python3-aiosmtpd installs it for
+# /usr/bin/python3, which a pyenv or virtualenv python3 earlier on PATH does not see.
+smtp_python() {
+    local p
+    for p in "$(command -v python3 2>/dev/null)" /usr/bin/python3; do
+        if [ -n "$p" ] && [ -x "$p" ] && "$p" -c 'import aiosmtpd.smtp' >/dev/null 2>&1; then
+            printf '%s\n' "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
 # Raises the soft open-files limit toward the hard one (at most 65536), then execs "$@":
 # PgBouncer's max_client_conn = 2000 needs more than the usual 1024 descriptors. Run with
 # sh -c so it also works under runuser, whose PAM session resets the limit.
@@ -96,11 +129,14 @@ ensure_packages() {
     redis_bin >/dev/null || missing+=(redis-server)
     # The test suite checks tokens with PyJWT (tests/interop.rs); a missing tool fails it.
     command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+    # The stack's SMTP server (scripts/lib/smtp_server.py) and its certificates.
+    smtp_python >/dev/null || missing+=(python3-aiosmtpd)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     # scripts/test runs shellcheck on every script.
     command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
     [ ${#missing[@]} -gt 0 ] || return 0
     command -v apt-get >/dev/null 2>&1 \
-        || die "missing ${missing[*]}: install PostgreSQL (server and client), PgBouncer and Redis with your package manager, then retry"
+        || die "missing ${missing[*]}: install PostgreSQL (server and client), PgBouncer, Redis, OpenSSL and aiosmtpd for python3 with your package manager, then retry"
     if [ "$EUID" -ne 0 ]; then
         command -v sudo >/dev/null 2>&1 || die "missing ${missing[*]}: run as root or install sudo so apt-get can install them"
         sudo=(sudo)
@@ -108,7 +144,8 @@ ensure_packages() {
     echo "installing ${missing[*]} with apt-get" >&2
     { "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y "${missing[@]}"; } >&2 \
         || die "apt-get install ${missing[*]} failed"
-    { pg_bindir >/dev/null && pgbouncer_bin >/dev/null && redis_bin >/dev/null && command -v python3 >/dev/null && command -v shellcheck >/dev/null; } \
+    { pg_bindir >/dev/null && pgbouncer_bin >/dev/null && redis_bin >/dev/null && command -v python3 >/dev/null && command -v shellcheck >/dev/null \
+        && smtp_python >/dev/null && command -v openssl >/dev/null; } \
         || die "${missing[*]} still missing after apt-get install"
 }
 
@@ -218,7 +255,7 @@ wait_gone() {
 stack_load_ports() {
     [ -n "${1:-}" ] || die "no stack directory given"
     [ -f "$1/ports" ] || die "$1 is not a campushub stack (no $1/ports); create one with scripts/up or scripts/test"
-    PG_PORT="" PGB_PORT="" REDIS_PORT="" REPLICA_PORT=""
+    PG_PORT="" PGB_PORT="" REDIS_PORT="" REPLICA_PORT="" SMTP_PORT=""
     # shellcheck source=/dev/null
     . "$1/ports"
     { [ -n "$PG_PORT" ] && [ -n "$PGB_PORT" ] && [ -n "$REDIS_PORT" ]; } || die "$1/ports is incomplete"
@@ -240,12 +277,13 @@ stack_services() { # needs stack_load_ports first
     if [ -n "$REPLICA_PORT" ]; then echo replica; fi
     echo pgbouncer
     echo redis
+    if [ -n "$SMTP_PORT" ]; then echo smtp; fi
 }
 
 check_service() {
     case $1 in
-    postgres | replica | pgbouncer | redis | all) ;;
-    *) die "unknown service '$1' (postgres, replica, pgbouncer, redis, all)" ;;
+    postgres | replica | pgbouncer | redis | smtp | all) ;;
+    *) die "unknown service '$1' (postgres, replica, pgbouncer, redis, smtp, all)" ;;
     esac
 }
 
@@ -255,6 +293,7 @@ svc_port() {
     replica) echo "$REPLICA_PORT" ;;
     pgbouncer) echo "$PGB_PORT" ;;
     redis) echo "$REDIS_PORT" ;;
+    smtp) echo "$SMTP_PORT" ;;
     esac
 }
 
@@ -273,6 +312,7 @@ svc_pid() {
     replica) pidfile=$1/replica/postmaster.pid ;;
     pgbouncer) pidfile=$1/run/pgbouncer.pid name=pgbouncer ;;
     redis) pidfile=$1/run/redis.pid name="redis-server" ;;
+    smtp) pidfile=$1/run/smtp.pid name=$SMTP_COMM ;;
     *) return 1 ;;
     esac
     [ -f "$pidfile" ] || return 1
@@ -297,7 +337,18 @@ redis_ping() {
     ) 2>/dev/null
 }
 
-# svc_ready DIR SERVICE: the service accepts connections (pg_isready / PING / TCP connect).
+# smtp_greeting PORT: an SMTP server on 127.0.0.1:PORT greets with 220 (bash builtins only).
+smtp_greeting() {
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        IFS= read -r -t 2 reply <&3 || exit 1
+        printf 'QUIT\r\n' >&3
+        [[ $reply == "220 "* ]]
+    ) 2>/dev/null
+}
+
+# svc_ready DIR SERVICE: the service accepts connections (pg_isready / PING / TCP connect /
+# the SMTP greeting).
 svc_ready() {
     local port bin
     port=$(svc_port "$2")
@@ -311,6 +362,7 @@ svc_ready() {
         ;;
     pgbouncer) port_in_use "$port" ;;
     redis) redis_ping "$1" "$port" ;;
+    smtp) smtp_greeting "$port" ;;
     esac
 }
 
@@ -326,8 +378,8 @@ wait_ready() {
 }
 
 svc_start() {
-    [ $# -eq 2 ] || die "usage: svc_start DIR postgres|replica|pgbouncer|redis|all"
-    local dir=$1 svc=$2 s port bin data out
+    [ $# -eq 2 ] || die "usage: svc_start DIR postgres|replica|pgbouncer|redis|smtp|all"
+    local dir=$1 svc=$2 s port bin data out f
     check_service "$svc"
     stack_load_ports "$dir"
     if [ "$svc" = all ]; then
@@ -365,19 +417,34 @@ svc_start() {
             --pidfile "$dir/run/redis.pid" --logfile "$dir/log/redis.log" --dir "$dir/redis" 2>&1) \
             || die "redis did not start: ${out##*$'\n'} (see $dir/log/redis.log)"
         ;;
+    smtp)
+        bin=$(smtp_python) || die "no python3 with aiosmtpd (apt-get install python3-aiosmtpd; scripts/up installs it)"
+        for f in smtp_password smtp/ca.pem smtp/server.pem smtp/server.key; do
+            [ -s "$dir/$f" ] || die "$dir/$f is missing (smtp_upgrade $dir $port makes it)"
+        done
+        rm -f "$dir/run/smtp.pid"
+        # Its own session (setsid): Ctrl-C and a closed terminal do not reach it. The password
+        # stays in DIR/smtp_password, off the command line.
+        if command -v setsid >/dev/null 2>&1; then
+            setsid "$bin" "$STACK_LIB_DIR/smtp_server.py" --dir "$dir" --port "$port" </dev/null >>"$(svc_log "$dir" smtp)" 2>&1 &
+        else
+            nohup "$bin" "$STACK_LIB_DIR/smtp_server.py" --dir "$dir" --port "$port" </dev/null >>"$(svc_log "$dir" smtp)" 2>&1 &
+        fi
+        ;;
     esac
     wait_ready "$dir" "$svc"
 }
 
 svc_stop() {
-    [ $# -eq 2 ] || die "usage: svc_stop DIR postgres|replica|pgbouncer|redis|all"
+    [ $# -eq 2 ] || die "usage: svc_stop DIR postgres|replica|pgbouncer|redis|smtp|all"
     local dir=$1 svc=$2 s rc=0 pid bin data name=postgres
     check_service "$svc"
     stack_load_ports "$dir"
     if [ "$svc" = all ]; then
         # Clients first, the primary after its replica; one failure does not stop the rest.
-        for s in pgbouncer replica postgres redis; do
+        for s in pgbouncer replica postgres redis smtp; do
             if [ "$s" = replica ] && [ -z "$REPLICA_PORT" ]; then continue; fi
+            if [ "$s" = smtp ] && [ -z "$SMTP_PORT" ]; then continue; fi
             (svc_stop "$dir" "$s") || rc=1
         done
         return "$rc"
@@ -394,15 +461,19 @@ svc_stop() {
         fi
         wait_gone "$pid" postgres "$STACK_WAIT_S" || kill -QUIT "$pid" 2>/dev/null || true # immediate
         ;;
-    pgbouncer | redis)
-        if [ "$svc" = pgbouncer ]; then name=pgbouncer; else name="redis-server"; fi
+    pgbouncer | redis | smtp)
+        case $svc in
+        pgbouncer) name=pgbouncer ;;
+        redis) name="redis-server" ;;
+        smtp) name=$SMTP_COMM ;;
+        esac
         kill -TERM "$pid" 2>/dev/null || true
         wait_gone "$pid" "$name" 10 || kill -KILL "$pid" 2>/dev/null || true
         ;;
     esac
     wait_gone "$pid" "$name" 5 || die "$svc (pid $pid) did not stop"
     case $svc in
-    pgbouncer | redis) rm -f "$dir/run/$svc.pid" ;;
+    pgbouncer | redis | smtp) rm -f "$dir/run/$svc.pid" ;;
     esac
 }
 
@@ -477,29 +548,32 @@ stack_init() {
         fast=1
         shift
     fi
-    { [ $# -ge 4 ] && [ $# -le 5 ]; } || die "usage: stack_init [--fast] DIR PG_PORT PGB_PORT REDIS_PORT [REPLICA_PORT]"
-    local dir=$1 pg=$2 pgb=$3 redis=$4 replica=${5:-} p bin out
+    { [ $# -ge 4 ] && [ $# -le 6 ]; } || die "usage: stack_init [--fast] DIR PG_PORT PGB_PORT REDIS_PORT [REPLICA_PORT [SMTP_PORT]]"
+    local dir=$1 pg=$2 pgb=$3 redis=$4 replica=${5:-} smtp=${6:-} p bin out
     [[ $dir == /* ]] || dir=$PWD/$dir
     dir=${dir%/}
     [[ $dir =~ [[:space:]\'\"\\] ]] && die "stack directory '$dir' must not contain spaces, quotes or backslashes"
     [ $((${#dir} + 24)) -le 107 ] || die "stack directory $dir is too long for a Unix socket path"
-    for p in "$pg" "$pgb" "$redis" ${replica:+"$replica"}; do
+    for p in "$pg" "$pgb" "$redis" ${replica:+"$replica"} ${smtp:+"$smtp"}; do
         { [[ $p =~ ^[1-9][0-9]{0,4}$ ]] && [ "$p" -le 65535 ]; } || die "bad port '$p'"
         port_in_use "$p" && die "port $p on 127.0.0.1 is already taken by another program"
     done
-    [ -z "$(printf '%s\n' "$pg" "$pgb" "$redis" ${replica:+"$replica"} | sort | uniq -d)" ] \
+    [ -z "$(printf '%s\n' "$pg" "$pgb" "$redis" ${replica:+"$replica"} ${smtp:+"$smtp"} | sort | uniq -d)" ] \
         || die "the ports must be distinct"
     { [ ! -e "$dir/ports" ] && [ ! -e "$dir/pg" ]; } || die "$dir already holds a stack (start it with scripts/stack $dir start all)"
     bin=$(pg_bindir) || die "PostgreSQL not found under /usr/lib/postgresql/*/bin (run ensure_packages)"
     pgbouncer_bin >/dev/null || die "pgbouncer not found (run ensure_packages)"
     redis_bin >/dev/null || die "redis-server not found (run ensure_packages)"
+    if [ -n "$smtp" ]; then
+        smtp_python >/dev/null || die "no python3 with aiosmtpd (run ensure_packages)"
+        command -v openssl >/dev/null 2>&1 || die "openssl not found (run ensure_packages)"
+    fi
     if [ "$EUID" -eq 0 ]; then
         id -u postgres >/dev/null 2>&1 || die "no 'postgres' system user (install the postgresql package)"
     fi
 
     mkdir -p "$dir/run" "$dir/log" "$dir/pgbouncer" "$dir/redis" || die "cannot create $dir"
-    printf 'PG_PORT=%s\nPGB_PORT=%s\nREDIS_PORT=%s\nREPLICA_PORT=%s\n' "$pg" "$pgb" "$redis" "$replica" \
-        >"$dir/ports" || die "cannot write $dir/ports"
+    PG_PORT=$pg PGB_PORT=$pgb REDIS_PORT=$redis REPLICA_PORT=$replica SMTP_PORT=$smtp write_ports "$dir"
     if [ "$EUID" -eq 0 ]; then
         { chown -R postgres:postgres "$dir" && chmod 755 "$dir"; } || die "cannot hand $dir to the postgres user"
     fi
@@ -592,6 +666,107 @@ HBA
     (umask 077 && printf '# campushub local stack (scripts/lib/stack.sh)\nrequirepass %s\n' "$redis_pw" >"$dir/redis/redis.conf") \
         || die "cannot write $dir/redis/redis.conf"
     svc_start "$dir" redis
+    if [ -n "$smtp" ]; then
+        smtp_setup "$dir"
+        svc_start "$dir" smtp
+    fi
+}
+
+# write_ports DIR: DIR/ports from PG_PORT PGB_PORT REDIS_PORT REPLICA_PORT SMTP_PORT.
+write_ports() {
+    rm -f "$1/.ports.tmp"
+    {
+        printf 'PG_PORT=%s\nPGB_PORT=%s\nREDIS_PORT=%s\nREPLICA_PORT=%s\nSMTP_PORT=%s\n' \
+            "$PG_PORT" "$PGB_PORT" "$REDIS_PORT" "$REPLICA_PORT" "${SMTP_PORT:-}" >"$1/.ports.tmp" \
+            && chmod 644 "$1/.ports.tmp" && mv -f "$1/.ports.tmp" "$1/ports"
+    } || die "cannot write $1/ports"
+}
+
+# smtp_setup DIR: what the SMTP server needs, each part made only when missing: the password
+# (DIR/smtp_password), the Maildir (DIR/mail) and the certificates (smtp_certs).
+smtp_setup() {
+    local dir=$1 sub
+    stack_secret "$dir" smtp_password >/dev/null || exit 1
+    for sub in "" /cur /new /tmp; do
+        [ -d "$dir/mail$sub" ] || mkdir -m 700 "$dir/mail$sub" || die "cannot create the Maildir $dir/mail$sub"
+    done
+    smtp_certs "$dir"
+}
+
+# smtp_certs DIR: the SMTP server's TLS certificates in DIR/smtp, made once (all again when one
+# is missing): a CA (ca.pem: basicConstraints critical CA:TRUE, keyUsage keyCertSign, cRLSign)
+# that signs one server certificate (server.pem, key server.key mode 0600: CA:FALSE, keyUsage
+# digitalSignature, keyEncipherment, extendedKeyUsage serverAuth, subjectAltName IP:127.0.0.1,
+# DNS:localhost), RSA 2048, SHA-256, 3650 days. A client trusts ca.pem alone: webpki (rustls)
+# refuses a self-signed CA certificate presented as the server's own, hence a CA and a leaf.
+# The CA's key signs once and is deleted, so nothing else can ever be signed with it.
+smtp_certs() {
+    local d=$1/smtp out serial
+    if [ -s "$d/ca.pem" ] && [ -s "$d/server.pem" ] && [ -s "$d/server.key" ]; then return 0; fi
+    command -v openssl >/dev/null 2>&1 || die "openssl not found (run ensure_packages)"
+    rm -rf "$d"
+    (umask 077 && mkdir -p "$d") || die "cannot create $d"
+    cat >"$d/openssl.cnf" <<'CNF' || die "cannot write $d/openssl.cnf"
+# campushub local stack (scripts/lib/stack.sh): the SMTP server's certificates
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = campushub local stack CA
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+CNF
+    serial=0x$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+    if ! out=$({
+        umask 077 \
+            && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/ca.key" \
+            && openssl req -config "$d/openssl.cnf" -new -x509 -key "$d/ca.key" -extensions ca -sha256 \
+                -days 3650 -subj "/CN=campushub local stack CA" -out "$d/ca.pem" \
+            && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$d/server.key" \
+            && openssl req -config "$d/openssl.cnf" -new -key "$d/server.key" -subj /CN=localhost -out "$d/server.csr" \
+            && openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -set_serial "$serial" \
+                -sha256 -days 3650 -extfile "$d/openssl.cnf" -extensions server -out "$d/server.pem" \
+            && openssl verify -CAfile "$d/ca.pem" -purpose sslserver "$d/server.pem"
+    } 2>&1); then
+        rm -rf "$d"
+        die "cannot make the SMTP server's certificates: ${out##*$'\n'}"
+    fi
+    rm -f "$d/ca.key" "$d/server.csr" "$d/openssl.cnf"
+    { chmod 600 "$d/server.key" && chmod 644 "$d/ca.pem" "$d/server.pem" && chmod 755 "$d"; } \
+        || die "cannot set the modes of $d"
+}
+
+# smtp_upgrade DIR SMTP_PORT: a stack made before it had an SMTP server (no SMTP_PORT in
+# DIR/ports) gains one on SMTP_PORT: password, certificates, Maildir, then the port in DIR/ports.
+# A stack that has one keeps its port and gets whatever part is missing. Then starts it.
+smtp_upgrade() {
+    [ $# -eq 2 ] || die "usage: smtp_upgrade DIR SMTP_PORT"
+    local dir=$1 port=$2
+    stack_load_ports "$dir"
+    if [ -z "$SMTP_PORT" ]; then
+        { [[ $port =~ ^[1-9][0-9]{0,4}$ ]] && [ "$port" -le 65535 ]; } || die "bad port '$port'"
+        case " $PG_PORT $PGB_PORT $REDIS_PORT $REPLICA_PORT " in
+        *" $port "*) die "port $port is already one of the stack's in $dir" ;;
+        esac
+        port_in_use "$port" && die "port $port on 127.0.0.1 is already taken by another program"
+        smtp_python >/dev/null || die "no python3 with aiosmtpd (run ensure_packages)"
+        echo "adding an SMTP server to the stack in $dir: 127.0.0.1:$port, Maildir $dir/mail"
+        smtp_setup "$dir"
+        SMTP_PORT=$port write_ports "$dir"
+        stack_load_ports "$dir"
+    else
+        smtp_setup "$dir"
+    fi
+    svc_start "$dir" smtp
 }
 
 # PgBouncer's two pools over the one database (sizing: docs/src/operating.md, "Production layout"):
@@ -657,17 +832,23 @@ pgbouncer_upgrade() {
 
 write_env() {
     { [ $# -eq 2 ] || [ $# -eq 3 ]; } || die "usage: write_env DIR LISTEN [DOCS_DIR]"
-    local dir=$1 listen=$2 docs=${3:-} pg_pw redis_pw
+    local dir=$1 listen=$2 docs=${3:-} pg_pw redis_pw smtp_pw=""
     stack_load_ports "$dir"
     stack_has_secrets "$dir" \
         || die "the stack in $dir predates passwords (trust, no Redis password); recreate it (scripts/down --purge, then scripts/up)"
     pg_pw=$(stack_secret "$dir" pg_password) || exit 1
     redis_pw=$(stack_secret "$dir" redis_password) || exit 1
+    if [ -n "$SMTP_PORT" ]; then smtp_pw=$(stack_secret "$dir" smtp_password) || exit 1; fi
     if [ ! -s "$dir/jwt_key" ]; then
         (umask 077 && python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())' >"$dir/jwt_key") \
             || die "cannot write $dir/jwt_key"
     fi
     chmod 600 "$dir/jwt_key" || die "cannot chmod $dir/jwt_key"
+    if [ ! -s "$dir/link_key" ]; then
+        (umask 077 && python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())' >"$dir/link_key") \
+            || die "cannot write $dir/link_key"
+    fi
+    chmod 600 "$dir/link_key" || die "cannot chmod $dir/link_key"
     # For psql and pgbench without a password on their command line (see stack_psql).
     (umask 077 && rm -f "$dir/.pgpass.tmp" && printf '127.0.0.1:*:*:campushub:%s\n' "$pg_pw" >"$dir/.pgpass.tmp" \
         && mv -f "$dir/.pgpass.tmp" "$dir/pgpass") \
@@ -695,6 +876,25 @@ write_env() {
         echo "CAMPUSHUB_REDIS_URL=redis://:$redis_pw@127.0.0.1:$REDIS_PORT/"
         echo "# HS256 signing key of this stack (made once, kept in $dir/jwt_key)"
         echo "CAMPUSHUB_JWT_KEYS=k1=$(cat "$dir/jwt_key")"
+        echo "# the key invitation and reset links are derived with (made once, kept in $dir/link_key)"
+        echo "CAMPUSHUB_LINK_KEY=$(cat "$dir/link_key")"
+        if [[ ! $listen =~ :0$ ]]; then
+            echo "# where people reach the server: links in messages start with it"
+            printf 'CAMPUSHUB_PUBLIC_URL=%q\n' "http://$listen"
+        fi
+        if [ -n "$SMTP_PORT" ]; then
+            echo "# outgoing email: the stack's SMTP server, STARTTLS required, then AUTH (PLAIN or LOGIN)"
+            echo "# as campushub, password in $dir/smtp_password"
+            echo "CAMPUSHUB_SMTP_URL=smtp://campushub:$smtp_pw@127.0.0.1:$SMTP_PORT"
+            echo "# the only root to trust for that server: this stack's CA (its certificate names"
+            echo "# IP 127.0.0.1 and DNS localhost)"
+            printf 'CAMPUSHUB_SMTP_CA=%q\n' "$dir/smtp/ca.pem"
+            echo "# the sender of every message"
+            printf 'CAMPUSHUB_SMTP_FROM=%q\n' 'campushub <no-reply@campushub.localhost>'
+            echo "# where delivered messages land (Maildir: new/ holds one file per message and recipient,"
+            echo "# with Delivered-To and Return-Path headers; a recipient under .invalid is refused with 550)"
+            printf 'CAMPUSHUB_MAILDIR=%q\n' "$dir/mail"
+        fi
         printf 'CAMPUSHUB_STACK_DIR=%q\n' "$dir"
         if [ -n "$docs" ]; then
             echo "# /docs: the renderer (npm's redoc $REDOC_VERSION), read once at start-up"

@@ -78,6 +78,8 @@ pub enum ApiError {
         /// `RateLimit` value.
         state: String,
     },
+    /// A feature this server was not configured for (the text names the setting): 503.
+    NotConfigured(&'static str),
     /// A bug or an unexpected database answer; details go to the log, not the client.
     Internal,
 }
@@ -159,6 +161,7 @@ impl ApiError {
             | ApiError::DatabaseTimeout
             | ApiError::Draining
             | ApiError::NotReady(..)
+            | ApiError::NotConfigured(_)
             | ApiError::Busy => 503,
             ApiError::Unauthenticated(_)
             | ApiError::InvalidCredentials
@@ -208,6 +211,7 @@ impl ApiError {
             ApiError::Forbidden | ApiError::ForbiddenBecause(_) => ("forbidden", "Forbidden"),
             ApiError::Conflict(_) | ApiError::Taken(_) => ("conflict", "Conflict"),
             ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
+            ApiError::NotConfigured(_) => ("not-configured", "Not configured"),
             ApiError::Internal => ("internal", "Internal server error"),
         }
     }
@@ -245,7 +249,7 @@ impl ApiError {
                     "Too many failed attempts from this address; wait {s} s before the next one."
                 ))
             }
-            ApiError::NotReady(why, _) => why,
+            ApiError::NotReady(why, _) | ApiError::NotConfigured(why) => why,
             ApiError::Unauthenticated(why) | ApiError::ForbiddenBecause(why) => why,
             ApiError::RateLimited { retry_after_s, .. } => {
                 return std::borrow::Cow::Owned(format!(

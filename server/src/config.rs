@@ -53,6 +53,8 @@ pub struct Config {
     pub profiling: bool,
     /// What `campushub worker` reads.
     pub worker: WorkerConfig,
+    /// Email and the links it carries (invitations, password resets).
+    pub mail: MailConfig,
     /// Where `/docs` finds its renderer (`redoc.standalone.js`, installed by the scripts);
     /// none: `/docs` answers 404.
     pub docs_dir: Option<std::path::PathBuf>,
@@ -205,8 +207,10 @@ impl Config {
         let auth = auth(&low)?;
         let ops = operations(&low)?;
         let worker = worker(&low)?;
+        let mail = mail(&low, serving.listen)?;
         Ok(Config {
             worker,
+            mail,
             listen: serving.listen,
             shards: serving.shards,
             pin_cores: serving.pin_cores,
@@ -282,6 +286,25 @@ impl Config {
         );
         if let Some(d) = &self.docs_dir {
             line("docs_dir", format!("{:?}", d.display().to_string()));
+        }
+        line("public_url", format!("{:?}", self.mail.public_url));
+        line(
+            "link_key",
+            format!(
+                "{:?}",
+                if self.mail.link_key.is_some() {
+                    "[set]"
+                } else {
+                    ""
+                }
+            ),
+        );
+        if let Some(smtp) = &self.mail.smtp {
+            line("smtp_url", format!("{:?}", smtp.redacted()));
+            if let Some(ca) = &smtp.ca {
+                line("smtp_ca", format!("{:?}", ca.display().to_string()));
+            }
+            line("smtp_from", format!("{:?}", smtp.from));
         }
         line("rate_limits", format!("{:?}", self.rate_limits.describe()));
         line("database_url", format!("{:?}", self.database.redacted()));
@@ -764,6 +787,164 @@ fn worker(low: &LowConfig) -> Result<WorkerConfig, ConfigError> {
     })
 }
 
+/// Email and the links it carries.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// Where people reach this server (links in messages start with it), no trailing slash.
+    pub public_url: String,
+    /// The key links' tokens are derived with (HMAC-SHA-256); the server and every worker
+    /// need the same one. None: invitations and resets answer 503.
+    pub link_key: Option<Secret<Vec<u8>>>,
+    /// The SMTP server the worker sends through; none: email jobs wait and retry.
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// The SMTP server and the sender.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// `smtp://USER:PASSWORD@HOST:PORT` (STARTTLS required) or `smtps://...` (TLS from the
+    /// first byte).
+    pub url: Secret<String>,
+    /// Host, port, implicit TLS, user and password, read from `url`.
+    pub host: String,
+    /// The port (587 for smtp, 465 for smtps when the URL names none).
+    pub port: u16,
+    /// TLS from the first byte (`smtps`), else STARTTLS, which is required.
+    pub implicit_tls: bool,
+    /// AUTH user and password, when the URL names them.
+    pub credentials: Option<(String, Secret<String>)>,
+    /// PEM file of extra roots the server's certificate may chain to (a private CA).
+    pub ca: Option<std::path::PathBuf>,
+    /// The From mailbox, `Name <address>` or `address`.
+    pub from: String,
+    /// Longest wait for the server on one command.
+    pub timeout: Duration,
+}
+
+impl SmtpConfig {
+    /// The URL without its password.
+    pub fn redacted(&self) -> String {
+        let scheme = if self.implicit_tls { "smtps" } else { "smtp" };
+        match &self.credentials {
+            Some((user, _)) => format!("{scheme}://{user}:***@{}:{}", self.host, self.port),
+            None => format!("{scheme}://{}:{}", self.host, self.port),
+        }
+    }
+}
+
+/// Shortest link key: 256 bits.
+const LINK_KEY_MIN_BYTES: usize = 32;
+
+fn mail(low: &LowConfig, listen: SocketAddr) -> Result<MailConfig, ConfigError> {
+    let public_url = low
+        .public_url
+        .text()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| format!("http://{listen}"));
+    let parsed = url::Url::parse(&public_url).map_err(|e| {
+        low.public_url
+            .error(format!("{public_url:?} is not a URL ({e})"))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.host_str().is_none()
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        return Err(low
+            .public_url
+            .error("must be http(s)://HOST[:PORT][/PATH], without query or fragment"));
+    }
+    let link_key = match low.link_key.text().filter(|k| !k.is_empty()) {
+        None => None,
+        Some(k) => {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(k.trim())
+                .map_err(|_| low.link_key.error("is not base64"))?;
+            if bytes.len() < LINK_KEY_MIN_BYTES {
+                return Err(low.link_key.error(format!(
+                    "must decode to at least {LINK_KEY_MIN_BYTES} bytes, not {}",
+                    bytes.len()
+                )));
+            }
+            Some(Secret::new(bytes))
+        }
+    };
+    let smtp = match low.smtp_url.text().filter(|u| !u.is_empty()) {
+        None => None,
+        Some(u) => Some(smtp(low, u)?),
+    };
+    Ok(MailConfig {
+        public_url: public_url.trim_end_matches('/').to_string(),
+        link_key,
+        smtp,
+    })
+}
+
+fn smtp(low: &LowConfig, text: String) -> Result<SmtpConfig, ConfigError> {
+    let bad = |why: &str| low.smtp_url.error(why);
+    let u =
+        url::Url::parse(&text).map_err(|_| bad("is not a URL (smtp://USER:PASSWORD@HOST:PORT)"))?;
+    let implicit_tls = match u.scheme() {
+        "smtp" => false,
+        "smtps" => true,
+        _ => return Err(bad("must start with smtp:// (STARTTLS) or smtps:// (TLS)")),
+    };
+    let host = u
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("names no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = u.port().unwrap_or(if implicit_tls { 465 } else { 587 });
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let credentials = if u.username().is_empty() {
+        None
+    } else {
+        Some((
+            decode(u.username()),
+            Secret::new(decode(u.password().unwrap_or_default())),
+        ))
+    };
+    let ca = low
+        .smtp_ca
+        .text()
+        .filter(|c| !c.is_empty())
+        .map(std::path::PathBuf::from);
+    if let Some(ca) = &ca {
+        if !ca.is_file() {
+            return Err(low
+                .smtp_ca
+                .error(format!("{} is not a readable file", ca.display())));
+        }
+    }
+    let from = low
+        .smtp_from
+        .text()
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| "campushub <no-reply@localhost>".into());
+    if from.parse::<lettre::message::Mailbox>().is_err() {
+        return Err(low.smtp_from.error(format!(
+            "{from:?} is not a mailbox (Name <address> or address)"
+        )));
+    }
+    Ok(SmtpConfig {
+        url: Secret::new(text.clone()),
+        host,
+        port,
+        implicit_tls,
+        credentials,
+        ca,
+        from,
+        timeout: low.smtp_timeout_s.seconds(30.0)?,
+    })
+}
+
 // The low level: every setting as found, before any check.
 
 /// One setting as found: its variable's text, which wins, and the file's value.
@@ -944,6 +1125,12 @@ settings! {
     worker_poll_ms: u64,
     worker_metrics_listen: String,
     worker_keep_done_days: u32,
+    public_url: String,
+    link_key: String,
+    smtp_url: String,
+    smtp_ca: String,
+    smtp_from: String,
+    smtp_timeout_s: f64,
 }
 
 impl LowConfig {

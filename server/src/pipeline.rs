@@ -6,8 +6,8 @@
 use crate::api_error::ApiError;
 use crate::auth::caller;
 use crate::handlers::{
-    admin, api_keys, attendance, audit, auth, catalog, credentials, debug, departments, docs,
-    exams, health, jobs, people, roles, students,
+    account_pages, accounts, admin, api_keys, attendance, audit, auth, catalog, credentials, debug,
+    departments, docs, exams, health, jobs, people, roles, students,
 };
 use crate::http::{Method, Response};
 use crate::openapi;

@@ -343,6 +343,38 @@ macro_rules! routes {
     Password "/api/v1/auth/password" ["api", "v1", "auth", "password"] Credentials Auth {
         POST => credentials::change_password, Person, ("PasswordChangeRequest") -> 204 "Empty", "Change one's password and end every session";
     }
+    /// `/api/v1/auth/invitation/accept`: set a first password with an invitation's token.
+    InvitationAccept "/api/v1/auth/invitation/accept" ["api", "v1", "auth", "invitation", "accept"] Credentials Auth {
+        POST => accounts::accept, Public, ("LinkPassword") -> 204 "Empty", "Set a first password with the token of an invitation (single use, 72 h)";
+    }
+    /// `/api/v1/auth/password-reset`: ask for a reset link by email.
+    PasswordReset "/api/v1/auth/password-reset" ["api", "v1", "auth", "password-reset"] Credentials Auth {
+        POST => accounts::request_reset, Public, ("PasswordResetRequest") -> 202 "ResetAccepted", "Ask for a password-reset link by email (the same answer for every address)";
+    }
+    /// `/api/v1/auth/password-reset/confirm`: set a new password with a reset link's token.
+    PasswordResetConfirm "/api/v1/auth/password-reset/confirm" ["api", "v1", "auth", "password-reset", "confirm"] Credentials Auth {
+        POST => accounts::confirm_reset, Public, ("LinkPassword") -> 204 "Empty", "Set a new password with the token of a reset link (single use, 30 min); every session ends";
+    }
+    /// `/api/v1/users/{id}/invitation`: email a person a link to set a first password.
+    UserInvitation "/api/v1/users/{id}/invitation" ["api", "v1", "users", id, "invitation"] Admin Caller {
+        POST => accounts::invite, Record(UsersManage), () -> 202 "Invitation", "Email a person a single-use link to set a first password (72 h; replaces any earlier one)";
+    }
+    /// `/account/invitation`: the page an invitation's link opens.
+    AccountInvitation "/account/invitation" ["account", "invitation"] Read Caller {
+        GET => account_pages::invitation, Public, () -> 200 "HtmlPage", "The page an invitation's link opens: set a first password";
+    }
+    /// `/account/reset`: the page a reset link opens.
+    AccountReset "/account/reset" ["account", "reset"] Read Caller {
+        GET => account_pages::reset, Public, () -> 200 "HtmlPage", "The page a reset link opens: set a new password";
+    }
+    /// `/account/account.js`: the account pages' script.
+    AccountScript "/account/account.js" ["account", "account.js"] Read Caller {
+        GET => account_pages::script, Public, () -> 200 "JavaScript", "The script the account pages load";
+    }
+    /// `/account/account.css`: the account pages' stylesheet.
+    AccountStyle "/account/account.css" ["account", "account.css"] Read Caller {
+        GET => account_pages::style, Public, () -> 200 "Stylesheet", "The stylesheet the account pages load";
+    }
     /// `/api/v1/me`.
     Me "/api/v1/me" ["api", "v1", "me"] Read Caller {
         GET => auth::me, Caller, () -> 200 "Me", "Who the caller is";

@@ -2,6 +2,7 @@
 //! turns those into JSON.
 
 pub mod access;
+pub mod accounts;
 pub mod api_keys;
 pub mod campus;
 pub mod departments;

@@ -111,6 +111,22 @@ words! {
     SelfOnly = "self_only",
     /// An API key would grant more than its creator holds.
     ExceedsCreator = "exceeds_creator",
+    /// The person's account is disabled or withdrawn.
+    Gone = "gone",
+    /// The person has no email address to send to.
+    NoEmail = "no_email",
+    /// The person can already log in (an invitation sets a first password only).
+    HasPassword = "has_password",
+    /// No link has that token.
+    Invalid = "invalid",
+    /// The link was spent already.
+    Used = "used",
+    /// The link's time ran out.
+    Expired = "expired",
+    /// A newer link of the same kind replaced this one.
+    Replaced = "replaced",
+    /// Too many links for one account within the hour.
+    Throttled = "throttled",
 }
 
 impl Word {

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod api_keys;
 pub mod caller;
+pub mod links;
 pub mod passwords;
 pub mod rule;
 pub mod throttle;

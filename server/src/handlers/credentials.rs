@@ -21,7 +21,7 @@ use crate::shard::Shard;
 
 /// Shortest new password accepted (NIST SP 800-63B asks for at least 8; campus accounts
 /// guard student records, so a little more).
-const MIN_PASSWORD_CHARS: usize = 10;
+pub(super) const MIN_PASSWORD_CHARS: usize = 10;
 
 fn now_s() -> u64 {
     SystemTime::now()

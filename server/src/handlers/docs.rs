@@ -47,6 +47,10 @@ const PAGE: &[u8] = br#"<!DOCTYPE html>
 </html>
 "#;
 
+/// What `/docs` may load: scripts, styles and workers from this server (Redoc injects styles
+/// and starts a worker from a blob) and `/openapi.json`; nothing from elsewhere.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'";
+
 fn answer(content_type: &'static str, body: &'static [u8]) -> Response {
     Response {
         status: 200,
@@ -61,7 +65,7 @@ fn answer(content_type: &'static str, body: &'static [u8]) -> Response {
 /// `GET /docs`: the page; 404 when the renderer is not installed on this server.
 pub async fn page(_shard: &Shard, _req: &Request<'_>) -> Result<Response, ApiError> {
     SCRIPT.get().ok_or(ApiError::NotFound)?;
-    Ok(answer(HTML, PAGE))
+    Ok(answer(HTML, PAGE).with_header("Content-Security-Policy", PAGE_CSP))
 }
 
 /// `GET /docs/redoc.standalone.js`: the renderer the page loads.

@@ -4,6 +4,8 @@
 //! `pipeline::handle` runs the stages in order and dispatches here. This module holds what the
 //! handlers share: bodies, query strings, references.
 
+pub mod account_pages;
+pub mod accounts;
 pub mod admin;
 pub mod api_keys;
 pub mod attendance;

@@ -50,17 +50,25 @@ pub const JSON: &str = "application/json";
 pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Prometheus text exposition format.
 pub const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
-/// A page for people (`/docs`): the one kind of answer with a policy that lets a script run.
+/// A page for people (`/docs`, `/account/*`): the one kind of answer that carries its own
+/// Content-Security-Policy (each page's handler names what the page may load).
 pub const HTML: &str = "text/html; charset=utf-8";
-/// The script `/docs` loads.
+/// The scripts pages load.
 pub const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+/// The stylesheets pages load.
+pub const CSS: &str = "text/css; charset=utf-8";
 
 const HSTS: &[u8] = b"\r\nStrict-Transport-Security: max-age=31536000; includeSubDomains";
 
-/// The security headers of an HTML page: as every answer's, but its policy lets the page run
-/// scripts, styles and workers from this server (Redoc injects styles and starts a worker from
-/// a blob) and fetch `/openapi.json`; nothing from elsewhere.
-const PAGE_SECURITY: &[u8] = b"\r\nX-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\nContent-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'";
+/// The security headers of an HTML page, but its policy: the page's handler adds that (a
+/// `Content-Security-Policy` header naming what the page may load), or [`PAGE_FALLBACK_CSP`]
+/// applies.
+const PAGE_SECURITY: &[u8] =
+    b"\r\nX-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer";
+
+/// The policy of a page whose handler named none: it may load nothing.
+const PAGE_FALLBACK_CSP: &[u8] =
+    b"\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'";
 
 impl Response {
     /// A JSON response.
@@ -207,6 +215,13 @@ pub fn encode(resp: &Response, ctx: &EncodeContext<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(ctx.request_id);
     if resp.content_type == HTML {
         out.extend_from_slice(PAGE_SECURITY);
+        if !resp
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-security-policy"))
+        {
+            out.extend_from_slice(PAGE_FALLBACK_CSP);
+        }
         if ctx.security.ends_with(HSTS) {
             out.extend_from_slice(HSTS);
         }

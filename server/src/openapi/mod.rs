@@ -133,6 +133,10 @@ fn components() -> Value {
         api_error::FieldError,
         handlers::health::Readiness,
         handlers::admin::CacheCleared,
+        handlers::accounts::InvitationDto,
+        handlers::accounts::LinkPasswordBody,
+        handlers::accounts::ResetBody,
+        handlers::accounts::ResetAccepted,
     )
     .build();
     let mut v = serde_json::to_value(c).unwrap_or_else(|_| json!({}));
@@ -170,6 +174,16 @@ const ALSO: &[(Route, Method, u16, &str)] = &[
     (Route::Profile, Method::Get, 404, "Profiling is off on this server (CAMPUSHUB_PROFILING)."),
     (Route::Docs, Method::Get, 404, "The renderer is not installed on this server (CAMPUSHUB_DOCS_DIR)."),
     (Route::DocsScript, Method::Get, 404, "The renderer is not installed on this server (CAMPUSHUB_DOCS_DIR)."),
+    (Route::UserInvitation, Method::Post, 409,
+     "The person can already log in (a reset is what they need), has no email address, or is disabled."),
+    (Route::UserInvitation, Method::Post, 503,
+     "Email links are not configured on this server (CAMPUSHUB_LINK_KEY)."),
+    (Route::PasswordReset, Method::Post, 503,
+     "Email links are not configured on this server (CAMPUSHUB_LINK_KEY)."),
+    (Route::InvitationAccept, Method::Post, 422,
+     "The token is not a live link's (unknown, used, expired or replaced: `errors` says which), or the password breaks the rules."),
+    (Route::PasswordResetConfirm, Method::Post, 422,
+     "The token is not a live link's (unknown, used, expired or replaced: `errors` says which), or the password breaks the rules."),
 ];
 
 /// Collections that take `fields` carry only the named members of each item: their items are
@@ -289,6 +303,9 @@ fn operation(spec: &RouteSpec, e: &Endpoint) -> Value {
         }
         "JavaScript" => {
             json!({"description": e.summary, "content": {"text/javascript": {"schema": {"type": "string"}}}})
+        }
+        "Stylesheet" => {
+            json!({"description": e.summary, "content": {"text/css": {"schema": {"type": "string"}}}})
         }
         name => {
             json!({"description": e.summary, "content": {"application/json": {"schema": schema_ref(name)}}})
@@ -466,6 +483,7 @@ mod tests {
                         "FlamegraphSvg",
                         "HtmlPage",
                         "JavaScript",
+                        "Stylesheet",
                     ]
                     .contains(name)
                     {

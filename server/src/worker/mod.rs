@@ -11,6 +11,7 @@
 //! worker's `/metrics` and `/healthz`); this file is the loop that ties them.
 
 pub mod kinds;
+pub mod mail;
 pub mod metrics;
 pub mod queue;
 
@@ -44,6 +45,7 @@ type Held = Arc<Mutex<HashMap<i64, (Claimed, AbortHandle)>>>;
 #[derive(Clone)]
 struct Ctx {
     db: queue::Db,
+    tools: Arc<kinds::Tools>,
     name: Arc<str>,
     figures: metrics::Shared,
     held: Held,
@@ -93,11 +95,24 @@ fn worker_name() -> String {
 
 async fn work(config: Config) -> Result<(), String> {
     let w = config.worker.clone();
+    let db = queue::Db {
+        pool: pool(&config)?,
+        unnamed: config.statements == campushub_db::StatementMode::Unnamed,
+    };
+    let mailer = match &config.mail.smtp {
+        Some(smtp) => Some(mail::Mailer::new(smtp, w.concurrency)?),
+        None => None,
+    };
+    let tools = kinds::Tools {
+        db: db.clone(),
+        mailer,
+        templates: mail::templates()?,
+        link_key: config.mail.link_key.as_ref().map(|k| k.expose().clone()),
+        public_url: config.mail.public_url.clone(),
+    };
     let ctx = Ctx {
-        db: queue::Db {
-            pool: pool(&config)?,
-            unnamed: config.statements == campushub_db::StatementMode::Unnamed,
-        },
+        db,
+        tools: Arc::new(tools),
         name: worker_name().into(),
         figures: Arc::default(),
         held: Arc::default(),
@@ -125,6 +140,15 @@ async fn work(config: Config) -> Result<(), String> {
             ("metrics", bound.to_string()),
             ("concurrency", w.concurrency.to_string()),
             ("lease_s", w.lease.as_secs_f64().to_string()),
+            (
+                "smtp",
+                config
+                    .mail
+                    .smtp
+                    .as_ref()
+                    .map(|s| s.redacted())
+                    .unwrap_or_else(|| "none: email jobs wait".into()),
+            ),
         ],
     );
     let mut tasks = claim_loop(&ctx, &w, stop).await;
@@ -213,7 +237,7 @@ fn start(ctx: &Ctx, tasks: &mut JoinSet<()>, job: Claimed) {
 
 async fn run_one(ctx: Ctx, job: Claimed) {
     let started = Instant::now();
-    let outcome = match tokio::time::timeout(JOB_TIMEOUT, kinds::run(&job)).await {
+    let outcome = match tokio::time::timeout(JOB_TIMEOUT, kinds::run(&ctx.tools, &job)).await {
         Ok(o) => o,
         Err(_) => Outcome::Retry(format!("ran longer than {} s", JOB_TIMEOUT.as_secs())),
     };

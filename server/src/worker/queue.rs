@@ -253,6 +253,98 @@ pub async fn depth(db: &Db) -> Result<Vec<Depth>, QueueError> {
         .collect()
 }
 
+/// A link's message, as the worker writes it (`account_token_mail`).
+#[derive(Debug, Clone)]
+pub struct LinkMail {
+    /// `invitation` or `reset`.
+    pub purpose: String,
+    /// `open`, or why it is not sent: `used`, `replaced`, `expired`, `gone`.
+    pub state: String,
+    /// The person's address (none: nothing to send to).
+    pub email: Option<String>,
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// Log-in name.
+    pub username: String,
+    /// When the link stops working, as people read it.
+    pub expires: String,
+    /// The person's public id.
+    pub person: uuid::Uuid,
+    /// The address bounced before.
+    pub bounced: bool,
+}
+
+/// The link with public id `token` and its person; `None` when it is gone.
+pub async fn link_mail(db: &Db, token: uuid::Uuid) -> Result<Option<LinkMail>, QueueError> {
+    let rows = db
+        .query(
+            "SELECT purpose, state, email, given_name, family_name, username, \
+                    to_char(expires_at AT TIME ZONE 'UTC', 'FMDD Mon YYYY HH24:MI \"UTC\"'), \
+                    person, bounced FROM account_token_mail($1)",
+            &[(&token, Type::UUID)],
+        )
+        .await?;
+    let Some(r) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(Some(LinkMail {
+        purpose: r.try_get(0)?,
+        state: r.try_get(1)?,
+        email: r.try_get(2)?,
+        given_name: r.try_get(3)?,
+        family_name: r.try_get(4)?,
+        username: r.try_get(5)?,
+        expires: r.try_get(6)?,
+        person: r.try_get(7)?,
+        bounced: r.try_get(8)?,
+    }))
+}
+
+/// Makes a reset link for `email` (if an account has it and is not over its hourly count):
+/// the outcome word (`ok`, `unknown`, `throttled`).
+pub async fn issue_reset(
+    db: &Db,
+    email: &str,
+    link: uuid::Uuid,
+    hash: &[u8],
+    ttl_s: i32,
+    ip: Option<&str>,
+    per_hour: i32,
+) -> Result<String, QueueError> {
+    db.one(
+        "SELECT outcome FROM password_reset_issue($1, $2, $3, $4, $5::text::inet, $6)",
+        &[
+            (&email, Type::TEXT),
+            (&link, Type::UUID),
+            (&hash, Type::BYTEA),
+            (&ttl_s, Type::INT4),
+            (&ip, Type::TEXT),
+            (&per_hour, Type::INT4),
+        ],
+    )
+    .await
+}
+
+/// Records that `address` of `person` bounced (while it is still theirs); whether it was.
+pub async fn bounced(
+    db: &Db,
+    person: uuid::Uuid,
+    address: &str,
+    reason: &str,
+) -> Result<bool, QueueError> {
+    db.one(
+        "SELECT email_bounced($1, $2, $3)",
+        &[
+            (&person, Type::UUID),
+            (&address, Type::TEXT),
+            (&reason, Type::TEXT),
+        ],
+    )
+    .await
+}
+
 fn lease_s(lease: Duration) -> i32 {
     i32::try_from(lease.as_secs().max(1)).unwrap_or(i32::MAX)
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod campus;
+pub mod mail;
 pub mod worker;
 
 use std::io::{BufRead, BufReader, Read, Write};
