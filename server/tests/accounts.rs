@@ -718,3 +718,77 @@ fn the_account_pages_are_strict_small_and_self_contained() {
     assert_eq!(css.status, 200);
     assert!(css.header("content-type").unwrap().starts_with("text/css"));
 }
+
+/// The whole path in a real browser: the link from the delivered message opens the page, a
+/// person types the password twice and presses the button, the page says it is done, and the
+/// password logs in. The token leaves the address bar at once, and the page breaks none of its
+/// Content-Security-Policy. The screenshot is kept for people to look at
+/// (target/account-invitation.png).
+#[test]
+fn a_person_sets_their_password_in_a_browser_from_the_link_in_their_email() {
+    let _g = serial();
+    let (server, _worker) = spawn();
+    let admin = access_token(&server, "admin");
+    let dept = some_department_id(&server);
+    let (person, username, email) = new_teacher(&server, &admin, &dept, "campus.example");
+    ok(&invite(&server, &admin, &person), 202);
+    let m = wait_for(&email, 1, Duration::from_secs(20));
+    let (url, token) = link(&m[0], "/account/invitation");
+    let password = "typed in a real browser";
+    let shot = common::repo().join("target/account-invitation.png");
+    let out = common::run_ok(
+        std::process::Command::new("python3")
+            .arg(common::repo().join("scripts/lib/browser.py"))
+            .arg(&url)
+            .arg("--type")
+            .arg(format!("#password={password}"))
+            .arg("--type")
+            .arg(format!("#confirm={password}"))
+            .arg("--click")
+            .arg("#submit")
+            .arg("--wait")
+            .arg("#status=Your password is set")
+            .arg("--screenshot")
+            .arg(&shot),
+        "headless chromium (scripts/lib/browser.py)",
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let after = seen["url_after_load"].as_str().unwrap();
+    assert!(
+        !after.contains(&token),
+        "the token stayed in the address bar: {after}"
+    );
+    for line in seen["log"].as_array().unwrap() {
+        let line = line.as_str().unwrap();
+        assert!(
+            !line.contains("Content Security Policy") && !line.starts_with("exception"),
+            "{line}"
+        );
+    }
+    assert!(std::fs::metadata(&shot).unwrap().len() > 1000);
+    assert_eq!(log_in(&server, &username, password).status, 200);
+
+    // The same page, opened again with the spent link, says so in plain words.
+    let out = common::run_ok(
+        std::process::Command::new("python3")
+            .arg(common::repo().join("scripts/lib/browser.py"))
+            .arg(&url)
+            .arg("--type")
+            .arg("#password=another good password")
+            .arg("--type")
+            .arg("#confirm=another good password")
+            .arg("--click")
+            .arg("#submit")
+            .arg("--wait")
+            .arg("#status=already used"),
+        "headless chromium (scripts/lib/browser.py)",
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        seen["texts"]["#status"]
+            .as_str()
+            .unwrap()
+            .contains("ask whoever invited you"),
+        "{seen}"
+    );
+}

@@ -17,7 +17,8 @@ use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
 
-use campushub::auth::totp;
+use campushub::auth::{links, totp};
+use campushub_db::queries::accounts::Purpose;
 use common::campus::{build_campus, give_password, id_of, new_quiz, open_session};
 use common::{access_token, now_s, parse_responses, Resp, TestServer};
 use serde_json::{json, Value};
@@ -390,6 +391,69 @@ fn every_answer_of_every_operation_validates_against_the_document() {
         Some(&change),
         204,
     );
+
+    // Invitations and password resets. The tokens a worker would email are derived here the
+    // way the worker derives them (no worker runs in this test).
+    let key = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(common::stack_env("CAMPUSHUB_LINK_KEY"))
+            .unwrap()
+    };
+    let invitee_email = format!("confinv{}@campus.example", c.t);
+    let invitee = a.call(
+        "POST",
+        "/api/v1/staff",
+        Some(&admin),
+        Some(&json!({"username": format!("confinv{}", c.t), "given_name": "In", "family_name": "Vitee", "role": "teacher", "email": invitee_email, "employee_number": format!("CI{}", c.t), "designation": "Tutor", "department": c.dept}).to_string()),
+        201,
+    );
+    let invite_path = format!("/api/v1/users/{}/invitation", id_of(&invitee));
+    let invitation = a.call("POST", &invite_path, Some(&registrar), None, 202);
+    let link_id = uuid::Uuid::parse_str(invitation["invitation"].as_str().unwrap()).unwrap();
+    let token = links::token(&key, Purpose::Invitation, link_id);
+    let first = format!("a first password {}", c.t);
+    let accept = json!({"token": token, "password": first}).to_string();
+    a.call(
+        "POST",
+        "/api/v1/auth/invitation/accept",
+        None,
+        Some(&accept),
+        204,
+    );
+    a.call(
+        "POST",
+        "/api/v1/auth/invitation/accept",
+        None,
+        Some(&accept),
+        422,
+    );
+    a.call("POST", &invite_path, Some(&registrar), None, 409);
+    let ask = json!({"email": invitee_email}).to_string();
+    a.call("POST", "/api/v1/auth/password-reset", None, Some(&ask), 202);
+    let reset_id = uuid::Uuid::new_v4();
+    let reset = links::token(&key, Purpose::Reset, reset_id);
+    common::sql_one(&format!(
+        "SELECT outcome FROM password_reset_issue('{invitee_email}', '{reset_id}', \
+         sha256(convert_to('{reset}', 'UTF8')), 1800, NULL, 3)"
+    ));
+    let confirm =
+        json!({"token": reset, "password": format!("a reset password {}", c.t)}).to_string();
+    a.call(
+        "POST",
+        "/api/v1/auth/password-reset/confirm",
+        None,
+        Some(&confirm),
+        204,
+    );
+    for page in [
+        "/account/invitation",
+        "/account/reset",
+        "/account/account.js",
+        "/account/account.css",
+    ] {
+        a.call("GET", page, None, None, 200);
+    }
 
     // Roles, bindings, explanations.
     a.call("GET", "/api/v1/roles", Some(&admin), None, 200);
