@@ -84,6 +84,13 @@ enum AdminCommand {
     /// institution is created when there is none. The password is read from standard input
     /// (prompted, without echo, on a terminal), never from an argument.
     Create(AdminCreateArgs),
+    /// Email people a link to set their first password
+    ///
+    /// One invitation (and one email job, sent by `campushub worker`) per person, each link
+    /// single-use and valid 72 hours, replacing any earlier invitation of that person. Only
+    /// people who cannot log in yet (no password) and have an email address are invited;
+    /// each other one is named with why, and the exit status is 1.
+    Invite(AdminInviteArgs),
 }
 
 /// `campushub config ...`
@@ -144,6 +151,18 @@ struct MaintainArgs {
     /// Months after the first to create too, 0 to 36
     #[arg(long, value_name = "N", value_parser = ahead, default_value_t = 3)]
     ahead: u32,
+}
+
+/// `campushub admin invite`
+#[derive(Debug, Args)]
+struct AdminInviteArgs {
+    /// Whom to invite: a username, an email address or a public id (repeat for several)
+    #[arg(long = "user", value_name = "USER")]
+    users: Vec<String>,
+    /// A file with one person per line (username, email or public id; blank lines and lines
+    /// starting with # are skipped); - reads standard input
+    #[arg(long, value_name = "FILE")]
+    from_file: Option<std::path::PathBuf>,
 }
 
 /// `campushub admin create`
@@ -210,6 +229,7 @@ fn dispatch(command: Command) -> i32 {
         Command::Db(DbCommand::Maintain(args)) => maintain_cmd(args),
         Command::Audit(AuditCommand::Verify) => audit_verify(),
         Command::Admin(AdminCommand::Create(args)) => admin_create(&args),
+        Command::Admin(AdminCommand::Invite(args)) => admin_invite(&args),
         Command::Config(ConfigCommand::Check) => config_check(),
         Command::Tune(args) => {
             print!("{}", args.file());
@@ -680,6 +700,132 @@ fn admin_create(args: &AdminCreateArgs) -> i32 {
             ),
             Err(e) => fail(format!("admin create: {e}")),
         }
+    })
+}
+
+/// The people `admin invite` was given, in order, without repeats.
+fn invitees(args: &AdminInviteArgs) -> Result<Vec<String>, String> {
+    let mut all: Vec<String> = args.users.iter().map(|u| u.trim().to_string()).collect();
+    if let Some(path) = &args.from_file {
+        let text = if path.as_os_str() == "-" {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+                .map_err(|e| format!("standard input: {e}"))?;
+            t
+        } else {
+            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+        };
+        all.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    if let Some(bad) = all
+        .iter()
+        .find(|u| u.is_empty() || u.len() > 254 || u.contains('\0'))
+    {
+        return Err(format!(
+            "{:?} is not a username, an email or a public id",
+            bad.escape_debug().to_string()
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|u| seen.insert(u.to_lowercase()));
+    Ok(all)
+}
+
+fn admin_invite(args: &AdminInviteArgs) -> i32 {
+    const CMD: &str = "admin invite";
+    let people = match invitees(args) {
+        Ok(p) if p.is_empty() => {
+            return usage_error(CMD, "name someone with --user or --from-file")
+        }
+        Ok(p) => p,
+        Err(e) => return fail(format!("{CMD}: {e}")),
+    };
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Some(key) = config.mail.link_key.as_ref().map(|k| k.expose().clone()) else {
+        return fail(format!(
+            "{CMD}: CAMPUSHUB_LINK_KEY is not set (the key links are derived with; the server and workers need the same)"
+        ));
+    };
+    with_client(|client| async move {
+        use campushub_db::queries::accounts::Purpose;
+        use campushub_db::tokio_postgres::types::Type;
+        let mut failed = 0;
+        for who in &people {
+            let found = client
+                .query_typed(
+                    "SELECT id FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) \
+                     OR sourced_id::text = lower($1) ORDER BY id LIMIT 2",
+                    &[(who, Type::TEXT)],
+                )
+                .await;
+            let ids: Vec<i64> = match found {
+                Ok(rows) => rows.iter().filter_map(|r| r.try_get(0).ok()).collect(),
+                Err(e) => return fail(format!("{CMD}: {e}")),
+            };
+            let id = match ids.as_slice() {
+                [id] => *id,
+                [] => {
+                    eprintln!("{who}: no such person");
+                    failed += 1;
+                    continue;
+                }
+                _ => {
+                    eprintln!("{who}: names more than one person; use their public id");
+                    failed += 1;
+                    continue;
+                }
+            };
+            let link = uuid::Uuid::new_v4();
+            let token = crate::auth::links::token(&key, Purpose::Invitation, link);
+            let hash = crate::auth::links::hash(&token).to_vec();
+            let done = client
+                .query_typed(
+                    "SELECT outcome, to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+                     FROM account_invite(NULL, NULL, $1, $2, $3, $4)",
+                    &[
+                        (&id, Type::INT8),
+                        (&link, Type::UUID),
+                        (&hash, Type::BYTEA),
+                        (&crate::auth::links::INVITATION_TTL_S, Type::INT4),
+                    ],
+                )
+                .await;
+            let row = match done.as_deref() {
+                Ok([row]) => row,
+                Ok(_) => return fail(format!("{CMD}: account_invite answered no row")),
+                Err(e) => return fail(format!("{CMD}: {e}")),
+            };
+            let outcome: String = row.try_get(0).unwrap_or_default();
+            match outcome.as_str() {
+                "ok" => {
+                    let until: String = row.try_get(1).unwrap_or_default();
+                    println!("{who}: invited (the link works until {until})");
+                }
+                other => {
+                    failed += 1;
+                    eprintln!(
+                        "{who}: not invited: {}",
+                        match other {
+                            "has_password" =>
+                                "they can already log in (a forgotten password is reset by email)",
+                            "no_email" => "no email address",
+                            "gone" => "the account is disabled",
+                            "not_found" => "no such person",
+                            _ => "refused",
+                        }
+                    );
+                }
+            }
+        }
+        i32::from(failed > 0)
     })
 }
 

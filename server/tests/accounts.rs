@@ -792,3 +792,57 @@ fn a_person_sets_their_password_in_a_browser_from_the_link_in_their_email() {
         "{seen}"
     );
 }
+
+/// Operators invite from the command line, one person or a list (one job each); who cannot be
+/// invited is named with why, and the exit status says so.
+#[test]
+fn operators_invite_a_list_of_people_from_the_command_line() {
+    let _g = serial();
+    let (server, _worker) = spawn();
+    let admin = access_token(&server, "admin");
+    let dept = some_department_id(&server);
+    let (_, first, first_email) = new_teacher(&server, &admin, &dept, "campus.example");
+    let (second_id, _, second_email) = new_teacher(&server, &admin, &dept, "campus.example");
+    let (_, _, third_email) = new_teacher(&server, &admin, &dept, "campus.example");
+    let list = std::env::temp_dir().join(format!("campushub-invite-{}.txt", tag()));
+    std::fs::write(
+        &list,
+        format!(
+            "# new staff\n{second_id}\n\n{third_email}\nstudent1\nno-such-person-{}\n",
+            tag()
+        ),
+    )
+    .unwrap();
+    let url = common::stack_env("CAMPUSHUB_DATABASE_URL");
+    let (code, out, err) = common::cli(
+        &url,
+        &[
+            "admin",
+            "invite",
+            "--user",
+            &first,
+            "--user",
+            &first.to_uppercase(),
+            "--from-file",
+            list.to_str().unwrap(),
+        ],
+    );
+    let _ = std::fs::remove_file(&list);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains(": invited")).count(),
+        3,
+        "{out}"
+    );
+    assert!(
+        err.contains("student1: not invited: they can already log in"),
+        "{err}"
+    );
+    assert!(err.contains("no such person"), "{err}");
+    for address in [&first_email, &second_email, &third_email] {
+        wait_for(address, 1, Duration::from_secs(20));
+    }
+    let (code, _, err) = common::cli(&url, &["admin", "invite"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--user"), "{err}");
+}
