@@ -101,6 +101,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "accounts",
         sql: include_str!("../migrations/0016_accounts.sql"),
     },
+    Migration {
+        version: 17,
+        name: "notifications",
+        sql: include_str!("../migrations/0017_notifications.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

@@ -458,6 +458,10 @@ statements! {
     ACCOUNT_INVITE(INT8, TEXT, INT8, UUID, BYTEA, INT4) = "SELECT outcome, job, \
         to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
         FROM account_invite($1, $2::inet, $3, $4, $5, $6)";
+    /// Whether user `$1` takes absence and results notices by email.
+    NOTIFICATION_PREFS(INT8) = "SELECT notification_wanted($1, 'absence'), notification_wanted($1, 'results')";
+    /// Turns notice kind `$2` on (`$3`) or off for user `$1`, from `$4`, via `$5`: whether it changed.
+    NOTIFICATION_CHOOSE(INT8, TEXT, BOOL, TEXT, TEXT) = "SELECT notification_choose($1, $2, $3, $4::inet, $5)";
     /// Spends a link of purpose `$1` with token hash `$2`, setting password hash `$3`, from `$4`:
     /// (word, users.id, authz version).
     ACCOUNT_TOKEN_SPEND(TEXT, BYTEA, TEXT, TEXT) = "SELECT outcome, user_id, version FROM account_token_spend($1, $2, $3, $4::inet)";

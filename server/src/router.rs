@@ -367,6 +367,19 @@ macro_rules! routes {
     AccountReset "/account/reset" ["account", "reset"] Read Caller {
         GET => account_pages::reset, Public, () -> 200 "HtmlPage", "The page a reset link opens: set a new password";
     }
+    /// `/account/unsubscribe`: the page a notice's unsubscribe link opens.
+    AccountUnsubscribe "/account/unsubscribe" ["account", "unsubscribe"] Read Caller {
+        GET => account_pages::unsubscribe, Public, () -> 200 "HtmlPage", "The page a notice's unsubscribe link opens: stop that kind of email";
+    }
+    /// `/api/v1/me/notifications`: which notices the caller gets by email.
+    MyNotifications "/api/v1/me/notifications" ["api", "v1", "me", "notifications"] Credentials Caller {
+        GET => notifications::mine, Person, () -> 200 "NotificationPreferences", "Which notices the caller gets by email";
+        PATCH => notifications::choose, Person, ("NotificationPreferencesPatch") -> 200 "NotificationPreferences", "Turn kinds of notice on or off (audited)";
+    }
+    /// `/api/v1/notifications/unsubscribe`: a notice's unsubscribe link, without logging in.
+    Unsubscribe "/api/v1/notifications/unsubscribe" ["api", "v1", "notifications", "unsubscribe"] Credentials Auth {
+        POST => notifications::unsubscribe, Public, ("UnsubscribeRequest") -> 200 "Unsubscribed", "Stop one kind of notice with the link at the end of one (JSON, or one-click: the link's u, k and t in the query)" ["u:uuid", "k:string", "t:string"];
+    }
     /// `/account/account.js`: the account pages' script.
     AccountScript "/account/account.js" ["account", "account.js"] Read Caller {
         GET => account_pages::script, Public, () -> 200 "JavaScript", "The script the account pages load";

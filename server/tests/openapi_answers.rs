@@ -446,6 +446,34 @@ fn every_answer_of_every_operation_validates_against_the_document() {
         Some(&confirm),
         204,
     );
+    // Notices: one's own choices, and an unsubscribe link (its token derived as the worker does).
+    a.call("GET", "/api/v1/me/notifications", Some(&student), None, 200);
+    let choose = json!({"absence": false}).to_string();
+    a.call(
+        "PATCH",
+        "/api/v1/me/notifications",
+        Some(&student),
+        Some(&choose),
+        200,
+    );
+    let me = uuid::Uuid::parse_str(&c.students[0]).unwrap();
+    let stop = json!({"user": me, "kind": "results", "token": links::unsubscribe_token(&key, me, "results")}).to_string();
+    a.call(
+        "POST",
+        "/api/v1/notifications/unsubscribe",
+        None,
+        Some(&stop),
+        200,
+    );
+    let forged = json!({"user": me, "kind": "absence", "token": links::unsubscribe_token(&key, me, "results")}).to_string();
+    a.call(
+        "POST",
+        "/api/v1/notifications/unsubscribe",
+        None,
+        Some(&forged),
+        422,
+    );
+    a.call("GET", "/account/unsubscribe", None, None, 200);
     for page in [
         "/account/invitation",
         "/account/reset",

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod campus;
 pub mod departments;
 pub mod jobs;
+pub mod notifications;
 pub mod students;
 pub mod users;
 pub mod word;

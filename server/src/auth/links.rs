@@ -36,6 +36,48 @@ pub fn token(key: &[u8], purpose: Purpose, id: uuid::Uuid) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
+/// The kinds of notice a person can turn off, as preferences and unsubscribe links name them.
+pub const NOTICE_KINDS: [&str; 2] = ["absence", "results"];
+
+/// The token of the unsubscribe link of `person` (public id) for notice `kind`: it never
+/// expires and does one thing (turn that kind off), so it is derived, not stored.
+pub fn unsubscribe_token(key: &[u8], person: uuid::Uuid, kind: &str) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(b"campushub unsubscribe v1\0");
+    mac.update(kind.as_bytes());
+    mac.update(b"\0");
+    mac.update(person.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// Whether `token` is the unsubscribe token of `person` for `kind` (compared in constant time).
+pub fn unsubscribe_token_ok(key: &[u8], person: uuid::Uuid, kind: &str, token: &str) -> bool {
+    well_formed(token)
+        && crate::auth::same_secret(
+            unsubscribe_token(key, person, kind).as_bytes(),
+            token.as_bytes(),
+        )
+}
+
+/// The unsubscribe page of `person` for `kind`, and the one-click address (RFC 8058) that
+/// `List-Unsubscribe` names.
+pub fn unsubscribe_urls(
+    public_url: &str,
+    key: &[u8],
+    person: uuid::Uuid,
+    kind: &str,
+) -> (String, String) {
+    let token = unsubscribe_token(key, person, kind);
+    let query = format!("u={person}&k={kind}&t={token}");
+    (
+        format!("{public_url}/account/unsubscribe#{query}"),
+        format!("{public_url}/api/v1/notifications/unsubscribe?{query}"),
+    )
+}
+
 /// What the database keeps of a token.
 pub fn hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()

@@ -1,5 +1,6 @@
 //! The pages the links in campushub's messages open: `/account/invitation` (set a first
-//! password) and `/account/reset` (set a new one), with their script and stylesheet. Small,
+//! password), `/account/reset` (set a new one) and `/account/unsubscribe` (stop one kind of
+//! notice), with their script and stylesheet. Small,
 //! accessible HTML forms, compiled into the binary: no third-party script, style or font, and
 //! a policy (`PAGE_CSP`) that lets the page load only those two files from this server and
 //! send only to its own API. The token stays in the URL's fragment, which the browser never
@@ -17,6 +18,7 @@ use crate::shard::Shard;
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 const TEMPLATE: &str = include_str!("../../assets/account/page.html");
+const UNSUBSCRIBE: &[u8] = include_bytes!("../../assets/account/unsubscribe.html");
 const SCRIPT: &[u8] = include_bytes!("../../assets/account/account.js");
 const STYLE: &[u8] = include_bytes!("../../assets/account/account.css");
 
@@ -80,6 +82,11 @@ pub async fn reset(_shard: &Shard, _req: &Request<'_>) -> Result<Response, ApiEr
         )
     });
     Ok(page(body))
+}
+
+/// `GET /account/unsubscribe`: stop one kind of notice, from the link at the end of one.
+pub async fn unsubscribe(_shard: &Shard, _req: &Request<'_>) -> Result<Response, ApiError> {
+    Ok(page(UNSUBSCRIBE))
 }
 
 /// `GET /account/account.js`.

@@ -21,6 +21,7 @@ pub mod exams;
 pub mod fields;
 pub mod health;
 pub mod jobs;
+pub mod notifications;
 pub mod people;
 pub mod roles;
 pub mod students;

@@ -137,6 +137,10 @@ fn components() -> Value {
         handlers::accounts::LinkPasswordBody,
         handlers::accounts::ResetBody,
         handlers::accounts::ResetAccepted,
+        handlers::notifications::Preferences,
+        handlers::notifications::PreferencesPatch,
+        handlers::notifications::UnsubscribeBody,
+        handlers::notifications::Unsubscribed,
     )
     .build();
     let mut v = serde_json::to_value(c).unwrap_or_else(|_| json!({}));
@@ -179,6 +183,10 @@ const ALSO: &[(Route, Method, u16, &str)] = &[
     (Route::UserInvitation, Method::Post, 503,
      "Email links are not configured on this server (CAMPUSHUB_LINK_KEY)."),
     (Route::PasswordReset, Method::Post, 503,
+     "Email links are not configured on this server (CAMPUSHUB_LINK_KEY)."),
+    (Route::Unsubscribe, Method::Post, 422,
+     "The link's token is not this person's for this kind."),
+    (Route::Unsubscribe, Method::Post, 503,
      "Email links are not configured on this server (CAMPUSHUB_LINK_KEY)."),
     (Route::InvitationAccept, Method::Post, 422,
      "The token is not a live link's (unknown, used, expired or replaced: `errors` says which), or the password breaks the rules."),

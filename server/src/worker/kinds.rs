@@ -8,8 +8,10 @@ use std::time::Duration;
 use campushub_db::queries::accounts::Purpose;
 use serde::Deserialize;
 
-use super::mail::{self, Mailer, Outgoing, SendError};
-use super::queue::{self, Claimed, Db};
+use super::mail::{self, Outgoing};
+use super::notices;
+use super::queue::{self, Claimed};
+use super::send::{deliver, payload, retry_on, Tools};
 use crate::auth::links;
 
 /// Every kind a worker runs (its figures show even when the queue holds none).
@@ -18,33 +20,13 @@ pub const KINDS: &[&str] = &[
     "auth.password_reset",
     "email.invitation",
     "email.password_reset",
+    "notify.absence",
+    "notify.results",
+    "email.absence",
+    "email.results",
 ];
 
-/// What the kinds use: the database, the SMTP client, the templates, the link key and where
-/// links point.
-pub struct Tools {
-    /// The worker's database.
-    pub db: Db,
-    /// None: CAMPUSHUB_SMTP_URL is not set, and email jobs wait (retried) until it is.
-    pub mailer: Option<Mailer>,
-    /// The email templates.
-    pub templates: minijinja::Environment<'static>,
-    /// CAMPUSHUB_LINK_KEY (none: link jobs wait until it is set).
-    pub link_key: Option<Vec<u8>>,
-    /// CAMPUSHUB_PUBLIC_URL.
-    pub public_url: String,
-}
-
-/// How a job ended.
-#[derive(Debug, PartialEq)]
-pub enum Outcome {
-    /// Done.
-    Done,
-    /// Failed in a way that may pass (a server away, a timeout): retried after the backoff.
-    Retry(String),
-    /// Failed in a way no retry mends (a bad payload, an address that does not exist): dead.
-    Permanent(String),
-}
+pub use super::send::Outcome;
 
 /// Longest a `noop` job may wait.
 const NOOP_MAX_SLEEP_MS: u64 = 600_000;
@@ -99,15 +81,6 @@ struct ResetJob {
     email: String,
     #[serde(default)]
     ip: Option<String>,
-}
-
-fn payload<T: for<'de> Deserialize<'de>>(job: &Claimed) -> Result<T, Outcome> {
-    serde_json::from_value(job.payload.clone())
-        .map_err(|e| Outcome::Permanent(format!("{}: unreadable payload: {e}", job.kind)))
-}
-
-fn retry_on(e: queue::QueueError) -> Outcome {
-    Outcome::Retry(format!("database: {e}"))
 }
 
 /// `auth.password_reset`: looks the address up, and for an account that has it (and has not
@@ -178,13 +151,6 @@ async fn link_email(tools: &Tools, job: &Claimed, purpose: Purpose) -> Outcome {
             "{address} bounced before; not sent again until the address changes"
         ));
     }
-    let to = match format!("{} {} <{address}>", m.given_name, m.family_name)
-        .parse()
-        .or_else(|_| address.parse())
-    {
-        Ok(to) => to,
-        Err(e) => return Outcome::Permanent(format!("{address:?} is not an address: {e}")),
-    };
     let token = links::token(key, purpose, p.token);
     let (template, subject) = match purpose {
         Purpose::Invitation => ("invitation", "Your campushub account: choose your password"),
@@ -202,22 +168,17 @@ async fn link_email(tools: &Tools, job: &Claimed, purpose: Purpose) -> Outcome {
         Err(e) => return Outcome::Permanent(e),
     };
     let message = Outgoing {
-        to,
+        to: match mail::mailbox(&m.given_name, &m.family_name, &address) {
+            Ok(to) => to,
+            Err(e) => return Outcome::Permanent(e),
+        },
         subject: subject.into(),
         text,
         html,
         id: job.sourced_id.to_string(),
+        unsubscribe: None,
     };
-    match mailer.send(message).await {
-        Ok(()) => Outcome::Done,
-        Err(SendError::Failed(e)) => Outcome::Retry(format!("smtp: {e}")),
-        Err(SendError::Rejected(e)) => {
-            // Recorded on the person; if that write fails the job still ends dead with the
-            // server's answer, which operators see.
-            let _ = queue::bounced(&tools.db, m.person, &address, &e).await;
-            Outcome::Permanent(format!("smtp refused {address}: {e}"))
-        }
-    }
+    deliver(tools, mailer, message, m.person, &address).await
 }
 
 /// Runs `job`.
@@ -227,6 +188,10 @@ pub async fn run(tools: &Tools, job: &Claimed) -> Outcome {
         "auth.password_reset" => password_reset(tools, job).await,
         "email.invitation" => link_email(tools, job, Purpose::Invitation).await,
         "email.password_reset" => link_email(tools, job, Purpose::Reset).await,
+        "notify.absence" => notices::absence_fanout(tools, job).await,
+        "notify.results" => notices::results_fanout(tools, job).await,
+        "email.absence" => notices::absence_email(tools, job).await,
+        "email.results" => notices::results_email(tools, job).await,
         other => Outcome::Permanent(format!("no worker knows the job kind {other:?}")),
     }
 }

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -41,6 +41,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "password_reset.txt",
         include_str!("../../templates/email/password_reset.txt"),
+    ),
+    (
+        "absence.html",
+        include_str!("../../templates/email/absence.html"),
+    ),
+    (
+        "absence.txt",
+        include_str!("../../templates/email/absence.txt"),
+    ),
+    (
+        "results.html",
+        include_str!("../../templates/email/results.html"),
+    ),
+    (
+        "results.txt",
+        include_str!("../../templates/email/results.txt"),
     ),
 ];
 
@@ -74,6 +90,15 @@ pub fn render(
     Ok((one("txt")?, one("html")?))
 }
 
+/// The recipient `given family <address>`, or the bare address when the names do not fit a
+/// mailbox.
+pub fn mailbox(given: &str, family: &str, address: &str) -> Result<Mailbox, String> {
+    let address: lettre::Address = address
+        .parse()
+        .map_err(|e| format!("{address:?} is not an address: {e}"))?;
+    Ok(Mailbox::new(Some(format!("{given} {family}")), address))
+}
+
 /// One message to send.
 #[derive(Debug)]
 pub struct Outgoing {
@@ -87,6 +112,8 @@ pub struct Outgoing {
     pub html: String,
     /// The local part of the Message-ID (the job's public id): `<{id}@{sender's domain}>`.
     pub id: String,
+    /// The one-click unsubscribe address (RFC 8058), for messages a person can opt out of.
+    pub unsubscribe: Option<String>,
 }
 
 /// Why a message did not leave.
@@ -152,7 +179,19 @@ impl Mailer {
 
     /// Builds and sends `m`.
     pub async fn send(&self, m: Outgoing) -> Result<(), SendError> {
-        let message = Message::builder()
+        let mut builder = Message::builder();
+        if let Some(url) = &m.unsubscribe {
+            builder = builder
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{url}>"),
+                ))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".into(),
+                ));
+        }
+        let message = builder
             .from(self.from.clone())
             .to(m.to)
             .subject(m.subject)

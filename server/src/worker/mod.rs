@@ -13,7 +13,9 @@
 pub mod kinds;
 pub mod mail;
 pub mod metrics;
+pub mod notices;
 pub mod queue;
+pub mod send;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,7 +47,7 @@ type Held = Arc<Mutex<HashMap<i64, (Claimed, AbortHandle)>>>;
 #[derive(Clone)]
 struct Ctx {
     db: queue::Db,
-    tools: Arc<kinds::Tools>,
+    tools: Arc<send::Tools>,
     name: Arc<str>,
     figures: metrics::Shared,
     held: Held,
@@ -103,7 +105,7 @@ async fn work(config: Config) -> Result<(), String> {
         Some(smtp) => Some(mail::Mailer::new(smtp, w.concurrency)?),
         None => None,
     };
-    let tools = kinds::Tools {
+    let tools = send::Tools {
         db: db.clone(),
         mailer,
         templates: mail::templates()?,

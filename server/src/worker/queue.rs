@@ -23,7 +23,7 @@ pub struct Db {
 
 impl Db {
     /// Runs `sql` with its typed parameters.
-    async fn query(
+    pub(super) async fn query(
         &self,
         sql: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
@@ -38,7 +38,7 @@ impl Db {
     }
 
     /// The first column of the one row `sql` answers.
-    async fn one<T>(
+    pub(super) async fn one<T>(
         &self,
         sql: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
