@@ -205,3 +205,27 @@ BEGIN
     RETURN FOUND;
 END
 $$;
+
+-- Changes the institution's settings (NULL: keep), audited: the settings after.
+CREATE FUNCTION notification_settings_save(p_actor bigint, p_ip inet, p_delay_s integer,
+                                           p_to_students boolean)
+RETURNS TABLE (absence_delay_s integer, absence_to_students boolean) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    inst bigint;
+BEGIN
+    SELECT id INTO inst FROM orgs WHERE type = 'institution' ORDER BY id LIMIT 1;
+    INSERT INTO notification_settings (org_id) VALUES (inst) ON CONFLICT (org_id) DO NOTHING;
+    UPDATE notification_settings s SET
+        absence_delay_s = coalesce(p_delay_s, s.absence_delay_s),
+        absence_to_students = coalesce(p_to_students, s.absence_to_students),
+        date_last_modified = now()
+    WHERE s.org_id = inst;
+    PERFORM audit_append(p_actor, 'notifications.settings_changed', 'org',
+                         (SELECT sourced_id::text FROM orgs WHERE id = inst), p_ip,
+                         jsonb_strip_nulls(jsonb_build_object('absence_delay_s', p_delay_s,
+                                                              'absence_to_students', p_to_students)));
+    RETURN QUERY SELECT s.absence_delay_s, s.absence_to_students FROM notification_settings s
+        WHERE s.org_id = inst;
+END
+$$;

@@ -462,6 +462,12 @@ statements! {
     NOTIFICATION_PREFS(INT8) = "SELECT notification_wanted($1, 'absence'), notification_wanted($1, 'results')";
     /// Turns notice kind `$2` on (`$3`) or off for user `$1`, from `$4`, via `$5`: whether it changed.
     NOTIFICATION_CHOOSE(INT8, TEXT, BOOL, TEXT, TEXT) = "SELECT notification_choose($1, $2, $3, $4::inet, $5)";
+    /// The institution's notice settings: (absence delay in seconds, alerts to students).
+    NOTIFICATION_SETTINGS() = "SELECT absence_delay_s, absence_to_students FROM notification_settings_of( \
+        (SELECT id FROM orgs WHERE type = 'institution' ORDER BY id LIMIT 1))";
+    /// Changes them (`$3`, `$4`; NULL keeps) as actor `$1` from `$2`: the settings after.
+    NOTIFICATION_SETTINGS_SAVE(INT8, TEXT, INT4, BOOL) = "SELECT absence_delay_s, absence_to_students \
+        FROM notification_settings_save($1, $2::inet, $3, $4)";
     /// Spends a link of purpose `$1` with token hash `$2`, setting password hash `$3`, from `$4`:
     /// (word, users.id, authz version).
     ACCOUNT_TOKEN_SPEND(TEXT, BYTEA, TEXT, TEXT) = "SELECT outcome, user_id, version FROM account_token_spend($1, $2, $3, $4::inet)";

@@ -376,6 +376,11 @@ macro_rules! routes {
         GET => notifications::mine, Person, () -> 200 "NotificationPreferences", "Which notices the caller gets by email";
         PATCH => notifications::choose, Person, ("NotificationPreferencesPatch") -> 200 "NotificationPreferences", "Turn kinds of notice on or off (audited)";
     }
+    /// `/api/v1/admin/notification-settings`: who gets absence alerts, and when.
+    NotificationSettings "/api/v1/admin/notification-settings" ["api", "v1", "admin", "notification-settings"] Admin Caller {
+        GET => notifications::settings, Institution(UsersManage), () -> 200 "NotificationSettings", "The institution's notice settings";
+        PATCH => notifications::save_settings, Institution(UsersManage), ("NotificationSettingsPatch") -> 200 "NotificationSettings", "Change the delay of absence alerts, and whether students get their own (audited)";
+    }
     /// `/api/v1/notifications/unsubscribe`: a notice's unsubscribe link, without logging in.
     Unsubscribe "/api/v1/notifications/unsubscribe" ["api", "v1", "notifications", "unsubscribe"] Credentials Auth {
         POST => notifications::unsubscribe, Public, ("UnsubscribeRequest") -> 200 "Unsubscribed", "Stop one kind of notice with the link at the end of one (JSON, or one-click: the link's u, k and t in the query)" ["u:uuid", "k:string", "t:string"];

@@ -36,13 +36,18 @@ fn guardian_of(student: &str) -> String {
     email
 }
 
-/// Absence alerts leave `delay_s` after a submission (the institution's setting).
-fn absence_delay(delay_s: u32) {
-    sql_one(&format!(
-        "INSERT INTO notification_settings (org_id, absence_delay_s) \
-         SELECT id, {delay_s} FROM orgs WHERE type = 'institution' \
-         ON CONFLICT (org_id) DO UPDATE SET absence_delay_s = EXCLUDED.absence_delay_s RETURNING 1"
-    ));
+/// Absence alerts leave `delay_s` after a submission (the institution's setting, changed as
+/// an administrator does).
+fn absence_delay(server: &TestServer, delay_s: u32) {
+    let admin = access_token(server, "admin");
+    let r = send(
+        server,
+        "PATCH",
+        "/api/v1/admin/notification-settings",
+        &admin,
+        json!({"absence_delay_s": delay_s}),
+    );
+    assert_eq!(ok(&r, 200)["absence_delay_s"], delay_s);
 }
 
 struct Setup {
@@ -108,8 +113,26 @@ fn jobs_for(kind: &str, key_part: &str) -> String {
 #[test]
 fn a_days_absences_reach_each_guardian_once_and_a_corrected_mark_sends_nothing() {
     let _g = serial();
-    absence_delay(2);
     let s = setup(3);
+    absence_delay(&s.server, 2);
+    // Only those who manage users institution-wide change them (administrators, registrars),
+    // within bounds.
+    let r = send(
+        &s.server,
+        "PATCH",
+        "/api/v1/admin/notification-settings",
+        &s.teacher,
+        json!({"absence_delay_s": 5}),
+    );
+    assert_eq!(r.status, 403);
+    let r = send(
+        &s.server,
+        "PATCH",
+        "/api/v1/admin/notification-settings",
+        &s.admin,
+        json!({"absence_delay_s": -1}),
+    );
+    assert_eq!(r.status, 422);
     let alone = guardian_of(&s.c.students[0]);
     let corrected = guardian_of(&s.c.students[1]);
     let present = guardian_of(&s.c.students[2]);
@@ -170,7 +193,7 @@ fn a_days_absences_reach_each_guardian_once_and_a_corrected_mark_sends_nothing()
         jobs_for("email.absence", &format!("{student0}:{date}")),
         "1"
     );
-    absence_delay(900);
+    absence_delay(&s.server, 900);
 }
 
 #[test]

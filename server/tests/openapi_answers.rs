@@ -474,6 +474,21 @@ fn every_answer_of_every_operation_validates_against_the_document() {
         422,
     );
     a.call("GET", "/account/unsubscribe", None, None, 200);
+    a.call(
+        "GET",
+        "/api/v1/admin/notification-settings",
+        Some(&admin),
+        None,
+        200,
+    );
+    let settings = json!({"absence_delay_s": 900}).to_string();
+    a.call(
+        "PATCH",
+        "/api/v1/admin/notification-settings",
+        Some(&admin),
+        Some(&settings),
+        200,
+    );
     for page in [
         "/account/invitation",
         "/account/reset",

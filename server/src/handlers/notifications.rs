@@ -150,3 +150,69 @@ pub async fn unsubscribe(shard: &Shard, req: &Request<'_>) -> Result<Response, A
         json(&Unsubscribed { kind, email: false })?,
     ))
 }
+
+/// The institution's notice settings.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = NotificationSettings)]
+pub(crate) struct Settings {
+    /// Seconds between a register's submission and its absence alerts (0 to 86,400): a mark
+    /// corrected within them sends nothing.
+    absence_delay_s: i32,
+    /// Whether students get their own absence alerts (guardians always may).
+    absence_to_students: bool,
+}
+
+/// `PATCH /api/v1/admin/notification-settings`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NotificationSettingsPatch)]
+pub(crate) struct SettingsPatch {
+    absence_delay_s: Option<i32>,
+    absence_to_students: Option<bool>,
+}
+
+/// `GET /api/v1/admin/notification-settings`.
+pub async fn settings(shard: &Shard, _req: &Request<'_>) -> Result<Response, ApiError> {
+    let (absence_delay_s, absence_to_students) =
+        notifications::settings(shard.db.primary()).await?;
+    let body = Settings {
+        absence_delay_s,
+        absence_to_students,
+    };
+    Ok(Response::json(200, json(&body)?))
+}
+
+/// `PATCH /api/v1/admin/notification-settings {absence_delay_s?, absence_to_students?}`
+/// (audited).
+pub async fn save_settings(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let caller = req.caller()?;
+    let body: SettingsPatch = json_body(req)?;
+    if body.absence_delay_s.is_none() && body.absence_to_students.is_none() {
+        return Err(ApiError::Unprocessable(
+            "Name at least one of `absence_delay_s` and `absence_to_students`.".into(),
+        ));
+    }
+    if body
+        .absence_delay_s
+        .is_some_and(|d| !(0..=86_400).contains(&d))
+    {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "absence_delay_s",
+            "must be 0 to 86400 seconds",
+        )]));
+    }
+    let ip = req.peer.to_string();
+    let (absence_delay_s, absence_to_students) = notifications::save_settings(
+        shard.db.primary(),
+        caller.principal.user_id,
+        &ip,
+        body.absence_delay_s,
+        body.absence_to_students,
+    )
+    .await?;
+    let body = Settings {
+        absence_delay_s,
+        absence_to_students,
+    };
+    Ok(Response::json(200, json(&body)?))
+}

@@ -141,6 +141,8 @@ fn components() -> Value {
         handlers::notifications::PreferencesPatch,
         handlers::notifications::UnsubscribeBody,
         handlers::notifications::Unsubscribed,
+        handlers::notifications::Settings,
+        handlers::notifications::SettingsPatch,
     )
     .build();
     let mut v = serde_json::to_value(c).unwrap_or_else(|_| json!({}));
