@@ -106,6 +106,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "notifications",
         sql: include_str!("../migrations/0017_notifications.sql"),
     },
+    Migration {
+        version: 18,
+        name: "reports",
+        sql: include_str!("../migrations/0018_reports.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

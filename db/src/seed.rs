@@ -306,7 +306,7 @@ impl<'a> CopyIn<'a> {
     async fn row(&mut self, values: &[&(dyn ToSql + Sync)]) -> Result<(), SeedError> {
         self.writer.as_mut().write(values).await?;
         self.rows += 1;
-        if self.rows % 20_000 == 0 {
+        if self.rows.is_multiple_of(20_000) {
             (self.progress)(self.table, self.rows, self.expected);
         }
         Ok(())

@@ -92,6 +92,24 @@ macro_rules! statements {
     };
 }
 
+/// The columns every report statement starts with: kind, student, department, class.
+macro_rules! report_subject {
+    () => {
+        "SELECT r.kind, r.student_id, coalesce(sp.department_id, k.org_id), r.class_id"
+    };
+}
+
+/// The tables behind a report, its student or class, and its job; `$1` is its public id.
+macro_rules! report_from {
+    () => {
+        "FROM reports r LEFT JOIN users u ON u.id = r.student_id \
+         LEFT JOIN student_profiles sp ON sp.user_id = r.student_id \
+         LEFT JOIN classes k ON k.id = r.class_id \
+         LEFT JOIN jobs j ON j.idempotency_key = 'report.render:' || r.sourced_id \
+         WHERE r.sourced_id = $1"
+    };
+}
+
 statements! {
     /// Health probe.
     PING() = "SELECT 1::int4";
@@ -458,6 +476,28 @@ statements! {
     ACCOUNT_INVITE(INT8, TEXT, INT8, UUID, BYTEA, INT4) = "SELECT outcome, job, \
         to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
         FROM account_invite($1, $2::inet, $3, $4, $5, $6)";
+    /// A class's row id and department, by public id.
+    REPORT_CLASS(UUID) = "SELECT id, org_id FROM classes WHERE sourced_id = $1";
+    /// Asks for a report: actor `$1` from `$2`, kind `$3`, student `$4` or class `$5`, dates
+    /// `$6`..=`$7`: (report id, job id).
+    REPORT_REQUEST(INT8, TEXT, TEXT, INT8, INT8, TEXT, TEXT) = "SELECT report, job FROM report_request($1, $2::inet, $3, $4, $5, $6::date, $7::date)";
+    /// A report: (kind, student, department, class, JSON document); a report whose job died is
+    /// `failed` with the job's last error.
+    REPORT_BY_ID(UUID) = concat!(report_subject!(), ", json_strip_nulls(json_build_object( \
+        'sourced_id', r.sourced_id, 'kind', r.kind, \
+        'subject', json_build_object('sourced_id', coalesce(u.sourced_id, k.sourced_id), \
+                                     'type', CASE WHEN r.class_id IS NULL THEN 'user' ELSE 'class' END), \
+        'from', r.range_from, 'to', r.range_to, \
+        'state', CASE WHEN r.state = 'queued' AND j.state = 'dead' THEN 'failed' ELSE r.state END, \
+        'error', coalesce(r.error, CASE WHEN j.state = 'dead' THEN j.last_error END), \
+        'pages', r.pages, 'bytes', length(r.pdf), \
+        'created_at', to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+        'finished_at', to_char(r.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')))::text ",
+        report_from!());
+    /// A report's file: (kind, student, department, class, state, PDF, file name).
+    REPORT_FILE(UUID) = concat!(report_subject!(), ", r.state, r.pdf, \
+        replace(r.kind, '_', '-') || '-' || coalesce(u.username, k.class_code) || '-' || r.range_from || '.pdf' ",
+        report_from!());
     /// Whether user `$1` takes absence and results notices by email.
     NOTIFICATION_PREFS(INT8) = "SELECT notification_wanted($1, 'absence'), notification_wanted($1, 'results')";
     /// Turns notice kind `$2` on (`$3`) or off for user `$1`, from `$4`, via `$5`: whether it changed.

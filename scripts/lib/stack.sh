@@ -132,11 +132,13 @@ ensure_packages() {
     # The stack's SMTP server (scripts/lib/smtp_server.py) and its certificates.
     smtp_python >/dev/null || missing+=(python3-aiosmtpd)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    # The worker renders PDF reports in DejaVu Sans.
+    [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing+=(fonts-dejavu-core)
     # scripts/test runs shellcheck on every script.
     command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
     [ ${#missing[@]} -gt 0 ] || return 0
     command -v apt-get >/dev/null 2>&1 \
-        || die "missing ${missing[*]}: install PostgreSQL (server and client), PgBouncer, Redis, OpenSSL and aiosmtpd for python3 with your package manager, then retry"
+        || die "missing ${missing[*]}: install PostgreSQL (server and client), PgBouncer, Redis, OpenSSL, aiosmtpd for python3 and the DejaVu fonts with your package manager, then retry"
     if [ "$EUID" -ne 0 ]; then
         command -v sudo >/dev/null 2>&1 || die "missing ${missing[*]}: run as root or install sudo so apt-get can install them"
         sudo=(sudo)
@@ -145,7 +147,8 @@ ensure_packages() {
     { "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y "${missing[@]}"; } >&2 \
         || die "apt-get install ${missing[*]} failed"
     { pg_bindir >/dev/null && pgbouncer_bin >/dev/null && redis_bin >/dev/null && command -v python3 >/dev/null && command -v shellcheck >/dev/null \
-        && smtp_python >/dev/null && command -v openssl >/dev/null; } \
+        && smtp_python >/dev/null && command -v openssl >/dev/null \
+        && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ]; } \
         || die "${missing[*]} still missing after apt-get install"
 }
 

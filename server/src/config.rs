@@ -287,6 +287,10 @@ impl Config {
         if let Some(d) = &self.docs_dir {
             line("docs_dir", format!("{:?}", d.display().to_string()));
         }
+        line(
+            "report_fonts_dir",
+            format!("{:?}", self.worker.report_fonts_dir.display().to_string()),
+        );
         line("public_url", format!("{:?}", self.mail.public_url));
         line(
             "link_key",
@@ -759,6 +763,8 @@ pub struct WorkerConfig {
     pub metrics_listen: SocketAddr,
     /// Done and cancelled jobs are deleted this long after they finished.
     pub keep_done: Duration,
+    /// Where DejaVuSans.ttf and DejaVuSans-Bold.ttf are (fonts-dejavu-core).
+    pub report_fonts_dir: std::path::PathBuf,
 }
 
 fn worker(low: &LowConfig) -> Result<WorkerConfig, ConfigError> {
@@ -784,6 +790,12 @@ fn worker(low: &LowConfig) -> Result<WorkerConfig, ConfigError> {
         keep_done: Duration::from_secs(
             u64::from(low.worker_keep_done_days.number(7, 1..=3650)?) * 86_400,
         ),
+        report_fonts_dir: low
+            .report_fonts_dir
+            .text()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "/usr/share/fonts/truetype/dejavu".into())
+            .into(),
     })
 }
 
@@ -1125,6 +1137,7 @@ settings! {
     worker_poll_ms: u64,
     worker_metrics_listen: String,
     worker_keep_done_days: u32,
+    report_fonts_dir: String,
     public_url: String,
     link_key: String,
     smtp_url: String,

@@ -376,6 +376,18 @@ macro_rules! routes {
         GET => notifications::mine, Person, () -> 200 "NotificationPreferences", "Which notices the caller gets by email";
         PATCH => notifications::choose, Person, ("NotificationPreferencesPatch") -> 200 "NotificationPreferences", "Turn kinds of notice on or off (audited)";
     }
+    /// `/api/v1/reports`: ask for a PDF report.
+    Reports "/api/v1/reports" ["api", "v1", "reports"] Admin Caller {
+        POST => reports::request, Caller, ("NewReport") -> 202 "ReportAccepted", "Ask for a PDF report (a term report, an attendance certificate, a class's register), made by a worker";
+    }
+    /// `/api/v1/reports/{id}`: a report's state.
+    Report "/api/v1/reports/{id}" ["api", "v1", "reports", id] Read Caller {
+        GET => reports::get, Caller, () -> 200 "Report", "A report's state, pages and size (under the rule of the data it shows)";
+    }
+    /// `/api/v1/reports/{id}/file`: the PDF.
+    ReportFile "/api/v1/reports/{id}/file" ["api", "v1", "reports", id, "file"] Read Caller {
+        GET => reports::file, Caller, () -> 200 "PdfFile", "A rendered report's PDF";
+    }
     /// `/api/v1/admin/notification-settings`: who gets absence alerts, and when.
     NotificationSettings "/api/v1/admin/notification-settings" ["api", "v1", "admin", "notification-settings"] Admin Caller {
         GET => notifications::settings, Institution(UsersManage), () -> 200 "NotificationSettings", "The institution's notice settings";

@@ -84,9 +84,9 @@ impl Machine {
 
 /// PostgreSQL memory units: the largest of GB, MB, kB that divides the value.
 fn pg_size(bytes: u64) -> String {
-    if bytes % GIB == 0 {
+    if bytes.is_multiple_of(GIB) {
         format!("{}GB", bytes / GIB)
-    } else if bytes % MIB == 0 {
+    } else if bytes.is_multiple_of(MIB) {
         format!("{}MB", bytes / MIB)
     } else {
         format!("{}kB", bytes / KIB)

@@ -446,6 +446,31 @@ fn every_answer_of_every_operation_validates_against_the_document() {
         Some(&confirm),
         204,
     );
+    // Reports: asked for, rendered by a worker, read.
+    let ask = json!({"kind": "attendance_certificate", "subject": c.students[0], "from": "2026-10-01", "to": "2026-10-31"}).to_string();
+    let report = a.call("POST", "/api/v1/reports", Some(&registrar), Some(&ask), 202);
+    let report_path = format!("/api/v1/reports/{}", report["sourced_id"].as_str().unwrap());
+    a.call("GET", &report_path, Some(&registrar), None, 200);
+    a.call(
+        "GET",
+        &format!("{report_path}/file"),
+        Some(&registrar),
+        None,
+        409,
+    );
+    let worker = common::worker::Worker::spawn(&[]);
+    let rendered = common::eventually(Duration::from_secs(30), || {
+        a.send(
+            &server,
+            Req::new("GET", &format!("{report_path}/file"), Some(&registrar)),
+        )
+        .status
+            == 200
+    });
+    assert!(rendered, "the report was not rendered");
+    drop(worker);
+    a.call("GET", &report_path, Some(&registrar), None, 200);
+
     // Notices: one's own choices, and an unsubscribe link (its token derived as the worker does).
     a.call("GET", "/api/v1/me/notifications", Some(&student), None, 200);
     let choose = json!({"absence": false}).to_string();

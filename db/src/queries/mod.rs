@@ -8,6 +8,7 @@ pub mod campus;
 pub mod departments;
 pub mod jobs;
 pub mod notifications;
+pub mod reports;
 pub mod students;
 pub mod users;
 pub mod word;

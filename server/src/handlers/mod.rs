@@ -23,6 +23,7 @@ pub mod health;
 pub mod jobs;
 pub mod notifications;
 pub mod people;
+pub mod reports;
 pub mod roles;
 pub mod students;
 

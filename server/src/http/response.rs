@@ -57,6 +57,8 @@ pub const HTML: &str = "text/html; charset=utf-8";
 pub const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 /// The stylesheets pages load.
 pub const CSS: &str = "text/css; charset=utf-8";
+/// A report's file.
+pub const PDF: &str = "application/pdf";
 
 const HSTS: &[u8] = b"\r\nStrict-Transport-Security: max-age=31536000; includeSubDomains";
 

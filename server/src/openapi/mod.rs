@@ -109,6 +109,7 @@ fn components() -> Value {
         OpenApiDocument,
         Job,
         JobPage,
+        Report,
     );
     // The types the server itself encodes and decodes.
     let c = with_types!(
@@ -143,6 +144,8 @@ fn components() -> Value {
         handlers::notifications::Unsubscribed,
         handlers::notifications::Settings,
         handlers::notifications::SettingsPatch,
+        handlers::reports::NewReport,
+        handlers::reports::Accepted,
     )
     .build();
     let mut v = serde_json::to_value(c).unwrap_or_else(|_| json!({}));
@@ -186,6 +189,7 @@ const ALSO: &[(Route, Method, u16, &str)] = &[
      "Email links are not configured on this server (CAMPUSHUB_LINK_KEY)."),
     (Route::PasswordReset, Method::Post, 503,
      "Email links are not configured on this server (CAMPUSHUB_LINK_KEY)."),
+    (Route::ReportFile, Method::Get, 409, "The report is not done yet (or failed): its state says which."),
     (Route::Unsubscribe, Method::Post, 422,
      "The link's token is not this person's for this kind."),
     (Route::Unsubscribe, Method::Post, 503,
@@ -316,6 +320,9 @@ fn operation(spec: &RouteSpec, e: &Endpoint) -> Value {
         }
         "Stylesheet" => {
             json!({"description": e.summary, "content": {"text/css": {"schema": {"type": "string"}}}})
+        }
+        "PdfFile" => {
+            json!({"description": e.summary, "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}})
         }
         name => {
             json!({"description": e.summary, "content": {"application/json": {"schema": schema_ref(name)}}})
@@ -494,6 +501,7 @@ mod tests {
                         "HtmlPage",
                         "JavaScript",
                         "Stylesheet",
+                        "PdfFile",
                     ]
                     .contains(name)
                     {

@@ -648,7 +648,7 @@ pub struct OpenApiDocument {
 pub struct Job {
     #[schema(format = Uuid)]
     sourced_id: String,
-    /// What it runs: `noop`, `email.send`, ...
+    /// What it runs: `email.invitation`, `notify.absence`, `report.render`, `noop`, ...
     kind: String,
     /// `ready`, `running`, `done`, `dead` or `cancelled`.
     state: String,
@@ -680,4 +680,32 @@ pub struct JobPage {
     jobs: Vec<Job>,
     /// The `cursor` of the next page; null on the last.
     next_cursor: Option<String>,
+}
+
+/// A PDF report (built in SQL: `REPORT_BY_ID` in db/src/statements.rs). Members without a
+/// value are left out.
+#[derive(ToSchema)]
+pub struct Report {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    /// `term_report`, `attendance_certificate` or `class_register`.
+    kind: String,
+    /// The student (`user`) or the class (`class`) it is about.
+    subject: ObjectRef,
+    #[schema(format = Date)]
+    from: String,
+    #[schema(format = Date)]
+    to: String,
+    /// `queued`, `done` (its file is ready) or `failed` (`error` says why).
+    state: String,
+    /// Why it failed.
+    error: Option<String>,
+    /// Pages of the PDF, when done.
+    pages: Option<i32>,
+    /// Bytes of the PDF, when done.
+    bytes: Option<i64>,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    finished_at: Option<String>,
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::mail::{self, Outgoing};
 use super::notices;
 use super::queue::{self, Claimed};
+use super::reports;
 use super::send::{deliver, payload, retry_on, Tools};
 use crate::auth::links;
 
@@ -24,6 +25,7 @@ pub const KINDS: &[&str] = &[
     "notify.results",
     "email.absence",
     "email.results",
+    "report.render",
 ];
 
 pub use super::send::Outcome;
@@ -192,6 +194,7 @@ pub async fn run(tools: &Tools, job: &Claimed) -> Outcome {
         "notify.results" => notices::results_fanout(tools, job).await,
         "email.absence" => notices::absence_email(tools, job).await,
         "email.results" => notices::results_email(tools, job).await,
+        "report.render" => reports::render(tools, job).await,
         other => Outcome::Permanent(format!("no worker knows the job kind {other:?}")),
     }
 }

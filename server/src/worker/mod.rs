@@ -14,7 +14,9 @@ pub mod kinds;
 pub mod mail;
 pub mod metrics;
 pub mod notices;
+pub mod pdf;
 pub mod queue;
+pub mod reports;
 pub mod send;
 
 use std::collections::HashMap;
@@ -111,6 +113,17 @@ async fn work(config: Config) -> Result<(), String> {
         templates: mail::templates()?,
         link_key: config.mail.link_key.as_ref().map(|k| k.expose().clone()),
         public_url: config.mail.public_url.clone(),
+        fonts: match pdf::Fonts::load(&w.report_fonts_dir) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                access_log::event(
+                    "warn",
+                    "report fonts missing: report jobs wait until they are installed",
+                    &[("error", e)],
+                );
+                None
+            }
+        },
     };
     let ctx = Ctx {
         db,

@@ -30,6 +30,8 @@ pub struct Tools {
     pub link_key: Option<Vec<u8>>,
     /// CAMPUSHUB_PUBLIC_URL.
     pub public_url: String,
+    /// The reports' fonts (none: report jobs wait until the fonts are installed).
+    pub fonts: Option<super::pdf::Fonts>,
 }
 
 /// Sends `message` to `address` (of person `person`): done; retried when the server is away or
