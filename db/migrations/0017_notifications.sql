@@ -3,10 +3,10 @@
 -- kinds they get.
 --
 -- The change that causes a notice enqueues it in its own transaction, by trigger: a register's
--- submission enqueues one `notify.absence` job per absent student per day (run after a delay,
--- so that a mark corrected meanwhile cancels it: the job reads the marks again when it runs,
--- and a student no longer absent that day gets nothing), and a line item's publication one
--- `notify.results` job. Those jobs fan out one `email.*` job per recipient, so that a message
+-- submission enqueues one `notify.session` job, which enqueues one `notify.absence` job per
+-- absent student per day (run after a delay, so that a mark corrected meanwhile cancels it:
+-- the job reads the marks again when it runs, and a student no longer absent that day gets
+-- nothing), and a line item's publication one `notify.results` job. Those jobs fan out one `email.*` job per recipient, so that a message
 -- that fails is retried alone and no recipient gets one twice.
 
 -- Who gets what, per institution (one row each; made on first use with the defaults).
@@ -56,28 +56,48 @@ RETURNS TABLE (student_id bigint, code_id bigint) LANGUAGE sql STABLE AS $$
     ORDER BY m.uid, (r.source = 'office') DESC
 $$;
 
--- On submission: one absence job per student absent in this session (by the category of their
--- effective code), keyed by student and day, so a day of registers makes one alert each.
+-- On submission: one `notify.session` job, whatever the marks (reading them here would cost
+-- every submission more than the one insert); the worker finds the absent students and
+-- enqueues their `notify.absence` jobs, keyed by student and day, so a day of registers makes
+-- one alert each.
 CREATE FUNCTION attendance_submitted_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    delay integer;
 BEGIN
-    SELECT st.absence_delay_s INTO delay
-        FROM classes k CROSS JOIN LATERAL notification_settings_of(k.org_id) st
-        WHERE k.id = NEW.class_id;
-    PERFORM job_enqueue('notify.absence',
-                        jsonb_build_object('student', u.sourced_id, 'date', NEW.session_date),
-                        100, now() + make_interval(secs => coalesce(delay, 900)),
-                        'notify.absence:' || u.id || ':' || NEW.session_date, 5)
-    FROM session_effective_marks(NEW.id, NEW.session_date) m
-    JOIN attendance_codes c ON c.id = m.code_id AND c.category = 'absent'
-    JOIN users u ON u.id = m.student_id;
+    PERFORM job_enqueue('notify.session', jsonb_build_object('session', NEW.sourced_id),
+                        100, NULL, 'notify.session:' || NEW.id, 5);
     RETURN NULL;
 END
 $$;
 CREATE TRIGGER attendance_submitted_notify AFTER UPDATE OF submitted_at ON attendance_sessions
     FOR EACH ROW WHEN (OLD.submitted_at IS NULL AND NEW.submitted_at IS NOT NULL)
     EXECUTE FUNCTION attendance_submitted_notify();
+
+-- `notify.session`: one `notify.absence` job per student absent in the session (by the
+-- category of their effective code), run after the institution's delay, keyed by student and
+-- day. Answers how many the session named (those already enqueued that day included).
+CREATE FUNCTION notify_session_fanout(p_session uuid) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    s     attendance_sessions%ROWTYPE;
+    delay integer;
+    n     integer;
+BEGIN
+    SELECT * INTO s FROM attendance_sessions x WHERE x.sourced_id = p_session;
+    IF s.id IS NULL THEN
+        RETURN 0;
+    END IF;
+    SELECT st.absence_delay_s INTO delay
+        FROM classes k CROSS JOIN LATERAL notification_settings_of(k.org_id) st
+        WHERE k.id = s.class_id;
+    SELECT count(e.job_id) INTO n
+    FROM session_effective_marks(s.id, s.session_date) m
+    JOIN attendance_codes c ON c.id = m.code_id AND c.category = 'absent'
+    JOIN users u ON u.id = m.student_id
+    CROSS JOIN LATERAL job_enqueue('notify.absence',
+        jsonb_build_object('student', u.sourced_id, 'date', s.session_date),
+        100, now() + make_interval(secs => coalesce(delay, 900)),
+        'notify.absence:' || u.id || ':' || s.session_date, 5) e;
+    RETURN n;
+END
+$$;
 
 -- On publication (draft to published or locked): one results job for the line item.
 CREATE FUNCTION line_item_published_notify() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -184,7 +184,14 @@ fn a_days_absences_reach_each_guardian_once_and_a_corrected_mark_sends_nothing()
         "SELECT id FROM users WHERE sourced_id = '{}'",
         s.c.students[0]
     ));
-    take_register(&s, date, 3, &["A", "A", "A"]);
+    let third = take_register(&s, date, 3, &["A", "A", "A"]);
+    // Once the worker has read that register (its notify.session job done)...
+    assert!(common::eventually(Duration::from_secs(30), || {
+        sql_one(&format!(
+            "SELECT count(*) FROM jobs WHERE kind = 'notify.session' AND state = 'done' \
+             AND payload->>'session' = '{third}'"
+        )) == "1"
+    }));
     assert_eq!(
         jobs_for("notify.absence", &format!("{student0}:{date}")),
         "1"

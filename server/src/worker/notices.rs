@@ -1,6 +1,7 @@
 //! Notices: absence alerts and published results. A `notify.*` job (enqueued by the change
-//! that causes it, in its transaction: migration 0017's triggers) fans out one `email.*` job
-//! per recipient in one SQL call; each `email.*` job reads what it says when it runs, so a mark
+//! that causes it, in its transaction: migration 0017's triggers; a submitted register's
+//! `notify.session` first makes one `notify.absence` per absent student and day) fans out one
+//! `email.*` job per recipient in one SQL call; each `email.*` job reads what it says when it runs, so a mark
 //! corrected to present, a preference turned off or an address that bounced meanwhile sends
 //! nothing. Every message carries the recipient's unsubscribe link, and `List-Unsubscribe` with
 //! one-click (RFC 8058).
@@ -18,6 +19,12 @@ use crate::auth::links;
 struct AbsenceDay {
     student: uuid::Uuid,
     date: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Submitted {
+    session: uuid::Uuid,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +64,26 @@ fn date_of(text: &str) -> Result<String, Outcome> {
         Err(Outcome::Permanent(format!(
             "{text:?} is not a date (YYYY-MM-DD)"
         )))
+    }
+}
+
+/// `notify.session`: a submitted register's absent students, one `notify.absence` job each
+/// (one per student per day: a day of registers makes one alert).
+pub async fn session_fanout(tools: &Tools, job: &super::queue::Claimed) -> Outcome {
+    let p: Submitted = match payload(job) {
+        Ok(p) => p,
+        Err(o) => return o,
+    };
+    let n: Result<i32, QueueError> = tools
+        .db
+        .one(
+            "SELECT notify_session_fanout($1)",
+            &[(&p.session, Type::UUID)],
+        )
+        .await;
+    match n {
+        Ok(_) => Outcome::Done,
+        Err(e) => retry_on(e),
     }
 }
 
