@@ -29,9 +29,14 @@ bench_setup() {
     bench_dir=$(mktemp -d /tmp/campushub-bench.XXXXXX)
     trap bench_cleanup EXIT
     local ports
-    mapfile -t ports < <(free_port 4)
-    # BENCH_REPLICA=1: a streaming replica too (scripts/faults stops it).
-    if [ "${BENCH_REPLICA:-0}" = 1 ]; then
+    mapfile -t ports < <(free_port 5)
+    # BENCH_REPLICA=1: a streaming replica too (scripts/faults stops it). BENCH_SMTP=1: the
+    # stack's SMTP server too (scripts/bench-notices).
+    if [ "${BENCH_SMTP:-0}" = 1 ]; then
+        local replica=
+        [ "${BENCH_REPLICA:-0}" != 1 ] || replica=${ports[3]}
+        stack_init "$bench_dir" "${ports[0]}" "${ports[1]}" "${ports[2]}" "$replica" "${ports[4]}"
+    elif [ "${BENCH_REPLICA:-0}" = 1 ]; then
         stack_init "$bench_dir" "${ports[0]}" "${ports[1]}" "${ports[2]}" "${ports[3]}"
     else
         stack_init "$bench_dir" "${ports[0]}" "${ports[1]}" "${ports[2]}"
