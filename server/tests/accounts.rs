@@ -489,6 +489,24 @@ fn a_forgotten_password_is_reset_by_email_and_every_session_ends() {
     assert_eq!(r.status, 401);
     assert_eq!(log_in(&server, &username, old_password).status, 401);
     assert_eq!(log_in(&server, &username, new_password).status, 200);
+    // A reset sets the password only: with MFA on, the new password still asks for a code.
+    sql_one(&format!(
+        "UPDATE users SET mfa_enabled = true, mfa_secret = '\\x3132333435363738393031323334353637383930' \
+         WHERE sourced_id = '{person}' RETURNING 1"
+    ));
+    common::campus::ok(
+        &call(
+            &server,
+            "POST",
+            "/api/v1/admin/cache/clear",
+            Some(&admin),
+            None,
+        ),
+        200,
+    );
+    let r = log_in(&server, &username, new_password);
+    assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["type"], "/problems/mfa-required");
     let r = spend(
         &server,
         "/api/v1/auth/password-reset/confirm",
