@@ -15,7 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::campus::{bad_fields, get, id_of, ok, send, tag};
-use common::mail::{delivered_to, link, wait_for};
+use common::mail::{browse, delivered_to, link, wait_for};
 use common::worker::Worker;
 use common::{access_token, call, eventually, some_department_id, sql_one, stack, TestServer};
 use serde_json::json;
@@ -754,23 +754,21 @@ fn a_person_sets_their_password_in_a_browser_from_the_link_in_their_email() {
     let (url, token) = link(&m[0], "/account/invitation");
     let password = "typed in a real browser";
     let shot = common::repo().join("target/account-invitation.png");
-    let out = common::run_ok(
-        std::process::Command::new("python3")
-            .arg(common::repo().join("scripts/lib/browser.py"))
-            .arg(&url)
-            .arg("--type")
-            .arg(format!("#password={password}"))
-            .arg("--type")
-            .arg(format!("#confirm={password}"))
-            .arg("--click")
-            .arg("#submit")
-            .arg("--wait")
-            .arg("#status=Your password is set")
-            .arg("--screenshot")
-            .arg(&shot),
-        "headless chromium (scripts/lib/browser.py)",
+    let seen = browse(
+        &url,
+        &[
+            "--type".into(),
+            format!("#password={password}"),
+            "--type".into(),
+            format!("#confirm={password}"),
+            "--click".into(),
+            "#submit".into(),
+            "--wait".into(),
+            "#status=Your password is set".into(),
+            "--screenshot".into(),
+            shot.display().to_string(),
+        ],
     );
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let after = seen["url_after_load"].as_str().unwrap();
     assert!(
         !after.contains(&token),
@@ -787,21 +785,20 @@ fn a_person_sets_their_password_in_a_browser_from_the_link_in_their_email() {
     assert_eq!(log_in(&server, &username, password).status, 200);
 
     // The same page, opened again with the spent link, says so in plain words.
-    let out = common::run_ok(
-        std::process::Command::new("python3")
-            .arg(common::repo().join("scripts/lib/browser.py"))
-            .arg(&url)
-            .arg("--type")
-            .arg("#password=another good password")
-            .arg("--type")
-            .arg("#confirm=another good password")
-            .arg("--click")
-            .arg("#submit")
-            .arg("--wait")
-            .arg("#status=already used"),
-        "headless chromium (scripts/lib/browser.py)",
+    let seen = browse(
+        &url,
+        &[
+            "--type",
+            "#password=another good password",
+            "--type",
+            "#confirm=another good password",
+            "--click",
+            "#submit",
+            "--wait",
+            "#status=already used",
+        ]
+        .map(String::from),
     );
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         seen["texts"]["#status"]
             .as_str()

@@ -12,8 +12,8 @@ mod common;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use common::campus::{build_campus, give_password, new_quiz, ok, open_session, send, tag, Campus};
-use common::mail::{delivered_to, wait_for};
+use common::campus::{build_campus, give_password, new_quiz, ok, send, tag, take_register, Campus};
+use common::mail::{browse, delivered_to, wait_for};
 use common::worker::Worker;
 use common::{access_token, call, sql_one, TestServer};
 use serde_json::json;
@@ -76,34 +76,6 @@ fn setup(students: usize) -> Setup {
     }
 }
 
-/// Marks a register (`codes[i]` for student i) and submits it.
-fn take_register(s: &Setup, date: &str, period: u8, codes: &[&str]) -> String {
-    let sid = open_session(&s.server, &s.teacher, &s.c.class, date, period);
-    let records: Vec<_> =
-        s.c.students
-            .iter()
-            .zip(codes)
-            .map(|(st, code)| json!({"student": st, "code": code}))
-            .collect();
-    let path = format!("/api/v1/attendance-sessions/{sid}/records");
-    ok(
-        &send(
-            &s.server,
-            "PUT",
-            &path,
-            &s.teacher,
-            json!({"records": records}),
-        ),
-        200,
-    );
-    let submit = format!("/api/v1/attendance-sessions/{sid}/submit");
-    ok(
-        &call(&s.server, "POST", &submit, Some(&s.teacher), None),
-        200,
-    );
-    sid
-}
-
 fn jobs_for(kind: &str, key_part: &str) -> String {
     sql_one(&format!(
         "SELECT count(*) FROM jobs WHERE kind = '{kind}' AND idempotency_key LIKE '%{key_part}%'"
@@ -139,8 +111,8 @@ fn a_days_absences_reach_each_guardian_once_and_a_corrected_mark_sends_nothing()
     // Student 0 misses periods 1 and 2; student 1 misses period 1, which the office then
     // excuses; student 2 is there all day.
     let date = "2026-10-05";
-    let first = take_register(&s, date, 1, &["A", "A", "P"]);
-    take_register(&s, date, 2, &["A", "P", "P"]);
+    let first = take_register(&s.server, &s.teacher, &s.c, date, 1, &["A", "A", "P"]);
+    take_register(&s.server, &s.teacher, &s.c, date, 2, &["A", "P", "P"]);
     let office = format!("/api/v1/attendance-sessions/{first}/records");
     let excuse = json!({"records": [{"student": s.c.students[1], "code": "E"}]});
     ok(&send(&s.server, "PUT", &office, &s.registrar, excuse), 200);
@@ -188,7 +160,7 @@ fn a_days_absences_reach_each_guardian_once_and_a_corrected_mark_sends_nothing()
         "SELECT id FROM users WHERE sourced_id = '{}'",
         s.c.students[0]
     ));
-    let third = take_register(&s, date, 3, &["A", "A", "A"]);
+    let third = take_register(&s.server, &s.teacher, &s.c, date, 3, &["A", "A", "A"]);
     // Once the worker has read that register (its notify.session job done)...
     assert!(common::eventually(Duration::from_secs(30), || {
         sql_one(&format!(
@@ -380,17 +352,16 @@ fn published_results_reach_students_and_guardians_who_want_them_and_one_click_un
         .split_whitespace()
         .find(|w| w.contains("/account/unsubscribe#"))
         .unwrap_or_else(|| panic!("no unsubscribe link in {text}"));
-    let out = common::run_ok(
-        std::process::Command::new("python3")
-            .arg(common::repo().join("scripts/lib/browser.py"))
-            .arg(page)
-            .arg("--click")
-            .arg("#submit")
-            .arg("--wait")
-            .arg("#status=will not email you results"),
-        "headless chromium (scripts/lib/browser.py)",
+    let seen = browse(
+        page,
+        &[
+            "--click",
+            "#submit",
+            "--wait",
+            "#status=will not email you results",
+        ]
+        .map(String::from),
     );
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         !seen["url_after_load"].as_str().unwrap().contains("t="),
         "{seen}"

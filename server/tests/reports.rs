@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::campus::{
-    bad_fields, build_campus, give_password, new_quiz, ok, open_session, send, Campus,
+    bad_fields, build_campus, give_password, new_quiz, ok, send, take_register, Campus,
 };
 use common::worker::Worker;
 use common::{access_token, call, eventually, TestServer};
@@ -291,33 +291,7 @@ fn a_certificate_and_a_register_count_what_the_registers_hold() {
     ];
     let mut first = String::new();
     for (i, (date, codes)) in days.iter().enumerate() {
-        let sid = open_session(&s.server, &s.teacher, &s.c.class, date, 1);
-        let records: Vec<Value> =
-            s.c.students
-                .iter()
-                .zip(codes)
-                .map(|(st, c)| json!({"student": st, "code": c}))
-                .collect();
-        ok(
-            &send(
-                &s.server,
-                "PUT",
-                &format!("/api/v1/attendance-sessions/{sid}/records"),
-                &s.teacher,
-                json!({"records": records}),
-            ),
-            200,
-        );
-        ok(
-            &call(
-                &s.server,
-                "POST",
-                &format!("/api/v1/attendance-sessions/{sid}/submit"),
-                Some(&s.teacher),
-                None,
-            ),
-            200,
-        );
+        let sid = take_register(&s.server, &s.teacher, &s.c, date, 1, codes);
         if i == 0 {
             first = sid;
         }

@@ -22,18 +22,23 @@ pub const RESETS_PER_HOUR: i32 = 3;
 /// Characters in a token: 32 bytes, base64url without padding.
 pub const TOKEN_CHARS: usize = 43;
 
-/// The token of link `id` for `purpose` under `key`.
-pub fn token(key: &[u8], purpose: Purpose, id: uuid::Uuid) -> String {
+/// HMAC-SHA-256 under `key` of `label`, `name` and `id`, base64url: a token of
+/// [`TOKEN_CHARS`] characters.
+fn mac(key: &[u8], label: &[u8], name: &str, id: uuid::Uuid) -> String {
     // new_from_slice fails only for key lengths HMAC cannot take; SHA-256's takes any.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return String::new();
     };
-    mac.update(b"campushub link v1\0");
-    mac.update(purpose.as_str().as_bytes());
+    mac.update(label);
+    mac.update(name.as_bytes());
     mac.update(b"\0");
     mac.update(id.as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// The token of link `id` for `purpose` under `key`.
+pub fn token(key: &[u8], purpose: Purpose, id: uuid::Uuid) -> String {
+    mac(key, b"campushub link v1\0", purpose.as_str(), id)
 }
 
 /// The kinds of notice a person can turn off, as preferences and unsubscribe links name them.
@@ -42,15 +47,7 @@ pub const NOTICE_KINDS: [&str; 2] = ["absence", "results"];
 /// The token of the unsubscribe link of `person` (public id) for notice `kind`: it never
 /// expires and does one thing (turn that kind off), so it is derived, not stored.
 pub fn unsubscribe_token(key: &[u8], person: uuid::Uuid, kind: &str) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    mac.update(b"campushub unsubscribe v1\0");
-    mac.update(kind.as_bytes());
-    mac.update(b"\0");
-    mac.update(person.as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    mac(key, b"campushub unsubscribe v1\0", kind, person)
 }
 
 /// Whether `token` is the unsubscribe token of `person` for `kind` (compared in constant time).

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use super::Request;
 use crate::api_error::ApiError;
-use crate::http::response::{Body, CSS, HTML, JAVASCRIPT};
+use crate::http::response::{CSS, HTML, JAVASCRIPT};
 use crate::http::Response;
 use crate::shard::Shard;
 
@@ -33,27 +33,14 @@ fn render(title: &str, intro: &str, button: &str, purpose: &str) -> Vec<u8> {
 }
 
 fn page(body: &'static [u8]) -> Response {
-    Response {
-        status: 200,
-        content_type: HTML,
-        body: Body::Static(body),
-        headers: Vec::new(),
-        close: false,
-    }
-    .with_header("Content-Security-Policy", PAGE_CSP)
-    // The page is the same for everyone, but what the browser keeps of it should not be.
-    .with_header("Cache-Control", "no-store")
+    Response::static_file(HTML, body)
+        .with_header("Content-Security-Policy", PAGE_CSP)
+        // The page is the same for everyone, but what the browser keeps of it should not be.
+        .with_header("Cache-Control", "no-store")
 }
 
 fn asset(content_type: &'static str, body: &'static [u8]) -> Response {
-    Response {
-        status: 200,
-        content_type,
-        body: Body::Static(body),
-        headers: Vec::new(),
-        close: false,
-    }
-    .with_header("Cache-Control", "public, max-age=300")
+    Response::static_file(content_type, body).with_header("Cache-Control", "public, max-age=300")
 }
 
 /// `GET /account/invitation`: set a first password from an invitation.

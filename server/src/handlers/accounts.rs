@@ -28,7 +28,8 @@ use crate::shard::Shard;
 /// Longest address taken (RFC 5321's path limit).
 const MAX_EMAIL_BYTES: usize = 254;
 
-fn link_key(shard: &Shard) -> Result<&[u8], ApiError> {
+/// The link key, or 503 where the server has none.
+pub(super) fn link_key(shard: &Shard) -> Result<&[u8], ApiError> {
     shard
         .config
         .mail

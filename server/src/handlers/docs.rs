@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use super::Request;
 use crate::api_error::ApiError;
-use crate::http::response::{Body, HTML, JAVASCRIPT};
+use crate::http::response::{HTML, JAVASCRIPT};
 use crate::http::Response;
 use crate::shard::Shard;
 
@@ -52,14 +52,7 @@ const PAGE: &[u8] = br#"<!DOCTYPE html>
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'";
 
 fn answer(content_type: &'static str, body: &'static [u8]) -> Response {
-    Response {
-        status: 200,
-        content_type,
-        body: Body::Static(body),
-        headers: Vec::new(),
-        close: false,
-    }
-    .with_header("Cache-Control", "public, max-age=300")
+    Response::static_file(content_type, body).with_header("Cache-Control", "public, max-age=300")
 }
 
 /// `GET /docs`: the page; 404 when the renderer is not installed on this server.

@@ -111,15 +111,7 @@ pub async fn unsubscribe(shard: &Shard, req: &Request<'_>) -> Result<Response, A
     } else {
         json_body(req)?
     };
-    let key = shard
-        .config
-        .mail
-        .link_key
-        .as_ref()
-        .map(|k| k.expose().as_slice())
-        .ok_or(ApiError::NotConfigured(
-            "Email links are not configured on this server (CAMPUSHUB_LINK_KEY).",
-        ))?;
+    let key = super::accounts::link_key(shard)?;
     let kind = link.kind.unwrap_or_default();
     if !NOTICE_KINDS.contains(&kind.as_str()) {
         return Err(ApiError::Invalid(vec![FieldError::new(

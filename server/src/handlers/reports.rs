@@ -51,40 +51,10 @@ pub(crate) struct Accepted {
     job: uuid::Uuid,
 }
 
-/// Days since 1970-01-01 of a YYYY-MM-DD date, if it is one.
+/// Days since 1970-01-01 of a YYYY-MM-DD date, if it is one (the rule of
+/// `fields::parse_date`, which every date parameter follows).
 fn day_number(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { text.get(r)?.parse().ok() };
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&m) || d < 1 || d > days_in[(m - 1) as usize] || y < 1900 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
+    super::fields::parse_date(text).map(|d| i64::from(d.0))
 }
 
 /// Whether the caller may see what a report about `subject` shows.

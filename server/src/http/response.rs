@@ -73,6 +73,18 @@ const PAGE_FALLBACK_CSP: &[u8] =
     b"\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'";
 
 impl Response {
+    /// A 200 of a file compiled into (or loaded once by) the server: a page, its script or
+    /// stylesheet. Each caller adds its caching and, for a page, its policy.
+    pub fn static_file(content_type: &'static str, body: &'static [u8]) -> Response {
+        Response {
+            status: 200,
+            content_type,
+            body: Body::Static(body),
+            headers: Vec::new(),
+            close: false,
+        }
+    }
+
     /// A JSON response.
     pub fn json(status: u16, body: Vec<u8>) -> Response {
         Response {

@@ -7,7 +7,7 @@
 //! one-click (RFC 8058).
 
 use serde::Deserialize;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::mail::{self, Outgoing};
 use super::queue::QueueError;
@@ -50,20 +50,21 @@ struct ResultsEmail {
 }
 
 fn date_of(text: &str) -> Result<String, Outcome> {
-    let ok = text.len() == 10
-        && text.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    if ok {
-        Ok(text.to_string())
-    } else {
-        Err(Outcome::Permanent(format!(
+    match crate::handlers::fields::parse_date(text) {
+        Some(_) => Ok(text.to_string()),
+        None => Err(Outcome::Permanent(format!(
             "{text:?} is not a date (YYYY-MM-DD)"
-        )))
+        ))),
+    }
+}
+
+/// Runs a fan-out function (it enqueues one job per recipient or student in one statement):
+/// done, or retried when the database is away.
+async fn fan_out(tools: &Tools, sql: &str, params: &[(&(dyn ToSql + Sync), Type)]) -> Outcome {
+    let n: Result<i32, QueueError> = tools.db.one(sql, params).await;
+    match n {
+        Ok(_) => Outcome::Done,
+        Err(e) => retry_on(e),
     }
 }
 
@@ -74,17 +75,12 @@ pub async fn session_fanout(tools: &Tools, job: &super::queue::Claimed) -> Outco
         Ok(p) => p,
         Err(o) => return o,
     };
-    let n: Result<i32, QueueError> = tools
-        .db
-        .one(
-            "SELECT notify_session_fanout($1)",
-            &[(&p.session, Type::UUID)],
-        )
-        .await;
-    match n {
-        Ok(_) => Outcome::Done,
-        Err(e) => retry_on(e),
-    }
+    fan_out(
+        tools,
+        "SELECT notify_session_fanout($1)",
+        &[(&p.session, Type::UUID)],
+    )
+    .await
 }
 
 /// `notify.absence`: the student's recipients for the day, one email job each (none when the
@@ -98,17 +94,12 @@ pub async fn absence_fanout(tools: &Tools, job: &super::queue::Claimed) -> Outco
         Ok(d) => d,
         Err(o) => return o,
     };
-    let n: Result<i32, QueueError> = tools
-        .db
-        .one(
-            "SELECT notify_absence_fanout($1, $2::text::date)",
-            &[(&p.student, Type::UUID), (&date, Type::TEXT)],
-        )
-        .await;
-    match n {
-        Ok(_) => Outcome::Done,
-        Err(e) => retry_on(e),
-    }
+    fan_out(
+        tools,
+        "SELECT notify_absence_fanout($1, $2::text::date)",
+        &[(&p.student, Type::UUID), (&date, Type::TEXT)],
+    )
+    .await
 }
 
 /// `notify.results`: every student with a result in the line item, and their guardians, one
@@ -118,17 +109,12 @@ pub async fn results_fanout(tools: &Tools, job: &super::queue::Claimed) -> Outco
         Ok(p) => p,
         Err(o) => return o,
     };
-    let n: Result<i32, QueueError> = tools
-        .db
-        .one(
-            "SELECT notify_results_fanout($1)",
-            &[(&p.line_item, Type::UUID)],
-        )
-        .await;
-    match n {
-        Ok(_) => Outcome::Done,
-        Err(e) => retry_on(e),
-    }
+    fan_out(
+        tools,
+        "SELECT notify_results_fanout($1)",
+        &[(&p.line_item, Type::UUID)],
+    )
+    .await
 }
 
 /// A notice's recipient: address, names, whether to send.

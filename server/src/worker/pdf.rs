@@ -251,28 +251,20 @@ pub fn render(
                     surface.set_fill(Some(grey(0)));
                     text(&mut surface, sheet.margin, base, &fonts.bold, 12.0, s);
                 }
-                Block::Text(s) => {
-                    surface.set_fill(Some(grey(0)));
+                Block::Text(s) | Block::Small(s) => {
+                    let (size, level) = match b {
+                        Block::Small(_) => (8.0, 90),
+                        _ => (10.0, 0),
+                    };
+                    surface.set_fill(Some(grey(level)));
                     let width = sheet.width - 2.0 * sheet.margin;
                     text(
                         &mut surface,
                         sheet.margin,
                         base,
                         &fonts.regular,
-                        10.0,
-                        &fit(s, width, 10.0),
-                    );
-                }
-                Block::Small(s) => {
-                    surface.set_fill(Some(grey(90)));
-                    let width = sheet.width - 2.0 * sheet.margin;
-                    text(
-                        &mut surface,
-                        sheet.margin,
-                        base,
-                        &fonts.regular,
-                        8.0,
-                        &fit(s, width, 8.0),
+                        size,
+                        &fit(s, width, size),
                     );
                 }
                 Block::Header(cols, cells) | Block::Row(cols, cells, _) => {

@@ -189,3 +189,30 @@ pub fn new_quiz(server: &TestServer, teacher: &str, class: &str, title: &str) ->
         json!({"title": title, "category": "quiz", "max_score": 10}),
     )
 }
+
+/// Opens the register of `c`'s class for `date` and `period` as `teacher`, marks student i
+/// with `codes[i]` and submits it: the session's public id.
+pub fn take_register(
+    server: &TestServer,
+    teacher: &str,
+    c: &Campus,
+    date: &str,
+    period: u8,
+    codes: &[&str],
+) -> String {
+    let sid = open_session(server, teacher, &c.class, date, period);
+    let records: Vec<Value> = c
+        .students
+        .iter()
+        .zip(codes)
+        .map(|(st, code)| json!({"student": st, "code": code}))
+        .collect();
+    let path = format!("/api/v1/attendance-sessions/{sid}/records");
+    ok(
+        &send(server, "PUT", &path, teacher, json!({"records": records})),
+        200,
+    );
+    let submit = format!("/api/v1/attendance-sessions/{sid}/submit");
+    ok(&call(server, "POST", &submit, Some(teacher), None), 200);
+    sid
+}

@@ -58,3 +58,17 @@ pub fn link(message: &Value, page: &str) -> (String, String) {
     let token = link.split("#token=").nth(1).unwrap().to_string();
     (link, token)
 }
+
+/// Drives headless Chromium through `url` with scripts/lib/browser.py and `args` (its
+/// `--type`, `--click`, `--wait`, `--screenshot`): what it saw (the address after load, the
+/// texts waited for, the console and the browser's log).
+pub fn browse(url: &str, args: &[String]) -> Value {
+    let out = super::run_ok(
+        Command::new("python3")
+            .arg(repo().join("scripts/lib/browser.py"))
+            .arg(url)
+            .args(args),
+        "headless chromium (scripts/lib/browser.py)",
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
