@@ -111,6 +111,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "reports",
         sql: include_str!("../migrations/0018_reports.sql"),
     },
+    Migration {
+        version: 19,
+        name: "school_year",
+        sql: include_str!("../migrations/0019_school_year.sql"),
+    },
 ];
 
 /// Arbitrary constant identifying campushub's migration lock.

@@ -18,12 +18,20 @@ pub struct Stmt {
     pub params: &'static [Type],
 }
 
+/// A class's document (aliases: `k` the class, `c` its course, `t` its term, `d` its
+/// department).
+macro_rules! class_doc {
+    () => {
+        "json_build_object('sourced_id', k.sourced_id, 'status', k.status, 'date_last_modified', to_char(k.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', k.title, 'class_code', k.class_code, 'class_type', k.class_type, 'location', k.location, 'periods', k.periods, 'capacity', k.capacity, 'course', json_build_object('sourced_id', c.sourced_id, 'type', 'course'), 'term', json_build_object('sourced_id', t.sourced_id, 'type', 'academicSession'), 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'), 'teachers', (SELECT coalesce(json_agg(json_build_object('sourced_id', u.sourced_id, 'type', 'user') ORDER BY u.id), '[]') FROM enrollments e JOIN users u ON u.id = e.user_id WHERE e.class_id = k.id AND e.role = 'teacher' AND e.status = 'active'), 'enrolled', (SELECT count(*) FROM enrollments e WHERE e.class_id = k.id AND e.role = 'student' AND e.status = 'active'))"
+    };
+}
+
 /// The columns `queries::departments::decode` reads, in order.
 macro_rules! department_select {
     () => {
         "SELECT d.sourced_id, d.name, d.identifier, d.status, \
          to_char(d.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
-         p.sourced_id \
+         p.sourced_id, campus_version(d.date_last_modified) \
          FROM orgs d JOIN orgs p ON p.id = d.parent_id "
     };
 }
@@ -135,17 +143,14 @@ statements! {
         (SELECT count(*) FROM staff_profiles st WHERE st.department_id = d.id), \
         (SELECT count(*) FROM courses co WHERE co.org_id = d.id), \
         (SELECT count(*) FROM classes cl WHERE cl.org_id = d.id), \
-        (SELECT coalesce(sum(cardinality(r.students)), 0)::int8 FROM attendance_registers r \
-           JOIN attendance_sessions s ON s.id = r.session_id \
+        m.n, m.presence \
+        FROM orgs d CROSS JOIN LATERAL (SELECT count(*)::int8 AS n, avg(ac.presence_fraction)::float8 AS presence \
+           FROM attendance_sessions s \
            JOIN classes cl ON cl.id = s.class_id \
-         WHERE cl.org_id = d.id AND r.session_date >= current_date - 30), \
-        (SELECT avg(ac.presence_fraction)::float8 FROM attendance_registers r \
-           CROSS JOIN unnest(r.codes) AS x (code_id) \
-           JOIN attendance_codes ac ON ac.id = x.code_id \
-           JOIN attendance_sessions s ON s.id = r.session_id \
-           JOIN classes cl ON cl.id = s.class_id \
-         WHERE cl.org_id = d.id AND r.session_date >= current_date - 30) \
-        FROM orgs d WHERE d.sourced_id = $1 AND d.type = 'department'";
+           CROSS JOIN LATERAL session_effective_marks(s.id, s.session_date) em \
+           JOIN attendance_codes ac ON ac.id = em.code_id \
+         WHERE cl.org_id = d.id AND s.session_date >= campus_today() - 30) m \
+        WHERE d.sourced_id = $1 AND d.type = 'department'";
     /// The account behind a log-in name (username or email, case-insensitive), if any, and where
     /// its throttle subject stands seen from the client address `$2`: the subject is
     /// `u:<users.id>` for an account and `n:<lower-cased name>` for a name that matches none, so
@@ -217,8 +222,9 @@ statements! {
     /// A student's attendance marks between two dates (inclusive), with class and code: the
     /// registers of the sessions of every class the student was ever enrolled in, and the
     /// student's place in each.
-    STUDENT_ATTENDANCE(INT8, DATE, DATE) = "SELECT r.session_date - DATE '1970-01-01', s.period, cl.sourced_id, cl.title, \
-        c.code, c.category, c.presence_fraction::float8, r.source \
+    STUDENT_ATTENDANCE(INT8, DATE, DATE) = "SELECT DISTINCT ON (s.session_date, s.period, s.id) \
+        r.session_date - DATE '1970-01-01', s.period, cl.sourced_id, cl.title, \
+        c.code, c.category, c.presence_fraction::float8, r.source, r.minutes[p.i] \
         FROM attendance_sessions s \
         JOIN attendance_registers r ON r.session_id = s.id AND r.session_date = s.session_date \
         CROSS JOIN LATERAL array_position(r.students, $1) AS p (i) \
@@ -227,7 +233,7 @@ statements! {
         WHERE s.class_id IN (SELECT e.class_id FROM enrollments e WHERE e.user_id = $1 AND e.role = 'student') \
         AND s.session_date >= $2 AND s.session_date <= $3 \
         AND r.session_date >= $2 AND r.session_date <= $3 AND p.i IS NOT NULL \
-        ORDER BY s.session_date, s.period, r.source DESC";
+        ORDER BY s.session_date, s.period, s.id, (r.source = 'office') DESC";
     /// What authentication needs besides grants: whether the account is usable, and the instant
     /// (milliseconds since the epoch, 0 for never) before which its access tokens are refused.
     USER_AUTH_STATE(INT8) = "SELECT (enabled_user AND status = 'active'), \
@@ -348,7 +354,21 @@ statements! {
     /// Creates a staff member.
     STAFF_CREATE(INT8, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, UUID) = outcome_of!("staff_create($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10)");
     /// Changes or (de)activates a staff member.
-    STAFF_UPDATE(INT8, TEXT, UUID, INT8, BOOL, TEXT, TEXT, TEXT, TEXT, TEXT, UUID, TEXT) = outcome_of!("staff_update($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+    STAFF_UPDATE(INT8, TEXT, UUID, INT8, BOOL, TEXT, TEXT, TEXT, TEXT, TEXT, UUID, TEXT, TEXT) = outcome_of!("staff_update($1, $2::inet, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)");
+    /// Withdraws a student as of a date (see `student_withdraw` in migration 0019).
+    STUDENT_WITHDRAW(INT8, TEXT, UUID, INT8, DATE) = outcome_of!("student_withdraw($1, $2::inet, $3, $4, $5)");
+    /// Links a guardian to a student, or makes the guardian's account and links it (migration 0019).
+    GUARDIAN_LINK(INT8, TEXT, UUID, UUID, TEXT, TEXT, TEXT, TEXT, TEXT) = outcome_of!("guardian_link($1, $2::inet, $3, $4, $5, $6, $7, $8, $9)");
+    /// The guardians linked to student `$1`, as one JSON array.
+    STUDENT_GUARDIANS(INT8) = "SELECT coalesce(json_agg(json_build_object('guardian', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'username', u.username, 'email', u.email, 'given_name', u.given_name, 'family_name', u.family_name, 'status', u.status, 'relationship', g.relationship) ORDER BY lower(u.family_name), lower(u.given_name), u.id), '[]')::text FROM guardianships g JOIN users u ON u.id = g.guardian_id WHERE g.student_id = $1";
+    /// The institution's settings, as one JSON object (NULL: no institution yet).
+    INSTITUTION_SETTINGS() = "SELECT json_build_object('institution', json_build_object('sourced_id', o.sourced_id, 'type', 'org'), 'name', o.name, 'time_zone', o.time_zone, 'today', campus_today())::text FROM orgs o WHERE o.type = 'institution' ORDER BY o.id LIMIT 1";
+    /// Today where the institution is.
+    CAMPUS_TODAY() = "SELECT campus_today() - DATE '1970-01-01'";
+    /// Ends a guardian's link to a student.
+    GUARDIAN_UNLINK(INT8, TEXT, UUID, UUID) = outcome_of!("guardian_unlink($1, $2::inet, $3, $4)");
+    /// Changes the institution's settings (its time zone).
+    INSTITUTION_SETTINGS_SAVE(INT8, TEXT, TEXT) = outcome_of!("institution_settings_save($1, $2::inet, $3)");
     /// Creates (`$3` NULL) or changes a department.
     DEPARTMENT_SAVE(INT8, TEXT, UUID, INT8, TEXT, TEXT, TEXT) = outcome_of!("department_save($1, $2::inet, $3, $4, $5, $6, $7)");
     /// Creates (`$3` NULL) or changes an academic session.
@@ -389,7 +409,7 @@ statements! {
     /// Courses after row id `$3`: department `$1`, LIKE prefix `$2` of the code or lower-case title (NULL for any).
     COURSES_PAGE(UUID, TEXT, INT8, INT8) = "SELECT c.id, json_build_object('sourced_id', c.sourced_id, 'status', c.status, 'date_last_modified', to_char(c.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', c.title, 'course_code', c.course_code, 'credits', c.credits::float8, 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'))::text FROM courses c JOIN orgs d ON d.id = c.org_id WHERE c.id > $3 AND ($1::uuid IS NULL OR d.sourced_id = $1) AND ($2::text IS NULL OR lower(c.course_code) LIKE $2 || '%' OR lower(c.title) LIKE $2 || '%') ORDER BY c.id LIMIT $4";
     /// A class: (row id, department, version, document).
-    CLASS_BY_ID(UUID) = "SELECT k.id, k.org_id, campus_version(k.date_last_modified), json_build_object('sourced_id', k.sourced_id, 'status', k.status, 'date_last_modified', to_char(k.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', k.title, 'class_code', k.class_code, 'class_type', k.class_type, 'location', k.location, 'periods', k.periods, 'capacity', k.capacity, 'course', json_build_object('sourced_id', c.sourced_id, 'type', 'course'), 'term', json_build_object('sourced_id', t.sourced_id, 'type', 'academicSession'), 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'), 'teachers', (SELECT coalesce(json_agg(json_build_object('sourced_id', u.sourced_id, 'type', 'user') ORDER BY u.id), '[]') FROM enrollments e JOIN users u ON u.id = e.user_id WHERE e.class_id = k.id AND e.role = 'teacher' AND e.status = 'active'), 'enrolled', (SELECT count(*) FROM enrollments e WHERE e.class_id = k.id AND e.role = 'student' AND e.status = 'active'))::text FROM classes k JOIN courses c ON c.id = k.course_id JOIN academic_sessions t ON t.id = k.term_id JOIN orgs d ON d.id = k.org_id WHERE k.sourced_id = $1";
+    CLASS_BY_ID(UUID) = concat!("SELECT k.id, k.org_id, campus_version(k.date_last_modified), ", class_doc!(), "::text FROM classes k JOIN courses c ON c.id = k.course_id JOIN academic_sessions t ON t.id = k.term_id JOIN orgs d ON d.id = k.org_id WHERE k.sourced_id = $1");
     /// Classes after row id `$4`: term `$1`, course `$2`, department `$3` (NULL for any); `$6` the departments the caller may read (NULL: all); `$7` only classes this user teaches (NULL: any).
     CLASSES_PAGE(UUID, UUID, UUID, INT8, INT8, INT8_ARRAY, INT8) = "SELECT k.id, json_build_object('sourced_id', k.sourced_id, 'status', k.status, 'date_last_modified', to_char(k.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', k.title, 'class_code', k.class_code, 'class_type', k.class_type, 'location', k.location, 'periods', k.periods, 'capacity', k.capacity, 'course', json_build_object('sourced_id', c.sourced_id, 'type', 'course'), 'term', json_build_object('sourced_id', t.sourced_id, 'type', 'academicSession'), 'department', json_build_object('sourced_id', d.sourced_id, 'type', 'org'), 'teachers', (SELECT coalesce(json_agg(json_build_object('sourced_id', u.sourced_id, 'type', 'user') ORDER BY u.id), '[]') FROM enrollments e JOIN users u ON u.id = e.user_id WHERE e.class_id = k.id AND e.role = 'teacher' AND e.status = 'active'), 'enrolled', (SELECT count(*) FROM enrollments e WHERE e.class_id = k.id AND e.role = 'student' AND e.status = 'active'))::text FROM classes k JOIN courses c ON c.id = k.course_id JOIN academic_sessions t ON t.id = k.term_id JOIN orgs d ON d.id = k.org_id WHERE k.id > $4 AND ($1::uuid IS NULL OR t.sourced_id = $1) AND ($2::uuid IS NULL OR c.sourced_id = $2) AND ($3::uuid IS NULL OR d.sourced_id = $3) AND ($6::int8[] IS NULL OR k.org_id = ANY($6)) AND ($7::int8 IS NULL OR EXISTS (SELECT 1 FROM enrollments e WHERE e.class_id = k.id AND e.user_id = $7 AND e.role IN ('teacher', 'aide') AND e.status = 'active')) ORDER BY k.id LIMIT $5";
     /// The public ids of the students actively enrolled in class `$1`, by name (the shard fills in the profiles from its cache).
@@ -400,6 +420,26 @@ statements! {
     ENROLLMENT_BY_ID(UUID) = "SELECT e.id, e.class_id, k.org_id, e.status, campus_version(e.date_last_modified), json_build_object('sourced_id', e.sourced_id, 'status', e.status, 'date_last_modified', to_char(e.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'role', e.role, 'is_primary', e.is_primary, 'begin_date', e.begin_date, 'end_date', e.end_date, 'user', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'class_title', k.title)::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN classes k ON k.id = e.class_id WHERE e.sourced_id = $1";
     /// Every enrollment of user `$1`, as one JSON array.
     USER_ENROLLMENTS(INT8) = "SELECT coalesce(json_agg(json_build_object('sourced_id', e.sourced_id, 'status', e.status, 'date_last_modified', to_char(e.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'role', e.role, 'is_primary', e.is_primary, 'begin_date', e.begin_date, 'end_date', e.end_date, 'user', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'class_title', k.title) ORDER BY k.class_code, e.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN classes k ON k.id = e.class_id WHERE e.user_id = $1";
+    /// The classes student `$1` is actively enrolled in, as one JSON array of class documents.
+    STUDENT_CLASSES(INT8) = concat!("SELECT coalesce(json_agg(", class_doc!(), " ORDER BY k.class_code, k.id), '[]')::text FROM enrollments e JOIN classes k ON k.id = e.class_id JOIN courses c ON c.id = k.course_id JOIN academic_sessions t ON t.id = k.term_id JOIN orgs d ON d.id = k.org_id WHERE e.user_id = $1 AND e.role = 'student' AND e.status = 'active'");
+    /// Student `$1`'s lessons from `$2` to `$3`: each timetable slot of each class they are
+    /// enrolled in on that day, inside the class's term, with the class, its room and teachers,
+    /// and the register if one was opened; as one JSON array.
+    STUDENT_TIMETABLE(INT8, DATE, DATE) = "SELECT coalesce(json_agg(json_build_object('date', x.day, 'period', x.period, 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'title', k.title, 'location', k.location, 'teachers', (SELECT coalesce(json_agg(json_build_object('sourced_id', u.sourced_id, 'type', 'user', 'given_name', u.given_name, 'family_name', u.family_name) ORDER BY u.family_name, u.id), '[]') FROM enrollments te JOIN users u ON u.id = te.user_id WHERE te.class_id = k.id AND te.role = 'teacher' AND te.status = 'active'), 'session', s.sourced_id) ORDER BY x.day, x.period, k.class_code), '[]')::text \
+        FROM enrollments e JOIN classes k ON k.id = e.class_id AND k.status = 'active' \
+        JOIN academic_sessions t ON t.id = k.term_id \
+        CROSS JOIN LATERAL (SELECT g::date AS day, split_part(p, '-', 2)::int2 AS period \
+            FROM generate_series(greatest($2, t.start_date, e.begin_date), least($3, t.end_date), interval '1 day') g \
+            JOIN unnest(k.periods) p ON split_part(p, '-', 1) = upper(to_char(g, 'DY'))) x \
+        LEFT JOIN attendance_sessions s ON s.class_id = k.id AND s.session_date = x.day AND s.period = x.period \
+        WHERE e.user_id = $1 AND e.role = 'student' AND (e.status = 'active' OR e.end_date IS NOT NULL) \
+          AND (e.end_date IS NULL OR x.day < e.end_date)";
+    /// The line items of the classes student `$1` is actively enrolled in, with the student's
+    /// own result where the line item is published or locked; as one JSON array.
+    STUDENT_LINE_ITEMS(INT8) = "SELECT coalesce(json_agg(json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_title', k.title, 'result', (SELECT json_build_object('score', r.score::float8, 'score_status', r.score_status, 'comment', r.comment) FROM results r WHERE r.line_item_id = li.id AND r.student_id = $1 AND li.status <> 'draft')) ORDER BY li.due_date NULLS LAST, li.id), '[]')::text FROM enrollments e JOIN classes k ON k.id = e.class_id JOIN line_items li ON li.class_id = k.id WHERE e.user_id = $1 AND e.role = 'student' AND e.status = 'active'";
+    /// Whether user `$1` is a member of class `$2`: actively enrolled in it as a student (`$3`),
+    /// or a guardian of a student actively enrolled in it (`$4`).
+    CLASS_MEMBER(INT8, INT8, BOOL, BOOL) = "SELECT EXISTS (SELECT 1 FROM enrollments e WHERE e.class_id = $2 AND e.role = 'student' AND e.status = 'active' AND (($3 AND e.user_id = $1) OR ($4 AND e.user_id IN (SELECT g.student_id FROM guardianships g WHERE g.guardian_id = $1))))";
     /// Whether user `$1` teaches (or assists in) class `$2`.
     TEACHES(INT8, INT8) = "SELECT EXISTS (SELECT 1 FROM enrollments WHERE user_id = $1 AND class_id = $2 AND role IN ('teacher', 'aide') AND status = 'active')";
     /// An attendance session: (row id, class row id, class department, submitted, version, document with its records).
@@ -409,9 +449,9 @@ statements! {
     /// The attendance sessions of class `$1` from `$2` to `$3`, as one JSON array.
     CLASS_SESSIONS(INT8, DATE, DATE) = "SELECT coalesce(json_agg(json_build_object('sourced_id', s.sourced_id, 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'date', s.session_date, 'period', s.period, 'taken_by', (SELECT json_build_object('sourced_id', u.sourced_id, 'type', 'user') FROM users u WHERE u.id = s.taken_by), 'submitted_at', to_char(s.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'date_last_modified', to_char(s.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'records', (SELECT coalesce(sum(cardinality(r.students)), 0) FROM attendance_registers r WHERE r.session_id = s.id AND r.session_date = s.session_date)) ORDER BY s.session_date, s.period), '[]')::text FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3";
     /// Per-student attendance of class `$1` from `$2` to `$3` (an office mark counts instead of the teacher's), as one JSON array. Analytics: the replica when fresh.
-    CLASS_ATTENDANCE_REPORT(INT8, DATE, DATE) = "WITH marks AS (SELECT DISTINCT ON (r.session_id, x.uid) x.uid AS student_id, a.category, a.presence_fraction FROM attendance_sessions s JOIN attendance_registers r ON r.session_id = s.id AND r.session_date = s.session_date CROSS JOIN unnest(r.students, r.codes) AS x (uid, code_id) JOIN attendance_codes a ON a.id = x.code_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3 AND r.session_date BETWEEN $2 AND $3 ORDER BY r.session_id, x.uid, (r.source = 'office') DESC) SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'given_name', u.given_name, 'family_name', u.family_name, 'roll_number', sp.roll_number, 'marks', coalesce(m.n, 0), 'present', coalesce(m.present, 0), 'late', coalesce(m.late, 0), 'absent', coalesce(m.absent, 0), 'excused', coalesce(m.excused, 0), 'presence_rate', CASE WHEN coalesce(m.n, 0) = 0 THEN NULL ELSE round(m.presence / m.n, 4)::float8 END) ORDER BY lower(u.family_name), lower(u.given_name), u.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN student_profiles sp ON sp.user_id = u.id LEFT JOIN (SELECT student_id, count(*) AS n, count(*) FILTER (WHERE category = 'present') AS present, count(*) FILTER (WHERE category = 'late') AS late, count(*) FILTER (WHERE category = 'absent') AS absent, count(*) FILTER (WHERE category = 'excused') AS excused, sum(presence_fraction) AS presence FROM marks GROUP BY student_id) m ON m.student_id = u.id WHERE e.class_id = $1 AND e.role = 'student' AND e.status = 'active'";
+    CLASS_ATTENDANCE_REPORT(INT8, DATE, DATE) = "WITH marks AS (SELECT DISTINCT ON (r.session_id, x.uid) x.uid AS student_id, a.category, a.presence_fraction, x.minutes FROM attendance_sessions s JOIN attendance_registers r ON r.session_id = s.id AND r.session_date = s.session_date CROSS JOIN unnest(r.students, r.codes, r.minutes) AS x (uid, code_id, minutes) JOIN attendance_codes a ON a.id = x.code_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3 AND r.session_date BETWEEN $2 AND $3 ORDER BY r.session_id, x.uid, (r.source = 'office') DESC) SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'given_name', u.given_name, 'family_name', u.family_name, 'roll_number', sp.roll_number, 'marks', coalesce(m.n, 0), 'present', coalesce(m.present, 0), 'late', coalesce(m.late, 0), 'absent', coalesce(m.absent, 0), 'excused', coalesce(m.excused, 0), 'minutes_present', coalesce(m.minutes, 0), 'presence_rate', CASE WHEN coalesce(m.n, 0) = 0 THEN NULL ELSE round(m.presence / m.n, 4)::float8 END) ORDER BY lower(u.family_name), lower(u.given_name), u.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN student_profiles sp ON sp.user_id = u.id LEFT JOIN (SELECT student_id, count(*) AS n, count(*) FILTER (WHERE category = 'present') AS present, count(*) FILTER (WHERE category = 'late') AS late, count(*) FILTER (WHERE category = 'absent') AS absent, count(*) FILTER (WHERE category = 'excused') AS excused, sum(presence_fraction) AS presence, coalesce(sum(minutes), 0) AS minutes FROM marks GROUP BY student_id) m ON m.student_id = u.id WHERE e.class_id = $1 AND e.role = 'student' AND e.status = 'active'";
     /// Classes that meet on date `$1` (weekday `$2`, e.g. MON) in a term covering it and whose register for a period is not submitted, as one JSON array; `$3` the departments the caller may read (NULL: all), `$4` only classes this user teaches (NULL: any).
-    NOT_TAKEN(DATE, TEXT, INT8_ARRAY, INT8) = "SELECT coalesce(json_agg(json_build_object('class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'title', k.title, 'period', x.period, 'session', s.sourced_id, 'state', CASE WHEN s.id IS NULL THEN 'not_opened' ELSE 'not_submitted' END) ORDER BY k.class_code, x.period), '[]')::text FROM academic_sessions t JOIN classes k ON k.term_id = t.id CROSS JOIN LATERAL (SELECT split_part(p, '-', 2)::int2 AS period FROM unnest(k.periods) p WHERE p LIKE $2 || '-%') x LEFT JOIN attendance_sessions s ON s.class_id = k.id AND s.session_date = $1 AND s.period = x.period WHERE $1 >= t.start_date AND $1 < t.end_date AND k.status = 'active' AND (s.id IS NULL OR s.submitted_at IS NULL) AND ($3::int8[] IS NULL OR k.org_id = ANY($3)) AND ($4::int8 IS NULL OR EXISTS (SELECT 1 FROM enrollments e WHERE e.class_id = k.id AND e.user_id = $4 AND e.role IN ('teacher', 'aide') AND e.status = 'active'))";
+    NOT_TAKEN(DATE, TEXT, INT8_ARRAY, INT8) = "SELECT coalesce(json_agg(json_build_object('class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'title', k.title, 'period', x.period, 'session', s.sourced_id, 'state', CASE WHEN s.id IS NULL THEN 'not_opened' ELSE 'not_submitted' END) ORDER BY k.class_code, x.period), '[]')::text FROM academic_sessions t JOIN classes k ON k.term_id = t.id CROSS JOIN LATERAL (SELECT split_part(p, '-', 2)::int2 AS period FROM unnest(k.periods) p WHERE p LIKE $2 || '-%') x LEFT JOIN attendance_sessions s ON s.class_id = k.id AND s.session_date = $1 AND s.period = x.period WHERE $1 >= t.start_date AND $1 <= t.end_date AND k.status = 'active' AND (s.id IS NULL OR s.submitted_at IS NULL) AND ($3::int8[] IS NULL OR k.org_id = ANY($3)) AND ($4::int8 IS NULL OR EXISTS (SELECT 1 FROM enrollments e WHERE e.class_id = k.id AND e.user_id = $4 AND e.role IN ('teacher', 'aide') AND e.status = 'active'))";
     /// A line item: (row id, class row id, class department, status, version, document).
     LINE_ITEM_BY_ID(UUID) = "SELECT li.id, li.class_id, k.org_id, li.status, campus_version(li.date_last_modified), json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'))::text FROM line_items li JOIN classes k ON k.id = li.class_id WHERE li.sourced_id = $1";
     /// The line items of class `$1` (`$2`: published and locked only), as one JSON array.

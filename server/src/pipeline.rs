@@ -7,7 +7,8 @@ use crate::api_error::ApiError;
 use crate::auth::caller;
 use crate::handlers::{
     account_pages, accounts, admin, api_keys, attendance, audit, auth, catalog, credentials, debug,
-    departments, docs, exams, health, jobs, notifications, people, reports, roles, students,
+    departments, docs, exams, guardians, health, institution, jobs, notifications, people, reports,
+    roles, schedule, students,
 };
 use crate::http::{Method, Response};
 use crate::openapi;

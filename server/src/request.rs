@@ -65,15 +65,44 @@ impl Request<'_> {
     }
 
     /// The version `If-Match` requires (`None`: no precondition, or `*`). 412 for a value
-    /// that is not one of this server's ETags: it can never match.
+    /// that is not one of this server's ETags: it can never match. A list of tags needs the
+    /// version the handler read ([`Request::if_match_at`]); here it is 412 unless every tag is
+    /// the same.
     pub fn if_match(&self) -> Result<Option<i64>, ApiError> {
+        self.if_match_at(None)
+    }
+
+    /// Whether `If-Match` lists more than one tag: a handler that has not read the record yet
+    /// reads its version for [`Request::if_match_at`].
+    pub fn if_match_listed(&self) -> bool {
+        self.if_match.is_some_and(|v| v.contains(&b','))
+    }
+
+    /// `If-Match` against `current`, the version the handler read. RFC 9110 §13.1.1: the
+    /// condition holds when any listed tag matches (strong comparison: a weak tag never does).
+    /// One tag goes to the write as it is, which compares it atomically; a list resolves to
+    /// `current` when it names it (the write then checks that `current` is still the version)
+    /// and is 412 when it does not. `None`: no precondition, or `*`.
+    pub fn if_match_at(&self, current: Option<i64>) -> Result<Option<i64>, ApiError> {
         let Some(v) = self.if_match.map(<[u8]>::trim_ascii) else {
             return Ok(None);
         };
         if v == b"*" {
             return Ok(None);
         }
-        parse_etag(v).map(Some).ok_or(ApiError::PreconditionFailed)
+        let mut tags = v
+            .split(|b| *b == b',')
+            .map(<[u8]>::trim_ascii)
+            .filter(|t| !t.is_empty());
+        let first = tags.next().and_then(parse_etag);
+        let mut listed = vec![first];
+        listed.extend(tags.map(parse_etag));
+        match (listed.as_slice(), current) {
+            ([Some(one)], _) => Ok(Some(*one)),
+            (_, Some(c)) if listed.contains(&Some(c)) => Ok(Some(c)),
+            (all, None) if all.iter().all(|t| t.is_some() && *t == all[0]) => Ok(all[0]),
+            _ => Err(ApiError::PreconditionFailed),
+        }
     }
 
     /// Whether `If-None-Match` names `version` (or `*`): the client's copy is current.

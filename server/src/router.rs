@@ -458,7 +458,18 @@ macro_rules! routes {
     Student "/api/v1/students/{id}" ["api", "v1", "students", id] Admin Caller {
         GET => students::get, Record(StudentsRead), () -> 200 "Student" etag, "A student's profile (ETag; If-None-Match answers 304)";
         PATCH => people::update, Record(StudentsWrite), ("StudentPatch") -> 200 "Student", "Change a student (If-Match honoured)";
-        DELETE => people::deactivate, Record(StudentsWrite), () -> 204 "Empty", "Deactivate a student: the account is disabled, the record kept";
+        DELETE => people::deactivate, Record(StudentsWrite), () -> 204 "Empty", "Withdraw a student as of `on` (default today): the account is disabled and every active enrollment ends that day; the records stay" ["on:date"];
+    }
+    /// `/api/v1/students/{id}/guardians`: a student's guardians, managed by registrars.
+    StudentGuardians "/api/v1/students/{id}/guardians" ["api", "v1", "students", id, "guardians"] Admin Caller {
+        GET => guardians::list, Record(StudentsRead), () -> 200 "GuardianList", "A student's guardians";
+        POST => guardians::link, Record(StudentsWrite), ("GuardianLink") -> 201 "GuardianList", "Link a guardian account, or make one and link it (audited)";
+        DELETE => guardians::unlink, Record(StudentsWrite), () -> 204 "Empty", "End a guardian's link: their reads of the student are refused from then on (audited)" ["guardian:uuid"];
+    }
+    /// `/api/v1/admin/institution`: the institution's settings.
+    InstitutionSettings "/api/v1/admin/institution" ["api", "v1", "admin", "institution"] Admin Caller {
+        GET => institution::get, Institution(DepartmentsWrite), () -> 200 "InstitutionSettings", "The institution's name, time zone and today there";
+        PATCH => institution::update, Institution(DepartmentsWrite), ("InstitutionPatch") -> 200 "InstitutionSettings", "Change the institution's time zone (an IANA name; audited)";
     }
     /// `/api/v1/students`.
     Students "/api/v1/students" ["api", "v1", "students"] Admin Caller {
@@ -468,6 +479,18 @@ macro_rules! routes {
     /// `/api/v1/students/{id}/enrollments`.
     StudentEnrollments "/api/v1/students/{id}/enrollments" ["api", "v1", "students", id, "enrollments"] Read Caller {
         GET => people::student_enrollments, Record(ClassesRead), () -> 200 "EnrollmentList", "A student's classes";
+    }
+    /// `/api/v1/students/{id}/classes`.
+    StudentClasses "/api/v1/students/{id}/classes" ["api", "v1", "students", id, "classes"] Read Caller {
+        GET => schedule::classes, Record(ClassesRead), () -> 200 "ClassList", "The classes a student is enrolled in, with meeting times, rooms and teachers (the student, their guardians, staff)";
+    }
+    /// `/api/v1/students/{id}/timetable`.
+    StudentTimetable "/api/v1/students/{id}/timetable" ["api", "v1", "students", id, "timetable"] Read Caller {
+        GET => schedule::timetable, Record(ClassesRead), () -> 200 "Timetable", "A student's lessons from `from` (default today) to `to` (default six days later), by the classes' timetables" ["from:date", "to:date"];
+    }
+    /// `/api/v1/students/{id}/line-items`.
+    StudentLineItems "/api/v1/students/{id}/line-items" ["api", "v1", "students", id, "line-items"] Read Caller {
+        GET => schedule::line_items, Record(ExamsRead), () -> 200 "StudentLineItemList", "What is due in a student's classes, with their own result once published";
     }
     /// `/api/v1/students/{id}/results`.
     StudentResults "/api/v1/students/{id}/results" ["api", "v1", "students", id, "results"] Read Caller {
@@ -481,7 +504,7 @@ macro_rules! routes {
     /// `/api/v1/staff/{id}`.
     StaffMember "/api/v1/staff/{id}" ["api", "v1", "staff", id] Admin Caller {
         GET => people::staff_get, Record(StaffRead), () -> 200 "StaffMember" etag, "A staff member (ETag)";
-        PATCH => people::staff_update, Record(StaffWrite), ("StaffPatch") -> 200 "StaffMember", "Change a staff member (If-Match honoured)";
+        PATCH => people::staff_update, Record(StaffWrite), ("StaffPatch") -> 200 "StaffChanged", "Change a staff member (If-Match honoured); a move or a new role moves the built-in binding, and the answer lists every binding";
         DELETE => people::staff_deactivate, Record(StaffWrite), () -> 204 "Empty", "Deactivate a staff member";
     }
     /// `/api/v1/terms`: academic sessions.

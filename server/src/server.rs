@@ -280,6 +280,7 @@ fn build_shard(id: usize, shared: &Shared, driver: &'static str) -> Result<Shard
         authz_version: Cell::new(0),
         cache_epoch: Cell::new(0),
         readiness: Cell::new(None),
+        today: Cell::new(None),
         summaries: RefCell::new(campushub_cache::LocalCache::new(1_000)),
         students: RefCell::new(campushub_cache::LocalCache::new(
             config.profile_cache_entries.max(1) as usize,

@@ -220,6 +220,23 @@ pub async fn teaches(pool: &Pool, user: i64, class: i64) -> Result<bool, DbError
     row.try_get(0).map_err(|e| DbError::undecodable(stmt, e))
 }
 
+/// Whether `user` is a member of class `class`: actively enrolled in it as a student
+/// (`as_student`), or a guardian of a student actively enrolled in it (`as_guardian`).
+pub async fn class_member(
+    pool: &Pool,
+    user: i64,
+    class: i64,
+    as_student: bool,
+    as_guardian: bool,
+) -> Result<bool, DbError> {
+    let stmt = &statements::CLASS_MEMBER;
+    let row = pool
+        .query_opt(stmt, &[&user, &class, &as_student, &as_guardian])
+        .await?
+        .ok_or_else(|| DbError::undecodable(stmt, "no row"))?;
+    row.try_get(0).map_err(|e| DbError::undecodable(stmt, e))
+}
+
 /// One register to mark: who, from where, which session, whose records (`teacher` or
 /// `office`), and the records (student, code, minutes present).
 #[derive(Debug, Clone, PartialEq, Eq)]

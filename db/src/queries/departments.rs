@@ -21,6 +21,8 @@ pub struct Department {
     pub date_last_modified: String,
     /// Public id of the institution.
     pub parent_sourced_id: Uuid,
+    /// Microseconds of the last change: the ETag, and what `If-Match` compares.
+    pub version: i64,
 }
 
 fn decode(row: &Row) -> Result<Department, DbError> {
@@ -32,6 +34,7 @@ fn decode(row: &Row) -> Result<Department, DbError> {
             status: row.try_get(3)?,
             date_last_modified: row.try_get(4)?,
             parent_sourced_id: row.try_get(5)?,
+            version: row.try_get(6)?,
         })
     };
     d().map_err(|_| DbError::Decode)

@@ -91,11 +91,15 @@ pub struct Mark {
     pub category: String,
     /// How much presence it counts as.
     pub presence: f64,
-    /// `teacher` or `office`.
+    /// `teacher` or `office`: the register whose mark counts (the office's where it marked
+    /// the student too).
     pub source: String,
+    /// Minutes present, where the mark recorded them (a late arrival, an early leave).
+    pub minutes: Option<i16>,
 }
 
-/// A student's marks from `from` to `to`, inclusive.
+/// A student's effective marks from `from` to `to`, inclusive: one per session, the office's
+/// where it overrode the teacher's.
 pub async fn attendance(
     pool: &Pool,
     student: i64,
@@ -116,6 +120,7 @@ pub async fn attendance(
                 category: r.try_get(5)?,
                 presence: r.try_get(6)?,
                 source: r.try_get(7)?,
+                minutes: r.try_get(8)?,
             })
         })
         .collect::<Result<Vec<_>, tokio_postgres::Error>>()

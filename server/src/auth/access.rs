@@ -91,8 +91,9 @@ fn scoped_name(g: &Grant, permission: &str) -> bool {
 }
 
 impl Principal {
-    /// The grant of `permission` through the self-only `role`, if held.
-    fn via_role(&self, permission: Permission, role: &str) -> Option<&Grant> {
+    /// The grant of `permission` through the role named `role`, if held (the self-only roles
+    /// `student` and `guardian` apply only to the holder's own or linked records).
+    pub fn via_role(&self, permission: Permission, role: &str) -> Option<&Grant> {
         self.grants
             .iter()
             .find(|g| g.permission == permission && g.role == role)
@@ -383,10 +384,50 @@ pub fn departments_with(principal: &Principal, permission: Permission) -> Option
     Some(ids)
 }
 
+/// Whether `principal` may read a class `class` (row id) as a member of it: holding
+/// `permission` through the `student` role and enrolled in it, or through the `guardian` role
+/// and linked to a student enrolled in it. For what members see (the class, its line items),
+/// never its registers or other students' results.
+pub async fn class_member(
+    db: &Pool,
+    principal: &Principal,
+    permission: Permission,
+    class: i64,
+) -> Result<bool, ApiError> {
+    let as_student = principal.via_role(permission, "student").is_some();
+    let as_guardian = principal.via_role(permission, "guardian").is_some();
+    if !as_student && !as_guardian {
+        return Ok(false);
+    }
+    Ok(campushub_db::queries::campus::class_member(
+        db,
+        principal.user_id,
+        class,
+        as_student,
+        as_guardian,
+    )
+    .await?)
+}
+
+/// Permissions a teaching assignment carries into the class it names, wherever the class's
+/// department: marking and grading, and the reads they need (the class, its roster, its
+/// registers and results). The teacher must hold each through a department role somewhere
+/// (their own department's faculty binding): the assignment says where, the role says what.
+const ASSIGNED: [Permission; 6] = [
+    Permission::AttendanceMark,
+    Permission::ExamsGrade,
+    Permission::ClassesRead,
+    Permission::EnrollmentsRead,
+    Permission::AttendanceRead,
+    Permission::ExamsRead,
+];
+
 /// Whether `principal` may use `permission` on class `class` (row id) of department
 /// `department`: an institution-wide grant, a grant for that class, or one for its
 /// department; for the teaching permissions a department grant covers only the classes the
-/// principal teaches.
+/// principal teaches. A teacher assigned to a class of another department may use the
+/// [`ASSIGNED`] permissions they hold in their own department on that class: the assignment
+/// is enough, without a binding for the class.
 pub async fn class_access(
     db: &Pool,
     principal: &Principal,
@@ -402,15 +443,20 @@ pub async fn class_access(
     {
         return Ok(true);
     }
-    if !principal
+    let here = principal
         .grants
         .iter()
-        .any(|g| scoped(g, permission) && g.scope_type == "department" && g.scope_id == department)
-    {
-        return Ok(false);
+        .any(|g| scoped(g, permission) && g.scope_type == "department" && g.scope_id == department);
+    if here && !TEACHING.contains(&permission) {
+        return Ok(true);
     }
-    if TEACHING.contains(&permission) {
+    let elsewhere = ASSIGNED.contains(&permission)
+        && principal
+            .grants
+            .iter()
+            .any(|g| scoped(g, permission) && g.scope_type == "department");
+    if here || elsewhere {
         return Ok(campushub_db::queries::campus::teaches(db, principal.user_id, class).await?);
     }
-    Ok(true)
+    Ok(false)
 }

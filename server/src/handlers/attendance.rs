@@ -83,7 +83,7 @@ pub async fn open(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
 
 /// `GET /api/v1/classes/{id}/attendance-sessions?from=&to=`.
 pub async fn sessions(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let (from, to) = date_range(req)?;
+    let (from, to) = date_range(shard, req).await?;
     let rec = class_for(shard, req, req.permission()?).await?;
     let doc = campus::document(shard.db.primary(), &CLASS_SESSIONS, &[&rec.id, &from, &to]).await?;
     Ok(array_response("sessions", doc))
@@ -149,7 +149,13 @@ pub async fn mark(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
         return Err(ApiError::Forbidden);
     };
     let ids = enrolled_ids(shard, class_id, &students).await?;
-    let o = match req.if_match()? {
+    // An `If-Match` list is resolved against the register's version now (one read, only then).
+    let current = if req.if_match_listed() {
+        Some(self::session(shard, req).await?.version)
+    } else {
+        None
+    };
+    let o = match req.if_match_at(current)? {
         // Coalesced with the shard's other registers into one statement and one commit; the
         // answer comes once that commit is durable.
         None => {
@@ -314,7 +320,7 @@ pub async fn codes(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErro
 /// the presence rate (an office override counts instead of the teacher's mark). From the
 /// replica when it is fresh.
 pub async fn report(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let (from, to) = date_range(req)?;
+    let (from, to) = date_range(shard, req).await?;
     let rec = class_for(shard, req, req.permission()?).await?;
     let (pool, source) = shard.db.analytics();
     let doc = campus::document(pool, &CLASS_ATTENDANCE_REPORT, &[&rec.id, &from, &to]).await?;
@@ -336,7 +342,7 @@ const WEEKDAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
 /// their own classes.
 pub async fn not_taken(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let caller = req.caller()?;
-    let mut date = today();
+    let mut date = today(shard).await?;
     for pair in query_pairs(req.query) {
         let (k, v) = pair?;
         match k.as_str() {

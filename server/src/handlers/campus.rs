@@ -2,14 +2,12 @@
 //! responses with ETags, the mapping of a write's outcome to an answer, and publishing what a
 //! write made stale.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64::Engine as _;
 use campushub_cache::{Invalidation, Message};
 use campushub_db::pgtypes::Date;
 use campushub_db::queries::campus::{self, Outcome, Params, Record, Shape};
 use campushub_db::queries::word::Word;
-use campushub_db::statements::Stmt;
+use campushub_db::statements::{Stmt, CAMPUS_TODAY};
 
 use super::fields::{parse_date, Fields};
 use super::{query_pairs, Request};
@@ -33,19 +31,32 @@ pub const STATUSES: &[&str] = &["active", "tobedeleted"];
 /// Longest date range one request may ask for (attendance histories, reports, sessions).
 pub const MAX_RANGE_DAYS: i32 = 366;
 
-/// Today, UTC.
-pub fn today() -> Date {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    Date((secs / 86_400) as i32)
+/// Today where the institution is (its time zone, migration 0019), as PostgreSQL says, which
+/// the shard keeps for `TODAY_TTL`: every default date of the API starts here.
+pub async fn today(shard: &Shard) -> Result<Date, ApiError> {
+    let now = std::time::Instant::now();
+    if let Some((at, day)) = shard.today.get() {
+        if now.duration_since(at) < crate::shard::TODAY_TTL {
+            return Ok(Date(day));
+        }
+    }
+    let row = shard
+        .db
+        .primary()
+        .query_opt(&CAMPUS_TODAY, &[])
+        .await?
+        .ok_or_else(|| campushub_db::DbError::undecodable(&CAMPUS_TODAY, "no row"))?;
+    let day: i32 = row
+        .try_get(0)
+        .map_err(|e| campushub_db::DbError::undecodable(&CAMPUS_TODAY, e))?;
+    shard.today.set(Some((now, day)));
+    Ok(Date(day))
 }
 
-/// `from` and `to` of the query (default: the last 30 days), at most a year apart; any other
-/// parameter is refused.
-pub fn date_range(req: &Request<'_>) -> Result<(Date, Date), ApiError> {
-    let t = today();
+/// `from` and `to` of the query (default: the 30 days up to today where the institution is), at
+/// most a year apart; any other parameter is refused.
+pub async fn date_range(shard: &Shard, req: &Request<'_>) -> Result<(Date, Date), ApiError> {
+    let t = today(shard).await?;
     let (mut from, mut to) = (Date(t.0 - 30), t);
     for pair in query_pairs(req.query) {
         let (k, v) = pair?;
@@ -498,6 +509,30 @@ pub async fn allow_in_class(
     scope: (i64, i64),
 ) -> Result<(), ApiError> {
     if may_in_class(shard, req, permission, scope).await? {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// [`allow_in_class`], or the caller is a member of the class (a student enrolled in it, a
+/// guardian of one: `auth::access::class_member`), for what members may read: the class and
+/// its line items.
+pub async fn allow_in_class_or_member(
+    shard: &Shard,
+    req: &Request<'_>,
+    permission: Permission,
+    scope: (i64, i64),
+) -> Result<(), ApiError> {
+    if may_in_class(shard, req, permission, scope).await?
+        || crate::auth::access::class_member(
+            shard.db.primary(),
+            &req.caller()?.principal,
+            permission,
+            scope.0,
+        )
+        .await?
+    {
         Ok(())
     } else {
         Err(ApiError::Forbidden)

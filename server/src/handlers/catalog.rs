@@ -19,9 +19,9 @@ use campushub_db::statements::{
 use uuid::Uuid;
 
 use super::campus::{
-    allow_in_class, apply, array_response, created, finish_body, page_response, parse_query,
-    path_id, prefix_pattern, query_uuid, record_response, refused, status_in, take_param, write,
-    written, MAX_BULK,
+    allow_in_class, allow_in_class_or_member, apply, array_response, created, finish_body,
+    page_response, parse_query, path_id, prefix_pattern, query_uuid, record_response, refused,
+    status_in, take_param, write, written, MAX_BULK,
 };
 use super::fields::Fields;
 use super::students::publish_person;
@@ -97,12 +97,12 @@ const NO_INSTITUTION: (Word, &str, &str) = (
 async fn save(
     shard: &Shard,
     req: &Request<'_>,
-    stmt: &Stmt,
+    (stmt, current): (&Stmt, Option<i64>),
     id: Option<Uuid>,
     body: &Params<'_>,
     refusals: &[(Word, &str, &str)],
 ) -> Result<Uuid, ApiError> {
-    let if_match = req.if_match()?;
+    let if_match = req.if_match_at(current)?;
     let mut params: Vec<Param<'_>> = Vec::with_capacity(body.len() + 2);
     params.extend_from_slice(&[&id, &if_match]);
     params.extend_from_slice(body);
@@ -139,7 +139,20 @@ async fn save_department(
         (Word::IdentifierTaken, "identifier", "is already taken"),
         NO_INSTITUTION,
     ];
-    save(shard, req, &DEPARTMENT_SAVE, id, &d.params(), &refusals).await
+    // An `If-Match` list is resolved against the version now (one read, only then).
+    let current = match id {
+        Some(id) if req.if_match_listed() => super::departments::version(shard, id).await?,
+        _ => None,
+    };
+    save(
+        shard,
+        req,
+        (&DEPARTMENT_SAVE, current),
+        id,
+        &d.params(),
+        &refusals,
+    )
+    .await
 }
 
 /// `POST /api/v1/departments`.
@@ -149,14 +162,11 @@ pub async fn department_create(shard: &Shard, req: &Request<'_>) -> Result<Respo
     Ok(Response::json(201, body).with_header("Location", format!("/api/v1/departments/{id}")))
 }
 
-/// `PATCH /api/v1/departments/{id}`.
+/// `PATCH /api/v1/departments/{id}` (`If-Match` honoured; the answer carries the new ETag).
 pub async fn department_update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let id = path_id(req, "department")?;
     save_department(shard, req, Some(id)).await?;
-    Ok(Response::json(
-        200,
-        super::departments::document(shard, id).await?,
-    ))
+    super::departments::answer(shard, req, id, false).await
 }
 
 // ---- the record routes of academic sessions, courses and classes ----
@@ -188,6 +198,22 @@ impl Spec {
     /// The record with public id `id`, if there is one.
     async fn record(&self, shard: &Shard, id: Uuid) -> Result<Option<Record>, ApiError> {
         Ok(campus::record(shard.db.primary(), self.by_id, self.shape, id).await?)
+    }
+
+    /// The version of record `id` when a change's `If-Match` lists several tags (one read,
+    /// only then: `Request::if_match_at` resolves the list against it).
+    async fn listed_version(
+        &self,
+        shard: &Shard,
+        req: &Request<'_>,
+        id: Option<Uuid>,
+    ) -> Result<Option<i64>, ApiError> {
+        match id {
+            Some(id) if req.if_match_listed() => {
+                Ok(self.record(shard, id).await?.map(|r| r.version))
+            }
+            _ => Ok(None),
+        }
     }
 }
 
@@ -315,7 +341,16 @@ impl RecordKind for Term {
             (Word::BadDates, "end_date", "must be after start_date"),
             NO_INSTITUTION,
         ];
-        save(shard, req, &TERM_SAVE, id, &t.params(), &refusals).await
+        let current = Self::SPEC.listed_version(shard, req, id).await?;
+        save(
+            shard,
+            req,
+            (&TERM_SAVE, current),
+            id,
+            &t.params(),
+            &refusals,
+        )
+        .await
     }
 }
 
@@ -380,7 +415,16 @@ impl RecordKind for Course {
             ),
             (Word::NoDepartment, "department", "is not a department"),
         ];
-        save(shard, req, &COURSE_SAVE, id, &c.params(), &refusals).await
+        let current = Self::SPEC.listed_version(shard, req, id).await?;
+        save(
+            shard,
+            req,
+            (&COURSE_SAVE, current),
+            id,
+            &c.params(),
+            &refusals,
+        )
+        .await
     }
 }
 
@@ -415,6 +459,19 @@ pub async fn class_for(
         (rec.id, rec.department_id.unwrap_or(0)),
     )
     .await?;
+    Ok(rec)
+}
+
+/// The class of the route's `{id}`, if the caller may read it with the route's permission as
+/// staff ([`class_for`]) or as a member (a student enrolled in it, a guardian of one).
+pub async fn class_or_member(shard: &Shard, req: &Request<'_>) -> Result<Record, ApiError> {
+    let id = path_id(req, "class")?;
+    let rec = Class::SPEC
+        .record(shard, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let scope = (rec.id, rec.department_id.unwrap_or(0));
+    allow_in_class_or_member(shard, req, req.permission()?, scope).await?;
     Ok(rec)
 }
 
@@ -509,8 +566,9 @@ pub(crate) struct Class;
 impl RecordKind for Class {
     const SPEC: Spec = Spec::new("/api/v1/classes", "class", &CLASS_BY_ID, Shape::Department);
 
+    /// Staff under the class rule, and the class's members: its students and their guardians.
     async fn read(shard: &Shard, req: &Request<'_>) -> Result<Record, ApiError> {
-        class_for(shard, req, req.permission()?).await
+        class_or_member(shard, req).await
     }
 
     async fn save(shard: &Shard, req: &Request<'_>, id: Option<Uuid>) -> Result<Uuid, ApiError> {
@@ -544,7 +602,16 @@ impl RecordKind for Class {
             (Word::NoCourse, "course", "is not a course"),
             (Word::NoTerm, "term", "is not an academic session"),
         ];
-        save(shard, req, &CLASS_SAVE, id, &c.params(), &refusals).await
+        let current = Self::SPEC.listed_version(shard, req, id).await?;
+        save(
+            shard,
+            req,
+            (&CLASS_SAVE, current),
+            id,
+            &c.params(),
+            &refusals,
+        )
+        .await
     }
 }
 

@@ -43,14 +43,36 @@ pub(crate) struct Page<'a> {
     next_cursor: Option<&'a str>,
 }
 
-/// One department by public id.
+/// One department by public id, with its ETag (`If-None-Match` answers 304).
 pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let id = uuid::Uuid::try_parse(req.param)
         .map_err(|_| ApiError::BadParameter("The department id must be a UUID.".into()))?;
+    answer(shard, req, id, true).await
+}
+
+/// Department `id` as the API answers it, with its ETag; `conditional`: 304 when
+/// `If-None-Match` names its version.
+pub async fn answer(
+    shard: &Shard,
+    req: &Request<'_>,
+    id: uuid::Uuid,
+    conditional: bool,
+) -> Result<Response, ApiError> {
     let dept = departments::by_id(shard.db.primary(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Response::json(200, json(&DepartmentDto::from(&dept))?))
+    let tag = crate::request::etag(dept.version);
+    if conditional && req.not_modified(dept.version) {
+        return Ok(Response::empty(304).with_header("ETag", tag));
+    }
+    Ok(Response::json(200, json(&DepartmentDto::from(&dept))?).with_header("ETag", tag))
+}
+
+/// The version of department `id` (`None`: no such department).
+pub async fn version(shard: &Shard, id: uuid::Uuid) -> Result<Option<i64>, ApiError> {
+    Ok(departments::by_id(shard.db.primary(), id)
+        .await?
+        .map(|d| d.version))
 }
 
 /// A page of active departments ordered by identifier; `?limit=` (1 to 200) and `?after=`

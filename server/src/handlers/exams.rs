@@ -13,8 +13,8 @@ use campushub_db::statements::{
 };
 
 use super::campus::{
-    allow_in_class, apply, array_response, campus_caches, created, may_in_class, path_id,
-    read_through, record_response, refused, write, written, MAX_BULK,
+    allow_in_class, allow_in_class_or_member, apply, array_response, campus_caches, created,
+    may_in_class, path_id, read_through, record_response, refused, write, written, MAX_BULK,
 };
 use super::catalog::class_for;
 use super::fields::Fields;
@@ -134,17 +134,19 @@ pub async fn create(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     created(shard, line_item, "/api/v1/line-items", id).await
 }
 
-/// `GET /api/v1/classes/{id}/line-items`.
+/// `GET /api/v1/classes/{id}/line-items`: staff under the class rule, and the class's
+/// members (its students, their guardians), who see what is due; results stay behind
+/// publication.
 pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let rec = class_for(shard, req, req.permission()?).await?;
+    let rec = super::catalog::class_or_member(shard, req).await?;
     let doc = campus::document(shard.db.primary(), &CLASS_LINE_ITEMS, &[&rec.id, &false]).await?;
     Ok(array_response("line_items", doc))
 }
 
-/// `GET /api/v1/line-items/{id}`.
+/// `GET /api/v1/line-items/{id}`: staff under the class rule, and the class's members.
 pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let rec = item(shard, req).await?;
-    allow_in_class(shard, req, req.permission()?, rec.class_scope()).await?;
+    allow_in_class_or_member(shard, req, req.permission()?, rec.class_scope()).await?;
     Ok(record_response(req, rec))
 }
 
@@ -169,7 +171,7 @@ pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
         allow_in_class(shard, req, Permission::ExamsPublish, rec.class_scope()).await?;
     }
     let id = Some(path_id(req, "line item")?);
-    let if_match = req.if_match()?;
+    let if_match = req.if_match_at(Some(rec.version))?;
     let class: Option<uuid::Uuid> = None;
     let params: [Param<'_>; 8] = [
         &id, &if_match, &class, &title, &category, &max, &due_date, &status,
@@ -244,7 +246,7 @@ pub async fn put_results(shard: &Shard, req: &Request<'_>) -> Result<Response, A
     let rec = item(shard, req).await?;
     allow_in_class(shard, req, req.permission()?, rec.class_scope()).await?;
     let id = path_id(req, "line item")?;
-    let if_match = req.if_match()?;
+    let if_match = req.if_match_at(Some(rec.version))?;
     let params: [Param<'_>; 6] = [&id, &students, &scores, &statuses, &comments, &if_match];
     let o = write(shard, req, &RESULTS_PUT, &params).await?;
     if !o.applied() {

@@ -339,6 +339,15 @@ impl Fields {
         }
     }
 
+    /// Object `name` (optional), to be read as fields of its own (`name.member` in errors) and
+    /// then absorbed; a value that is not an object is reported.
+    pub fn object(&mut self, name: &'static str) -> Option<Fields> {
+        match self.take(name, false)? {
+            Value::Object(m) => Some(Fields::of(m, self.path(name))),
+            _ => self.refuse(name, "must be an object"),
+        }
+    }
+
     /// Reads array `name` (required, at most `max` entries): each entry is an object, read by
     /// `read` as fields of its own (`name[i].member` in errors), then absorbed; an entry that is
     /// not an object is reported.

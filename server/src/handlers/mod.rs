@@ -19,12 +19,15 @@ pub mod departments;
 pub mod docs;
 pub mod exams;
 pub mod fields;
+pub mod guardians;
 pub mod health;
+pub mod institution;
 pub mod jobs;
 pub mod notifications;
 pub mod people;
 pub mod reports;
 pub mod roles;
+pub mod schedule;
 pub mod students;
 
 pub use crate::request::Request;

@@ -7,19 +7,21 @@
 
 use std::rc::Rc;
 
+use campushub_db::queries::access;
 use campushub_db::queries::campus::{self, Outcome, Param, Record, Shape};
 use campushub_db::queries::word::Word;
 use campushub_db::statements::{
     Stmt, STAFF_BY_ID, STAFF_CREATE, STAFF_PAGE, STAFF_UPDATE, STUDENTS_PAGE, STUDENT_CREATE,
-    STUDENT_UPDATE, USER_ENROLLMENTS,
+    STUDENT_UPDATE, STUDENT_WITHDRAW, USER_ENROLLMENTS,
 };
 
 use super::campus::{
     apply, array_response, campus_caches, created, finish_body, page_response, parse_query,
     path_id, prefix_pattern, query_one_of, query_uuid, read_through, record_response, status_in,
-    take_param, written, STATUSES,
+    take_param, STATUSES,
 };
-use super::fields::Fields;
+use super::fields::{parse_date, Fields};
+use super::roles::binding_dto;
 use super::students::{allow_student, load, load_many, parse_id, publish_person};
 use super::Request;
 use crate::api_error::ApiError;
@@ -129,7 +131,7 @@ pub async fn list(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
 
 /// A log-in name: letters, digits and `. _ - +`. No `@`: log-in takes a username or an email,
 /// so a username shaped like someone else's email would make one name mean two accounts.
-fn username(f: &mut Fields, required: bool) -> Option<String> {
+pub(super) fn username(f: &mut Fields, required: bool) -> Option<String> {
     let u = f.text("username", required, 150)?;
     if !u
         .bytes()
@@ -354,8 +356,8 @@ async fn change_student(
     s: &PersonIn<Student>,
 ) -> Result<uuid::Uuid, ApiError> {
     let id = parse_id(req.param)?;
-    let if_match = req.if_match()?;
     let current = load(shard, id).await?;
+    let if_match = req.if_match_at(Some(current.version))?;
     let found = Found {
         id,
         user: current.id,
@@ -378,10 +380,53 @@ pub async fn update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     )
 }
 
-/// `DELETE /api/v1/students/{id}`: deactivates (the record stays; the account is disabled and
-/// its tokens revoked). `If-Match` honoured.
+/// `DELETE /api/v1/students/{id}?on=DATE`: withdraws the student as of `on` (default: today
+/// where the institution is; not after it): the account is disabled and its tokens revoked,
+/// and every active enrollment ends on that date, so the student leaves every roster at once
+/// (the enrollments, marks and results stay). `If-Match` honoured. Re-admission: `PATCH`
+/// with `"status": "active"`, then enroll again.
 pub async fn deactivate(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    change_student(shard, req, &PersonIn::deactivation()).await?;
+    let mut on = None;
+    for pair in super::query_pairs(req.query) {
+        let (k, v) = pair?;
+        if k != "on" {
+            return Err(ApiError::BadParameter(
+                "This route takes `on` (the date of the withdrawal).".into(),
+            ));
+        }
+        on = Some(parse_date(&v).ok_or_else(|| {
+            ApiError::BadParameter("`on` must be a date like 2026-11-30 that exists.".into())
+        })?);
+    }
+    let id = parse_id(req.param)?;
+    let current = load(shard, id).await?;
+    let if_match = req.if_match_at(Some(current.version))?;
+    let caller = req.caller()?;
+    let principal = &caller.principal;
+    allow_department(principal, req.permission()?, current.department_id)?;
+    if current.id == principal.user_id {
+        return Err(ApiError::Conflict(
+            "You cannot deactivate your own account; another administrator can.".into(),
+        ));
+    }
+    require_covers(shard.db.primary(), principal, current.id).await?;
+    let refusals = [(
+        Word::BadDates,
+        "on",
+        "may not be after today (where the institution is) or before the student's admission",
+    )];
+    let o = apply(
+        shard,
+        req,
+        &STUDENT_WITHDRAW,
+        &[&id, &if_match, &on],
+        &refusals,
+    )
+    .await?;
+    publish_person(shard, Some(id), o.row_id).await;
+    for class in o.bad.iter().filter_map(|c| c.parse::<i64>().ok()) {
+        super::campus::publish(shard, campushub_cache::Invalidation::Class(class)).await;
+    }
     Ok(Response::empty(204))
 }
 
@@ -469,19 +514,15 @@ impl Kind for Staff {
 
     fn read(f: &mut Fields, create: bool) -> Self {
         Staff {
-            // The role is set once, on creation.
-            role: if create {
-                f.one_of("role", true, STAFF_ROLES)
-            } else {
-                None
-            },
+            // A change of role moves the built-in binding it implies (migration 0019).
+            role: f.one_of("role", create, STAFF_ROLES),
             employee_number: f.text("employee_number", create, 32),
             designation: f.text("designation", create, 100),
         }
     }
 
     fn unchanged(&self) -> bool {
-        self.employee_number.is_none() && self.designation.is_none()
+        self.role.is_none() && self.employee_number.is_none() && self.designation.is_none()
     }
 
     fn params<'a>(
@@ -494,6 +535,9 @@ impl Kind for Staff {
             out.push(&self.role);
         }
         out.extend_from_slice(&[&self.employee_number, &self.designation, department]);
+        if !create {
+            out.push(&self.role);
+        }
     }
 }
 
@@ -515,8 +559,8 @@ async fn change_staff(
     req: &Request<'_>,
     s: &PersonIn<Staff>,
 ) -> Result<uuid::Uuid, ApiError> {
-    let if_match = req.if_match()?;
     let current = staff_record(shard, req).await?;
+    let if_match = req.if_match_at(Some(current.version))?;
     let id = path_id(req, "staff member")?;
     let found = Found {
         id,
@@ -529,14 +573,23 @@ async fn change_staff(
     Ok(id)
 }
 
-/// `PATCH /api/v1/staff/{id}` (`If-Match` honoured).
+/// `PATCH /api/v1/staff/{id}` (`If-Match` honoured): the staff member, and every role binding
+/// they hold after the change (a move or a new role moves the built-in one; custom ones stay,
+/// for whoever manages roles to keep or remove).
 pub async fn staff_update(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let s = staff_in(req, false)?;
     let id = change_staff(shard, req, &s).await?;
-    Ok(written(
-        200,
-        staff_member(shard, id, ApiError::Internal).await?,
-    ))
+    let rec = staff_member(shard, id, ApiError::Internal).await?;
+    let bindings = access::bindings_of(shard.db.primary(), id).await?;
+    let mut doc: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&rec.json).map_err(|_| ApiError::Internal)?;
+    doc.insert(
+        "role_bindings".into(),
+        serde_json::to_value(bindings.iter().map(binding_dto).collect::<Vec<_>>())
+            .map_err(|_| ApiError::Internal)?,
+    );
+    let body = serde_json::to_vec(&doc).map_err(|_| ApiError::Internal)?;
+    Ok(Response::json(200, body).with_header("ETag", crate::request::etag(rec.version)))
 }
 
 /// `DELETE /api/v1/staff/{id}`: deactivates.

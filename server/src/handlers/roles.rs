@@ -246,7 +246,7 @@ pub(crate) struct BindingDto<'a> {
     created_at: &'a str,
 }
 
-fn binding_dto(b: &q::Binding) -> BindingDto<'_> {
+pub(crate) fn binding_dto(b: &q::Binding) -> BindingDto<'_> {
     BindingDto {
         sourced_id: b.sourced_id.hyphenated().to_string(),
         role: &b.role,

@@ -315,6 +315,8 @@ struct ClassSummary {
     title: String,
     marks: u32,
     presence_rate: f64,
+    /// Minutes present summed over the marks that recorded them.
+    minutes_present: u32,
 }
 
 #[derive(Serialize)]
@@ -325,6 +327,7 @@ struct MarkDto<'a> {
     code: &'a str,
     category: &'a str,
     source: &'a str,
+    minutes_present: Option<i16>,
 }
 
 #[derive(Serialize)]
@@ -340,18 +343,22 @@ struct AttendanceDto<'a> {
 pub async fn attendance(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let caller = req.caller()?;
     let id = parse_id(req.param)?;
-    let (from, to) = date_range(req)?;
+    let (from, to) = date_range(shard, req).await?;
     let s = load(shard, id).await?;
     allow_student(shard, caller, req.permission()?, &s).await?;
     let marks = students::attendance(shard.db.primary(), s.id, from, to).await?;
-    let mut classes: Vec<(uuid::Uuid, String, u32, f64)> = Vec::new();
+    // One mark per session (the office's where it overrode the teacher's): the statement
+    // answers effective marks only.
+    let mut classes: Vec<(uuid::Uuid, String, u32, f64, u32)> = Vec::new();
     for m in &marks {
+        let minutes = m.minutes.map_or(0, |x| u32::from(x.max(0).unsigned_abs()));
         match classes.iter_mut().find(|c| c.0 == m.class_id) {
             Some(c) => {
                 c.2 += 1;
                 c.3 += m.presence;
+                c.4 += minutes;
             }
-            None => classes.push((m.class_id, m.class_title.clone(), 1, m.presence)),
+            None => classes.push((m.class_id, m.class_title.clone(), 1, m.presence, minutes)),
         }
     }
     let dto = AttendanceDto {
@@ -360,11 +367,12 @@ pub async fn attendance(shard: &Shard, req: &Request<'_>) -> Result<Response, Ap
         to: to.iso(),
         classes: classes
             .into_iter()
-            .map(|(cid, title, n, sum)| ClassSummary {
+            .map(|(cid, title, n, sum, minutes)| ClassSummary {
                 class_id: cid.hyphenated().to_string(),
                 title,
                 marks: n,
                 presence_rate: (sum / f64::from(n.max(1)) * 10_000.0).round() / 10_000.0,
+                minutes_present: minutes,
             })
             .collect(),
         records: marks
@@ -376,6 +384,7 @@ pub async fn attendance(shard: &Shard, req: &Request<'_>) -> Result<Response, Ap
                 code: &m.code,
                 category: &m.category,
                 source: &m.source,
+                minutes_present: m.minutes,
             })
             .collect(),
     };

@@ -168,7 +168,8 @@ pub struct StudentPatch {
     status: Option<String>,
 }
 
-/// A student's attendance between two dates.
+/// A student's attendance between two dates: one record per session (the office's mark where
+/// it overrode the teacher's), and per class the marks, presence rate and minutes present.
 #[derive(ToSchema)]
 pub struct StudentAttendance {
     student: ObjectRef,
@@ -219,17 +220,172 @@ pub struct NewStaff {
     department: String,
 }
 
-/// `PATCH /api/v1/staff/{id}`.
+/// `PATCH /api/v1/staff/{id}`. A new `department` or `role` moves the built-in binding the
+/// role implies (faculty for a teacher, staff otherwise); custom bindings stay.
 #[derive(ToSchema)]
 pub struct StaffPatch {
     email: Option<String>,
     given_name: Option<String>,
     family_name: Option<String>,
+    /// `teacher`, `administrator` or `aide`.
+    role: Option<String>,
     employee_number: Option<String>,
     designation: Option<String>,
     #[schema(format = Uuid)]
     department: Option<String>,
     status: Option<String>,
+}
+
+/// What `PATCH /api/v1/staff/{id}` answers: the staff member, and every role binding they hold
+/// after the change.
+#[derive(ToSchema)]
+pub struct StaffChanged {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    status: String,
+    date_last_modified: String,
+    username: String,
+    email: Option<String>,
+    given_name: String,
+    family_name: String,
+    role: String,
+    employee_number: String,
+    designation: String,
+    department: ObjectRef,
+    #[schema(value_type = Vec<Object>)]
+    role_bindings: serde_json::Value,
+}
+
+/// A student's classes.
+#[derive(ToSchema)]
+pub struct ClassList {
+    classes: Vec<Class>,
+}
+
+/// A teacher as a timetable names them.
+#[derive(ToSchema)]
+pub struct LessonTeacher {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    r#type: String,
+    given_name: String,
+    family_name: String,
+}
+
+/// One lesson of a timetable.
+#[derive(ToSchema)]
+pub struct Lesson {
+    #[schema(format = Date)]
+    date: String,
+    period: i16,
+    class: ObjectRef,
+    class_code: String,
+    title: String,
+    location: Option<String>,
+    teachers: Vec<LessonTeacher>,
+    /// The register, if one was opened for the lesson.
+    #[schema(format = Uuid)]
+    session: Option<String>,
+}
+
+/// A student's lessons between two dates.
+#[derive(ToSchema)]
+pub struct Timetable {
+    student: ObjectRef,
+    #[schema(format = Date)]
+    from: String,
+    #[schema(format = Date)]
+    to: String,
+    lessons: Vec<Lesson>,
+}
+
+/// A student's own result of a line item.
+#[derive(ToSchema)]
+pub struct OwnResult {
+    score: Option<f64>,
+    score_status: String,
+    comment: Option<String>,
+}
+
+/// A line item of a student's class.
+#[derive(ToSchema)]
+pub struct StudentLineItem {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    status: String,
+    date_last_modified: String,
+    title: String,
+    category: String,
+    max_score: f64,
+    due_date: Option<String>,
+    class: ObjectRef,
+    class_title: String,
+    /// Present once the line item is published and the student has a result.
+    result: Option<OwnResult>,
+}
+
+/// What is due in a student's classes.
+#[derive(ToSchema)]
+pub struct StudentLineItemList {
+    line_items: Vec<StudentLineItem>,
+}
+
+/// A guardian linked to a student.
+#[derive(ToSchema)]
+pub struct Guardian {
+    guardian: ObjectRef,
+    username: String,
+    email: Option<String>,
+    given_name: String,
+    family_name: String,
+    /// `active` or `tobedeleted`.
+    status: String,
+    /// `parent`, `guardian`, `relative` or `other`.
+    relationship: String,
+}
+
+/// A student's guardians.
+#[derive(ToSchema)]
+pub struct GuardianList {
+    guardians: Vec<Guardian>,
+}
+
+/// A guardian account made with its link.
+#[derive(ToSchema)]
+pub struct NewGuardian {
+    username: String,
+    email: Option<String>,
+    given_name: String,
+    family_name: String,
+}
+
+/// `POST /api/v1/students/{id}/guardians`: `guardian` (an active guardian account) or
+/// `new_guardian`, not both.
+#[derive(ToSchema)]
+pub struct GuardianLink {
+    #[schema(format = Uuid)]
+    guardian: Option<String>,
+    new_guardian: Option<NewGuardian>,
+    /// `parent`, `guardian`, `relative` or `other`.
+    relationship: String,
+}
+
+/// The institution's settings.
+#[derive(ToSchema)]
+pub struct InstitutionSettings {
+    institution: ObjectRef,
+    name: String,
+    /// An IANA time zone: every default date of the API is the date there.
+    time_zone: String,
+    /// Today in that time zone.
+    #[schema(format = Date)]
+    today: String,
+}
+
+/// `PATCH /api/v1/admin/institution`.
+#[derive(ToSchema)]
+pub struct InstitutionPatch {
+    time_zone: Option<String>,
 }
 
 /// An academic session.
@@ -512,6 +668,9 @@ pub struct ReportRow {
     late: i64,
     absent: i64,
     excused: i64,
+    /// Minutes present summed over the marks that recorded them (late arrivals, early leaves);
+    /// the presence rate weighs each mark by its code's presence fraction.
+    minutes_present: i64,
     presence_rate: Option<f64>,
 }
 

@@ -82,6 +82,9 @@ pub struct Shard {
     /// The readiness verdict anonymous callers get, and when it was taken: refreshed at most
     /// once a second (`handlers::health::readyz`).
     pub readiness: Cell<Option<(Instant, Verdict)>>,
+    /// Today where the institution is (days since 1970-01-01), and when PostgreSQL said so:
+    /// asked again after [`TODAY_TTL`], so a change of date or of time zone shows within it.
+    pub today: Cell<Option<(Instant, i32)>>,
     /// Verified API keys, and those used since the last batch was recorded.
     pub api_keys: RefCell<crate::auth::api_keys::KeyCache>,
     /// Public ids of orgs by row id (they never change).
@@ -143,6 +146,9 @@ pub enum Verdict {
     /// The database does not answer.
     DatabaseDown,
 }
+
+/// How long a shard trusts the date it asked PostgreSQL for (`Shard::today`).
+pub const TODAY_TTL: Duration = Duration::from_secs(10);
 
 /// A list of students as the roster and page caches keep them: (users.id, public id), in the
 /// list's order.
