@@ -733,7 +733,13 @@ fn every_answer_of_every_operation_validates_against_the_document() {
         None,
         204,
     );
-    for sub in ["enrollments", "results"] {
+    for sub in [
+        "enrollments",
+        "results",
+        "classes",
+        "line-items",
+        "timetable?from=2026-11-02&to=2026-11-08",
+    ] {
         a.call(
             "GET",
             &format!("{student_path}/{sub}"),
@@ -742,6 +748,55 @@ fn every_answer_of_every_operation_validates_against_the_document() {
             200,
         );
     }
+    a.call(
+        "GET",
+        &format!("{student_path}/timetable?from=2026-11-08&to=2026-11-02"),
+        Some(&registrar),
+        None,
+        400,
+    );
+    let guardians = format!("{student_path}/guardians");
+    let link = json!({"relationship": "guardian", "new_guardian": {"username": format!("confg{}", c.t), "given_name": "Gus", "family_name": "Guard"}}).to_string();
+    let linked = a.call("POST", &guardians, Some(&registrar), Some(&link), 201);
+    a.call("POST", &guardians, Some(&registrar), Some(&link), 409);
+    let no_one = json!({"relationship": "guardian", "guardian": NOBODY}).to_string();
+    a.call("POST", &guardians, Some(&registrar), Some(&no_one), 422);
+    a.call("GET", &guardians, Some(&registrar), None, 200);
+    let gid = linked["guardians"][0]["guardian"]["sourced_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.call(
+        "DELETE",
+        &format!("{guardians}?guardian={gid}"),
+        Some(&registrar),
+        None,
+        204,
+    );
+    a.call(
+        "DELETE",
+        &format!("{guardians}?guardian={gid}"),
+        Some(&registrar),
+        None,
+        404,
+    );
+    a.call("GET", "/api/v1/admin/institution", Some(&admin), None, 200);
+    let zone = json!({"time_zone": "UTC"}).to_string();
+    a.call(
+        "PATCH",
+        "/api/v1/admin/institution",
+        Some(&admin),
+        Some(&zone),
+        200,
+    );
+    let bad_zone = json!({"time_zone": "Nowhere/Atall"}).to_string();
+    a.call(
+        "PATCH",
+        "/api/v1/admin/institution",
+        Some(&admin),
+        Some(&bad_zone),
+        422,
+    );
     a.call(
         "GET",
         &format!("{student_path}/attendance?from=2026-09-01&to=2026-12-31"),
