@@ -37,6 +37,8 @@ pub enum Invalidation {
     /// Results of a class's line item changed, or a line item was published, locked or edited
     /// (classes.id).
     Results(i64),
+    /// Attendance codes changed (an administrator added, changed or retired one).
+    Codes,
     /// Everything (missed messages, bulk changes).
     All,
 }
@@ -60,6 +62,7 @@ impl Message {
             Invalidation::ApiKey(id) => format!("{} apikey {id}", self.version),
             Invalidation::Class(id) => format!("{} class {id}", self.version),
             Invalidation::Results(id) => format!("{} results {id}", self.version),
+            Invalidation::Codes => format!("{} codes 0", self.version),
             Invalidation::All => format!("{} all 0", self.version),
         }
     }
@@ -80,6 +83,7 @@ impl Message {
             "class" => Invalidation::Class(id.parse().ok()?),
             "results" => Invalidation::Results(id.parse().ok()?),
             "student" if !id.is_empty() && id.len() <= 64 => Invalidation::Student(id.into()),
+            "codes" => Invalidation::Codes,
             "all" => Invalidation::All,
             _ => return None,
         };

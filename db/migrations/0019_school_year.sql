@@ -4,7 +4,11 @@
 
 -- 1. The institution's time zone: every default date ("today", the last 30 days, a new
 --    enrollment's first day) is the date there, not in UTC. An IANA name PostgreSQL knows.
+--    And the weekdays it teaches on (the calendar, below).
 ALTER TABLE orgs ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC';
+ALTER TABLE orgs ADD COLUMN teaching_weekdays text[] NOT NULL DEFAULT '{MON,TUE,WED,THU,FRI}'
+    CHECK (teaching_weekdays <@ ARRAY['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN']
+           AND cardinality(teaching_weekdays) BETWEEN 1 AND 7);
 
 -- Today where the institution is.
 CREATE FUNCTION campus_today() RETURNS date LANGUAGE sql STABLE AS $$
@@ -12,9 +16,11 @@ CREATE FUNCTION campus_today() RETURNS date LANGUAGE sql STABLE AS $$
         (SELECT o.time_zone FROM orgs o WHERE o.type = 'institution' ORDER BY o.id LIMIT 1), 'UTC'))::date
 $$;
 
--- The institution's settings: its time zone (NULL: unchanged). Outcomes: ok, no_institution,
--- invalid (bad: the name PostgreSQL does not know as a time zone).
-CREATE FUNCTION institution_settings_save(p_actor bigint, p_ip inet, p_time_zone text)
+-- The institution's settings: its time zone and teaching weekdays (NULL: unchanged; the
+-- server checks the weekdays). Outcomes: ok, no_institution, invalid (bad: the name PostgreSQL
+-- does not know as a time zone).
+CREATE FUNCTION institution_settings_save(p_actor bigint, p_ip inet, p_time_zone text,
+                                          p_weekdays text[])
 RETURNS TABLE (outcome text, ref uuid, row_id bigint, bad text[]) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -33,10 +39,12 @@ BEGIN
         RETURN;
     END IF;
     UPDATE orgs o SET time_zone = coalesce(p_time_zone, o.time_zone),
+        teaching_weekdays = coalesce(p_weekdays, o.teaching_weekdays),
         date_last_modified = greatest(now(), o.date_last_modified + interval '1 microsecond')
         WHERE o.id = inst.id;
     PERFORM audit_append(p_actor, 'institution.updated', 'org', inst.sourced_id::text, p_ip,
-        jsonb_strip_nulls(jsonb_build_object('time_zone', p_time_zone)));
+        jsonb_strip_nulls(jsonb_build_object('time_zone', p_time_zone,
+                                             'teaching_weekdays', to_jsonb(p_weekdays))));
     RETURN QUERY SELECT 'ok'::text, inst.sourced_id, inst.id, NULL::text[];
 END
 $$;
@@ -347,3 +355,307 @@ $$;
 INSERT INTO role_permissions (role_id, permission)
 SELECT r.id, 'classes.read' FROM roles r WHERE r.name = 'guardian' AND r.builtin
 ON CONFLICT (role_id, permission) DO NOTHING;
+
+-- 7. The academic calendar: the days an institution does not teach (holidays, closures), on
+--    top of the weekdays it never teaches. A teaching day lies in no closure and falls on a
+--    teaching weekday; not-taken, timetables, reports and presence rates count only those, and
+--    opening a register on another day, or in a period the class's timetable does not have,
+--    takes an explicit `unscheduled`.
+CREATE TABLE calendar_closures (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sourced_id  uuid NOT NULL UNIQUE DEFAULT gen_random_uuid(),
+    org_id      bigint NOT NULL REFERENCES orgs (id),
+    kind        text NOT NULL CHECK (kind IN ('holiday', 'closure')),
+    title       text NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
+    start_date  date NOT NULL,
+    end_date    date NOT NULL,
+    created_by  bigint REFERENCES users (id) ON DELETE SET NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK (end_date >= start_date AND end_date - start_date <= 366)
+);
+CREATE INDEX calendar_closures_dates ON calendar_closures (start_date, end_date);
+
+-- Whether day p_day is a teaching day of the institution.
+CREATE FUNCTION campus_teaching_day(p_day date) RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT upper(to_char(p_day, 'DY')) = ANY (coalesce(
+               (SELECT o.teaching_weekdays FROM orgs o WHERE o.type = 'institution' ORDER BY o.id LIMIT 1),
+               '{MON,TUE,WED,THU,FRI}'))
+       AND NOT EXISTS (SELECT 1 FROM calendar_closures c
+                       WHERE c.start_date <= p_day AND c.end_date >= p_day)
+$$;
+
+-- Adds a holiday or closure. Outcomes: ok, no_institution.
+CREATE FUNCTION closure_create(p_actor bigint, p_ip inet, p_kind text, p_title text,
+                               p_from date, p_to date)
+RETURNS TABLE (outcome text, ref uuid, row_id bigint, bad text[]) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    inst bigint;
+    c    calendar_closures%ROWTYPE;
+BEGIN
+    SELECT o.id INTO inst FROM orgs o WHERE o.type = 'institution' ORDER BY o.id LIMIT 1;
+    IF inst IS NULL THEN
+        RETURN QUERY SELECT 'no_institution'::text, NULL::uuid, NULL::bigint, NULL::text[];
+        RETURN;
+    END IF;
+    INSERT INTO calendar_closures (org_id, kind, title, start_date, end_date, created_by)
+        VALUES (inst, p_kind, p_title, p_from, p_to, p_actor) RETURNING * INTO c;
+    PERFORM audit_append(p_actor, 'calendar.closed', 'calendar_closure', c.sourced_id::text, p_ip,
+        jsonb_build_object('kind', p_kind, 'title', p_title, 'from', p_from, 'to', p_to));
+    RETURN QUERY SELECT 'ok'::text, c.sourced_id, c.id, NULL::text[];
+END
+$$;
+
+-- Removes one (the days teach again). Outcomes: ok, not_found.
+CREATE FUNCTION closure_delete(p_actor bigint, p_ip inet, p_id uuid)
+RETURNS TABLE (outcome text, ref uuid, row_id bigint, bad text[]) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    c calendar_closures%ROWTYPE;
+BEGIN
+    DELETE FROM calendar_closures x WHERE x.sourced_id = p_id RETURNING * INTO c;
+    IF c.id IS NULL THEN
+        RETURN QUERY SELECT 'not_found'::text, NULL::uuid, NULL::bigint, NULL::text[];
+        RETURN;
+    END IF;
+    PERFORM audit_append(p_actor, 'calendar.reopened', 'calendar_closure', p_id::text, p_ip,
+        jsonb_build_object('kind', c.kind, 'title', c.title, 'from', c.start_date, 'to', c.end_date));
+    RETURN QUERY SELECT 'ok'::text, c.sourced_id, c.id, NULL::text[];
+END
+$$;
+
+-- As in 0014, and a register opens only on a teaching day (closed: bad names the closure, or
+-- the weekday) in a period of the class's timetable (not_scheduled), unless p_unscheduled
+-- says the caller means it (a make-up lesson), which the audit event records.
+DROP FUNCTION attendance_open(bigint, inet, uuid, date, smallint);
+CREATE FUNCTION attendance_open(p_actor bigint, p_ip inet, p_class uuid, p_date date,
+                                p_period smallint, p_unscheduled boolean)
+RETURNS TABLE (outcome text, ref uuid, row_id bigint, bad text[]) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    k       bigint;
+    slots   text[];
+    t_from  date;
+    t_to    date;
+    s       attendance_sessions%ROWTYPE;
+    closure text;
+BEGIN
+    SELECT x.id, x.periods, t.start_date, t.end_date INTO k, slots, t_from, t_to
+        FROM classes x JOIN academic_sessions t ON t.id = x.term_id
+        WHERE x.sourced_id = p_class AND x.status = 'active';
+    IF k IS NULL THEN
+        RETURN QUERY SELECT 'not_found'::text, NULL::uuid, NULL::bigint, NULL::text[];
+        RETURN;
+    END IF;
+    -- Term end dates are inclusive.
+    IF p_date < t_from OR p_date > t_to THEN
+        RETURN QUERY SELECT 'outside_term'::text, NULL::uuid, NULL::bigint, NULL::text[];
+        RETURN;
+    END IF;
+    IF p_date < (date_trunc('month', current_date) - interval '24 months')::date
+       OR p_date >= (date_trunc('month', current_date) + interval '4 months')::date THEN
+        RETURN QUERY SELECT 'outside_window'::text, NULL::uuid, NULL::bigint, NULL::text[];
+        RETURN;
+    END IF;
+    IF NOT coalesce(p_unscheduled, false) THEN
+        IF NOT campus_teaching_day(p_date) THEN
+            SELECT c.title INTO closure FROM calendar_closures c
+                WHERE c.start_date <= p_date AND c.end_date >= p_date ORDER BY c.id LIMIT 1;
+            RETURN QUERY SELECT 'closed'::text, NULL::uuid, NULL::bigint,
+                ARRAY[coalesce(closure, 'not a teaching weekday')];
+            RETURN;
+        END IF;
+        IF NOT (upper(to_char(p_date, 'DY')) || '-' || p_period) = ANY (slots) THEN
+            RETURN QUERY SELECT 'not_scheduled'::text, NULL::uuid, NULL::bigint, NULL::text[];
+            RETURN;
+        END IF;
+    END IF;
+    INSERT INTO attendance_sessions (class_id, session_date, period, taken_by)
+        VALUES (k, p_date, p_period, p_actor)
+        ON CONFLICT (class_id, session_date, period) DO NOTHING RETURNING * INTO s;
+    IF s.id IS NULL THEN
+        RETURN QUERY SELECT 'exists'::text, x.sourced_id, x.id, NULL::text[] FROM attendance_sessions x
+            WHERE x.class_id = k AND x.session_date = p_date AND x.period = p_period;
+        RETURN;
+    END IF;
+    PERFORM audit_append(p_actor, 'attendance.opened', 'attendance_session', s.sourced_id::text, p_ip,
+        jsonb_strip_nulls(jsonb_build_object('class', p_class, 'date', p_date, 'period', p_period,
+            'unscheduled', CASE WHEN p_unscheduled THEN true END)));
+    RETURN QUERY SELECT 'ok'::text, s.sourced_id, s.id, NULL::text[];
+END
+$$;
+
+-- As in 0018, counting only teaching days.
+CREATE OR REPLACE FUNCTION attendance_certificate_rows(p_student bigint, p_from date, p_to date)
+RETURNS TABLE (class_title text, course_code text, sessions bigint, present bigint, late bigint,
+               absent bigint, excused bigint, presence float8)
+LANGUAGE sql STABLE AS $$
+    SELECT k.title, co.course_code, count(*),
+           count(*) FILTER (WHERE c.category = 'present'),
+           count(*) FILTER (WHERE c.category = 'late'),
+           count(*) FILTER (WHERE c.category = 'absent'),
+           count(*) FILTER (WHERE c.category = 'excused'),
+           avg(c.presence_fraction)::float8
+    FROM enrollments e
+    JOIN attendance_sessions s ON s.class_id = e.class_id AND s.session_date BETWEEN p_from AND p_to
+    JOIN LATERAL session_effective_marks(s.id, s.session_date) m ON m.student_id = p_student
+    JOIN attendance_codes c ON c.id = m.code_id
+    JOIN classes k ON k.id = s.class_id
+    JOIN courses co ON co.id = k.course_id
+    WHERE e.user_id = p_student AND e.role = 'student' AND campus_teaching_day(s.session_date)
+    GROUP BY k.title, co.course_code
+    ORDER BY k.title
+$$;
+
+-- 8. Attendance codes without SQL: an administrator adds, changes or retires the
+--    institution's codes or a department's (p_department NULL: the institution's). A code in
+--    use keeps its row (marks refer to it); retiring it stops new marks. Outcomes: ok (ref:
+--    NULL; row_id: the code's id), no_department, no_institution. bad on ok: 'created' or
+--    'updated'.
+CREATE FUNCTION attendance_code_save(
+    p_actor bigint, p_ip inet, p_department uuid, p_code text, p_description text,
+    p_category text, p_presence numeric, p_entered_by text, p_status text
+) RETURNS TABLE (outcome text, ref uuid, row_id bigint, bad text[]) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    org   bigint;
+    cid   bigint;
+    made  boolean;
+BEGIN
+    IF p_department IS NULL THEN
+        SELECT o.id INTO org FROM orgs o WHERE o.type = 'institution' ORDER BY o.id LIMIT 1;
+        IF org IS NULL THEN
+            RETURN QUERY SELECT 'no_institution'::text, NULL::uuid, NULL::bigint, NULL::text[];
+            RETURN;
+        END IF;
+    ELSE
+        SELECT o.id INTO org FROM orgs o WHERE o.sourced_id = p_department AND o.type = 'department';
+        IF org IS NULL THEN
+            RETURN QUERY SELECT 'no_department'::text, NULL::uuid, NULL::bigint, NULL::text[];
+            RETURN;
+        END IF;
+    END IF;
+    INSERT INTO attendance_codes AS a (org_id, code, description, category, presence_fraction, entered_by, status)
+        VALUES (org, p_code, p_description, p_category, p_presence, coalesce(p_entered_by, 'any'),
+                coalesce(p_status, 'active'))
+        ON CONFLICT (org_id, code) DO UPDATE SET
+            description = excluded.description, category = excluded.category,
+            presence_fraction = excluded.presence_fraction, entered_by = excluded.entered_by,
+            status = excluded.status, date_last_modified = now()
+        RETURNING a.id, (a.xmax = 0) INTO cid, made;
+    PERFORM audit_append(p_actor, CASE WHEN made THEN 'attendance_codes.created' ELSE 'attendance_codes.updated' END,
+        'attendance_code', p_code, p_ip,
+        jsonb_build_object('department', p_department, 'description', p_description, 'category', p_category,
+                           'presence_fraction', p_presence, 'entered_by', coalesce(p_entered_by, 'any'),
+                           'status', coalesce(p_status, 'active')));
+    RETURN QUERY SELECT 'ok'::text, NULL::uuid, cid, ARRAY[CASE WHEN made THEN 'created' ELSE 'updated' END];
+END
+$$;
+
+-- 9. Rollover: the classes of term p_from (active ones) copied into term p_to with their
+--    timetables and teaching assignments, every active enrollment of p_from's classes ended on
+--    p_from's last day, and (p_promote) the year of study of each student who was enrolled
+--    raised by one (at most 10). One transaction, audited, idempotent: a class whose code the
+--    target term already holds is reused, assignments already there stay, a second rollover
+--    of the same pair finds nothing left to do (and promotes nobody twice: the rollover is
+--    recorded). p_dry: the same work, then rolled back; the report says what it would do.
+--    Outcomes: ok (bad[1]: the report as JSON), not_found (p_from), no_term (p_to),
+--    backwards (p_to does not start after p_from starts).
+CREATE TABLE term_rollovers (
+    from_term   bigint NOT NULL REFERENCES academic_sessions (id),
+    to_term     bigint NOT NULL REFERENCES academic_sessions (id),
+    done_by     bigint REFERENCES users (id) ON DELETE SET NULL,
+    done_at     timestamptz NOT NULL DEFAULT now(),
+    report      jsonb NOT NULL,
+    PRIMARY KEY (from_term, to_term)
+);
+
+CREATE FUNCTION term_rollover(p_actor bigint, p_ip inet, p_from uuid, p_to uuid,
+                              p_promote boolean, p_dry boolean)
+RETURNS TABLE (outcome text, ref uuid, row_id bigint, bad text[]) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    src      academic_sessions%ROWTYPE;
+    dst      academic_sessions%ROWTYPE;
+    copied   bigint;
+    reused   bigint;
+    assigned bigint;
+    ended    bigint;
+    promoted bigint := 0;
+    again    boolean;
+    report   jsonb;
+BEGIN
+    SELECT * INTO src FROM academic_sessions t WHERE t.sourced_id = p_from;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'not_found'::text, NULL::uuid, NULL::bigint, NULL::text[];
+        RETURN;
+    END IF;
+    SELECT * INTO dst FROM academic_sessions t WHERE t.sourced_id = p_to;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'no_term'::text, NULL::uuid, NULL::bigint, NULL::text[];
+        RETURN;
+    END IF;
+    IF dst.start_date <= src.start_date OR dst.id = src.id THEN
+        RETURN QUERY SELECT 'backwards'::text, NULL::uuid, NULL::bigint, NULL::text[];
+        RETURN;
+    END IF;
+    -- One rollover of a term at a time: two at once would both copy.
+    PERFORM pg_advisory_xact_lock(hashtext('campus.rollover:' || src.id));
+    again := EXISTS (SELECT 1 FROM term_rollovers r WHERE r.from_term = src.id AND r.to_term = dst.id);
+    BEGIN
+        CREATE TEMP TABLE rollover_map ON COMMIT DROP AS
+            SELECT k.id AS old_id, x.id AS new_id, k.class_code
+            FROM classes k LEFT JOIN classes x ON x.term_id = dst.id AND x.class_code = k.class_code
+            WHERE k.term_id = src.id AND k.status = 'active';
+        SELECT count(*) FILTER (WHERE new_id IS NULL), count(*) FILTER (WHERE new_id IS NOT NULL)
+            INTO copied, reused FROM rollover_map;
+        WITH made AS (
+            INSERT INTO classes (title, class_code, class_type, location, periods, capacity, course_id, term_id, org_id)
+            SELECT k.title, k.class_code, k.class_type, k.location, k.periods, k.capacity, k.course_id, dst.id, k.org_id
+            FROM classes k JOIN rollover_map m ON m.old_id = k.id AND m.new_id IS NULL
+            RETURNING id, class_code)
+        UPDATE rollover_map m SET new_id = made.id FROM made WHERE m.new_id IS NULL AND m.class_code = made.class_code;
+        WITH added AS (
+            INSERT INTO enrollments (user_id, class_id, role, is_primary, begin_date)
+            SELECT e.user_id, m.new_id, e.role, e.is_primary, dst.start_date
+            FROM enrollments e JOIN rollover_map m ON m.old_id = e.class_id
+            WHERE e.role IN ('teacher', 'aide') AND e.status = 'active'
+            ON CONFLICT (class_id, user_id, role) DO NOTHING
+            RETURNING 1)
+        SELECT count(*) INTO assigned FROM added;
+        IF coalesce(p_promote, false) AND NOT again THEN
+            WITH up AS (
+                UPDATE student_profiles sp SET year_of_study = least(sp.year_of_study + 1, 10),
+                    date_last_modified = greatest(now(), sp.date_last_modified + interval '1 microsecond')
+                WHERE sp.user_id IN (SELECT DISTINCT e.user_id FROM enrollments e
+                                     JOIN rollover_map m ON m.old_id = e.class_id
+                                     WHERE e.role = 'student' AND (e.status = 'active' OR e.end_date >= src.end_date))
+                  AND sp.year_of_study < 10
+                RETURNING 1)
+            SELECT count(*) INTO promoted FROM up;
+        END IF;
+        WITH done AS (
+            UPDATE enrollments e SET status = 'tobedeleted',
+                end_date = greatest(src.end_date, e.begin_date), date_last_modified = now()
+            FROM rollover_map m WHERE e.class_id = m.old_id AND e.status = 'active'
+            RETURNING 1)
+        SELECT count(*) INTO ended FROM done;
+        UPDATE classes x SET date_last_modified = greatest(now(), x.date_last_modified + interval '1 microsecond')
+            WHERE x.id IN (SELECT old_id FROM rollover_map);
+        report := jsonb_build_object('from', p_from, 'to', p_to, 'dry_run', coalesce(p_dry, false),
+            'classes_copied', copied, 'classes_already_there', reused,
+            'teaching_assignments_copied', assigned, 'enrollments_ended', ended,
+            'students_promoted', promoted, 'repeated', again);
+        IF coalesce(p_dry, false) THEN
+            -- Undo everything above (this block's subtransaction); the report stays.
+            RAISE EXCEPTION USING ERRCODE = 'CH000', MESSAGE = 'dry run';
+        END IF;
+        INSERT INTO term_rollovers (from_term, to_term, done_by, report) VALUES (src.id, dst.id, p_actor, report)
+            ON CONFLICT (from_term, to_term) DO NOTHING;
+        PERFORM audit_append(p_actor, 'terms.rolled_over', 'academic_session', p_from::text, p_ip, report);
+    EXCEPTION WHEN SQLSTATE 'CH000' THEN
+        NULL;
+    END;
+    RETURN QUERY SELECT 'ok'::text, p_to, dst.id, ARRAY[report::text];
+END
+$$;

@@ -412,8 +412,12 @@ fn is_unavailable(e: &tokio_postgres::Error) -> bool {
         Some(code) => {
             code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
         }
-        // No SQLSTATE: an I/O or protocol failure on the connection.
-        None => e.as_db_error().is_none(),
+        // No SQLSTATE: an I/O failure on the connection, or a closed one. A parameter the
+        // statement does not take (a count or a type that does not match) is a bug, not an
+        // outage: it is logged and answered 500, never a 503 that sends clients to retry.
+        None => {
+            e.is_closed() || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+        }
     }
 }
 

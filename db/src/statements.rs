@@ -149,7 +149,8 @@ statements! {
            JOIN classes cl ON cl.id = s.class_id \
            CROSS JOIN LATERAL session_effective_marks(s.id, s.session_date) em \
            JOIN attendance_codes ac ON ac.id = em.code_id \
-         WHERE cl.org_id = d.id AND s.session_date >= campus_today() - 30) m \
+         WHERE cl.org_id = d.id AND s.session_date >= campus_today() - 30 \
+           AND campus_teaching_day(s.session_date)) m \
         WHERE d.sourced_id = $1 AND d.type = 'department'";
     /// The account behind a log-in name (username or email, case-insensitive), if any, and where
     /// its throttle subject stands seen from the client address `$2`: the subject is
@@ -233,6 +234,7 @@ statements! {
         WHERE s.class_id IN (SELECT e.class_id FROM enrollments e WHERE e.user_id = $1 AND e.role = 'student') \
         AND s.session_date >= $2 AND s.session_date <= $3 \
         AND r.session_date >= $2 AND r.session_date <= $3 AND p.i IS NOT NULL \
+        AND campus_teaching_day(s.session_date) \
         ORDER BY s.session_date, s.period, s.id, (r.source = 'office') DESC";
     /// What authentication needs besides grants: whether the account is usable, and the instant
     /// (milliseconds since the epoch, 0 for never) before which its access tokens are refused.
@@ -362,13 +364,34 @@ statements! {
     /// The guardians linked to student `$1`, as one JSON array.
     STUDENT_GUARDIANS(INT8) = "SELECT coalesce(json_agg(json_build_object('guardian', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'username', u.username, 'email', u.email, 'given_name', u.given_name, 'family_name', u.family_name, 'status', u.status, 'relationship', g.relationship) ORDER BY lower(u.family_name), lower(u.given_name), u.id), '[]')::text FROM guardianships g JOIN users u ON u.id = g.guardian_id WHERE g.student_id = $1";
     /// The institution's settings, as one JSON object (NULL: no institution yet).
-    INSTITUTION_SETTINGS() = "SELECT json_build_object('institution', json_build_object('sourced_id', o.sourced_id, 'type', 'org'), 'name', o.name, 'time_zone', o.time_zone, 'today', campus_today())::text FROM orgs o WHERE o.type = 'institution' ORDER BY o.id LIMIT 1";
+    INSTITUTION_SETTINGS() = "SELECT json_build_object('institution', json_build_object('sourced_id', o.sourced_id, 'type', 'org'), 'name', o.name, 'time_zone', o.time_zone, 'today', campus_today(), 'teaching_weekdays', o.teaching_weekdays)::text FROM orgs o WHERE o.type = 'institution' ORDER BY o.id LIMIT 1";
     /// Today where the institution is.
     CAMPUS_TODAY() = "SELECT campus_today() - DATE '1970-01-01'";
     /// Ends a guardian's link to a student.
     GUARDIAN_UNLINK(INT8, TEXT, UUID, UUID) = outcome_of!("guardian_unlink($1, $2::inet, $3, $4)");
     /// Changes the institution's settings (its time zone).
-    INSTITUTION_SETTINGS_SAVE(INT8, TEXT, TEXT) = outcome_of!("institution_settings_save($1, $2::inet, $3)");
+    INSTITUTION_SETTINGS_SAVE(INT8, TEXT, TEXT, TEXT_ARRAY) = outcome_of!("institution_settings_save($1, $2::inet, $3, $4)");
+    /// Adds a holiday or closure to the calendar.
+    CLOSURE_CREATE(INT8, TEXT, TEXT, TEXT, DATE, DATE) = outcome_of!("closure_create($1, $2::inet, $3, $4, $5, $6)");
+    /// Removes one.
+    CLOSURE_DELETE(INT8, TEXT, UUID) = outcome_of!("closure_delete($1, $2::inet, $3)");
+    /// The calendar from `$1` to `$2`: teaching weekdays, the closures overlapping the range
+    /// and each date's teaching state; as one JSON object.
+    CALENDAR(DATE, DATE) = "SELECT json_build_object('from', $1, 'to', $2, \
+        'teaching_weekdays', (SELECT o.teaching_weekdays FROM orgs o WHERE o.type = 'institution' ORDER BY o.id LIMIT 1), \
+        'teaching_days', (SELECT count(*) FROM generate_series($1, $2, interval '1 day') g WHERE campus_teaching_day(g::date)), \
+        'closures', (SELECT coalesce(json_agg(json_build_object('sourced_id', c.sourced_id, 'kind', c.kind, 'title', c.title, 'start_date', c.start_date, 'end_date', c.end_date) ORDER BY c.start_date, c.id), '[]') \
+            FROM calendar_closures c WHERE c.start_date <= $2 AND c.end_date >= $1), \
+        'terms', (SELECT coalesce(json_agg(json_build_object('sourced_id', t.sourced_id, 'title', t.title, 'type', t.type, 'start_date', t.start_date, 'end_date', t.end_date, \
+            'teaching_days', (SELECT count(*) FROM generate_series(t.start_date, t.end_date, interval '1 day') g WHERE campus_teaching_day(g::date))) ORDER BY t.start_date, t.id), '[]') \
+            FROM academic_sessions t WHERE t.status = 'active' AND t.start_date <= $2 AND t.end_date >= $1))::text";
+    /// Creates or changes an attendance code (see `attendance_code_save` in migration 0019).
+    ATTENDANCE_CODE_SAVE(INT8, TEXT, UUID, TEXT, TEXT, TEXT, FLOAT8, TEXT, TEXT) = outcome_of!("attendance_code_save($1, $2::inet, $3, $4, $5, $6, $7::numeric, $8, $9)");
+    /// The attendance codes of the institution (`$1` NULL) or of a department and the
+    /// institution, retired ones included; as one JSON array.
+    ATTENDANCE_CODES(UUID) = "SELECT coalesce(json_agg(json_build_object('code', a.code, 'description', a.description, 'category', a.category, 'presence_fraction', a.presence_fraction::float8, 'entered_by', a.entered_by, 'status', a.status, 'scope', CASE WHEN o.type = 'institution' THEN 'institution' ELSE 'department' END, 'department', CASE WHEN o.type = 'department' THEN json_build_object('sourced_id', o.sourced_id, 'type', 'org') END) ORDER BY o.type DESC, a.code), '[]')::text FROM attendance_codes a JOIN orgs o ON o.id = a.org_id WHERE o.type = 'institution' OR ($1::uuid IS NOT NULL AND o.sourced_id = $1)";
+    /// Rolls term `$3` over into term `$4` (see `term_rollover` in migration 0019).
+    TERM_ROLLOVER(INT8, TEXT, UUID, UUID, BOOL, BOOL) = outcome_of!("term_rollover($1, $2::inet, $3, $4, $5, $6)");
     /// Creates (`$3` NULL) or changes a department.
     DEPARTMENT_SAVE(INT8, TEXT, UUID, INT8, TEXT, TEXT, TEXT) = outcome_of!("department_save($1, $2::inet, $3, $4, $5, $6, $7)");
     /// Creates (`$3` NULL) or changes an academic session.
@@ -382,7 +405,7 @@ statements! {
     /// Ends an enrollment.
     ENROLLMENT_DROP(INT8, TEXT, UUID) = outcome_of!("enrollment_drop($1, $2::inet, $3)");
     /// Opens an attendance session.
-    ATTENDANCE_OPEN(INT8, TEXT, UUID, DATE, INT2) = outcome_of!("attendance_open($1, $2::inet, $3, $4, $5)");
+    ATTENDANCE_OPEN(INT8, TEXT, UUID, DATE, INT2, BOOL) = outcome_of!("attendance_open($1, $2::inet, $3, $4, $5, $6)");
     /// Marks many registers in one transaction (a shard's coalesced registers), by session row id
     /// and the students' users ids: one row per register, in order.
     ATTENDANCE_MARK_BATCH(INT8_ARRAY, TEXT_ARRAY, INT8_ARRAY, TEXT_ARRAY, INT4_ARRAY, INT8_ARRAY, TEXT_ARRAY, INT2_ARRAY) = outcome_of!("attendance_mark_batch($1, $2::inet[], $3, $4, $5, $6, $7, $8) ORDER BY idx");
@@ -430,7 +453,8 @@ statements! {
         JOIN academic_sessions t ON t.id = k.term_id \
         CROSS JOIN LATERAL (SELECT g::date AS day, split_part(p, '-', 2)::int2 AS period \
             FROM generate_series(greatest($2, t.start_date, e.begin_date), least($3, t.end_date), interval '1 day') g \
-            JOIN unnest(k.periods) p ON split_part(p, '-', 1) = upper(to_char(g, 'DY'))) x \
+            JOIN unnest(k.periods) p ON split_part(p, '-', 1) = upper(to_char(g, 'DY')) \
+            WHERE campus_teaching_day(g::date)) x \
         LEFT JOIN attendance_sessions s ON s.class_id = k.id AND s.session_date = x.day AND s.period = x.period \
         WHERE e.user_id = $1 AND e.role = 'student' AND (e.status = 'active' OR e.end_date IS NOT NULL) \
           AND (e.end_date IS NULL OR x.day < e.end_date)";
@@ -449,9 +473,9 @@ statements! {
     /// The attendance sessions of class `$1` from `$2` to `$3`, as one JSON array.
     CLASS_SESSIONS(INT8, DATE, DATE) = "SELECT coalesce(json_agg(json_build_object('sourced_id', s.sourced_id, 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'date', s.session_date, 'period', s.period, 'taken_by', (SELECT json_build_object('sourced_id', u.sourced_id, 'type', 'user') FROM users u WHERE u.id = s.taken_by), 'submitted_at', to_char(s.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'date_last_modified', to_char(s.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'records', (SELECT coalesce(sum(cardinality(r.students)), 0) FROM attendance_registers r WHERE r.session_id = s.id AND r.session_date = s.session_date)) ORDER BY s.session_date, s.period), '[]')::text FROM attendance_sessions s JOIN classes k ON k.id = s.class_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3";
     /// Per-student attendance of class `$1` from `$2` to `$3` (an office mark counts instead of the teacher's), as one JSON array. Analytics: the replica when fresh.
-    CLASS_ATTENDANCE_REPORT(INT8, DATE, DATE) = "WITH marks AS (SELECT DISTINCT ON (r.session_id, x.uid) x.uid AS student_id, a.category, a.presence_fraction, x.minutes FROM attendance_sessions s JOIN attendance_registers r ON r.session_id = s.id AND r.session_date = s.session_date CROSS JOIN unnest(r.students, r.codes, r.minutes) AS x (uid, code_id, minutes) JOIN attendance_codes a ON a.id = x.code_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3 AND r.session_date BETWEEN $2 AND $3 ORDER BY r.session_id, x.uid, (r.source = 'office') DESC) SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'given_name', u.given_name, 'family_name', u.family_name, 'roll_number', sp.roll_number, 'marks', coalesce(m.n, 0), 'present', coalesce(m.present, 0), 'late', coalesce(m.late, 0), 'absent', coalesce(m.absent, 0), 'excused', coalesce(m.excused, 0), 'minutes_present', coalesce(m.minutes, 0), 'presence_rate', CASE WHEN coalesce(m.n, 0) = 0 THEN NULL ELSE round(m.presence / m.n, 4)::float8 END) ORDER BY lower(u.family_name), lower(u.given_name), u.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN student_profiles sp ON sp.user_id = u.id LEFT JOIN (SELECT student_id, count(*) AS n, count(*) FILTER (WHERE category = 'present') AS present, count(*) FILTER (WHERE category = 'late') AS late, count(*) FILTER (WHERE category = 'absent') AS absent, count(*) FILTER (WHERE category = 'excused') AS excused, sum(presence_fraction) AS presence, coalesce(sum(minutes), 0) AS minutes FROM marks GROUP BY student_id) m ON m.student_id = u.id WHERE e.class_id = $1 AND e.role = 'student' AND e.status = 'active'";
+    CLASS_ATTENDANCE_REPORT(INT8, DATE, DATE) = "WITH marks AS (SELECT DISTINCT ON (r.session_id, x.uid) x.uid AS student_id, a.category, a.presence_fraction, x.minutes FROM attendance_sessions s JOIN attendance_registers r ON r.session_id = s.id AND r.session_date = s.session_date CROSS JOIN unnest(r.students, r.codes, r.minutes) AS x (uid, code_id, minutes) JOIN attendance_codes a ON a.id = x.code_id WHERE s.class_id = $1 AND s.session_date BETWEEN $2 AND $3 AND r.session_date BETWEEN $2 AND $3 AND campus_teaching_day(s.session_date) ORDER BY r.session_id, x.uid, (r.source = 'office') DESC) SELECT coalesce(json_agg(json_build_object('student', json_build_object('sourced_id', u.sourced_id, 'type', 'user'), 'given_name', u.given_name, 'family_name', u.family_name, 'roll_number', sp.roll_number, 'marks', coalesce(m.n, 0), 'present', coalesce(m.present, 0), 'late', coalesce(m.late, 0), 'absent', coalesce(m.absent, 0), 'excused', coalesce(m.excused, 0), 'minutes_present', coalesce(m.minutes, 0), 'presence_rate', CASE WHEN coalesce(m.n, 0) = 0 THEN NULL ELSE round(m.presence / m.n, 4)::float8 END) ORDER BY lower(u.family_name), lower(u.given_name), u.id), '[]')::text FROM enrollments e JOIN users u ON u.id = e.user_id JOIN student_profiles sp ON sp.user_id = u.id LEFT JOIN (SELECT student_id, count(*) AS n, count(*) FILTER (WHERE category = 'present') AS present, count(*) FILTER (WHERE category = 'late') AS late, count(*) FILTER (WHERE category = 'absent') AS absent, count(*) FILTER (WHERE category = 'excused') AS excused, sum(presence_fraction) AS presence, coalesce(sum(minutes), 0) AS minutes FROM marks GROUP BY student_id) m ON m.student_id = u.id WHERE e.class_id = $1 AND e.role = 'student' AND e.status = 'active'";
     /// Classes that meet on date `$1` (weekday `$2`, e.g. MON) in a term covering it and whose register for a period is not submitted, as one JSON array; `$3` the departments the caller may read (NULL: all), `$4` only classes this user teaches (NULL: any).
-    NOT_TAKEN(DATE, TEXT, INT8_ARRAY, INT8) = "SELECT coalesce(json_agg(json_build_object('class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'title', k.title, 'period', x.period, 'session', s.sourced_id, 'state', CASE WHEN s.id IS NULL THEN 'not_opened' ELSE 'not_submitted' END) ORDER BY k.class_code, x.period), '[]')::text FROM academic_sessions t JOIN classes k ON k.term_id = t.id CROSS JOIN LATERAL (SELECT split_part(p, '-', 2)::int2 AS period FROM unnest(k.periods) p WHERE p LIKE $2 || '-%') x LEFT JOIN attendance_sessions s ON s.class_id = k.id AND s.session_date = $1 AND s.period = x.period WHERE $1 >= t.start_date AND $1 <= t.end_date AND k.status = 'active' AND (s.id IS NULL OR s.submitted_at IS NULL) AND ($3::int8[] IS NULL OR k.org_id = ANY($3)) AND ($4::int8 IS NULL OR EXISTS (SELECT 1 FROM enrollments e WHERE e.class_id = k.id AND e.user_id = $4 AND e.role IN ('teacher', 'aide') AND e.status = 'active'))";
+    NOT_TAKEN(DATE, TEXT, INT8_ARRAY, INT8) = "SELECT coalesce(json_agg(json_build_object('class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'), 'class_code', k.class_code, 'title', k.title, 'period', x.period, 'session', s.sourced_id, 'state', CASE WHEN s.id IS NULL THEN 'not_opened' ELSE 'not_submitted' END) ORDER BY k.class_code, x.period), '[]')::text FROM academic_sessions t JOIN classes k ON k.term_id = t.id CROSS JOIN LATERAL (SELECT split_part(p, '-', 2)::int2 AS period FROM unnest(k.periods) p WHERE p LIKE $2 || '-%') x LEFT JOIN attendance_sessions s ON s.class_id = k.id AND s.session_date = $1 AND s.period = x.period WHERE $1 >= t.start_date AND $1 <= t.end_date AND campus_teaching_day($1) AND k.status = 'active' AND (s.id IS NULL OR s.submitted_at IS NULL) AND ($3::int8[] IS NULL OR k.org_id = ANY($3)) AND ($4::int8 IS NULL OR EXISTS (SELECT 1 FROM enrollments e WHERE e.class_id = k.id AND e.user_id = $4 AND e.role IN ('teacher', 'aide') AND e.status = 'active'))";
     /// A line item: (row id, class row id, class department, status, version, document).
     LINE_ITEM_BY_ID(UUID) = "SELECT li.id, li.class_id, k.org_id, li.status, campus_version(li.date_last_modified), json_build_object('sourced_id', li.sourced_id, 'status', li.status, 'date_last_modified', to_char(li.date_last_modified AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'title', li.title, 'category', li.category, 'max_score', li.max_score::float8, 'due_date', to_char(li.due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'class', json_build_object('sourced_id', k.sourced_id, 'type', 'class'))::text FROM line_items li JOIN classes k ON k.id = li.class_id WHERE li.sourced_id = $1";
     /// The line items of class `$1` (`$2`: published and locked only), as one JSON array.

@@ -6,9 +6,9 @@
 use crate::api_error::ApiError;
 use crate::auth::caller;
 use crate::handlers::{
-    account_pages, accounts, admin, api_keys, attendance, audit, auth, catalog, credentials, debug,
-    departments, docs, exams, guardians, health, institution, jobs, notifications, people, reports,
-    roles, schedule, students,
+    account_pages, accounts, admin, api_keys, attendance, audit, auth, calendar, catalog, codes,
+    credentials, debug, departments, docs, exams, guardians, health, institution, jobs,
+    notifications, people, reports, roles, rollover, schedule, students,
 };
 use crate::http::{Method, Response};
 use crate::openapi;

@@ -517,6 +517,30 @@ macro_rules! routes {
         GET => catalog::get::<catalog::Term>, Caller, () -> 200 "Term" etag, "One academic session (ETag)";
         PATCH => catalog::update::<catalog::Term>, Institution(ClassesWrite), ("TermPatch") -> 200 "Term", "Change an academic session (If-Match honoured)";
     }
+    /// `/api/v1/terms/{id}/rollover`: the end of a term.
+    TermRollover "/api/v1/terms/{id}/rollover" ["api", "v1", "terms", id, "rollover"] Admin Caller {
+        POST => rollover::rollover, Institution(ClassesWrite), ("RolloverRequest") -> 200 "RolloverReport", "Copy a term's classes and teaching assignments into the next term, end its enrollments and promote its students: one transaction, audited, idempotent; `dry_run` reports without changing anything";
+    }
+    /// `/api/v1/calendar`: teaching days, holidays and closures.
+    Calendar "/api/v1/calendar" ["api", "v1", "calendar"] Read Caller {
+        GET => calendar::get, Caller, () -> 200 "Calendar", "The teaching weekdays, holidays and closures from `from` (default today) to `to` (default 90 days later), and each term's teaching days" ["from:date", "to:date"];
+    }
+    /// `/api/v1/calendar/closures`.
+    Closures "/api/v1/calendar/closures" ["api", "v1", "calendar", "closures"] Admin Caller {
+        POST => calendar::create, Institution(ClassesWrite), ("NewClosure") -> 201 "Closure", "Add a holiday or closure: its days stop being teaching days (audited)";
+    }
+    /// `/api/v1/calendar/closures/{id}`.
+    Closure "/api/v1/calendar/closures/{id}" ["api", "v1", "calendar", "closures", id] Admin Caller {
+        DELETE => calendar::delete, Institution(ClassesWrite), () -> 204 "Empty", "Remove a holiday or closure (audited)";
+    }
+    /// `/api/v1/attendance-codes`.
+    AttendanceCodes "/api/v1/attendance-codes" ["api", "v1", "attendance-codes"] Read Caller {
+        GET => codes::list, Caller, () -> 200 "AttendanceCodeList", "The institution's attendance codes, and a department's own, retired ones included" ["department:uuid"];
+    }
+    /// `/api/v1/attendance-codes/{name}`.
+    AttendanceCode "/api/v1/attendance-codes/{name}" ["api", "v1", "attendance-codes", name] Admin Caller {
+        PUT => codes::put, Institution(DepartmentsWrite), ("AttendanceCodeIn") -> 200 "AttendanceCodeList", "Create (201) or replace an attendance code of the institution or of a department; every instance's cached codes follow (audited)" ["department:uuid"];
+    }
     /// `/api/v1/courses`.
     Courses "/api/v1/courses" ["api", "v1", "courses"] Admin Caller {
         GET => catalog::courses, Caller, () -> 200 "CoursePage", "The course catalogue" ["department:uuid", "q:string", "limit:integer", "cursor:string", "fields:string"];

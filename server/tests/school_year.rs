@@ -9,7 +9,7 @@
 mod common;
 
 use common::campus::{
-    bad_fields, build_campus, call_with, create, get, give_password, ok, open_session, send,
+    bad_fields, build_campus, call_with, create, get, give_password, id_of, ok, open_session, send,
     spawn_campus, status_as, tag, take_register, Campus,
 };
 use common::{access_token as token, call, sql_one, TestServer};
@@ -577,15 +577,28 @@ fn students_and_guardians_see_classes_timetables_and_what_is_due() {
         403
     );
 
-    // Their classes with times and rooms, and a week's timetable: MON-1, MON-2, WED-1.
+    // Their classes with times and rooms, and a week's timetable: three periods a weekday,
+    // none on the weekend, none on the holiday.
     let mine = ok(
         &get(&server, &format!("/api/v1/students/{me_id}/classes"), &me),
         200,
     );
     assert_eq!(
         mine["classes"][0]["periods"],
-        json!(["MON-1", "MON-2", "WED-1"])
+        json!(common::campus::PERIODS)
     );
+    let holiday = json!({"kind": "holiday", "title": format!("Founders' day {}", c.t), "start_date": "2026-11-19", "end_date": "2026-11-19"});
+    let closure = ok(
+        &send(
+            &server,
+            "POST",
+            "/api/v1/calendar/closures",
+            &admin,
+            holiday,
+        ),
+        201,
+    );
+    let _holiday = ClosureGuard(closure["sourced_id"].as_str().unwrap().to_string());
     let sid = open_session(&server, &teacher, &c.class, "2026-11-16", 2);
     let week = ok(
         &get(
@@ -594,6 +607,14 @@ fn students_and_guardians_see_classes_timetables_and_what_is_due() {
             &me,
         ),
         200,
+    );
+    let closure_path = format!(
+        "/api/v1/calendar/closures/{}",
+        closure["sourced_id"].as_str().unwrap()
+    );
+    ok(
+        &call(&server, "DELETE", &closure_path, Some(&admin), None),
+        204,
     );
     let lessons = week["lessons"].as_array().unwrap();
     let slots: Vec<(String, i64)> = lessons
@@ -605,14 +626,14 @@ fn students_and_guardians_see_classes_timetables_and_what_is_due() {
             )
         })
         .collect();
+    let days: std::collections::BTreeSet<&str> = slots.iter().map(|(d, _)| d.as_str()).collect();
     assert_eq!(
-        slots,
-        [
-            ("2026-11-16".to_string(), 1),
-            ("2026-11-16".to_string(), 2),
-            ("2026-11-18".to_string(), 1)
-        ]
+        days.into_iter().collect::<Vec<_>>(),
+        ["2026-11-16", "2026-11-17", "2026-11-18", "2026-11-20"],
+        "{week}"
     );
+    assert_eq!(slots.len(), 12);
+    assert_eq!(slots[1], ("2026-11-16".to_string(), 2));
     assert_eq!(lessons[1]["session"], sid.as_str());
     assert_eq!(lessons[0]["location"], "Dome");
     assert_eq!(lessons[0]["teachers"][0]["family_name"], "Teacher");
@@ -925,5 +946,462 @@ fn the_institutions_time_zone_decides_today() {
             .parse::<i64>()
             .unwrap()
             >= 2
+    );
+}
+
+/// A holiday or closure made through the API, removed when the test ends however it ends (the
+/// calendar is the institution's: other tests share it).
+struct ClosureGuard(String);
+
+impl ClosureGuard {
+    fn add(
+        server: &TestServer,
+        admin: &str,
+        kind: &str,
+        title: &str,
+        from: &str,
+        to: &str,
+    ) -> ClosureGuard {
+        let body = json!({"kind": kind, "title": title, "start_date": from, "end_date": to});
+        let v = ok(
+            &send(server, "POST", "/api/v1/calendar/closures", admin, body),
+            201,
+        );
+        assert_eq!(
+            (v["start_date"].as_str(), v["end_date"].as_str()),
+            (Some(from), Some(to))
+        );
+        ClosureGuard(v["sourced_id"].as_str().unwrap().to_string())
+    }
+}
+
+impl Drop for ClosureGuard {
+    fn drop(&mut self) {
+        sql_one(&format!(
+            "DELETE FROM calendar_closures WHERE sourced_id = '{}' RETURNING 1",
+            self.0
+        ));
+    }
+}
+
+#[test]
+fn registers_open_only_on_teaching_days_in_the_timetable_unless_unscheduled() {
+    let (server, admin, registrar, c) = spawn_campus(1);
+    let teacher = token(&server, &c.teacher_name);
+    let path = format!("/api/v1/classes/{}/attendance-sessions", c.class);
+    let open = |body: Value| send(&server, "POST", &path, &teacher, body);
+    // A Saturday, and a period the timetable does not have.
+    let r = open(json!({"date": "2026-11-14", "period": 1}));
+    assert_eq!(bad_fields(&r), ["date"]);
+    assert!(r.json()["errors"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("unscheduled"));
+    assert_eq!(
+        bad_fields(&open(json!({"date": "2026-11-13", "period": 4}))),
+        ["period"]
+    );
+    assert_eq!(
+        bad_fields(&open(
+            json!({"date": "2026-11-13", "period": 1, "unscheduled": "yes"})
+        )),
+        ["unscheduled"]
+    );
+    // A make-up lesson on purpose: opened, and audited as such.
+    let made_up = id_of(&ok(
+        &open(json!({"date": "2026-11-14", "period": 1, "unscheduled": true})),
+        201,
+    ));
+    assert_eq!(
+        sql_one(&format!("SELECT details->>'unscheduled' FROM audit_events WHERE action = 'attendance.opened' AND target_id = '{made_up}'")),
+        "true"
+    );
+    // A closure: not a teaching day; the refusal names it; not-taken lists nothing that day.
+    let title = format!("Snow {}", c.t);
+    let not_taken = |date: &str| {
+        ok(
+            &get(
+                &server,
+                &format!("/api/v1/attendance/not-taken?date={date}"),
+                &registrar,
+            ),
+            200,
+        )
+        .to_string()
+        .contains(&c.class)
+    };
+    assert!(not_taken("2026-11-12"));
+    {
+        let _snow = ClosureGuard::add(
+            &server,
+            &admin,
+            "closure",
+            &title,
+            "2026-11-12",
+            "2026-11-13",
+        );
+        let r = open(json!({"date": "2026-11-12", "period": 1}));
+        assert_eq!(bad_fields(&r), ["date"]);
+        assert!(!not_taken("2026-11-12"));
+        let cal = ok(
+            &get(
+                &server,
+                "/api/v1/calendar?from=2026-11-09&to=2026-11-15",
+                &registrar,
+            ),
+            200,
+        );
+        assert_eq!(cal["teaching_days"], 3, "{cal}");
+        assert!(cal["closures"].to_string().contains(&title));
+        // Only administrators of the whole calendar add to it; bad ranges are refused.
+        let body = json!({"kind": "holiday", "title": "Mine", "start_date": "2026-11-20", "end_date": "2026-11-20"});
+        assert_eq!(
+            send(&server, "POST", "/api/v1/calendar/closures", &teacher, body).status,
+            403
+        );
+        let body = json!({"kind": "holiday", "title": "Backwards", "start_date": "2026-11-20", "end_date": "2026-11-19"});
+        assert_eq!(
+            bad_fields(&send(
+                &server,
+                "POST",
+                "/api/v1/calendar/closures",
+                &admin,
+                body
+            )),
+            ["end_date"]
+        );
+        let body = json!({"kind": "party", "title": "", "start_date": "2026-11-20", "end_date": "2028-11-19"});
+        assert_eq!(
+            bad_fields(&send(
+                &server,
+                "POST",
+                "/api/v1/calendar/closures",
+                &admin,
+                body
+            )),
+            ["kind", "title", "end_date"]
+        );
+    }
+    // Reopened: a teaching day again.
+    assert!(not_taken("2026-11-12"));
+    ok(&open(json!({"date": "2026-11-12", "period": 1})), 201);
+    assert_eq!(
+        call(
+            &server,
+            "DELETE",
+            "/api/v1/calendar/closures/00000000-0000-4000-8000-000000000000",
+            Some(&admin),
+            None
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        status_as(
+            &server,
+            "GET",
+            "/api/v1/calendar?from=2026-11-09&to=2028-11-15",
+            &registrar
+        ),
+        400
+    );
+}
+
+#[test]
+fn reports_count_only_teaching_days() {
+    let (server, admin, registrar, c) = spawn_campus(2);
+    let teacher = token(&server, &c.teacher_name);
+    take_register(&server, &teacher, &c, "2026-11-09", 1, &["A", "P"]);
+    take_register(&server, &teacher, &c, "2026-11-10", 1, &["P", "P"]);
+    let history = format!(
+        "/api/v1/students/{}/attendance?from=2026-11-09&to=2026-11-10",
+        c.students[0]
+    );
+    let report = format!(
+        "/api/v1/classes/{}/attendance/report?from=2026-11-09&to=2026-11-10",
+        c.class
+    );
+    let marks = |v: &Value| v["classes"][0]["marks"].as_i64().unwrap_or(0);
+    assert_eq!(marks(&ok(&get(&server, &history, &registrar), 200)), 2);
+    {
+        // The 9th is declared a closure afterwards (the boiler broke at 8:00): its marks stop
+        // counting against anyone's presence.
+        let _closed = ClosureGuard::add(
+            &server,
+            &admin,
+            "closure",
+            &format!("Boiler {}", c.t),
+            "2026-11-09",
+            "2026-11-09",
+        );
+        let v = ok(&get(&server, &history, &registrar), 200);
+        assert_eq!(marks(&v), 1, "{v}");
+        assert_eq!(v["classes"][0]["presence_rate"], 1.0);
+        let r = ok(&get(&server, &report, &registrar), 200);
+        let row = r["students"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["student"]["sourced_id"] == c.students[0].as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (row["marks"].as_i64(), row["absent"].as_i64()),
+            (Some(1), Some(0)),
+            "{r}"
+        );
+    }
+    assert_eq!(marks(&ok(&get(&server, &history, &registrar), 200)), 2);
+}
+
+#[test]
+fn attendance_codes_change_without_sql_and_every_instance_follows() {
+    let (server, admin, registrar, c) = spawn_campus(1);
+    let second = TestServer::spawn(&[]);
+    let teacher = token(&server, &c.teacher_name);
+    let class_codes = format!("/api/v1/classes/{}/attendance-codes", c.class);
+    let has = |s: &TestServer, code: &str| {
+        ok(&get(s, &class_codes, &teacher), 200)["codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["code"] == code)
+    };
+    // The second instance has the department's codes cached.
+    let code = format!("F{}", &c.t[c.t.len() - 3..]);
+    assert!(!has(&second, &code));
+    let path = format!("/api/v1/attendance-codes/{code}?department={}", c.dept);
+    let body = json!({"description": "Field trip", "category": "present", "presence_fraction": 1, "entered_by": "teacher"});
+    // Only administrators; bad bodies and departments are refused.
+    assert_eq!(
+        call(
+            &server,
+            "PUT",
+            &path,
+            Some(&registrar),
+            Some(&body.to_string())
+        )
+        .status,
+        403
+    );
+    let bad = json!({"description": "", "category": "gone", "presence_fraction": 1.5});
+    assert_eq!(
+        bad_fields(&send(&server, "PUT", &path, &admin, bad)),
+        ["description", "category", "presence_fraction"]
+    );
+    let nowhere =
+        format!("/api/v1/attendance-codes/{code}?department=00000000-0000-4000-8000-000000000000");
+    assert_eq!(
+        bad_fields(&send(&server, "PUT", &nowhere, &admin, body.clone())),
+        ["department"]
+    );
+    let r = send(
+        &server,
+        "PUT",
+        "/api/v1/attendance-codes/TOOLONGCODE",
+        &admin,
+        body.clone(),
+    );
+    assert_eq!(bad_fields(&r), ["code"]);
+
+    let v = ok(&send(&server, "PUT", &path, &admin, body.clone()), 201);
+    assert!(v["codes"].to_string().contains(&code));
+    assert!(
+        common::eventually(std::time::Duration::from_secs(5), || has(&second, &code)),
+        "the second instance never saw the new code"
+    );
+    // It marks a register; replaced (200), then retired: gone from the registers' list.
+    let sid = open_session(&server, &teacher, &c.class, "2026-11-24", 1);
+    let mark = json!({"records": [{"student": c.students[0], "code": code}]});
+    ok(
+        &send(
+            &server,
+            "PUT",
+            &format!("/api/v1/attendance-sessions/{sid}/records"),
+            &teacher,
+            mark,
+        ),
+        200,
+    );
+    let half = json!({"description": "Field trip (half day)", "category": "present", "presence_fraction": 0.5});
+    ok(&send(&server, "PUT", &path, &admin, half), 200);
+    let retire = json!({"description": "Field trip", "category": "present", "presence_fraction": 1, "status": "tobedeleted"});
+    ok(&send(&server, "PUT", &path, &admin, retire), 200);
+    assert!(common::eventually(
+        std::time::Duration::from_secs(5),
+        || !has(&second, &code)
+    ));
+    assert!(!has(&server, &code));
+    let list = ok(
+        &get(
+            &server,
+            &format!("/api/v1/attendance-codes?department={}", c.dept),
+            &teacher,
+        ),
+        200,
+    );
+    let mine = list["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["code"] == code.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (mine["status"].as_str(), mine["scope"].as_str()),
+        (Some("tobedeleted"), Some("department"))
+    );
+    assert_eq!(
+        sql_one(&format!("SELECT string_agg(action, ',' ORDER BY id) FROM audit_events WHERE target_type = 'attendance_code' AND target_id = '{code}'")),
+        "attendance_codes.created,attendance_codes.updated,attendance_codes.updated"
+    );
+}
+
+#[test]
+fn a_rollover_copies_classes_ends_enrollments_and_promotes_once() {
+    let (server, admin, registrar, c) = spawn_campus(2);
+    let teacher = token(&server, &c.teacher_name);
+    let class = ok(
+        &get(&server, &format!("/api/v1/classes/{}", c.class), &admin),
+        200,
+    );
+    let from = class["term"]["sourced_id"].as_str().unwrap().to_string();
+    let next = create(
+        &server,
+        &registrar,
+        "/api/v1/terms",
+        json!({"title": format!("Next {}", c.t), "type": "term", "start_date": "2027-02-01", "end_date": "2027-06-30", "school_year": 2028}),
+    );
+    let path = format!("/api/v1/terms/{from}/rollover");
+    let year = |s: &str| {
+        ok(
+            &get(&server, &format!("/api/v1/students/{s}"), &registrar),
+            200,
+        )["year_of_study"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(year(&c.students[0]), 1);
+    // Refusals: a teacher; no target; a target that does not come after.
+    assert_eq!(
+        send(&server, "POST", &path, &teacher, json!({"to": next})).status,
+        403
+    );
+    assert_eq!(
+        bad_fields(&send(&server, "POST", &path, &admin, json!({}))),
+        ["to"]
+    );
+    let r = send(
+        &server,
+        "POST",
+        &format!("/api/v1/terms/{next}/rollover"),
+        &admin,
+        json!({"to": from}),
+    );
+    assert_eq!(bad_fields(&r), ["to"]);
+    let nobody = "00000000-0000-4000-8000-000000000000";
+    assert_eq!(
+        send(
+            &server,
+            "POST",
+            &format!("/api/v1/terms/{nobody}/rollover"),
+            &admin,
+            json!({"to": next})
+        )
+        .status,
+        404
+    );
+
+    let classes_in_next = || {
+        sql_one(&format!("SELECT count(*) FROM classes k JOIN academic_sessions t ON t.id = k.term_id WHERE t.sourced_id = '{next}'"))
+    };
+    let dry = ok(
+        &send(
+            &server,
+            "POST",
+            &path,
+            &admin,
+            json!({"to": next, "dry_run": true}),
+        ),
+        200,
+    );
+    let expected = |dry_run: bool| json!({"from": from, "to": next, "dry_run": dry_run, "classes_copied": 1, "classes_already_there": 0, "teaching_assignments_copied": 1, "enrollments_ended": 3, "students_promoted": 2, "repeated": false});
+    assert_eq!(dry, expected(true));
+    // Nothing changed.
+    assert_eq!(classes_in_next(), "0");
+    assert_eq!(year(&c.students[0]), 1);
+    assert_eq!(
+        ok(
+            &get(
+                &server,
+                &format!("/api/v1/classes/{}/students", c.class),
+                &teacher
+            ),
+            200
+        )["students"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let done = ok(
+        &send(&server, "POST", &path, &admin, json!({"to": next})),
+        200,
+    );
+    assert_eq!(done, expected(false));
+    assert_eq!(classes_in_next(), "1");
+    assert_eq!(year(&c.students[0]), 2);
+    assert_eq!(year(&c.students[1]), 2);
+    // The old class's roster is empty, its enrollments ended on the term's last day; the copy
+    // has the timetable and the teacher, who can open its registers.
+    assert!(ok(
+        &get(
+            &server,
+            &format!("/api/v1/classes/{}/students", c.class),
+            &teacher
+        ),
+        200
+    )["students"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let ended = ok(
+        &get(
+            &server,
+            &format!("/api/v1/students/{}/enrollments", c.students[0]),
+            &registrar,
+        ),
+        200,
+    );
+    assert_eq!(ended["enrollments"][0]["end_date"], "2027-01-31");
+    let copy = sql_one(&format!("SELECT k.sourced_id FROM classes k JOIN academic_sessions t ON t.id = k.term_id WHERE t.sourced_id = '{next}'"));
+    let copied = ok(
+        &get(&server, &format!("/api/v1/classes/{copy}"), &teacher),
+        200,
+    );
+    assert_eq!(copied["periods"], json!(common::campus::PERIODS));
+    assert_eq!(copied["teachers"][0]["sourced_id"], c.teacher.as_str());
+    assert_eq!(copied["class_code"], class["class_code"]);
+
+    // Again: nothing left to do, nobody promoted twice.
+    let again = ok(
+        &send(&server, "POST", &path, &admin, json!({"to": next})),
+        200,
+    );
+    assert_eq!(
+        (
+            again["classes_copied"].as_i64(),
+            again["classes_already_there"].as_i64(),
+            again["enrollments_ended"].as_i64(),
+            again["students_promoted"].as_i64(),
+            again["repeated"].as_bool()
+        ),
+        (Some(0), Some(1), Some(0), Some(0), Some(true))
+    );
+    assert_eq!(year(&c.students[0]), 2);
+    assert_eq!(
+        sql_one(&format!("SELECT count(*) FROM audit_events WHERE action = 'terms.rolled_over' AND target_id = '{from}'")),
+        "2"
     );
 }

@@ -37,6 +37,10 @@ macro_rules! words {
 words! {
     /// Applied.
     Ok = "ok",
+    /// Not a teaching day (a holiday, a closure, a weekday the institution does not teach).
+    Closed = "closed",
+    /// The period is not in the class's timetable on that weekday.
+    NotScheduled = "not_scheduled",
     /// The target does not exist.
     NotFound = "not_found",
     /// A job that is not dead or cancelled cannot be retried.

@@ -2,7 +2,6 @@
 //! summaries) on every shard of every instance, for an administrator who changed data behind
 //! the API's back (a bulk import, a manual fix in SQL). Audited.
 
-use campushub_cache::{Invalidation, Message};
 use campushub_db::audit::{self, Event};
 
 use super::Request;
@@ -26,20 +25,9 @@ pub async fn clear_cache(shard: &Shard, req: &Request<'_>) -> Result<Response, A
         },
     )
     .await?;
-    shard
-        .invalidate(Message {
-            version: 0,
-            what: Invalidation::All,
-        })
-        .await;
     // The shared level too, when this server uses one (`null`: Redis did not answer; its
     // entries then expire within a minute).
-    let shared = match shard.redis.as_ref().filter(|_| shard.config.profile_l2) {
-        Some(redis) => campushub_cache::shared::clear(redis, super::students::SHARED_PREFIX)
-            .await
-            .ok(),
-        None => Some(0),
-    };
+    let shared = super::students::forget_everything(shard).await;
     let body = CacheCleared {
         cleared: true,
         entries_dropped_on_this_shard: before,

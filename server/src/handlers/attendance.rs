@@ -38,20 +38,25 @@ async fn session(shard: &Shard, req: &Request<'_>) -> Result<Record, ApiError> {
 /// Reads a new session's body: `(date, period)`.
 pub(super) fn session_in(
     req: &Request<'_>,
-) -> Result<(Option<campushub_db::pgtypes::Date>, Option<i16>), ApiError> {
+) -> Result<(Option<campushub_db::pgtypes::Date>, Option<i16>, bool), ApiError> {
     let mut f = Fields::parse(req)?;
     let date = f.date("date", true);
     let period = f.int("period", true, 0, 24).map(|p| p as i16);
+    let unscheduled = f.boolean("unscheduled", false).unwrap_or(false);
     f.finish()?;
-    Ok((date, period))
+    Ok((date, period, unscheduled))
 }
 
-/// `POST /api/v1/classes/{id}/attendance-sessions`: `{"date": ..., "period": n}`.
+/// `POST /api/v1/classes/{id}/attendance-sessions`: `{"date": ..., "period": n}`, on a
+/// teaching day in a period of the class's timetable; `"unscheduled": true` opens any other
+/// (a make-up lesson: audited as such, and left out of reports if the day is not a teaching
+/// day).
 pub async fn open(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let (date, period) = session_in(req)?;
+    let (date, period, unscheduled) = session_in(req)?;
     class_for(shard, req, req.permission()?).await?;
     let class = path_id(req, "class")?;
-    let o = write(shard, req, &ATTENDANCE_OPEN, &[&class, &date, &period]).await?;
+    let params: [campus::Param<'_>; 4] = [&class, &date, &period, &unscheduled];
+    let o = write(shard, req, &ATTENDANCE_OPEN, &params).await?;
     if o.outcome == Word::Exists {
         let id = o.id.ok_or(ApiError::Internal)?;
         return Err(ApiError::Conflict(format!(
@@ -71,6 +76,16 @@ pub async fn open(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError
                     Word::OutsideWindow,
                     "date",
                     "must lie between 24 months ago and the end of the third month ahead",
+                ),
+                (
+                    Word::Closed,
+                    "date",
+                    "is not a teaching day (a holiday, a closure or a weekday the institution does not teach); send \"unscheduled\": true to open it anyway",
+                ),
+                (
+                    Word::NotScheduled,
+                    "period",
+                    "is not in the class's timetable on that weekday; send \"unscheduled\": true to open it anyway",
                 ),
             ],
             |_| None,
@@ -334,7 +349,7 @@ pub async fn report(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
     Ok(Response::json(200, body.into_bytes()).with_header("Cache-Control", "private, no-store"))
 }
 
-const WEEKDAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+use super::institution::WEEKDAYS;
 
 /// `GET /api/v1/attendance/not-taken?date=`: the classes meeting that day (by their
 /// timetable, in a term covering the date) whose register for a period is not submitted, in

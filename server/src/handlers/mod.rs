@@ -11,8 +11,10 @@ pub mod api_keys;
 pub mod attendance;
 pub mod audit;
 pub mod auth;
+pub mod calendar;
 pub mod campus;
 pub mod catalog;
+pub mod codes;
 pub mod credentials;
 pub mod debug;
 pub mod departments;
@@ -27,6 +29,7 @@ pub mod notifications;
 pub mod people;
 pub mod reports;
 pub mod roles;
+pub mod rollover;
 pub mod schedule;
 pub mod students;
 

@@ -121,6 +121,25 @@ fn shared_fill(shard: &Shard, id: uuid::Uuid, s: &CachedStudent) {
     });
 }
 
+/// After a change to many records at once (a rollover, an import, a fix in SQL): every cached
+/// entry goes, on every shard of every instance, and every profile of the shared level. How
+/// many shared entries went (`None`: Redis did not answer; they then expire within
+/// `SHARED_TTL`).
+pub async fn forget_everything(shard: &Shard) -> Option<u64> {
+    shard
+        .invalidate(campushub_cache::Message {
+            version: 0,
+            what: campushub_cache::Invalidation::All,
+        })
+        .await;
+    match shared(shard) {
+        Some(redis) => campushub_cache::shared::clear(redis, SHARED_PREFIX)
+            .await
+            .ok(),
+        None => Some(0),
+    }
+}
+
 /// After a committed change to student `id`: the new profile, read from PostgreSQL, replaces
 /// the shared level's (an older one can no longer be stored there). Failures are left to the
 /// entry's expiry.

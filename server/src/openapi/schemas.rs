@@ -380,12 +380,101 @@ pub struct InstitutionSettings {
     /// Today in that time zone.
     #[schema(format = Date)]
     today: String,
+    /// The weekdays it teaches on (`MON` ... `SUN`).
+    teaching_weekdays: Vec<String>,
 }
 
 /// `PATCH /api/v1/admin/institution`.
 #[derive(ToSchema)]
 pub struct InstitutionPatch {
     time_zone: Option<String>,
+    teaching_weekdays: Option<Vec<String>>,
+}
+
+/// `POST /api/v1/calendar/closures`.
+#[derive(ToSchema)]
+pub struct NewClosure {
+    /// `holiday` or `closure`.
+    kind: String,
+    title: String,
+    #[schema(format = Date)]
+    start_date: String,
+    /// Inclusive; at most a year after `start_date`.
+    #[schema(format = Date)]
+    end_date: String,
+}
+
+/// A holiday or closure.
+#[derive(ToSchema)]
+pub struct Closure {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    kind: String,
+    title: String,
+    #[schema(format = Date)]
+    start_date: String,
+    #[schema(format = Date)]
+    end_date: String,
+}
+
+/// A term as the calendar shows it.
+#[derive(ToSchema)]
+pub struct CalendarTerm {
+    #[schema(format = Uuid)]
+    sourced_id: String,
+    title: String,
+    r#type: String,
+    #[schema(format = Date)]
+    start_date: String,
+    #[schema(format = Date)]
+    end_date: String,
+    /// Its days on a teaching weekday and in no closure.
+    teaching_days: i64,
+}
+
+/// The calendar of a date range.
+#[derive(ToSchema)]
+pub struct Calendar {
+    #[schema(format = Date)]
+    from: String,
+    #[schema(format = Date)]
+    to: String,
+    teaching_weekdays: Vec<String>,
+    /// Teaching days in the range.
+    teaching_days: i64,
+    closures: Vec<Closure>,
+    terms: Vec<CalendarTerm>,
+}
+
+/// `POST /api/v1/terms/{id}/rollover`.
+#[derive(ToSchema)]
+pub struct RolloverRequest {
+    /// The next term.
+    #[schema(format = Uuid)]
+    to: String,
+    /// Report what it would do, change nothing.
+    dry_run: Option<bool>,
+    /// Raise the year of study of the students who were enrolled (default: when `to` belongs
+    /// to a later school year).
+    promote: Option<bool>,
+}
+
+/// What a rollover did, or would do.
+#[derive(ToSchema)]
+pub struct RolloverReport {
+    #[schema(format = Uuid)]
+    from: String,
+    #[schema(format = Uuid)]
+    to: String,
+    dry_run: bool,
+    classes_copied: i64,
+    /// Classes whose code the next term already held (reused, not copied again).
+    classes_already_there: i64,
+    teaching_assignments_copied: i64,
+    enrollments_ended: i64,
+    students_promoted: i64,
+    /// Whether this pair of terms had been rolled over before (nobody is promoted twice).
+    repeated: bool,
 }
 
 /// An academic session.
@@ -592,6 +681,9 @@ pub struct NewSession {
     #[schema(format = Date)]
     date: String,
     period: i16,
+    /// Open it although the day is not a teaching day or the period is not in the class's
+    /// timetable (a make-up lesson; audited as such).
+    unscheduled: Option<bool>,
 }
 
 /// One attendance record.
@@ -697,6 +789,24 @@ pub struct AttendanceCode {
     entered_by: String,
     /// `institution` or `department`.
     scope: String,
+    /// `active` or `tobedeleted` (retired: no new marks); in the administrators' list.
+    status: Option<String>,
+    /// The department of a department's own code; in the administrators' list.
+    department: Option<ObjectRef>,
+}
+
+/// `PUT /api/v1/attendance-codes/{code}`.
+#[derive(ToSchema)]
+pub struct AttendanceCodeIn {
+    description: String,
+    /// `present`, `late`, `absent` or `excused`.
+    category: String,
+    /// 0 to 1, two decimals: how much presence a mark counts as.
+    presence_fraction: f64,
+    /// `any` (default), `teacher` or `office`.
+    entered_by: Option<String>,
+    /// `active` (default) or `tobedeleted`.
+    status: Option<String>,
 }
 
 /// The codes a class's registers take.

@@ -117,8 +117,9 @@ pub struct Shard {
     /// item changes: results are read all term and written in a few sittings.
     pub results: RefCell<campushub_cache::LocalCache<i64, Rc<str>>>,
     /// The active attendance codes of each department's classes (the institution's and the
-    /// department's, encoded), by department. Codes change by hand a few times a year: entries
-    /// live `cache_ttl` and go with `Invalidation::All`.
+    /// department's, encoded), by department. Codes change a few times a year, through
+    /// `PUT /api/v1/attendance-codes/{code}`: entries live `cache_ttl` and go with
+    /// `Invalidation::Codes` (and `All`).
     pub codes: RefCell<campushub_cache::LocalCache<i64, Rc<str>>>,
 }
 
@@ -225,6 +226,7 @@ impl Shard {
             Invalidation::Student(_)
                 | Invalidation::Class(_)
                 | Invalidation::Results(_)
+                | Invalidation::Codes
                 | Invalidation::All
         ) {
             self.cache_epoch.set(self.cache_epoch.get() + 1);
@@ -255,6 +257,7 @@ impl Shard {
                 }
                 self.student_pages.borrow_mut().clear();
             }
+            Invalidation::Codes => self.codes.borrow_mut().clear(),
             Invalidation::All => {
                 for (_, cache) in self.caches() {
                     cache.borrow_mut().drop_all();

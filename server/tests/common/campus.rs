@@ -97,7 +97,14 @@ pub fn give_password(username: &str) {
     ));
 }
 
-/// A department, term, course and class (MON-1, MON-2, WED-1), a teacher and `n` students
+/// The timetable of the class `build_campus` makes: periods 1 to 3 of every weekday the
+/// institution teaches, so a register can be opened on any teaching day of its term.
+pub const PERIODS: [&str; 15] = [
+    "MON-1", "MON-2", "MON-3", "TUE-1", "TUE-2", "TUE-3", "WED-1", "WED-2", "WED-3", "THU-1",
+    "THU-2", "THU-3", "FRI-1", "FRI-2", "FRI-3",
+];
+
+/// A department, term, course and class (timetable [`PERIODS`]), a teacher and `n` students
 /// enrolled in it, all new: their public ids, then the run's tag and the log-in names.
 pub struct Campus {
     pub dept: String,
@@ -117,7 +124,7 @@ pub fn build_campus(server: &TestServer, admin: &str, registrar: &str, n: usize)
     let term = create(server, registrar, "/api/v1/terms", term);
     let course = json!({"title": "Astronomy", "course_code": format!("AST{t}"), "credits": 3.5, "department": dept});
     let course = create(server, registrar, "/api/v1/courses", course);
-    let class = json!({"title": "Astronomy A", "class_code": format!("AST{t}-A"), "periods": ["MON-1", "MON-2", "WED-1"], "capacity": 40, "course": course, "term": term, "location": "Dome"});
+    let class = json!({"title": "Astronomy A", "class_code": format!("AST{t}-A"), "periods": PERIODS, "capacity": 40, "course": course, "term": term, "location": "Dome"});
     let class = create(server, registrar, "/api/v1/classes", class);
     let teacher_name = format!("teach{t}");
     let teacher = json!({"username": teacher_name, "given_name": "Tess", "family_name": "Teacher", "role": "teacher", "employee_number": format!("E{t}"), "designation": "Lecturer", "department": dept});

@@ -1,0 +1,76 @@
+//! The end of a term: `POST /api/v1/terms/{id}/rollover` `{"to": term, "dry_run": bool,
+//! "promote": bool}` copies the term's classes (timetables, rooms, capacities) and teaching
+//! assignments into the next term, ends the old enrollments on the term's last day, and
+//! promotes the students who were enrolled by one year of study (`promote`, default: when
+//! the next term belongs to a later school year). One transaction, audited, idempotent; a dry
+//! run does the same work and rolls it back, so its report is what the real one will do.
+//! Needs `classes.write` for the whole institution.
+
+use campushub_db::queries::word::Word;
+use campushub_db::statements::{TERM_BY_ID, TERM_ROLLOVER};
+
+use super::campus::{apply, path_id};
+use super::fields::Fields;
+use super::Request;
+use crate::api_error::ApiError;
+use crate::http::Response;
+use crate::shard::Shard;
+
+/// The school year of term `id` (`None`: no such term).
+async fn school_year(shard: &Shard, id: uuid::Uuid) -> Result<Option<i64>, ApiError> {
+    let rec = campushub_db::queries::campus::record(
+        shard.db.primary(),
+        &TERM_BY_ID,
+        campushub_db::queries::campus::Shape::Plain,
+        id,
+    )
+    .await?;
+    Ok(rec.and_then(|r| {
+        serde_json::from_str::<serde_json::Value>(&r.json)
+            .ok()
+            .and_then(|v| v["school_year"].as_i64())
+    }))
+}
+
+/// `POST /api/v1/terms/{id}/rollover`.
+pub async fn rollover(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let from = path_id(req, "term")?;
+    let mut f = Fields::parse(req)?;
+    let to = f.uuid("to", true);
+    let dry_run = f.boolean("dry_run", false).unwrap_or(false);
+    let promote = f.boolean("promote", false);
+    f.finish()?;
+    let to = to.ok_or(ApiError::Internal)?;
+    let promote = match promote {
+        Some(p) => p,
+        None => match (
+            school_year(shard, from).await?,
+            school_year(shard, to).await?,
+        ) {
+            (Some(a), Some(b)) => b > a,
+            _ => false,
+        },
+    };
+    let refusals = [
+        (Word::NoTerm, "to", "is not an academic session"),
+        (
+            Word::Backwards,
+            "to",
+            "must start after the term rolled over",
+        ),
+    ];
+    let o = apply(
+        shard,
+        req,
+        &TERM_ROLLOVER,
+        &[&from, &to, &promote, &dry_run],
+        &refusals,
+    )
+    .await?;
+    if !dry_run {
+        // Rosters, profiles (years of study) and pages of every instance are stale.
+        super::students::forget_everything(shard).await;
+    }
+    let report = o.bad.first().ok_or(ApiError::Internal)?;
+    Ok(Response::json(200, report.clone().into_bytes()).with_header("Cache-Control", "no-store"))
+}
