@@ -789,6 +789,84 @@ fn every_answer_of_every_operation_validates_against_the_document() {
         Some(&zone),
         200,
     );
+    // The calendar, its closures, attendance codes and a rollover (of a campus of its own).
+    a.call(
+        "GET",
+        "/api/v1/calendar?from=2026-11-01&to=2026-11-30",
+        Some(&student),
+        None,
+        200,
+    );
+    a.call("GET", "/api/v1/calendar?from=x", Some(&student), None, 400);
+    let closure = json!({"kind": "holiday", "title": format!("Conformance {}", c.t), "start_date": "2027-01-29", "end_date": "2027-01-29"}).to_string();
+    let made = a.call(
+        "POST",
+        "/api/v1/calendar/closures",
+        Some(&admin),
+        Some(&closure),
+        201,
+    );
+    let bad_closure = json!({"kind": "holiday", "title": "x", "start_date": "2027-01-29", "end_date": "2027-01-01"}).to_string();
+    a.call(
+        "POST",
+        "/api/v1/calendar/closures",
+        Some(&admin),
+        Some(&bad_closure),
+        422,
+    );
+    a.call(
+        "DELETE",
+        &format!("/api/v1/calendar/closures/{}", id_of(&made)),
+        Some(&admin),
+        None,
+        204,
+    );
+    a.call(
+        "GET",
+        &format!("/api/v1/attendance-codes?department={}", c.dept),
+        Some(&teacher),
+        None,
+        200,
+    );
+    let code_path = format!(
+        "/api/v1/attendance-codes/OA{}?department={}",
+        &c.t[..3],
+        c.dept
+    );
+    let code = json!({"description": "Conformance", "category": "excused", "presence_fraction": 0})
+        .to_string();
+    a.call("PUT", &code_path, Some(&admin), Some(&code), 201);
+    a.call("PUT", &code_path, Some(&admin), Some(&code), 200);
+    let bad_code =
+        json!({"description": "x", "category": "nope", "presence_fraction": 0}).to_string();
+    a.call("PUT", &code_path, Some(&admin), Some(&bad_code), 422);
+    let spare = build_campus(&server, &admin, &registrar, 1);
+    let spare_class = a.call(
+        "GET",
+        &format!("/api/v1/classes/{}", spare.class),
+        Some(&admin),
+        None,
+        200,
+    );
+    let spare_term = spare_class["term"]["sourced_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let next = json!({"title": format!("Next {}", c.t), "type": "term", "start_date": "2027-02-01", "end_date": "2027-06-30", "school_year": 2028}).to_string();
+    let next = a.call("POST", "/api/v1/terms", Some(&registrar), Some(&next), 201);
+    let rollover = format!("/api/v1/terms/{spare_term}/rollover");
+    let dry = json!({"to": id_of(&next), "dry_run": true}).to_string();
+    a.call("POST", &rollover, Some(&admin), Some(&dry), 200);
+    let real = json!({"to": id_of(&next)}).to_string();
+    a.call("POST", &rollover, Some(&admin), Some(&real), 200);
+    let back = json!({"to": spare_term}).to_string();
+    a.call(
+        "POST",
+        &format!("/api/v1/terms/{}/rollover", id_of(&next)),
+        Some(&admin),
+        Some(&back),
+        422,
+    );
     let bad_zone = json!({"time_zone": "Nowhere/Atall"}).to_string();
     a.call(
         "PATCH",

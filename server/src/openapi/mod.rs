@@ -349,6 +349,12 @@ fn operation(spec: &RouteSpec, e: &Endpoint) -> Value {
             json!({"description": e.summary, "content": {"application/json": {"schema": schema_ref(name)}}})
         }
     };
+    // A create-or-replace says so in its summary: 201 with the same body when it created.
+    if e.method == Method::Put && e.summary.starts_with("Create (201) or replace") {
+        let mut created = success.clone();
+        created["description"] = json!("Created: there was nothing to replace.");
+        responses.insert("201".into(), created);
+    }
     responses.insert(e.status.to_string(), success);
     if conditional_read {
         responses.insert(
