@@ -380,6 +380,60 @@ impl Pool {
         }
     }
 
+    /// Runs `stmt` once on a connection of its own to this pool's endpoint, opened for it and
+    /// closed after, within `timeout`; its only row, or none. For a rare statement that may run
+    /// for seconds (a term's rollover): on the pool's connections it would hold up every
+    /// statement pipelined behind it, and their stall detection would close the connection
+    /// under it. Unnamed, so it works through PgBouncer in either mode. A timeout closes the
+    /// connection, which ends the statement's transaction.
+    pub async fn query_opt_alone(
+        &self,
+        stmt: &Stmt,
+        params: &[&(dyn ToSql + Sync)],
+        timeout: Duration,
+    ) -> Result<Option<Row>, DbError> {
+        let application = format!("{} (alone)", self.application_name);
+        let (client, task) = crate::connect::connect(&self.url, &application, PREPARE_TIMEOUT)
+            .await
+            .map_err(|e| {
+                *self.last_error.borrow_mut() = Some(e.to_string());
+                DbError::Unavailable
+            })?;
+        let driver = monoio::spawn(async move {
+            let _ = task.await;
+        });
+        let result =
+            monoio::time::timeout(timeout, client.query_typed(stmt.sql, &typed(stmt, params)))
+                .await;
+        drop(client);
+        let _ = driver.await;
+        let mut rows = match result {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) if is_unavailable(&e) => {
+                *self.last_error.borrow_mut() = Some(e.to_string());
+                return Err(DbError::Unavailable);
+            }
+            Ok(Err(e)) if e.code().map(|c| c.code()) == Some(CONFLICT_SQLSTATE) => {
+                return Err(DbError::Conflict)
+            }
+            Ok(Err(e)) => {
+                log_query_failed(self.role, &application, stmt, &e);
+                return Err(DbError::Query);
+            }
+            Err(_) => {
+                self.timeouts_total.set(self.timeouts_total.get() + 1);
+                return Err(DbError::Timeout);
+            }
+        };
+        if rows.len() > 1 {
+            return Err(DbError::undecodable(
+                stmt,
+                format_args!("{} rows where at most one was expected", rows.len()),
+            ));
+        }
+        Ok(rows.pop())
+    }
+
     /// Runs `stmt` and returns its only row, or none.
     pub async fn query_opt(
         &self,

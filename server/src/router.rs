@@ -494,7 +494,7 @@ macro_rules! routes {
     }
     /// `/api/v1/students/{id}/results`.
     StudentResults "/api/v1/students/{id}/results" ["api", "v1", "students", id, "results"] Read Caller {
-        GET => exams::student_results, Record(ExamsRead), () -> 200 "ResultList", "A student's results (students and guardians: published only)";
+        GET => exams::student_results, Record(ExamsRead), () -> 200 "ResultPage", "A student's results (students and guardians: published only), keyset-paginated" ["limit:integer", "cursor:string", "fields:string"];
     }
     /// `/api/v1/staff`.
     Staff "/api/v1/staff" ["api", "v1", "staff"] Admin Caller {
@@ -567,7 +567,7 @@ macro_rules! routes {
     }
     /// `/api/v1/classes/{id}/enrollments`.
     ClassEnrollments "/api/v1/classes/{id}/enrollments" ["api", "v1", "classes", id, "enrollments"] Bulk Caller {
-        GET => catalog::enrollments, Record(EnrollmentsRead), () -> 200 "EnrollmentList", "Every enrollment of a class";
+        GET => catalog::enrollments, Record(EnrollmentsRead), () -> 200 "EnrollmentPage", "Every enrollment of a class, ended ones included, keyset-paginated" ["limit:integer", "cursor:string", "fields:string"];
         POST => catalog::enroll, Record(EnrollmentsWrite), ("NewEnrollments") -> 201 "EnrollmentList", "Enroll one person or up to 500, all or nothing";
     }
     /// `/api/v1/enrollments/{id}`.
@@ -601,7 +601,7 @@ macro_rules! routes {
     }
     /// `/api/v1/attendance/not-taken`.
     NotTaken "/api/v1/attendance/not-taken" ["api", "v1", "attendance", "not-taken"] Read Caller {
-        GET => attendance::not_taken, Record(AttendanceRead), () -> 200 "NotTaken", "Classes whose register was not submitted on a day" ["date:date"];
+        GET => attendance::not_taken, Record(AttendanceRead), () -> 200 "NotTaken", "Classes whose register was not submitted on a day (default today), keyset-paginated" ["date:date", "limit:integer", "cursor:string", "fields:string"];
     }
     /// `/api/v1/classes/{id}/line-items`.
     ClassLineItems "/api/v1/classes/{id}/line-items" ["api", "v1", "classes", id, "line-items"] Admin Caller {

@@ -423,16 +423,15 @@ fn not_taken_includes_a_terms_last_day() {
         json!({"title": "Optics", "class_code": format!("OPT{t}"), "periods": ["WED-3"], "course": course, "term": term}),
     );
     let listed = |date: &str| {
-        ok(
-            &get(
-                &server,
-                &format!("/api/v1/attendance/not-taken?date={date}"),
-                &registrar,
-            ),
-            200,
+        all_pages(
+            &server,
+            &format!("/api/v1/attendance/not-taken?date={date}&limit=200"),
+            &registrar,
+            "classes",
         )
-        .to_string()
-        .contains(&class)
+        .0
+        .iter()
+        .any(|x| x["class"]["sourced_id"] == class.as_str())
     };
     assert!(
         listed("2026-11-04"),
@@ -1019,16 +1018,15 @@ fn registers_open_only_on_teaching_days_in_the_timetable_unless_unscheduled() {
     // A closure: not a teaching day; the refusal names it; not-taken lists nothing that day.
     let title = format!("Snow {}", c.t);
     let not_taken = |date: &str| {
-        ok(
-            &get(
-                &server,
-                &format!("/api/v1/attendance/not-taken?date={date}"),
-                &registrar,
-            ),
-            200,
+        all_pages(
+            &server,
+            &format!("/api/v1/attendance/not-taken?date={date}&limit=200"),
+            &registrar,
+            "classes",
         )
-        .to_string()
-        .contains(&c.class)
+        .0
+        .iter()
+        .any(|x| x["class"]["sourced_id"] == c.class.as_str())
     };
     assert!(not_taken("2026-11-12"));
     {
@@ -1404,4 +1402,102 @@ fn a_rollover_copies_classes_ends_enrollments_and_promotes_once() {
         sql_one(&format!("SELECT count(*) FROM audit_events WHERE action = 'terms.rolled_over' AND target_id = '{from}'")),
         "2"
     );
+}
+
+/// Follows `path`'s keyset pages (`limit` already in it) and collects `key`'s items.
+fn all_pages(server: &TestServer, path: &str, token: &str, key: &str) -> (Vec<Value>, usize) {
+    let (mut items, mut pages, mut next) = (Vec::new(), 0, None::<String>);
+    loop {
+        let url = match &next {
+            Some(c) => format!("{path}&cursor={c}"),
+            None => path.to_string(),
+        };
+        let v = ok(&get(server, &url, token), 200);
+        items.extend(v[key].as_array().unwrap().iter().cloned());
+        pages += 1;
+        match v["next_cursor"].as_str() {
+            Some(c) => next = Some(c.to_string()),
+            None => return (items, pages),
+        }
+        assert!(pages < 1000, "endless pages");
+    }
+}
+
+#[test]
+fn not_taken_results_and_enrollments_come_in_pages() {
+    let (server, _admin, registrar, c) = spawn_campus(3);
+    let teacher = token(&server, &c.teacher_name);
+    // Four enrollments (three students, one teacher) in pages of two.
+    let path = format!("/api/v1/classes/{}/enrollments?limit=2", c.class);
+    let (items, pages) = all_pages(&server, &path, &teacher, "enrollments");
+    assert_eq!((items.len(), pages), (4, 2));
+    let first = ok(&get(&server, &path, &teacher), 200);
+    assert_eq!(first["enrollments"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        status_as(
+            &server,
+            "GET",
+            &format!("/api/v1/classes/{}/enrollments?cursor=garbage", c.class),
+            &teacher
+        ),
+        400
+    );
+    // Three published results in pages of two, for the student and for staff.
+    for title in ["One", "Two", "Three"] {
+        let quiz = common::campus::new_quiz(&server, &teacher, &c.class, title);
+        let sheet = json!({"results": [{"student": c.students[0], "score": 5}]});
+        ok(
+            &send(
+                &server,
+                "PUT",
+                &format!("/api/v1/line-items/{quiz}/results"),
+                &teacher,
+                sheet,
+            ),
+            200,
+        );
+        ok(
+            &send(
+                &server,
+                "PATCH",
+                &format!("/api/v1/line-items/{quiz}"),
+                &registrar,
+                json!({"status": "published"}),
+            ),
+            200,
+        );
+    }
+    give_password(&c.student_names[0]);
+    let me = token(&server, &c.student_names[0]);
+    let results = format!("/api/v1/students/{}/results?limit=2", c.students[0]);
+    for who in [&me, &registrar] {
+        let (items, pages) = all_pages(&server, &results, who, "results");
+        assert_eq!((items.len(), pages), (3, 2));
+        let titles: Vec<&str> = items
+            .iter()
+            .map(|r| r["line_item"]["title"].as_str().unwrap())
+            .collect();
+        assert_eq!(titles, ["One", "Two", "Three"]);
+    }
+    // Not-taken of a Monday, across every class of the institution: ours three times, once each.
+    let (items, pages) = all_pages(
+        &server,
+        "/api/v1/attendance/not-taken?date=2026-11-23&limit=50",
+        &registrar,
+        "classes",
+    );
+    let ours: Vec<i64> = items
+        .iter()
+        .filter(|x| x["class"]["sourced_id"] == c.class.as_str())
+        .map(|x| x["period"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ours, [1, 2, 3], "{pages} pages");
+    let mut keys: Vec<String> = items
+        .iter()
+        .map(|x| format!("{}-{}", x["class"]["sourced_id"], x["period"]))
+        .collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "an item repeated across pages");
 }

@@ -66,7 +66,7 @@ pub async fn change_as(
 }
 
 /// A row of (outcome, ref, row_id, bad).
-fn outcome(stmt: &Stmt, row: &tokio_postgres::Row) -> Result<Outcome, DbError> {
+pub fn outcome(stmt: &Stmt, row: &tokio_postgres::Row) -> Result<Outcome, DbError> {
     let decode = || -> Result<Outcome, tokio_postgres::Error> {
         Ok(Outcome {
             outcome: row.try_get(0)?,

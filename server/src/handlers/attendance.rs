@@ -16,12 +16,13 @@ use campushub_db::statements::{
 };
 
 use super::campus::{
-    allow_in_class, array_response, created, date_range, ip, may_in_class, path_id, read_through,
-    record_response, refused, today, write, written, MAX_BULK,
+    allow_in_class, array_response, created, date_range, ip, may_in_class, page_response,
+    parse_query, path_id, read_through, record_response, refused, take_param, today, write,
+    written, MAX_BULK,
 };
 use super::catalog::{class_for, roster_ids};
 use super::fields::{parse_date, Fields};
-use super::{query_pairs, Request};
+use super::Request;
 use crate::api_error::{ApiError, FieldError};
 use crate::auth::access::departments_with;
 use crate::auth::rule::Permission;
@@ -352,25 +353,26 @@ pub async fn report(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiErr
 use super::institution::WEEKDAYS;
 
 /// `GET /api/v1/attendance/not-taken?date=`: the classes meeting that day (by their
-/// timetable, in a term covering the date) whose register for a period is not submitted, in
-/// the departments where the caller may read attendance; teachers without such a grant see
-/// their own classes.
+/// timetable, on a teaching day of a term covering the date) whose register for a period is
+/// not submitted, in the departments where the caller may read attendance; teachers without
+/// such a grant see their own classes. Keyset pages (`limit`, `cursor`, `fields`) by class and
+/// period.
 pub async fn not_taken(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let caller = req.caller()?;
-    let mut date = today(shard).await?;
-    for pair in query_pairs(req.query) {
-        let (k, v) = pair?;
-        match k.as_str() {
-            "date" => {
-                date = parse_date(&v).ok_or_else(|| {
-                    ApiError::BadParameter(
-                        "`date` must be a date like 2026-11-30 that exists.".into(),
-                    )
-                })?
-            }
-            _ => return Err(ApiError::BadParameter("This route takes `date`.".into())),
-        }
-    }
+    let mut asked = None;
+    let paging = parse_query(req, "`date`", |k, v| match k {
+        "date" => take_param(
+            &mut asked,
+            parse_date(v).ok_or_else(|| {
+                ApiError::BadParameter("`date` must be a date like 2026-11-30 that exists.".into())
+            }),
+        ),
+        _ => Ok(false),
+    })?;
+    let date = match asked {
+        Some(d) => d,
+        None => today(shard).await?,
+    };
     let scope = departments_with(&caller.principal, req.permission()?);
     let teacher: Option<i64> = match &scope {
         Some(ids) if ids.is_empty() => {
@@ -385,14 +387,16 @@ pub async fn not_taken(shard: &Shard, req: &Request<'_>) -> Result<Response, Api
     };
     let scope = if teacher.is_some() { None } else { scope };
     let weekday = WEEKDAYS[(date.0 + 3).rem_euclid(7) as usize];
-    let doc = campus::document(
-        shard.db.primary(),
-        &NOT_TAKEN,
-        &[&date, &weekday, &scope, &teacher],
-    )
-    .await?;
-    let body = format!("{{\"date\":\"{}\",\"classes\":{doc}}}", date.iso());
-    Ok(Response::json(200, body.into_bytes()).with_header("Cache-Control", "private, no-store"))
+    let limit = paging.limit + 1;
+    let params: [campus::Param<'_>; 6] = [&date, &weekday, &scope, &teacher, &paging.after, &limit];
+    let rows = campus::page(shard.db.primary(), &NOT_TAKEN, &params).await?;
+    let mut r = page_response("classes", rows, &paging)?;
+    // `{"date": ..., "classes": [...], "next_cursor": ...}`
+    if let crate::http::response::Body::Bytes(b) = &mut r.body {
+        let head = format!("{{\"date\":\"{}\",", date.iso());
+        b.splice(0..1, head.into_bytes());
+    }
+    Ok(r)
 }
 
 #[cfg(test)]

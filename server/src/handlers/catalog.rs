@@ -12,16 +12,16 @@ use campushub_db::pgtypes::Date;
 use campushub_db::queries::campus::{self, Param, Params, Record, Shape};
 use campushub_db::queries::word::Word;
 use campushub_db::statements::{
-    Stmt, CLASSES_PAGE, CLASS_BY_ID, CLASS_ENROLLMENTS, CLASS_ROSTER, CLASS_SAVE, COURSES_PAGE,
-    COURSE_BY_ID, COURSE_SAVE, DEPARTMENT_SAVE, ENROLLMENTS_ADD, ENROLLMENT_BY_ID, ENROLLMENT_DROP,
-    TERMS_PAGE, TERM_BY_ID, TERM_SAVE,
+    Stmt, CLASSES_PAGE, CLASS_BY_ID, CLASS_ENROLLMENTS, CLASS_ENROLLMENTS_PAGE, CLASS_ROSTER,
+    CLASS_SAVE, COURSES_PAGE, COURSE_BY_ID, COURSE_SAVE, DEPARTMENT_SAVE, ENROLLMENTS_ADD,
+    ENROLLMENT_BY_ID, ENROLLMENT_DROP, TERMS_PAGE, TERM_BY_ID, TERM_SAVE,
 };
 use uuid::Uuid;
 
 use super::campus::{
     allow_in_class, allow_in_class_or_member, apply, array_response, created, finish_body,
-    page_response, parse_query, path_id, prefix_pattern, query_uuid, record_response, refused,
-    status_in, take_param, write, written, MAX_BULK,
+    page_response, parse_query, path_id, prefix_pattern, query_one_of, query_uuid, record_response,
+    refused, status_in, take_param, write, written, MAX_BULK,
 };
 use super::fields::Fields;
 use super::students::publish_person;
@@ -273,9 +273,10 @@ pub(crate) async fn update<K: RecordKind>(
 
 /// `GET /api/v1/terms`: `type`, `school_year`.
 pub async fn terms(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let (mut kind, mut year) = (None::<String>, None::<i16>);
+    let (mut kind, mut year) = (None::<&'static str>, None::<i16>);
+    let types = "`type` is schoolYear, semester, term or gradingPeriod.";
     let paging = parse_query(req, "`type`, `school_year`", |k, v| match k {
-        "type" => take_param(&mut kind, Ok(v.to_string())),
+        "type" => take_param(&mut kind, query_one_of(v, TERM_TYPES, types)),
         "school_year" => take_param(
             &mut year,
             v.parse()
@@ -703,11 +704,19 @@ async fn publish_roster(shard: &Shard, class: i64) {
     super::campus::publish(shard, campushub_cache::Invalidation::Class(class)).await;
 }
 
-/// `GET /api/v1/classes/{id}/enrollments`: every enrollment, ended ones included.
+/// `GET /api/v1/classes/{id}/enrollments`: every enrollment, ended ones included, in keyset
+/// pages (`limit`, `cursor`, `fields`) in the order they were made.
 pub async fn enrollments(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let paging = parse_query(req, "nothing else", |_, _| Ok(false))?;
     let rec = class_for(shard, req, req.permission()?).await?;
-    let doc = campus::document(shard.db.primary(), &CLASS_ENROLLMENTS, &[&rec.id]).await?;
-    Ok(array_response("enrollments", doc))
+    let limit = paging.limit + 1;
+    let rows = campus::page(
+        shard.db.primary(),
+        &CLASS_ENROLLMENTS_PAGE,
+        &[&rec.id, &paging.after, &limit],
+    )
+    .await?;
+    page_response("enrollments", rows, &paging)
 }
 
 /// What an enrollment request may say: one `user` or a list of `users`, read strictly.

@@ -14,7 +14,8 @@ use campushub_db::statements::{
 
 use super::campus::{
     allow_in_class, allow_in_class_or_member, apply, array_response, campus_caches, created,
-    may_in_class, path_id, read_through, record_response, refused, write, written, MAX_BULK,
+    may_in_class, page_response, parse_query, path_id, read_through, record_response, refused,
+    write, written, MAX_BULK,
 };
 use super::catalog::class_for;
 use super::fields::Fields;
@@ -320,6 +321,7 @@ async fn may_see_drafts(
 /// `GET /api/v1/students/{id}/results`: students and guardians see published (and locked)
 /// results only; staff who may read the student's exams see drafts too.
 pub async fn student_results(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
+    let paging = parse_query(req, "nothing else", |_, _| Ok(false))?;
     let caller = req.caller()?;
     let s = load(shard, parse_id(req.param)?).await?;
     let reason = student_access(
@@ -332,10 +334,10 @@ pub async fn student_results(shard: &Shard, req: &Request<'_>) -> Result<Respons
     .await?
     .ok_or(ApiError::Forbidden)?;
     let published_only = matches!(reason, Reason::Own | Reason::Guardian);
-    // What students and guardians read (published results) is cached per shard; staff, who
-    // see drafts too, read PostgreSQL.
+    // What students and guardians read (published results) is cached per shard, every row of
+    // the student's; staff, who see drafts too, read PostgreSQL. Pages are cut from the rows.
     let cache = (&shard.results, published_only && campus_caches(shard));
-    let doc = read_through(shard, cache, s.id, || async {
+    let rows = read_through(shard, cache, s.id, || async {
         // Drafts: every class's for those who may grade or publish for the whole institution,
         // else those of the classes where the caller may (the student's home department's
         // staff no longer see other departments' drafts).
@@ -356,11 +358,17 @@ pub async fn student_results(shard: &Shard, req: &Request<'_>) -> Result<Respons
             }
         }
         let params: [Param<'_>; 3] = [&s.id, &all_drafts, &draft_classes];
-        let doc = campus::document(shard.db.primary(), &STUDENT_RESULTS, &params).await?;
-        Ok(std::rc::Rc::<str>::from(doc))
+        let rows = campus::page(shard.db.primary(), &STUDENT_RESULTS, &params).await?;
+        Ok(std::rc::Rc::<[(i64, String)]>::from(rows))
     })
     .await?;
-    Ok(array_response("results", &doc))
+    let page: Vec<(i64, &[u8])> = rows
+        .iter()
+        .filter(|(id, _)| *id > paging.after)
+        .take(paging.limit as usize + 1)
+        .map(|(id, d)| (*id, d.as_bytes()))
+        .collect();
+    page_response("results", page, &paging)
 }
 
 /// Tells every shard of every instance that class `class`'s results or line items changed.

@@ -664,6 +664,13 @@ pub struct EnrollmentList {
     enrollments: Vec<Enrollment>,
 }
 
+/// A page of a class's enrollments.
+#[derive(ToSchema)]
+pub struct EnrollmentPage {
+    enrollments: Vec<Enrollment>,
+    next_cursor: Option<String>,
+}
+
 /// `POST /api/v1/classes/{id}/enrollments`: `user` or `users` (up to 500).
 #[derive(ToSchema)]
 pub struct NewEnrollments {
@@ -822,6 +829,7 @@ pub struct NotTaken {
     date: String,
     #[schema(value_type = Vec<Object>)]
     classes: serde_json::Value,
+    next_cursor: Option<String>,
 }
 
 /// An exam or assignment.
@@ -882,6 +890,13 @@ pub struct ExamResult {
 #[derive(ToSchema)]
 pub struct ResultList {
     results: Vec<ExamResult>,
+}
+
+/// A page of a student's results.
+#[derive(ToSchema)]
+pub struct ResultPage {
+    results: Vec<ExamResult>,
+    next_cursor: Option<String>,
 }
 
 /// One line of a result sheet.

@@ -115,7 +115,7 @@ pub struct Shard {
     /// Students' published results as they and their guardians read them (the encoded array,
     /// by users.id). Dropped whole on every shard of every instance when any result or line
     /// item changes: results are read all term and written in a few sittings.
-    pub results: RefCell<campushub_cache::LocalCache<i64, Rc<str>>>,
+    pub results: RefCell<campushub_cache::LocalCache<i64, ResultRows>>,
     /// The active attendance codes of each department's classes (the institution's and the
     /// department's, encoded), by department. Codes change a few times a year, through
     /// `PUT /api/v1/attendance-codes/{code}`: entries live `cache_ttl` and go with
@@ -150,6 +150,10 @@ pub enum Verdict {
 
 /// How long a shard trusts the date it asked PostgreSQL for (`Shard::today`).
 pub const TODAY_TTL: Duration = Duration::from_secs(10);
+
+/// A student's results as the results cache keeps them: (line item row id, document), in line
+/// item order.
+pub type ResultRows = Rc<[(i64, String)]>;
 
 /// A list of students as the roster and page caches keep them: (users.id, public id), in the
 /// list's order.
