@@ -1501,3 +1501,67 @@ fn not_taken_results_and_enrollments_come_in_pages() {
     keys.dedup();
     assert_eq!(keys.len(), n, "an item repeated across pages");
 }
+
+#[test]
+fn minutes_present_are_summed_in_the_reports_that_show_them() {
+    let (server, _admin, registrar, c) = spawn_campus(2);
+    let teacher = token(&server, &c.teacher_name);
+    let day = |date: &str, minutes: i64| {
+        let sid = open_session(&server, &teacher, &c.class, date, 1);
+        let records = json!({"records": [
+            {"student": c.students[0], "code": "L", "minutes_present": minutes},
+            {"student": c.students[1], "code": "P"},
+        ]});
+        ok(
+            &send(
+                &server,
+                "PUT",
+                &format!("/api/v1/attendance-sessions/{sid}/records"),
+                &teacher,
+                records,
+            ),
+            200,
+        );
+    };
+    day("2026-11-02", 35);
+    day("2026-11-03", 20);
+    let history = ok(
+        &get(
+            &server,
+            &format!(
+                "/api/v1/students/{}/attendance?from=2026-11-02&to=2026-11-03",
+                c.students[0]
+            ),
+            &registrar,
+        ),
+        200,
+    );
+    assert_eq!(history["classes"][0]["minutes_present"], 55, "{history}");
+    let minutes: Vec<i64> = history["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["minutes_present"].as_i64().unwrap())
+        .collect();
+    assert_eq!(minutes, [35, 20]);
+    let report = ok(
+        &get(
+            &server,
+            &format!(
+                "/api/v1/classes/{}/attendance/report?from=2026-11-02&to=2026-11-03",
+                c.class
+            ),
+            &registrar,
+        ),
+        200,
+    );
+    let rows = report["students"].as_array().unwrap();
+    let of = |s: &str| {
+        rows.iter()
+            .find(|r| r["student"]["sourced_id"] == s)
+            .unwrap()["minutes_present"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!((of(&c.students[0]), of(&c.students[1])), (55, 0));
+}
