@@ -49,6 +49,28 @@ BEGIN
 END
 $$;
 
+-- 1b. One definition of a student's effective mark for a session, which every report reads:
+--     the office's where it marked the student, else the teacher's; with its minutes present
+--     and the register it came from. p_student narrows it to one student (a student's own
+--     history: 2.0 ms for 30 days of student1 on the seeded campus, against 1.45 ms for the
+--     unfiltered rule applied per row before). `session_effective_marks` (0017) is this
+--     without the minutes and the register.
+CREATE FUNCTION effective_marks(p_session bigint, p_date date, p_student bigint DEFAULT NULL)
+RETURNS TABLE (student_id bigint, code_id bigint, minutes smallint, source text)
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT ON (m.uid) m.uid, m.code, m.minutes, r.source
+    FROM attendance_registers r
+    CROSS JOIN LATERAL unnest(r.students, r.codes, r.minutes) AS m (uid, code, minutes)
+    WHERE r.session_id = p_session AND r.session_date = p_date
+      AND (p_student IS NULL OR m.uid = p_student)
+    ORDER BY m.uid, (r.source = 'office') DESC
+$$;
+
+CREATE OR REPLACE FUNCTION session_effective_marks(p_session bigint, p_date date)
+RETURNS TABLE (student_id bigint, code_id bigint) LANGUAGE sql STABLE AS $$
+    SELECT e.student_id, e.code_id FROM effective_marks(p_session, p_date) e
+$$;
+
 -- 2. Enrollment dates: end_date is the day the enrollment ended (a withdrawal's date), which
 --    may be the day it began.
 ALTER TABLE enrollments DROP CONSTRAINT enrollments_check;
