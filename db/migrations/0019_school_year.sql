@@ -576,8 +576,8 @@ $$;
 
 -- 9. Rollover: the classes of term p_from (active ones) copied into term p_to with their
 --    timetables and teaching assignments, every active enrollment of p_from's classes ended on
---    p_from's last day, and (p_promote) the year of study of each student who was enrolled
---    raised by one (at most 10). One transaction, audited, idempotent: a class whose code the
+--    p_from's last day, and (p_promote; NULL: when p_to belongs to a later school year) the year
+--    of study of each student who was enrolled raised by one (at most 10). One transaction, audited, idempotent: a class whose code the
 --    target term already holds is reused, assignments already there stay, a second rollover
 --    of the same pair finds nothing left to do (and promotes nobody twice: the rollover is
 --    recorded). p_dry: the same work, then rolled back; the report says what it would do.
@@ -645,7 +645,7 @@ BEGIN
             ON CONFLICT (class_id, user_id, role) DO NOTHING
             RETURNING 1)
         SELECT count(*) INTO assigned FROM added;
-        IF coalesce(p_promote, false) AND NOT again THEN
+        IF coalesce(p_promote, dst.school_year > src.school_year) AND NOT again THEN
             WITH up AS (
                 UPDATE student_profiles sp SET year_of_study = least(sp.year_of_study + 1, 10),
                     date_last_modified = greatest(now(), sp.date_last_modified + interval '1 microsecond')

@@ -10,9 +10,9 @@ use campushub_db::pgtypes::Date;
 use campushub_db::queries::campus;
 use campushub_db::statements::{CALENDAR, CLOSURE_CREATE, CLOSURE_DELETE};
 
-use super::campus::{apply, path_id, today};
-use super::fields::{parse_date, Fields};
-use super::{query_pairs, Request};
+use super::campus::{apply, from_to, path_id, today};
+use super::fields::Fields;
+use super::Request;
 use crate::api_error::ApiError;
 use crate::http::Response;
 use crate::shard::Shard;
@@ -22,24 +22,7 @@ pub const MAX_CALENDAR_DAYS: i32 = 366;
 
 /// `GET /api/v1/calendar?from=&to=`: default today to 90 days later.
 pub async fn get(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let (mut from, mut to) = (None, None);
-    for pair in query_pairs(req.query) {
-        let (k, v) = pair?;
-        let d = || {
-            parse_date(&v).ok_or_else(|| {
-                ApiError::BadParameter(format!("`{k}` must be a date like 2026-11-30 that exists."))
-            })
-        };
-        match k.as_str() {
-            "from" => from = Some(d()?),
-            "to" => to = Some(d()?),
-            _ => {
-                return Err(ApiError::BadParameter(
-                    "This route takes `from` and `to` (dates).".into(),
-                ))
-            }
-        }
-    }
+    let (from, to) = from_to(req)?;
     let from = match from {
         Some(f) => f,
         None => today(shard).await?,

@@ -53,11 +53,9 @@ pub async fn today(shard: &Shard) -> Result<Date, ApiError> {
     Ok(Date(day))
 }
 
-/// `from` and `to` of the query (default: the 30 days up to today where the institution is), at
-/// most a year apart; any other parameter is refused.
-pub async fn date_range(shard: &Shard, req: &Request<'_>) -> Result<(Date, Date), ApiError> {
-    let t = today(shard).await?;
-    let (mut from, mut to) = (Date(t.0 - 30), t);
+/// `from` and `to` of the query, each if given; any other parameter is refused (400).
+pub fn from_to(req: &Request<'_>) -> Result<(Option<Date>, Option<Date>), ApiError> {
+    let (mut from, mut to) = (None, None);
     for pair in query_pairs(req.query) {
         let (k, v) = pair?;
         let d = || {
@@ -66,8 +64,8 @@ pub async fn date_range(shard: &Shard, req: &Request<'_>) -> Result<(Date, Date)
             })
         };
         match k.as_str() {
-            "from" => from = d()?,
-            "to" => to = d()?,
+            "from" => from = Some(d()?),
+            "to" => to = Some(d()?),
             _ => {
                 return Err(ApiError::BadParameter(
                     "This route takes `from` and `to` (dates).".into(),
@@ -75,6 +73,15 @@ pub async fn date_range(shard: &Shard, req: &Request<'_>) -> Result<(Date, Date)
             }
         }
     }
+    Ok((from, to))
+}
+
+/// `from` and `to` of the query (default: the 30 days up to today where the institution is), at
+/// most a year apart; any other parameter is refused.
+pub async fn date_range(shard: &Shard, req: &Request<'_>) -> Result<(Date, Date), ApiError> {
+    let (from, to) = from_to(req)?;
+    let t = today(shard).await?;
+    let (from, to) = (from.unwrap_or(Date(t.0 - 30)), to.unwrap_or(t));
     if to < from || to.0 - from.0 > MAX_RANGE_DAYS {
         return Err(ApiError::BadParameter(format!(
             "`from` must not be after `to`, and the range at most {MAX_RANGE_DAYS} days."

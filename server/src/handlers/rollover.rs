@@ -7,7 +7,7 @@
 //! Needs `classes.write` for the whole institution.
 
 use campushub_db::queries::word::Word;
-use campushub_db::statements::{TERM_BY_ID, TERM_ROLLOVER};
+use campushub_db::statements::TERM_ROLLOVER;
 
 use campushub_db::queries::campus::{self, Param};
 
@@ -21,22 +21,6 @@ use crate::shard::Shard;
 /// Longest a rollover may take (measured on the seeded campus: see scripts/bench-rollover).
 const ROLLOVER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// The school year of term `id` (`None`: no such term).
-async fn school_year(shard: &Shard, id: uuid::Uuid) -> Result<Option<i64>, ApiError> {
-    let rec = campushub_db::queries::campus::record(
-        shard.db.primary(),
-        &TERM_BY_ID,
-        campushub_db::queries::campus::Shape::Plain,
-        id,
-    )
-    .await?;
-    Ok(rec.and_then(|r| {
-        serde_json::from_str::<serde_json::Value>(&r.json)
-            .ok()
-            .and_then(|v| v["school_year"].as_i64())
-    }))
-}
-
 /// `POST /api/v1/terms/{id}/rollover`.
 pub async fn rollover(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
     let from = path_id(req, "term")?;
@@ -46,16 +30,6 @@ pub async fn rollover(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiE
     let promote = f.boolean("promote", false);
     f.finish()?;
     let to = to.ok_or(ApiError::Internal)?;
-    let promote = match promote {
-        Some(p) => p,
-        None => match (
-            school_year(shard, from).await?,
-            school_year(shard, to).await?,
-        ) {
-            (Some(a), Some(b)) => b > a,
-            _ => false,
-        },
-    };
     let refusals = [
         (Word::NoTerm, "to", "is not an academic session"),
         (

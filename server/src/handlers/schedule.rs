@@ -8,10 +8,9 @@ use campushub_db::pgtypes::Date;
 use campushub_db::queries::campus;
 use campushub_db::statements::{STUDENT_CLASSES, STUDENT_LINE_ITEMS, STUDENT_TIMETABLE};
 
-use super::campus::{array_response, today};
-use super::fields::parse_date;
+use super::campus::{array_response, from_to, today};
 use super::students::{allow_student, load, parse_id};
-use super::{query_pairs, Request};
+use super::Request;
 use crate::api_error::ApiError;
 use crate::http::Response;
 use crate::shard::CachedStudent;
@@ -37,24 +36,7 @@ pub async fn classes(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiEr
 /// `GET /api/v1/students/{id}/timetable?from=&to=`: default from today (where the institution
 /// is) to six days later; at most [`MAX_TIMETABLE_DAYS`] days.
 pub async fn timetable(shard: &Shard, req: &Request<'_>) -> Result<Response, ApiError> {
-    let (mut from, mut to) = (None, None);
-    for pair in query_pairs(req.query) {
-        let (k, v) = pair?;
-        let d = || {
-            parse_date(&v).ok_or_else(|| {
-                ApiError::BadParameter(format!("`{k}` must be a date like 2026-11-30 that exists."))
-            })
-        };
-        match k.as_str() {
-            "from" => from = Some(d()?),
-            "to" => to = Some(d()?),
-            _ => {
-                return Err(ApiError::BadParameter(
-                    "This route takes `from` and `to` (dates).".into(),
-                ))
-            }
-        }
-    }
+    let (from, to) = from_to(req)?;
     let s = student(shard, req).await?;
     let from = match from {
         Some(f) => f,
